@@ -1,0 +1,79 @@
+// Saved tensors and the pack/unpack hook stack. Every tensor a backward needs goes through Context::save, which
+// stores a SavedTensor produced by the innermost active SavedTensorHooks (identity when none). The hook is told
+// what it packs (SaveInfo), so a compressor (activation-compressed training) needs no guessing and no op change.
+#pragma once
+
+#include <any>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "tensor/tensor.h"
+
+namespace minidl::autograd {
+
+enum class SaveKind : uint8_t {
+  Auto,        // resolved at save time: Parameter for a leaf requiring grad, else Activation
+  Activation,  // an input or output activation
+  Parameter,   // a weight, bias or other learnable tensor
+  Mask,        // a 0/1 mask (dropout, relu)
+  Index,       // integer indices (max-pool argmax, labels)
+};
+const char* save_kind_name(SaveKind k);
+
+struct SaveInfo {
+  SaveKind kind = SaveKind::Activation;
+  std::string op;          // the Function's name, e.g. "conv2d"
+  std::string module;      // dotted name of the module running, or "" (see ModuleNameGuard)
+  uint64_t node_seq = 0;   // sequence number of the Node that saves it
+};
+
+struct SavedTensorHooks {
+  /// Turns a tensor into any payload (e.g. packed 2-bit codes). Called once per save.
+  std::function<std::any(const Tensor&, const SaveInfo&)> pack;
+  /// Restores the tensor from the payload. Called each time backward reads it.
+  std::function<Tensor(const std::any&)> unpack;
+};
+
+/// RAII: pushes hooks for its scope; the innermost guard applies.
+class SavedTensorHooksGuard {
+ public:
+  explicit SavedTensorHooksGuard(SavedTensorHooks hooks);
+  ~SavedTensorHooksGuard();
+  SavedTensorHooksGuard(const SavedTensorHooksGuard&) = delete;
+  SavedTensorHooksGuard& operator=(const SavedTensorHooksGuard&) = delete;
+};
+
+/// RAII: names the module whose forward runs, for SaveInfo::module (nn::Module sets it; nests with dots).
+class ModuleNameGuard {
+ public:
+  explicit ModuleNameGuard(const std::string& name);
+  ~ModuleNameGuard();
+  ModuleNameGuard(const ModuleNameGuard&) = delete;
+  ModuleNameGuard& operator=(const ModuleNameGuard&) = delete;
+  static const std::string& current();
+};
+
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  /// Packs t (stored data-only: no grad_fn, so saving an output never makes a reference cycle).
+  SavedTensor(const Tensor& t, const SaveInfo& info);
+  /// The tensor for backward; throws if it was modified in place since it was saved, or already released.
+  Tensor unpack() const;
+  void release();
+  bool defined() const { return defined_; }
+  const SaveInfo& info() const { return info_; }
+
+ private:
+  bool defined_ = false;
+  bool released_ = false;
+  SaveInfo info_;
+  std::any payload_;                                // the detached tensor, or a hook's packed payload
+  std::function<Tensor(const std::any&)> unpack_;   // empty: payload_ is the Tensor itself
+  std::weak_ptr<Storage> storage_;                  // for the in-place check (weak: never keeps memory alive)
+  uint64_t saved_version_ = 0;
+};
+
+}  // namespace minidl::autograd

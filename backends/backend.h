@@ -1,0 +1,128 @@
+// The Backend interface: one entry per primitive family, forward/backward pairs for heavy primitives.
+//
+// Notes for implementers (every backend, ref, cpu and cuda, follows these):
+// - Kernels OVERWRITE their outputs; only autograd accumulates gradients.
+// - Outputs are allocated by the caller, contiguous, with the right shape and dtype. Inputs may be arbitrary
+//   strided views (including stride-0 broadcast views); a backend that needs contiguous inputs makes them so.
+// - Elementwise inputs arrive already broadcast to the output's shape (stride 0 where expanded).
+// - An op a backend cannot do throws minidl::Error naming the op and the backend: never a silent fallback.
+// - Heavy primitives may keep backend-private data between forward and backward in an OpState.
+// - Backends never see autograd: no grad_fn, no tape, no requires_grad here.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+
+#include "backends/op_params.h"
+#include "tensor/tensor.h"
+
+namespace minidl {
+
+/// Opaque per-call state a backend carries from a forward primitive to its backward (oneDNN workspace, ...).
+struct OpState {
+  virtual ~OpState() = default;
+};
+using OpStatePtr = std::shared_ptr<OpState>;
+
+enum class OpKind : uint8_t {
+  Fill,
+  Copy,
+  Unary,
+  Binary,
+  Reduce,
+  Matmul,
+  Conv2d,
+  BatchNorm,
+  MaxPool2d,
+  AvgPool2d,
+  AdaptiveAvgPool2d,
+  LogSoftmax,
+  NllLoss,
+  Quantize,
+  kCount
+};
+const char* op_name(OpKind k);
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  virtual bool supports(OpKind op, DType dtype) const = 0;
+
+  // ---- data movement: all dtypes ----
+  virtual void fill(Tensor& out, double value) = 0;
+  /// dst[i] = cast(src[i]); shapes equal, any strides, any dtypes, same device. A device backend (cuda) also
+  /// copies between the host and its device when both sides are contiguous and of the same dtype.
+  virtual void copy(Tensor& dst, const Tensor& src) = 0;
+
+  // ---- elementwise (floating dtypes) ----
+  virtual void unary(UnaryOp op, Tensor& out, const Tensor& in, const UnaryParams& p) = 0;
+  virtual void binary(BinaryOp op, Tensor& out, const Tensor& a, const Tensor& b) = 0;
+  /// out has in's rank with every dim in `dims` (sorted, unique, non-negative) set to 1 (the keepdim shape);
+  /// out = reduction of in over `dims`. Mean divides by the product of the reduced extents.
+  virtual void reduce(ReduceOp op, Tensor& out, const Tensor& in, std::span<const int64_t> dims) = 0;
+
+  // ---- linear algebra ----
+  /// out (M,N) = op(a) (M,K) @ op(b) (K,N), op = transpose when trans_*; also batched: (B,M,K)@(B,K,N).
+  virtual void matmul(Tensor& out, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) = 0;
+
+  // ---- convolution: x (N,C,H,W), w (K,C/groups,R,S), bias (K) or undefined, y (N,K,P,Q) ----
+  virtual void conv2d_forward(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias,
+                              const Conv2dParams& p, OpStatePtr& state) = 0;
+  virtual void conv2d_backward_data(Tensor& gx, const Tensor& gy, const Tensor& w, const Conv2dParams& p,
+                                    OpStatePtr& state) = 0;
+  /// gw (K,C/groups,R,S); gbias (K) when defined.
+  virtual void conv2d_backward_weight(Tensor& gw, Tensor& gbias, const Tensor& gy, const Tensor& x,
+                                      const Conv2dParams& p, OpStatePtr& state) = 0;
+
+  // ---- batch norm over (N,C,H,W) or (N,C); weight/bias (C) may be undefined (= 1 / 0) ----
+  /// Training: y, and the batch mean and inverse std (biased variance) saved for backward. Running stats are
+  /// updated by the caller.
+  virtual void batch_norm_forward_training(Tensor& y, Tensor& save_mean, Tensor& save_invstd, const Tensor& x,
+                                           const Tensor& weight, const Tensor& bias, double eps,
+                                           OpStatePtr& state) = 0;
+  virtual void batch_norm_forward_inference(Tensor& y, const Tensor& x, const Tensor& running_mean,
+                                            const Tensor& running_var, const Tensor& weight, const Tensor& bias,
+                                            double eps) = 0;
+  /// gweight/gbias written when defined.
+  virtual void batch_norm_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, const Tensor& gy, const Tensor& x,
+                                   const Tensor& save_mean, const Tensor& save_invstd, const Tensor& weight,
+                                   double eps, OpStatePtr& state) = 0;
+
+  // ---- pooling over (N,C,H,W) ----
+  /// indices (i64, same shape as y): flat h*W+w position of the max inside the input plane.
+  virtual void max_pool2d_forward(Tensor& y, Tensor& indices, const Tensor& x, const Pool2dParams& p) = 0;
+  virtual void max_pool2d_backward(Tensor& gx, const Tensor& gy, const Tensor& indices, const Pool2dParams& p) = 0;
+  virtual void avg_pool2d_forward(Tensor& y, const Tensor& x, const Pool2dParams& p) = 0;
+  virtual void avg_pool2d_backward(Tensor& gx, const Tensor& gy, const Pool2dParams& p) = 0;
+  /// PyTorch's adaptive average pooling: output cell i covers [floor(i*H/P), ceil((i+1)*H/P)).
+  virtual void adaptive_avg_pool2d_forward(Tensor& y, const Tensor& x) = 0;
+  virtual void adaptive_avg_pool2d_backward(Tensor& gx, const Tensor& gy) = 0;
+
+  // ---- softmax and loss over the last dim of (N, C) ----
+  virtual void log_softmax_forward(Tensor& y, const Tensor& x) = 0;
+  /// gx = gy - exp(y) * sum(gy) per row.
+  virtual void log_softmax_backward(Tensor& gx, const Tensor& gy, const Tensor& y) = 0;
+  /// loss (0-dim) = mean over rows of -( (1-s) * logp[n, t_n] + s/C * sum_c logp[n, c] ); target i64 (N).
+  virtual void nll_loss_forward(Tensor& loss, const Tensor& logp, const Tensor& target, double label_smoothing) = 0;
+  /// glogp (N,C) = gloss * d(loss)/d(logp); gloss is a 0-dim tensor.
+  virtual void nll_loss_backward(Tensor& glogp, const Tensor& gloss, const Tensor& target,
+                                 double label_smoothing) = 0;
+};
+
+/// The backend for a tensor's device. On CPU: `ref` or `cpu`, chosen by MINIDL_BACKEND (default `cpu` when
+/// built with oneDNN) or set_cpu_backend().
+Backend& backend_for(const Tensor& t);
+Backend& backend_for(Device d);
+/// A backend by name ("ref", "cpu", "cuda"); throws when not built in.
+Backend& backend_by_name(const std::string& name);
+/// Overrides MINIDL_BACKEND for the CPU device ("ref" or "cpu").
+void set_cpu_backend(const std::string& name);
+std::string cpu_backend_name();
+/// Called by backends at static-init time.
+void register_backend(const std::string& name, Backend* b);
+/// Names of the backends built into this library.
+std::vector<std::string> available_backends();
+
+}  // namespace minidl

@@ -1,0 +1,104 @@
+// The caching CPU allocator (size-bucketed free lists, 64-byte aligned) and the per-device allocator registry.
+#include "tensor/allocator.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#include "core/error.h"
+
+namespace minidl {
+namespace {
+
+// Blocks are rounded up to a size class: 64-byte multiples below 1 MiB, 256 KiB multiples above (powers of two
+// would waste up to half of a big activation). A freed block goes to its class's free list and is handed out
+// again for the same class, so a training step reuses last step's activation buffers.
+size_t round_size(size_t n) {
+  if (n == 0) n = 1;
+  constexpr size_t kSmall = 64, kLarge = 256 * 1024, kThreshold = 1 << 20;
+  const size_t q = n < kThreshold ? kSmall : kLarge;
+  return (n + q - 1) / q * q;
+}
+
+class CachingCpuAllocator final : public Allocator {
+ public:
+  void* allocate(size_t nbytes) override {
+    const size_t sz = round_size(nbytes);
+    std::lock_guard<std::mutex> lock(mu_);
+    void* p = nullptr;
+    auto it = free_.find(sz);
+    if (it != free_.end() && !it->second.empty()) {
+      p = it->second.back();
+      it->second.pop_back();
+      cached_ -= sz;
+    } else {
+      p = std::aligned_alloc(64, sz);
+      if (p == nullptr) {
+        // Give the cache back to the system once, then retry.
+        release_all_locked();
+        p = std::aligned_alloc(64, sz);
+      }
+      MINIDL_CHECK(p != nullptr, "cpu allocator: out of memory allocating ", sz, " bytes (live ", live_,
+                   " bytes)");
+    }
+    live_ += sz;
+    peak_ = std::max(peak_, live_);
+    return p;
+  }
+  void deallocate(void* p, size_t nbytes) override {
+    if (p == nullptr) return;
+    const size_t sz = round_size(nbytes);
+    std::lock_guard<std::mutex> lock(mu_);
+    live_ -= sz;
+    free_[sz].push_back(p);
+    cached_ += sz;
+  }
+  AllocatorStats stats() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return {live_, peak_, live_ + cached_};
+  }
+  void reset_peak() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    peak_ = live_;
+  }
+  void empty_cache() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    release_all_locked();
+  }
+  ~CachingCpuAllocator() override { release_all_locked(); }
+
+ private:
+  void release_all_locked() {
+    for (auto& [sz, list] : free_) {
+      for (void* p : list) std::free(p);
+      list.clear();
+    }
+    cached_ = 0;
+  }
+  mutable std::mutex mu_;
+  std::map<size_t, std::vector<void*>> free_;
+  size_t live_ = 0, peak_ = 0, cached_ = 0;
+};
+
+std::array<Allocator*, 2>& registry() {
+  static CachingCpuAllocator* cpu = new CachingCpuAllocator();  // leaked on purpose: outlives static tensors
+  static std::array<Allocator*, 2> r{cpu, nullptr};
+  return r;
+}
+
+}  // namespace
+
+Allocator& allocator_for(Device d) {
+  Allocator* a = registry()[static_cast<size_t>(d.type)];
+  MINIDL_CHECK(a != nullptr, "no allocator for device ", d.str(),
+               d.is_cuda() ? " (this minidl was built without the CUDA backend)" : "");
+  return *a;
+}
+
+void register_allocator(DeviceType t, Allocator* a) { registry()[static_cast<size_t>(t)] = a; }
+
+}  // namespace minidl
