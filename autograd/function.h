@@ -19,6 +19,7 @@
 #pragma once
 
 #include <any>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,6 +28,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
+#include "autograd/profiler.h"
 #include "autograd/saved_tensor.h"
 #include "backends/backend.h"
 
@@ -83,7 +85,11 @@ class FunctionNode : public Node {
  public:
   std::string name() const override { return F::kName; }
   std::vector<Tensor> apply(std::vector<Tensor>&& grad_outputs) override {
-    return F::backward(ctx, std::move(grad_outputs));
+    if (!Profiler::enabled()) return F::backward(ctx, std::move(grad_outputs));
+    const auto t0 = std::chrono::steady_clock::now();
+    auto grads = F::backward(ctx, std::move(grad_outputs));
+    Profiler::record(F::kName, true, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    return grads;
   }
   void release_saved() override { ctx.release_saved(); }
   Context ctx;
@@ -100,6 +106,19 @@ template <typename Derived>
 struct Function {
   template <typename... Args>
   static auto apply(Args&&... args) {
+    if (Profiler::enabled()) {
+      const auto t0 = std::chrono::steady_clock::now();
+      auto out = apply_impl(std::forward<Args>(args)...);
+      Profiler::record(Derived::kName, false,
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      return out;
+    }
+    return apply_impl(std::forward<Args>(args)...);
+  }
+
+ private:
+  template <typename... Args>
+  static auto apply_impl(Args&&... args) {
     std::vector<Tensor> inputs;
     (detail::collect_inputs(inputs, args), ...);
     const bool record = GradMode::is_enabled() && detail::any_requires_grad(inputs);

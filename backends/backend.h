@@ -109,6 +109,13 @@ class Backend {
   /// glogp (N,C) = gloss * d(loss)/d(logp); gloss is a 0-dim tensor.
   virtual void nll_loss_backward(Tensor& glogp, const Tensor& gloss, const Tensor& target,
                                  double label_smoothing) = 0;
+
+  // ---- quantization ----
+  /// out[i] = the element of `levels` (1-D, sorted ascending, same dtype as x) nearest to x[i]; ties go to the
+  /// lower level; below the first / above the last level clamps to it. With `symmetric`, out = sign(x) *
+  /// nearest(|x|) (signed weights from a non-negative level set). A binary search over midpoints, not a scan.
+  /// The base class implements it on host memory (the reference); fast backends override it.
+  virtual void project_to_levels(Tensor& out, const Tensor& x, const Tensor& levels, bool symmetric);
 };
 
 /// The backend for a tensor's device. On CPU: `ref` or `cpu`, chosen by MINIDL_BACKEND (default `cpu` when

@@ -117,7 +117,8 @@ Tensor uniform(const Shape& shape, double lo, double hi, TensorOptions opts) {
 
 template <typename T>
 Tensor from_vector(const std::vector<T>& values, const Shape& shape, TensorOptions opts) {
-  const Shape s = shape.empty() && values.size() != 1 ? Shape{static_cast<int64_t>(values.size())} : shape;
+  // An empty shape means "1-D", like torch.tensor([...]); scalar_tensor makes 0-dim tensors.
+  const Shape s = shape.empty() ? Shape{static_cast<int64_t>(values.size())} : shape;
   MINIDL_CHECK(shape_numel(s) == static_cast<int64_t>(values.size()), "from_vector: ", values.size(),
                " values do not fill shape ", shape_str(s));
   Tensor t = host_empty(s, opts.dtype_);
@@ -139,6 +140,10 @@ Tensor tensor(std::initializer_list<double> values, const Shape& shape, TensorOp
   return from_vector(std::vector<double>(values), shape, opts);
 }
 
-Tensor scalar_tensor(double value, TensorOptions opts) { return from_vector(std::vector<double>{value}, {}, opts); }
+Tensor scalar_tensor(double value, TensorOptions opts) {
+  Tensor t = host_empty({}, opts.dtype_);
+  host_fill(t, value);
+  return finish(t, opts);
+}
 
 }  // namespace minidl

@@ -201,7 +201,7 @@ Tensor arange(int64_t end, TensorOptions opts = {});
 Tensor rand(const Shape& shape, TensorOptions opts = {});
 Tensor randn(const Shape& shape, TensorOptions opts = {});
 Tensor uniform(const Shape& shape, double lo, double hi, TensorOptions opts = {});
-/// A tensor holding a copy of `values` with the given shape (numel must match).
+/// A tensor holding a copy of `values` with the given shape (numel must match; an empty shape means 1-D).
 template <typename T>
 Tensor from_vector(const std::vector<T>& values, const Shape& shape, TensorOptions opts = {});
 /// A 1-D or shaped float tensor from a braced list: tensor({1, 2, 3, 4}, {2, 2}).

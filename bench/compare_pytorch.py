@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""minidl vs PyTorch, interleaved in one run on the same machine.
+
+For each case (model, mode, batch) it alternates: one minidl measurement (the bench/train_step program, a
+fresh process) then one PyTorch measurement (in this process), `--repeats` times, and prints img/s min / median /
+max for both and the ratio minidl/PyTorch of the medians (and of each interleaved pair: min / median / max).
+
+  python3 bench/compare_pytorch.py --train-step build/bench/bench/train_step --threads 2 --repeats 5
+
+Needs Debian's python3-torch (`scripts/setup torch`). Run it on an idle machine: the ratio is what counts,
+absolute figures move +-15% with load.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_models import ResNet18, ResNetCifar  # noqa: E402
+
+CASES = {
+    "resnet20-train": ("resnet20", "train", 128, (3, 32, 32), 10),
+    "resnet20-eval": ("resnet20", "eval", 128, (3, 32, 32), 10),
+    "resnet18-train": ("resnet18", "train", 32, (3, 224, 224), 1000),
+    "resnet18-eval": ("resnet18", "eval", 32, (3, 224, 224), 1000),
+}
+
+
+def torch_img_per_s(model_name, mode, batch, shape, classes, steps, warmup):
+    torch.manual_seed(0)
+    model = ResNetCifar(20, classes, shape[0], option="B") if model_name == "resnet20" else ResNet18(classes)
+    x = torch.randn(batch, *shape)
+    y = torch.randint(0, classes, (batch,))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+
+    def step():
+        if mode == "train":
+            model.train()
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+        else:
+            model.eval()
+            with torch.no_grad():
+                model(x)
+
+    for _ in range(warmup):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return batch * steps / (time.perf_counter() - t0)
+
+
+def minidl_img_per_s(exe, model_name, mode, batch, steps, warmup, threads):
+    cmd = [exe, "--model", model_name, "--mode", mode, "--batch", str(batch), "--steps", str(steps),
+           "--warmup", str(warmup), "--threads", str(threads)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith("RESULT"):
+            fields = dict(kv.split("=", 1) for kv in line.split()[1:])
+            return float(fields["img_per_s"])
+    raise RuntimeError(f"no RESULT line from {' '.join(cmd)}:\n{out}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train-step", required=True, help="path to minidl's bench/train_step program")
+    ap.add_argument("--cases", default="resnet20-train,resnet20-eval,resnet18-train",
+                    help="comma-separated: " + ",".join(CASES))
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=3)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"PyTorch {torch.__version__}, {args.threads} threads, {args.repeats} interleaved repeats")
+    print(f"{'case':16} {'minidl img/s (min/med/max)':>30} {'PyTorch img/s (min/med/max)':>30} "
+          f"{'ratio of medians':>17} {'pairwise ratio (min/med/max)':>30}")
+    for name in args.cases.split(","):
+        model_name, mode, batch, shape, classes = CASES[name]
+        steps = args.steps if model_name == "resnet20" else max(2, args.steps // 3)
+        ours, theirs = [], []
+        for _ in range(args.repeats):
+            ours.append(minidl_img_per_s(args.train_step, model_name, mode, batch, steps, args.warmup, args.threads))
+            theirs.append(torch_img_per_s(model_name, mode, batch, shape, classes, steps, args.warmup))
+        pair = [a / b for a, b in zip(ours, theirs)]
+
+        def mmm(v):
+            return f"{min(v):8.1f} {statistics.median(v):8.1f} {max(v):8.1f}"
+
+        print(f"{name:16} {mmm(ours):>30} {mmm(theirs):>30} {statistics.median(ours) / statistics.median(theirs):17.2f}"
+              f" {min(pair):9.2f} {statistics.median(pair):9.2f} {max(pair):9.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+// Flag parsing with CLI11 and the Config <-> JSON mapping (nlohmann::json).
+#include "config.h"
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include <minidl.h>
+
+namespace cifar_resnet20 {
+
+#define CONFIG_FIELDS(X)                                                                                   \
+  X(dataset) X(data_dir) X(augment) X(workers) X(arch) X(shortcut) X(scheme) X(bit) X(act_bit)             \
+  X(stage_act_bits) X(weight_thres) X(use_quantize_weight) X(semantics) X(float_first_last) X(epochs)      \
+  X(batch_size) X(lr) X(momentum) X(wd) X(alpha_lr) X(alpha_wd) X(schedule) X(warmup_epochs) X(seed)       \
+  X(threads) X(save_dir) X(init) X(print_freq) X(max_steps)
+
+std::string Config::to_json() const {
+  nlohmann::json j;
+#define TO_JSON(f) j[#f] = f;
+  CONFIG_FIELDS(TO_JSON)
+#undef TO_JSON
+  return j.dump();
+}
+
+Config Config::from_json(const std::string& text) {
+  Config c;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const std::exception& e) {
+    throw minidl::Error(std::string("checkpoint config is not valid JSON: ") + e.what());
+  }
+#define FROM_JSON(f) \
+  if (j.contains(#f)) j.at(#f).get_to(c.f);
+  CONFIG_FIELDS(FROM_JSON)
+#undef FROM_JSON
+  return c;
+}
+
+std::optional<Config> parse_args(int argc, char** argv) {
+  Config c;
+  CLI::App app{"cifar_resnet20: train or evaluate a (quantized) CIFAR ResNet with minidl"};
+  app.option_defaults()->always_capture_default();
+  app.add_option("--dataset", c.dataset, "cifar10 | cifar100 | fashion-mnist")
+      ->check(CLI::IsMember({"cifar10", "cifar100", "fashion-mnist"}));
+  app.add_option("--data", c.data_dir, "dataset directory (fashion-mnist default: /usr/share/datasets/fashion-mnist)");
+  app.add_option("--augment", c.augment, "crop-flip | none")->check(CLI::IsMember({"crop-flip", "none"}));
+  app.add_option("-j,--workers", c.workers, "data loading threads");
+  app.add_option("--arch", c.arch, "resnet20 | resnet32 | resnet56")
+      ->check(CLI::IsMember({"resnet20", "resnet32", "resnet56"}));
+  app.add_option("--shortcut", c.shortcut, "B (1x1 conv + BN) | A (parameter-free)")
+      ->check(CLI::IsMember({"A", "B"}));
+  app.add_option("--scheme", c.scheme, "float | apot | pot | uniform | pact | binary");
+  app.add_option("--bit", c.bit, "weight bit width (32 = full precision)");
+  app.add_option("--act-bit", c.act_bit, "activation bit width (default: --bit)");
+  int q1 = -1, q2 = -1, q3 = -1;
+  app.add_option("--quantized-layer1", q1, "activation bits in stage 1 (seed 004)");
+  app.add_option("--quantized-layer2", q2, "activation bits in stage 2");
+  app.add_option("--quantized-layer3", q3, "activation bits in stage 3");
+  app.add_option("--weight-thres", c.weight_thres, "hysteresis threshold of the binary-weight optimizer");
+  app.add_flag("--use-quantize-weight", c.use_quantize_weight, "binary weights trained by the hysteresis optimizer");
+  app.add_option("--semantics", c.semantics, "apot-i | apot-c")->check(CLI::IsMember({"apot-i", "apot-c"}));
+  app.add_flag("--float-first-last", c.float_first_last, "keep the first conv and the last linear in float");
+  app.add_option("--epochs", c.epochs);
+  app.add_option("-b,--batch-size", c.batch_size);
+  app.add_option("--lr", c.lr, "learning rate");
+  app.add_option("--momentum", c.momentum);
+  app.add_option("--wd,--weight-decay", c.wd, "weight decay (L2)");
+  app.add_option("--alpha-lr", c.alpha_lr, "learning rate of clipping parameters (default: --lr)");
+  app.add_option("--alpha-wd", c.alpha_wd, "weight decay of clipping parameters (default: the scheme's)");
+  app.add_option("--schedule", c.schedule, "cosine, or comma-separated milestone epochs (x0.1 at each)");
+  app.add_option("--warmup-epochs", c.warmup_epochs, "linear learning-rate warm-up");
+  app.add_option("--seed", c.seed);
+  app.add_option("--threads", c.threads, "compute threads (0 = all cores)");
+  app.add_option("--save", c.save_dir, "directory for checkpoints and metrics.csv");
+  app.add_option("--resume", c.resume, "resume from a checkpoint (file or --save directory)");
+  app.add_option("--init,--pretrained", c.init, "initialise weights from a checkpoint (e.g. a higher-bit model)");
+  app.add_option("-e,--evaluate", c.evaluate, "evaluate a checkpoint on the test set (no training)");
+  app.add_option("--predict", c.predict_in, "with --evaluate: run the model on tensor `input` of this file");
+  app.add_option("--out", c.predict_out, "with --predict: write tensor `logits` to this file");
+  app.add_option("--print-freq", c.print_freq, "batches between progress lines");
+  app.add_option("--max-steps", c.max_steps, "stop each epoch after this many steps (smoke tests)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    std::cout << app.help();
+    return std::nullopt;
+  } catch (const CLI::ParseError& e) {
+    throw minidl::Error(e.what());
+  }
+  if (q1 > 0 || q2 > 0 || q3 > 0) c.stage_act_bits = {q1, q2, q3};
+  if (c.act_bit < 0) c.act_bit = c.bit;
+  if (c.use_quantize_weight && c.scheme == "float") c.scheme = "binary";
+  if (c.scheme == "float" && c.bit != 32) c.scheme = "apot";  // the seeds' default scheme for --bit
+  MINIDL_CHECK(c.epochs >= 0, "--epochs must be >= 0, got ", c.epochs);
+  MINIDL_CHECK(c.batch_size > 0, "--batch-size must be > 0, got ", c.batch_size);
+  MINIDL_CHECK(c.predict_in.empty() || !c.evaluate.empty(), "--predict needs --evaluate CKPT");
+  MINIDL_CHECK(c.predict_in.empty() == c.predict_out.empty(), "--predict and --out go together");
+  if (c.data_dir.empty() && c.dataset == "fashion-mnist") c.data_dir = "/usr/share/datasets/fashion-mnist";
+  return c;
+}
+
+}  // namespace cifar_resnet20

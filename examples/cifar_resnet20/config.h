@@ -1,0 +1,60 @@
+// The run configuration of cifar_resnet20: every flag, its default, parsing (CLI11) and its JSON form, which is
+// stored in every checkpoint so a resumed or evaluated run knows exactly how it was made.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cifar_resnet20 {
+
+struct Config {
+  // data
+  std::string dataset = "cifar10";  // cifar10 | cifar100 | fashion-mnist
+  std::string data_dir;             // default per dataset (fashion-mnist: Debian's dataset-fashion-mnist)
+  std::string augment = "crop-flip";  // crop-flip | none
+  int workers = 2;
+  // model
+  std::string arch = "resnet20";  // resnet20 | resnet32 | resnet56
+  std::string shortcut = "B";     // B (1x1 conv + BN, the APoT code's) | A (parameter-free)
+  // quantization (issue 5): scheme for weights and activations; 32 bits = full precision
+  std::string scheme = "float";  // float | apot | pot | uniform | pact | binary
+  int bit = 32;                  // weight bits
+  int act_bit = -1;              // activation bits (-1: same as --bit)
+  std::vector<int> stage_act_bits;  // --quantized-layer1/2/3 (seed 004): per-stage activation bits
+  double weight_thres = 0.0;       // hysteresis threshold for binary weights
+  bool use_quantize_weight = false;
+  std::string semantics = "apot-i";  // apot-i | apot-c
+  bool float_first_last = false;     // first conv / last linear in full precision (seed 004's choice)
+  // optimisation
+  int epochs = 200;
+  int64_t batch_size = 128;
+  double lr = 0.1;
+  double momentum = 0.9;
+  double wd = 1e-4;
+  double alpha_lr = -1;  // clipping-parameter lr (-1: same as --lr)
+  double alpha_wd = -1;  // clipping-parameter weight decay (-1: spec default for the scheme)
+  std::string schedule = "cosine";  // cosine | milestones like "100,150"
+  double warmup_epochs = 0;
+  uint64_t seed = 0;
+  int threads = 0;  // 0 = all cores
+  // files
+  std::string save_dir;     // checkpoints + metrics.csv; empty = no checkpoints
+  std::string resume;       // checkpoint to resume from (a file, or a directory holding last.safetensors)
+  std::string init;         // --init / --pretrained: weights to start from (progressive init)
+  std::string evaluate;     // checkpoint to evaluate (no training)
+  std::string predict_in;   // --predict IN.safetensors (tensor `input`)
+  std::string predict_out;  // --out OUT.safetensors (tensor `logits`)
+  int64_t print_freq = 50;  // batches between progress lines
+  int64_t max_steps = -1;   // stop an epoch early (smoke tests)
+
+  std::string to_json() const;
+  static Config from_json(const std::string& json);
+};
+
+/// Parses argv. On --help prints usage and returns nullopt (exit 0); on bad input throws minidl::Error with a
+/// one-line message.
+std::optional<Config> parse_args(int argc, char** argv);
+
+}  // namespace cifar_resnet20

@@ -1,0 +1,237 @@
+// Training and evaluation jobs (see run.h).
+#include "run.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <data/loader.h>
+#include <minidl.h>
+#include <optim/lr_scheduler.h>
+#include <optim/sgd.h>
+
+#include "checkpoint.h"
+#include "datasets.h"
+#include "evaluate.h"
+#include "model.h"
+
+namespace cifar_resnet20 {
+
+using namespace minidl;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string hms(double seconds) {
+  const auto s = static_cast<long long>(seconds + 0.5);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
+  return buf;
+}
+
+std::unique_ptr<optim::LRScheduler> make_scheduler(optim::Optimizer& opt, const Config& c, int64_t steps_per_epoch) {
+  const int64_t total = static_cast<int64_t>(c.epochs) * steps_per_epoch;
+  const int64_t warmup = static_cast<int64_t>(c.warmup_epochs * static_cast<double>(steps_per_epoch));
+  std::unique_ptr<optim::LRScheduler> main;
+  if (c.schedule == "cosine") {
+    main = std::make_unique<optim::CosineAnnealingLR>(opt, std::max<int64_t>(1, total - warmup));
+  } else {
+    std::vector<int64_t> milestones;
+    std::stringstream ss(c.schedule);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      try {
+        milestones.push_back(std::stoll(item) * steps_per_epoch - warmup);
+      } catch (const std::exception&) {
+        MINIDL_FAIL("--schedule: expected 'cosine' or comma-separated epochs, got '", c.schedule, "'");
+      }
+    }
+    main = std::make_unique<optim::MultiStepLR>(opt, milestones, 0.1);
+  }
+  if (warmup > 0) return std::make_unique<optim::LinearWarmupLR>(opt, warmup, std::move(main));
+  return main;
+}
+
+// metrics.csv keeps one row per finished epoch; on resume, rows of epochs that will run again are dropped.
+void prepare_metrics(const fs::path& file, int64_t next_epoch) {
+  std::vector<std::string> keep;
+  if (std::ifstream in(file); in) {
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      if (line.rfind("epoch", 0) == 0 || std::stoll(line.substr(0, line.find(','))) < next_epoch) keep.push_back(line);
+    }
+  }
+  if (keep.empty()) keep.push_back("epoch,lr,train_loss,train_acc,test_loss,test_acc,epoch_seconds,img_per_s");
+  const fs::path tmp = file.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    MINIDL_CHECK(out.good(), "cannot write ", tmp.string());
+    for (auto& l : keep) out << l << '\n';
+  }
+  fs::rename(tmp, file);
+}
+
+data::DataLoader make_loader(const data::DatasetPtr& ds, const Config& c, int64_t batch, bool train) {
+  return data::DataLoader(ds, {.batch_size = batch,
+                               .shuffle = train,
+                               .seed = c.seed,
+                               .drop_last = false,
+                               .num_workers = c.workers,
+                               .prefetch_factor = 2});
+}
+
+}  // namespace
+
+int run_training(const Config& flags) {
+  Config c = flags;
+  std::optional<Checkpoint> resume;
+  if (!flags.resume.empty()) {
+    resume = load_checkpoint(flags.resume);
+    MINIDL_CHECK(resume->config.has_value(), "--resume ", flags.resume, ": not a cifar_resnet20 training checkpoint");
+    c = *resume->config;  // the run continues exactly as it was configured
+    c.resume = flags.resume;
+    if (!flags.save_dir.empty()) c.save_dir = flags.save_dir;
+    if (c.save_dir.empty() && fs::is_directory(flags.resume)) c.save_dir = flags.resume;
+    c.max_steps = flags.max_steps;
+  }
+  set_num_threads(c.threads);
+  manual_seed(c.seed);
+
+  std::printf("=> cifar_resnet20: %s on %s, %d epochs, batch %lld, lr %g, backend %s, %d threads\n", c.arch.c_str(),
+              c.dataset.c_str(), c.epochs, static_cast<long long>(c.batch_size), c.lr, cpu_backend_name().c_str(),
+              get_num_threads());
+  Datasets ds = make_datasets(c);
+  auto model = make_model(c, ds.in_channels, ds.num_classes);
+  std::printf("=> %s, %lld parameters\n", ds.train->describe().c_str(),
+              static_cast<long long>(model->num_parameters()));
+
+  if (!c.init.empty() && !resume) {
+    Checkpoint init = load_checkpoint(c.init);
+    auto res = model->load_state_dict(init.model, /*strict=*/false);
+    std::printf("=> initialised from %s (%zu missing, %zu unexpected keys)\n", c.init.c_str(),
+                res.missing_keys.size(), res.unexpected_keys.size());
+    for (auto& k : res.missing_keys) std::printf("   missing (kept at its initial value): %s\n", k.c_str());
+  }
+
+  optim::SGDOptions so;
+  so.lr = c.lr;
+  so.momentum = c.momentum;
+  so.weight_decay = c.wd;
+  optim::SGD opt(param_groups(*model, c), so);
+  data::DataLoader train_loader = make_loader(ds.train, c, c.batch_size, true);
+  data::DataLoader test_loader = make_loader(ds.test, c, 100, false);
+  const int64_t nb = train_loader.num_batches();
+  auto sched = make_scheduler(opt, c, nb);
+
+  TrainState st;
+  if (resume) {
+    model->load_state_dict(resume->model);
+    opt.load_state_dict(resume->optimizer);
+    sched->load_state_dict(resume->scheduler);
+    st = resume->state;
+    std::printf("=> resumed from %s at epoch %lld (best %.3f%%)\n", c.resume.c_str(),
+                static_cast<long long>(st.next_epoch), st.best_acc);
+  }
+  fs::path metrics;
+  if (!c.save_dir.empty()) {
+    fs::create_directories(c.save_dir);
+    metrics = fs::path(c.save_dir) / "metrics.csv";
+    prepare_metrics(metrics, st.next_epoch);
+  }
+
+  for (int64_t epoch = st.next_epoch; epoch < c.epochs; ++epoch) {
+    model->train();
+    const auto t0 = std::chrono::steady_clock::now();
+    double loss_sum = 0;
+    int64_t seen = 0, correct = 0, steps = 0;
+    const int64_t steps_this_epoch = c.max_steps > 0 ? std::min(nb, c.max_steps) : nb;
+    for (data::Batch& b : train_loader.epoch(epoch)) {
+      if (steps >= steps_this_epoch) break;
+      Tensor logits = (*model)(b.images);
+      Tensor loss = cross_entropy(logits, b.labels);
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+      sched->step();
+      const int64_t n = b.labels.numel();
+      const double lv = loss.item<double>();
+      loss_sum += lv * static_cast<double>(n);
+      correct += count_correct(logits, b.labels);
+      seen += n;
+      ++steps;
+      if (steps % c.print_freq == 0 || steps == steps_this_epoch) {
+        const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        std::printf("Epoch: [%lld/%d][%lld/%lld]\tLoss %.4f (%.4f)\tPrec %.3f%%\tlr %.5f\t%.1f img/s\tETA %s\n",
+                    static_cast<long long>(epoch), c.epochs, static_cast<long long>(steps),
+                    static_cast<long long>(steps_this_epoch), lv, loss_sum / static_cast<double>(seen),
+                    100.0 * static_cast<double>(correct) / static_cast<double>(seen), opt.param_groups()[0].lr(),
+                    static_cast<double>(seen) / el,
+                    hms(el / static_cast<double>(steps) * static_cast<double>(steps_this_epoch - steps)).c_str());
+        std::fflush(stdout);
+      }
+    }
+    const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EvalResult ev = evaluate(*model, test_loader, c.print_freq, /*verbose=*/false, c.max_steps);
+    const double train_loss = loss_sum / static_cast<double>(std::max<int64_t>(seen, 1));
+    const double train_acc = 100.0 * static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(seen, 1));
+    const bool is_best = ev.accuracy > st.best_acc;
+    st.best_acc = std::max(st.best_acc, ev.accuracy);
+    st.next_epoch = epoch + 1;
+    std::printf("=> epoch %lld: train loss %.4f acc %.3f%% | test loss %.4f * Prec %.3f%% (best %.3f%%) | %.1f s, %.1f img/s\n",
+                static_cast<long long>(epoch), train_loss, train_acc, ev.loss, ev.accuracy, st.best_acc, train_s,
+                static_cast<double>(seen) / train_s);
+    std::fflush(stdout);
+    if (!c.save_dir.empty()) {
+      {
+        std::ofstream out(metrics, std::ios::app);
+        out << epoch << ',' << opt.param_groups()[0].lr() << ',' << train_loss << ',' << train_acc << ',' << ev.loss
+            << ',' << ev.accuracy << ',' << train_s << ',' << static_cast<double>(seen) / train_s << '\n';
+      }
+      const fs::path last = fs::path(c.save_dir) / "last.safetensors";
+      save_checkpoint(last.string(), *model, opt, *sched, st, c);
+      if (is_best) save_checkpoint((fs::path(c.save_dir) / "best.safetensors").string(), *model, opt, *sched, st, c);
+    }
+  }
+  std::printf("=> done: best test accuracy %.3f%%\n", st.best_acc);
+  return 0;
+}
+
+int run_evaluation(const Config& flags) {
+  set_num_threads(flags.threads);
+  std::printf("=> Building model...\n");
+  Checkpoint ck = load_checkpoint(flags.evaluate);
+  Config c = ck.config ? *ck.config : flags;
+  c.threads = flags.threads;
+  c.workers = flags.workers;
+  if (!flags.data_dir.empty()) c.data_dir = flags.data_dir;
+  // Channels and classes come from the checkpoint itself, so foreign checkpoints need no extra flags.
+  auto dim_of = [&](const std::string& key, int64_t d, int64_t fallback) {
+    auto it = ck.model.find(key);
+    return it == ck.model.end() ? fallback : it->second.size(d);
+  };
+  auto model = make_model(c, dim_of("conv1.weight", 1, 3), dim_of("fc.weight", 0, 10));
+  std::printf("=> loading the %s model from checkpoint %s\n", c.scheme == "float" ? "full-precision" : (std::to_string(c.bit) + "-bit quantized").c_str(), flags.evaluate.c_str());
+  model->load_state_dict(ck.model);
+  model->eval();
+
+  if (!flags.predict_in.empty()) {
+    SafetensorsFile in = load_safetensors(flags.predict_in);
+    auto it = in.tensors.find("input");
+    MINIDL_CHECK(it != in.tensors.end(), "--predict ", flags.predict_in, ": no tensor named 'input'");
+    NoGradGuard no_grad;
+    Tensor logits = (*model)(it->second.to(DType::f32));
+    save_safetensors(flags.predict_out, {{"logits", logits}}, {{"checkpoint", flags.evaluate}});
+    std::printf("=> wrote logits %s to %s\n", shape_str(logits.sizes()).c_str(), flags.predict_out.c_str());
+    return 0;
+  }
+  std::printf("=> loading %s data...\n", c.dataset.c_str());
+  Datasets ds = make_datasets(c);
+  data::DataLoader loader = make_loader(ds.test, c, 100, false);
+  evaluate(*model, loader, 10, /*verbose=*/true, flags.max_steps);
+  return 0;
+}
+
+}  // namespace cifar_resnet20
