@@ -51,13 +51,14 @@ std::optional<Config> parse_args(int argc, char** argv) {
       ->check(CLI::IsMember({"resnet20", "resnet32", "resnet56"}));
   app.add_option("--shortcut", c.shortcut, "B (1x1 conv + BN) | A (parameter-free)")
       ->check(CLI::IsMember({"A", "B"}));
-  app.add_option("--scheme", c.scheme, "float | apot | pot | uniform | pact | binary");
+  app.add_option("--scheme", c.scheme, "float | apot | pot | uniform | pact | binary")
+      ->check(CLI::IsMember({"float", "apot", "pot", "uniform", "pact", "binary"}));
   app.add_option("--bit", c.bit, "weight bit width (32 = full precision)");
   app.add_option("--act-bit", c.act_bit, "activation bit width (default: --bit)");
   int q1 = -1, q2 = -1, q3 = -1;
-  app.add_option("--quantized-layer1", q1, "activation bits in stage 1 (seed 004)");
-  app.add_option("--quantized-layer2", q2, "activation bits in stage 2");
-  app.add_option("--quantized-layer3", q3, "activation bits in stage 3");
+  app.add_option("--quantized-layer1,--quantize-layer1", q1, "activation bits in stage 1 (seed 004)");
+  app.add_option("--quantized-layer2,--quantize-layer2", q2, "activation bits in stage 2");
+  app.add_option("--quantized-layer3,--quantize-layer3", q3, "activation bits in stage 3");
   app.add_option("--weight-thres", c.weight_thres, "hysteresis threshold of the binary-weight optimizer");
   app.add_flag("--use-quantize-weight", c.use_quantize_weight, "binary weights trained by the hysteresis optimizer");
   app.add_option("--semantics", c.semantics, "apot-i | apot-c")->check(CLI::IsMember({"apot-i", "apot-c"}));
@@ -80,7 +81,8 @@ std::optional<Config> parse_args(int argc, char** argv) {
   app.add_option("--predict", c.predict_in, "with --evaluate: run the model on tensor `input` of this file");
   app.add_option("--out", c.predict_out, "with --predict: write tensor `logits` to this file");
   app.add_option("--print-freq", c.print_freq, "batches between progress lines");
-  app.add_option("--max-steps", c.max_steps, "stop each epoch after this many steps (smoke tests)");
+  app.add_option("--max-steps", c.max_steps, "stop each epoch (and evaluation) after this many batches");
+  app.add_option("--loss-log", c.loss_log, "write each step's exact loss (hex float) to this file");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

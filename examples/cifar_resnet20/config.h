@@ -48,6 +48,7 @@ struct Config {
   std::string predict_out;  // --out OUT.safetensors (tensor `logits`)
   int64_t print_freq = 50;  // batches between progress lines
   int64_t max_steps = -1;   // stop an epoch early (smoke tests)
+  std::string loss_log;     // write every step's loss, exactly (hex float), for determinism checks
 
   std::string to_json() const;
   static Config from_json(const std::string& json);

@@ -13,6 +13,11 @@ namespace cifar_resnet20 {
 using namespace minidl;
 using namespace minidl::data;
 
+std::pair<int64_t, int64_t> dataset_channels_classes(const Config& c) {
+  if (c.dataset == "fashion-mnist") return {1, 10};
+  return {3, c.dataset == "cifar100" ? 100 : 10};
+}
+
 Datasets make_datasets(const Config& c) {
   Datasets d;
   MINIDL_CHECK(!c.data_dir.empty(), "--data DIR is required for --dataset ", c.dataset);

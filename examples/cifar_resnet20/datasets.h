@@ -16,4 +16,7 @@ struct Datasets {
 /// Throws minidl::Error naming the directory/file when the data cannot be read.
 Datasets make_datasets(const Config& c);
 
+/// Input channels and classes of --dataset, known without reading it (so a bad model flag fails first).
+std::pair<int64_t, int64_t> dataset_channels_classes(const Config& c);
+
 }  // namespace cifar_resnet20

@@ -1,17 +1,26 @@
-// The network and the optimizer's parameter groups for a Config.
+// The network and its optimizer for a Config: float ResNets from nn/models, quantized ones from quant/
+// (scheme/bit flags of the seeds), and the parameter groups of each recipe (spec/quant.md 1.12, 3.3).
 #pragma once
 
 #include <nn/models/resnet.h>
 #include <optim/optimizer.h>
+#include <tensor/safetensors.h>
 
 #include "config.h"
 
 namespace cifar_resnet20 {
 
-/// The (quantized) ResNet of --arch/--scheme/--bit for the dataset's channels and classes.
-std::shared_ptr<minidl::nn::Module> make_model(const Config& c, int64_t in_channels, int64_t num_classes);
+/// The (quantized) ResNet of --arch/--scheme/--bit for the dataset's channels and classes. `checkpoint_meta`,
+/// when given, is the metadata of a foreign checkpoint (e.g. the APoT release) whose `bit`/`semantics` decide
+/// the quantization.
+std::shared_ptr<minidl::nn::ResNet> make_model(const Config& c, int64_t in_channels, int64_t num_classes,
+                                               const minidl::Metadata* checkpoint_meta = nullptr);
 
-/// Parameter groups: weights (lr, wd) and, for quantized models, clipping parameters (alpha lr / wd, spec 1.12).
-std::vector<minidl::optim::ParamGroup> param_groups(const minidl::nn::Module& model, const Config& c);
+/// SGD with the scheme's parameter groups (clipping parameters on their own lr/wd), or the hysteresis
+/// optimizer for binary weights.
+std::unique_ptr<minidl::optim::Optimizer> make_optimizer(const minidl::nn::Module& model, const Config& c);
+
+/// Whether the model has quantizer state worth printing with show_params().
+bool is_quantized(const Config& c);
 
 }  // namespace cifar_resnet20

@@ -11,6 +11,9 @@
 #include <minidl.h>
 #include <optim/lr_scheduler.h>
 #include <optim/sgd.h>
+#include <quant/checkpoint.h>
+#include <quant/quant_resnet.h>
+#include <iostream>
 
 #include "checkpoint.h"
 #include "datasets.h"
@@ -95,7 +98,10 @@ int run_training(const Config& flags) {
     c.resume = flags.resume;
     if (!flags.save_dir.empty()) c.save_dir = flags.save_dir;
     if (c.save_dir.empty() && fs::is_directory(flags.resume)) c.save_dir = flags.resume;
-    c.max_steps = flags.max_steps;
+    if (flags.max_steps > 0) c.max_steps = flags.max_steps;
+    c.loss_log = flags.loss_log;
+    c.threads = flags.threads;
+    c.workers = flags.workers;
   }
   set_num_threads(c.threads);
   manual_seed(c.seed);
@@ -103,24 +109,27 @@ int run_training(const Config& flags) {
   std::printf("=> cifar_resnet20: %s on %s, %d epochs, batch %lld, lr %g, backend %s, %d threads\n", c.arch.c_str(),
               c.dataset.c_str(), c.epochs, static_cast<long long>(c.batch_size), c.lr, cpu_backend_name().c_str(),
               get_num_threads());
+  const auto [in_channels, num_classes] = dataset_channels_classes(c);
+  auto model = make_model(c, in_channels, num_classes);  // before the data: a bad model flag fails fast
   Datasets ds = make_datasets(c);
-  auto model = make_model(c, ds.in_channels, ds.num_classes);
   std::printf("=> %s, %lld parameters\n", ds.train->describe().c_str(),
               static_cast<long long>(model->num_parameters()));
+  if (is_quantized(c)) {
+    for (const auto& line : quant::describe_layers(*model)) std::printf("   %s\n", line.c_str());
+  }
 
   if (!c.init.empty() && !resume) {
+    // Progressive initialisation (spec 1.11): a float or higher-bit checkpoint into this model; quantizer
+    // state the checkpoint lacks keeps its initial value.
     Checkpoint init = load_checkpoint(c.init);
-    auto res = model->load_state_dict(init.model, /*strict=*/false);
+    auto res = quant::load_progressive(*model, init.model);
     std::printf("=> initialised from %s (%zu missing, %zu unexpected keys)\n", c.init.c_str(),
                 res.missing_keys.size(), res.unexpected_keys.size());
     for (auto& k : res.missing_keys) std::printf("   missing (kept at its initial value): %s\n", k.c_str());
   }
 
-  optim::SGDOptions so;
-  so.lr = c.lr;
-  so.momentum = c.momentum;
-  so.weight_decay = c.wd;
-  optim::SGD opt(param_groups(*model, c), so);
+  auto opt_ptr = make_optimizer(*model, c);
+  optim::Optimizer& opt = *opt_ptr;
   data::DataLoader train_loader = make_loader(ds.train, c, c.batch_size, true);
   data::DataLoader test_loader = make_loader(ds.test, c, 100, false);
   const int64_t nb = train_loader.num_batches();
@@ -142,6 +151,12 @@ int run_training(const Config& flags) {
     prepare_metrics(metrics, st.next_epoch);
   }
 
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> loss_log_file(nullptr, &std::fclose);
+  if (!c.loss_log.empty()) {
+    loss_log_file.reset(std::fopen(c.loss_log.c_str(), "w"));
+    MINIDL_CHECK(loss_log_file != nullptr, "--loss-log: cannot write ", c.loss_log);
+  }
+  std::FILE* loss_log = loss_log_file.get();
   for (int64_t epoch = st.next_epoch; epoch < c.epochs; ++epoch) {
     model->train();
     const auto t0 = std::chrono::steady_clock::now();
@@ -158,6 +173,7 @@ int run_training(const Config& flags) {
       sched->step();
       const int64_t n = b.labels.numel();
       const double lv = loss.item<double>();
+      if (loss_log) std::fprintf(loss_log, "%lld %lld %a\n", static_cast<long long>(epoch), static_cast<long long>(steps), lv);
       loss_sum += lv * static_cast<double>(n);
       correct += count_correct(logits, b.labels);
       seen += n;
@@ -212,10 +228,15 @@ int run_evaluation(const Config& flags) {
     auto it = ck.model.find(key);
     return it == ck.model.end() ? fallback : it->second.size(d);
   };
-  auto model = make_model(c, dim_of("conv1.weight", 1, 3), dim_of("fc.weight", 0, 10));
-  std::printf("=> loading the %s model from checkpoint %s\n", c.scheme == "float" ? "full-precision" : (std::to_string(c.bit) + "-bit quantized").c_str(), flags.evaluate.c_str());
-  model->load_state_dict(ck.model);
+  auto model = make_model(c, dim_of("conv1.weight", 1, 3), dim_of("fc.weight", 0, 10),
+                          ck.config ? nullptr : &ck.metadata);
+  const std::string bits = ck.metadata.count("bit") ? ck.metadata.at("bit") : std::to_string(c.bit);
+  std::printf("=> loading the %s model from checkpoint %s\n",
+              bits == "32" ? "full-precision" : (bits + "-bit quantized").c_str(), flags.evaluate.c_str());
+  quant::load_checkpoint(*model, ck.model);
   model->eval();
+  if (!quant::layer_alphas(*model).empty()) quant::show_params(*model, std::cout);
+  std::cout.flush();
 
   if (!flags.predict_in.empty()) {
     SafetensorsFile in = load_safetensors(flags.predict_in);

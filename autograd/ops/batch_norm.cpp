@@ -1,0 +1,140 @@
+// batch_norm over (N,C) or (N,C,H,W), training and eval, as Functions.
+// Training: backend batch_norm_forward_training gives y and the batch mean / inverse std (biased variance),
+// saved for batch_norm_backward; the running stats are then updated in place without recording, with the
+// unbiased variance and PyTorch's momentum convention. Eval: the inference primitive; its backward is
+// elementwise (the statistics are constants), gx = g * weight * rsqrt(running_var + eps).
+#include "autograd/ops/op_utils.h"
+
+namespace minidl {
+
+using namespace ops_detail;
+
+namespace {
+
+void check_bn(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& rm, const Tensor& rv) {
+  check_floating("batch_norm", x);
+  MINIDL_CHECK(x.dim() == 2 || x.dim() == 4, "batch_norm: input ", shape_str(x.sizes()),
+               " must be (N, C) or (N, C, H, W)");
+  const int64_t c = x.size(1);
+  auto check_vec = [&](const Tensor& t, const char* what) {
+    if (!t.defined()) return;
+    check_compatible("batch_norm", x, t);
+    MINIDL_CHECK(t.dim() == 1 && t.size(0) == c, "batch_norm: ", what, " ", shape_str(t.sizes()),
+                 " does not match the ", c, " channels of input ", shape_str(x.sizes()));
+  };
+  check_vec(weight, "weight");
+  check_vec(bias, "bias");
+  check_vec(rm, "running_mean");
+  check_vec(rv, "running_var");
+}
+
+/// Dims reduced per channel: all but dim 1.
+std::vector<int64_t> non_channel_dims(int64_t rank) {
+  return rank == 4 ? std::vector<int64_t>{0, 2, 3} : std::vector<int64_t>{0};
+}
+
+/// A (C) vector as a view broadcastable against the input: (1,C) or (1,C,1,1).
+Tensor channel_view(const Tensor& v, int64_t rank) {
+  Shape s = rank == 4 ? Shape{1, v.size(0), 1, 1} : Shape{1, v.size(0)};
+  return reshaped_contiguous(v.is_contiguous() ? v : v.contiguous(), s);
+}
+
+/// A keepdim per-channel reduction result back to (C).
+Tensor to_channels(const Tensor& r) { return reshaped_contiguous(r, {r.numel()}); }
+
+struct BatchNormTrainFn : autograd::Function<BatchNormTrainFn> {
+  static constexpr const char* kName = "batch_norm";
+  static std::vector<Tensor> forward(Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                     double eps) {
+    const int64_t c = x.size(1);
+    Tensor y = new_like(x.sizes(), x);
+    Tensor mean = new_like({c}, x), invstd = new_like({c}, x);
+    backend_for(x).batch_norm_forward_training(y, mean, invstd, x, weight, bias, eps, ctx.op_state);
+    ctx.save(x);
+    ctx.save(weight, SaveKind::Parameter);
+    ctx.save(mean, SaveKind::Activation);
+    ctx.save(invstd, SaveKind::Activation);
+    ctx.data["eps"] = eps;
+    ctx.mark_non_differentiable(mean);
+    ctx.mark_non_differentiable(invstd);
+    return {y, mean, invstd};
+  }
+  static std::vector<Tensor> backward(Context& ctx, std::vector<Tensor> grads) {
+    const Tensor& gy = grads[0];  // the statistics outputs are non-differentiable
+    Tensor x = ctx.saved(0), weight = ctx.saved(1), mean = ctx.saved(2), invstd = ctx.saved(3);
+    Tensor gx, gw, gb;  // the backend writes only the defined ones
+    if (ctx.needs_input_grad(0)) gx = new_like(x.sizes(), gy);
+    if (ctx.needs_input_grad(1)) gw = new_like({x.size(1)}, gy);
+    if (ctx.needs_input_grad(2)) gb = new_like({x.size(1)}, gy);
+    backend_for(gy).batch_norm_backward(gx, gw, gb, gy, x, mean, invstd, weight, ctx.get<double>("eps"), ctx.op_state);
+    return {gx, gw, gb};
+  }
+};
+
+struct BatchNormEvalFn : autograd::Function<BatchNormEvalFn> {
+  static constexpr const char* kName = "batch_norm";
+  static Tensor forward(Context& ctx, const Tensor& x, const Tensor& rm, const Tensor& rv, const Tensor& weight,
+                        const Tensor& bias, double eps) {
+    Tensor y = new_like(x.sizes(), x);
+    backend_for(x).batch_norm_forward_inference(y, x, rm, rv, weight, bias, eps);
+    // The running statistics are module state, not activations: saved as Parameter.
+    const bool need_w = ctx.needs_input_grad(3);
+    ctx.save(need_w ? x : Tensor());
+    ctx.save(need_w ? rm : Tensor(), SaveKind::Parameter);
+    ctx.save(rv, SaveKind::Parameter);
+    ctx.save(weight, SaveKind::Parameter);
+    ctx.data["eps"] = eps;
+    return y;
+  }
+  static std::vector<Tensor> backward(Context& ctx, std::vector<Tensor> grads) {
+    const Tensor& g = grads[0];
+    Tensor rv = ctx.saved(2), weight = ctx.saved(3);
+    const int64_t rank = g.dim();
+    Tensor invstd = unary_raw(UnaryOp::Rsqrt, unary_raw(UnaryOp::AddScalar, rv, ctx.get<double>("eps")));
+    Tensor gx, gw, gb;
+    if (ctx.needs_input_grad(0)) {
+      Tensor scale = weight.defined() ? binary_raw(BinaryOp::Mul, weight, invstd, kName) : invstd;
+      gx = binary_raw(BinaryOp::Mul, g, channel_view(scale, rank), kName);
+    }
+    const auto dims = non_channel_dims(rank);
+    if (ctx.needs_input_grad(3)) {
+      // d y / d weight = (x - mean) * invstd
+      Tensor xhat =
+          binary_raw(BinaryOp::Mul, binary_raw(BinaryOp::Sub, ctx.saved(0), channel_view(ctx.saved(1), rank), kName),
+                     channel_view(invstd, rank), kName);
+      gw = to_channels(reduce_raw(ReduceOp::Sum, binary_raw(BinaryOp::Mul, g, xhat, kName), dims));
+    }
+    if (ctx.needs_input_grad(4)) gb = to_channels(reduce_raw(ReduceOp::Sum, g, dims));
+    return {gx, Tensor(), Tensor(), gw, gb};
+  }
+};
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum, double eps) {
+  check_bn(x, weight, bias, running_mean, running_var);
+  MINIDL_CHECK(running_mean.defined() == running_var.defined(),
+               "batch_norm: running_mean and running_var must both be given or both be undefined");
+  if (!training) {
+    MINIDL_CHECK(running_mean.defined(), "batch_norm: eval mode needs running_mean and running_var");
+    return BatchNormEvalFn::apply(x, running_mean, running_var, weight, bias, eps);
+  }
+  const int64_t n = x.numel() / x.size(1);
+  MINIDL_CHECK(n > 1, "batch_norm: expected more than 1 value per channel when training, got input ",
+               shape_str(x.sizes()));
+  std::vector<Tensor> outs = BatchNormTrainFn::apply(x, weight, bias, eps);
+  if (running_mean.defined()) {
+    NoGradGuard no_grad;
+    // Unbiased batch variance from the saved inverse std: var = invstd^-2 - eps, times n / (n - 1).
+    Tensor var =
+        unary_raw(UnaryOp::AddScalar, unary_raw(UnaryOp::Reciprocal, unary_raw(UnaryOp::Square, outs[2])), -eps);
+    var = unary_raw(UnaryOp::MulScalar, var, static_cast<double>(n) / static_cast<double>(n - 1));
+    Tensor rm = running_mean, rv = running_var;  // handles sharing the buffers' storage
+    rm.mul_(1.0 - momentum).add_(outs[1], momentum);
+    rv.mul_(1.0 - momentum).add_(var, momentum);
+  }
+  return outs[0];
+}
+
+}  // namespace minidl

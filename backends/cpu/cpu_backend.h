@@ -1,0 +1,59 @@
+// The fast CPU backend ("cpu"): oneDNN primitives for conv and avg pooling, dnnl_sgemm for f32 GEMM,
+// and OpenMP + vectorisable loops for everything else. Registered at static init; compiled only when
+// MINIDL_WITH_ONEDNN. The oneDNN primitives are f32 only (supports() says so, calls throw naming op and backend);
+// everything else (data movement, elementwise, reductions, batch norm, max/adaptive pooling, softmax/loss,
+// matmul) also takes f64.
+#pragma once
+
+#include "backends/backend.h"
+
+namespace minidl {
+
+class CpuBackend final : public Backend {
+ public:
+  std::string name() const override { return "cpu"; }
+  bool supports(OpKind op, DType dtype) const override;
+
+  void fill(Tensor& out, double value) override;
+  void copy(Tensor& dst, const Tensor& src) override;
+
+  void unary(UnaryOp op, Tensor& out, const Tensor& in, const UnaryParams& p) override;
+  void binary(BinaryOp op, Tensor& out, const Tensor& a, const Tensor& b) override;
+  void reduce(ReduceOp op, Tensor& out, const Tensor& in, std::span<const int64_t> dims) override;
+
+  void matmul(Tensor& out, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) override;
+
+  void conv2d_forward(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                      OpStatePtr& state) override;
+  void conv2d_backward_data(Tensor& gx, const Tensor& gy, const Tensor& w, const Conv2dParams& p,
+                            OpStatePtr& state) override;
+  void conv2d_backward_weight(Tensor& gw, Tensor& gbias, const Tensor& gy, const Tensor& x, const Conv2dParams& p,
+                              OpStatePtr& state) override;
+
+  void batch_norm_forward_training(Tensor& y, Tensor& save_mean, Tensor& save_invstd, const Tensor& x,
+                                   const Tensor& weight, const Tensor& bias, double eps, OpStatePtr& state) override;
+  void batch_norm_forward_inference(Tensor& y, const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                                    const Tensor& weight, const Tensor& bias, double eps) override;
+  void batch_norm_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, const Tensor& gy, const Tensor& x,
+                           const Tensor& save_mean, const Tensor& save_invstd, const Tensor& weight, double eps,
+                           OpStatePtr& state) override;
+
+  void max_pool2d_forward(Tensor& y, Tensor& indices, const Tensor& x, const Pool2dParams& p) override;
+  void max_pool2d_backward(Tensor& gx, const Tensor& gy, const Tensor& indices, const Pool2dParams& p) override;
+  void avg_pool2d_forward(Tensor& y, const Tensor& x, const Pool2dParams& p) override;
+  void avg_pool2d_backward(Tensor& gx, const Tensor& gy, const Pool2dParams& p) override;
+  void adaptive_avg_pool2d_forward(Tensor& y, const Tensor& x) override;
+  void adaptive_avg_pool2d_backward(Tensor& gx, const Tensor& gy) override;
+
+  void log_softmax_forward(Tensor& y, const Tensor& x) override;
+  void log_softmax_backward(Tensor& gx, const Tensor& gy, const Tensor& y) override;
+  void nll_loss_forward(Tensor& loss, const Tensor& logp, const Tensor& target, double label_smoothing) override;
+  void nll_loss_backward(Tensor& glogp, const Tensor& gloss, const Tensor& target, double label_smoothing) override;
+
+  void project_to_levels(Tensor& out, const Tensor& x, const Tensor& levels, bool symmetric) override;
+};
+
+/// The registered instance (used by the cpu kernels to make strided inputs contiguous).
+CpuBackend& cpu_backend();
+
+}  // namespace minidl

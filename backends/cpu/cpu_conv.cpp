@@ -1,0 +1,320 @@
+// 2-D convolution of the cpu backend on oneDNN 2.6 (v2 API): forward, backward-data and backward-weights with
+// stride, padding, dilation and groups. Primitives are created with format_tag::any so oneDNN picks its
+// blocked jit:avx512 layouts, and the plain NCHW tensors at the interface are reordered in and out.
+// A PlanCache per direction keeps the primitive descriptors, primitives and reorders per shape; the OpState
+// passes the reordered gradient from backward-data to backward-weights so it is reordered once.
+// Later optimisation (not done): keep activations in the blocked layout across conv/bn/relu.
+#include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/cpu_loops.h"
+#include "backends/cpu/dnnl_common.h"
+
+namespace minidl {
+namespace {
+
+using namespace dnnl;
+using cpu::dnnl_dims;
+
+struct ConvGeom {
+  Shape x, w, y;  // (N,C,H,W), (K,C/g,R,S), (N,K,P,Q)
+  int64_t groups = 1;
+  dnnl_dims strides, dilates, pad_l, pad_r;
+  memory::desc x_md, w_md, y_md, b_md;  // plain layouts of the interface tensors
+  std::string str;                      // for error messages
+  std::vector<int64_t> key(int64_t extra) const {
+    std::vector<int64_t> k;
+    k.insert(k.end(), x.begin(), x.end());
+    k.insert(k.end(), w.begin(), w.end());
+    k.push_back(groups);
+    k.insert(k.end(), strides.begin(), strides.end());
+    k.insert(k.end(), dilates.begin(), dilates.end());
+    k.insert(k.end(), pad_l.begin(), pad_l.end());
+    k.insert(k.end(), pad_r.begin(), pad_r.end());
+    k.push_back(extra);
+    return k;
+  }
+};
+
+ConvGeom make_geom(const char* op, const Shape& x, const Shape& w, const Conv2dParams& p) {
+  MINIDL_CHECK(x.size() == 4, op, " (backend cpu): input must be (N,C,H,W), got ", shape_str(x));
+  MINIDL_CHECK(w.size() == 4, op, " (backend cpu): weight must be (K,C/groups,R,S), got ", shape_str(w));
+  MINIDL_CHECK(p.groups >= 1 && x[1] % p.groups == 0 && w[0] % p.groups == 0 && w[1] * p.groups == x[1], op,
+               " (backend cpu): input ", shape_str(x), " and weight ", shape_str(w), " do not fit groups=", p.groups);
+  MINIDL_CHECK(
+      p.stride_h >= 1 && p.stride_w >= 1 && p.dilation_h >= 1 && p.dilation_w >= 1 && p.pad_h >= 0 && p.pad_w >= 0, op,
+      " (backend cpu): stride and dilation must be >= 1 and padding >= 0");
+  ConvGeom g;
+  g.x = x;
+  g.w = w;
+  g.groups = p.groups;
+  // conv_out_size truncates toward zero: reject a dilated kernel larger than the padded input explicitly
+  MINIDL_CHECK(
+      x[2] + 2 * p.pad_h >= (w[2] - 1) * p.dilation_h + 1 && x[3] + 2 * p.pad_w >= (w[3] - 1) * p.dilation_w + 1, op,
+      " (backend cpu): kernel ", shape_str(w), " with dilation ", p.dilation_h, "x", p.dilation_w,
+      " is larger than the padded input ", shape_str(x), " (pad ", p.pad_h, "x", p.pad_w, ")");
+  const int64_t P = conv_out_size(x[2], w[2], p.stride_h, p.pad_h, p.dilation_h);
+  const int64_t Q = conv_out_size(x[3], w[3], p.stride_w, p.pad_w, p.dilation_w);
+  MINIDL_CHECK(P >= 1 && Q >= 1, op, " (backend cpu): input ", shape_str(x), " is too small for kernel ", shape_str(w),
+               " with padding ", p.pad_h, "x", p.pad_w, " and dilation ", p.dilation_h, "x", p.dilation_w);
+  g.y = {x[0], w[0], P, Q};
+  g.strides = {p.stride_h, p.stride_w};
+  g.dilates = {p.dilation_h - 1, p.dilation_w - 1};  // oneDNN counts dilation from 0
+  g.pad_l = {p.pad_h, p.pad_w};
+  // right padding that makes oneDNN's output extent equal ours (floor division may leave it below pad_l)
+  g.pad_r = {(P - 1) * p.stride_h + (w[2] - 1) * p.dilation_h + 1 - x[2] - p.pad_h,
+             (Q - 1) * p.stride_w + (w[3] - 1) * p.dilation_w + 1 - x[3] - p.pad_w};
+  g.x_md = cpu::plain_f32(x);
+  g.y_md = cpu::plain_f32(g.y);
+  g.b_md = cpu::plain_f32({w[0]});
+  if (p.groups > 1) {
+    g.w_md = cpu::plain_f32({p.groups, w[0] / p.groups, w[1], w[2], w[3]});
+  } else {
+    g.w_md = cpu::plain_f32(w);
+  }
+  g.str = "x " + shape_str(x) + ", w " + shape_str(w) + ", y " + shape_str(g.y) + ", stride " +
+          std::to_string(p.stride_h) + "x" + std::to_string(p.stride_w) + ", pad " + std::to_string(p.pad_h) + "x" +
+          std::to_string(p.pad_w) + ", dilation " + std::to_string(p.dilation_h) + "x" + std::to_string(p.dilation_w) +
+          ", groups " + std::to_string(p.groups);
+  return g;
+}
+
+memory::desc any_weights(const ConvGeom& g) {
+  if (g.groups > 1) return cpu::any_f32({g.groups, g.w[0] / g.groups, g.w[1], g.w[2], g.w[3]});
+  return cpu::any_f32(g.w);
+}
+
+convolution_forward::primitive_desc fwd_pd(const ConvGeom& g, bool with_bias) {
+  convolution_forward::desc d(prop_kind::forward_training, algorithm::convolution_direct, cpu::any_f32(g.x),
+                              any_weights(g), with_bias ? g.b_md : memory::desc(), cpu::any_f32(g.y), g.strides,
+                              g.dilates, g.pad_l, g.pad_r);
+  return convolution_forward::primitive_desc(d, cpu::dnnl_engine());
+}
+
+struct FwdPlan {
+  convolution_forward::primitive_desc pd;
+  primitive prim;
+  cpu::Reorder x_in, w_in, y_out;
+};
+struct BwdDataPlan {
+  convolution_backward_data::primitive_desc pd;
+  primitive prim;
+  cpu::Reorder gy_in, w_in, gx_out;
+};
+struct BwdWeightPlan {
+  convolution_backward_weights::primitive_desc pd;
+  primitive prim;
+  cpu::Reorder gy_in, x_in, gw_out, gb_out;
+};
+
+cpu::PlanCache<FwdPlan>& fwd_cache() {
+  static cpu::PlanCache<FwdPlan> c;
+  return c;
+}
+cpu::PlanCache<BwdDataPlan>& bwd_data_cache() {
+  static cpu::PlanCache<BwdDataPlan> c;
+  return c;
+}
+cpu::PlanCache<BwdWeightPlan>& bwd_weight_cache() {
+  static cpu::PlanCache<BwdWeightPlan> c;
+  return c;
+}
+
+// Carried from forward to the backward calls of one conv: the gradient gy reordered to the blocked layout by
+// whichever of backward_data / backward_weight runs first, handed to the other (autograd calls both with the
+// same gy), then dropped. Holding gy's storage makes the identity check exact.
+struct ConvState final : OpState {
+  std::shared_ptr<Storage> gy_storage;
+  int64_t gy_offset = 0;
+  uint64_t gy_version = 0;
+  Shape gy_strides;
+  memory::desc gy_desc;
+  Tensor gy_blocked;
+
+  bool has(const Tensor& gy, const memory::desc& want) const {
+    return gy_storage && gy_storage == gy.storage() && gy_offset == gy.offset() && gy_version == gy.version() &&
+           gy_strides == gy.strides() && gy_desc == want;
+  }
+  void keep(const Tensor& gy, const memory::desc& d, Tensor blocked) {
+    gy_storage = gy.storage();
+    gy_offset = gy.offset();
+    gy_version = gy.version();
+    gy_strides = gy.strides();
+    gy_desc = d;
+    gy_blocked = std::move(blocked);
+  }
+  void clear() {
+    gy_storage.reset();
+    gy_blocked = Tensor();
+  }
+};
+
+ConvState* conv_state(OpStatePtr& state) {
+  if (!state) state = std::make_shared<ConvState>();
+  return dynamic_cast<ConvState*>(state.get());
+}
+
+// gy in the layout `want`: from the state when the sibling backward call already reordered it, else reordered
+// here (and left in the state for the sibling).
+memory blocked_gy(const Tensor& gy, const memory::desc& plain, const cpu::Reorder& reorder, const memory::desc& want,
+                  ConvState* cs, Tensor& holder) {
+  if (!reorder.needed) {
+    holder = cpu::contiguous_input(gy);  // keeps a contiguous copy alive while the primitive runs
+    return cpu::wrap(plain, holder);
+  }
+  if (cs && cs->has(gy, want)) {
+    holder = cs->gy_blocked;
+    cs->clear();
+    return memory(want, cpu::dnnl_engine(), holder.raw_data());
+  }
+  const Tensor gyc = cpu::contiguous_input(gy);
+  memory m = reorder.in(cpu::wrap(plain, gyc), want, holder);
+  if (cs) cs->keep(gy, want, holder);
+  return m;
+}
+
+void check_f32(const char* op, const Tensor& t, const char* what) {
+  cpu::check_cpu(op, what, t);
+  if (t.dtype() != DType::f32) cpu::unsupported(op, t.dtype());
+}
+
+}  // namespace
+
+void CpuBackend::conv2d_forward(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                                OpStatePtr& state) {
+  const char* op = "conv2d_forward";
+  check_f32(op, x, "x");
+  check_f32(op, w, "w");
+  const ConvGeom g = make_geom(op, x.sizes(), w.sizes(), p);
+  cpu::check_tensor(op, "y", y, DType::f32, g.y);
+  MINIDL_CHECK(y.is_contiguous(), op, " (backend cpu): y must be contiguous");
+  const bool has_bias = bias.defined();
+  if (has_bias) cpu::check_tensor(op, "bias", bias, DType::f32, {w.sizes()[0]});
+  if (y.numel() == 0) return;
+  MINIDL_CHECK(x.numel() > 0 && w.numel() > 0, op, " (backend cpu): empty input or weight (", g.str, ")");
+  auto plan = cpu::dnnl_call(op, g.str, [&] {
+    return fwd_cache().get(g.key(has_bias), [&] {
+      FwdPlan pl;
+      pl.pd = fwd_pd(g, has_bias);
+      pl.prim = convolution_forward(pl.pd);
+      pl.x_in = cpu::Reorder(g.x_md, pl.pd.src_desc());
+      pl.w_in = cpu::Reorder(g.w_md, pl.pd.weights_desc());
+      pl.y_out = cpu::Reorder(pl.pd.dst_desc(), g.y_md);
+      return pl;
+    });
+  });
+  if (ConvState* cs = conv_state(state)) cs->clear();
+  const Tensor xc = cpu::contiguous_input(x), wc = cpu::contiguous_input(w);
+  Tensor bc = has_bias ? cpu::contiguous_input(bias) : Tensor();
+  cpu::dnnl_call(op, g.str, [&] {
+    Tensor hx, hw, hy;
+    memory y_user = cpu::wrap(g.y_md, y);
+    memory xm = plan->x_in.in(cpu::wrap(g.x_md, xc), plan->pd.src_desc(), hx);
+    memory wm = plan->w_in.in(cpu::wrap(g.w_md, wc), plan->pd.weights_desc(), hw);
+    memory ym = plan->y_out.needed ? cpu::scratch(plan->pd.dst_desc(), hy) : y_user;
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}};
+    if (has_bias) args.emplace(DNNL_ARG_BIAS, cpu::wrap(g.b_md, bc));
+    plan->prim.execute(cpu::dnnl_stream(), args);
+    plan->y_out.out(ym, y_user);
+  });
+}
+
+void CpuBackend::conv2d_backward_data(Tensor& gx, const Tensor& gy, const Tensor& w, const Conv2dParams& p,
+                                      OpStatePtr& state) {
+  const char* op = "conv2d_backward_data";
+  check_f32(op, gx, "gx");
+  check_f32(op, gy, "gy");
+  check_f32(op, w, "w");
+  const ConvGeom g = make_geom(op, gx.sizes(), w.sizes(), p);
+  cpu::check_tensor(op, "gy", gy, DType::f32, g.y);
+  MINIDL_CHECK(gx.is_contiguous(), op, " (backend cpu): gx must be contiguous");
+  if (gx.numel() == 0) return;
+  if (gy.numel() == 0 || w.numel() == 0) {
+    fill(gx, 0.0);
+    return;
+  }
+  auto plan = cpu::dnnl_call(op, g.str, [&] {
+    return bwd_data_cache().get(g.key(0), [&] {
+      BwdDataPlan pl;
+      convolution_backward_data::desc d(algorithm::convolution_direct, cpu::any_f32(g.x), any_weights(g),
+                                        cpu::any_f32(g.y), g.strides, g.dilates, g.pad_l, g.pad_r);
+      pl.pd = convolution_backward_data::primitive_desc(d, cpu::dnnl_engine(), fwd_pd(g, false));
+      pl.prim = convolution_backward_data(pl.pd);
+      pl.gy_in = cpu::Reorder(g.y_md, pl.pd.diff_dst_desc());
+      pl.w_in = cpu::Reorder(g.w_md, pl.pd.weights_desc());
+      pl.gx_out = cpu::Reorder(pl.pd.diff_src_desc(), g.x_md);
+      return pl;
+    });
+  });
+  const Tensor wc = cpu::contiguous_input(w);
+  ConvState* cs = conv_state(state);
+  cpu::dnnl_call(op, g.str, [&] {
+    Tensor hgy, hw, hgx;
+    memory gx_user = cpu::wrap(g.x_md, gx);
+    memory gym = blocked_gy(gy, g.y_md, plan->gy_in, plan->pd.diff_dst_desc(), cs, hgy);
+    memory wm = plan->w_in.in(cpu::wrap(g.w_md, wc), plan->pd.weights_desc(), hw);
+    memory gxm = plan->gx_out.needed ? cpu::scratch(plan->pd.diff_src_desc(), hgx) : gx_user;
+    plan->prim.execute(cpu::dnnl_stream(),
+                       {{DNNL_ARG_DIFF_DST, gym}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, gxm}});
+    plan->gx_out.out(gxm, gx_user);
+  });
+}
+
+void CpuBackend::conv2d_backward_weight(Tensor& gw, Tensor& gbias, const Tensor& gy, const Tensor& x,
+                                        const Conv2dParams& p, OpStatePtr& state) {
+  const char* op = "conv2d_backward_weight";
+  check_f32(op, gw, "gw");
+  check_f32(op, gy, "gy");
+  check_f32(op, x, "x");
+  const ConvGeom g = make_geom(op, x.sizes(), gw.sizes(), p);
+  cpu::check_tensor(op, "gy", gy, DType::f32, g.y);
+  MINIDL_CHECK(gw.is_contiguous(), op, " (backend cpu): gw must be contiguous");
+  const bool has_bias = gbias.defined();
+  if (has_bias) {
+    cpu::check_tensor(op, "gbias", gbias, DType::f32, {gw.sizes()[0]});
+    MINIDL_CHECK(gbias.is_contiguous(), op, " (backend cpu): gbias must be contiguous");
+  }
+  if (gy.numel() == 0 || x.numel() == 0) {
+    fill(gw, 0.0);
+    if (has_bias) fill(gbias, 0.0);
+    return;
+  }
+  if (gw.numel() == 0) {
+    if (has_bias) fill(gbias, 0.0);
+    return;
+  }
+  auto plan = cpu::dnnl_call(op, g.str, [&] {
+    return bwd_weight_cache().get(g.key(has_bias), [&] {
+      BwdWeightPlan pl;
+      convolution_backward_weights::desc d(algorithm::convolution_direct, cpu::any_f32(g.x), any_weights(g),
+                                           has_bias ? g.b_md : memory::desc(), cpu::any_f32(g.y), g.strides, g.dilates,
+                                           g.pad_l, g.pad_r);
+      pl.pd = convolution_backward_weights::primitive_desc(d, cpu::dnnl_engine(), fwd_pd(g, has_bias));
+      pl.prim = convolution_backward_weights(pl.pd);
+      pl.gy_in = cpu::Reorder(g.y_md, pl.pd.diff_dst_desc());
+      pl.x_in = cpu::Reorder(g.x_md, pl.pd.src_desc());
+      pl.gw_out = cpu::Reorder(pl.pd.diff_weights_desc(), g.w_md);
+      if (has_bias) pl.gb_out = cpu::Reorder(pl.pd.diff_bias_desc(), g.b_md);
+      return pl;
+    });
+  });
+  const Tensor xc = cpu::contiguous_input(x);
+  ConvState* cs = conv_state(state);
+  cpu::dnnl_call(op, g.str, [&] {
+    Tensor hgy, hx, hgw, hgb;
+    memory gw_user = cpu::wrap(g.w_md, gw);
+    memory gym = blocked_gy(gy, g.y_md, plan->gy_in, plan->pd.diff_dst_desc(), cs, hgy);
+    memory xm = plan->x_in.in(cpu::wrap(g.x_md, xc), plan->pd.src_desc(), hx);
+    memory gwm = plan->gw_out.needed ? cpu::scratch(plan->pd.diff_weights_desc(), hgw) : gw_user;
+    std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, gym}, {DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_WEIGHTS, gwm}};
+    memory gb_user, gbm;
+    if (has_bias) {
+      gb_user = cpu::wrap(g.b_md, gbias);
+      gbm = plan->gb_out.needed ? cpu::scratch(plan->pd.diff_bias_desc(), hgb) : gb_user;
+      args.emplace(DNNL_ARG_DIFF_BIAS, gbm);
+    }
+    plan->prim.execute(cpu::dnnl_stream(), args);
+    plan->gw_out.out(gwm, gw_user);
+    if (has_bias) plan->gb_out.out(gbm, gb_user);
+  });
+}
+
+}  // namespace minidl

@@ -1,0 +1,75 @@
+// train_step: img/s of one ResNet training step (forward, backward, SGD update) or eval forward, on synthetic
+// data. Prints a RESULT line for bench/compare_pytorch.py, and with --profile the per-op time breakdown.
+//   train_step --model resnet20 --mode train --batch 128 --steps 10 --warmup 3 --threads 2 [--profile]
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+
+#include <minidl.h>
+#include <nn/models/resnet.h>
+#include <optim/sgd.h>
+
+using namespace minidl;
+
+int main(int argc, char** argv) {
+  std::string model_name = "resnet20", mode = "train", shortcut = "B";
+  int64_t batch = 128;
+  int steps = 10, warmup = 3, threads = 2;
+  bool profile = false;
+  CLI::App app{"train_step: img/s of a ResNet training or eval step"};
+  app.add_option("--model", model_name)->check(CLI::IsMember({"resnet20", "resnet32", "resnet56", "resnet18", "resnet34"}));
+  app.add_option("--mode", mode)->check(CLI::IsMember({"train", "eval"}));
+  app.add_option("--batch", batch);
+  app.add_option("--steps", steps);
+  app.add_option("--warmup", warmup);
+  app.add_option("--threads", threads);
+  app.add_option("--shortcut", shortcut)->check(CLI::IsMember({"A", "B"}));
+  app.add_flag("--profile", profile, "print the per-op time breakdown of the measured steps");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    set_num_threads(threads);
+    manual_seed(0);
+    const bool imagenet = model_name == "resnet18" || model_name == "resnet34";
+    nn::ResNetConfig rc;
+    rc.num_classes = imagenet ? 1000 : 10;
+    rc.shortcut = shortcut == "A" ? nn::Shortcut::A : nn::Shortcut::B;
+    auto model = nn::resnet_by_name(model_name, rc);
+    const int64_t hw = imagenet ? 224 : 32;
+    Tensor x = randn({batch, 3, hw, hw});
+    Tensor y = from_vector(std::vector<int64_t>(static_cast<size_t>(batch), 3), {batch}, TensorOptions().dtype(DType::i64));
+    optim::SGDOptions so;
+    so.lr = 0.01;
+    so.momentum = 0.9;
+    so.weight_decay = 1e-4;
+    optim::SGD opt(model->parameters(), so);
+
+    auto step = [&] {
+      if (mode == "train") {
+        model->train();
+        Tensor loss = cross_entropy((*model)(x), y);
+        opt.zero_grad();
+        loss.backward();
+        opt.step();
+      } else {
+        NoGradGuard g;
+        model->eval();
+        (*model)(x);
+      }
+    };
+    for (int i = 0; i < warmup; ++i) step();
+    autograd::Profiler::reset();
+    autograd::Profiler::set_enabled(profile);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < steps; ++i) step();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    autograd::Profiler::set_enabled(false);
+    std::printf("RESULT model=%s mode=%s batch=%lld backend=%s threads=%d ms_per_step=%.2f img_per_s=%.1f\n",
+                model_name.c_str(), mode.c_str(), static_cast<long long>(batch), cpu_backend_name().c_str(), threads,
+                1e3 * s / steps, static_cast<double>(batch) * steps / s);
+    if (profile) std::printf("%s", autograd::Profiler::table().c_str());
+    return 0;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "train_step: error: %s\n", e.what());
+    return 2;
+  }
+}

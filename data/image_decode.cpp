@@ -1,0 +1,95 @@
+// JPEG (TurboJPEG 2.x API) and PNG (stb_image, implementation linked from libstb) decoding; see image_decode.h.
+// Every decode error, including TurboJPEG warnings such as a truncated stream, throws naming the file: a
+// silently half-grey training image is worse than a clear failure.
+#include "data/image_decode.h"
+
+#include <stb_image.h>
+#include <turbojpeg.h>
+
+#include <climits>
+#include <cstring>
+#include <memory>
+
+#include "core/error.h"
+#include "data/file_io.h"
+
+namespace minidl::data {
+
+bool is_jpeg(const uint8_t* b, size_t n) { return n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF; }
+bool is_png(const uint8_t* b, size_t n) {
+  static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  return n >= 8 && std::memcmp(b, sig, 8) == 0;
+}
+
+namespace {
+
+struct TjDeleter {
+  void operator()(void* h) const { tjDestroy(h); }
+};
+
+Tensor decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name, const DecodeOptions& opts) {
+  MINIDL_CHECK(size <= ULONG_MAX, "image '", name, "': file too large");
+  // One handle per call: handles are not thread-safe, and creating one is cheap next to a decode.
+  std::unique_ptr<void, TjDeleter> h(tjInitDecompress());
+  MINIDL_CHECK(h != nullptr, "image '", name, "': cannot create a TurboJPEG decompressor: ", tjGetErrorStr2(nullptr));
+  int width = 0, height = 0, subsamp = 0, colorspace = 0;
+  if (tjDecompressHeader3(h.get(), bytes, static_cast<unsigned long>(size), &width, &height, &subsamp, &colorspace) !=
+      0)
+    MINIDL_FAIL("image '", name, "': corrupt JPEG header: ", tjGetErrorStr2(h.get()));
+  MINIDL_CHECK(width > 0 && height > 0, "image '", name, "': JPEG has empty size ", width, "x", height);
+
+  int out_w = width, out_h = height;
+  if (opts.min_side > 0) {
+    int nf = 0;
+    tjscalingfactor* factors = tjGetScalingFactors(&nf);
+    // Pick the smallest scaled size whose shorter side still reaches min_side (never upscale).
+    for (int i = 0; factors && i < nf; ++i) {
+      const tjscalingfactor f = factors[i];
+      if (f.num > f.denom) continue;
+      const int w = TJSCALED(width, f), hh = TJSCALED(height, f);
+      if (std::min(w, hh) >= std::min(opts.min_side, std::min(width, height)) &&
+          int64_t{w} * hh < int64_t{out_w} * out_h) {
+        out_w = w;
+        out_h = hh;
+      }
+    }
+  }
+  const int pf = opts.channels == 1 ? TJPF_GRAY : TJPF_RGB;
+  Tensor img = empty({out_h, out_w, opts.channels}, TensorOptions{}.dtype(DType::u8));
+  if (tjDecompress2(h.get(), bytes, static_cast<unsigned long>(size), img.data<uint8_t>(), out_w, 0, out_h, pf,
+                    TJFLAG_ACCURATEDCT) != 0)
+    MINIDL_FAIL("image '", name, "': corrupt JPEG: ", tjGetErrorStr2(h.get()));
+  return img;
+}
+
+Tensor decode_stb(const uint8_t* bytes, size_t size, const std::string& name, const DecodeOptions& opts) {
+  MINIDL_CHECK(size <= static_cast<size_t>(INT_MAX), "image '", name, "': file too large for stb_image");
+  int w = 0, h = 0, c = 0;
+  std::unique_ptr<stbi_uc, void (*)(void*)> px(
+      stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &c, opts.channels), &stbi_image_free);
+  if (!px) {
+    const char* reason = stbi_failure_reason();
+    MINIDL_FAIL("image '", name, "': ", is_png(bytes, size) ? "corrupt PNG" : "not a JPEG or PNG image", ": ",
+                reason ? reason : "unknown error");
+  }
+  Tensor img = empty({h, w, opts.channels}, TensorOptions{}.dtype(DType::u8));
+  std::memcpy(img.data<uint8_t>(), px.get(), static_cast<size_t>(h) * w * opts.channels);
+  return img;
+}
+
+}  // namespace
+
+Tensor decode_image(const uint8_t* bytes, size_t size, const std::string& name, const DecodeOptions& opts) {
+  MINIDL_CHECK(opts.channels == 1 || opts.channels == 3, "image '", name, "': channels must be 1 or 3, got ",
+               opts.channels);
+  MINIDL_CHECK(size > 0, "image '", name, "': file is empty");
+  if (is_jpeg(bytes, size)) return decode_jpeg(bytes, size, name, opts);
+  return decode_stb(bytes, size, name, opts);
+}
+
+Tensor read_image(const std::string& path, const DecodeOptions& opts) {
+  std::vector<uint8_t> bytes = detail::read_file_bytes(path, "image");
+  return decode_image(bytes.data(), bytes.size(), path, opts);
+}
+
+}  // namespace minidl::data

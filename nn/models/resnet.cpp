@@ -1,0 +1,189 @@
+// ResNet for CIFAR and ImageNet (see resnet.h). Module names and registration order follow torchvision's
+// resnet.py (and the APoT CIFAR code), so state dicts match key for key.
+#include "nn/models/resnet.h"
+
+#include "autograd/ops.h"
+#include "nn/init.h"
+#include "nn/modules/activation.h"
+#include "nn/modules/conv.h"
+#include "nn/modules/linear.h"
+#include "nn/modules/pooling.h"
+
+namespace minidl::nn {
+
+ModulePtr default_conv(const ConvSpec& s) {
+  return std::make_shared<Conv2d>(s.in_channels, s.out_channels, s.kernel, s.stride, s.padding, s.bias);
+}
+
+ModulePtr default_linear(const LinearSpec& s) {
+  return std::make_shared<Linear>(s.in_features, s.out_features, s.bias);
+}
+
+namespace {
+
+ModulePtr make_conv(const ResNetConfig& cfg, const ConvSpec& s) {
+  ModulePtr m = cfg.conv ? cfg.conv(s) : default_conv(s);
+  MINIDL_CHECK(m != nullptr, "nn::ResNet: the conv factory returned null for '", s.name, "'");
+  return m;
+}
+
+std::string join(const std::string& prefix, const std::string& name) {
+  return prefix.empty() ? name : prefix + "." + name;
+}
+
+}  // namespace
+
+BasicBlock::BasicBlock(const std::string& prefix, int64_t in_p, int64_t p, int64_t s, const ResNetConfig& cfg)
+    : Module("BasicBlock"), stride(s), in_planes(in_p), planes(p) {
+  conv1 = register_module("conv1", make_conv(cfg, {join(prefix, "conv1"), in_p, p, 3, s, 1, false}));
+  bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(p));
+  relu = register_module("relu", std::make_shared<ReLU>());
+  conv2 = register_module("conv2", make_conv(cfg, {join(prefix, "conv2"), p, p, 3, 1, 1, false}));
+  bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(p));
+  if (s != 1 || in_p != p) {
+    if (cfg.shortcut == Shortcut::B) {
+      auto ds = std::make_shared<Sequential>();
+      ds->push_back(make_conv(cfg, {join(prefix, "downsample.0"), in_p, p, 1, s, 0, false}));
+      ds->push_back(std::make_shared<BatchNorm2d>(p));
+      downsample = register_module("downsample", ds);
+    } else {
+      MINIDL_CHECK(p >= in_p, "nn::BasicBlock: option-A shortcut cannot reduce channels (", in_p, " -> ", p, ")");
+      pad_shortcut = true;
+    }
+  }
+}
+
+Tensor BasicBlock::forward(const Tensor& x) {
+  Tensor out = (*relu)((*bn1)((*conv1)(x)));
+  out = (*bn2)((*conv2)(out));
+  Tensor identity = x;
+  if (downsample) {
+    identity = (*downsample)(x);
+  } else if (pad_shortcut) {
+    // Option A: keep every stride-th pixel, then zero channels split evenly before and after (for the CIFAR
+    // ResNets planes = 2 * in_planes, so planes/4 on each side as in the original code).
+    Tensor sub = x;
+    if (stride != 1) sub = x.slice(2, 0, x.size(2), stride).slice(3, 0, x.size(3), stride);
+    const int64_t extra = planes - in_planes, front = extra / 2, back = extra - front;
+    auto opts = TensorOptions{}.dtype(x.dtype()).device(x.device());
+    std::vector<Tensor> parts;
+    if (front > 0) parts.push_back(zeros({sub.size(0), front, sub.size(2), sub.size(3)}, opts));
+    parts.push_back(sub);
+    if (back > 0) parts.push_back(zeros({sub.size(0), back, sub.size(2), sub.size(3)}, opts));
+    identity = parts.size() == 1 ? sub : cat(parts, 1);
+  }
+  MINIDL_CHECK(identity.sizes() == out.sizes(), "nn::BasicBlock ('", path(), "'): shortcut shape ",
+               shape_str(identity.sizes()), " does not match the residual branch's ", shape_str(out.sizes()));
+  return (*relu)(out + identity);
+}
+
+ResNet::ResNet(Kind k, const ResNetConfig& cfg) : Module("ResNet"), kind(k), config(cfg) {
+  MINIDL_CHECK(cfg.in_channels > 0 && cfg.num_classes > 0, "nn::ResNet: in_channels (", cfg.in_channels,
+               ") and num_classes (", cfg.num_classes, ") must be positive");
+  std::vector<int64_t> widths, blocks;
+  int64_t stem;
+  if (k == Kind::Cifar) {
+    MINIDL_CHECK(cfg.depth >= 8 && (cfg.depth - 2) % 6 == 0, "nn::resnet_cifar: depth must be 6n+2 (20, 32, 56, ...), got ",
+                 cfg.depth);
+    const int64_t n = (cfg.depth - 2) / 6;
+    widths = {16, 32, 64};
+    blocks = {n, n, n};
+    stem = 16;
+    conv1 = register_module("conv1", make_conv(cfg, {"conv1", cfg.in_channels, stem, 3, 1, 1, false}));
+  } else {
+    MINIDL_CHECK(cfg.depth == 18 || cfg.depth == 34, "nn::resnet (ImageNet): depth must be 18 or 34, got ",
+                 cfg.depth);
+    MINIDL_CHECK(cfg.shortcut == Shortcut::B, "nn::resnet (ImageNet): torchvision's ResNet uses option-B shortcuts");
+    widths = {64, 128, 256, 512};
+    blocks = cfg.depth == 18 ? std::vector<int64_t>{2, 2, 2, 2} : std::vector<int64_t>{3, 4, 6, 3};
+    stem = 64;
+    conv1 = register_module("conv1", make_conv(cfg, {"conv1", cfg.in_channels, stem, 7, 2, 3, false}));
+  }
+  bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(stem));
+  relu = register_module("relu", std::make_shared<ReLU>());
+  if (k == Kind::ImageNet) maxpool = register_module("maxpool", std::make_shared<MaxPool2d>(3, 2, 1));
+
+  int64_t in_planes = stem;
+  for (size_t li = 0; li < widths.size(); ++li) {
+    const std::string lname = "layer" + std::to_string(li + 1);
+    auto layer = std::make_shared<Sequential>();
+    for (int64_t b = 0; b < blocks[li]; ++b) {
+      const int64_t s = (b == 0 && li > 0) ? 2 : 1;
+      layer->push_back(
+          std::make_shared<BasicBlock>(lname + "." + std::to_string(b), in_planes, widths[li], s, cfg));
+      in_planes = widths[li];
+    }
+    layers.push_back(register_module(lname, layer));
+  }
+  // Global average pooling: the 8x8 pool of the CIFAR paper for 32x32 inputs, and any other size (28x28) too.
+  avgpool = register_module("avgpool", std::make_shared<AdaptiveAvgPool2d>(1));
+  LinearSpec fs{"fc", in_planes, cfg.num_classes, true};
+  fc = register_module("fc", cfg.linear ? cfg.linear(fs) : default_linear(fs));
+  MINIDL_CHECK(fc != nullptr, "nn::ResNet: the linear factory returned null for 'fc'");
+
+  if (cfg.init == ResNetInit::KaimingNormalFanOut) {
+    for (auto& [name, m] : named_modules()) {
+      if (m->type_name() == "BatchNorm2d" || !m->has_parameter("weight")) continue;
+      Tensor w = m->parameter("weight");
+      if (w.dim() == 4) init::kaiming_normal_(w, 0.0, init::FanMode::FanOut, "relu");
+    }
+  }
+  if (cfg.zero_init_residual) {
+    for (auto& layer : layers)
+      for (auto& b : layer->children()) init::zeros_(std::static_pointer_cast<BasicBlock>(b)->bn2->weight);
+  }
+}
+
+Tensor ResNet::forward(const Tensor& x) {
+  MINIDL_CHECK(x.dim() == 4 && x.size(1) == config.in_channels, "nn::ResNet: expected input (N, ",
+               config.in_channels, ", H, W), got ", shape_str(x.sizes()));
+  Tensor y = (*relu)((*bn1)((*conv1)(x)));
+  if (maxpool) y = (*maxpool)(y);
+  for (auto& layer : layers) y = (*layer)(y);
+  y = (*avgpool)(y).flatten(1);
+  return (*fc)(y);
+}
+
+std::shared_ptr<ResNet> resnet_cifar(const ResNetConfig& cfg) {
+  return std::make_shared<ResNet>(ResNet::Kind::Cifar, cfg);
+}
+
+std::shared_ptr<ResNet> resnet20(ResNetConfig cfg) {
+  cfg.depth = 20;
+  return resnet_cifar(cfg);
+}
+std::shared_ptr<ResNet> resnet32(ResNetConfig cfg) {
+  cfg.depth = 32;
+  return resnet_cifar(cfg);
+}
+std::shared_ptr<ResNet> resnet56(ResNetConfig cfg) {
+  cfg.depth = 56;
+  return resnet_cifar(cfg);
+}
+ResNetConfig imagenet_config() {
+  ResNetConfig cfg;
+  cfg.depth = 18;
+  cfg.num_classes = 1000;
+  return cfg;
+}
+
+std::shared_ptr<ResNet> resnet18(ResNetConfig cfg) {
+  cfg.depth = 18;
+  return std::make_shared<ResNet>(ResNet::Kind::ImageNet, cfg);
+}
+std::shared_ptr<ResNet> resnet34(ResNetConfig cfg) {
+  cfg.depth = 34;
+  return std::make_shared<ResNet>(ResNet::Kind::ImageNet, cfg);
+}
+
+std::shared_ptr<ResNet> resnet_by_name(const std::string& name, ResNetConfig cfg) {
+  if (name == "resnet20") return resnet20(cfg);
+  if (name == "resnet32") return resnet32(cfg);
+  if (name == "resnet56") return resnet56(cfg);
+  if (name == "resnet18") return resnet18(cfg);
+  if (name == "resnet34") return resnet34(cfg);
+  MINIDL_FAIL("nn::resnet_by_name: unknown architecture '", name,
+              "' (expected resnet20, resnet32, resnet56, resnet18 or resnet34)");
+}
+
+}  // namespace minidl::nn

@@ -1,0 +1,63 @@
+// nn::BatchNorm2d (see batch_norm.h). The running statistics are updated inside the batch_norm op
+// (autograd/ops.h); the module only counts batches, as PyTorch's num_batches_tracked does.
+#include "nn/modules/batch_norm.h"
+
+#include "autograd/grad_mode.h"
+#include "autograd/ops.h"
+#include "nn/init.h"
+
+namespace minidl::nn {
+
+BatchNorm2d::BatchNorm2d(int64_t c, const BatchNormOptions& o) : Module("BatchNorm2d"), num_features(c), options(o) {
+  MINIDL_CHECK(c > 0, "nn::BatchNorm2d: num_features must be positive, got ", c);
+  MINIDL_CHECK(o.eps > 0.0 && o.momentum >= 0.0 && o.momentum <= 1.0, "nn::BatchNorm2d: invalid eps=", o.eps,
+               " or momentum=", o.momentum);
+  if (o.affine) {
+    weight = register_parameter("weight", ones({c}));
+    bias = register_parameter("bias", zeros({c}));
+  }
+  if (o.track_running_stats) {
+    running_mean = register_buffer("running_mean", zeros({c}));
+    running_var = register_buffer("running_var", ones({c}));
+    num_batches_tracked = register_buffer("num_batches_tracked", zeros({}, TensorOptions{}.dtype(DType::i64)));
+  }
+}
+
+void BatchNorm2d::reset_parameters() {
+  if (weight.defined()) init::ones_(weight);
+  if (bias.defined()) init::zeros_(bias);
+  if (running_mean.defined()) {
+    init::zeros_(running_mean);
+    init::ones_(running_var);
+    init::zeros_(num_batches_tracked);
+  }
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+  MINIDL_CHECK(x.dim() == 4 && x.size(1) == num_features, "nn::BatchNorm2d ('", path(), "'): expected input (N, ",
+               num_features, ", H, W), got ", shape_str(x.sizes()));
+  // Without running statistics PyTorch normalises with batch statistics in eval too.
+  const bool use_batch_stats = is_training() || !running_mean.defined();
+  if (is_training() && num_batches_tracked.defined()) {
+    Tensor host = num_batches_tracked.device().is_cpu() ? num_batches_tracked : num_batches_tracked.to(kCPU);
+    host.data<int64_t>()[0] += 1;
+    if (host.is_same(num_batches_tracked)) {
+      num_batches_tracked.bump_version();
+    } else {
+      autograd::NoGradGuard no_grad;
+      Tensor dst = num_batches_tracked.detach();
+      dst.copy_(host.to(num_batches_tracked.device()));
+    }
+  }
+  return batch_norm(x, running_mean, running_var, weight, bias, use_batch_stats, options.momentum, options.eps);
+}
+
+std::string BatchNorm2d::extra_repr() const {
+  std::string s = std::to_string(num_features) + ", eps=" + std::to_string(options.eps) +
+                  ", momentum=" + std::to_string(options.momentum) +
+                  ", affine=" + (options.affine ? "True" : "False") +
+                  ", track_running_stats=" + (options.track_running_stats ? "True" : "False");
+  return s;
+}
+
+}  // namespace minidl::nn

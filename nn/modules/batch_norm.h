@@ -1,0 +1,31 @@
+// nn::BatchNorm2d over (N, C, H, W) with PyTorch's defaults (momentum 0.1, eps 1e-5, affine, tracking running
+// statistics) and state-dict names (`weight`, `bias`, `running_mean`, `running_var`, `num_batches_tracked` i64).
+// Training normalises with batch statistics and updates the running ones; eval uses the running ones.
+#pragma once
+
+#include "nn/module.h"
+
+namespace minidl::nn {
+
+struct BatchNormOptions {
+  double eps = 1e-5;
+  double momentum = 0.1;
+  bool affine = true;
+  bool track_running_stats = true;
+};
+
+class BatchNorm2d : public Module {
+ public:
+  explicit BatchNorm2d(int64_t num_features, const BatchNormOptions& o = {});
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  /// Running stats back to mean 0, var 1, counter 0; weight 1, bias 0.
+  void reset_parameters();
+
+  int64_t num_features;
+  BatchNormOptions options;
+  Tensor weight, bias;                                    // (C) when affine
+  Tensor running_mean, running_var, num_batches_tracked;  // (C), (C), i64 0-dim when tracking
+};
+
+}  // namespace minidl::nn

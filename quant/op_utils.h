@@ -1,0 +1,66 @@
+// Helpers shared by the quantizer ops in quant/op_*.cpp (internal): alpha checks, scalar comparisons and the
+// alpha-gradient reduction, on top of autograd/ops/op_utils.h's unrecorded primitive calls. Every step is a
+// backend primitive, so the ops run on any device whose backend implements them.
+#pragma once
+
+#include <cmath>
+
+#include "autograd/ops/op_utils.h"
+#include "quant/levels.h"
+
+namespace minidl::quant::detail {
+
+using namespace ::minidl::ops_detail;
+
+/// Checks that alpha is a floating one-element tensor > 0 matching x's dtype and device; returns its value.
+inline double checked_alpha(const char* op, const Tensor& x, const Tensor& alpha) {
+  check_floating(op, x);
+  MINIDL_CHECK(alpha.defined() && alpha.numel() == 1, op, ": alpha must hold one value, got shape ",
+               alpha.defined() ? shape_str(alpha.sizes()) : std::string("undefined"));
+  check_compatible(op, x, alpha);
+  const double a = alpha.item<double>();
+  MINIDL_CHECK(a > 0.0 && std::isfinite(a), op, ": clipping alpha must be a finite value > 0, got ", a);
+  return a;
+}
+
+/// alpha as a 0-dim view (alpha may be stored as shape [1]).
+inline Tensor alpha_scalar(const Tensor& alpha) { return alpha.as_strided({}, {}, alpha.offset()); }
+
+/// x op scalar (comparison ops give 1/0 in x's dtype).
+inline Tensor cmp_scalar(BinaryOp op, const Tensor& x, double s, const char* name) {
+  return binary_raw(op, x, scalar_like(s, x), name);
+}
+
+inline Tensor mul_raw(const Tensor& a, const Tensor& b) { return binary_raw(BinaryOp::Mul, a, b, "quant"); }
+inline Tensor sub_raw(const Tensor& a, const Tensor& b) { return binary_raw(BinaryOp::Sub, a, b, "quant"); }
+inline Tensor add_raw(const Tensor& a, const Tensor& b) { return binary_raw(BinaryOp::Add, a, b, "quant"); }
+inline Tensor div_raw(const Tensor& a, const Tensor& b) { return binary_raw(BinaryOp::Div, a, b, "quant"); }
+
+/// sum(t) * scale with the given shape (that of the alpha the gradient is for).
+inline Tensor sum_as(const Tensor& t, const Shape& shape, double scale) {
+  Tensor s = reduce_raw(ReduceOp::Sum, t, normalize_dims({}, t.dim(), "quant"));
+  s = reshaped_contiguous(s, shape);
+  if (scale != 1.0) s = unary_raw(UnaryOp::MulScalar, s, scale);
+  return s;
+}
+
+/// round(c * s) / s with half-to-even rounding (the uniform path), computed in c's dtype.
+inline Tensor round_to_steps(const Tensor& c, double steps) {
+  Tensor r = unary_raw(UnaryOp::Round, unary_raw(UnaryOp::MulScalar, c, steps));
+  return div_raw(r, scalar_like(steps, c));
+}
+
+/// q = the quantized value of c in [-1, 1] (signed) or (-inf, 1] (unsigned) on the level set.
+inline Tensor project(const Tensor& c, const LevelSet& ls) {
+  if (ls.rounding) return round_to_steps(c, ls.steps);
+  Tensor lv = ls.magnitudes;
+  MINIDL_CHECK(lv.defined(), "quant: level set ", ls.str(), " has no level tensor");
+  if (lv.dtype() != c.dtype() || lv.device() != c.device()) {
+    lv = LevelSet::make(ls.scheme, ls.bits, ls.is_signed, c.dtype(), c.device()).magnitudes;
+  }
+  Tensor q = new_like(c.sizes(), c);
+  backend_for(c).project_to_levels(q, c, lv, ls.is_signed);
+  return q;
+}
+
+}  // namespace minidl::quant::detail

@@ -1,0 +1,133 @@
+// QuantConv2d, QuantLinear and WeightQuantizer (see quant_layers.h). Forward order as APoT's QuantConv2d:
+// quantize the weight (normalise, clip, project), quantize the input activation, then the float conv.
+#include "quant/quant_layers.h"
+
+#include <cmath>
+
+#include "autograd/ops.h"
+#include "nn/init.h"
+
+namespace minidl::quant {
+
+namespace {
+Scheme scheme_of(WeightQuant w) {
+  return w == WeightQuant::Uniform ? Scheme::Uniform : w == WeightQuant::PoT ? Scheme::PoT : Scheme::APoT;
+}
+Scheme scheme_of(ActQuant a) {
+  return a == ActQuant::Uniform ? Scheme::Uniform : a == ActQuant::PoT ? Scheme::PoT : Scheme::APoT;
+}
+bool uses_act_levels(const QuantSpec& s) {
+  return s.act_quantized() && (s.act == ActQuant::Uniform || s.act == ActQuant::PoT || s.act == ActQuant::APoT);
+}
+// PyTorch's default init for conv / linear weights and biases.
+void default_init(Tensor& w, Tensor& b) {
+  nn::init::kaiming_uniform_(w, std::sqrt(5.0));
+  if (b.defined()) {
+    const double fan_in = static_cast<double>(nn::init::calculate_fan_in_and_fan_out(w).first);
+    nn::init::uniform_(b, -1.0 / std::sqrt(fan_in), 1.0 / std::sqrt(fan_in));
+  }
+}
+}  // namespace
+
+WeightQuantizer::WeightQuantizer(const QuantSpec& s) : Module("WeightQuantizer"), spec(s) {
+  spec.validate();
+  if (spec.has_weight_alpha()) {
+    wgt_alpha = register_parameter("wgt_alpha", scalar_tensor(spec.weight_alpha_default()));
+    levels = LevelSet::make(scheme_of(spec.weight), spec.weight_bits, true);
+  }
+}
+
+Tensor WeightQuantizer::forward(const Tensor& w) {
+  if (!spec.weight_quantized()) return w;
+  switch (spec.weight) {
+    case WeightQuant::SignedMax8: return signed_max_int8(w, spec.semantics != Semantics::APoT_C);
+    case WeightQuant::Binary: return spec.binary_from_optimizer ? w : binarize(w);
+    default: {
+      const Tensor z = weight_standardize(w, spec.semantics == Semantics::APoT_C);
+      return quantize_weight(z, wgt_alpha, levels, spec.semantics, spec.grad_scale);
+    }
+  }
+}
+
+Tensor quantize_input(const Tensor& x, const QuantSpec& spec, const Tensor& act_alpha, const LevelSet& act_levels) {
+  if (!spec.act_quantized()) return x;
+  switch (spec.act) {
+    case ActQuant::PACT: return pact(x, act_alpha, spec.act_bits);
+    case ActQuant::IntGrid: return int_grid_activation(x, spec.act_bits);
+    default: return quantize_activation(x, act_alpha, act_levels, spec.semantics, spec.grad_scale);
+  }
+}
+
+// ---- QuantConv2d ----
+
+QuantConv2d::QuantConv2d(const nn::ConvSpec& g, const QuantSpec& s) : Module("QuantConv2d"), geometry(g), spec(s) {
+  spec.validate();
+  MINIDL_CHECK(g.in_channels > 0 && g.out_channels > 0 && g.kernel > 0 && g.stride > 0 && g.padding >= 0,
+               "quant::QuantConv2d ('", g.name, "'): invalid geometry in=", g.in_channels, " out=", g.out_channels,
+               " kernel=", g.kernel, " stride=", g.stride, " padding=", g.padding);
+  weight = register_parameter("weight", empty({g.out_channels, g.in_channels, g.kernel, g.kernel}));
+  if (g.bias) bias = register_parameter("bias", empty({g.out_channels}));
+  default_init(weight, bias);
+  if (spec.has_act_alpha()) act_alpha = register_parameter("act_alpha", scalar_tensor(spec.act_alpha_default()));
+  // The child exists (and shows in the state dict) only when it holds a parameter, as in the checkpoints.
+  weight_quant = std::make_shared<WeightQuantizer>(spec);
+  if (spec.has_weight_alpha()) register_module("weight_quant", weight_quant);
+  if (uses_act_levels(spec)) act_levels = LevelSet::make(scheme_of(spec.act), spec.act_bits, false);
+}
+
+Conv2dParams QuantConv2d::params() const {
+  Conv2dParams p;
+  p.stride_h = p.stride_w = geometry.stride;
+  p.pad_h = p.pad_w = geometry.padding;
+  return p;
+}
+
+Tensor QuantConv2d::quantized_weight() { return weight_quant->forward(weight); }
+
+Tensor QuantConv2d::forward(const Tensor& x) {
+  MINIDL_CHECK(x.dim() == 4 && x.size(1) == geometry.in_channels, "quant::QuantConv2d ('", path(),
+               "'): expected input (N, ", geometry.in_channels, ", H, W), got ", shape_str(x.sizes()));
+  const Tensor wq = quantized_weight();
+  const Tensor xq = quantize_input(x, spec, act_alpha, act_levels);
+  return conv2d(xq, wq, bias, params());
+}
+
+std::string QuantConv2d::extra_repr() const {
+  const auto& g = geometry;
+  std::string s = std::to_string(g.in_channels) + ", " + std::to_string(g.out_channels) + ", kernel_size=(" +
+                  std::to_string(g.kernel) + ", " + std::to_string(g.kernel) + "), stride=(" +
+                  std::to_string(g.stride) + ", " + std::to_string(g.stride) + ")";
+  if (g.padding) s += ", padding=(" + std::to_string(g.padding) + ", " + std::to_string(g.padding) + ")";
+  if (!g.bias) s += ", bias=False";
+  return s + ", " + spec.str();
+}
+
+// ---- QuantLinear ----
+
+QuantLinear::QuantLinear(const nn::LinearSpec& g, const QuantSpec& s) : Module("QuantLinear"), geometry(g), spec(s) {
+  spec.validate();
+  MINIDL_CHECK(g.in_features > 0 && g.out_features > 0, "quant::QuantLinear ('", g.name, "'): invalid geometry in=",
+               g.in_features, " out=", g.out_features);
+  weight = register_parameter("weight", empty({g.out_features, g.in_features}));
+  if (g.bias) bias = register_parameter("bias", empty({g.out_features}));
+  default_init(weight, bias);
+  if (spec.has_act_alpha()) act_alpha = register_parameter("act_alpha", scalar_tensor(spec.act_alpha_default()));
+  weight_quant = std::make_shared<WeightQuantizer>(spec);
+  if (spec.has_weight_alpha()) register_module("weight_quant", weight_quant);
+  if (uses_act_levels(spec)) act_levels = LevelSet::make(scheme_of(spec.act), spec.act_bits, false);
+}
+
+Tensor QuantLinear::quantized_weight() { return weight_quant->forward(weight); }
+
+Tensor QuantLinear::forward(const Tensor& x) {
+  MINIDL_CHECK(x.dim() == 2 && x.size(1) == geometry.in_features, "quant::QuantLinear ('", path(),
+               "'): expected input (N, ", geometry.in_features, "), got ", shape_str(x.sizes()));
+  return linear(quantize_input(x, spec, act_alpha, act_levels), quantized_weight(), bias);
+}
+
+std::string QuantLinear::extra_repr() const {
+  return "in_features=" + std::to_string(geometry.in_features) + ", out_features=" +
+         std::to_string(geometry.out_features) + ", bias=" + (geometry.bias ? "True" : "False") + ", " + spec.str();
+}
+
+}  // namespace minidl::quant
