@@ -1,6 +1,7 @@
 // gradcheck: analytic vector-Jacobian products against central finite differences, in double on `ref`.
 #include "autograd/gradcheck.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -46,7 +47,9 @@ bool gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn, cons
   std::vector<double> r(static_cast<size_t>(out.numel()));
   philox_uniform(r.data(), out.numel(), opts.seed, 7, 0);
   for (double& v : r) v = 2.0 * v - 1.0;
-  run_backward({out}, {from_vector(r, out.sizes(), TensorOptions().dtype(DType::f64))}, false);
+  Tensor seed = empty(out.sizes(), TensorOptions().dtype(DType::f64));  // also right for a 0-dim output
+  std::copy(r.begin(), r.end(), seed.data<double>());
+  run_backward({out}, {out.dtype() == DType::f64 ? seed : seed.to(out.dtype())}, false);
 
   NoGradGuard no_grad;
   for (size_t k = 0; k < inputs.size(); ++k) {

@@ -76,8 +76,10 @@ struct Pool2dParams {
 };
 
 /// Output extent of a convolution / pooling window along one axis.
+/// Floor division, so a window larger than the padded input gives <= 0 (callers reject it) instead of 1.
 inline int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation = 1) {
-  return (in + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
+  const int64_t span = in + 2 * pad - dilation * (kernel - 1) - 1;
+  return (span >= 0 ? span / stride : -((-span + stride - 1) / stride)) + 1;
 }
 
 }  // namespace minidl

@@ -1,6 +1,7 @@
 // 2-D convolution of the cpu backend on oneDNN 2.6 (v2 API): forward, backward-data and backward-weights with
-// stride, padding, dilation and groups. Primitives are created with format_tag::any so oneDNN picks its
-// blocked jit:avx512 layouts, and the plain NCHW tensors at the interface are reordered in and out.
+// stride, padding, dilation and groups. Primitives are created with format_tag::any so oneDNN picks its blocked
+// layouts and jit kernels for the host ISA (jit:avx512_core with nChw16c on AVX-512 hosts, jit:avx2 with nChw8c
+// on AVX2-only ones), and the plain NCHW tensors at the interface are reordered in and out.
 // A PlanCache per direction keeps the primitive descriptors, primitives and reorders per shape; the OpState
 // passes the reordered gradient from backward-data to backward-weights so it is reordered once.
 // Later optimisation (not done): keep activations in the blocked layout across conv/bn/relu.

@@ -1,5 +1,5 @@
-// Matrix multiply of the cpu backend: f32 through oneDNN's dnnl_sgemm (JIT, picks AVX-512 by itself; Debian's
-// OpenBLAS misdetects this CPU and would need an environment variable), f64 through OpenBLAS cblas_dgemm.
+// Matrix multiply of the cpu backend: f32 through oneDNN's dnnl_sgemm (JIT, picks the host ISA by itself; Debian's
+// OpenBLAS 0.3.21 misdetects some CPUs and would need OPENBLAS_CORETYPE), f64 through OpenBLAS cblas_dgemm.
 // Row- or column-major strided operands are passed with their leading dimension (a column-major operand is a
 // transposed row-major one); anything else (broadcast, sliced both ways) is made contiguous first. Batched
 // (B,M,K)@(B,K,N), with a 2-D operand broadcast over the batch.

@@ -21,8 +21,7 @@ Shape pool_out_shape(const char* op, const Shape& x, const Pool2dParams& p) {
   MINIDL_CHECK(2 * p.pad_h <= p.kernel_h && 2 * p.pad_w <= p.kernel_w, op,
                " (backend cpu): padding must be at most half the kernel (kernel ", p.kernel_h, "x", p.kernel_w,
                ", pad ", p.pad_h, "x", p.pad_w, ")");
-  // conv_out_size truncates toward zero, so a window larger than the padded input would still get one
-  // output; PyTorch rejects that, and so do we (the average's divisor would be ill-defined)
+  // A window larger than the padded input has no valid output; PyTorch rejects it, and so do we.
   MINIDL_CHECK(x[2] + 2 * p.pad_h >= p.kernel_h && x[3] + 2 * p.pad_w >= p.kernel_w, op, " (backend cpu): kernel ",
                p.kernel_h, "x", p.kernel_w, " is larger than the padded input ", shape_str(x), " (pad ", p.pad_h, "x",
                p.pad_w, ")");

@@ -28,7 +28,27 @@ struct Cube : autograd::Function<Cube> {
     return {g[0] * x * x * 3.0};
   }
 };
+// The same op with a wrong derivative (2x^2 instead of 3x^2): gradcheck must catch it.
+struct WrongCube : autograd::Function<WrongCube> {
+  static constexpr const char* kName = "wrong_cube";
+  static Tensor forward(autograd::Context& ctx, const Tensor& x) {
+    ctx.save(x);
+    return x * x * x;
+  }
+  static std::vector<Tensor> backward(autograd::Context& ctx, std::vector<Tensor> g) {
+    Tensor x = ctx.saved(0);
+    return {g[0] * x * x * 2.0};
+  }
+};
 }  // namespace
+
+TEST_CASE("gradcheck accepts a scalar (0-dim) output and rejects a wrong backward") {
+  CHECK(autograd::gradcheck([](const std::vector<Tensor>& in) { return Cube::apply(in[0]).sum(); },
+                            {leaf({0.5, -1.5})}));
+  CHECK_THROWS_WITH_AS(
+      autograd::gradcheck([](const std::vector<Tensor>& in) { return WrongCube::apply(in[0]); }, {leaf({0.5, 2.0})}),
+      doctest::Contains("gradcheck: mismatch for input 0"), Error);
+}
 
 TEST_CASE("a tensor used twice accumulates both gradients") {
   Tensor x = leaf({1.0, 2.0, 3.0});

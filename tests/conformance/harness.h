@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <random>
 #include <sstream>
@@ -316,6 +317,36 @@ inline int run_rows(const std::vector<Row>& rows, const std::function<bool(const
     }
   }
   return compared;
+}
+
+/// Runs each picked row twice on every non-ref CPU backend with the same inputs and checks the outputs are
+/// bit-identical (same backend, same thread count => same bits); returns the number of outputs checked.
+inline int run_twice_identical(const std::vector<Row>& rows, const std::function<bool(const Row&)>& pick) {
+  int checked = 0;
+  for (const std::string& name : available_backends()) {
+    if (name == "ref" || name == "cuda") continue;
+    Backend& be = backend_by_name(name);
+    for (const Row& row : rows) {
+      if (!pick(row)) continue;
+      for (DType dt : row.dtypes) {
+        if (row.ask_supports && !be.supports(row.kind, dt)) continue;
+        const std::string what = row_name(row, name, dt) + " (run twice)";
+        INFO(what);
+        Rng rng(std::hash<std::string>{}(row.op + "|" + row.variant + "|" + dtype_name(dt)));
+        const Inputs in = row.gen(dt, rng);
+        Ctx c{be, kCPU, dt};
+        const auto a = row.run(c, in), b = row.run(c, in);
+        REQUIRE(a.size() == b.size());
+        for (size_t k = 0; k < a.size(); ++k) {
+          const Tensor ha = to_host(a[k], be), hb = to_host(b[k], be);
+          const bool same = std::memcmp(ha.raw_data(), hb.raw_data(), ha.nbytes()) == 0;
+          CHECK_MESSAGE(same, what, ": output ", k, " differs bitwise between two identical calls");
+          ++checked;
+        }
+      }
+    }
+  }
+  return checked;
 }
 
 }  // namespace conf

@@ -14,7 +14,13 @@
 namespace conf {
 namespace {
 
-// Tolerances (see Tol): exact ops, elementwise math (libm may differ by an ulp or two), accumulating ops.
+// Tolerances per op family (Tol: |got - want| <= atol * max(1, max|want|) + rtol * |want|):
+//  exact  fill, copy/cast, comparisons, max/min reductions, max-pool values and indices, project_to_levels
+//  elem   unary / binary math (a vectorised libm may differ from the scalar one by a few ulp)
+//  sum    sum/mean reductions, avg / adaptive / max-pool backward, log_softmax, nll_loss (summation order)
+//  gemm   matmul (K up to 257, blocked summation order)
+//  conv   conv2d forward / backward-data / backward-weights (sums of up to ~4k products, jit summation order)
+//  bn     batch norm (statistics over N*H*W, then normalised; gradients are differences of such sums)
 constexpr Tol kExact32{0, 0}, kExact64{0, 0};
 constexpr Tol kElem32{1e-7, 4e-6}, kElem64{1e-15, 1e-13};
 constexpr Tol kSum32{2e-6, 1e-5}, kSum64{1e-13, 1e-12};
@@ -348,7 +354,7 @@ void add_reduce(Table& t, const std::vector<RC>& cases) {
 }
 
 // ---------------------------------------------------------------- matmul
-void add_matmul(Table& t) {
+void add_matmul(Table& t, Rng& rng, int n_random) {
   struct MC {
     int64_t B, M, K, N;  // B = 0: 2-D
     bool ta, tb;
@@ -367,6 +373,12 @@ void add_matmul(Table& t) {
   cases.push_back({0, 128, 64, 10, false, false, Layout::Contig, Layout::Permuted});  // transposed view of b
   cases.push_back({2, 65, 33, 70, true, false, Layout::Permuted, Layout::Contig});    // batched, permuted a
   cases.push_back({16, 8, 8, 8, false, false, Layout::Sliced, Layout::Contig});       // many small products
+  // random: batched or not, extents 1-40, either transpose, any layouts
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  for (int i = 0; i < n_random; ++i) {
+    cases.push_back({pick(0, 3), pick(1, 40), pick(1, 40), pick(1, 40), pick(0, 1) == 1, pick(0, 1) == 1,
+                     static_cast<Layout>(pick(0, 2)), static_cast<Layout>(pick(0, 2))});
+  }
   for (const auto& mc : cases) {
     const Shape sa =
         mc.B ? Shape{mc.B, mc.ta ? mc.K : mc.M, mc.ta ? mc.M : mc.K} : Shape{mc.ta ? mc.K : mc.M, mc.ta ? mc.M : mc.K};
@@ -516,18 +528,26 @@ void add_conv(Table& t, const std::vector<ConvCase>& cases) {
 }
 
 // ---------------------------------------------------------------- batch norm
-void add_batch_norm(Table& t) {
+void add_batch_norm(Table& t, Rng& rng, int n_random) {
   struct BC {
     Shape x;
     bool affine;
     Layout l;
   };
-  const std::vector<BC> cases = {
+  std::vector<BC> cases = {
       {{4, 3, 5, 7}, true, Layout::Contig},    {{1, 8, 3, 3}, true, Layout::Contig},   // batch 1
       {{16, 5}, true, Layout::Contig},         {{6, 4, 1, 9}, false, Layout::Contig},  // (N,C), H = 1
       {{3, 6, 4, 5}, false, Layout::Permuted}, {{2, 7, 6, 5}, true, Layout::Sliced},
       {{8, 16, 16, 16}, true, Layout::Contig}, {{2, 3, 1, 1}, true, Layout::Contig},  // 2 values per channel
   };
+  // random: (N,C) or (N,C,H,W), batch 1-5, channels 1-6, extents 1-7 (at least 2 values per channel)
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  while (static_cast<int>(cases.size()) < 8 + n_random) {
+    Shape x{pick(1, 5), pick(1, 6)};
+    if (pick(0, 2)) x.insert(x.end(), {pick(1, 7), pick(1, 7)});
+    if (shape_numel(x) / x[1] < 2) continue;
+    cases.push_back({x, pick(0, 1) == 1, static_cast<Layout>(pick(0, 2))});
+  }
   const double eps = 1e-5;
   for (const auto& bc : cases) {
     const int64_t C = bc.x[1];
@@ -889,10 +909,10 @@ const std::vector<Row>& table() {
     add_random_binary(t, rng, 12);
     add_reduce(t, fixed_reduce_cases());
     add_reduce(t, random_reduce_cases(rng, 12));
-    add_matmul(t);
+    add_matmul(t, rng, 10);
     add_conv(t, fixed_conv_cases());
     add_conv(t, random_conv_cases(rng, 16));
-    add_batch_norm(t);
+    add_batch_norm(t, rng, 8);
     add_pool(t, fixed_pool_cases());
     add_pool(t, random_pool_cases(rng, 8));
     add_adaptive_pool(t);
@@ -938,6 +958,14 @@ TEST_CASE("conformance: the table covers every Backend primitive") {
   for (const Row& r : table()) seen.insert(r.op);
   for (const auto& p : primitives) CHECK_MESSAGE(seen.count(p) == 1, "no conformance row for primitive ", p);
   CHECK(seen.size() == primitives.size());
+}
+
+TEST_CASE("conformance: non-ref CPU backends are deterministic (bit-identical on repeat)") {
+  // the heavy and the reducing primitives, where a parallel split or a kernel choice could vary run to run
+  const std::set<OpKind> kinds = {OpKind::Reduce,    OpKind::Matmul,     OpKind::Conv2d, OpKind::BatchNorm,
+                                  OpKind::AvgPool2d, OpKind::LogSoftmax, OpKind::NllLoss};
+  const int n = run_twice_identical(table(), [&](const Row& r) { return kinds.count(r.kind) > 0; });
+  MESSAGE(n, " outputs checked");
 }
 
 TEST_CASE("conformance: fill") { run_kind(OpKind::Fill); }

@@ -1,0 +1,119 @@
+// Kernel benchmarks (Google Benchmark): the backend primitives on the shapes that dominate ResNet-20 (CIFAR,
+// batch 128) and ResNet-18 (ImageNet, batch 32). Reports GFLOP/s or GB/s. The backend is MINIDL_BACKEND (cpu
+// by default). Example:
+//   build/release/bench/kernels --benchmark_filter=conv --benchmark_min_time=0.5
+#include <benchmark/benchmark.h>
+
+#include <minidl.h>
+
+using namespace minidl;
+
+namespace {
+
+struct ConvShape {
+  int64_t n, c, h, k, r, stride, pad;
+};
+// ResNet-20 stages at batch 128 and the ResNet-18 stem + stages at batch 32.
+const ConvShape kConvShapes[] = {
+    {128, 16, 32, 16, 3, 1, 1}, {128, 32, 16, 32, 3, 1, 1}, {128, 64, 8, 64, 3, 1, 1},  {128, 16, 32, 32, 3, 2, 1},
+    {32, 3, 224, 64, 7, 2, 3},  {32, 64, 56, 64, 3, 1, 1},  {32, 128, 28, 128, 3, 1, 1}, {32, 256, 14, 256, 3, 1, 1},
+    {32, 512, 7, 512, 3, 1, 1},
+};
+
+enum class ConvPass { Forward, BackwardData, BackwardWeight };
+
+void BM_Conv(benchmark::State& state, ConvPass pass) {
+  const ConvShape& s = kConvShapes[state.range(0)];
+  Conv2dParams p;
+  p.stride_h = p.stride_w = s.stride;
+  p.pad_h = p.pad_w = s.pad;
+  const int64_t out = conv_out_size(s.h, s.r, s.stride, s.pad);
+  Tensor x = randn({s.n, s.c, s.h, s.h}), w = randn({s.k, s.c, s.r, s.r}), gy = randn({s.n, s.k, out, out});
+  Tensor y = empty(gy.sizes()), gx = empty(x.sizes()), gw = empty(w.sizes()), none;
+  Backend& b = backend_for(x);
+  OpStatePtr st;
+  b.conv2d_forward(y, x, w, none, p, st);
+  for (auto _ : state) {
+    if (pass == ConvPass::Forward) b.conv2d_forward(y, x, w, none, p, st);
+    if (pass == ConvPass::BackwardData) b.conv2d_backward_data(gx, gy, w, p, st);
+    if (pass == ConvPass::BackwardWeight) b.conv2d_backward_weight(gw, none, gy, x, p, st);
+  }
+  const double flops = 2.0 * s.n * s.k * out * out * s.c * s.r * s.r;
+  state.counters["GFLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+  state.SetLabel(shape_str({s.n, s.c, s.h, s.h}) + " k" + std::to_string(s.k) + " r" + std::to_string(s.r) + " s" +
+                 std::to_string(s.stride));
+}
+
+void BM_BatchNorm(benchmark::State& state, bool backward) {
+  const int64_t n = state.range(0), c = state.range(1), h = state.range(2);
+  Tensor x = randn({n, c, h, h}), y = empty(x.sizes()), gy = randn(x.sizes()), gx = empty(x.sizes());
+  Tensor w = ones({c}), bias = zeros({c}), mean = empty({c}), invstd = empty({c}), gw = empty({c}), gb = empty({c});
+  Backend& b = backend_for(x);
+  OpStatePtr st;
+  b.batch_norm_forward_training(y, mean, invstd, x, w, bias, 1e-5, st);
+  for (auto _ : state) {
+    if (backward) {
+      b.batch_norm_backward(gx, gw, gb, gy, x, mean, invstd, w, 1e-5, st);
+    } else {
+      b.batch_norm_forward_training(y, mean, invstd, x, w, bias, 1e-5, st);
+    }
+  }
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(x.nbytes()) * (backward ? 3 : 2),
+                                              benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+
+void BM_MaxPool(benchmark::State& state) {
+  Tensor x = randn({32, 64, 112, 112});
+  Pool2dParams p{3, 3, 2, 2, 1, 1, true};
+  Tensor y = empty({32, 64, 56, 56}), idx = empty({32, 64, 56, 56}, TensorOptions().dtype(DType::i64));
+  Backend& b = backend_for(x);
+  for (auto _ : state) b.max_pool2d_forward(y, idx, x, p);
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(x.nbytes()), benchmark::Counter::kIsIterationInvariantRate,
+                                              benchmark::Counter::kIs1000);
+}
+
+void BM_Gemm(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  Tensor a = randn({n, n}), c = randn({n, n}), out = empty({n, n});
+  Backend& b = backend_for(a);
+  for (auto _ : state) b.matmul(out, a, c, false, false);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+}
+
+void BM_Elementwise(benchmark::State& state, bool binary) {
+  Tensor x = randn({128, 16, 32, 32}), z = randn({128, 16, 32, 32}), y = empty(x.sizes());
+  Backend& b = backend_for(x);
+  for (auto _ : state) {
+    if (binary) {
+      b.binary(BinaryOp::Add, y, x, z);
+    } else {
+      b.unary(UnaryOp::Relu, y, x, {});
+    }
+  }
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(x.nbytes()) * (binary ? 3 : 2),
+                                              benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+
+}  // namespace
+
+BENCHMARK_CAPTURE(BM_Conv, forward, ConvPass::Forward)->DenseRange(0, 8)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Conv, backward_data, ConvPass::BackwardData)->DenseRange(0, 8)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Conv, backward_weight, ConvPass::BackwardWeight)->DenseRange(0, 8)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_BatchNorm, forward, false)->Args({128, 16, 32})->Args({32, 64, 56})->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_BatchNorm, backward, true)->Args({128, 16, 32})->Args({32, 64, 56})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MaxPool)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Gemm)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Elementwise, relu, false)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_Elementwise, add, true)->Unit(benchmark::kMicrosecond);
+
+int main(int argc, char** argv) {
+  set_num_threads(2);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  std::printf("minidl kernels on backend %s, %d threads\n", cpu_backend_name().c_str(), get_num_threads());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
