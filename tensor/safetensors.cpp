@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -63,6 +64,8 @@ class Loader {
   }
 
   SafetensorsFile load() {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path_, ec)) fail("is a directory, not a safetensors file");
     std::ifstream in(path_, std::ios::binary | std::ios::ate);
     if (!in) fail("cannot open file (", std::strerror(errno), ")");
     const auto end_pos = in.tellg();

@@ -229,6 +229,7 @@ TEST_CASE("safetensors refuses malformed files with the file name and the proble
   check(bytes.substr(0, 12), "exceeds the 4 bytes that follow it");
 
   expect_load_error(tmp.file("does_not_exist.safetensors"), "cannot open file");
+  expect_load_error(tmp.dir.string(), "is a directory");
 }
 
 TEST_CASE("safetensors save errors name the path") {
