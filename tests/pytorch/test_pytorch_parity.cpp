@@ -33,8 +33,8 @@ constexpr double kOpTol = 1e-5;
 constexpr double kNetTol = 1e-4;
 
 std::string fixture_path(const std::string& name) {
-  // __FILE__ is the absolute source path (CMake passes absolute paths; the build uses no prefix map).
-  return (std::filesystem::path(__FILE__).parent_path() / "fixtures" / (name + ".safetensors")).string();
+  // MINIDL_TESTS_DIR is absolute (tests/CMakeLists.txt); __FILE__ is relative under ccache's CCACHE_BASEDIR.
+  return (std::filesystem::path(MINIDL_TESTS_DIR) / "pytorch" / "fixtures" / (name + ".safetensors")).string();
 }
 
 const Tensor& get(const TensorMap& m, const std::string& key) {
