@@ -8,6 +8,7 @@
 #include <minidl.h>
 #include <nn/models/resnet.h>
 #include <optim/sgd.h>
+#include <quant/quant_resnet.h>
 
 using namespace minidl;
 
@@ -16,6 +17,8 @@ int main(int argc, char** argv) {
   int64_t batch = 128;
   int steps = 10, warmup = 3, threads = 2;
   bool profile = false;
+  std::string scheme = "float";
+  int bits = 4;
   CLI::App app{"train_step: img/s of a ResNet training or eval step"};
   app.add_option("--model", model_name)->check(CLI::IsMember({"resnet20", "resnet32", "resnet56", "resnet18", "resnet34"}));
   app.add_option("--mode", mode)->check(CLI::IsMember({"train", "eval"}));
@@ -25,6 +28,9 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads);
   app.add_option("--shortcut", shortcut)->check(CLI::IsMember({"A", "B"}));
   app.add_flag("--profile", profile, "print the per-op time breakdown of the measured steps");
+  app.add_option("--scheme", scheme, "float, or a quant scheme for CIFAR ResNets (apot, pot, uniform, pact)")
+      ->check(CLI::IsMember({"float", "apot", "pot", "uniform", "pact"}));
+  app.add_option("--bit", bits, "weight and activation bits of --scheme");
   CLI11_PARSE(app, argc, argv);
   try {
     set_num_threads(threads);
@@ -33,7 +39,16 @@ int main(int argc, char** argv) {
     nn::ResNetConfig rc;
     rc.num_classes = imagenet ? 1000 : 10;
     rc.shortcut = shortcut == "A" ? nn::Shortcut::A : nn::Shortcut::B;
-    auto model = nn::resnet_by_name(model_name, rc);
+    std::shared_ptr<nn::Module> model;
+    if (scheme == "float") {
+      model = nn::resnet_by_name(model_name, rc);
+    } else {
+      MINIDL_CHECK(!imagenet, "train_step: --scheme applies to the CIFAR ResNets");
+      quant::QuantConfig qc = quant::QuantConfig::from_scheme(scheme, bits, bits);
+      qc.num_classes = rc.num_classes;
+      qc.shortcut = rc.shortcut;
+      model = quant::make_quant_resnet_cifar(std::stoll(model_name.substr(6)), qc);
+    }
     const int64_t hw = imagenet ? 224 : 32;
     Tensor x = randn({batch, 3, hw, hw});
     Tensor y = from_vector(std::vector<int64_t>(static_cast<size_t>(batch), 3), {batch}, TensorOptions().dtype(DType::i64));
@@ -63,8 +78,9 @@ int main(int argc, char** argv) {
     for (int i = 0; i < steps; ++i) step();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     autograd::Profiler::set_enabled(false);
-    std::printf("RESULT model=%s mode=%s batch=%lld backend=%s threads=%d ms_per_step=%.2f img_per_s=%.1f\n",
-                model_name.c_str(), mode.c_str(), static_cast<long long>(batch), cpu_backend_name().c_str(), threads,
+    std::printf("RESULT model=%s scheme=%s mode=%s batch=%lld backend=%s threads=%d ms_per_step=%.2f img_per_s=%.1f\n",
+                model_name.c_str(), scheme == "float" ? "float" : (scheme + std::to_string(bits)).c_str(), mode.c_str(),
+                static_cast<long long>(batch), cpu_backend_name().c_str(), threads,
                 1e3 * s / steps, static_cast<double>(batch) * steps / s);
     if (profile) std::printf("%s", autograd::Profiler::table().c_str());
     return 0;
