@@ -7,6 +7,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
+#include "autograd/ops/op_utils.h"
 #include "backends/backend.h"
 
 namespace minidl::autograd {
@@ -18,7 +19,8 @@ thread_local std::vector<std::weak_ptr<Node>> g_tape;
 Tensor add_same_shape(const Tensor& a, const Tensor& b) {
   MINIDL_CHECK(a.sizes() == b.sizes(), "autograd: gradient shapes ", shape_str(a.sizes()), " and ",
                shape_str(b.sizes()), " do not match");
-  Tensor out = empty(a.sizes(), TensorOptions().dtype(a.dtype()).device(a.device()));
+  // the sum keeps the operands' layout (channels-last on a backend that prefers it)
+  Tensor out = ops_detail::new_like(a.sizes(), a, ops_detail::follow_format(a.sizes(), {a, b}));
   backend_for(a).binary(BinaryOp::Add, out, a, b);
   return out;
 }
@@ -50,8 +52,8 @@ std::vector<std::shared_ptr<Node>> Tape::live_nodes() {
 }
 
 void accumulate_grad(TensorImpl& leaf, const Tensor& g) {
-  MINIDL_CHECK(g.sizes() == leaf.sizes, "autograd: gradient of shape ", shape_str(g.sizes()),
-               " for a leaf of shape ", shape_str(leaf.sizes));
+  MINIDL_CHECK(g.sizes() == leaf.sizes, "autograd: gradient of shape ", shape_str(g.sizes()), " for a leaf of shape ",
+               shape_str(leaf.sizes));
   if (!leaf.grad) {
     leaf.grad = contiguous_copy(g).impl_ptr();  // own copy: g may be shared with other consumers
   } else {
@@ -119,8 +121,8 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
       }
     }
     std::vector<Tensor> grad_inputs = node->apply(std::move(grad_outputs));
-    MINIDL_CHECK(grad_inputs.size() == node->next_edges.size(), "autograd: backward of '", node->name(),
-                 "' returned ", grad_inputs.size(), " gradients for ", node->next_edges.size(), " inputs");
+    MINIDL_CHECK(grad_inputs.size() == node->next_edges.size(), "autograd: backward of '", node->name(), "' returned ",
+                 grad_inputs.size(), " gradients for ", node->next_edges.size(), " inputs");
     for (size_t i = 0; i < grad_inputs.size(); ++i) {
       const Edge& e = node->next_edges[i];
       const Tensor& g = grad_inputs[i];

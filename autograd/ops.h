@@ -55,6 +55,13 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias = {}, const C
 /// PyTorch's momentum convention: running = (1 - momentum) * running + momentum * batch). Eval: running stats.
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+/// Inference only (no autograd): relu?(batch_norm_eval(conv2d(x, w, conv_bias)) [+ residual]) as one backend
+/// call, the eval-mode batch norm (running statistics, optional affine) folded into the conv's weights and bias.
+/// Equal to the unfused ops up to float rounding. Throws when called with grad mode on and an input that
+/// requires grad: use the separate ops to train.
+Tensor conv2d_bn_inference(const Tensor& x, const Tensor& w, const Tensor& conv_bias, const Tensor& running_mean,
+                           const Tensor& running_var, const Tensor& bn_weight, const Tensor& bn_bias, double eps,
+                           const Conv2dParams& p, const Tensor& residual = {}, bool relu = false);
 
 // ---- pooling ----
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& p);

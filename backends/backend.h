@@ -2,7 +2,8 @@
 //
 // Notes for implementers (every backend, ref, cpu and cuda, follows these):
 // - Kernels OVERWRITE their outputs; only autograd accumulates gradients.
-// - Outputs are allocated by the caller, contiguous, with the right shape and dtype. Inputs may be arbitrary
+// - Outputs are allocated by the caller, contiguous (or channels-last, only for a backend that asks for it:
+//   prefers_channels_last), with the right shape and dtype. Inputs may be arbitrary
 //   strided views (including stride-0 broadcast views); a backend that needs contiguous inputs makes them so.
 // - Elementwise inputs arrive already broadcast to the output's shape (stride 0 where expanded).
 // - An op a backend cannot do throws minidl::Error naming the op and the backend: never a silent fallback.
@@ -49,6 +50,11 @@ class Backend {
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
   virtual bool supports(OpKind op, DType dtype) const = 0;
+  /// True when this backend's kernels are fastest on channels-last 4-D activations of this dtype: the autograd
+  /// ops then allocate conv outputs channels-last, and ops that follow (batch norm, elementwise, their
+  /// gradients) keep their input's layout. Kernels of such a backend accept channels-last outputs for those ops
+  /// (see MemoryFormat in tensor.h); other backends always get contiguous outputs.
+  virtual bool prefers_channels_last(DType /*dtype*/) const { return false; }
 
   // ---- data movement: all dtypes ----
   virtual void fill(Tensor& out, double value) = 0;
@@ -75,6 +81,11 @@ class Backend {
   /// gw (K,C/groups,R,S); gbias (K) when defined.
   virtual void conv2d_backward_weight(Tensor& gw, Tensor& gbias, const Tensor& gy, const Tensor& x,
                                       const Conv2dParams& p, OpStatePtr& state) = 0;
+  /// Inference only: y = conv(x, w) + bias [+ residual] [then ReLU], residual (y's shape) optional. The caller
+  /// folds an eval-mode batch norm into w and bias. The base class composes conv2d_forward, binary Add and unary
+  /// Relu (so every backend has it); fast backends override it with one fused kernel (oneDNN post-ops).
+  virtual void conv2d_inference(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias,
+                                const Conv2dParams& p, const Tensor& residual, bool relu);
 
   // ---- batch norm over (N,C,H,W) or (N,C); weight/bias (C) may be undefined (= 1 / 0) ----
   /// Training: y, and the batch mean and inverse std (biased variance) saved for backward. Running stats are

@@ -67,6 +67,16 @@ Tensor full(const Shape& shape, double value, TensorOptions opts) {
   return finish(t, opts);
 }
 
+Tensor empty(const Shape& shape, TensorOptions opts, MemoryFormat format) {
+  if (format == MemoryFormat::Contiguous) return empty(shape, opts);
+  const bool rg = opts.requires_grad_;
+  Tensor t = empty(shape, opts.requires_grad(false));
+  // same storage size: channels-last is a permutation of the dense layout
+  Tensor cl = t.as_strided(shape, channels_last_strides(shape), 0);
+  if (rg) cl.set_requires_grad(true);
+  return cl;
+}
+
 Tensor zeros(const Shape& shape, TensorOptions opts) { return full(shape, 0.0, opts); }
 Tensor ones(const Shape& shape, TensorOptions opts) { return full(shape, 1.0, opts); }
 

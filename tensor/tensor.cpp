@@ -46,6 +46,25 @@ bool Tensor::is_contiguous() const {
   return true;
 }
 
+bool Tensor::is_channels_last() const {
+  if (dim() != 4) return false;
+  const auto& sz = sizes();
+  const auto& st = strides();
+  int64_t expected = 1;
+  for (size_t i : {size_t{1}, size_t{3}, size_t{2}, size_t{0}}) {
+    if (sz[i] == 1) continue;
+    if (st[i] != expected) return false;
+    expected *= sz[i];
+  }
+  return true;
+}
+
+Shape channels_last_strides(const Shape& shape) {
+  MINIDL_CHECK(shape.size() == 4, "channels_last_strides: needs a 4-D (N, C, H, W) shape, got ", shape_str(shape));
+  const int64_t C = shape[1], H = shape[2], W = shape[3];
+  return {H * W * C, 1, W * C, C};
+}
+
 void* Tensor::raw_data() const {
   MINIDL_CHECK(device().is_cpu(), "Tensor::data: the tensor lives on ", device().str(),
                "; copy it to the host first with .to(kCPU)");
@@ -53,8 +72,7 @@ void* Tensor::raw_data() const {
 }
 
 Tensor Tensor::as_strided(Shape sizes, Shape strides, int64_t offset) const {
-  MINIDL_CHECK(sizes.size() == strides.size(), "as_strided: ", sizes.size(), " sizes but ", strides.size(),
-               " strides");
+  MINIDL_CHECK(sizes.size() == strides.size(), "as_strided: ", sizes.size(), " sizes but ", strides.size(), " strides");
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = storage();
   impl->sizes = std::move(sizes);

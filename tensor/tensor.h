@@ -85,6 +85,9 @@ class Tensor {
   size_t element_size() const { return dtype_size(dtype()); }
   size_t nbytes() const { return static_cast<size_t>(numel()) * element_size(); }
   bool is_contiguous() const;
+  /// 4-D and dense in (N, H, W, C) order: PyTorch's channels_last. Size-1 dims' strides never matter, so a
+  /// tensor can be both contiguous and channels-last (e.g. C == 1 or H == W == 1).
+  bool is_channels_last() const;
   const std::shared_ptr<Storage>& storage() const { return impl().storage; }
   TensorImpl& impl() const;
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
@@ -211,6 +214,14 @@ Tensor scalar_tensor(double value, TensorOptions opts = {});
 
 /// Contiguous strides for a shape.
 Shape contiguous_strides(const Shape& shape);
+/// Channels-last strides of a 4-D (N, C, H, W) shape: memory order N, H, W, C.
+Shape channels_last_strides(const Shape& shape);
+/// How an activation tensor is laid out in memory. Every tensor is logically (N, C, H, W); a backend whose
+/// kernels are fastest on channels-last data (the cpu backend: oneDNN's nhwc convolutions) asks the autograd ops
+/// to allocate 4-D activations that way, so no conv has to reorder its input or output.
+enum class MemoryFormat : uint8_t { Contiguous, ChannelsLast };
+/// empty() with the given memory format (ChannelsLast needs a 4-D shape).
+Tensor empty(const Shape& shape, TensorOptions opts, MemoryFormat format);
 int64_t shape_numel(const Shape& shape);
 /// Normalises a possibly negative dim against rank; `op` names the caller in the error.
 int64_t wrap_dim(int64_t dim, int64_t rank, const char* op);

@@ -47,7 +47,7 @@ struct BatchNormTrainFn : autograd::Function<BatchNormTrainFn> {
   static std::vector<Tensor> forward(Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
                                      double eps) {
     const int64_t c = x.size(1);
-    Tensor y = new_like(x.sizes(), x);
+    Tensor y = new_like(x.sizes(), x, follow_format(x.sizes(), {x}));
     Tensor mean = new_like({c}, x), invstd = new_like({c}, x);
     backend_for(x).batch_norm_forward_training(y, mean, invstd, x, weight, bias, eps, ctx.op_state);
     ctx.save(x);
@@ -63,7 +63,7 @@ struct BatchNormTrainFn : autograd::Function<BatchNormTrainFn> {
     const Tensor& gy = grads[0];  // the statistics outputs are non-differentiable
     Tensor x = ctx.saved(0), weight = ctx.saved(1), mean = ctx.saved(2), invstd = ctx.saved(3);
     Tensor gx, gw, gb;  // the backend writes only the defined ones
-    if (ctx.needs_input_grad(0)) gx = new_like(x.sizes(), gy);
+    if (ctx.needs_input_grad(0)) gx = new_like(x.sizes(), gy, follow_format(x.sizes(), {x, gy}));
     if (ctx.needs_input_grad(1)) gw = new_like({x.size(1)}, gy);
     if (ctx.needs_input_grad(2)) gb = new_like({x.size(1)}, gy);
     backend_for(gy).batch_norm_backward(gx, gw, gb, gy, x, mean, invstd, weight, ctx.get<double>("eps"), ctx.op_state);
@@ -75,7 +75,7 @@ struct BatchNormEvalFn : autograd::Function<BatchNormEvalFn> {
   static constexpr const char* kName = "batch_norm";
   static Tensor forward(Context& ctx, const Tensor& x, const Tensor& rm, const Tensor& rv, const Tensor& weight,
                         const Tensor& bias, double eps) {
-    Tensor y = new_like(x.sizes(), x);
+    Tensor y = new_like(x.sizes(), x, follow_format(x.sizes(), {x}));
     backend_for(x).batch_norm_forward_inference(y, x, rm, rv, weight, bias, eps);
     // The running statistics are module state, not activations: saved as Parameter.
     const bool need_w = ctx.needs_input_grad(3);

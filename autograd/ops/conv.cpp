@@ -43,7 +43,11 @@ struct Conv2dFn : autograd::Function<Conv2dFn> {
     check_conv(x, w, bias, p);
     const Shape y_shape{x.size(0), w.size(0), conv_out_size(x.size(2), w.size(2), p.stride_h, p.pad_h, p.dilation_h),
                         conv_out_size(x.size(3), w.size(3), p.stride_w, p.pad_w, p.dilation_w)};
-    Tensor y = new_like(y_shape, x);
+    // A backend that prefers channels-last gets it from the first conv on (the network's NCHW input included),
+    // so activations stay in that layout until a layer that needs another one.
+    const MemoryFormat y_format =
+        backend_for(x).prefers_channels_last(x.dtype()) ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+    Tensor y = new_like(y_shape, x, y_format);
     backend_for(x).conv2d_forward(y, x, w, bias, p, ctx.op_state);
     // The weight gradient needs x (an activation: skipped when w is frozen); the data gradient needs w (a
     // parameter that stays alive anyway, so saving it costs nothing and hooks always see it).
@@ -51,6 +55,7 @@ struct Conv2dFn : autograd::Function<Conv2dFn> {
     ctx.save(w, SaveKind::Parameter);
     ctx.data["p"] = p;
     ctx.data["x"] = x.sizes();
+    ctx.data["x_format"] = follow_format(x.sizes(), {x});
     ctx.data["w"] = w.sizes();
     return y;
   }
@@ -62,7 +67,7 @@ struct Conv2dFn : autograd::Function<Conv2dFn> {
     Tensor x = ctx.saved(0), w = ctx.saved(1);
     Tensor gx, gw, gb;
     if (ctx.needs_input_grad(0)) {
-      gx = new_like(ctx.get<Shape>("x"), gy);
+      gx = new_like(ctx.get<Shape>("x"), gy, ctx.get<MemoryFormat>("x_format"));
       be.conv2d_backward_data(gx, gy, w, p, ctx.op_state);
     }
     if (ctx.needs_input_grad(1)) {

@@ -20,6 +20,29 @@ inline Tensor new_like(const Shape& shape, const Tensor& like) {
   return empty(shape, TensorOptions().dtype(like.dtype()).device(like.device()));
 }
 
+/// A fresh tensor of `shape` in memory format `format` with like's dtype and device.
+inline Tensor new_like(const Shape& shape, const Tensor& like, MemoryFormat format) {
+  return empty(shape, TensorOptions().dtype(like.dtype()).device(like.device()), format);
+}
+
+/// True when t is channels-last and not also plain contiguous (a layout choice that means something).
+inline bool strictly_channels_last(const Tensor& t) {
+  return t.defined() && t.is_channels_last() && !t.is_contiguous();
+}
+
+/// The memory format of an op's activation-shaped output: channels-last when the backend asks for it
+/// (Backend::prefers_channels_last) and one of `inputs` of the same 4-D shape is channels-last, so a layout
+/// chosen by a conv survives batch norm, ReLU, residual adds and their gradients; else contiguous.
+inline MemoryFormat follow_format(const Shape& shape, std::initializer_list<Tensor> inputs) {
+  if (shape.size() != 4) return MemoryFormat::Contiguous;
+  for (const Tensor& t : inputs) {
+    if (t.defined() && t.sizes() == shape && strictly_channels_last(t) &&
+        backend_for(t).prefers_channels_last(t.dtype()))
+      return MemoryFormat::ChannelsLast;
+  }
+  return MemoryFormat::Contiguous;
+}
+
 /// Throws when a and b differ in dtype or device; `op` names the caller.
 inline void check_compatible(const char* op, const Tensor& a, const Tensor& b) {
   MINIDL_CHECK(a.dtype() == b.dtype(), op, ": dtype mismatch between ", dtype_name(a.dtype()), " ",
@@ -63,7 +86,7 @@ inline Tensor scalar_like(double value, const Tensor& like) {
 // ---- unrecorded primitive calls ----
 
 inline Tensor unary_raw(UnaryOp op, const Tensor& x, double a = 0.0, double b = 0.0) {
-  Tensor out = new_like(x.sizes(), x);
+  Tensor out = new_like(x.sizes(), x, follow_format(x.sizes(), {x}));
   backend_for(x).unary(op, out, x, UnaryParams{a, b});
   return out;
 }
@@ -72,7 +95,7 @@ inline Tensor unary_raw(UnaryOp op, const Tensor& x, double a = 0.0, double b = 
 inline Tensor binary_raw(BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
   check_compatible(name, a, b);
   const Shape shape = broadcast_shapes(a.sizes(), b.sizes(), name);
-  Tensor out = new_like(shape, a);
+  Tensor out = new_like(shape, a, follow_format(shape, {a, b}));
   backend_for(a).binary(op, out, broadcast_view(a, shape), broadcast_view(b, shape));
   return out;
 }

@@ -66,6 +66,18 @@ Tensor contiguous_input(const Tensor& t) {
   return c;
 }
 
+Tensor dense_input(const Tensor& t) {
+  if (t.dim() == 4 && t.is_channels_last()) return t;
+  return contiguous_input(t);
+}
+
+Tensor channels_last_input(const Tensor& t) {
+  if (t.is_channels_last()) return t;
+  Tensor c = empty(t.sizes(), TensorOptions{}.dtype(t.dtype()), MemoryFormat::ChannelsLast);
+  cpu_backend().copy(c, t);
+  return c;
+}
+
 }  // namespace cpu
 
 void CpuBackend::fill(Tensor& out, double value) {

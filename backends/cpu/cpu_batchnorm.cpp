@@ -6,6 +6,9 @@
 // across conv/bn/relu (later optimisation, see cpu_conv.cpp), oneDNN's fused bnorm+relu becomes the right tool.
 // Training forward: two passes (mean, then squared deviations) for a stable biased variance; backward is
 // gx = w*invstd * (gy - mean(gy) - xhat * mean(gy*xhat)), written as gx = a*gy + b*(x - mean) + d.
+// Channels-last tensors (how this backend keeps conv activations) take a second set of loops over (rows, C):
+// per-channel partial sums over fixed blocks of rows (so results do not depend on the thread count), then an
+// affine pass vectorised along C. A channels-last y or gx selects them.
 #include <cmath>
 
 #include "backends/cpu/cpu_backend.h"
@@ -163,6 +166,139 @@ void bn_bwd(T* gx, const T* gy, const T* x, const BnGeom& g, const std::vector<d
   });
 }
 
+// ---- channels-last: x viewed as (M, C) rows, M = N*H*W ----
+
+constexpr int64_t kRowsPerBlock = 256;  // rows summed into one partial: fixed, so sums are thread-count free
+
+// sums[c] = sum over rows of f(row pointers, c), accumulated per block of rows in double, blocks then added in
+// order. f(acc, r) adds row r's contribution to acc[0..C) (and acc[C..2C) when width is 2).
+template <typename RowFn>
+std::vector<double> channel_sums(int64_t M, int64_t C, int width, RowFn&& f) {
+  const int64_t blocks = (M + kRowsPerBlock - 1) / kRowsPerBlock;
+  std::vector<double> part(static_cast<size_t>(blocks * C * width), 0.0);
+  cpu::parallel_for(blocks, kRowsPerBlock * C, [&](int64_t b0, int64_t b1) {
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      double* acc = part.data() + blk * C * width;
+      const int64_t r1 = std::min(M, (blk + 1) * kRowsPerBlock);
+      for (int64_t r = blk * kRowsPerBlock; r < r1; ++r) f(acc, r);
+    }
+  });
+  std::vector<double> total(static_cast<size_t>(C * width), 0.0);
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    for (int64_t i = 0; i < C * width; ++i)
+      total[static_cast<size_t>(i)] += part[static_cast<size_t>(blk * C * width + i)];
+  }
+  return total;
+}
+
+// y[r, c] = x[r, c] * a[c] + b[c]
+template <typename T>
+void affine_rows(T* y, const T* x, int64_t M, int64_t C, const std::vector<T>& a, const std::vector<T>& b) {
+  const T* pa = a.data();
+  const T* pb = b.data();
+  cpu::parallel_for(M, C, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* xr = x + r * C;
+      T* yr = y + r * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * pa[c] + pb[c];
+    }
+  });
+}
+
+template <typename T>
+void bn_train_fwd_nhwc(T* y, const T* x, int64_t M, int64_t C, double eps, const std::vector<double>& w,
+                       const std::vector<double>& b, std::vector<double>& mean, std::vector<double>& invstd) {
+  const auto s = channel_sums(M, C, 1, [&](double* acc, int64_t r) {
+    const T* xr = x + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) acc[c] += static_cast<double>(xr[c]);
+  });
+  for (int64_t c = 0; c < C; ++c) mean[static_cast<size_t>(c)] = s[static_cast<size_t>(c)] / static_cast<double>(M);
+  const double* m = mean.data();
+  const auto q = channel_sums(M, C, 1, [&](double* acc, int64_t r) {
+    const T* xr = x + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      const double d = static_cast<double>(xr[c]) - m[c];
+      acc[c] += d * d;
+    }
+  });
+  std::vector<T> a(static_cast<size_t>(C)), sh(static_cast<size_t>(C));
+  for (size_t c = 0; c < static_cast<size_t>(C); ++c) {
+    invstd[c] = 1.0 / std::sqrt(q[c] / static_cast<double>(M) + eps);
+    const double ac = invstd[c] * w[c];
+    a[c] = static_cast<T>(ac);
+    sh[c] = static_cast<T>(b[c] - mean[c] * ac);
+  }
+  affine_rows(y, x, M, C, a, sh);
+}
+
+template <typename T>
+void bn_infer_nhwc(T* y, const T* x, int64_t M, int64_t C, double eps, const std::vector<double>& w,
+                   const std::vector<double>& b, const std::vector<double>& mean, const std::vector<double>& var) {
+  std::vector<T> a(static_cast<size_t>(C)), sh(static_cast<size_t>(C));
+  for (size_t c = 0; c < static_cast<size_t>(C); ++c) {
+    const double ac = w[c] / std::sqrt(var[c] + eps);
+    a[c] = static_cast<T>(ac);
+    sh[c] = static_cast<T>(b[c] - mean[c] * ac);
+  }
+  affine_rows(y, x, M, C, a, sh);
+}
+
+template <typename T>
+void bn_bwd_nhwc(T* gx, const T* gy, const T* x, int64_t M, int64_t C, const std::vector<double>& mean,
+                 const std::vector<double>& invstd, const std::vector<double>& w, std::vector<double>& gw,
+                 std::vector<double>& gb) {
+  const double* m = mean.data();
+  // acc[0..C): sum gy; acc[C..2C): sum gy * (x - mean)
+  const auto s = channel_sums(M, C, 2, [&](double* acc, int64_t r) {
+    const T* gr = gy + r * C;
+    const T* xr = x + r * C;
+    double* acc2 = acc + C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      const double gv = static_cast<double>(gr[c]);
+      acc[c] += gv;
+      acc2[c] += gv * (static_cast<double>(xr[c]) - m[c]);
+    }
+  });
+  std::vector<T> A(static_cast<size_t>(C)), B(static_cast<size_t>(C)), D(static_cast<size_t>(C)),
+      Mu(static_cast<size_t>(C));
+  const double Md = static_cast<double>(M);
+  for (size_t c = 0; c < static_cast<size_t>(C); ++c) {
+    const double sg = s[c], sum_gy_xhat = s[static_cast<size_t>(C) + c] * invstd[c];
+    gb[c] = sg;
+    gw[c] = sum_gy_xhat;
+    A[c] = static_cast<T>(w[c] * invstd[c]);
+    B[c] = static_cast<T>(-w[c] * invstd[c] * invstd[c] * sum_gy_xhat / Md);
+    D[c] = static_cast<T>(-w[c] * invstd[c] * sg / Md);
+    Mu[c] = static_cast<T>(mean[c]);
+  }
+  if (!gx) return;
+  const T *pa = A.data(), *pb = B.data(), *pd = D.data(), *pm = Mu.data();
+  cpu::parallel_for(M, 3 * C, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* gr = gy + r * C;
+      const T* xr = x + r * C;
+      T* o = gx + r * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) o[c] = pa[c] * gr[c] + pb[c] * (xr[c] - pm[c]) + pd[c];
+    }
+  });
+}
+
+// The layout a batch-norm call runs in: channels-last when its output (y, or gx) is, else contiguous; inputs
+// are converted to it.
+bool nhwc_output(const Tensor& out) { return out.dim() == 4 && out.is_channels_last() && !out.is_contiguous(); }
+Tensor input_in_layout(const Tensor& t, bool nhwc) {
+  return nhwc ? cpu::channels_last_input(t) : cpu::contiguous_input(t);
+}
+void check_out_layout(const char* op, const char* what, const Tensor& t) {
+  MINIDL_CHECK(t.is_contiguous() || t.is_channels_last(), op, " (backend cpu): ", what,
+               " must be contiguous or channels-last");
+}
+
 }  // namespace
 
 void CpuBackend::batch_norm_forward_training(Tensor& y, Tensor& save_mean, Tensor& save_invstd, const Tensor& x,
@@ -172,16 +308,20 @@ void CpuBackend::batch_norm_forward_training(Tensor& y, Tensor& save_mean, Tenso
   const BnGeom g = check_bn_input(op, x);
   const DType dt = x.dtype();
   cpu::check_tensor(op, "y", y, dt, x.sizes());
-  MINIDL_CHECK(y.is_contiguous(), op, " (backend cpu): y must be contiguous");
+  check_out_layout(op, "y", y);
   MINIDL_CHECK(save_mean.defined() && save_invstd.defined(), op,
                " (backend cpu): save_mean and save_invstd are required");
   const auto w = channel_values(op, "weight", weight, g.C, dt, 1.0);
   const auto b = channel_values(op, "bias", bias, g.C, dt, 0.0);
   std::vector<double> mean(static_cast<size_t>(g.C)), invstd(static_cast<size_t>(g.C));
-  const Tensor xc = cpu::contiguous_input(x);
+  const bool nhwc = nhwc_output(y);
+  const Tensor xc = input_in_layout(x, nhwc);
   dispatch_floating(dt, op, [&](auto tag) {
     using T = decltype(tag);
-    bn_train_fwd<T>(y.data<T>(), xc.data<T>(), g, eps, w, b, mean, invstd);
+    if (nhwc)
+      bn_train_fwd_nhwc<T>(y.data<T>(), xc.data<T>(), g.N * g.S, g.C, eps, w, b, mean, invstd);
+    else
+      bn_train_fwd<T>(y.data<T>(), xc.data<T>(), g, eps, w, b, mean, invstd);
   });
   store_channels(op, "save_mean", save_mean, mean, dt);
   store_channels(op, "save_invstd", save_invstd, invstd, dt);
@@ -194,17 +334,21 @@ void CpuBackend::batch_norm_forward_inference(Tensor& y, const Tensor& x, const 
   const BnGeom g = check_bn_input(op, x);
   const DType dt = x.dtype();
   cpu::check_tensor(op, "y", y, dt, x.sizes());
-  MINIDL_CHECK(y.is_contiguous(), op, " (backend cpu): y must be contiguous");
+  check_out_layout(op, "y", y);
   MINIDL_CHECK(running_mean.defined() && running_var.defined(), op,
                " (backend cpu): running_mean and running_var are required");
   const auto w = channel_values(op, "weight", weight, g.C, dt, 1.0);
   const auto b = channel_values(op, "bias", bias, g.C, dt, 0.0);
   const auto mean = channel_values(op, "running_mean", running_mean, g.C, dt, 0.0);
   const auto var = channel_values(op, "running_var", running_var, g.C, dt, 1.0);
-  const Tensor xc = cpu::contiguous_input(x);
+  const bool nhwc = nhwc_output(y);
+  const Tensor xc = input_in_layout(x, nhwc);
   dispatch_floating(dt, op, [&](auto tag) {
     using T = decltype(tag);
-    bn_infer<T>(y.data<T>(), xc.data<T>(), g, eps, w, b, mean, var);
+    if (nhwc)
+      bn_infer_nhwc<T>(y.data<T>(), xc.data<T>(), g.N * g.S, g.C, eps, w, b, mean, var);
+    else
+      bn_infer<T>(y.data<T>(), xc.data<T>(), g, eps, w, b, mean, var);
   });
 }
 
@@ -217,7 +361,7 @@ void CpuBackend::batch_norm_backward(Tensor& gx, Tensor& gweight, Tensor& gbias,
   cpu::check_tensor(op, "gy", gy, dt, x.sizes());
   if (gx.defined()) {
     cpu::check_tensor(op, "gx", gx, dt, x.sizes());
-    MINIDL_CHECK(gx.is_contiguous(), op, " (backend cpu): gx must be contiguous");
+    check_out_layout(op, "gx", gx);
   }
   MINIDL_CHECK(save_mean.defined() && save_invstd.defined(), op,
                " (backend cpu): save_mean and save_invstd are required");
@@ -225,9 +369,15 @@ void CpuBackend::batch_norm_backward(Tensor& gx, Tensor& gweight, Tensor& gbias,
   const auto invstd = channel_values(op, "save_invstd", save_invstd, g.C, dt, 1.0);
   const auto w = channel_values(op, "weight", weight, g.C, dt, 1.0);
   std::vector<double> gw(static_cast<size_t>(g.C)), gb(static_cast<size_t>(g.C));
-  const Tensor xc = cpu::contiguous_input(x), gyc = cpu::contiguous_input(gy);
+  const bool nhwc = gx.defined() ? nhwc_output(gx) : nhwc_output(x);
+  const Tensor xc = input_in_layout(x, nhwc), gyc = input_in_layout(gy, nhwc);
   dispatch_floating(dt, op, [&](auto tag) {
     using T = decltype(tag);
+    if (nhwc) {
+      bn_bwd_nhwc<T>(gx.defined() ? gx.data<T>() : nullptr, gyc.data<T>(), xc.data<T>(), g.N * g.S, g.C, mean, invstd,
+                     w, gw, gb);
+      return;
+    }
     bn_bwd<T>(gx.defined() ? gx.data<T>() : nullptr, gyc.data<T>(), xc.data<T>(), g, mean, invstd, w, gw, gb);
   });
   store_channels(op, "gweight", gweight, gw, dt);

@@ -32,12 +32,19 @@ struct StridedPlan {
   int64_t numel = 1;
 };
 
+/// Dims are visited in operand 0's memory order (its strides, descending; operand 0 is the output), so a
+/// channels-last output with channels-last inputs coalesces into one contiguous run like a contiguous one.
 template <size_t K>
 StridedPlan<K> make_plan(const Shape& sizes, const std::array<const Shape*, K>& strides) {
   StridedPlan<K> plan;
   for (int64_t s : sizes) plan.numel *= s;
+  std::vector<size_t> order;  // size-1 dims dropped: their strides say nothing about memory order
   for (size_t d = 0; d < sizes.size(); ++d) {
-    if (sizes[d] == 1) continue;
+    if (sizes[d] != 1) order.push_back(d);
+  }
+  const Shape& s0 = *strides[0];
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return s0[a] > s0[b]; });
+  for (size_t d : order) {
     if (!plan.sizes.empty()) {
       bool merge = true;
       for (size_t k = 0; k < K; ++k) {
@@ -139,6 +146,11 @@ inline To cast_value(From v) {
 
 /// `t` itself when contiguous, else a contiguous copy made by the cpu backend (no autograd involved).
 Tensor contiguous_input(const Tensor& t);
+/// `t` itself when contiguous or channels-last (both dense layouts oneDNN reads directly), else a contiguous
+/// copy.
+Tensor dense_input(const Tensor& t);
+/// t in channels-last layout (itself when it already is; else a copy): for kernels that walk nhwc memory.
+Tensor channels_last_input(const Tensor& t);
 
 /// Throws unless t is defined, on the CPU, of dtype `dt` and of shape `shape`.
 void check_tensor(const char* op, const char* what, const Tensor& t, DType dt, const Shape& shape);

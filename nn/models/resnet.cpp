@@ -2,6 +2,9 @@
 // resnet.py (and the APoT CIFAR code), so state dicts match key for key.
 #include "nn/models/resnet.h"
 
+#include <typeinfo>
+
+#include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "nn/init.h"
 #include "nn/modules/activation.h"
@@ -31,10 +34,23 @@ std::string join(const std::string& prefix, const std::string& name) {
   return prefix.empty() ? name : prefix + "." + name;
 }
 
+// True when conv -> bn can run as the fused inference op: a plain nn::Conv2d (not a quantized subclass or a
+// factory's own module), a batch norm in eval mode with running statistics, and no autograd to record.
+bool fusable(const ModulePtr& conv, const BatchNorm2d& bn) {
+  return conv && typeid(*conv) == typeid(Conv2d) && !bn.is_training() && bn.running_mean.defined() &&
+         !autograd::GradMode::is_enabled();
+}
+
+Tensor conv_bn_fused(const ModulePtr& conv, const BatchNorm2d& bn, const Tensor& x, const Tensor& residual, bool relu) {
+  const auto& c = static_cast<const Conv2d&>(*conv);
+  return conv2d_bn_inference(x, c.weight, c.bias, bn.running_mean, bn.running_var, bn.weight, bn.bias, bn.options.eps,
+                             c.params(), residual, relu);
+}
+
 }  // namespace
 
 BasicBlock::BasicBlock(const std::string& prefix, int64_t in_p, int64_t p, int64_t s, const ResNetConfig& cfg)
-    : Module("BasicBlock"), stride(s), in_planes(in_p), planes(p) {
+    : Module("BasicBlock"), stride(s), in_planes(in_p), planes(p), fuse_inference(cfg.fuse_inference) {
   conv1 = register_module("conv1", make_conv(cfg, {join(prefix, "conv1"), in_p, p, 3, s, 1, false}));
   bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(p));
   relu = register_module("relu", std::make_shared<ReLU>());
@@ -54,27 +70,44 @@ BasicBlock::BasicBlock(const std::string& prefix, int64_t in_p, int64_t p, int64
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
+  if (fuse_inference && fusable(conv1, *bn1) && fusable(conv2, *bn2)) {
+    // eval: two fused convs, the second adding the shortcut and applying the block's final ReLU
+    const Tensor out = conv_bn_fused(conv1, *bn1, x, Tensor(), true);
+    const Tensor identity = shortcut(x, true);
+    check_shortcut(identity, out);
+    return conv_bn_fused(conv2, *bn2, out, identity, true);
+  }
   Tensor out = (*relu)((*bn1)((*conv1)(x)));
   out = (*bn2)((*conv2)(out));
-  Tensor identity = x;
-  if (downsample) {
-    identity = (*downsample)(x);
-  } else if (pad_shortcut) {
-    // Option A: keep every stride-th pixel, then zero channels split evenly before and after (for the CIFAR
-    // ResNets planes = 2 * in_planes, so planes/4 on each side as in the original code).
-    Tensor sub = x;
-    if (stride != 1) sub = x.slice(2, 0, x.size(2), stride).slice(3, 0, x.size(3), stride);
-    const int64_t extra = planes - in_planes, front = extra / 2, back = extra - front;
-    auto opts = TensorOptions{}.dtype(x.dtype()).device(x.device());
-    std::vector<Tensor> parts;
-    if (front > 0) parts.push_back(zeros({sub.size(0), front, sub.size(2), sub.size(3)}, opts));
-    parts.push_back(sub);
-    if (back > 0) parts.push_back(zeros({sub.size(0), back, sub.size(2), sub.size(3)}, opts));
-    identity = parts.size() == 1 ? sub : cat(parts, 1);
-  }
+  const Tensor identity = shortcut(x, false);
+  check_shortcut(identity, out);
+  return (*relu)(out + identity);
+}
+
+void BasicBlock::check_shortcut(const Tensor& identity, const Tensor& out) const {
   MINIDL_CHECK(identity.sizes() == out.sizes(), "nn::BasicBlock ('", path(), "'): shortcut shape ",
                shape_str(identity.sizes()), " does not match the residual branch's ", shape_str(out.sizes()));
-  return (*relu)(out + identity);
+}
+
+Tensor BasicBlock::shortcut(const Tensor& x, bool fused) {
+  if (downsample) {
+    const auto ds = downsample->children();
+    const auto* bn = ds.size() == 2 ? dynamic_cast<const BatchNorm2d*>(ds[1].get()) : nullptr;
+    if (fused && bn && fusable(ds[0], *bn)) return conv_bn_fused(ds[0], *bn, x, Tensor(), false);
+    return (*downsample)(x);
+  }
+  if (!pad_shortcut) return x;
+  // Option A: keep every stride-th pixel, then zero channels split evenly before and after (for the CIFAR
+  // ResNets planes = 2 * in_planes, so planes/4 on each side as in the original code).
+  Tensor sub = x;
+  if (stride != 1) sub = x.slice(2, 0, x.size(2), stride).slice(3, 0, x.size(3), stride);
+  const int64_t extra = planes - in_planes, front = extra / 2, back = extra - front;
+  auto opts = TensorOptions{}.dtype(x.dtype()).device(x.device());
+  std::vector<Tensor> parts;
+  if (front > 0) parts.push_back(zeros({sub.size(0), front, sub.size(2), sub.size(3)}, opts));
+  parts.push_back(sub);
+  if (back > 0) parts.push_back(zeros({sub.size(0), back, sub.size(2), sub.size(3)}, opts));
+  return parts.size() == 1 ? sub : cat(parts, 1);
 }
 
 ResNet::ResNet(Kind k, const ResNetConfig& cfg) : Module("ResNet"), kind(k), config(cfg) {
@@ -83,16 +116,15 @@ ResNet::ResNet(Kind k, const ResNetConfig& cfg) : Module("ResNet"), kind(k), con
   std::vector<int64_t> widths, blocks;
   int64_t stem;
   if (k == Kind::Cifar) {
-    MINIDL_CHECK(cfg.depth >= 8 && (cfg.depth - 2) % 6 == 0, "nn::resnet_cifar: depth must be 6n+2 (20, 32, 56, ...), got ",
-                 cfg.depth);
+    MINIDL_CHECK(cfg.depth >= 8 && (cfg.depth - 2) % 6 == 0,
+                 "nn::resnet_cifar: depth must be 6n+2 (20, 32, 56, ...), got ", cfg.depth);
     const int64_t n = (cfg.depth - 2) / 6;
     widths = {16, 32, 64};
     blocks = {n, n, n};
     stem = 16;
     conv1 = register_module("conv1", make_conv(cfg, {"conv1", cfg.in_channels, stem, 3, 1, 1, false}));
   } else {
-    MINIDL_CHECK(cfg.depth == 18 || cfg.depth == 34, "nn::resnet (ImageNet): depth must be 18 or 34, got ",
-                 cfg.depth);
+    MINIDL_CHECK(cfg.depth == 18 || cfg.depth == 34, "nn::resnet (ImageNet): depth must be 18 or 34, got ", cfg.depth);
     MINIDL_CHECK(cfg.shortcut == Shortcut::B, "nn::resnet (ImageNet): torchvision's ResNet uses option-B shortcuts");
     widths = {64, 128, 256, 512};
     blocks = cfg.depth == 18 ? std::vector<int64_t>{2, 2, 2, 2} : std::vector<int64_t>{3, 4, 6, 3};
@@ -109,8 +141,7 @@ ResNet::ResNet(Kind k, const ResNetConfig& cfg) : Module("ResNet"), kind(k), con
     auto layer = std::make_shared<Sequential>();
     for (int64_t b = 0; b < blocks[li]; ++b) {
       const int64_t s = (b == 0 && li > 0) ? 2 : 1;
-      layer->push_back(
-          std::make_shared<BasicBlock>(lname + "." + std::to_string(b), in_planes, widths[li], s, cfg));
+      layer->push_back(std::make_shared<BasicBlock>(lname + "." + std::to_string(b), in_planes, widths[li], s, cfg));
       in_planes = widths[li];
     }
     layers.push_back(register_module(lname, layer));
@@ -135,9 +166,10 @@ ResNet::ResNet(Kind k, const ResNetConfig& cfg) : Module("ResNet"), kind(k), con
 }
 
 Tensor ResNet::forward(const Tensor& x) {
-  MINIDL_CHECK(x.dim() == 4 && x.size(1) == config.in_channels, "nn::ResNet: expected input (N, ",
-               config.in_channels, ", H, W), got ", shape_str(x.sizes()));
-  Tensor y = (*relu)((*bn1)((*conv1)(x)));
+  MINIDL_CHECK(x.dim() == 4 && x.size(1) == config.in_channels, "nn::ResNet: expected input (N, ", config.in_channels,
+               ", H, W), got ", shape_str(x.sizes()));
+  Tensor y = config.fuse_inference && fusable(conv1, *bn1) ? conv_bn_fused(conv1, *bn1, x, Tensor(), true)
+                                                           : (*relu)((*bn1)((*conv1)(x)));
   if (maxpool) y = (*maxpool)(y);
   for (auto& layer : layers) y = (*layer)(y);
   y = (*avgpool)(y).flatten(1);

@@ -51,6 +51,10 @@ struct ResNetConfig {
   bool zero_init_residual = false;  // bn2.weight = 0 in every block (torchvision's option)
   ConvFactory conv;                 // empty: default_conv
   LinearFactory linear;             // empty: default_linear
+  /// In eval mode under NoGradGuard, run each plain Conv2d + BatchNorm2d (+ residual add) (+ ReLU) as one fused
+  /// inference op (conv2d_bn_inference: batch norm folded into the conv). Same results up to float rounding;
+  /// false keeps the separate ops (e.g. to compare against them).
+  bool fuse_inference = true;
 };
 
 /// conv-bn-relu-conv-bn, plus the shortcut, then relu. Children: conv1, bn1, relu, conv2, bn2, [downsample].
@@ -67,6 +71,11 @@ class BasicBlock : public Module {
   std::shared_ptr<Sequential> downsample;  // option B projection, or null
   bool pad_shortcut = false;               // option A when the shape changes
   int64_t stride, in_planes, planes;
+  bool fuse_inference = true;  // ResNetConfig::fuse_inference
+
+ private:
+  Tensor shortcut(const Tensor& x, bool fused);
+  void check_shortcut(const Tensor& identity, const Tensor& out) const;
 };
 
 class ResNet : public Module {

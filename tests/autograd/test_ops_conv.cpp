@@ -98,3 +98,44 @@ TEST_CASE("conv2d errors name both shapes") {
                        doctest::Contains("conv2d: bias [8] does not match weight [16, 3, 3, 3]"), Error);
   CHECK_THROWS_WITH_AS(conv2d(x, zeros({16, 3, 3, 3})), doctest::Contains("conv2d: dtype mismatch"), Error);
 }
+
+TEST_CASE("on a backend that prefers channels-last, activations and their gradients stay channels-last") {
+  using namespace minidl;
+  const auto names = available_backends();
+  if (std::find(names.begin(), names.end(), "cpu") == names.end()) {
+    MESSAGE("skipped: the cpu backend is not built");
+    return;
+  }
+  const std::string prev = cpu_backend_name();
+  set_cpu_backend("cpu");
+  manual_seed(11);
+  Tensor x = randn({2, 3, 6, 6}).set_requires_grad();  // the network input: plain NCHW
+  Tensor w1 = randn({4, 3, 3, 3}).set_requires_grad(), w2 = randn({4, 4, 3, 3}).set_requires_grad();
+  Tensor bw = ones({4}).set_requires_grad(), bb = zeros({4}).set_requires_grad();
+  Conv2dParams p;
+  p.pad_h = p.pad_w = 1;
+  Tensor y = conv2d(x, w1, {}, p);
+  Tensor z = relu(batch_norm(y, {}, {}, bw, bb, true));
+  Tensor out = z + conv2d(z, w2, {}, p);
+  CHECK(y.is_channels_last());
+  CHECK_FALSE(y.is_contiguous());
+  CHECK(z.is_channels_last());
+  CHECK(out.is_channels_last());
+  // gradients flow back through the channels-last graph to the NCHW input and the plain weights
+  sum(out * out).backward();
+  CHECK(x.grad().sizes() == x.sizes());
+  CHECK(w1.grad().is_contiguous());
+  // and equal the reference backend's (plain NCHW everywhere)
+  const Tensor gx = x.grad().contiguous(), gw = w1.grad().contiguous();
+  set_cpu_backend("ref");
+  Tensor x2 = x.detach().contiguous().set_requires_grad(), w1b = w1.detach().contiguous().set_requires_grad();
+  Tensor y2 = conv2d(x2, w1b, {}, p);
+  CHECK(y2.is_contiguous());
+  Tensor z2 = relu(batch_norm(y2, {}, {}, bw, bb, true));
+  sum((z2 + conv2d(z2, w2, {}, p)) * (z2 + conv2d(z2, w2, {}, p))).backward();
+  set_cpu_backend(prev);
+  const auto a = gx.to_vector<float>(), b = x2.grad().to_vector<float>();
+  const auto c = gw.to_vector<float>(), d = w1b.grad().to_vector<float>();
+  for (size_t i = 0; i < a.size(); ++i) CHECK(a[i] == doctest::Approx(b[i]).epsilon(1e-3).scale(1.0));
+  for (size_t i = 0; i < c.size(); ++i) CHECK(c[i] == doctest::Approx(d[i]).epsilon(1e-3).scale(1.0));
+}

@@ -43,6 +43,19 @@ struct Ctx {
     be.fill(t, is_floating(d) ? std::nan("") : -7.0);
     return t;
   }
+  /// An activation-shaped output the way autograd allocates it for this backend: channels-last when the
+  /// backend prefers it (Backend::prefers_channels_last) and s is 4-D, else contiguous.
+  Tensor act_out(const Shape& s) const {
+    if (s.size() != 4 || !be.prefers_channels_last(dt)) return out(s);
+    Tensor t = empty(s, TensorOptions{}.dtype(dt).device(dev), MemoryFormat::ChannelsLast);
+    be.fill(t, std::nan(""));
+    return t;
+  }
+  /// act_out for an output shaped like `in` when `in` is channels-last (a layout-following op), else out().
+  Tensor out_following(const Tensor& in) const {
+    const bool cl = in.is_channels_last() && !in.is_contiguous();
+    return cl ? act_out(in.sizes()) : out(in.sizes());
+  }
 };
 
 using Gen = std::function<Inputs(DType, Rng&)>;
@@ -103,9 +116,16 @@ inline Tensor away_from_zero(const Shape& s, DType dt, Rng& rng, double lo = 0.5
   return t;
 }
 
-enum class Layout { Contig, Permuted, Sliced };
+/// ChannelsLast (4-D only): the (N, H, W, C) memory order the cpu backend keeps activations in.
+enum class Layout { Contig, Permuted, Sliced, ChannelsLast };
 inline const char* layout_name(Layout l) {
-  return l == Layout::Contig ? "contiguous" : l == Layout::Permuted ? "permuted" : "sliced";
+  switch (l) {
+    case Layout::Contig: return "contiguous";
+    case Layout::Permuted: return "permuted";
+    case Layout::Sliced: return "sliced";
+    case Layout::ChannelsLast: return "channels-last";
+  }
+  return "?";
 }
 
 /// A view with src's values in another memory layout: Permuted stores dims in reverse order, Sliced stores
@@ -115,7 +135,9 @@ inline Tensor relayout(const Tensor& src, Layout l) {
   const size_t r = s.size();
   if (l == Layout::Contig || r == 0) return src;
   Tensor view;
-  if (l == Layout::Permuted) {
+  if (l == Layout::ChannelsLast) {
+    view = empty(s, TensorOptions{}.dtype(src.dtype()), MemoryFormat::ChannelsLast);
+  } else if (l == Layout::Permuted) {
     Shape rev(s.rbegin(), s.rend());
     Tensor base = empty(rev, TensorOptions{}.dtype(src.dtype()));
     Shape bst = base.strides();

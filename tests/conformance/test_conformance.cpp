@@ -164,7 +164,7 @@ void add_unary(Table& t) {
     const std::string pname =
         std::string(op_name(uc.op)) + "(" + std::to_string(uc.p.a) + "," + std::to_string(uc.p.b) + ")";
     auto run = [uc](Ctx& c, const Inputs& in) {
-      Tensor o = c.out(in[0].sizes());
+      Tensor o = c.out_following(in[0]);
       c.be.unary(uc.op, o, in[0], uc.p);
       return std::vector<Tensor>{o};
     };
@@ -174,7 +174,8 @@ void add_unary(Table& t) {
     };
     for (const auto& [s, l] :
          {Shp{{13, 7}, Layout::Contig}, Shp{{1, 33, 5}, Layout::Permuted}, Shp{{6, 11}, Layout::Sliced},
-          Shp{{211, 163}, Layout::Contig}, Shp{{180, 190}, Layout::Permuted}}) {
+          Shp{{211, 163}, Layout::Contig}, Shp{{180, 190}, Layout::Permuted}, Shp{{3, 5, 4, 6}, Layout::ChannelsLast},
+          Shp{{8, 16, 20, 20}, Layout::ChannelsLast}}) {
       const int dom = uc.domain;
       t.add(
           "unary", pname + " " + layout_name(l) + " " + shape_str(s), OpKind::Unary, kElem32, kElem64,
@@ -212,11 +213,34 @@ void add_binary(Table& t) {
       return uni(s, dt, rng, -2, 2);
     };
     auto run = [op](Ctx& c, const Inputs& in) {
-      Tensor o = c.out(in[0].sizes());
+      Tensor o = c.out_following(in[0]);
       c.be.binary(op, o, in[0], in[1]);
       return std::vector<Tensor>{o};
     };
     const std::string n = op_name(op);
+    // the layouts a channels-last network produces: both channels-last, or a contiguous gradient meeting a
+    // channels-last activation (as after a pooling backward), and a per-channel broadcast
+    t.add(
+        "binary", n + " channels-last (3,6,5,4)", OpKind::Binary, kElem32, kElem64,
+        [=](DType dt, Rng& rng) {
+          return Inputs{relayout(ga({3, 6, 5, 4}, dt, rng), Layout::ChannelsLast),
+                        relayout(gb({3, 6, 5, 4}, dt, rng), Layout::ChannelsLast)};
+        },
+        run);
+    t.add(
+        "binary", n + " a channels-last, b contiguous (2,9,7,3)", OpKind::Binary, kElem32, kElem64,
+        [=](DType dt, Rng& rng) {
+          return Inputs{relayout(ga({2, 9, 7, 3}, dt, rng), Layout::ChannelsLast), gb({2, 9, 7, 3}, dt, rng)};
+        },
+        run);
+    t.add(
+        "binary", n + " a channels-last, b per-channel (1,6,1,1)->(2,6,5,5)", OpKind::Binary, kElem32, kElem64,
+        [=](DType dt, Rng& rng) {
+          Tensor b = gb({1, 6, 1, 1}, dt, rng);
+          return Inputs{relayout(ga({2, 6, 5, 5}, dt, rng), Layout::ChannelsLast),
+                        b.as_strided({2, 6, 5, 5}, {0, 1, 0, 0}, 0)};
+        },
+        run);
     t.add(
         "binary", n + " contiguous (17,9)", OpKind::Binary, kElem32, kElem64,
         [=](DType dt, Rng& rng) {
@@ -439,6 +463,12 @@ std::vector<ConvCase> fixed_conv_cases() {
       {{4, 16, 32, 32}, 16, 3, 3, cp(1, 1, 1, 1, 1, 1, 1), false, Layout::Contig},  // ResNet-20 stage 1
       {{2, 16, 16, 16}, 32, 1, 1, cp(2, 2, 0, 0, 1, 1, 1), false, Layout::Contig},  // shortcut projection
       {{2, 32, 9, 9}, 64, 3, 3, cp(2, 2, 1, 1, 1, 1, 1), true, Layout::Contig},     // downsampling, odd input
+      // channels-last activations in and out (how the cpu backend runs a network)
+      {{4, 16, 32, 32}, 16, 3, 3, cp(1, 1, 1, 1, 1, 1, 1), false, Layout::ChannelsLast},
+      {{2, 16, 16, 16}, 32, 1, 1, cp(2, 2, 0, 0, 1, 1, 1), false, Layout::ChannelsLast},
+      {{2, 32, 9, 9}, 64, 3, 3, cp(2, 2, 1, 1, 1, 1, 1), true, Layout::ChannelsLast},
+      {{3, 6, 10, 9}, 6, 3, 3, cp(1, 1, 2, 2, 2, 2, 3), true, Layout::ChannelsLast},
+      {{2, 3, 9, 11}, 4, 3, 3, cp(1, 1, 1, 1, 1, 1, 1), true, Layout::ChannelsLast},
   };
 }
 
@@ -460,14 +490,17 @@ std::vector<ConvCase> random_conv_cases(Rng& rng, int n) {
 
 void add_conv(Table& t, const std::vector<ConvCase>& cases) {
   for (const auto& cc : cases) {
+    // activation-shaped outputs: channels-last cases get them the way autograd allocates them on the backend
+    const bool cl = cc.lx == Layout::ChannelsLast;
+    auto act = [cl](Ctx& c, const Shape& s) { return cl ? c.act_out(s) : c.out(s); };
     t.add(
         "conv2d_forward", cc.str(), OpKind::Conv2d, kConv32, kConv64,
         [cc](DType dt, Rng& rng) {
           return Inputs{relayout(uni(cc.x, dt, rng), cc.lx), uni(cc.w(), dt, rng, -0.5, 0.5),
                         cc.bias ? uni({cc.K}, dt, rng) : Tensor()};
         },
-        [cc](Ctx& c, const Inputs& in) {
-          Tensor y = c.out(cc.y());
+        [cc, act](Ctx& c, const Inputs& in) {
+          Tensor y = act(c, cc.y());
           OpStatePtr st = no_state();
           c.be.conv2d_forward(y, in[0], in[1], in[2], cc.p, st);
           return std::vector<Tensor>{y};
@@ -477,9 +510,9 @@ void add_conv(Table& t, const std::vector<ConvCase>& cases) {
         [cc](DType dt, Rng& rng) {
           return Inputs{relayout(uni(cc.y(), dt, rng), cc.lx), uni(cc.w(), dt, rng, -0.5, 0.5), uni(cc.x, dt, rng)};
         },
-        [cc](Ctx& c, const Inputs& in) {
+        [cc, act](Ctx& c, const Inputs& in) {
           // forward first, so a backend that keeps state from forward is exercised the way autograd calls it
-          Tensor y = c.out(cc.y()), gx = c.out(cc.x);
+          Tensor y = act(c, cc.y()), gx = act(c, cc.x);
           OpStatePtr st = no_state();
           c.be.conv2d_forward(y, in[2], in[1], Tensor(), cc.p, st);
           c.be.conv2d_backward_data(gx, in[0], in[1], cc.p, st);
@@ -489,17 +522,17 @@ void add_conv(Table& t, const std::vector<ConvCase>& cases) {
     // (a second gradient must not be served from what the first call left in the state)
     t.add(
         "conv2d_backward_data", cc.str() + " +weight, shared state, 2 steps", OpKind::Conv2d, kConv32, kConv64,
-        [cc](DType dt, Rng& rng) {
-          return Inputs{uni(cc.x, dt, rng), uni(cc.w(), dt, rng, -0.5, 0.5), relayout(uni(cc.y(), dt, rng), cc.lx),
-                        uni(cc.y(), dt, rng)};
+        [cc, cl](DType dt, Rng& rng) {
+          return Inputs{cl ? relayout(uni(cc.x, dt, rng), cc.lx) : uni(cc.x, dt, rng), uni(cc.w(), dt, rng, -0.5, 0.5),
+                        relayout(uni(cc.y(), dt, rng), cc.lx), uni(cc.y(), dt, rng)};
         },
-        [cc](Ctx& c, const Inputs& in) {
-          Tensor y = c.out(cc.y());
+        [cc, act](Ctx& c, const Inputs& in) {
+          Tensor y = act(c, cc.y());
           OpStatePtr st = no_state();
           c.be.conv2d_forward(y, in[0], in[1], Tensor(), cc.p, st);
           std::vector<Tensor> outs;
           for (int step = 0; step < 2; ++step) {
-            Tensor gx = c.out(cc.x), gw = c.out(cc.w());
+            Tensor gx = act(c, cc.x), gw = c.out(cc.w());
             Tensor gb = cc.bias ? c.out({cc.K}) : Tensor();
             c.be.conv2d_backward_data(gx, in[2 + step], in[1], cc.p, st);
             c.be.conv2d_backward_weight(gw, gb, in[2 + step], in[0], cc.p, st);
@@ -508,14 +541,30 @@ void add_conv(Table& t, const std::vector<ConvCase>& cases) {
           }
           return outs;
         });
+    // inference: bias, then optionally a residual (in the case's layout) and a ReLU, fused on fast backends
+    for (const int mode : {0, 1, 2}) {  // 0: bias + relu, 1: + residual + relu, 2: + residual, no relu
+      const bool res = mode >= 1, rl = mode <= 1;
+      t.add(
+          "conv2d_inference", cc.str() + (res ? " +residual" : "") + (rl ? " +relu" : ""), OpKind::Conv2d, kConv32,
+          kConv64,
+          [cc, res](DType dt, Rng& rng) {
+            return Inputs{relayout(uni(cc.x, dt, rng), cc.lx), uni(cc.w(), dt, rng, -0.5, 0.5), uni({cc.K}, dt, rng),
+                          res ? relayout(uni(cc.y(), dt, rng), cc.lx) : Tensor()};
+          },
+          [cc, act, rl](Ctx& c, const Inputs& in) {
+            Tensor y = act(c, cc.y());
+            c.be.conv2d_inference(y, in[0], in[1], in[2], cc.p, in[3], rl);
+            return std::vector<Tensor>{y};
+          });
+    }
     t.add(
         "conv2d_backward_weight", cc.str(), OpKind::Conv2d, kConv32, kConv64,
         [cc](DType dt, Rng& rng) {
           return Inputs{relayout(uni(cc.y(), dt, rng), cc.lx), relayout(uni(cc.x, dt, rng), cc.lx),
                         uni(cc.w(), dt, rng, -0.5, 0.5)};
         },
-        [cc](Ctx& c, const Inputs& in) {
-          Tensor y = c.out(cc.y()), gw = c.out(cc.w());
+        [cc, act](Ctx& c, const Inputs& in) {
+          Tensor y = act(c, cc.y()), gw = c.out(cc.w());
           Tensor gb = cc.bias ? c.out({cc.K}) : Tensor();
           OpStatePtr st = no_state();
           c.be.conv2d_forward(y, in[1], in[2], Tensor(), cc.p, st);
@@ -535,14 +584,22 @@ void add_batch_norm(Table& t, Rng& rng, int n_random) {
     Layout l;
   };
   std::vector<BC> cases = {
-      {{4, 3, 5, 7}, true, Layout::Contig},    {{1, 8, 3, 3}, true, Layout::Contig},   // batch 1
-      {{16, 5}, true, Layout::Contig},         {{6, 4, 1, 9}, false, Layout::Contig},  // (N,C), H = 1
-      {{3, 6, 4, 5}, false, Layout::Permuted}, {{2, 7, 6, 5}, true, Layout::Sliced},
-      {{8, 16, 16, 16}, true, Layout::Contig}, {{2, 3, 1, 1}, true, Layout::Contig},  // 2 values per channel
+      {{4, 3, 5, 7}, true, Layout::Contig},
+      {{1, 8, 3, 3}, true, Layout::Contig},  // batch 1
+      {{16, 5}, true, Layout::Contig},
+      {{6, 4, 1, 9}, false, Layout::Contig},  // (N,C), H = 1
+      {{3, 6, 4, 5}, false, Layout::Permuted},
+      {{2, 7, 6, 5}, true, Layout::Sliced},
+      {{8, 16, 16, 16}, true, Layout::Contig},
+      {{2, 3, 1, 1}, true, Layout::Contig},  // 2 values per channel
+      {{8, 16, 16, 16}, true, Layout::ChannelsLast},
+      {{3, 5, 7, 6}, false, Layout::ChannelsLast},
+      {{300, 4, 3, 3}, true, Layout::ChannelsLast},  // more rows than one summation block
   };
   // random: (N,C) or (N,C,H,W), batch 1-5, channels 1-6, extents 1-7 (at least 2 values per channel)
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  while (static_cast<int>(cases.size()) < 8 + n_random) {
+  const int n_fixed = static_cast<int>(cases.size());
+  while (static_cast<int>(cases.size()) < n_fixed + n_random) {
     Shape x{pick(1, 5), pick(1, 6)};
     if (pick(0, 2)) x.insert(x.end(), {pick(1, 7), pick(1, 7)});
     if (shape_numel(x) / x[1] < 2) continue;
@@ -551,6 +608,8 @@ void add_batch_norm(Table& t, Rng& rng, int n_random) {
   const double eps = 1e-5;
   for (const auto& bc : cases) {
     const int64_t C = bc.x[1];
+    const bool cl = bc.l == Layout::ChannelsLast;
+    auto act = [cl](Ctx& c, const Shape& s) { return cl ? c.act_out(s) : c.out(s); };
     const std::string v = shape_str(bc.x) + (bc.affine ? " affine " : " no-affine ") + layout_name(bc.l);
     auto affine = [bc, C](DType dt, Rng& rng, Inputs& in) {
       in.push_back(bc.affine ? uni({C}, dt, rng, 0.5, 1.5) : Tensor());
@@ -564,7 +623,7 @@ void add_batch_norm(Table& t, Rng& rng, int n_random) {
           return in;
         },
         [=](Ctx& c, const Inputs& in) {
-          Tensor y = c.out(bc.x), m = c.out({C}), is = c.out({C});
+          Tensor y = act(c, bc.x), m = c.out({C}), is = c.out({C});
           OpStatePtr st = no_state();
           c.be.batch_norm_forward_training(y, m, is, in[0], in[1], in[2], eps, st);
           return std::vector<Tensor>{y, m, is};
@@ -579,7 +638,7 @@ void add_batch_norm(Table& t, Rng& rng, int n_random) {
           return in;
         },
         [=](Ctx& c, const Inputs& in) {
-          Tensor y = c.out(bc.x);
+          Tensor y = act(c, bc.x);
           c.be.batch_norm_forward_inference(y, in[0], in[3], in[4], in[1], in[2], eps);
           return std::vector<Tensor>{y};
         });
@@ -593,10 +652,10 @@ void add_batch_norm(Table& t, Rng& rng, int n_random) {
             return in;
           },
           [=](Ctx& c, const Inputs& in) {
-            Tensor y = c.out(bc.x), m = c.out({C}), is = c.out({C});
+            Tensor y = act(c, bc.x), m = c.out({C}), is = c.out({C});
             OpStatePtr st = no_state();
             c.be.batch_norm_forward_training(y, m, is, in[0], in[1], in[2], eps, st);
-            Tensor gx = c.out(bc.x);
+            Tensor gx = act(c, bc.x);
             Tensor gw = want_params ? c.out({C}) : Tensor(), gb = want_params ? c.out({C}) : Tensor();
             c.be.batch_norm_backward(gx, gw, gb, in[3], in[0], m, is, in[1], eps, st);
             std::vector<Tensor> outs{gx};
@@ -940,6 +999,7 @@ TEST_CASE("conformance: the table covers every Backend primitive") {
                                             "conv2d_forward",
                                             "conv2d_backward_data",
                                             "conv2d_backward_weight",
+                                            "conv2d_inference",
                                             "batch_norm_forward_training",
                                             "batch_norm_forward_inference",
                                             "batch_norm_backward",

@@ -154,3 +154,29 @@ TEST_CASE("the caching allocator reuses freed blocks and reports live/peak/reser
   CHECK(again.raw_data() == p);  // the same block comes back
   CHECK(reinterpret_cast<uintptr_t>(again.raw_data()) % 64 == 0);
 }
+
+TEST_CASE("channels-last: strides, detection and allocation") {
+  using namespace minidl;
+  CHECK(channels_last_strides({2, 3, 4, 5}) == Shape{60, 1, 15, 3});
+  Tensor t = empty({2, 3, 4, 5}, TensorOptions{}, MemoryFormat::ChannelsLast);
+  CHECK(t.strides() == Shape{60, 1, 15, 3});
+  CHECK(t.is_channels_last());
+  CHECK_FALSE(t.is_contiguous());
+  CHECK(t.storage()->nbytes() == 120 * sizeof(float));
+  Tensor c = empty({2, 3, 4, 5});
+  CHECK(c.is_contiguous());
+  CHECK_FALSE(c.is_channels_last());
+  // size-1 dims make both layouts the same memory: both predicates hold
+  Tensor one = empty({2, 1, 4, 5}, TensorOptions{}, MemoryFormat::ChannelsLast);
+  CHECK(one.is_contiguous());
+  CHECK(one.is_channels_last());
+  Tensor pooled = empty({2, 8, 1, 1}, TensorOptions{}, MemoryFormat::ChannelsLast);
+  CHECK(pooled.is_contiguous());
+  // values survive a round trip through the layout
+  Tensor src = arange(0.0, 120.0, 1.0).view({2, 3, 4, 5});
+  t.copy_(src);
+  CHECK(t.to_vector<float>() == src.to_vector<float>());
+  CHECK(t.contiguous().is_contiguous());
+  CHECK(t.contiguous().to_vector<float>() == src.to_vector<float>());
+  CHECK_THROWS_WITH(empty({2, 3}, TensorOptions{}, MemoryFormat::ChannelsLast), doctest::Contains("4-D"));
+}
