@@ -29,16 +29,18 @@ struct MaxPool2dFn : autograd::Function<MaxPool2dFn> {
   static constexpr const char* kName = "max_pool2d";
   static Tensor forward(Context& ctx, const Tensor& x, Pool2dParams p) {
     const Shape s = pool_out_shape(x, p, kName);
-    Tensor y = new_like(s, x);
-    Tensor idx = empty(s, TensorOptions().dtype(DType::i64).device(x.device()));
+    const MemoryFormat f = follow_format(x.sizes(), {x});  // y and its indices keep x's layout
+    Tensor y = new_like(s, x, f);
+    Tensor idx = empty(s, TensorOptions().dtype(DType::i64).device(x.device()), f);
     backend_for(x).max_pool2d_forward(y, idx, x, p);
     ctx.save(idx, SaveKind::Index);
     ctx.data["p"] = p;
     ctx.data["x"] = x.sizes();
+    ctx.data["x_format"] = f;
     return y;
   }
   static std::vector<Tensor> backward(Context& ctx, std::vector<Tensor> g) {
-    Tensor gx = new_like(ctx.get<Shape>("x"), g[0]);
+    Tensor gx = new_like(ctx.get<Shape>("x"), g[0], ctx.get<MemoryFormat>("x_format"));
     backend_for(g[0]).max_pool2d_backward(gx, g[0], ctx.saved(0), ctx.get<Pool2dParams>("p"));
     return {gx};
   }

@@ -96,6 +96,67 @@ void max_pool_bwd(T* gx, const T* gy, const int64_t* ind, int64_t planes, int64_
   });
 }
 
+// Channels-last max pooling (x, y and indices all nhwc): per output pixel the window is walked tap by tap in
+// the same row-major order as above, the inner loop running along C (contiguous), so the first maximum wins and
+// a NaN sticks exactly as in the planar kernel. Parallel over output rows (n, oh).
+template <typename T>
+void max_pool_fwd_nhwc(T* y, int64_t* ind, const T* x, int64_t N, int64_t C, int64_t H, int64_t W, int64_t P, int64_t Q,
+                       const Pool2dParams& p) {
+  cpu::parallel_for(N * P, Q * C * p.kernel_h * p.kernel_w, [&](int64_t b, int64_t e) {
+    std::vector<int64_t> pos(static_cast<size_t>(C));
+    int64_t* ps = pos.data();
+    for (int64_t row = b; row < e; ++row) {
+      const int64_t n = row / P, oh = row % P;
+      const int64_t h0 = oh * p.stride_h - p.pad_h;
+      const int64_t hs = std::max<int64_t>(h0, 0), he = std::min<int64_t>(h0 + p.kernel_h, H);
+      for (int64_t ow = 0; ow < Q; ++ow) {
+        const int64_t w0 = ow * p.stride_w - p.pad_w;
+        const int64_t ws = std::max<int64_t>(w0, 0), we = std::min<int64_t>(w0 + p.kernel_w, W);
+        T* best = y + ((n * P + oh) * Q + ow) * C;
+        int64_t* idx = ind + ((n * P + oh) * Q + ow) * C;
+        for (int64_t c = 0; c < C; ++c) {
+          best[c] = -std::numeric_limits<T>::infinity();
+          ps[c] = hs * W + ws;  // first real tap
+        }
+        for (int64_t ih = hs; ih < he; ++ih) {
+          for (int64_t iw = ws; iw < we; ++iw) {
+            const T* xv = x + ((n * H + ih) * W + iw) * C;
+            const int64_t here = ih * W + iw;
+#pragma omp simd
+            for (int64_t c = 0; c < C; ++c) {
+              const T v = xv[c];
+              const T bv = best[c];
+              const bool take = (v > bv) | ((v != v) & (bv == bv));
+              best[c] = take ? v : bv;
+              ps[c] = take ? here : ps[c];
+            }
+          }
+        }
+        for (int64_t c = 0; c < C; ++c) idx[c] = ps[c];
+      }
+    }
+  });
+}
+
+// gx (nhwc) = 0, then each output's gradient added at its input position; parallel over samples (the windows
+// of one sample overlap, different samples never do).
+template <typename T>
+void max_pool_bwd_nhwc(T* gx, const T* gy, const int64_t* ind, int64_t N, int64_t C, int64_t HW, int64_t PQ) {
+  cpu::parallel_for(N, (HW + PQ) * C, [&](int64_t b, int64_t e) {
+    for (int64_t n = b; n < e; ++n) {
+      T* g = gx + n * HW * C;
+      for (int64_t i = 0; i < HW * C; ++i) g[i] = T(0);
+      const T* gp = gy + n * PQ * C;
+      const int64_t* ip = ind + n * PQ * C;
+      for (int64_t i = 0; i < PQ; ++i) {
+        for (int64_t c = 0; c < C; ++c) g[ip[i * C + c] * C + c] += gp[i * C + c];
+      }
+    }
+  });
+}
+
+bool is_nhwc(const Tensor& t) { return t.dim() == 4 && t.is_channels_last() && !t.is_contiguous(); }
+
 // PyTorch's adaptive cell bounds: [floor(i*In/Out), ceil((i+1)*In/Out)).
 inline int64_t cell_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
 inline int64_t cell_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
@@ -158,7 +219,18 @@ void CpuBackend::max_pool2d_forward(Tensor& y, Tensor& indices, const Tensor& x,
   const Shape ys = pool_out_shape(op, x.sizes(), p);
   cpu::check_tensor(op, "y", y, x.dtype(), ys);
   cpu::check_tensor(op, "indices", indices, DType::i64, ys);
-  MINIDL_CHECK(y.is_contiguous() && indices.is_contiguous(), op, " (backend cpu): outputs must be contiguous");
+  if (is_nhwc(y)) {  // channels-last network: y, indices and x all nhwc
+    MINIDL_CHECK(indices.is_channels_last(), op, " (backend cpu): indices must share y's channels-last layout");
+    const Tensor xc = cpu::channels_last_input(x);
+    dispatch_floating(x.dtype(), op, [&](auto tag) {
+      using T = decltype(tag);
+      max_pool_fwd_nhwc<T>(y.data<T>(), indices.data<int64_t>(), xc.data<T>(), ys[0], ys[1], x.sizes()[2], x.sizes()[3],
+                           ys[2], ys[3], p);
+    });
+    return;
+  }
+  MINIDL_CHECK(y.is_contiguous() && indices.is_contiguous(), op,
+               " (backend cpu): outputs must be contiguous or channels-last");
   MINIDL_CHECK(x.sizes()[2] * x.sizes()[3] < (int64_t{1} << 31), op, " (backend cpu): input plane of ",
                shape_str(x.sizes()), " is too large for 32-bit positions");
   const Tensor xc = cpu::contiguous_input(x);
@@ -176,8 +248,10 @@ void CpuBackend::max_pool2d_backward(Tensor& gx, const Tensor& gy, const Tensor&
   const Shape ys = pool_out_shape(op, gx.sizes(), p);
   cpu::check_tensor(op, "gy", gy, gx.dtype(), ys);
   cpu::check_tensor(op, "indices", indices, DType::i64, ys);
-  MINIDL_CHECK(gx.is_contiguous(), op, " (backend cpu): gx must be contiguous");
-  const Tensor gyc = cpu::contiguous_input(gy), ic = cpu::contiguous_input(indices);
+  const bool nhwc = is_nhwc(gx);
+  MINIDL_CHECK(nhwc || gx.is_contiguous(), op, " (backend cpu): gx must be contiguous or channels-last");
+  const Tensor gyc = nhwc ? cpu::channels_last_input(gy) : cpu::contiguous_input(gy);
+  const Tensor ic = nhwc ? cpu::channels_last_input(indices) : cpu::contiguous_input(indices);
   const int64_t HW = gx.sizes()[2] * gx.sizes()[3];
   {  // indices come from outside: validate so a bad one is an error, not a stray write
     const int64_t* ip = ic.data<int64_t>();
@@ -188,7 +262,10 @@ void CpuBackend::max_pool2d_backward(Tensor& gx, const Tensor& gy, const Tensor&
   }
   dispatch_floating(gx.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
-    max_pool_bwd<T>(gx.data<T>(), gyc.data<T>(), ic.data<int64_t>(), ys[0] * ys[1], HW, ys[2] * ys[3]);
+    if (nhwc)
+      max_pool_bwd_nhwc<T>(gx.data<T>(), gyc.data<T>(), ic.data<int64_t>(), ys[0], ys[1], HW, ys[2] * ys[3]);
+    else
+      max_pool_bwd<T>(gx.data<T>(), gyc.data<T>(), ic.data<int64_t>(), ys[0] * ys[1], HW, ys[2] * ys[3]);
   });
 }
 

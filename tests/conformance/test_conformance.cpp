@@ -687,9 +687,12 @@ std::vector<PC> fixed_pool_cases() {
       {{1, 4, 8, 8}, pp(2, 2, 2, 2, 0, 0), Layout::Contig},    // batch 1
       {{2, 2, 7, 6}, pp(3, 2, 1, 1, 1, 1), Layout::Permuted},  // overlapping, stride 1
       {{2, 2, 7, 6}, pp(3, 2, 1, 1, 1, 1, false), Layout::Sliced},
-      {{3, 5, 11, 10}, pp(3, 2, 2, 1, 1, 0), Layout::Contig},       // non-square
-      {{1, 1, 5, 5}, pp(5, 5, 1, 1, 2, 2, false), Layout::Contig},  // window covers everything
-      {{8, 16, 32, 32}, pp(3, 3, 2, 2, 1, 1), Layout::Contig},      // ResNet-18 stem shape, parallel path
+      {{3, 5, 11, 10}, pp(3, 2, 2, 1, 1, 0), Layout::Contig},         // non-square
+      {{1, 1, 5, 5}, pp(5, 5, 1, 1, 2, 2, false), Layout::Contig},    // window covers everything
+      {{8, 16, 32, 32}, pp(3, 3, 2, 2, 1, 1), Layout::Contig},        // ResNet-18 stem shape, parallel path
+      {{8, 16, 32, 32}, pp(3, 3, 2, 2, 1, 1), Layout::ChannelsLast},  // the same in a channels-last network
+      {{2, 5, 9, 7}, pp(3, 2, 2, 1, 1, 1), Layout::ChannelsLast},
+      {{1, 3, 5, 5}, pp(5, 5, 1, 1, 2, 2, false), Layout::ChannelsLast},
   };
 }
 
@@ -711,6 +714,15 @@ std::vector<PC> random_pool_cases(Rng& rng, int n) {
   return v;
 }
 
+// Max-pool outputs as autograd allocates them: y and its indices share the layout (channels-last in a
+// channels-last network on a backend that prefers it).
+std::pair<Tensor, Tensor> max_pool_outputs(Ctx& c, const Shape& ys, Layout l) {
+  if (l != Layout::ChannelsLast || !c.be.prefers_channels_last(c.dt)) return {c.out(ys), c.out(ys, DType::i64)};
+  Tensor idx = empty(ys, TensorOptions{}.dtype(DType::i64).device(c.dev), MemoryFormat::ChannelsLast);
+  c.be.fill(idx, -7.0);
+  return {c.act_out(ys), idx};
+}
+
 void add_pool(Table& t, const std::vector<PC>& cases) {
   for (const auto& pc : cases) {
     const Shape ys{pc.x[0], pc.x[1], conv_out_size(pc.x[2], pc.p.kernel_h, pc.p.stride_h, pc.p.pad_h),
@@ -725,7 +737,7 @@ void add_pool(Table& t, const std::vector<PC>& cases) {
           "max_pool2d_forward", v, OpKind::MaxPool2d, kExact32, kExact64,
           [pc](DType dt, Rng& rng) { return Inputs{relayout(uni(pc.x, dt, rng), pc.l)}; },
           [pc, ys](Ctx& c, const Inputs& in) {
-            Tensor y = c.out(ys), idx = c.out(ys, DType::i64);
+            auto [y, idx] = max_pool_outputs(c, ys, pc.l);
             c.be.max_pool2d_forward(y, idx, in[0], pc.p);
             return std::vector<Tensor>{y, idx};
           });
@@ -735,7 +747,8 @@ void add_pool(Table& t, const std::vector<PC>& cases) {
             return Inputs{relayout(uni(pc.x, dt, rng), pc.l), relayout(uni(ys, dt, rng), pc.l)};
           },
           [pc, ys](Ctx& c, const Inputs& in) {
-            Tensor y = c.out(ys), idx = c.out(ys, DType::i64), gx = c.out(pc.x);
+            auto [y, idx] = max_pool_outputs(c, ys, pc.l);
+            Tensor gx = pc.l == Layout::ChannelsLast ? c.act_out(pc.x) : c.out(pc.x);
             c.be.max_pool2d_forward(y, idx, in[0], pc.p);
             c.be.max_pool2d_backward(gx, in[1], idx, pc.p);
             return std::vector<Tensor>{gx};
