@@ -55,6 +55,10 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias = {}, const C
 /// PyTorch's momentum convention: running = (1 - momentum) * running + momentum * batch). Eval: running stats.
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+/// relu(batch_norm(...)) as one op: in training one fused backend call forward and one backward (the cpu
+/// backend saves a pass over the activation each way); in eval the two ops.
+Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                       const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
 /// Inference only (no autograd): relu?(batch_norm_eval(conv2d(x, w, conv_bias)) [+ residual]) as one backend
 /// call, the eval-mode batch norm (running statistics, optional affine) folded into the conv's weights and bias.
 /// Equal to the unfused ops up to float rounding. Throws when called with grad mode on and an input that

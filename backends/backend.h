@@ -100,6 +100,16 @@ class Backend {
   virtual void batch_norm_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, const Tensor& gy, const Tensor& x,
                                    const Tensor& save_mean, const Tensor& save_invstd, const Tensor& weight,
                                    double eps, OpStatePtr& state) = 0;
+  /// Training batch norm with the ReLU that follows it in most networks: y = max(bn(x), 0). The base class runs
+  /// batch_norm_forward_training then an in-place ReLU; fast backends fuse them (one pass less over y).
+  virtual void batch_norm_relu_forward_training(Tensor& y, Tensor& save_mean, Tensor& save_invstd, const Tensor& x,
+                                                const Tensor& weight, const Tensor& bias, double eps,
+                                                OpStatePtr& state);
+  /// Its backward from y (the ReLU output): gy masked by y > 0, then batch_norm_backward. The base class runs
+  /// them as two primitives; fast backends fuse the mask into the batch-norm passes.
+  virtual void batch_norm_relu_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, const Tensor& gy, const Tensor& y,
+                                        const Tensor& x, const Tensor& save_mean, const Tensor& save_invstd,
+                                        const Tensor& weight, double eps, OpStatePtr& state);
 
   // ---- pooling over (N,C,H,W) ----
   /// indices (i64, same shape as y): flat h*W+w position of the max inside the input plane.

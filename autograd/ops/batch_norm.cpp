@@ -28,6 +28,10 @@ void check_bn(const Tensor& x, const Tensor& weight, const Tensor& bias, const T
   check_vec(rv, "running_var");
 }
 
+/// The running statistics' in-place update from a training step's batch mean and inverse std (no recording).
+void update_running_stats(const Tensor& running_mean, const Tensor& running_var, const Tensor& mean,
+                          const Tensor& invstd, int64_t n, double momentum, double eps);
+
 /// Dims reduced per channel: all but dim 1.
 std::vector<int64_t> non_channel_dims(int64_t rank) {
   return rank == 4 ? std::vector<int64_t>{0, 2, 3} : std::vector<int64_t>{0};
@@ -67,6 +71,39 @@ struct BatchNormTrainFn : autograd::Function<BatchNormTrainFn> {
     if (ctx.needs_input_grad(1)) gw = new_like({x.size(1)}, gy);
     if (ctx.needs_input_grad(2)) gb = new_like({x.size(1)}, gy);
     backend_for(gy).batch_norm_backward(gx, gw, gb, gy, x, mean, invstd, weight, ctx.get<double>("eps"), ctx.op_state);
+    return {gx, gw, gb};
+  }
+};
+
+// Training batch norm fused with the ReLU after it: y = max(bn(x), 0). Saves x and y (y is what the next
+// conv saves anyway, so the fusion keeps no extra activation alive) and the batch statistics.
+struct BatchNormReluTrainFn : autograd::Function<BatchNormReluTrainFn> {
+  static constexpr const char* kName = "batch_norm_relu";
+  static std::vector<Tensor> forward(Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                     double eps) {
+    const int64_t c = x.size(1);
+    Tensor y = new_like(x.sizes(), x, follow_format(x.sizes(), {x}));
+    Tensor mean = new_like({c}, x), invstd = new_like({c}, x);
+    backend_for(x).batch_norm_relu_forward_training(y, mean, invstd, x, weight, bias, eps, ctx.op_state);
+    ctx.save(x);
+    ctx.save(weight, SaveKind::Parameter);
+    ctx.save(mean, SaveKind::Activation);
+    ctx.save(invstd, SaveKind::Activation);
+    ctx.save(y, SaveKind::Activation);  // the ReLU mask: y > 0
+    ctx.data["eps"] = eps;
+    ctx.mark_non_differentiable(mean);
+    ctx.mark_non_differentiable(invstd);
+    return {y, mean, invstd};
+  }
+  static std::vector<Tensor> backward(Context& ctx, std::vector<Tensor> grads) {
+    const Tensor& gy = grads[0];
+    Tensor x = ctx.saved(0), weight = ctx.saved(1), mean = ctx.saved(2), invstd = ctx.saved(3), y = ctx.saved(4);
+    Tensor gx, gw, gb;
+    if (ctx.needs_input_grad(0)) gx = new_like(x.sizes(), gy, follow_format(x.sizes(), {x, gy}));
+    if (ctx.needs_input_grad(1)) gw = new_like({x.size(1)}, gy);
+    if (ctx.needs_input_grad(2)) gb = new_like({x.size(1)}, gy);
+    backend_for(gy).batch_norm_relu_backward(gx, gw, gb, gy, y, x, mean, invstd, weight, ctx.get<double>("eps"),
+                                             ctx.op_state);
     return {gx, gw, gb};
   }
 };
@@ -124,17 +161,40 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   MINIDL_CHECK(n > 1, "batch_norm: expected more than 1 value per channel when training, got input ",
                shape_str(x.sizes()));
   std::vector<Tensor> outs = BatchNormTrainFn::apply(x, weight, bias, eps);
+  update_running_stats(running_mean, running_var, outs[1], outs[2], n, momentum, eps);
+  return outs[0];
+}
+
+Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                       const Tensor& bias, bool training, double momentum, double eps) {
+  if (!training) return relu(batch_norm(x, running_mean, running_var, weight, bias, false, momentum, eps));
+  check_bn(x, weight, bias, running_mean, running_var);
+  MINIDL_CHECK(running_mean.defined() == running_var.defined(),
+               "batch_norm: running_mean and running_var must both be given or both be undefined");
+  const int64_t n = x.numel() / x.size(1);
+  MINIDL_CHECK(n > 1, "batch_norm: expected more than 1 value per channel when training, got input ",
+               shape_str(x.sizes()));
+  std::vector<Tensor> outs = BatchNormReluTrainFn::apply(x, weight, bias, eps);
+  update_running_stats(running_mean, running_var, outs[1], outs[2], n, momentum, eps);
+  return outs[0];
+}
+
+namespace {
+
+void update_running_stats(const Tensor& running_mean, const Tensor& running_var, const Tensor& mean,
+                          const Tensor& invstd, int64_t n, double momentum, double eps) {
   if (running_mean.defined()) {
     NoGradGuard no_grad;
     // Unbiased batch variance from the saved inverse std: var = invstd^-2 - eps, times n / (n - 1).
     Tensor var =
-        unary_raw(UnaryOp::AddScalar, unary_raw(UnaryOp::Reciprocal, unary_raw(UnaryOp::Square, outs[2])), -eps);
+        unary_raw(UnaryOp::AddScalar, unary_raw(UnaryOp::Reciprocal, unary_raw(UnaryOp::Square, invstd)), -eps);
     var = unary_raw(UnaryOp::MulScalar, var, static_cast<double>(n) / static_cast<double>(n - 1));
     Tensor rm = running_mean, rv = running_var;  // handles sharing the buffers' storage
-    rm.mul_(1.0 - momentum).add_(outs[1], momentum);
+    rm.mul_(1.0 - momentum).add_(mean, momentum);
     rv.mul_(1.0 - momentum).add_(var, momentum);
   }
-  return outs[0];
 }
+
+}  // namespace
 
 }  // namespace minidl

@@ -9,7 +9,10 @@
 // Channels-last tensors (how this backend keeps conv activations) take a second set of loops over (rows, C):
 // per-channel partial sums over fixed blocks of rows (so results do not depend on the thread count), then an
 // affine pass vectorised along C. A channels-last y or gx selects them.
+#include <bit>
 #include <cmath>
+#include <cstdint>
+#include <type_traits>
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/cpu_loops.h"
@@ -191,47 +194,88 @@ std::vector<double> channel_sums(int64_t M, int64_t C, int width, RowFn&& f) {
   return total;
 }
 
-// y[r, c] = x[r, c] * a[c] + b[c]
+// y[r, c] = x[r, c] * a[c] + b[c], then max(., 0) when relu
 template <typename T>
-void affine_rows(T* y, const T* x, int64_t M, int64_t C, const std::vector<T>& a, const std::vector<T>& b) {
+void affine_rows(T* y, const T* x, int64_t M, int64_t C, const std::vector<T>& a, const std::vector<T>& b,
+                 bool relu = false) {
   const T* pa = a.data();
   const T* pb = b.data();
   cpu::parallel_for(M, C, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const T* xr = x + r * C;
       T* yr = y + r * C;
+      if (relu) {
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * pa[c] + pb[c];
+        for (int64_t c = 0; c < C; ++c) {
+          const T v = xr[c] * pa[c] + pb[c];
+          yr[c] = v > T(0) ? v : T(0);
+        }
+      } else {
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * pa[c] + pb[c];
+      }
     }
   });
 }
 
+// Per-channel mean and biased variance with one sweep over memory: each block of rows is summed, then its
+// squared deviations from its own mean are summed while the block is still in cache; the blocks then merge in
+// order with Chan et al.'s pairwise update (stable: no E[x^2] - E[x]^2 cancellation, thread-count free).
 template <typename T>
-void bn_train_fwd_nhwc(T* y, const T* x, int64_t M, int64_t C, double eps, const std::vector<double>& w,
-                       const std::vector<double>& b, std::vector<double>& mean, std::vector<double>& invstd) {
-  const auto s = channel_sums(M, C, 1, [&](double* acc, int64_t r) {
-    const T* xr = x + r * C;
+void channel_moments(const T* x, int64_t M, int64_t C, std::vector<double>& mean, std::vector<double>& var) {
+  const int64_t blocks = (M + kRowsPerBlock - 1) / kRowsPerBlock;
+  std::vector<double> bm(static_cast<size_t>(blocks * C), 0.0), bq(static_cast<size_t>(blocks * C), 0.0);
+  cpu::parallel_for(blocks, 2 * kRowsPerBlock * C, [&](int64_t b0, int64_t b1) {
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      double* m = bm.data() + blk * C;
+      double* q = bq.data() + blk * C;
+      const int64_t r0 = blk * kRowsPerBlock, r1 = std::min(M, r0 + kRowsPerBlock);
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* xr = x + r * C;
 #pragma omp simd
-    for (int64_t c = 0; c < C; ++c) acc[c] += static_cast<double>(xr[c]);
-  });
-  for (int64_t c = 0; c < C; ++c) mean[static_cast<size_t>(c)] = s[static_cast<size_t>(c)] / static_cast<double>(M);
-  const double* m = mean.data();
-  const auto q = channel_sums(M, C, 1, [&](double* acc, int64_t r) {
-    const T* xr = x + r * C;
+        for (int64_t c = 0; c < C; ++c) m[c] += static_cast<double>(xr[c]);
+      }
+      const double inv_n = 1.0 / static_cast<double>(r1 - r0);
+      for (int64_t c = 0; c < C; ++c) m[c] *= inv_n;
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* xr = x + r * C;
 #pragma omp simd
-    for (int64_t c = 0; c < C; ++c) {
-      const double d = static_cast<double>(xr[c]) - m[c];
-      acc[c] += d * d;
+        for (int64_t c = 0; c < C; ++c) {
+          const double d = static_cast<double>(xr[c]) - m[c];
+          q[c] += d * d;
+        }
+      }
     }
   });
+  for (int64_t c = 0; c < C; ++c) {
+    double n = 0, mu = 0, m2 = 0;
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const double nb = static_cast<double>(std::min(M, (blk + 1) * kRowsPerBlock) - blk * kRowsPerBlock);
+      const double mb = bm[static_cast<size_t>(blk * C + c)], qb = bq[static_cast<size_t>(blk * C + c)];
+      const double delta = mb - mu, nn = n + nb;
+      mu += delta * nb / nn;
+      m2 += qb + delta * delta * n * nb / nn;
+      n = nn;
+    }
+    mean[static_cast<size_t>(c)] = mu;
+    var[static_cast<size_t>(c)] = m2 / static_cast<double>(M);
+  }
+}
+
+template <typename T>
+void bn_train_fwd_nhwc(T* y, const T* x, int64_t M, int64_t C, double eps, const std::vector<double>& w,
+                       const std::vector<double>& b, std::vector<double>& mean, std::vector<double>& invstd,
+                       bool relu = false) {
+  std::vector<double> var(static_cast<size_t>(C));
+  channel_moments(x, M, C, mean, var);
   std::vector<T> a(static_cast<size_t>(C)), sh(static_cast<size_t>(C));
   for (size_t c = 0; c < static_cast<size_t>(C); ++c) {
-    invstd[c] = 1.0 / std::sqrt(q[c] / static_cast<double>(M) + eps);
+    invstd[c] = 1.0 / std::sqrt(var[c] + eps);
     const double ac = invstd[c] * w[c];
     a[c] = static_cast<T>(ac);
     sh[c] = static_cast<T>(b[c] - mean[c] * ac);
   }
-  affine_rows(y, x, M, C, a, sh);
+  affine_rows(y, x, M, C, a, sh, relu);
 }
 
 template <typename T>
@@ -246,19 +290,31 @@ void bn_infer_nhwc(T* y, const T* x, int64_t M, int64_t C, double eps, const std
   affine_rows(y, x, M, C, a, sh);
 }
 
+// g where y > 0, else exactly 0 (ReluBackward's rule), as a bit mask rather than a select: the compiler
+// vectorises it (a float select here stays scalar), and a non-finite g still gives 0 where masked.
 template <typename T>
+inline T relu_mask(T g, T y) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  const U keep = U(0) - static_cast<U>(y > T(0));
+  return std::bit_cast<T>(static_cast<U>(std::bit_cast<U>(g) & keep));
+}
+
+// relu_y: the ReLU output after the batch norm (fused bn+relu), whose mask y > 0 gates gy; null for plain bn.
+template <typename T, bool Relu = false>
 void bn_bwd_nhwc(T* gx, const T* gy, const T* x, int64_t M, int64_t C, const std::vector<double>& mean,
                  const std::vector<double>& invstd, const std::vector<double>& w, std::vector<double>& gw,
-                 std::vector<double>& gb) {
+                 std::vector<double>& gb, const T* relu_y = nullptr) {
   const double* m = mean.data();
+  // the incoming gradient (masked by the ReLU when fused), written out in each loop so it vectorises
   // acc[0..C): sum gy; acc[C..2C): sum gy * (x - mean)
   const auto s = channel_sums(M, C, 2, [&](double* acc, int64_t r) {
-    const T* gr = gy + r * C;
     const T* xr = x + r * C;
+    const T* gr = gy + r * C;
+    const T* yr = Relu ? relu_y + r * C : gr;
     double* acc2 = acc + C;
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) {
-      const double gv = static_cast<double>(gr[c]);
+      const double gv = static_cast<double>(Relu ? relu_mask(gr[c], yr[c]) : gr[c]);
       acc[c] += gv;
       acc2[c] += gv * (static_cast<double>(xr[c]) - m[c]);
     }
@@ -279,11 +335,15 @@ void bn_bwd_nhwc(T* gx, const T* gy, const T* x, int64_t M, int64_t C, const std
   const T *pa = A.data(), *pb = B.data(), *pd = D.data(), *pm = Mu.data();
   cpu::parallel_for(M, 3 * C, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      const T* gr = gy + r * C;
       const T* xr = x + r * C;
+      const T* gr = gy + r * C;
+      const T* yr = Relu ? relu_y + r * C : gr;
       T* o = gx + r * C;
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) o[c] = pa[c] * gr[c] + pb[c] * (xr[c] - pm[c]) + pd[c];
+      for (int64_t c = 0; c < C; ++c) {
+        const T gv = Relu ? relu_mask(gr[c], yr[c]) : gr[c];
+        o[c] = pa[c] * gv + pb[c] * (xr[c] - pm[c]) + pd[c];
+      }
     }
   });
 }
@@ -379,6 +439,63 @@ void CpuBackend::batch_norm_backward(Tensor& gx, Tensor& gweight, Tensor& gbias,
       return;
     }
     bn_bwd<T>(gx.defined() ? gx.data<T>() : nullptr, gyc.data<T>(), xc.data<T>(), g, mean, invstd, w, gw, gb);
+  });
+  store_channels(op, "gweight", gweight, gw, dt);
+  store_channels(op, "gbias", gbias, gb, dt);
+}
+
+// Fused batch norm + ReLU: channels-last tensors take the fused loops (the ReLU applied in the affine pass; its
+// mask read from y inside both backward passes); other layouts use the Backend's two-primitive composition.
+void CpuBackend::batch_norm_relu_forward_training(Tensor& y, Tensor& save_mean, Tensor& save_invstd, const Tensor& x,
+                                                  const Tensor& weight, const Tensor& bias, double eps,
+                                                  OpStatePtr& state) {
+  const char* op = "batch_norm_relu_forward_training";
+  if (!nhwc_output(y)) {
+    Backend::batch_norm_relu_forward_training(y, save_mean, save_invstd, x, weight, bias, eps, state);
+    return;
+  }
+  const BnGeom g = check_bn_input(op, x);
+  const DType dt = x.dtype();
+  cpu::check_tensor(op, "y", y, dt, x.sizes());
+  MINIDL_CHECK(save_mean.defined() && save_invstd.defined(), op,
+               " (backend cpu): save_mean and save_invstd are required");
+  const auto w = channel_values(op, "weight", weight, g.C, dt, 1.0);
+  const auto b = channel_values(op, "bias", bias, g.C, dt, 0.0);
+  std::vector<double> mean(static_cast<size_t>(g.C)), invstd(static_cast<size_t>(g.C));
+  const Tensor xc = cpu::channels_last_input(x);
+  dispatch_floating(dt, op, [&](auto tag) {
+    using T = decltype(tag);
+    bn_train_fwd_nhwc<T>(y.data<T>(), xc.data<T>(), g.N * g.S, g.C, eps, w, b, mean, invstd, true);
+  });
+  store_channels(op, "save_mean", save_mean, mean, dt);
+  store_channels(op, "save_invstd", save_invstd, invstd, dt);
+}
+
+void CpuBackend::batch_norm_relu_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, const Tensor& gy, const Tensor& y,
+                                          const Tensor& x, const Tensor& save_mean, const Tensor& save_invstd,
+                                          const Tensor& weight, double eps, OpStatePtr& state) {
+  const char* op = "batch_norm_relu_backward";
+  const bool nhwc = gx.defined() ? nhwc_output(gx) : nhwc_output(x);
+  if (!nhwc) {
+    Backend::batch_norm_relu_backward(gx, gweight, gbias, gy, y, x, save_mean, save_invstd, weight, eps, state);
+    return;
+  }
+  const BnGeom g = check_bn_input(op, x);
+  const DType dt = x.dtype();
+  cpu::check_tensor(op, "gy", gy, dt, x.sizes());
+  cpu::check_tensor(op, "y", y, dt, x.sizes());
+  if (gx.defined()) cpu::check_tensor(op, "gx", gx, dt, x.sizes());
+  MINIDL_CHECK(save_mean.defined() && save_invstd.defined(), op,
+               " (backend cpu): save_mean and save_invstd are required");
+  const auto mean = channel_values(op, "save_mean", save_mean, g.C, dt, 0.0);
+  const auto invstd = channel_values(op, "save_invstd", save_invstd, g.C, dt, 1.0);
+  const auto w = channel_values(op, "weight", weight, g.C, dt, 1.0);
+  std::vector<double> gw(static_cast<size_t>(g.C)), gb(static_cast<size_t>(g.C));
+  const Tensor xc = cpu::channels_last_input(x), gyc = cpu::channels_last_input(gy), yc = cpu::channels_last_input(y);
+  dispatch_floating(dt, op, [&](auto tag) {
+    using T = decltype(tag);
+    bn_bwd_nhwc<T, true>(gx.defined() ? gx.data<T>() : nullptr, gyc.data<T>(), xc.data<T>(), g.N * g.S, g.C, mean,
+                         invstd, w, gw, gb, yc.data<T>());
   });
   store_channels(op, "gweight", gweight, gw, dt);
   store_channels(op, "gbias", gbias, gb, dt);

@@ -77,7 +77,7 @@ Tensor BasicBlock::forward(const Tensor& x) {
     check_shortcut(identity, out);
     return conv_bn_fused(conv2, *bn2, out, identity, true);
   }
-  Tensor out = (*relu)((*bn1)((*conv1)(x)));
+  Tensor out = bn1->forward_relu((*conv1)(x));
   out = (*bn2)((*conv2)(out));
   const Tensor identity = shortcut(x, false);
   check_shortcut(identity, out);
@@ -169,7 +169,7 @@ Tensor ResNet::forward(const Tensor& x) {
   MINIDL_CHECK(x.dim() == 4 && x.size(1) == config.in_channels, "nn::ResNet: expected input (N, ", config.in_channels,
                ", H, W), got ", shape_str(x.sizes()));
   Tensor y = config.fuse_inference && fusable(conv1, *bn1) ? conv_bn_fused(conv1, *bn1, x, Tensor(), true)
-                                                           : (*relu)((*bn1)((*conv1)(x)));
+                                                           : bn1->forward_relu((*conv1)(x));
   if (maxpool) y = (*maxpool)(y);
   for (auto& layer : layers) y = (*layer)(y);
   y = (*avgpool)(y).flatten(1);

@@ -4,6 +4,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
+#include "autograd/saved_tensor.h"
 #include "nn/init.h"
 
 namespace minidl::nn {
@@ -33,7 +34,14 @@ void BatchNorm2d::reset_parameters() {
   }
 }
 
-Tensor BatchNorm2d::forward(const Tensor& x) {
+Tensor BatchNorm2d::forward(const Tensor& x) { return forward_impl(x, false); }
+
+Tensor BatchNorm2d::forward_relu(const Tensor& x) {
+  autograd::ModuleNameGuard guard(path());
+  return forward_impl(x, true);
+}
+
+Tensor BatchNorm2d::forward_impl(const Tensor& x, bool relu) {
   MINIDL_CHECK(x.dim() == 4 && x.size(1) == num_features, "nn::BatchNorm2d ('", path(), "'): expected input (N, ",
                num_features, ", H, W), got ", shape_str(x.sizes()));
   // Without running statistics PyTorch normalises with batch statistics in eval too.
@@ -49,13 +57,14 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
       dst.copy_(host.to(num_batches_tracked.device()));
     }
   }
+  if (relu)
+    return batch_norm_relu(x, running_mean, running_var, weight, bias, use_batch_stats, options.momentum, options.eps);
   return batch_norm(x, running_mean, running_var, weight, bias, use_batch_stats, options.momentum, options.eps);
 }
 
 std::string BatchNorm2d::extra_repr() const {
   std::string s = std::to_string(num_features) + ", eps=" + std::to_string(options.eps) +
-                  ", momentum=" + std::to_string(options.momentum) +
-                  ", affine=" + (options.affine ? "True" : "False") +
+                  ", momentum=" + std::to_string(options.momentum) + ", affine=" + (options.affine ? "True" : "False") +
                   ", track_running_stats=" + (options.track_running_stats ? "True" : "False");
   return s;
 }

@@ -18,6 +18,8 @@ class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t num_features, const BatchNormOptions& o = {});
   Tensor forward(const Tensor& x) override;
+  /// relu(forward(x)) as one fused op (batch_norm_relu), under this module's name for saved-tensor hooks.
+  Tensor forward_relu(const Tensor& x);
   std::string extra_repr() const override;
   /// Running stats back to mean 0, var 1, counter 0; weight 1, bias 0.
   void reset_parameters();
@@ -26,6 +28,9 @@ class BatchNorm2d : public Module {
   BatchNormOptions options;
   Tensor weight, bias;                                    // (C) when affine
   Tensor running_mean, running_var, num_batches_tracked;  // (C), (C), i64 0-dim when tracking
+
+ private:
+  Tensor forward_impl(const Tensor& x, bool relu);
 };
 
 }  // namespace minidl::nn

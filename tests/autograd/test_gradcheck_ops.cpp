@@ -185,3 +185,13 @@ TEST_CASE("gradcheck: conv2d and batch_norm (basic; sweeps in test_ops_conv / te
   check_grad([&](const std::vector<Tensor>& in) { return batch_norm(in[0], rm, rv, in[1], in[2], false); },
              {bx, gamma, beta});
 }
+
+TEST_CASE("gradcheck: batch_norm_relu (fused) in training and eval") {
+  // beta shifted so some outputs sit well below zero (the ReLU kink away from every sample point)
+  Tensor bx = rand_leaf({3, 2, 3, 2}, 42), gamma = rand_leaf({2}, 43, 0.5, 1.5), beta = rand_leaf({2}, 44, -0.3, 0.3);
+  Tensor rm = zeros({2}, f64()), rv = ones({2}, f64());
+  check_grad([&](const std::vector<Tensor>& in) { return batch_norm_relu(in[0], rm, rv, in[1], in[2], true); },
+             {bx, gamma, beta});
+  check_grad([&](const std::vector<Tensor>& in) { return batch_norm_relu(in[0], rm, rv, in[1], in[2], false); },
+             {bx, gamma, beta});
+}

@@ -642,6 +642,35 @@ void add_batch_norm(Table& t, Rng& rng, int n_random) {
           c.be.batch_norm_forward_inference(y, in[0], in[3], in[4], in[1], in[2], eps);
           return std::vector<Tensor>{y};
         });
+    t.add(
+        "batch_norm_relu_forward_training", v, OpKind::BatchNorm, kBn32, kBn64,
+        [=](DType dt, Rng& rng) {
+          Inputs in{relayout(uni(bc.x, dt, rng, -1.0, 3.0), bc.l)};
+          affine(dt, rng, in);
+          return in;
+        },
+        [=](Ctx& c, const Inputs& in) {
+          Tensor y = act(c, bc.x), m = c.out({C}), is = c.out({C});
+          OpStatePtr st = no_state();
+          c.be.batch_norm_relu_forward_training(y, m, is, in[0], in[1], in[2], eps, st);
+          return std::vector<Tensor>{y, m, is};
+        });
+    t.add(
+        "batch_norm_relu_backward", v, OpKind::BatchNorm, kBn32, kBn64,
+        [=](DType dt, Rng& rng) {
+          Inputs in{relayout(uni(bc.x, dt, rng, -1.0, 3.0), bc.l)};
+          affine(dt, rng, in);
+          in.push_back(relayout(uni(bc.x, dt, rng), bc.l));  // gy
+          return in;
+        },
+        [=](Ctx& c, const Inputs& in) {
+          Tensor y = act(c, bc.x), m = c.out({C}), is = c.out({C});
+          OpStatePtr st = no_state();
+          c.be.batch_norm_relu_forward_training(y, m, is, in[0], in[1], in[2], eps, st);
+          Tensor gx = act(c, bc.x), gw = c.out({C}), gb = c.out({C});
+          c.be.batch_norm_relu_backward(gx, gw, gb, in[3], y, in[0], m, is, in[1], eps, st);
+          return std::vector<Tensor>{gx, gw, gb};
+        });
     for (bool want_params : {true, false}) {
       t.add(
           "batch_norm_backward", v + (want_params ? " +param grads" : " gx only"), OpKind::BatchNorm, kBn32, kBn64,
@@ -1016,6 +1045,8 @@ TEST_CASE("conformance: the table covers every Backend primitive") {
                                             "batch_norm_forward_training",
                                             "batch_norm_forward_inference",
                                             "batch_norm_backward",
+                                            "batch_norm_relu_forward_training",
+                                            "batch_norm_relu_backward",
                                             "max_pool2d_forward",
                                             "max_pool2d_backward",
                                             "avg_pool2d_forward",
