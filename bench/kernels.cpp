@@ -1,9 +1,9 @@
 // Kernel benchmarks (Google Benchmark): the backend primitives on the shapes that dominate ResNet-20 (CIFAR,
 // batch 128) and ResNet-18 (ImageNet, batch 32). Reports GFLOP/s or GB/s. The backend is MINIDL_BACKEND (cpu
-// by default). Example:
-//   build/release/bench/kernels --benchmark_filter=conv --benchmark_min_time=0.5
+// by default). Activation-shaped tensors come in both layouts: /0 plain NCHW, /1 channels-last (how the cpu
+// backend keeps activations during training). Example:
+//   build/release/bench/kernels --benchmark_filter=Conv --benchmark_min_time=0.5
 #include <benchmark/benchmark.h>
-
 #include <minidl.h>
 
 using namespace minidl;
@@ -15,21 +15,36 @@ struct ConvShape {
 };
 // ResNet-20 stages at batch 128 and the ResNet-18 stem + stages at batch 32.
 const ConvShape kConvShapes[] = {
-    {128, 16, 32, 16, 3, 1, 1}, {128, 32, 16, 32, 3, 1, 1}, {128, 64, 8, 64, 3, 1, 1},  {128, 16, 32, 32, 3, 2, 1},
-    {32, 3, 224, 64, 7, 2, 3},  {32, 64, 56, 64, 3, 1, 1},  {32, 128, 28, 128, 3, 1, 1}, {32, 256, 14, 256, 3, 1, 1},
-    {32, 512, 7, 512, 3, 1, 1},
+    {128, 16, 32, 16, 3, 1, 1},  {128, 32, 16, 32, 3, 1, 1},  {128, 64, 8, 64, 3, 1, 1},
+    {128, 16, 32, 32, 3, 2, 1},  {32, 3, 224, 64, 7, 2, 3},   {32, 64, 56, 64, 3, 1, 1},
+    {32, 128, 28, 128, 3, 1, 1}, {32, 256, 14, 256, 3, 1, 1}, {32, 512, 7, 512, 3, 1, 1},
 };
 
 enum class ConvPass { Forward, BackwardData, BackwardWeight };
 
+// A random activation in the benchmark's layout (state.range(layout_arg): 0 NCHW, 1 channels-last).
+Tensor activation(const Shape& shape, bool channels_last) {
+  Tensor r = randn(shape);
+  if (!channels_last) return r;
+  Tensor t = empty(shape, TensorOptions{}, MemoryFormat::ChannelsLast);
+  backend_for(t).copy(t, r);
+  return t;
+}
+Tensor activation_out(const Shape& shape, bool channels_last) {
+  return empty(shape, TensorOptions{}, channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
+}
+const char* layout_label(bool channels_last) { return channels_last ? " channels-last" : " nchw"; }
+
 void BM_Conv(benchmark::State& state, ConvPass pass) {
   const ConvShape& s = kConvShapes[state.range(0)];
+  const bool cl = state.range(1) != 0;
   Conv2dParams p;
   p.stride_h = p.stride_w = s.stride;
   p.pad_h = p.pad_w = s.pad;
   const int64_t out = conv_out_size(s.h, s.r, s.stride, s.pad);
-  Tensor x = randn({s.n, s.c, s.h, s.h}), w = randn({s.k, s.c, s.r, s.r}), gy = randn({s.n, s.k, out, out});
-  Tensor y = empty(gy.sizes()), gx = empty(x.sizes()), gw = empty(w.sizes()), none;
+  Tensor x = activation({s.n, s.c, s.h, s.h}, cl), w = randn({s.k, s.c, s.r, s.r});
+  Tensor gy = activation({s.n, s.k, out, out}, cl);
+  Tensor y = activation_out(gy.sizes(), cl), gx = activation_out(x.sizes(), cl), gw = empty(w.sizes()), none;
   Backend& b = backend_for(x);
   OpStatePtr st;
   b.conv2d_forward(y, x, w, none, p, st);
@@ -39,38 +54,49 @@ void BM_Conv(benchmark::State& state, ConvPass pass) {
     if (pass == ConvPass::BackwardWeight) b.conv2d_backward_weight(gw, none, gy, x, p, st);
   }
   const double flops = 2.0 * s.n * s.k * out * out * s.c * s.r * s.r;
-  state.counters["GFLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate,
-                                                 benchmark::Counter::kIs1000);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
   state.SetLabel(shape_str({s.n, s.c, s.h, s.h}) + " k" + std::to_string(s.k) + " r" + std::to_string(s.r) + " s" +
-                 std::to_string(s.stride));
+                 std::to_string(s.stride) + layout_label(cl));
 }
 
-void BM_BatchNorm(benchmark::State& state, bool backward) {
+// mode: 0 forward, 1 backward, 2 fused bn+relu forward, 3 fused bn+relu backward
+void BM_BatchNorm(benchmark::State& state, int mode) {
   const int64_t n = state.range(0), c = state.range(1), h = state.range(2);
-  Tensor x = randn({n, c, h, h}), y = empty(x.sizes()), gy = randn(x.sizes()), gx = empty(x.sizes());
+  const bool cl = state.range(3) != 0;
+  Tensor x = activation({n, c, h, h}, cl), y = activation_out(x.sizes(), cl), gy = activation(x.sizes(), cl);
+  Tensor gx = activation_out(x.sizes(), cl);
   Tensor w = ones({c}), bias = zeros({c}), mean = empty({c}), invstd = empty({c}), gw = empty({c}), gb = empty({c});
   Backend& b = backend_for(x);
   OpStatePtr st;
   b.batch_norm_forward_training(y, mean, invstd, x, w, bias, 1e-5, st);
+  if (mode >= 2) b.batch_norm_relu_forward_training(y, mean, invstd, x, w, bias, 1e-5, st);
   for (auto _ : state) {
-    if (backward) {
-      b.batch_norm_backward(gx, gw, gb, gy, x, mean, invstd, w, 1e-5, st);
-    } else {
-      b.batch_norm_forward_training(y, mean, invstd, x, w, bias, 1e-5, st);
-    }
+    if (mode == 0) b.batch_norm_forward_training(y, mean, invstd, x, w, bias, 1e-5, st);
+    if (mode == 1) b.batch_norm_backward(gx, gw, gb, gy, x, mean, invstd, w, 1e-5, st);
+    if (mode == 2) b.batch_norm_relu_forward_training(y, mean, invstd, x, w, bias, 1e-5, st);
+    if (mode == 3) b.batch_norm_relu_backward(gx, gw, gb, gy, y, x, mean, invstd, w, 1e-5, st);
   }
-  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(x.nbytes()) * (backward ? 3 : 2),
-                                              benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+  // bytes of the tensors each call must touch once (x and y; gy, x and gx; plus y for the fused backward)
+  const double touched[] = {2, 3, 2, 4};
+  state.counters["GB/s"] =
+      benchmark::Counter(static_cast<double>(x.nbytes()) * touched[mode], benchmark::Counter::kIsIterationInvariantRate,
+                         benchmark::Counter::kIs1000);
+  state.SetLabel(layout_label(cl));
 }
 
 void BM_MaxPool(benchmark::State& state) {
-  Tensor x = randn({32, 64, 112, 112});
+  const bool cl = state.range(0) != 0;
+  Tensor x = activation({32, 64, 112, 112}, cl);
   Pool2dParams p{3, 3, 2, 2, 1, 1, true};
-  Tensor y = empty({32, 64, 56, 56}), idx = empty({32, 64, 56, 56}, TensorOptions().dtype(DType::i64));
+  Tensor y = activation_out({32, 64, 56, 56}, cl);
+  Tensor idx = empty({32, 64, 56, 56}, TensorOptions().dtype(DType::i64),
+                     cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
+  state.SetLabel(layout_label(cl));
   Backend& b = backend_for(x);
   for (auto _ : state) b.max_pool2d_forward(y, idx, x, p);
-  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(x.nbytes()), benchmark::Counter::kIsIterationInvariantRate,
-                                              benchmark::Counter::kIs1000);
+  state.counters["GB/s"] = benchmark::Counter(
+      static_cast<double>(x.nbytes()), benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
 void BM_Gemm(benchmark::State& state) {
@@ -78,8 +104,8 @@ void BM_Gemm(benchmark::State& state) {
   Tensor a = randn({n, n}), c = randn({n, n}), out = empty({n, n});
   Backend& b = backend_for(a);
   for (auto _ : state) b.matmul(out, a, c, false, false);
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate,
-                                                 benchmark::Counter::kIs1000);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
 void BM_Elementwise(benchmark::State& state, bool binary) {
@@ -92,18 +118,41 @@ void BM_Elementwise(benchmark::State& state, bool binary) {
       b.unary(UnaryOp::Relu, y, x, {});
     }
   }
-  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(x.nbytes()) * (binary ? 3 : 2),
-                                              benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+  state.counters["GB/s"] =
+      benchmark::Counter(static_cast<double>(x.nbytes()) * (binary ? 3 : 2),
+                         benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
 }  // namespace
 
-BENCHMARK_CAPTURE(BM_Conv, forward, ConvPass::Forward)->DenseRange(0, 8)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Conv, backward_data, ConvPass::BackwardData)->DenseRange(0, 8)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Conv, backward_weight, ConvPass::BackwardWeight)->DenseRange(0, 8)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_BatchNorm, forward, false)->Args({128, 16, 32})->Args({32, 64, 56})->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_BatchNorm, backward, true)->Args({128, 16, 32})->Args({32, 64, 56})->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_MaxPool)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Conv, forward, ConvPass::Forward)
+    ->ArgsProduct({benchmark::CreateDenseRange(0, 8, 1), {0, 1}})
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Conv, backward_data, ConvPass::BackwardData)
+    ->ArgsProduct({benchmark::CreateDenseRange(0, 8, 1), {0, 1}})
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Conv, backward_weight, ConvPass::BackwardWeight)
+    ->ArgsProduct({benchmark::CreateDenseRange(0, 8, 1), {0, 1}})
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_BatchNorm, forward, 0)
+    ->ArgsProduct({{128}, {16}, {32}, {0, 1}})
+    ->Args({32, 64, 56, 0})
+    ->Args({32, 64, 56, 1})
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_BatchNorm, backward, 1)
+    ->ArgsProduct({{128}, {16}, {32}, {0, 1}})
+    ->Args({32, 64, 56, 0})
+    ->Args({32, 64, 56, 1})
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_BatchNorm, relu_forward, 2)
+    ->Args({128, 16, 32, 1})
+    ->Args({32, 64, 56, 1})
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_BatchNorm, relu_backward, 3)
+    ->Args({128, 16, 32, 1})
+    ->Args({32, 64, 56, 1})
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MaxPool)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Gemm)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Elementwise, relu, false)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_Elementwise, add, true)->Unit(benchmark::kMicrosecond);
