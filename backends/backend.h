@@ -137,6 +137,22 @@ class Backend {
   /// nearest(|x|) (signed weights from a non-negative level set). A binary search over midpoints, not a scan.
   /// The base class implements it on host memory (the reference); fast backends override it.
   virtual void project_to_levels(Tensor& out, const Tensor& x, const Tensor& levels, bool symmetric);
+  /// The activation quantizer's clip-and-quantize in one pass (spec/quant.md section 1.7). With a = alpha (one
+  /// element, x's dtype), v = x / a and c = min(max(v, lo), hi): out = q * a, q = project_to_levels(c, levels)
+  /// (unsigned), or nearbyint(c * steps) / steps when `levels` is undefined (the uniform path). When defined,
+  /// mask (u8) = 1[v == c] (the straight-through mask) and coef (x's dtype) = q - v * mask (d out / d a).
+  /// out, mask and coef have x's shape and one layout. The base class is the host reference.
+  virtual void quantize_clip_forward(Tensor& out, Tensor& mask, Tensor& coef, const Tensor& x, const Tensor& alpha,
+                                     const Tensor& levels, double steps, double lo, double hi);
+  /// Its backward: gx = gy * mask (when gx is defined) and galpha (one element) = sum(gy * coef) * scale (when
+  /// defined): the products in the dtype, summed in double, rounded to the dtype, then scaled.
+  virtual void quantize_clip_backward(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& mask,
+                                      const Tensor& coef, double scale);
+  /// PACT's activation quantizer in one pass (spec/quant.md section 3.4), k = 2^bits - 1, a = alpha (one element,
+  /// x's dtype): out = min(max(nearbyint(x * k / (a + 1e-6)), 0), k) * a / k (a + 1e-6 formed in double, then
+  /// rounded to the dtype). When defined, mask (u8) = 1[0 < x < a] and coef (x's dtype) = 1[x > a]: its
+  /// straight-through gradients, for quantize_clip_backward. The base class is the host reference.
+  virtual void pact_forward(Tensor& out, Tensor& mask, Tensor& coef, const Tensor& x, const Tensor& alpha, double k);
 };
 
 /// The backend for a tensor's device. On CPU: `ref` or `cpu`, chosen by MINIDL_BACKEND (default `cpu` when

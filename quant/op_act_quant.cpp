@@ -2,12 +2,13 @@
 // APoT-I: c = clamp(x, 0, 1), dL/dX = g * 1[0 <= x <= 1]; APoT-C: c = min(x, 1) (no lower clamp; the uniform
 // path then keeps negative codes, as the reference), dL/dX = g * 1[x <= 1]. out = alpha * q with
 // q = P_L(c) or round(c * s) / s. dL/dalpha = sum g * (1[x > 1] + (q - x) * mask).
-// Forward saves the input mask and the per-element alpha coefficient (two activation-sized tensors).
+// One fused backend pass each way (Backend::quantize_clip_forward / _backward); forward saves the u8 input mask
+// and the per-element alpha coefficient.
 #include <limits>
 
 #include "autograd/function.h"
-#include "quant/ops.h"
 #include "quant/op_utils.h"
+#include "quant/ops.h"
 
 namespace minidl::quant {
 
@@ -17,23 +18,25 @@ namespace {
 
 struct ActQuantFn : autograd::Function<ActQuantFn> {
   static constexpr const char* kName = "quant_activation";
-  static Tensor forward(autograd::Context& ctx, const Tensor& X, const Tensor& alpha, const LevelSet& ls,
-                        Semantics sem, double grad_scale) {
+  static Tensor forward(autograd::Context& ctx, const Tensor& X, const Tensor& alpha, const LevelSet& ls, Semantics sem,
+                        double grad_scale) {
     checked_alpha(kName, X, alpha);
     MINIDL_CHECK(!ls.is_signed, kName, ": activations need an unsigned level set, got ", ls.str());
-    const Tensor a = alpha_scalar(alpha);
-    const Tensor x = div_raw(X, a);
     const bool api = sem == Semantics::APoT_I;
     const double lo = api ? 0.0 : -std::numeric_limits<double>::infinity();
-    const Tensor c = unary_raw(UnaryOp::Clamp, x, lo, 1.0);
-    const Tensor q = project(c, ls);
-    Tensor out = mul_raw(q, a);
+    const MemoryFormat fmt = follow_format(X.sizes(), {X});
+    Tensor out = new_like(X.sizes(), X, fmt);
+    // The STE mask is exactly "the clamp left x unchanged" (0 <= x <= 1 for I, x <= 1 for C), and the alpha
+    // coefficient 1[x > 1] + (q - x) * mask equals q - x * mask (above the clip q = 1; below it for APoT-I,
+    // q = 0 and the mask is 0). The mask is stored as u8: a quarter of a float32 activation.
+    Tensor mask, coef;
     if (ctx.recording()) {
-      // The STE mask is exactly "the clamp left x unchanged" (0 <= x <= 1 for I, x <= 1 for C), and the alpha
-      // coefficient 1[x > 1] + (q - x) * mask equals q - x * mask (above the clip q = 1; below it for APoT-I,
-      // q = 0 and the mask is 0).
-      const Tensor mask = binary_raw(BinaryOp::Eq, x, c, kName);
-      const Tensor coef = sub_raw(q, mul_raw(x, mask));
+      mask = empty(X.sizes(), TensorOptions().dtype(DType::u8).device(X.device()), fmt);
+      coef = new_like(X.sizes(), X, fmt);
+    }
+    const Tensor levels = ls.rounding ? Tensor() : levels_like(ls, X);
+    backend_for(X).quantize_clip_forward(out, mask, coef, X, alpha_scalar(alpha), levels, ls.steps, lo, 1.0);
+    if (ctx.recording()) {
       ctx.save(mask, autograd::SaveKind::Mask);
       ctx.save(coef, autograd::SaveKind::Activation);
       ctx.data["grad_scale"] = grad_scale;
@@ -43,10 +46,13 @@ struct ActQuantFn : autograd::Function<ActQuantFn> {
   }
   static std::vector<Tensor> backward(autograd::Context& ctx, std::vector<Tensor> g) {
     const Tensor& go = g[0];
+    const Tensor mask = ctx.saved(0), coef = ctx.saved(1);
     Tensor gx, ga;
-    if (ctx.needs_input_grad(0)) gx = mul_raw(go, ctx.saved(0));
-    if (ctx.needs_input_grad(1))
-      ga = sum_as(mul_raw(go, ctx.saved(1)), ctx.get<Shape>("alpha_shape"), ctx.get<double>("grad_scale"));
+    // gx in the saved tensors' layout (that of X): the kernel then walks mask, coef and gx in step
+    if (ctx.needs_input_grad(0)) gx = new_like(go.sizes(), go, follow_format(go.sizes(), {coef}));
+    if (ctx.needs_input_grad(1)) ga = new_like(ctx.get<Shape>("alpha_shape"), go);
+    if (gx.defined() || ga.defined())
+      backend_for(go).quantize_clip_backward(gx, ga, go, mask, coef, ctx.get<double>("grad_scale"));
     return {gx, ga};
   }
 };

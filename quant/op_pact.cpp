@@ -1,10 +1,12 @@
 // PACT activation quantizer (spec/quant.md section 3.4, minidl's decision: a real op with a learnable clip):
 // y = clamp(round(x * k / (alpha + 1e-6)), 0, k) * alpha / k, k = 2^bits - 1 (the 1e-6 is the reference's).
 // dL/dx = g * 1[0 < x < alpha]; dL/dalpha = sum g * 1[x > alpha]. The reference's in-backward update of alpha
-// (lr 0.01, L2 1e-4) is left to the optimizer: give alpha its own parameter group.
+// (lr 0.01, L2 1e-4) is left to the optimizer: give alpha its own parameter group. The forward is one backend
+// pass (Backend::pact_forward, saving a u8 mask and the 0/1 alpha coefficient), the backward another
+// (quantize_clip_backward, shared with the APoT activation quantizer).
 #include "autograd/function.h"
-#include "quant/ops.h"
 #include "quant/op_utils.h"
+#include "quant/ops.h"
 
 namespace minidl::quant {
 
@@ -20,27 +22,30 @@ int64_t grid_max(const char* op, int bits) {
 struct PactFn : autograd::Function<PactFn> {
   static constexpr const char* kName = "quant_pact";
   static Tensor forward(autograd::Context& ctx, const Tensor& x, const Tensor& alpha, int bits) {
-    const double a = checked_alpha(kName, x, alpha);
+    checked_alpha(kName, x, alpha);
     const double k = static_cast<double>(grid_max(kName, bits));
-    const Tensor at = alpha_scalar(alpha);
-    Tensor t = div_raw(unary_raw(UnaryOp::MulScalar, x, k), scalar_like(a + 1e-6, x));
-    t = unary_raw(UnaryOp::Clamp, unary_raw(UnaryOp::Round, t), 0.0, k);
-    Tensor y = div_raw(mul_raw(t, at), scalar_like(k, x));
-    ctx.save(x, autograd::SaveKind::Activation);
-    ctx.data["alpha"] = a;
-    ctx.data["alpha_shape"] = alpha.sizes();
+    const MemoryFormat fmt = follow_format(x.sizes(), {x});
+    Tensor y = new_like(x.sizes(), x, fmt);
+    Tensor mask, coef;  // the straight-through rule: dL/dx = g * mask, dL/dalpha = sum g * coef
+    if (ctx.recording()) {
+      mask = empty(x.sizes(), TensorOptions().dtype(DType::u8).device(x.device()), fmt);
+      coef = new_like(x.sizes(), x, fmt);
+    }
+    backend_for(x).pact_forward(y, mask, coef, x, alpha_scalar(alpha), k);
+    if (ctx.recording()) {
+      ctx.save(mask, autograd::SaveKind::Mask);
+      ctx.save(coef, autograd::SaveKind::Mask);
+      ctx.data["alpha_shape"] = alpha.sizes();
+    }
     return y;
   }
   static std::vector<Tensor> backward(autograd::Context& ctx, std::vector<Tensor> g) {
-    const Tensor x = ctx.saved(0);
-    const double a = ctx.get<double>("alpha");
+    const Tensor& go = g[0];
+    const Tensor mask = ctx.saved(0), coef = ctx.saved(1);
     Tensor gx, ga;
-    if (ctx.needs_input_grad(0)) {
-      const Tensor inside = mul_raw(cmp_scalar(BinaryOp::Gt, x, 0.0, kName), cmp_scalar(BinaryOp::Lt, x, a, kName));
-      gx = mul_raw(g[0], inside);
-    }
-    if (ctx.needs_input_grad(1))
-      ga = sum_as(mul_raw(g[0], cmp_scalar(BinaryOp::Gt, x, a, kName)), ctx.get<Shape>("alpha_shape"), 1.0);
+    if (ctx.needs_input_grad(0)) gx = new_like(go.sizes(), go, follow_format(go.sizes(), {coef}));
+    if (ctx.needs_input_grad(1)) ga = new_like(ctx.get<Shape>("alpha_shape"), go);
+    if (gx.defined() || ga.defined()) backend_for(go).quantize_clip_backward(gx, ga, go, mask, coef, 1.0);
     return {gx, ga};
   }
 };

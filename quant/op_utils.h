@@ -50,14 +50,20 @@ inline Tensor round_to_steps(const Tensor& c, double steps) {
   return div_raw(r, scalar_like(steps, c));
 }
 
+/// The level set's magnitudes in like's dtype and on its device (rebuilt when they differ; not for rounding).
+inline Tensor levels_like(const LevelSet& ls, const Tensor& like) {
+  Tensor lv = ls.magnitudes;
+  MINIDL_CHECK(lv.defined(), "quant: level set ", ls.str(), " has no level tensor");
+  if (lv.dtype() != like.dtype() || lv.device() != like.device()) {
+    lv = LevelSet::make(ls.scheme, ls.bits, ls.is_signed, like.dtype(), like.device()).magnitudes;
+  }
+  return lv;
+}
+
 /// q = the quantized value of c in [-1, 1] (signed) or (-inf, 1] (unsigned) on the level set.
 inline Tensor project(const Tensor& c, const LevelSet& ls) {
   if (ls.rounding) return round_to_steps(c, ls.steps);
-  Tensor lv = ls.magnitudes;
-  MINIDL_CHECK(lv.defined(), "quant: level set ", ls.str(), " has no level tensor");
-  if (lv.dtype() != c.dtype() || lv.device() != c.device()) {
-    lv = LevelSet::make(ls.scheme, ls.bits, ls.is_signed, c.dtype(), c.device()).magnitudes;
-  }
+  const Tensor lv = levels_like(ls, c);
   Tensor q = new_like(c.sizes(), c);
   backend_for(c).project_to_levels(q, c, lv, ls.is_signed);
   return q;

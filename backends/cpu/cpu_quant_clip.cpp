@@ -1,0 +1,353 @@
+// The cpu backend's fused activation quantizers (quantize_clip_forward / _backward, pact_forward): one pass over x
+// instead of the seven elementwise primitives (and seven activation-sized temporaries) of the unfused op, and one pass
+// over the gradient for gx and the alpha sum. Elements run in L1-sized blocks, parallel over blocks; in a
+// block the level index is the count of midpoints below c (vectorised compares over the block), the index the
+// reference's binary search over midpoints finds. Kernels are compiled for AVX2 and for the baseline and
+// picked at run time; neither uses FMA, so both equal the reference bit for bit. The alpha sum adds double
+// partials of fixed 4096-element chunks in order: the same result for any thread count.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/cpu_loops.h"
+
+namespace minidl {
+namespace {
+
+constexpr int64_t kBlock = 512;      // elements per block: a few KiB of scratch per thread, stays in L1
+constexpr int64_t kSumChunk = 4096;  // elements per partial of the alpha-gradient sum
+constexpr size_t kSelectMax = 32;    // midpoints up to which counting them all beats a binary search
+
+template <typename T>
+struct FwdArgs {
+  T* out;
+  uint8_t* mask;  // null when not wanted (with coef)
+  T* coef;
+  const T* x;
+  T a, lo, hi, steps;
+  const T* lv;  // null: the uniform rounding path
+  const T* mid;
+  size_t nm;
+};
+
+// Elements [b, e) of the forward. Always inlined so each target variant below gets its own vector code. Each
+// step is its own loop over the block with no data-dependent branch (the level index is a count of midpoints
+// below c, then one table load), so the compiler vectorises all but the table load.
+template <typename T>
+[[gnu::always_inline]] inline void fwd_range(const FwdArgs<T>& A, int64_t b, int64_t e) {
+  T v[kBlock], c[kBlock], q[kBlock];
+  int32_t k[kBlock];
+  const T a = A.a, lo = A.lo, hi = A.hi, steps = A.steps;
+  for (int64_t s = b; s < e; s += kBlock) {
+    const int64_t n = std::min(kBlock, e - s);
+    const T* x = A.x + s;
+    for (int64_t i = 0; i < n; ++i) v[i] = x[i] / a;
+    // std::min(std::max(v, lo), hi) spelled out on values (NaN stays NaN, as the clamp primitive): the
+    // reference-returning std:: forms defeat the vectoriser here
+    for (int64_t i = 0; i < n; ++i) {
+      const T t = v[i] < lo ? lo : v[i];
+      c[i] = hi < t ? hi : t;
+    }
+    if (A.lv == nullptr) {
+      for (int64_t i = 0; i < n; ++i) q[i] = std::nearbyint(c[i] * steps) / steps;
+    } else {
+      if (A.nm <= kSelectMax) {
+        for (int64_t i = 0; i < n; ++i) k[i] = 0;
+        size_t j = 0;
+        for (; j + 4 <= A.nm; j += 4) {  // four midpoints per sweep: a quarter of the k[] loads and stores
+          const T m0 = A.mid[j], m1 = A.mid[j + 1], m2 = A.mid[j + 2], m3 = A.mid[j + 3];
+          for (int64_t i = 0; i < n; ++i) {
+            const T ci = c[i];
+            k[i] += static_cast<int32_t>(m0 < ci) + static_cast<int32_t>(m1 < ci) + static_cast<int32_t>(m2 < ci) +
+                    static_cast<int32_t>(m3 < ci);
+          }
+        }
+        for (; j < A.nm; ++j) {
+          const T m = A.mid[j];
+          for (int64_t i = 0; i < n; ++i) k[i] += static_cast<int32_t>(m < c[i]);
+        }
+      } else {
+        for (int64_t i = 0; i < n; ++i)
+          k[i] = static_cast<int32_t>(std::lower_bound(A.mid, A.mid + A.nm, c[i]) - A.mid);
+      }
+      for (int64_t i = 0; i < n; ++i) q[i] = A.lv[k[i]];
+    }
+    T* out = A.out + s;
+    for (int64_t i = 0; i < n; ++i) out[i] = q[i] * a;
+    if (A.mask != nullptr) {
+      uint8_t* mk = A.mask + s;
+      T* cf = A.coef + s;
+      for (int64_t i = 0; i < n; ++i) mk[i] = static_cast<uint8_t>(v[i] == c[i]);
+      for (int64_t i = 0; i < n; ++i) cf[i] = q[i] - v[i] * static_cast<T>(mk[i]);
+    }
+  }
+}
+
+template <typename T>
+[[gnu::target("avx2")]] void fwd_avx2(const FwdArgs<T>& A, int64_t b, int64_t e) {
+  fwd_range(A, b, e);
+}
+template <typename T>
+void fwd_base(const FwdArgs<T>& A, int64_t b, int64_t e) {
+  fwd_range(A, b, e);
+}
+
+// gx = gy * mask over [b, e) (gx null: skipped); returns sum(gy * coef) of [b, e) in double (coef null: 0).
+template <typename T>
+[[gnu::always_inline]] inline double bwd_range(T* gx, const T* gy, const uint8_t* mask, const T* coef, int64_t b,
+                                               int64_t e) {
+  if (gx != nullptr) {
+    for (int64_t i = b; i < e; ++i) gx[i] = gy[i] * static_cast<T>(mask[i]);
+  }
+  double s = 0.0;
+  if (coef != nullptr) {
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = b; i < e; ++i) s += static_cast<double>(gy[i] * coef[i]);
+  }
+  return s;
+}
+
+template <typename T>
+[[gnu::target("avx2")]] double bwd_avx2(T* gx, const T* gy, const uint8_t* mask, const T* coef, int64_t b, int64_t e) {
+  return bwd_range(gx, gy, mask, coef, b, e);
+}
+template <typename T>
+double bwd_base(T* gx, const T* gy, const uint8_t* mask, const T* coef, int64_t b, int64_t e) {
+  return bwd_range(gx, gy, mask, coef, b, e);
+}
+
+// PACT over [b, e): out = clamp(round(x * k / den), 0, k) * a / k with the unfused chain's operation order;
+// mask = 1[0 < x < a], coef = 1[x > a] (mask null: not wanted).
+template <typename T>
+[[gnu::always_inline]] inline void pact_range(T* out, uint8_t* mask, T* coef, const T* x, T a, T den, T k, int64_t b,
+                                              int64_t e) {
+  for (int64_t i = b; i < e; ++i) {
+    const T r = std::nearbyint(x[i] * k / den);
+    const T t = r < T(0) ? T(0) : r;  // min(max(r, 0), k) on values; NaN stays NaN
+    out[i] = (k < t ? k : t) * a / k;
+  }
+  if (mask != nullptr) {
+    for (int64_t i = b; i < e; ++i) {
+      mask[i] = static_cast<uint8_t>((x[i] > T(0)) & (x[i] < a));
+      coef[i] = static_cast<T>(x[i] > a);
+    }
+  }
+}
+
+template <typename T>
+[[gnu::target("avx2")]] void pact_avx2(T* out, uint8_t* mask, T* coef, const T* x, T a, T den, T k, int64_t b,
+                                       int64_t e) {
+  pact_range(out, mask, coef, x, a, den, k, b, e);
+}
+template <typename T>
+void pact_base(T* out, uint8_t* mask, T* coef, const T* x, T a, T den, T k, int64_t b, int64_t e) {
+  pact_range(out, mask, coef, x, a, den, k, b, e);
+}
+
+bool have_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+}
+
+// True when a and b (same sizes) lay their elements out identically (strides of size-1 dims do not matter).
+bool same_layout(const Tensor& a, const Tensor& b) {
+  if (a.sizes() != b.sizes()) return false;
+  for (size_t d = 0; d < a.sizes().size(); ++d) {
+    if (a.sizes()[d] != 1 && a.strides()[d] != b.strides()[d]) return false;
+  }
+  return true;
+}
+
+bool dense(const Tensor& t) { return t.is_contiguous() || t.is_channels_last(); }
+
+MemoryFormat format_of(const Tensor& dense_t) {
+  return dense_t.is_contiguous() ? MemoryFormat::Contiguous : MemoryFormat::ChannelsLast;
+}
+
+// t itself when it shares `like`'s (dense) layout, else a copy in that layout.
+Tensor in_layout_of(const Tensor& t, const Tensor& like) {
+  if (same_layout(t, like)) return t;
+  Tensor c = empty(t.sizes(), TensorOptions{}.dtype(t.dtype()), format_of(like));
+  cpu_backend().copy(c, t);
+  return c;
+}
+
+// Where a kernel writes output t: t itself when it is in like's dense layout, else a scratch tensor in that
+// layout, copied into t afterwards (finish_output). Callers normally pass outputs in one layout: no scratch.
+Tensor work_output(const Tensor& t, const Tensor& like) {
+  if (!t.defined() || same_layout(t, like)) return t;
+  return empty(t.sizes(), TensorOptions{}.dtype(t.dtype()), format_of(like));
+}
+void finish_output(Tensor& t, const Tensor& work) {
+  if (t.defined() && work.raw_data() != t.raw_data()) cpu_backend().copy(t, work);
+}
+
+}  // namespace
+
+void CpuBackend::quantize_clip_forward(Tensor& out, Tensor& mask, Tensor& coef, const Tensor& x, const Tensor& alpha,
+                                       const Tensor& levels, double steps, double lo, double hi) {
+  const char* op = "quantize_clip_forward";
+  cpu::check_cpu(op, "x", x);
+  cpu::check_cpu(op, "alpha", alpha);
+  if (!is_floating(x.dtype())) cpu::unsupported(op, x.dtype());
+  MINIDL_CHECK(alpha.numel() == 1 && alpha.dtype() == x.dtype(), op,
+               " (backend cpu): alpha must be one element of x's dtype, got ", dtype_name(alpha.dtype()), " ",
+               shape_str(alpha.sizes()));
+  MINIDL_CHECK(lo <= hi, op, " (backend cpu): clip range [", lo, ", ", hi, "] is empty");
+  cpu::check_tensor(op, "out", out, x.dtype(), x.sizes());
+  MINIDL_CHECK(mask.defined() == coef.defined(), op, " (backend cpu): give both mask and coef or neither");
+  if (mask.defined()) {
+    cpu::check_tensor(op, "mask", mask, DType::u8, x.sizes());
+    cpu::check_tensor(op, "coef", coef, x.dtype(), x.sizes());
+  }
+  if (levels.defined()) {
+    cpu::check_cpu(op, "levels", levels);
+    MINIDL_CHECK(levels.dim() == 1 && levels.numel() > 0 && levels.dtype() == x.dtype(), op,
+                 " (backend cpu): levels must be a non-empty 1-D tensor of x's dtype, got ", dtype_name(levels.dtype()),
+                 " ", shape_str(levels.sizes()));
+  } else {
+    MINIDL_CHECK(steps > 0.0 && std::isfinite(steps), op, " (backend cpu): the uniform path needs steps > 0, got ",
+                 steps);
+  }
+  dispatch_floating(x.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    std::vector<T> lv, mid;
+    if (levels.defined()) {
+      const Tensor lc = cpu::contiguous_input(levels);
+      lv.assign(lc.data<T>(), lc.data<T>() + lc.numel());
+      MINIDL_CHECK(std::is_sorted(lv.begin(), lv.end()), op, " (backend cpu): levels must be sorted ascending");
+      for (size_t k = 0; k + 1 < lv.size(); ++k) mid.push_back((lv[k] + lv[k + 1]) / T(2));  // as the reference
+    }
+    // every operand in one dense layout (out's, or contiguous): then element i is the same place in each
+    const Tensor o = dense(out) ? out : empty(out.sizes(), TensorOptions{}.dtype(out.dtype()));
+    const Tensor m = work_output(mask, o), k = work_output(coef, o);
+    const Tensor xc = in_layout_of(x, o);
+    const Tensor ac = cpu::contiguous_input(alpha);
+    FwdArgs<T> A{o.data<T>(),
+                 m.defined() ? m.data<uint8_t>() : nullptr,
+                 k.defined() ? k.data<T>() : nullptr,
+                 xc.data<T>(),
+                 ac.data<T>()[0],
+                 static_cast<T>(lo),
+                 static_cast<T>(hi),
+                 static_cast<T>(steps),
+                 levels.defined() ? lv.data() : nullptr,
+                 mid.data(),
+                 mid.size()};
+    const int64_t n = x.numel();
+    const int64_t nblocks = (n + kBlock - 1) / kBlock;
+    const bool avx2 = have_avx2();
+    cpu::parallel_for(nblocks, kBlock * 4, [&](int64_t b, int64_t e) {
+      const int64_t lo_i = b * kBlock, hi_i = std::min(n, e * kBlock);
+      if (avx2) {
+        fwd_avx2<T>(A, lo_i, hi_i);
+      } else {
+        fwd_base<T>(A, lo_i, hi_i);
+      }
+    });
+    finish_output(out, o);
+    finish_output(mask, m);
+    finish_output(coef, k);
+  });
+}
+
+void CpuBackend::quantize_clip_backward(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& mask,
+                                        const Tensor& coef, double scale) {
+  const char* op = "quantize_clip_backward";
+  cpu::check_cpu(op, "gy", gy);
+  if (!is_floating(gy.dtype())) cpu::unsupported(op, gy.dtype());
+  MINIDL_CHECK(gx.defined() ? mask.defined() : true, op, " (backend cpu): gx needs the mask");
+  MINIDL_CHECK(galpha.defined() ? coef.defined() : true, op, " (backend cpu): galpha needs the coef");
+  if (gx.defined()) {
+    cpu::check_tensor(op, "mask", mask, DType::u8, gy.sizes());
+    cpu::check_tensor(op, "gx", gx, gy.dtype(), gy.sizes());
+  }
+  if (galpha.defined()) {
+    cpu::check_cpu(op, "galpha", galpha);
+    MINIDL_CHECK(galpha.numel() == 1 && galpha.dtype() == gy.dtype(), op,
+                 " (backend cpu): galpha must be one element of gy's dtype, got ", dtype_name(galpha.dtype()), " ",
+                 shape_str(galpha.sizes()));
+    cpu::check_tensor(op, "coef", coef, gy.dtype(), gy.sizes());
+  }
+  if (!gx.defined() && !galpha.defined()) return;
+  dispatch_floating(gy.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    // mask and coef come from the forward in one dense layout: every operand is brought to it (no copy then,
+    // unless gy arrives in another layout)
+    const Tensor& saved = gx.defined() ? mask : coef;
+    const Tensor base = dense(saved) ? saved : cpu::contiguous_input(saved);
+    const Tensor g = in_layout_of(gy, base);
+    const Tensor m = gx.defined() ? in_layout_of(mask, base) : Tensor();
+    const Tensor c = galpha.defined() ? in_layout_of(coef, base) : Tensor();
+    const Tensor gxw = work_output(gx, base);
+    T* gxp = gxw.defined() ? gxw.data<T>() : nullptr;
+    const T* gp = g.data<T>();
+    const uint8_t* mp = m.defined() ? m.data<uint8_t>() : nullptr;
+    const T* cp = c.defined() ? c.data<T>() : nullptr;
+    const int64_t n = gy.numel();
+    const int64_t nchunks = (n + kSumChunk - 1) / kSumChunk;
+    std::vector<double> partial(static_cast<size_t>(nchunks), 0.0);
+    const bool avx2 = have_avx2();
+    cpu::parallel_for(nchunks, kSumChunk * 2, [&](int64_t b, int64_t e) {
+      for (int64_t ch = b; ch < e; ++ch) {
+        const int64_t lo_i = ch * kSumChunk, hi_i = std::min(n, lo_i + kSumChunk);
+        partial[static_cast<size_t>(ch)] =
+            avx2 ? bwd_avx2<T>(gxp, gp, mp, cp, lo_i, hi_i) : bwd_base<T>(gxp, gp, mp, cp, lo_i, hi_i);
+      }
+    });
+    if (galpha.defined()) {
+      double acc = 0.0;
+      for (double p : partial) acc += p;
+      T s = static_cast<T>(acc);
+      s = s * static_cast<T>(scale);
+      galpha.data<T>()[0] = s;
+    }
+    finish_output(gx, gxw);
+  });
+}
+
+void CpuBackend::pact_forward(Tensor& out, Tensor& mask, Tensor& coef, const Tensor& x, const Tensor& alpha, double k) {
+  const char* op = "pact_forward";
+  cpu::check_cpu(op, "x", x);
+  cpu::check_cpu(op, "alpha", alpha);
+  if (!is_floating(x.dtype())) cpu::unsupported(op, x.dtype());
+  MINIDL_CHECK(alpha.numel() == 1 && alpha.dtype() == x.dtype(), op,
+               " (backend cpu): alpha must be one element of x's dtype, got ", dtype_name(alpha.dtype()), " ",
+               shape_str(alpha.sizes()));
+  MINIDL_CHECK(k >= 1.0 && k == std::floor(k), op, " (backend cpu): the grid maximum k must be an integer >= 1, got ",
+               k);
+  cpu::check_tensor(op, "out", out, x.dtype(), x.sizes());
+  MINIDL_CHECK(mask.defined() == coef.defined(), op, " (backend cpu): give both mask and coef or neither");
+  if (mask.defined()) {
+    cpu::check_tensor(op, "mask", mask, DType::u8, x.sizes());
+    cpu::check_tensor(op, "coef", coef, x.dtype(), x.sizes());
+  }
+  dispatch_floating(x.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    const Tensor o = dense(out) ? out : empty(out.sizes(), TensorOptions{}.dtype(out.dtype()));
+    const Tensor m = work_output(mask, o), c = work_output(coef, o);
+    const Tensor xc = in_layout_of(x, o);
+    const double ad = cpu::contiguous_input(alpha).data<T>()[0];
+    const T a = static_cast<T>(ad), den = static_cast<T>(ad + 1e-6), tk = static_cast<T>(k);
+    T* op_ = o.data<T>();
+    uint8_t* mp = m.defined() ? m.data<uint8_t>() : nullptr;
+    T* cp = c.defined() ? c.data<T>() : nullptr;
+    const T* xp = xc.data<T>();
+    const int64_t n = x.numel();
+    const bool avx2 = have_avx2();
+    cpu::parallel_for(n, 4, [&](int64_t b, int64_t e) {
+      if (avx2) {
+        pact_avx2<T>(op_, mp, cp, xp, a, den, tk, b, e);
+      } else {
+        pact_base<T>(op_, mp, cp, xp, a, den, tk, b, e);
+      }
+    });
+    finish_output(out, o);
+    finish_output(mask, m);
+    finish_output(coef, c);
+  });
+}
+
+}  // namespace minidl

@@ -1,0 +1,185 @@
+// quantize_activation runs as one fused backend primitive each way (Backend::quantize_clip_forward /
+// _backward), and pact as pact_forward + quantize_clip_backward. These tests pin it to the spec's rule on hand-made
+// inputs (ties at a midpoint go to the lower level, the clip boundaries, the straight-through gradients of x and alpha)
+// and to the unfused chain of primitives it replaced (x / alpha, clamp, project, * alpha, mask = x == c, coef = q - x *
+// mask), bit for bit, on the ref and cpu backends, contiguous and channels-last activations, f32 and f64, both
+// semantics.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "autograd/grad_mode.h"
+#include "autograd/ops.h"
+#include "quant/op_utils.h"
+#include "quant/ops.h"
+
+using namespace minidl;
+using namespace minidl::quant;
+
+namespace {
+
+// Restores the CPU backend chosen before the test.
+struct BackendScope {
+  std::string saved = cpu_backend_name();
+  explicit BackendScope(const std::string& name) { set_cpu_backend(name); }
+  ~BackendScope() { set_cpu_backend(saved); }
+};
+
+std::vector<std::string> cpu_backends() {
+  std::vector<std::string> names;
+  for (const auto& n : available_backends()) {
+    if (n == "ref" || n == "cpu") names.push_back(n);
+  }
+  return names;
+}
+
+// The unfused forward the op used to run, primitive by primitive (spec/quant.md section 1.7).
+struct Unfused {
+  Tensor out, mask, coef;
+};
+Unfused unfused(const Tensor& X, const Tensor& alpha, const LevelSet& ls, Semantics sem) {
+  using namespace minidl::quant::detail;
+  const Tensor a = alpha_scalar(alpha);
+  const Tensor x = div_raw(X, a);
+  const double lo = sem == Semantics::APoT_I ? 0.0 : -std::numeric_limits<double>::infinity();
+  const Tensor c = unary_raw(UnaryOp::Clamp, x, lo, 1.0);
+  const Tensor q = project(c, ls);
+  const Tensor mask = binary_raw(BinaryOp::Eq, x, c, "test");
+  return {mul_raw(q, a), mask, sub_raw(q, mul_raw(x, mask))};
+}
+
+Tensor random_activation(const Shape& s, DType dt, bool channels_last, double alpha, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> d(-0.4 * alpha, 1.4 * alpha);
+  std::vector<double> v(static_cast<size_t>(shape_numel(s)));
+  for (auto& e : v) e = d(rng);
+  Tensor t = from_vector(v, s, TensorOptions().dtype(dt));
+  if (!channels_last) return t;
+  Tensor cl = empty(s, TensorOptions().dtype(dt), MemoryFormat::ChannelsLast);
+  backend_for(cl).copy(cl, t);
+  return cl;
+}
+
+void check_bits_equal(const Tensor& got, const Tensor& want, const char* what) {
+  const auto g = got.to_vector<double>(), w = want.to_vector<double>();
+  REQUIRE(g.size() == w.size());
+  int64_t bad = 0, first = -1;
+  for (size_t i = 0; i < g.size(); ++i) {
+    const bool same = (std::isnan(g[i]) && std::isnan(w[i])) || g[i] == w[i];
+    if (!same && bad++ == 0) first = static_cast<int64_t>(i);
+  }
+  CHECK_MESSAGE(bad == 0, what, ": ", bad, " elements differ, first at ", first);
+}
+
+}  // namespace
+
+TEST_CASE("fused activation quantizer: ties go low, clip boundaries, straight-through gradients by hand") {
+  for (const auto& be : cpu_backends()) {
+    BackendScope scope(be);
+    for (Semantics sem : {Semantics::APoT_I, Semantics::APoT_C}) {
+      INFO("backend ", be, ", ", semantics_name(sem));
+      const LevelSet ls = LevelSet::make(Scheme::APoT, 4, false, DType::f64);
+      const auto L = ls.magnitudes.to_vector<double>();
+      const double alpha = 2.0;  // x / 2 is exact: the inputs below land exactly on midpoints and bounds
+      // v = x / alpha: below the clip, 0, the midpoints between levels 2|3 and 9|10, a level, 1 and above it
+      const std::vector<double> v = {-0.3, 0.0, (L[2] + L[3]) / 2, (L[9] + L[10]) / 2, L[5], 1.0, 1.25};
+      std::vector<double> xv, w;
+      for (size_t i = 0; i < v.size(); ++i) {
+        xv.push_back(v[i] * alpha);
+        w.push_back(0.5 + 0.25 * static_cast<double>(i));  // distinct upstream gradients
+      }
+      Tensor x = from_vector(xv, {static_cast<int64_t>(xv.size())}, TensorOptions().dtype(DType::f64).requires_grad());
+      Tensor a = scalar_tensor(alpha, TensorOptions().dtype(DType::f64).requires_grad());
+      Tensor y = quantize_activation(x, a, ls, sem, 0.5);
+      const bool api = sem == Semantics::APoT_I;
+      const double q0 = api ? 0.0 : L[0];  // APoT-C has no lower clip, but the projection clamps to level 0
+      const std::vector<double> q = {q0, 0.0, L[2], L[9], L[5], 1.0, 1.0};
+      const auto got = y.to_vector<double>();
+      for (size_t i = 0; i < q.size(); ++i) CHECK_MESSAGE(got[i] == q[i] * alpha, "element ", i);
+      minidl::sum(minidl::mul(y, from_vector(w, {static_cast<int64_t>(w.size())}, TensorOptions().dtype(DType::f64))))
+          .backward();
+      // dL/dX = w * 1[lo <= v <= 1]; dL/dalpha = 0.5 * sum w * (1[v > 1] + (q - v) * mask)
+      double ga = 0.0;
+      const auto gx = x.grad().to_vector<double>();
+      for (size_t i = 0; i < v.size(); ++i) {
+        const bool inside = (api ? v[i] >= 0.0 : true) && v[i] <= 1.0;
+        CHECK_MESSAGE(gx[i] == (inside ? w[i] : 0.0), "gx element ", i);
+        ga += w[i] * ((v[i] > 1.0 ? 1.0 : 0.0) + (inside ? q[i] - v[i] : 0.0));
+      }
+      CHECK(a.grad().item<double>() == doctest::Approx(0.5 * ga).epsilon(1e-14));
+    }
+  }
+}
+
+TEST_CASE("fused activation quantizer equals the unfused primitive chain bit for bit") {
+  struct Case {
+    Scheme scheme;
+    int bits;
+  };
+  for (const auto& be : cpu_backends()) {
+    BackendScope scope(be);
+    for (DType dt : {DType::f32, DType::f64}) {
+      for (Case cs : {Case{Scheme::APoT, 4}, Case{Scheme::Uniform, 4}, Case{Scheme::APoT, 6}}) {
+        for (Semantics sem : {Semantics::APoT_I, Semantics::APoT_C}) {
+          for (bool cl : {false, true}) {
+            INFO("backend ", be, " ", dtype_name(dt), " ", scheme_name(cs.scheme), " ", cs.bits, "-bit ",
+                 semantics_name(sem), cl ? " channels-last" : " contiguous");
+            const LevelSet ls = LevelSet::make(cs.scheme, cs.bits, false, dt);
+            const double alpha = 1.37;
+            const Tensor X = random_activation({3, 16, 19, 21}, dt, cl, alpha, 7 + cs.bits);
+            const Tensor A = scalar_tensor(alpha, TensorOptions().dtype(dt));
+            const Unfused want = unfused(X, A, ls, sem);
+            Tensor Xg = X.detach().set_requires_grad(true);
+            Tensor Ag = A.detach().set_requires_grad(true);
+            Tensor y = quantize_activation(Xg, Ag, ls, sem, 0.25);
+            check_bits_equal(y, want.out, "forward");
+            {
+              autograd::NoGradGuard ng;  // not recorded: nothing saved, same values
+              check_bits_equal(quantize_activation(X, A, ls, sem), want.out, "forward without grad");
+            }
+            const Tensor go = random_activation(X.sizes(), dt, false, 1.0, 99);
+            minidl::sum(minidl::mul(y, go)).backward();
+            using namespace minidl::quant::detail;
+            check_bits_equal(Xg.grad(), mul_raw(go, want.mask), "gx");
+            const double ga = sum_as(mul_raw(go, want.coef), {}, 0.25).item<double>();
+            CHECK(Ag.grad().item<double>() == doctest::Approx(ga).epsilon(dt == DType::f32 ? 1e-6 : 1e-13));
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("fused PACT equals the unfused primitive chain bit for bit") {
+  using namespace minidl::quant::detail;
+  for (const auto& be : cpu_backends()) {
+    BackendScope scope(be);
+    for (DType dt : {DType::f32, DType::f64}) {
+      for (int bits : {2, 4, 8}) {
+        for (bool cl : {false, true}) {
+          INFO("backend ", be, " ", dtype_name(dt), " ", bits, "-bit", cl ? " channels-last" : " contiguous");
+          const double alpha = 1.37, k = static_cast<double>((1 << bits) - 1);
+          const Tensor X = random_activation({3, 16, 19, 21}, dt, cl, alpha, 11 + bits);
+          const Tensor A = scalar_tensor(alpha, TensorOptions().dtype(dt));
+          const double a = A.item<double>();
+          // the op's former chain: * k, / (alpha + 1e-6), round, clamp, * alpha, / k; masks on x
+          Tensor t = div_raw(unary_raw(UnaryOp::MulScalar, X, k), scalar_like(a + 1e-6, X));
+          t = unary_raw(UnaryOp::Clamp, unary_raw(UnaryOp::Round, t), 0.0, k);
+          const Tensor want = div_raw(mul_raw(t, A), scalar_like(k, X));
+          Tensor Xg = X.detach().set_requires_grad(true);
+          Tensor Ag = A.detach().set_requires_grad(true);
+          Tensor y = pact(Xg, Ag, bits);
+          check_bits_equal(y, want, "forward");
+          const Tensor go = random_activation(X.sizes(), dt, false, 1.0, 5);
+          minidl::sum(minidl::mul(y, go)).backward();
+          const Tensor inside = mul_raw(cmp_scalar(BinaryOp::Gt, X, 0.0, "t"), cmp_scalar(BinaryOp::Lt, X, a, "t"));
+          check_bits_equal(Xg.grad(), mul_raw(go, inside), "gx");
+          const double ga = sum_as(mul_raw(go, cmp_scalar(BinaryOp::Gt, X, a, "t")), {}, 1.0).item<double>();
+          CHECK(Ag.grad().item<double>() == doctest::Approx(ga).epsilon(dt == DType::f32 ? 1e-6 : 1e-13));
+        }
+      }
+    }
+  }
+}
