@@ -55,6 +55,11 @@ class Backend {
   /// gradients) keep their input's layout. Kernels of such a backend accept channels-last outputs for those ops
   /// (see MemoryFormat in tensor.h); other backends always get contiguous outputs.
   virtual bool prefers_channels_last(DType /*dtype*/) const { return false; }
+  /// The layout a conv2d output of this shape should get (the layout the network then runs in until the next
+  /// conv). Default: contiguous, or channels-last when prefers_channels_last(dtype).
+  virtual MemoryFormat conv_output_format(const Shape& /*y_shape*/, DType dtype) const {
+    return prefers_channels_last(dtype) ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+  }
 
   // ---- data movement: all dtypes ----
   virtual void fill(Tensor& out, double value) = 0;

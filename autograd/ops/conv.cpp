@@ -43,10 +43,9 @@ struct Conv2dFn : autograd::Function<Conv2dFn> {
     check_conv(x, w, bias, p);
     const Shape y_shape{x.size(0), w.size(0), conv_out_size(x.size(2), w.size(2), p.stride_h, p.pad_h, p.dilation_h),
                         conv_out_size(x.size(3), w.size(3), p.stride_w, p.pad_w, p.dilation_w)};
-    // A backend that prefers channels-last gets it from the first conv on (the network's NCHW input included),
-    // so activations stay in that layout until a layer that needs another one.
-    const MemoryFormat y_format =
-        backend_for(x).prefers_channels_last(x.dtype()) ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+    // The backend picks the output layout per conv (Backend::conv_output_format): batch norm, ReLU and adds then
+    // keep it, so a network runs in that layout from conv to conv (the NCHW input of the first conv included).
+    const MemoryFormat y_format = backend_for(x).conv_output_format(y_shape, x.dtype());
     Tensor y = new_like(y_shape, x, y_format);
     backend_for(x).conv2d_forward(y, x, w, bias, p, ctx.op_state);
     // The weight gradient needs x (an activation: skipped when w is frozen); the data gradient needs w (a

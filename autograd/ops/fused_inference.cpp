@@ -63,8 +63,7 @@ Tensor conv2d_bn_inference(const Tensor& x, const Tensor& w, const Tensor& conv_
     MINIDL_CHECK(residual.sizes() == y_shape, op, ": residual ", shape_str(residual.sizes()),
                  " does not match the conv output ", shape_str(y_shape));
   }
-  Tensor y =
-      new_like(y_shape, x, be.prefers_channels_last(x.dtype()) ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
+  Tensor y = new_like(y_shape, x, be.conv_output_format(y_shape, x.dtype()));
   be.conv2d_inference(y, x, w_folded, b_folded, p, residual, relu);
   if (profiling)
     autograd::Profiler::record(op, false, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
