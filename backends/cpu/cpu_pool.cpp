@@ -102,9 +102,10 @@ void max_pool_bwd(T* gx, const T* gy, const int64_t* ind, int64_t planes, int64_
 template <typename T>
 void max_pool_fwd_nhwc(T* y, int64_t* ind, const T* x, int64_t N, int64_t C, int64_t H, int64_t W, int64_t P, int64_t Q,
                        const Pool2dParams& p) {
+  using Pos = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;  // same lane width as T: the select vectorises
   cpu::parallel_for(N * P, Q * C * p.kernel_h * p.kernel_w, [&](int64_t b, int64_t e) {
-    std::vector<int64_t> pos(static_cast<size_t>(C));
-    int64_t* ps = pos.data();
+    std::vector<Pos> pos(static_cast<size_t>(C));
+    Pos* ps = pos.data();
     for (int64_t row = b; row < e; ++row) {
       const int64_t n = row / P, oh = row % P;
       const int64_t h0 = oh * p.stride_h - p.pad_h;
@@ -116,12 +117,12 @@ void max_pool_fwd_nhwc(T* y, int64_t* ind, const T* x, int64_t N, int64_t C, int
         int64_t* idx = ind + ((n * P + oh) * Q + ow) * C;
         for (int64_t c = 0; c < C; ++c) {
           best[c] = -std::numeric_limits<T>::infinity();
-          ps[c] = hs * W + ws;  // first real tap
+          ps[c] = static_cast<Pos>(hs * W + ws);  // first real tap
         }
         for (int64_t ih = hs; ih < he; ++ih) {
           for (int64_t iw = ws; iw < we; ++iw) {
             const T* xv = x + ((n * H + ih) * W + iw) * C;
-            const int64_t here = ih * W + iw;
+            const Pos here = static_cast<Pos>(ih * W + iw);
 #pragma omp simd
             for (int64_t c = 0; c < C; ++c) {
               const T v = xv[c];
@@ -132,7 +133,7 @@ void max_pool_fwd_nhwc(T* y, int64_t* ind, const T* x, int64_t N, int64_t C, int
             }
           }
         }
-        for (int64_t c = 0; c < C; ++c) idx[c] = ps[c];
+        for (int64_t c = 0; c < C; ++c) idx[c] = static_cast<int64_t>(ps[c]);
       }
     }
   });
@@ -219,6 +220,8 @@ void CpuBackend::max_pool2d_forward(Tensor& y, Tensor& indices, const Tensor& x,
   const Shape ys = pool_out_shape(op, x.sizes(), p);
   cpu::check_tensor(op, "y", y, x.dtype(), ys);
   cpu::check_tensor(op, "indices", indices, DType::i64, ys);
+  MINIDL_CHECK(x.sizes()[2] * x.sizes()[3] < (int64_t{1} << 31), op, " (backend cpu): input plane of ",
+               shape_str(x.sizes()), " is too large for 32-bit positions");
   if (is_nhwc(y)) {  // channels-last network: y, indices and x all nhwc
     MINIDL_CHECK(indices.is_channels_last(), op, " (backend cpu): indices must share y's channels-last layout");
     const Tensor xc = cpu::channels_last_input(x);
@@ -231,8 +234,6 @@ void CpuBackend::max_pool2d_forward(Tensor& y, Tensor& indices, const Tensor& x,
   }
   MINIDL_CHECK(y.is_contiguous() && indices.is_contiguous(), op,
                " (backend cpu): outputs must be contiguous or channels-last");
-  MINIDL_CHECK(x.sizes()[2] * x.sizes()[3] < (int64_t{1} << 31), op, " (backend cpu): input plane of ",
-               shape_str(x.sizes()), " is too large for 32-bit positions");
   const Tensor xc = cpu::contiguous_input(x);
   dispatch_floating(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
