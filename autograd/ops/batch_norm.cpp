@@ -46,18 +46,28 @@ Tensor channel_view(const Tensor& v, int64_t rank) {
 /// A keepdim per-channel reduction result back to (C).
 Tensor to_channels(const Tensor& r) { return reshaped_contiguous(r, {r.numel()}); }
 
-struct BatchNormTrainFn : autograd::Function<BatchNormTrainFn> {
-  static constexpr const char* kName = "batch_norm";
+// Training batch norm, plain or fused with the ReLU after it (y = max(bn(x), 0)). Saves x, the batch
+// statistics and, when fused, y for the ReLU mask (y is what the next conv saves anyway, so the fusion keeps no
+// extra activation alive).
+template <bool Relu>
+struct BatchNormTrainFnT : autograd::Function<BatchNormTrainFnT<Relu>> {
+  static constexpr const char* kName = Relu ? "batch_norm_relu" : "batch_norm";
   static std::vector<Tensor> forward(Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
                                      double eps) {
     const int64_t c = x.size(1);
     Tensor y = new_like(x.sizes(), x, follow_format(x.sizes(), {x}));
     Tensor mean = new_like({c}, x), invstd = new_like({c}, x);
-    backend_for(x).batch_norm_forward_training(y, mean, invstd, x, weight, bias, eps, ctx.op_state);
+    Backend& be = backend_for(x);
+    if constexpr (Relu) {
+      be.batch_norm_relu_forward_training(y, mean, invstd, x, weight, bias, eps, ctx.op_state);
+    } else {
+      be.batch_norm_forward_training(y, mean, invstd, x, weight, bias, eps, ctx.op_state);
+    }
     ctx.save(x);
     ctx.save(weight, SaveKind::Parameter);
     ctx.save(mean, SaveKind::Activation);
     ctx.save(invstd, SaveKind::Activation);
+    if constexpr (Relu) ctx.save(y, SaveKind::Activation);  // the ReLU mask: y > 0
     ctx.data["eps"] = eps;
     ctx.mark_non_differentiable(mean);
     ctx.mark_non_differentiable(invstd);
@@ -70,43 +80,18 @@ struct BatchNormTrainFn : autograd::Function<BatchNormTrainFn> {
     if (ctx.needs_input_grad(0)) gx = new_like(x.sizes(), gy, follow_format(x.sizes(), {x, gy}));
     if (ctx.needs_input_grad(1)) gw = new_like({x.size(1)}, gy);
     if (ctx.needs_input_grad(2)) gb = new_like({x.size(1)}, gy);
-    backend_for(gy).batch_norm_backward(gx, gw, gb, gy, x, mean, invstd, weight, ctx.get<double>("eps"), ctx.op_state);
+    const double eps = ctx.get<double>("eps");
+    if constexpr (Relu) {
+      backend_for(gy).batch_norm_relu_backward(gx, gw, gb, gy, ctx.saved(4), x, mean, invstd, weight, eps,
+                                               ctx.op_state);
+    } else {
+      backend_for(gy).batch_norm_backward(gx, gw, gb, gy, x, mean, invstd, weight, eps, ctx.op_state);
+    }
     return {gx, gw, gb};
   }
 };
-
-// Training batch norm fused with the ReLU after it: y = max(bn(x), 0). Saves x and y (y is what the next
-// conv saves anyway, so the fusion keeps no extra activation alive) and the batch statistics.
-struct BatchNormReluTrainFn : autograd::Function<BatchNormReluTrainFn> {
-  static constexpr const char* kName = "batch_norm_relu";
-  static std::vector<Tensor> forward(Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                                     double eps) {
-    const int64_t c = x.size(1);
-    Tensor y = new_like(x.sizes(), x, follow_format(x.sizes(), {x}));
-    Tensor mean = new_like({c}, x), invstd = new_like({c}, x);
-    backend_for(x).batch_norm_relu_forward_training(y, mean, invstd, x, weight, bias, eps, ctx.op_state);
-    ctx.save(x);
-    ctx.save(weight, SaveKind::Parameter);
-    ctx.save(mean, SaveKind::Activation);
-    ctx.save(invstd, SaveKind::Activation);
-    ctx.save(y, SaveKind::Activation);  // the ReLU mask: y > 0
-    ctx.data["eps"] = eps;
-    ctx.mark_non_differentiable(mean);
-    ctx.mark_non_differentiable(invstd);
-    return {y, mean, invstd};
-  }
-  static std::vector<Tensor> backward(Context& ctx, std::vector<Tensor> grads) {
-    const Tensor& gy = grads[0];
-    Tensor x = ctx.saved(0), weight = ctx.saved(1), mean = ctx.saved(2), invstd = ctx.saved(3), y = ctx.saved(4);
-    Tensor gx, gw, gb;
-    if (ctx.needs_input_grad(0)) gx = new_like(x.sizes(), gy, follow_format(x.sizes(), {x, gy}));
-    if (ctx.needs_input_grad(1)) gw = new_like({x.size(1)}, gy);
-    if (ctx.needs_input_grad(2)) gb = new_like({x.size(1)}, gy);
-    backend_for(gy).batch_norm_relu_backward(gx, gw, gb, gy, y, x, mean, invstd, weight, ctx.get<double>("eps"),
-                                             ctx.op_state);
-    return {gx, gw, gb};
-  }
-};
+using BatchNormTrainFn = BatchNormTrainFnT<false>;
+using BatchNormReluTrainFn = BatchNormTrainFnT<true>;
 
 struct BatchNormEvalFn : autograd::Function<BatchNormEvalFn> {
   static constexpr const char* kName = "batch_norm";
