@@ -133,35 +133,44 @@ struct BatchNormEvalFn : autograd::Function<BatchNormEvalFn> {
 
 }  // namespace
 
+namespace {
+
+// Checks shared by batch_norm and batch_norm_relu.
+void check_bn_call(const Tensor& x, const Tensor& rm, const Tensor& rv, const Tensor& weight, const Tensor& bias) {
+  check_bn(x, weight, bias, rm, rv);
+  MINIDL_CHECK(rm.defined() == rv.defined(),
+               "batch_norm: running_mean and running_var must both be given or both be undefined");
+}
+
+// A training step of TrainFn (plain or ReLU-fused), then the running statistics' update.
+template <typename TrainFn>
+Tensor batch_norm_training(const Tensor& x, const Tensor& rm, const Tensor& rv, const Tensor& weight,
+                           const Tensor& bias, double momentum, double eps) {
+  const int64_t n = x.numel() / x.size(1);
+  MINIDL_CHECK(n > 1, "batch_norm: expected more than 1 value per channel when training, got input ",
+               shape_str(x.sizes()));
+  std::vector<Tensor> outs = TrainFn::apply(x, weight, bias, eps);
+  update_running_stats(rm, rv, outs[1], outs[2], n, momentum, eps);
+  return outs[0];
+}
+
+}  // namespace
+
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
-  check_bn(x, weight, bias, running_mean, running_var);
-  MINIDL_CHECK(running_mean.defined() == running_var.defined(),
-               "batch_norm: running_mean and running_var must both be given or both be undefined");
+  check_bn_call(x, running_mean, running_var, weight, bias);
   if (!training) {
     MINIDL_CHECK(running_mean.defined(), "batch_norm: eval mode needs running_mean and running_var");
     return BatchNormEvalFn::apply(x, running_mean, running_var, weight, bias, eps);
   }
-  const int64_t n = x.numel() / x.size(1);
-  MINIDL_CHECK(n > 1, "batch_norm: expected more than 1 value per channel when training, got input ",
-               shape_str(x.sizes()));
-  std::vector<Tensor> outs = BatchNormTrainFn::apply(x, weight, bias, eps);
-  update_running_stats(running_mean, running_var, outs[1], outs[2], n, momentum, eps);
-  return outs[0];
+  return batch_norm_training<BatchNormTrainFn>(x, running_mean, running_var, weight, bias, momentum, eps);
 }
 
 Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                        const Tensor& bias, bool training, double momentum, double eps) {
   if (!training) return relu(batch_norm(x, running_mean, running_var, weight, bias, false, momentum, eps));
-  check_bn(x, weight, bias, running_mean, running_var);
-  MINIDL_CHECK(running_mean.defined() == running_var.defined(),
-               "batch_norm: running_mean and running_var must both be given or both be undefined");
-  const int64_t n = x.numel() / x.size(1);
-  MINIDL_CHECK(n > 1, "batch_norm: expected more than 1 value per channel when training, got input ",
-               shape_str(x.sizes()));
-  std::vector<Tensor> outs = BatchNormReluTrainFn::apply(x, weight, bias, eps);
-  update_running_stats(running_mean, running_var, outs[1], outs[2], n, momentum, eps);
-  return outs[0];
+  check_bn_call(x, running_mean, running_var, weight, bias);
+  return batch_norm_training<BatchNormReluTrainFn>(x, running_mean, running_var, weight, bias, momentum, eps);
 }
 
 namespace {
