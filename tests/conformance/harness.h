@@ -273,6 +273,9 @@ inline std::string compare(const Tensor& got_h, const Tensor& want_h, Tol tol) {
 }
 
 /// Runs the rows accepted by `pick` for every non-ref backend against ref; returns the number of comparisons.
+/// The fused activation quantizers' rows (test_quant_clip.cpp), part of the one table in test_conformance.cpp.
+std::vector<Row> quant_clip_rows();
+
 inline int run_rows(const std::vector<Row>& rows, const std::function<bool(const Row&)>& pick) {
   int compared = 0;
   Backend& oracle = ref();

@@ -1019,6 +1019,7 @@ const std::vector<Row>& table() {
     add_adaptive_pool(t);
     add_softmax_loss(t);
     add_quant(t);
+    for (Row& r : quant_clip_rows()) t.rows.push_back(std::move(r));
     return t.rows;
   }();
   return rows;
@@ -1057,7 +1058,10 @@ TEST_CASE("conformance: the table covers every Backend primitive") {
                                             "log_softmax_backward",
                                             "nll_loss_forward",
                                             "nll_loss_backward",
-                                            "project_to_levels"};
+                                            "project_to_levels",
+                                            "quantize_clip_forward",
+                                            "quantize_clip_backward",
+                                            "pact_forward"};
   std::set<std::string> seen;
   for (const Row& r : table()) seen.insert(r.op);
   for (const auto& p : primitives) CHECK_MESSAGE(seen.count(p) == 1, "no conformance row for primitive ", p);
