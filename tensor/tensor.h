@@ -28,6 +28,11 @@ class Node;
 
 class Tensor;
 
+/// How an activation tensor is laid out in memory. Every tensor is logically (N, C, H, W); a backend whose
+/// kernels are fastest on channels-last data (the cpu backend: oneDNN's nhwc convolutions) asks the autograd ops
+/// to allocate 4-D activations that way, so no conv has to reorder its input or output.
+enum class MemoryFormat : uint8_t { Contiguous, ChannelsLast };
+
 struct TensorOptions {
   DType dtype_ = DType::f32;
   Device device_ = kCPU;
@@ -53,16 +58,16 @@ struct TensorOptions {
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
   Shape sizes;
-  Shape strides;  // in elements
+  Shape strides;       // in elements
   int64_t offset = 0;  // in elements
   DType dtype = DType::f32;
 
   // autograd metadata
   bool requires_grad = false;
-  std::shared_ptr<TensorImpl> grad;            // leaf gradient, accumulated by backward()
-  std::shared_ptr<autograd::Node> grad_fn;     // the Node that produced this tensor (null for leaves)
-  uint32_t output_nr = 0;                      // which output of grad_fn this is
-  bool retains_grad = false;                   // non-leaf that keeps .grad (Tensor::retain_grad)
+  std::shared_ptr<TensorImpl> grad;         // leaf gradient, accumulated by backward()
+  std::shared_ptr<autograd::Node> grad_fn;  // the Node that produced this tensor (null for leaves)
+  uint32_t output_nr = 0;                   // which output of grad_fn this is
+  bool retains_grad = false;                // non-leaf that keeps .grad (Tensor::retain_grad)
 };
 
 class Tensor {
@@ -88,6 +93,11 @@ class Tensor {
   /// 4-D and dense in (N, H, W, C) order: PyTorch's channels_last. Size-1 dims' strides never matter, so a
   /// tensor can be both contiguous and channels-last (e.g. C == 1 or H == W == 1).
   bool is_channels_last() const;
+  /// ChannelsLast when the tensor is channels-last and not also plain contiguous (a layout choice that means
+  /// something), else Contiguous (also for tensors that are neither): what a layout-following op should produce.
+  MemoryFormat memory_format() const {
+    return is_channels_last() && !is_contiguous() ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+  }
   const std::shared_ptr<Storage>& storage() const { return impl().storage; }
   TensorImpl& impl() const;
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
@@ -216,10 +226,6 @@ Tensor scalar_tensor(double value, TensorOptions opts = {});
 Shape contiguous_strides(const Shape& shape);
 /// Channels-last strides of a 4-D (N, C, H, W) shape: memory order N, H, W, C.
 Shape channels_last_strides(const Shape& shape);
-/// How an activation tensor is laid out in memory. Every tensor is logically (N, C, H, W); a backend whose
-/// kernels are fastest on channels-last data (the cpu backend: oneDNN's nhwc convolutions) asks the autograd ops
-/// to allocate 4-D activations that way, so no conv has to reorder its input or output.
-enum class MemoryFormat : uint8_t { Contiguous, ChannelsLast };
 /// empty() with the given memory format (ChannelsLast needs a 4-D shape).
 Tensor empty(const Shape& shape, TensorOptions opts, MemoryFormat format);
 int64_t shape_numel(const Shape& shape);

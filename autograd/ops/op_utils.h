@@ -25,18 +25,13 @@ inline Tensor new_like(const Shape& shape, const Tensor& like, MemoryFormat form
   return empty(shape, TensorOptions().dtype(like.dtype()).device(like.device()), format);
 }
 
-/// True when t is channels-last and not also plain contiguous (a layout choice that means something).
-inline bool strictly_channels_last(const Tensor& t) {
-  return t.defined() && t.is_channels_last() && !t.is_contiguous();
-}
-
 /// The memory format of an op's activation-shaped output: channels-last when the backend asks for it
 /// (Backend::prefers_channels_last) and one of `inputs` of the same 4-D shape is channels-last, so a layout
 /// chosen by a conv survives batch norm, ReLU, residual adds and their gradients; else contiguous.
 inline MemoryFormat follow_format(const Shape& shape, std::initializer_list<Tensor> inputs) {
   if (shape.size() != 4) return MemoryFormat::Contiguous;
   for (const Tensor& t : inputs) {
-    if (t.defined() && t.sizes() == shape && strictly_channels_last(t) &&
+    if (t.defined() && t.sizes() == shape && t.memory_format() == MemoryFormat::ChannelsLast &&
         backend_for(t).prefers_channels_last(t.dtype()))
       return MemoryFormat::ChannelsLast;
   }

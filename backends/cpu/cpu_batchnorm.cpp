@@ -350,7 +350,6 @@ void bn_bwd_nhwc(T* gx, const T* gy, const T* x, int64_t M, int64_t C, const std
 
 // The layout a batch-norm call runs in: channels-last when its output (y, or gx) is, else contiguous; inputs
 // are converted to it.
-bool nhwc_output(const Tensor& out) { return out.dim() == 4 && out.is_channels_last() && !out.is_contiguous(); }
 Tensor input_in_layout(const Tensor& t, bool nhwc) {
   return nhwc ? cpu::channels_last_input(t) : cpu::contiguous_input(t);
 }
@@ -359,12 +358,10 @@ void check_out_layout(const char* op, const char* what, const Tensor& t) {
                " must be contiguous or channels-last");
 }
 
-}  // namespace
-
-void CpuBackend::batch_norm_forward_training(Tensor& y, Tensor& save_mean, Tensor& save_invstd, const Tensor& x,
-                                             const Tensor& weight, const Tensor& bias, double eps,
-                                             OpStatePtr& /*state: nothing to keep*/) {
-  const char* op = "batch_norm_forward_training";
+// Training forward, plain or with the ReLU fused into the affine pass (relu: the nhwc loops only; the fused
+// entry point routes other layouts to the Backend's composition).
+void train_forward(const char* op, Tensor& y, Tensor& save_mean, Tensor& save_invstd, const Tensor& x,
+                   const Tensor& weight, const Tensor& bias, double eps, bool relu) {
   const BnGeom g = check_bn_input(op, x);
   const DType dt = x.dtype();
   cpu::check_tensor(op, "y", y, dt, x.sizes());
@@ -374,17 +371,59 @@ void CpuBackend::batch_norm_forward_training(Tensor& y, Tensor& save_mean, Tenso
   const auto w = channel_values(op, "weight", weight, g.C, dt, 1.0);
   const auto b = channel_values(op, "bias", bias, g.C, dt, 0.0);
   std::vector<double> mean(static_cast<size_t>(g.C)), invstd(static_cast<size_t>(g.C));
-  const bool nhwc = nhwc_output(y);
+  const bool nhwc = cpu::is_nhwc(y);
   const Tensor xc = input_in_layout(x, nhwc);
   dispatch_floating(dt, op, [&](auto tag) {
     using T = decltype(tag);
     if (nhwc)
-      bn_train_fwd_nhwc<T>(y.data<T>(), xc.data<T>(), g.N * g.S, g.C, eps, w, b, mean, invstd);
+      bn_train_fwd_nhwc<T>(y.data<T>(), xc.data<T>(), g.N * g.S, g.C, eps, w, b, mean, invstd, relu);
     else
       bn_train_fwd<T>(y.data<T>(), xc.data<T>(), g, eps, w, b, mean, invstd);
   });
   store_channels(op, "save_mean", save_mean, mean, dt);
   store_channels(op, "save_invstd", save_invstd, invstd, dt);
+}
+
+// Backward, plain or through a fused ReLU whose output relu_y (defined only on the nhwc path) masks gy.
+void backward(const char* op, Tensor& gx, Tensor& gweight, Tensor& gbias, const Tensor& gy, const Tensor& x,
+              const Tensor& save_mean, const Tensor& save_invstd, const Tensor& weight, const Tensor& relu_y) {
+  const BnGeom g = check_bn_input(op, x);
+  const DType dt = x.dtype();
+  cpu::check_tensor(op, "gy", gy, dt, x.sizes());
+  if (relu_y.defined()) cpu::check_tensor(op, "y", relu_y, dt, x.sizes());
+  if (gx.defined()) {
+    cpu::check_tensor(op, "gx", gx, dt, x.sizes());
+    check_out_layout(op, "gx", gx);
+  }
+  MINIDL_CHECK(save_mean.defined() && save_invstd.defined(), op,
+               " (backend cpu): save_mean and save_invstd are required");
+  const auto mean = channel_values(op, "save_mean", save_mean, g.C, dt, 0.0);
+  const auto invstd = channel_values(op, "save_invstd", save_invstd, g.C, dt, 1.0);
+  const auto w = channel_values(op, "weight", weight, g.C, dt, 1.0);
+  std::vector<double> gw(static_cast<size_t>(g.C)), gb(static_cast<size_t>(g.C));
+  const bool nhwc = gx.defined() ? cpu::is_nhwc(gx) : cpu::is_nhwc(x);
+  const Tensor xc = input_in_layout(x, nhwc), gyc = input_in_layout(gy, nhwc);
+  const Tensor yc = relu_y.defined() ? cpu::channels_last_input(relu_y) : Tensor();
+  dispatch_floating(dt, op, [&](auto tag) {
+    using T = decltype(tag);
+    T* gxp = gx.defined() ? gx.data<T>() : nullptr;
+    if (yc.defined())
+      bn_bwd_nhwc<T, true>(gxp, gyc.data<T>(), xc.data<T>(), g.N * g.S, g.C, mean, invstd, w, gw, gb, yc.data<T>());
+    else if (nhwc)
+      bn_bwd_nhwc<T>(gxp, gyc.data<T>(), xc.data<T>(), g.N * g.S, g.C, mean, invstd, w, gw, gb);
+    else
+      bn_bwd<T>(gxp, gyc.data<T>(), xc.data<T>(), g, mean, invstd, w, gw, gb);
+  });
+  store_channels(op, "gweight", gweight, gw, dt);
+  store_channels(op, "gbias", gbias, gb, dt);
+}
+
+}  // namespace
+
+void CpuBackend::batch_norm_forward_training(Tensor& y, Tensor& save_mean, Tensor& save_invstd, const Tensor& x,
+                                             const Tensor& weight, const Tensor& bias, double eps,
+                                             OpStatePtr& /*state: nothing to keep*/) {
+  train_forward("batch_norm_forward_training", y, save_mean, save_invstd, x, weight, bias, eps, false);
 }
 
 void CpuBackend::batch_norm_forward_inference(Tensor& y, const Tensor& x, const Tensor& running_mean,
@@ -401,7 +440,7 @@ void CpuBackend::batch_norm_forward_inference(Tensor& y, const Tensor& x, const 
   const auto b = channel_values(op, "bias", bias, g.C, dt, 0.0);
   const auto mean = channel_values(op, "running_mean", running_mean, g.C, dt, 0.0);
   const auto var = channel_values(op, "running_var", running_var, g.C, dt, 1.0);
-  const bool nhwc = nhwc_output(y);
+  const bool nhwc = cpu::is_nhwc(y);
   const Tensor xc = input_in_layout(x, nhwc);
   dispatch_floating(dt, op, [&](auto tag) {
     using T = decltype(tag);
@@ -415,33 +454,7 @@ void CpuBackend::batch_norm_forward_inference(Tensor& y, const Tensor& x, const 
 void CpuBackend::batch_norm_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, const Tensor& gy, const Tensor& x,
                                      const Tensor& save_mean, const Tensor& save_invstd, const Tensor& weight,
                                      double /*eps: save_invstd has it*/, OpStatePtr& /*state*/) {
-  const char* op = "batch_norm_backward";
-  const BnGeom g = check_bn_input(op, x);
-  const DType dt = x.dtype();
-  cpu::check_tensor(op, "gy", gy, dt, x.sizes());
-  if (gx.defined()) {
-    cpu::check_tensor(op, "gx", gx, dt, x.sizes());
-    check_out_layout(op, "gx", gx);
-  }
-  MINIDL_CHECK(save_mean.defined() && save_invstd.defined(), op,
-               " (backend cpu): save_mean and save_invstd are required");
-  const auto mean = channel_values(op, "save_mean", save_mean, g.C, dt, 0.0);
-  const auto invstd = channel_values(op, "save_invstd", save_invstd, g.C, dt, 1.0);
-  const auto w = channel_values(op, "weight", weight, g.C, dt, 1.0);
-  std::vector<double> gw(static_cast<size_t>(g.C)), gb(static_cast<size_t>(g.C));
-  const bool nhwc = gx.defined() ? nhwc_output(gx) : nhwc_output(x);
-  const Tensor xc = input_in_layout(x, nhwc), gyc = input_in_layout(gy, nhwc);
-  dispatch_floating(dt, op, [&](auto tag) {
-    using T = decltype(tag);
-    if (nhwc) {
-      bn_bwd_nhwc<T>(gx.defined() ? gx.data<T>() : nullptr, gyc.data<T>(), xc.data<T>(), g.N * g.S, g.C, mean, invstd,
-                     w, gw, gb);
-      return;
-    }
-    bn_bwd<T>(gx.defined() ? gx.data<T>() : nullptr, gyc.data<T>(), xc.data<T>(), g, mean, invstd, w, gw, gb);
-  });
-  store_channels(op, "gweight", gweight, gw, dt);
-  store_channels(op, "gbias", gbias, gb, dt);
+  backward("batch_norm_backward", gx, gweight, gbias, gy, x, save_mean, save_invstd, weight, Tensor());
 }
 
 // Fused batch norm + ReLU: channels-last tensors take the fused loops (the ReLU applied in the affine pass; its
@@ -449,56 +462,21 @@ void CpuBackend::batch_norm_backward(Tensor& gx, Tensor& gweight, Tensor& gbias,
 void CpuBackend::batch_norm_relu_forward_training(Tensor& y, Tensor& save_mean, Tensor& save_invstd, const Tensor& x,
                                                   const Tensor& weight, const Tensor& bias, double eps,
                                                   OpStatePtr& state) {
-  const char* op = "batch_norm_relu_forward_training";
-  if (!nhwc_output(y)) {
+  if (!cpu::is_nhwc(y)) {
     Backend::batch_norm_relu_forward_training(y, save_mean, save_invstd, x, weight, bias, eps, state);
     return;
   }
-  const BnGeom g = check_bn_input(op, x);
-  const DType dt = x.dtype();
-  cpu::check_tensor(op, "y", y, dt, x.sizes());
-  MINIDL_CHECK(save_mean.defined() && save_invstd.defined(), op,
-               " (backend cpu): save_mean and save_invstd are required");
-  const auto w = channel_values(op, "weight", weight, g.C, dt, 1.0);
-  const auto b = channel_values(op, "bias", bias, g.C, dt, 0.0);
-  std::vector<double> mean(static_cast<size_t>(g.C)), invstd(static_cast<size_t>(g.C));
-  const Tensor xc = cpu::channels_last_input(x);
-  dispatch_floating(dt, op, [&](auto tag) {
-    using T = decltype(tag);
-    bn_train_fwd_nhwc<T>(y.data<T>(), xc.data<T>(), g.N * g.S, g.C, eps, w, b, mean, invstd, true);
-  });
-  store_channels(op, "save_mean", save_mean, mean, dt);
-  store_channels(op, "save_invstd", save_invstd, invstd, dt);
+  train_forward("batch_norm_relu_forward_training", y, save_mean, save_invstd, x, weight, bias, eps, true);
 }
 
 void CpuBackend::batch_norm_relu_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, const Tensor& gy, const Tensor& y,
                                           const Tensor& x, const Tensor& save_mean, const Tensor& save_invstd,
                                           const Tensor& weight, double eps, OpStatePtr& state) {
-  const char* op = "batch_norm_relu_backward";
-  const bool nhwc = gx.defined() ? nhwc_output(gx) : nhwc_output(x);
-  if (!nhwc) {
+  if (!(gx.defined() ? cpu::is_nhwc(gx) : cpu::is_nhwc(x))) {
     Backend::batch_norm_relu_backward(gx, gweight, gbias, gy, y, x, save_mean, save_invstd, weight, eps, state);
     return;
   }
-  const BnGeom g = check_bn_input(op, x);
-  const DType dt = x.dtype();
-  cpu::check_tensor(op, "gy", gy, dt, x.sizes());
-  cpu::check_tensor(op, "y", y, dt, x.sizes());
-  if (gx.defined()) cpu::check_tensor(op, "gx", gx, dt, x.sizes());
-  MINIDL_CHECK(save_mean.defined() && save_invstd.defined(), op,
-               " (backend cpu): save_mean and save_invstd are required");
-  const auto mean = channel_values(op, "save_mean", save_mean, g.C, dt, 0.0);
-  const auto invstd = channel_values(op, "save_invstd", save_invstd, g.C, dt, 1.0);
-  const auto w = channel_values(op, "weight", weight, g.C, dt, 1.0);
-  std::vector<double> gw(static_cast<size_t>(g.C)), gb(static_cast<size_t>(g.C));
-  const Tensor xc = cpu::channels_last_input(x), gyc = cpu::channels_last_input(gy), yc = cpu::channels_last_input(y);
-  dispatch_floating(dt, op, [&](auto tag) {
-    using T = decltype(tag);
-    bn_bwd_nhwc<T, true>(gx.defined() ? gx.data<T>() : nullptr, gyc.data<T>(), xc.data<T>(), g.N * g.S, g.C, mean,
-                         invstd, w, gw, gb, yc.data<T>());
-  });
-  store_channels(op, "gweight", gweight, gw, dt);
-  store_channels(op, "gbias", gbias, gb, dt);
+  backward("batch_norm_relu_backward", gx, gweight, gbias, gy, x, save_mean, save_invstd, weight, y);
 }
 
 }  // namespace minidl

@@ -149,6 +149,8 @@ Tensor contiguous_input(const Tensor& t);
 /// `t` itself when contiguous or channels-last (both dense layouts oneDNN reads directly), else a contiguous
 /// copy.
 Tensor dense_input(const Tensor& t);
+/// True for a tensor laid out channels-last (nhwc) and not also plain contiguous: the kernels' nhwc paths.
+inline bool is_nhwc(const Tensor& t) { return t.memory_format() == MemoryFormat::ChannelsLast; }
 /// t in channels-last layout (itself when it already is; else a copy): for kernels that walk nhwc memory.
 Tensor channels_last_input(const Tensor& t);
 

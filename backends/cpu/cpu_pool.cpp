@@ -156,8 +156,6 @@ void max_pool_bwd_nhwc(T* gx, const T* gy, const int64_t* ind, int64_t N, int64_
   });
 }
 
-bool is_nhwc(const Tensor& t) { return t.dim() == 4 && t.is_channels_last() && !t.is_contiguous(); }
-
 // PyTorch's adaptive cell bounds: [floor(i*In/Out), ceil((i+1)*In/Out)).
 inline int64_t cell_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
 inline int64_t cell_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
@@ -222,7 +220,7 @@ void CpuBackend::max_pool2d_forward(Tensor& y, Tensor& indices, const Tensor& x,
   cpu::check_tensor(op, "indices", indices, DType::i64, ys);
   MINIDL_CHECK(x.sizes()[2] * x.sizes()[3] < (int64_t{1} << 31), op, " (backend cpu): input plane of ",
                shape_str(x.sizes()), " is too large for 32-bit positions");
-  if (is_nhwc(y)) {  // channels-last network: y, indices and x all nhwc
+  if (cpu::is_nhwc(y)) {  // channels-last network: y, indices and x all nhwc
     MINIDL_CHECK(indices.is_channels_last(), op, " (backend cpu): indices must share y's channels-last layout");
     const Tensor xc = cpu::channels_last_input(x);
     dispatch_floating(x.dtype(), op, [&](auto tag) {
@@ -249,7 +247,7 @@ void CpuBackend::max_pool2d_backward(Tensor& gx, const Tensor& gy, const Tensor&
   const Shape ys = pool_out_shape(op, gx.sizes(), p);
   cpu::check_tensor(op, "gy", gy, gx.dtype(), ys);
   cpu::check_tensor(op, "indices", indices, DType::i64, ys);
-  const bool nhwc = is_nhwc(gx);
+  const bool nhwc = cpu::is_nhwc(gx);
   MINIDL_CHECK(nhwc || gx.is_contiguous(), op, " (backend cpu): gx must be contiguous or channels-last");
   const Tensor gyc = nhwc ? cpu::channels_last_input(gy) : cpu::contiguous_input(gy);
   const Tensor ic = nhwc ? cpu::channels_last_input(indices) : cpu::contiguous_input(indices);

@@ -30,12 +30,11 @@ inline dnnl::memory::desc any_f32(const Shape& s) {
   return dnnl::memory::desc(to_dims(s), dnnl_dt::f32, dnnl_tag::any);
 }
 
-/// True for a 4-D tensor laid out channels-last (nhwc) and not also plain contiguous.
-inline bool is_nhwc(const Tensor& t) { return t.dim() == 4 && t.is_channels_last() && !t.is_contiguous(); }
-/// Descriptor of an f32 tensor as it lies in memory: nhwc when is_nhwc(t), else row-major (callers pass
+/// Descriptor of an f32 tensor as it lies in memory: nhwc when channels-last, else row-major (callers pass
 /// tensors that are one of the two, see dense_input).
 inline dnnl::memory::desc layout_f32(const Tensor& t) {
-  if (is_nhwc(t)) return dnnl::memory::desc(to_dims(t.sizes()), dnnl_dt::f32, dnnl_tag::nhwc);
+  if (t.memory_format() == MemoryFormat::ChannelsLast)
+    return dnnl::memory::desc(to_dims(t.sizes()), dnnl_dt::f32, dnnl_tag::nhwc);
   return plain_f32(t.sizes());
 }
 

@@ -53,7 +53,7 @@ struct Ctx {
   }
   /// act_out for an output shaped like `in` when `in` is channels-last (a layout-following op), else out().
   Tensor out_following(const Tensor& in) const {
-    const bool cl = in.is_channels_last() && !in.is_contiguous();
+    const bool cl = in.memory_format() == MemoryFormat::ChannelsLast;
     return cl ? act_out(in.sizes()) : out(in.sizes());
   }
 };

@@ -73,7 +73,7 @@ Tensor clip_input(const ClipCase& cc, DType dt, Rng& rng) {
 // An output like the one autograd allocates: channels-last for a channels-last 4-D input when the backend
 // prefers that layout, else contiguous; u8 outputs follow the same layout.
 Tensor clip_out(Ctx& c, const Tensor& x, DType d) {
-  const bool cl = x.dim() == 4 && x.is_channels_last() && !x.is_contiguous() && c.be.prefers_channels_last(c.dt);
+  const bool cl = x.memory_format() == MemoryFormat::ChannelsLast && c.be.prefers_channels_last(c.dt);
   if (!cl) return c.out(x.sizes(), d);
   Tensor t = empty(x.sizes(), TensorOptions{}.dtype(d).device(c.dev), MemoryFormat::ChannelsLast);
   c.be.fill(t, is_floating(d) ? std::nan("") : -7.0);
