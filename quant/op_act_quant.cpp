@@ -45,15 +45,7 @@ struct ActQuantFn : autograd::Function<ActQuantFn> {
     return out;
   }
   static std::vector<Tensor> backward(autograd::Context& ctx, std::vector<Tensor> g) {
-    const Tensor& go = g[0];
-    const Tensor mask = ctx.saved(0), coef = ctx.saved(1);
-    Tensor gx, ga;
-    // gx in the saved tensors' layout (that of X): the kernel then walks mask, coef and gx in step
-    if (ctx.needs_input_grad(0)) gx = new_like(go.sizes(), go, follow_format(go.sizes(), {coef}));
-    if (ctx.needs_input_grad(1)) ga = new_like(ctx.get<Shape>("alpha_shape"), go);
-    if (gx.defined() || ga.defined())
-      backend_for(go).quantize_clip_backward(gx, ga, go, mask, coef, ctx.get<double>("grad_scale"));
-    return {gx, ga};
+    return clip_backward(ctx, g[0], ctx.get<Shape>("alpha_shape"), ctx.get<double>("grad_scale"));
   }
 };
 

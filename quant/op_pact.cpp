@@ -40,13 +40,7 @@ struct PactFn : autograd::Function<PactFn> {
     return y;
   }
   static std::vector<Tensor> backward(autograd::Context& ctx, std::vector<Tensor> g) {
-    const Tensor& go = g[0];
-    const Tensor mask = ctx.saved(0), coef = ctx.saved(1);
-    Tensor gx, ga;
-    if (ctx.needs_input_grad(0)) gx = new_like(go.sizes(), go, follow_format(go.sizes(), {coef}));
-    if (ctx.needs_input_grad(1)) ga = new_like(ctx.get<Shape>("alpha_shape"), go);
-    if (gx.defined() || ga.defined()) backend_for(go).quantize_clip_backward(gx, ga, go, mask, coef, 1.0);
-    return {gx, ga};
+    return clip_backward(ctx, g[0], ctx.get<Shape>("alpha_shape"), 1.0);
   }
 };
 

@@ -69,4 +69,17 @@ inline Tensor project(const Tensor& c, const LevelSet& ls) {
   return q;
 }
 
+/// The backward of the fused clip quantizers (activation quantizer and PACT) from their saved u8 mask (saved 0)
+/// and alpha coefficient (saved 1): gx = g * mask in the saved tensors' layout (that of x, so the kernel walks
+/// mask, coef and gx in step) and galpha = scale * sum(g * coef) shaped like alpha.
+inline std::vector<Tensor> clip_backward(autograd::Context& ctx, const Tensor& go, const Shape& alpha_shape,
+                                         double scale) {
+  const Tensor mask = ctx.saved(0), coef = ctx.saved(1);
+  Tensor gx, ga;
+  if (ctx.needs_input_grad(0)) gx = new_like(go.sizes(), go, follow_format(go.sizes(), {coef}));
+  if (ctx.needs_input_grad(1)) ga = new_like(alpha_shape, go);
+  if (gx.defined() || ga.defined()) backend_for(go).quantize_clip_backward(gx, ga, go, mask, coef, scale);
+  return {gx, ga};
+}
+
 }  // namespace minidl::quant::detail
