@@ -7,9 +7,7 @@ namespace minidl {
 
 using namespace ops_detail;
 
-namespace {
-
-void check_conv(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p) {
+Shape ops_detail::checked_conv_output(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p) {
   check_floating("conv2d", x);
   check_floating("conv2d", w);
   check_compatible("conv2d", x, w);
@@ -35,14 +33,15 @@ void check_conv(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv
   MINIDL_CHECK(oh > 0 && ow > 0, "conv2d: input ", shape_str(x.sizes()), " with padding ", p.pad_h, "x", p.pad_w,
                " is too small for weight ", shape_str(w.sizes()), " with dilation ", p.dilation_h, "x", p.dilation_w,
                " (output would be ", oh, "x", ow, ")");
+  return {x.size(0), w.size(0), oh, ow};
 }
+
+namespace {
 
 struct Conv2dFn : autograd::Function<Conv2dFn> {
   static constexpr const char* kName = "conv2d";
   static Tensor forward(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, Conv2dParams p) {
-    check_conv(x, w, bias, p);
-    const Shape y_shape{x.size(0), w.size(0), conv_out_size(x.size(2), w.size(2), p.stride_h, p.pad_h, p.dilation_h),
-                        conv_out_size(x.size(3), w.size(3), p.stride_w, p.pad_w, p.dilation_w)};
+    const Shape y_shape = checked_conv_output(x, w, bias, p);
     // The backend picks the output layout per conv (Backend::conv_output_format): batch norm, ReLU and adds then
     // keep it, so a network runs in that layout from conv to conv (the NCHW input of the first conv included).
     const MemoryFormat y_format = backend_for(x).conv_output_format(y_shape, x.dtype());

@@ -20,9 +20,6 @@ Tensor conv2d_bn_inference(const Tensor& x, const Tensor& w, const Tensor& conv_
   // not a Function (nothing to record), so it reports to the profiler itself
   const bool profiling = autograd::Profiler::enabled();
   const auto t0 = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-  check_floating(op, x);
-  check_floating(op, w);
-  check_compatible(op, x, w);
   if (autograd::GradMode::is_enabled()) {
     for (const Tensor* t : {&x, &w, &conv_bias, &bn_weight, &bn_bias, &residual}) {
       MINIDL_CHECK(!t->defined() || !t->requires_grad(), op,
@@ -30,15 +27,14 @@ Tensor conv2d_bn_inference(const Tensor& x, const Tensor& w, const Tensor& conv_
                    "or use conv2d and batch_norm");
     }
   }
-  MINIDL_CHECK(x.dim() == 4 && w.dim() == 4, op, ": x ", shape_str(x.sizes()), " and w ", shape_str(w.sizes()),
-               " must be 4-D");
+  const Shape y_shape = checked_conv_output(x, w, conv_bias, p);
   const int64_t K = w.size(0);
   for (const Tensor* t : {&running_mean, &running_var}) {
     MINIDL_CHECK(t->defined() && t->dim() == 1 && t->size(0) == K, op, ": running statistics must be (", K,
                  ") for weight ", shape_str(w.sizes()));
   }
-  for (const Tensor* t : {&conv_bias, &bn_weight, &bn_bias}) {
-    MINIDL_CHECK(!t->defined() || (t->dim() == 1 && t->size(0) == K), op, ": bias/affine tensors must be (", K,
+  for (const Tensor* t : {&bn_weight, &bn_bias}) {
+    MINIDL_CHECK(!t->defined() || (t->dim() == 1 && t->size(0) == K), op, ": affine tensors must be (", K,
                  ") for weight ", shape_str(w.sizes()), ", got ", shape_str(t->sizes()));
   }
   // s = gamma / sqrt(var + eps)
@@ -52,12 +48,6 @@ Tensor conv2d_bn_inference(const Tensor& x, const Tensor& w, const Tensor& conv_
   if (bn_bias.defined()) b_folded = binary_raw(BinaryOp::Add, b_folded, bn_bias, op);
 
   Backend& be = backend_for(x);
-  const Shape y_shape{x.size(0), K, conv_out_size(x.size(2), w.size(2), p.stride_h, p.pad_h, p.dilation_h),
-                      conv_out_size(x.size(3), w.size(3), p.stride_w, p.pad_w, p.dilation_w)};
-  MINIDL_CHECK(y_shape[2] > 0 && y_shape[3] > 0, op, ": input ", shape_str(x.sizes()), " is too small for weight ",
-               shape_str(w.sizes()));
-  MINIDL_CHECK(x.size(1) == w.size(1) * p.groups, op, ": input ", shape_str(x.sizes()), " does not match weight ",
-               shape_str(w.sizes()), " (groups ", p.groups, ")");
   if (residual.defined()) {
     check_compatible(op, x, residual);
     MINIDL_CHECK(residual.sizes() == y_shape, op, ": residual ", shape_str(residual.sizes()),

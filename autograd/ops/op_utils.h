@@ -38,6 +38,10 @@ inline MemoryFormat follow_format(const Shape& shape, std::initializer_list<Tens
   return MemoryFormat::Contiguous;
 }
 
+/// Checks conv2d's operands (dtypes, devices, ranks, groups, stride/padding/dilation, bias, that the kernel
+/// fits) with errors naming conv2d and the shapes; returns the output shape (N, K, P, Q). Defined in conv.cpp.
+Shape checked_conv_output(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p);
+
 /// Throws when a and b differ in dtype or device; `op` names the caller.
 inline void check_compatible(const char* op, const Tensor& a, const Tensor& b) {
   MINIDL_CHECK(a.dtype() == b.dtype(), op, ": dtype mismatch between ", dtype_name(a.dtype()), " ",
