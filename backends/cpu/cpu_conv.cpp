@@ -9,6 +9,7 @@
 // OpState passes a reordered gradient from backward-data to backward-weights so it is reordered once.
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/cpu_loops.h"
+#include "backends/cpu/cpu_winograd.h"
 #include "backends/cpu/dnnl_common.h"
 
 namespace minidl {
@@ -204,6 +205,30 @@ void check_f32(const char* op, const Tensor& t, const char* what) {
   if (t.dtype() != DType::f32) cpu::unsupported(op, t.dtype());
 }
 
+// Winograd F(4x4, 3x3) instead of oneDNN's direct convolution: 3x3, stride 1, no dilation or groups, both
+// activations channels-last, channel counts multiples of 8, on an AVX2 + FMA CPU (cpu_winograd.h). `in` and
+// `out` are the activations the kernel reads and writes (x and y forward, gy and gx for backward-data).
+bool winograd_applies(const Shape& w, const Conv2dParams& p, const Tensor& in, const Tensor& out) {
+  return w[2] == 3 && w[3] == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 && p.dilation_w == 1 &&
+         p.groups == 1 && cpu::is_nhwc(in) && cpu::is_nhwc(out) && cpu::winograd_fits(in.size(1), out.size(1));
+}
+
+// out = the stride-1 3x3 convolution of `in` by w (K, C, 3, 3): forward (flip = false, in = x) or backward-data
+// (flip = true, in = gy: the flipped, transposed filters with padding 2 - pad).
+void winograd_conv(Tensor& out, const Tensor& in, const Tensor& w, bool flip, const Conv2dParams& p,
+                   const cpu::WinogradEpilogue& e) {
+  const int64_t K = w.size(0), C = w.size(1);
+  Tensor u = empty({cpu::winograd_weights_size(C, K)}, TensorOptions{}.dtype(DType::f32));
+  cpu::winograd_transform_weights(u.data<float>(), w.data<float>(), K, C, flip);
+  cpu::WinogradShape s;
+  s.n = in.size(0);
+  s.in_c = in.size(1), s.in_h = in.size(2), s.in_w = in.size(3);
+  s.out_c = out.size(1), s.out_h = out.size(2), s.out_w = out.size(3);
+  s.pad_h = flip ? 2 - p.pad_h : p.pad_h;
+  s.pad_w = flip ? 2 - p.pad_w : p.pad_w;
+  cpu::winograd_conv3x3(out.data<float>(), in.data<float>(), u.data<float>(), s, e);
+}
+
 }  // namespace
 
 void CpuBackend::conv2d_forward(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
@@ -220,6 +245,12 @@ void CpuBackend::conv2d_forward(Tensor& y, const Tensor& x, const Tensor& w, con
   if (has_bias) cpu::check_tensor(op, "bias", bias, DType::f32, {w.sizes()[0]});
   if (y.numel() == 0) return;
   MINIDL_CHECK(x.numel() > 0 && w.numel() > 0, op, " (backend cpu): empty input or weight (", g.str, ")");
+  if (winograd_applies(w.sizes(), p, xc, y)) {
+    if (ConvState* cs = conv_state(state)) cs->clear();
+    const Tensor bc = has_bias ? cpu::contiguous_input(bias) : Tensor();
+    winograd_conv(y, xc, wc, false, p, {has_bias ? bc.data<float>() : nullptr, false, false});
+    return;
+  }
   auto plan = cpu::dnnl_call(op, g.str, [&] {
     return fwd_cache().get(g.key(has_bias), [&] {
       FwdPlan pl;
@@ -261,6 +292,10 @@ void CpuBackend::conv2d_backward_data(Tensor& gx, const Tensor& gy, const Tensor
   if (gx.numel() == 0) return;
   if (gy.numel() == 0 || w.numel() == 0) {
     fill(gx, 0.0);
+    return;
+  }
+  if (winograd_applies(w.sizes(), p, gyd, gx)) {
+    winograd_conv(gx, gyd, cpu::contiguous_input(w), true, p, {});
     return;
   }
   auto plan = cpu::dnnl_call(op, g.str, [&] {
@@ -368,6 +403,12 @@ void CpuBackend::conv2d_inference(Tensor& y, const Tensor& x, const Tensor& w, c
   MINIDL_CHECK(x.numel() > 0 && w.numel() > 0, op, " (backend cpu): empty input or weight (", g.str, ")");
   const Tensor xc = cpu::dense_input(x), wc = cpu::contiguous_input(w);
   set_layouts(g, xc, y, cpu::is_nhwc(y));
+  if (winograd_applies(w.sizes(), p, xc, y)) {
+    if (has_res) copy(y, residual);  // any layout of residual into y's; the epilogue adds onto it
+    const Tensor bc = has_bias ? cpu::contiguous_input(bias) : Tensor();
+    winograd_conv(y, xc, wc, false, p, {has_bias ? bc.data<float>() : nullptr, has_res, relu});
+    return;
+  }
   auto plan = cpu::dnnl_call(op, g.str, [&] {
     return infer_cache().get(g.key(int64_t{has_bias} | int64_t{has_res} << 1 | int64_t{relu} << 2), [&] {
       InferPlan pl;

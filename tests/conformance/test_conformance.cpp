@@ -469,6 +469,11 @@ std::vector<ConvCase> fixed_conv_cases() {
       {{2, 32, 9, 9}, 64, 3, 3, cp(2, 2, 1, 1, 1, 1, 1), true, Layout::ChannelsLast},
       {{3, 6, 10, 9}, 6, 3, 3, cp(1, 1, 2, 2, 2, 2, 3), true, Layout::ChannelsLast},
       {{2, 3, 9, 11}, 4, 3, 3, cp(1, 1, 1, 1, 1, 1, 1), true, Layout::ChannelsLast},
+      // the cpu backend's Winograd F(4x4,3x3) path (3x3 stride 1, channels-last, channels % 8): partial tiles,
+      // K % 16 == 8, no padding, padding 2 (backward-data runs it with padding 0)
+      {{2, 16, 9, 11}, 24, 3, 3, cp(1, 1, 1, 1, 1, 1, 1), true, Layout::ChannelsLast},
+      {{1, 8, 5, 7}, 8, 3, 3, cp(1, 1, 0, 0, 1, 1, 1), false, Layout::ChannelsLast},
+      {{3, 32, 8, 8}, 16, 3, 3, cp(1, 1, 2, 2, 1, 1, 1), true, Layout::ChannelsLast},
   };
 }
 

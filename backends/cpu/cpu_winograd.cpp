@@ -1,0 +1,332 @@
+// Winograd F(4x4, 3x3) over nhwc f32 (see cpu_winograd.h for why). Work is split into blocks of `tb` output
+// tiles. Each thread takes whole blocks and, per block, keeps everything in its L2:
+//   1. input transform   V[p][t][c] = (B^T d B)[p] of the 6x6 input tile d of each tile t (p = 0..35),
+//   2. 36 small GEMMs    M[p][t][k] = sum_c V[p][t][c] * U[p][c][k],
+//   3. output transform  y tile = A^T M A (4x4), plus the epilogue (bias, accumulate, ReLU), stored into nhwc.
+// The transforms run on 8 channels at a time (one AVX2 register), the GEMM is a 6x16 register-blocked
+// micro-kernel. Only functions marked MINIDL_AVX2 use AVX2 instructions, and they run only after
+// __builtin_cpu_supports says the CPU has AVX2 and FMA (the library itself is built for baseline x86-64).
+#include "backends/cpu/cpu_winograd.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <vector>
+
+#include "core/env.h"
+#include "core/error.h"
+#include "core/threads.h"
+
+#define MINIDL_AVX2 __attribute__((target("avx2,fma")))
+
+namespace minidl::cpu {
+namespace {
+
+std::atomic<int> g_override{-1};  // -1: follow MINIDL_CPU_CONV; 0 / 1: set_winograd_enabled
+
+bool cpu_has_avx2_fma() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+}
+
+bool env_allows_winograd() {
+  static const int allowed = [] {
+    const auto v = env_string("MINIDL_CPU_CONV");
+    if (!v || *v == "auto" || *v == "winograd") return 1;
+    if (*v == "direct") return 0;
+    return -1;
+  }();
+  MINIDL_CHECK(allowed >= 0, "MINIDL_CPU_CONV must be 'auto', 'winograd' or 'direct', got '",
+               env_string("MINIDL_CPU_CONV").value_or(""), "'");
+  return allowed == 1;
+}
+
+// Tiles per block: V and M of one block (36 * tb * (C + K) floats) fit in about 320 KiB, well inside the
+// 512 KiB - 1 MiB L2 of current x86 cores, leaving room for the weights U[p] of the GEMM being run. A multiple of
+// the micro-kernel's 6 rows.
+int64_t block_tiles(int64_t in_c, int64_t out_c) {
+  constexpr int64_t kBudgetFloats = 320 * 1024 / 4;
+  const int64_t tb = kBudgetFloats / (36 * (in_c + out_c));
+  return std::clamp<int64_t>(tb / 6 * 6, 6, 96);
+}
+
+float* thread_scratch(size_t floats) {
+  static thread_local std::vector<float> buf;
+  if (buf.size() < floats) buf.resize(floats);
+  return buf.data();
+}
+
+// ---------------------------------------------------------------- the three stages (AVX2 + FMA)
+
+// r = B^T d for one column of six vectors, B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0;
+// 0 2 -1 -2 1 0; 0 4 0 -5 0 1].
+MINIDL_AVX2 inline void bt6(const __m256* d, __m256* r) {
+  const __m256 two = _mm256_set1_ps(2.f), four = _mm256_set1_ps(4.f), five = _mm256_set1_ps(5.f);
+  const __m256 t0 = _mm256_fnmadd_ps(four, d[2], d[4]);  // d4 - 4 d2
+  const __m256 t1 = _mm256_fnmadd_ps(four, d[1], d[3]);  // d3 - 4 d1
+  const __m256 t2 = _mm256_sub_ps(d[4], d[2]);
+  const __m256 t3 = _mm256_mul_ps(two, _mm256_sub_ps(d[3], d[1]));
+  r[0] = _mm256_fmadd_ps(four, d[0], _mm256_fnmadd_ps(five, d[2], d[4]));
+  r[1] = _mm256_add_ps(t0, t1);
+  r[2] = _mm256_sub_ps(t0, t1);
+  r[3] = _mm256_add_ps(t2, t3);
+  r[4] = _mm256_sub_ps(t2, t3);
+  r[5] = _mm256_fmadd_ps(four, d[1], _mm256_fnmadd_ps(five, d[3], d[5]));
+}
+
+// o = A^T m for six vectors, A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
+MINIDL_AVX2 inline void at6(const __m256* m, __m256* o) {
+  const __m256 s12 = _mm256_add_ps(m[1], m[2]), d12 = _mm256_sub_ps(m[1], m[2]);
+  const __m256 s34 = _mm256_add_ps(m[3], m[4]), d34 = _mm256_sub_ps(m[3], m[4]);
+  o[0] = _mm256_add_ps(_mm256_add_ps(m[0], s12), s34);
+  o[1] = _mm256_fmadd_ps(_mm256_set1_ps(2.f), d34, d12);
+  o[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.f), s34, s12);
+  o[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.f), d34, d12), m[5]);
+}
+
+struct Geometry {
+  int64_t C = 0, K = 0, H = 0, W = 0, P = 0, Q = 0, pad_h = 0, pad_w = 0;
+  int64_t tiles_h = 0, tiles_w = 0, tiles_per_image = 0, tb = 0;
+  int64_t vstride = 0, mstride = 0;  // floats between positions p of V and of M: tb * C (K) plus one cache line, so
+                                     // the 36 positions of a tile do not all fall into the same L1 set
+};
+
+// Stage 1 for tiles [t0, t0 + nt) into V[p][t - t0][c] (position stride g.vstride). Each tile first gets a
+// table of its 36 source pixels, where a pixel outside the image points at `zeros` (C floats of 0): the
+// transform itself then has no bounds checks and no index arithmetic.
+MINIDL_AVX2 void input_transform(float* V, const float* in, const float* zeros, const Geometry& g, int64_t t0,
+                                 int64_t nt) {
+  for (int64_t t = 0; t < nt; ++t) {
+    const int64_t tile = t0 + t, n = tile / g.tiles_per_image, rem = tile % g.tiles_per_image;
+    const int64_t ih0 = rem / g.tiles_w * 4 - g.pad_h, iw0 = rem % g.tiles_w * 4 - g.pad_w;
+    const float* img = in + n * g.H * g.W * g.C;
+    const float* src[36];
+    for (int i = 0; i < 6; ++i) {
+      const bool row_ok = ih0 + i >= 0 && ih0 + i < g.H;
+      for (int j = 0; j < 6; ++j) {
+        const bool ok = row_ok && iw0 + j >= 0 && iw0 + j < g.W;
+        src[i * 6 + j] = ok ? img + ((ih0 + i) * g.W + iw0 + j) * g.C : zeros;
+      }
+    }
+    float* v = V + t * g.C;
+    for (int64_t c = 0; c < g.C; c += 8) {
+      __m256 tmp[36];  // tmp[j * 6 + i] = (B^T d)[i][j]
+      for (int j = 0; j < 6; ++j) {
+        __m256 d[6];
+        for (int i = 0; i < 6; ++i) d[i] = _mm256_loadu_ps(src[i * 6 + j] + c);
+        bt6(d, tmp + j * 6);
+      }
+      for (int i = 0; i < 6; ++i) {
+        __m256 row[6], r[6];
+        for (int j = 0; j < 6; ++j) row[j] = tmp[j * 6 + i];
+        bt6(row, r);
+        for (int j = 0; j < 6; ++j) _mm256_storeu_ps(v + (i * 6 + j) * g.vstride + c, r[j]);
+      }
+    }
+  }
+}
+
+// m[ROWS][8 * COLS] = v[ROWS][C] * u[C][8 * COLS] (row strides C, K and K). The accumulators are named
+// variables, not an array: GCC keeps an array of __m256 in memory and stores all of it on every iteration.
+template <int ROWS, int COLS>
+MINIDL_AVX2 inline void gemm_micro(const float* v, const float* u, float* m, int64_t C, int64_t K) {
+  static_assert(ROWS >= 1 && ROWS <= 6 && (COLS == 1 || COLS == 2));
+  const __m256 zero = _mm256_setzero_ps();
+  __m256 c00 = zero, c01 = zero, c10 = zero, c11 = zero, c20 = zero, c21 = zero;
+  __m256 c30 = zero, c31 = zero, c40 = zero, c41 = zero, c50 = zero, c51 = zero;
+  for (int64_t c = 0; c < C; ++c) {
+    const __m256 u0 = _mm256_loadu_ps(u + c * K);
+    const __m256 u1 = COLS == 2 ? _mm256_loadu_ps(u + c * K + 8) : zero;
+#define MINIDL_WINO_ROW(r)                                              \
+  if constexpr (ROWS > r) {                                             \
+    const __m256 a = _mm256_broadcast_ss(v + r * C + c);                \
+    c##r##0 = _mm256_fmadd_ps(a, u0, c##r##0);                          \
+    if constexpr (COLS == 2) c##r##1 = _mm256_fmadd_ps(a, u1, c##r##1); \
+  }
+    MINIDL_WINO_ROW(0)
+    MINIDL_WINO_ROW(1)
+    MINIDL_WINO_ROW(2)
+    MINIDL_WINO_ROW(3)
+    MINIDL_WINO_ROW(4)
+    MINIDL_WINO_ROW(5)
+#undef MINIDL_WINO_ROW
+  }
+#define MINIDL_WINO_STORE(r)                                           \
+  if constexpr (ROWS > r) {                                            \
+    _mm256_storeu_ps(m + r * K, c##r##0);                              \
+    if constexpr (COLS == 2) _mm256_storeu_ps(m + r * K + 8, c##r##1); \
+  }
+  MINIDL_WINO_STORE(0)
+  MINIDL_WINO_STORE(1)
+  MINIDL_WINO_STORE(2)
+  MINIDL_WINO_STORE(3)
+  MINIDL_WINO_STORE(4)
+  MINIDL_WINO_STORE(5)
+#undef MINIDL_WINO_STORE
+}
+
+template <int ROWS>
+MINIDL_AVX2 inline void gemm_rows(const float* v, const float* u, float* m, int64_t C, int64_t K) {
+  int64_t k = 0;
+  for (; k + 16 <= K; k += 16) gemm_micro<ROWS, 2>(v, u + k, m + k, C, K);
+  if (k < K) gemm_micro<ROWS, 1>(v, u + k, m + k, C, K);
+}
+
+// Stage 2 for the nt tiles of a block.
+MINIDL_AVX2 void batched_gemm(float* M, const float* V, const float* U, const Geometry& g, int64_t nt) {
+  const int64_t C = g.C, K = g.K;
+  for (int p = 0; p < 36; ++p) {
+    const float* v = V + p * g.vstride;
+    const float* u = U + p * C * K;
+    float* m = M + p * g.mstride;
+    int64_t r = 0;
+    for (; r + 6 <= nt; r += 6) gemm_rows<6>(v + r * C, u, m + r * K, C, K);
+    switch (nt - r) {
+      case 5: gemm_rows<5>(v + r * C, u, m + r * K, C, K); break;
+      case 4: gemm_rows<4>(v + r * C, u, m + r * K, C, K); break;
+      case 3: gemm_rows<3>(v + r * C, u, m + r * K, C, K); break;
+      case 2: gemm_rows<2>(v + r * C, u, m + r * K, C, K); break;
+      case 1: gemm_rows<1>(v + r * C, u, m + r * K, C, K); break;
+      default: break;
+    }
+  }
+}
+
+// Stage 3 for tiles [t0, t0 + nt): out tile = A^T M A, then the epilogue, stored where it lies inside out.
+MINIDL_AVX2 void output_transform(float* out, const float* M, const Geometry& g, const WinogradEpilogue& e, int64_t t0,
+                                  int64_t nt) {
+  const __m256 zero = _mm256_setzero_ps();
+  const int64_t pstride = g.mstride;
+  for (int64_t t = 0; t < nt; ++t) {
+    const int64_t tile = t0 + t, n = tile / g.tiles_per_image, rem = tile % g.tiles_per_image;
+    const int64_t oh0 = rem / g.tiles_w * 4, ow0 = rem % g.tiles_w * 4;
+    const int64_t rows = std::min<int64_t>(4, g.P - oh0), cols = std::min<int64_t>(4, g.Q - ow0);
+    float* img = out + n * g.P * g.Q * g.K;
+    for (int64_t k = 0; k < g.K; k += 8) {
+      const float* m = M + t * g.K + k;
+      __m256 tmp[24];  // tmp[j * 4 + i] = (A^T m)[i][j]
+      for (int j = 0; j < 6; ++j) {
+        __m256 col[6];
+        for (int i = 0; i < 6; ++i) col[i] = _mm256_loadu_ps(m + (i * 6 + j) * pstride);
+        at6(col, tmp + j * 4);
+      }
+      const __m256 bias = e.bias ? _mm256_loadu_ps(e.bias + k) : zero;
+      for (int64_t i = 0; i < rows; ++i) {
+        __m256 row[6], o[4];
+        for (int j = 0; j < 6; ++j) row[j] = tmp[j * 4 + i];
+        at6(row, o);
+        float* dst = img + ((oh0 + i) * g.Q + ow0) * g.K + k;
+        for (int64_t j = 0; j < cols; ++j) {
+          __m256 val = _mm256_add_ps(o[j], bias);
+          if (e.accumulate) val = _mm256_add_ps(val, _mm256_loadu_ps(dst + j * g.K));
+          if (e.relu) val = _mm256_max_ps(val, zero);
+          _mm256_storeu_ps(dst + j * g.K, val);
+        }
+      }
+    }
+  }
+}
+
+MINIDL_AVX2 void run_block(float* out, const float* in, const float* U, const Geometry& g, const WinogradEpilogue& e,
+                           int64_t t0, int64_t nt, float* V, float* M, const float* zeros) {
+  input_transform(V, in, zeros, g, t0, nt);
+  batched_gemm(M, V, U, g, nt);
+  output_transform(out, M, g, e, t0, nt);
+}
+
+// U[p][ic][oc] = (G g G^T)[p] for every filter, G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
+// 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]. One input channel ic per iteration, the loops innermost over the output
+// channels oc so they vectorise and the 36 rows of U are written contiguously.
+MINIDL_AVX2 void transform_weights_avx2(float* u, const float* w, int64_t K, int64_t C, bool flip) {
+  static constexpr float G[6][3] = {{1.f / 4, 0, 0},
+                                    {-1.f / 6, -1.f / 6, -1.f / 6},
+                                    {-1.f / 6, 1.f / 6, -1.f / 6},
+                                    {1.f / 24, 1.f / 12, 1.f / 6},
+                                    {1.f / 24, -1.f / 12, 1.f / 6},
+                                    {0, 0, 1}};
+  const int64_t in_c = flip ? K : C, out_c = flip ? C : K;
+  const int nthreads = static_cast<int>(std::min<int64_t>(get_num_threads(), in_c));
+#pragma omp parallel num_threads(nthreads)
+  {
+    std::vector<float> buf(static_cast<size_t>(27 * out_c));
+    float* g = buf.data();               // g[r * 3 + s][oc]
+    float* gg = buf.data() + 9 * out_c;  // gg[i * 3 + s][oc] = (G g)[i][s]
+#pragma omp for schedule(static)
+    for (int64_t ic = 0; ic < in_c; ++ic) {
+      for (int64_t oc = 0; oc < out_c; ++oc) {
+        // forward: filter (k = oc, c = ic); backward-data: (k = ic, c = oc) rotated by 180 degrees
+        const float* f = flip ? w + (ic * C + oc) * 9 : w + (oc * C + ic) * 9;
+        for (int rs = 0; rs < 9; ++rs) g[rs * out_c + oc] = f[flip ? 8 - rs : rs];
+      }
+      for (int i = 0; i < 6; ++i)
+        for (int s = 0; s < 3; ++s) {
+          float* dst = gg + (i * 3 + s) * out_c;
+          const float *g0 = g + s * out_c, *g1 = g + (3 + s) * out_c, *g2 = g + (6 + s) * out_c;
+          for (int64_t oc = 0; oc < out_c; ++oc) dst[oc] = G[i][0] * g0[oc] + G[i][1] * g1[oc] + G[i][2] * g2[oc];
+        }
+      for (int i = 0; i < 6; ++i)
+        for (int j = 0; j < 6; ++j) {
+          float* dst = u + ((i * 6 + j) * in_c + ic) * out_c;
+          const float *a0 = gg + (i * 3) * out_c, *a1 = a0 + out_c, *a2 = a1 + out_c;
+          for (int64_t oc = 0; oc < out_c; ++oc) dst[oc] = a0[oc] * G[j][0] + a1[oc] * G[j][1] + a2[oc] * G[j][2];
+        }
+    }
+  }
+}
+
+}  // namespace
+
+bool winograd_enabled() {
+  const int o = g_override.load(std::memory_order_relaxed);
+  return cpu_has_avx2_fma() && (o >= 0 ? o == 1 : env_allows_winograd());
+}
+
+void set_winograd_enabled(bool on) { g_override.store(on ? 1 : 0, std::memory_order_relaxed); }
+void clear_winograd_override() { g_override.store(-1, std::memory_order_relaxed); }
+
+bool winograd_fits(int64_t in_c, int64_t out_c) {
+  return in_c > 0 && out_c > 0 && in_c % 8 == 0 && out_c % 8 == 0 && winograd_enabled();
+}
+
+void winograd_transform_weights(float* u, const float* w, int64_t K, int64_t C, bool flip) {
+  if (cpu_has_avx2_fma()) {
+    transform_weights_avx2(u, w, K, C, flip);
+    return;
+  }
+  MINIDL_FAIL("winograd_transform_weights: this CPU lacks AVX2/FMA");
+}
+
+void winograd_conv3x3(float* out, const float* in, const float* u, const WinogradShape& s, const WinogradEpilogue& e) {
+  MINIDL_CHECK(cpu_has_avx2_fma(), "winograd_conv3x3: this CPU lacks AVX2/FMA");
+  MINIDL_CHECK(s.in_c % 8 == 0 && s.out_c % 8 == 0 && s.in_c > 0 && s.out_c > 0,
+               "winograd_conv3x3: channel counts must be positive multiples of 8, got ", s.in_c, " -> ", s.out_c);
+  if (s.n == 0 || s.out_h <= 0 || s.out_w <= 0) return;
+  Geometry g;
+  g.C = s.in_c, g.K = s.out_c, g.H = s.in_h, g.W = s.in_w, g.P = s.out_h, g.Q = s.out_w;
+  g.pad_h = s.pad_h, g.pad_w = s.pad_w;
+  g.tiles_h = (s.out_h + 3) / 4;
+  g.tiles_w = (s.out_w + 3) / 4;
+  g.tiles_per_image = g.tiles_h * g.tiles_w;
+  g.tb = block_tiles(g.C, g.K);
+  g.vstride = g.tb * g.C + 16;
+  g.mstride = g.tb * g.K + 16;
+  const int64_t tiles = s.n * g.tiles_per_image, blocks = (tiles + g.tb - 1) / g.tb;
+  const size_t scratch = static_cast<size_t>(36 * (g.vstride + g.mstride) + g.C);
+  const int nthreads = static_cast<int>(std::min<int64_t>(get_num_threads(), blocks));
+#pragma omp parallel num_threads(nthreads)
+  {
+    float* V = thread_scratch(scratch);
+    float* M = V + 36 * g.vstride;
+    float* zeros = M + 36 * g.mstride;
+    std::fill(zeros, zeros + g.C, 0.f);
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t t0 = b * g.tb;
+      run_block(out, in, u, g, e, t0, std::min(g.tb, tiles - t0), V, M, zeros);
+    }
+  }
+}
+
+}  // namespace minidl::cpu

@@ -1,0 +1,205 @@
+// The cpu backend's Winograd F(4x4, 3x3) kernel (backends/cpu/cpu_winograd.h): the raw kernel against a
+// double-precision direct convolution on nhwc buffers (odd extents, partial tiles, padding 0-2 and negative,
+// channel counts 8-48, the epilogue), then the backend's conv2d entry points with Winograd on against the same
+// backend with it off (oneDNN's direct kernels), forward, backward-data and inference.
+#ifdef MINIDL_WITH_ONEDNN
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "backends/backend.h"
+#include "backends/cpu/cpu_winograd.h"
+#include "tensor/tensor.h"
+
+using namespace minidl;
+
+namespace {
+
+std::vector<float> uniform(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(-1.f, 1.f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+// out[n][oh][ow][k] = sum in[n][oh + r - pad_h][ow + s - pad_w][c] * g(k, c, r, s), in double; g is w[k][c][r][s]
+// (forward) or, for flip, w[c][k][2 - r][2 - s] with w of shape (out_c, in_c) swapped: (in_c, out_c, 3, 3).
+std::vector<double> direct(const std::vector<float>& in, const std::vector<float>& w, const cpu::WinogradShape& s,
+                           bool flip) {
+  std::vector<double> out(static_cast<size_t>(s.n * s.out_h * s.out_w * s.out_c), 0.0);
+  for (int64_t n = 0; n < s.n; ++n)
+    for (int64_t oh = 0; oh < s.out_h; ++oh)
+      for (int64_t ow = 0; ow < s.out_w; ++ow)
+        for (int64_t k = 0; k < s.out_c; ++k) {
+          double acc = 0;
+          for (int64_t r = 0; r < 3; ++r)
+            for (int64_t q = 0; q < 3; ++q) {
+              const int64_t ih = oh + r - s.pad_h, iw = ow + q - s.pad_w;
+              if (ih < 0 || ih >= s.in_h || iw < 0 || iw >= s.in_w) continue;
+              for (int64_t c = 0; c < s.in_c; ++c) {
+                const double wv = flip ? w[static_cast<size_t>(((c * s.out_c + k) * 3 + 2 - r) * 3 + 2 - q)]
+                                       : w[static_cast<size_t>(((k * s.in_c + c) * 3 + r) * 3 + q)];
+                acc += wv * in[static_cast<size_t>(((n * s.in_h + ih) * s.in_w + iw) * s.in_c + c)];
+              }
+            }
+          out[static_cast<size_t>(((n * s.out_h + oh) * s.out_w + ow) * s.out_c + k)] = acc;
+        }
+  return out;
+}
+
+// F(4x4, 3x3) in float32 loses a few bits to its transforms (their entries reach 8 and 1/24): the error stays
+// below ~2e-6 of the largest output here; 2e-5 leaves a 10x margin and still fails on any wrong tap.
+constexpr double kTol = 2e-5;
+
+double max_abs(const std::vector<double>& v) {
+  double m = 0;
+  for (double x : v) m = std::max(m, std::abs(x));
+  return m;
+}
+
+struct KernelCase {
+  int64_t n, in_c, out_c, in_h, in_w, pad;
+  bool flip;
+};
+
+void check_kernel(const KernelCase& kc) {
+  cpu::WinogradShape s;
+  s.n = kc.n, s.in_c = kc.in_c, s.out_c = kc.out_c, s.in_h = kc.in_h, s.in_w = kc.in_w;
+  s.pad_h = s.pad_w = kc.pad;
+  s.out_h = kc.in_h + 2 * kc.pad - 2;
+  s.out_w = kc.in_w + 2 * kc.pad - 2;
+  CAPTURE(kc.n);
+  CAPTURE(kc.in_c);
+  CAPTURE(kc.out_c);
+  CAPTURE(kc.in_h);
+  CAPTURE(kc.in_w);
+  CAPTURE(kc.pad);
+  CAPTURE(kc.flip);
+  const auto in = uniform(static_cast<size_t>(s.n * s.in_h * s.in_w * s.in_c), 1);
+  const auto w = uniform(static_cast<size_t>(s.in_c * s.out_c * 9), 2);  // (K, C, 3, 3) of the conv it serves
+  const auto bias = uniform(static_cast<size_t>(s.out_c), 3);
+  const auto resid = uniform(static_cast<size_t>(s.n * s.out_h * s.out_w * s.out_c), 4);
+  // forward: w is (out_c, in_c, 3, 3); backward-data (flip): w is (in_c, out_c, 3, 3), i.e. K = in_c, C = out_c
+  const int64_t K = kc.flip ? s.in_c : s.out_c, C = kc.flip ? s.out_c : s.in_c;
+  std::vector<float> u(static_cast<size_t>(cpu::winograd_weights_size(s.in_c, s.out_c)));
+  cpu::winograd_transform_weights(u.data(), w.data(), K, C, kc.flip);
+  const auto want = direct(in, w, s, kc.flip);
+  const double scale = std::max(1.0, max_abs(want));
+
+  // plain
+  std::vector<float> out(want.size(), 12345.f);
+  cpu::winograd_conv3x3(out.data(), in.data(), u.data(), s);
+  double worst = 0;
+  for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::abs(out[i] - want[i]));
+  CHECK(worst <= kTol * scale);
+
+  // epilogue: bias, onto the residual already in out, ReLU
+  out = resid;
+  cpu::winograd_conv3x3(out.data(), in.data(), u.data(), s, {bias.data(), true, true});
+  worst = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double e = std::max(0.0, want[i] + bias[i % static_cast<size_t>(s.out_c)] + resid[i]);
+    worst = std::max(worst, std::abs(out[i] - e));
+  }
+  CHECK(worst <= kTol * scale);
+}
+
+}  // namespace
+
+TEST_CASE("cpu winograd: the F(4x4,3x3) kernel against a double-precision direct convolution") {
+  if (!cpu::winograd_enabled()) {
+    MESSAGE("skipped: this CPU has no AVX2/FMA (or MINIDL_CPU_CONV=direct), the Winograd kernel is not used");
+    return;
+  }
+  const std::vector<KernelCase> cases = {
+      {2, 16, 16, 8, 8, 1, false},   // ResNet-20 stage 3 extent: whole tiles
+      {3, 16, 24, 9, 11, 1, false},  // partial tiles both ways, K % 16 == 8
+      {1, 8, 8, 5, 7, 0, false},     // no padding, one channel vector
+      {2, 32, 16, 6, 6, 2, false},   // padding 2, C > K
+      {1, 48, 40, 13, 3, 1, false},  // a 3-wide image, odd tile count per block
+      {5, 8, 16, 14, 14, 1, false},  // several blocks per thread
+      {2, 16, 24, 9, 11, 1, true},   // backward-data of a pad-1 conv (pad 2 - 1)
+      {1, 24, 8, 7, 6, -1, true},    // backward-data of a pad-3 conv: negative padding
+      {2, 8, 32, 10, 10, 2, true},   // backward-data of a pad-0 conv
+  };
+  for (const auto& c : cases) check_kernel(c);
+}
+
+namespace {
+
+Tensor channels_last_uniform(const Shape& s, uint32_t seed) {
+  const auto v = uniform(static_cast<size_t>(s[0] * s[1] * s[2] * s[3]), seed);
+  Tensor t = empty(s, TensorOptions{}.dtype(DType::f32), MemoryFormat::ChannelsLast);
+  // logical (n, c, h, w) order from v, written through the channels-last strides
+  float* p = t.data<float>();
+  const auto st = t.strides();
+  size_t i = 0;
+  for (int64_t n = 0; n < s[0]; ++n)
+    for (int64_t c = 0; c < s[1]; ++c)
+      for (int64_t h = 0; h < s[2]; ++h)
+        for (int64_t w = 0; w < s[3]; ++w) p[n * st[0] + c * st[1] + h * st[2] + w * st[3]] = v[i++];
+  return t;
+}
+
+double max_diff(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.sizes() == b.sizes());
+  REQUIRE(a.strides() == b.strides());
+  double m = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) m = std::max(m, double(std::abs(a.data<float>()[i] - b.data<float>()[i])));
+  return m;
+}
+
+double max_abs(const Tensor& a) {
+  double m = 1;
+  for (int64_t i = 0; i < a.numel(); ++i) m = std::max(m, double(std::abs(a.data<float>()[i])));
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("cpu winograd: conv2d forward, backward-data and inference match oneDNN's direct kernels") {
+  if (!cpu::winograd_enabled()) {
+    MESSAGE("skipped: this CPU has no AVX2/FMA (or MINIDL_CPU_CONV=direct), the Winograd kernel is not used");
+    return;
+  }
+  Backend& be = backend_by_name("cpu");
+  struct Case {
+    Shape x;
+    int64_t K, pad;
+  };
+  for (const Case& cs : {Case{{4, 16, 32, 32}, 16, 1}, Case{{3, 32, 9, 7}, 24, 1}, Case{{2, 8, 6, 10}, 16, 0}}) {
+    CAPTURE(shape_str(cs.x));
+    Conv2dParams p;
+    p.pad_h = p.pad_w = cs.pad;
+    const Shape ys{cs.x[0], cs.K, cs.x[2] + 2 * cs.pad - 2, cs.x[3] + 2 * cs.pad - 2};
+    const Tensor x = channels_last_uniform(cs.x, 1), gy = channels_last_uniform(ys, 2),
+                 res = channels_last_uniform(ys, 3);
+    const auto wv = uniform(static_cast<size_t>(cs.K * cs.x[1] * 9), 4), bv = uniform(static_cast<size_t>(cs.K), 5);
+    const Tensor w = from_vector(wv, {cs.K, cs.x[1], 3, 3}, TensorOptions{}.dtype(DType::f32));
+    const Tensor b = from_vector(bv, {cs.K}, TensorOptions{}.dtype(DType::f32));
+    auto run = [&](bool winograd) {
+      cpu::set_winograd_enabled(winograd);
+      const auto opts = TensorOptions{}.dtype(DType::f32);
+      Tensor y = empty(ys, opts, MemoryFormat::ChannelsLast), gx = empty(cs.x, opts, MemoryFormat::ChannelsLast),
+             yi = empty(ys, opts, MemoryFormat::ChannelsLast);
+      OpStatePtr st;
+      be.conv2d_forward(y, x, w, b, p, st);
+      be.conv2d_backward_data(gx, gy, w, p, st);
+      be.conv2d_inference(yi, x, w, b, p, res, true);
+      return std::vector<Tensor>{y, gx, yi};
+    };
+    const auto fast = run(true), ref = run(false);
+    cpu::clear_winograd_override();
+    for (size_t i = 0; i < fast.size(); ++i) {
+      CAPTURE(i);
+      CHECK(max_diff(fast[i], ref[i]) <= kTol * max_abs(ref[i]));
+    }
+  }
+}
+
+#endif  // MINIDL_WITH_ONEDNN
