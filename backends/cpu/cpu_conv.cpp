@@ -350,6 +350,19 @@ void CpuBackend::conv2d_backward_weight(Tensor& gw, Tensor& gbias, const Tensor&
     if (has_bias) fill(gbias, 0.0);
     return;
   }
+  if (winograd_applies(gw.sizes(), p, xc, gyd)) {
+    cpu::WinogradShape s;
+    s.n = xc.size(0);
+    s.in_c = xc.size(1), s.in_h = xc.size(2), s.in_w = xc.size(3);
+    s.out_c = gyd.size(1), s.out_h = gyd.size(2), s.out_w = gyd.size(3);
+    s.pad_h = p.pad_h, s.pad_w = p.pad_w;
+    cpu::winograd_conv3x3_backward_weights(gw.data<float>(), xc.data<float>(), gyd.data<float>(), s);
+    if (has_bias) {
+      Tensor gb4 = gbias.as_strided({1, gbias.size(0), 1, 1}, {gbias.size(0), 1, 1, 1}, gbias.offset());
+      reduce(ReduceOp::Sum, gb4, gyd, std::vector<int64_t>{0, 2, 3});
+    }
+    return;
+  }
   auto plan = cpu::dnnl_call(op, g.str, [&] {
     return bwd_weight_cache().get(g.key(has_bias), [&] {
       BwdWeightPlan pl;

@@ -45,10 +45,10 @@ bool env_allows_winograd() {
 
 // Tiles per block: V and M of one block (36 * tb * (C + K) floats) fit in about 320 KiB, well inside the
 // 512 KiB - 1 MiB L2 of current x86 cores, leaving room for the weights U[p] of the GEMM being run. A multiple of
-// the micro-kernel's 6 rows.
-int64_t block_tiles(int64_t in_c, int64_t out_c) {
-  constexpr int64_t kBudgetFloats = 320 * 1024 / 4;
-  const int64_t tb = kBudgetFloats / (36 * (in_c + out_c));
+// the micro-kernel's 6 rows. Backward-weights asks for twice the budget: every block reads and writes the whole
+// accumulator dU (36 * C * K floats), so longer blocks amortise it.
+int64_t block_tiles(int64_t in_c, int64_t out_c, int64_t budget_bytes = 320 * 1024) {
+  const int64_t tb = budget_bytes / 4 / (36 * (in_c + out_c));
   return std::clamp<int64_t>(tb / 6 * 6, 6, 96);
 }
 
@@ -128,20 +128,37 @@ MINIDL_AVX2 void input_transform(float* V, const float* in, const float* zeros, 
   }
 }
 
-// m[ROWS][8 * COLS] = v[ROWS][C] * u[C][8 * COLS] (row strides C, K and K). The accumulators are named
-// variables, not an array: GCC keeps an array of __m256 in memory and stores all of it on every iteration.
-template <int ROWS, int COLS>
-MINIDL_AVX2 inline void gemm_micro(const float* v, const float* u, float* m, int64_t C, int64_t K) {
+// The one GEMM micro-kernel: m[ROWS][8 * COLS] (+)= sum over i < n of v_i[r] * u_i[0 .. 8 * COLS), where
+// v_i[r] = v[r * v_row + i * v_iter] and u_i = u + i * u_iter; m's rows are m_row apart. The forward's
+// M[p] = V[p] U[p] walks the input channels (v_row = C, v_iter = 1); backward-weights' dU[p] += V[p]^T Z[p] walks
+// the tiles (v_row = 1, v_iter = C) and accumulates. The accumulators are named variables, not an array: GCC
+// keeps an array of __m256 in memory and stores all of it on every iteration.
+template <int ROWS, int COLS, bool ACC>
+MINIDL_AVX2 inline void gemm_micro(const float* v, int64_t v_row, int64_t v_iter, const float* u, int64_t u_iter,
+                                   float* m, int64_t m_row, int64_t n) {
   static_assert(ROWS >= 1 && ROWS <= 6 && (COLS == 1 || COLS == 2));
   const __m256 zero = _mm256_setzero_ps();
   __m256 c00 = zero, c01 = zero, c10 = zero, c11 = zero, c20 = zero, c21 = zero;
   __m256 c30 = zero, c31 = zero, c40 = zero, c41 = zero, c50 = zero, c51 = zero;
-  for (int64_t c = 0; c < C; ++c) {
-    const __m256 u0 = _mm256_loadu_ps(u + c * K);
-    const __m256 u1 = COLS == 2 ? _mm256_loadu_ps(u + c * K + 8) : zero;
+#define MINIDL_WINO_LOAD(r)                                                \
+  if constexpr (ACC && ROWS > r) {                                         \
+    c##r##0 = _mm256_loadu_ps(m + r * m_row);                              \
+    if constexpr (COLS == 2) c##r##1 = _mm256_loadu_ps(m + r * m_row + 8); \
+  }
+  MINIDL_WINO_LOAD(0)
+  MINIDL_WINO_LOAD(1)
+  MINIDL_WINO_LOAD(2)
+  MINIDL_WINO_LOAD(3)
+  MINIDL_WINO_LOAD(4)
+  MINIDL_WINO_LOAD(5)
+#undef MINIDL_WINO_LOAD
+  for (int64_t i = 0; i < n; ++i) {
+    const float* vi = v + i * v_iter;
+    const __m256 u0 = _mm256_loadu_ps(u + i * u_iter);
+    const __m256 u1 = COLS == 2 ? _mm256_loadu_ps(u + i * u_iter + 8) : zero;
 #define MINIDL_WINO_ROW(r)                                              \
   if constexpr (ROWS > r) {                                             \
-    const __m256 a = _mm256_broadcast_ss(v + r * C + c);                \
+    const __m256 a = _mm256_broadcast_ss(vi + r * v_row);               \
     c##r##0 = _mm256_fmadd_ps(a, u0, c##r##0);                          \
     if constexpr (COLS == 2) c##r##1 = _mm256_fmadd_ps(a, u1, c##r##1); \
   }
@@ -153,10 +170,10 @@ MINIDL_AVX2 inline void gemm_micro(const float* v, const float* u, float* m, int
     MINIDL_WINO_ROW(5)
 #undef MINIDL_WINO_ROW
   }
-#define MINIDL_WINO_STORE(r)                                           \
-  if constexpr (ROWS > r) {                                            \
-    _mm256_storeu_ps(m + r * K, c##r##0);                              \
-    if constexpr (COLS == 2) _mm256_storeu_ps(m + r * K + 8, c##r##1); \
+#define MINIDL_WINO_STORE(r)                                               \
+  if constexpr (ROWS > r) {                                                \
+    _mm256_storeu_ps(m + r * m_row, c##r##0);                              \
+    if constexpr (COLS == 2) _mm256_storeu_ps(m + r * m_row + 8, c##r##1); \
   }
   MINIDL_WINO_STORE(0)
   MINIDL_WINO_STORE(1)
@@ -167,31 +184,96 @@ MINIDL_AVX2 inline void gemm_micro(const float* v, const float* u, float* m, int
 #undef MINIDL_WINO_STORE
 }
 
-template <int ROWS>
-MINIDL_AVX2 inline void gemm_rows(const float* v, const float* u, float* m, int64_t C, int64_t K) {
+// All columns (cols, a multiple of 8) of ROWS rows of m.
+template <int ROWS, bool ACC>
+MINIDL_AVX2 inline void gemm_rows(const float* v, int64_t v_row, int64_t v_iter, const float* u, int64_t u_iter,
+                                  float* m, int64_t m_row, int64_t n, int64_t cols) {
   int64_t k = 0;
-  for (; k + 16 <= K; k += 16) gemm_micro<ROWS, 2>(v, u + k, m + k, C, K);
-  if (k < K) gemm_micro<ROWS, 1>(v, u + k, m + k, C, K);
+  for (; k + 16 <= cols; k += 16) gemm_micro<ROWS, 2, ACC>(v, v_row, v_iter, u + k, u_iter, m + k, m_row, n);
+  if (k < cols) gemm_micro<ROWS, 1, ACC>(v, v_row, v_iter, u + k, u_iter, m + k, m_row, n);
 }
 
-// Stage 2 for the nt tiles of a block.
+// All `rows` rows of m, six at a time; row r of v starts at v + r * v_row.
+template <bool ACC>
+MINIDL_AVX2 void gemm(const float* v, int64_t v_row, int64_t v_iter, const float* u, int64_t u_iter, float* m,
+                      int64_t m_row, int64_t n, int64_t rows, int64_t cols) {
+  int64_t r = 0;
+  for (; r + 6 <= rows; r += 6)
+    gemm_rows<6, ACC>(v + r * v_row, v_row, v_iter, u, u_iter, m + r * m_row, m_row, n, cols);
+  const float* vr = v + r * v_row;
+  float* mr = m + r * m_row;
+  switch (rows - r) {
+    case 5: gemm_rows<5, ACC>(vr, v_row, v_iter, u, u_iter, mr, m_row, n, cols); break;
+    case 4: gemm_rows<4, ACC>(vr, v_row, v_iter, u, u_iter, mr, m_row, n, cols); break;
+    case 3: gemm_rows<3, ACC>(vr, v_row, v_iter, u, u_iter, mr, m_row, n, cols); break;
+    case 2: gemm_rows<2, ACC>(vr, v_row, v_iter, u, u_iter, mr, m_row, n, cols); break;
+    case 1: gemm_rows<1, ACC>(vr, v_row, v_iter, u, u_iter, mr, m_row, n, cols); break;
+    default: break;
+  }
+}
+
+// Stage 2 for the nt tiles of a block: M[p] (nt x K) = V[p] (nt x C) U[p] (C x K).
 MINIDL_AVX2 void batched_gemm(float* M, const float* V, const float* U, const Geometry& g, int64_t nt) {
-  const int64_t C = g.C, K = g.K;
-  for (int p = 0; p < 36; ++p) {
-    const float* v = V + p * g.vstride;
-    const float* u = U + p * C * K;
-    float* m = M + p * g.mstride;
-    int64_t r = 0;
-    for (; r + 6 <= nt; r += 6) gemm_rows<6>(v + r * C, u, m + r * K, C, K);
-    switch (nt - r) {
-      case 5: gemm_rows<5>(v + r * C, u, m + r * K, C, K); break;
-      case 4: gemm_rows<4>(v + r * C, u, m + r * K, C, K); break;
-      case 3: gemm_rows<3>(v + r * C, u, m + r * K, C, K); break;
-      case 2: gemm_rows<2>(v + r * C, u, m + r * K, C, K); break;
-      case 1: gemm_rows<1>(v + r * C, u, m + r * K, C, K); break;
-      default: break;
+  for (int p = 0; p < 36; ++p)
+    gemm<false>(V + p * g.vstride, g.C, 1, U + p * g.C * g.K, g.K, M + p * g.mstride, g.K, g.C, nt, g.K);
+}
+
+// Backward-weights, stage 2: dU[p] (C x K) += V[p]^T (C x nt) Z[p] (nt x K).
+MINIDL_AVX2 void batched_gemm_accumulate_weights(float* dU, const float* V, const float* Z, const Geometry& g,
+                                                 int64_t nt) {
+  for (int p = 0; p < 36; ++p)
+    gemm<true>(V + p * g.vstride, 1, g.C, Z + p * g.mstride, g.K, dU + p * g.C * g.K, g.K, nt, g.C, g.K);
+}
+
+// z = A e for four vectors, A = [1 0 0 0; 1 1 1 1; 1 -1 1 -1; 1 2 4 8; 1 -2 4 -8; 0 0 0 1] (A^T of the output
+// transform, transposed: backward-weights carries the output gradient back through it).
+MINIDL_AVX2 inline void a4(const __m256* e, __m256* z) {
+  const __m256 s02 = _mm256_add_ps(e[0], e[2]), s13 = _mm256_add_ps(e[1], e[3]);
+  const __m256 t02 = _mm256_fmadd_ps(_mm256_set1_ps(4.f), e[2], e[0]);
+  const __m256 t13 = _mm256_mul_ps(_mm256_set1_ps(2.f), _mm256_fmadd_ps(_mm256_set1_ps(4.f), e[3], e[1]));
+  z[0] = e[0];
+  z[1] = _mm256_add_ps(s02, s13);
+  z[2] = _mm256_sub_ps(s02, s13);
+  z[3] = _mm256_add_ps(t02, t13);
+  z[4] = _mm256_sub_ps(t02, t13);
+  z[5] = e[3];
+}
+
+// Backward-weights, stage 1b: Z[p][t][k] = (A e A^T)[p] of each tile's 4x4 output gradient e (zero outside the
+// output), position stride g.mstride.
+MINIDL_AVX2 void gradient_transform(float* Z, const float* gy, const float* zeros, const Geometry& g, int64_t t0,
+                                    int64_t nt) {
+  for (int64_t t = 0; t < nt; ++t) {
+    const int64_t tile = t0 + t, n = tile / g.tiles_per_image, rem = tile % g.tiles_per_image;
+    const int64_t oh0 = rem / g.tiles_w * 4, ow0 = rem % g.tiles_w * 4;
+    const float* img = gy + n * g.P * g.Q * g.K;
+    const float* src[16];
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j)
+        src[i * 4 + j] = oh0 + i < g.P && ow0 + j < g.Q ? img + ((oh0 + i) * g.Q + ow0 + j) * g.K : zeros;
+    float* z = Z + t * g.K;
+    for (int64_t k = 0; k < g.K; k += 8) {
+      __m256 tmp[24];  // tmp[j * 6 + i] = (A e)[i][j]
+      for (int j = 0; j < 4; ++j) {
+        __m256 e[4];
+        for (int i = 0; i < 4; ++i) e[i] = _mm256_loadu_ps(src[i * 4 + j] + k);
+        a4(e, tmp + j * 6);
+      }
+      for (int i = 0; i < 6; ++i) {
+        __m256 row[4], r[6];
+        for (int j = 0; j < 4; ++j) row[j] = tmp[j * 6 + i];
+        a4(row, r);
+        for (int j = 0; j < 6; ++j) _mm256_storeu_ps(z + (i * 6 + j) * g.mstride + k, r[j]);
+      }
     }
   }
+}
+
+MINIDL_AVX2 void run_block_backward_weights(float* dU, const float* x, const float* gy, const Geometry& g, int64_t t0,
+                                            int64_t nt, float* V, float* Z, const float* zeros) {
+  input_transform(V, x, zeros, g, t0, nt);
+  gradient_transform(Z, gy, zeros, g, t0, nt);
+  batched_gemm_accumulate_weights(dU, V, Z, g, nt);
 }
 
 // Stage 3 for tiles [t0, t0 + nt): out tile = A^T M A, then the epilogue, stored where it lies inside out.
@@ -298,35 +380,125 @@ void winograd_transform_weights(float* u, const float* w, int64_t K, int64_t C, 
   MINIDL_FAIL("winograd_transform_weights: this CPU lacks AVX2/FMA");
 }
 
-void winograd_conv3x3(float* out, const float* in, const float* u, const WinogradShape& s, const WinogradEpilogue& e) {
-  MINIDL_CHECK(cpu_has_avx2_fma(), "winograd_conv3x3: this CPU lacks AVX2/FMA");
-  MINIDL_CHECK(s.in_c % 8 == 0 && s.out_c % 8 == 0 && s.in_c > 0 && s.out_c > 0,
-               "winograd_conv3x3: channel counts must be positive multiples of 8, got ", s.in_c, " -> ", s.out_c);
-  if (s.n == 0 || s.out_h <= 0 || s.out_w <= 0) return;
+namespace {
+
+Geometry make_geometry(const WinogradShape& s, int64_t budget_bytes) {
   Geometry g;
   g.C = s.in_c, g.K = s.out_c, g.H = s.in_h, g.W = s.in_w, g.P = s.out_h, g.Q = s.out_w;
   g.pad_h = s.pad_h, g.pad_w = s.pad_w;
   g.tiles_h = (s.out_h + 3) / 4;
   g.tiles_w = (s.out_w + 3) / 4;
   g.tiles_per_image = g.tiles_h * g.tiles_w;
-  g.tb = block_tiles(g.C, g.K);
+  g.tb = block_tiles(g.C, g.K, budget_bytes);
   g.vstride = g.tb * g.C + 16;
   g.mstride = g.tb * g.K + 16;
+  return g;
+}
+
+void check_shape(const char* op, const WinogradShape& s) {
+  MINIDL_CHECK(cpu_has_avx2_fma(), op, ": this CPU lacks AVX2/FMA");
+  MINIDL_CHECK(s.in_c % 8 == 0 && s.out_c % 8 == 0 && s.in_c > 0 && s.out_c > 0, op,
+               ": channel counts must be positive multiples of 8, got ", s.in_c, " -> ", s.out_c);
+}
+
+// Per-thread scratch of one block: V, M (or Z) and a row of zeros for the pixels outside the image.
+struct BlockScratch {
+  float *V, *M, *zeros;
+  explicit BlockScratch(const Geometry& g) {
+    V = thread_scratch(static_cast<size_t>(36 * (g.vstride + g.mstride) + std::max(g.C, g.K)));
+    M = V + 36 * g.vstride;
+    zeros = M + 36 * g.mstride;
+    std::fill(zeros, zeros + std::max(g.C, g.K), 0.f);
+  }
+};
+
+// gw[k][c][r][s] = (G^T dU[.][c][k] G)[r][s]: the weight gradient from the Winograd-domain one, vectorised over k.
+MINIDL_AVX2 void weights_from_winograd_domain(float* gw, const float* dU, int64_t K, int64_t C) {
+  static constexpr float G[6][3] = {{1.f / 4, 0, 0},
+                                    {-1.f / 6, -1.f / 6, -1.f / 6},
+                                    {-1.f / 6, 1.f / 6, -1.f / 6},
+                                    {1.f / 24, 1.f / 12, 1.f / 6},
+                                    {1.f / 24, -1.f / 12, 1.f / 6},
+                                    {0, 0, 1}};
+  const int nthreads = static_cast<int>(std::min<int64_t>(get_num_threads(), C));
+#pragma omp parallel num_threads(nthreads)
+  {
+    std::vector<float> buf(static_cast<size_t>(27 * K));
+    float* t = buf.data();           // t[i * 3 + s][k] = sum_j dU[i * 6 + j][c][k] G[j][s]
+    float* o = buf.data() + 18 * K;  // o[r * 3 + s][k]
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < C; ++c) {
+      for (int i = 0; i < 6; ++i)
+        for (int s = 0; s < 3; ++s) {
+          float* dst = t + (i * 3 + s) * K;
+          std::fill(dst, dst + K, 0.f);
+          for (int j = 0; j < 6; ++j) {
+            if (G[j][s] == 0.f) continue;
+            const float* src = dU + ((i * 6 + j) * C + c) * K;
+            for (int64_t k = 0; k < K; ++k) dst[k] += src[k] * G[j][s];
+          }
+        }
+      for (int r = 0; r < 3; ++r)
+        for (int s = 0; s < 3; ++s) {
+          float* dst = o + (r * 3 + s) * K;
+          std::fill(dst, dst + K, 0.f);
+          for (int i = 0; i < 6; ++i) {
+            if (G[i][r] == 0.f) continue;
+            const float* src = t + (i * 3 + s) * K;
+            for (int64_t k = 0; k < K; ++k) dst[k] += G[i][r] * src[k];
+          }
+        }
+      for (int64_t k = 0; k < K; ++k)
+        for (int rs = 0; rs < 9; ++rs) gw[(k * C + c) * 9 + rs] = o[rs * K + k];
+    }
+  }
+}
+
+}  // namespace
+
+void winograd_conv3x3(float* out, const float* in, const float* u, const WinogradShape& s, const WinogradEpilogue& e) {
+  check_shape("winograd_conv3x3", s);
+  if (s.n == 0 || s.out_h <= 0 || s.out_w <= 0) return;
+  const Geometry g = make_geometry(s, 320 * 1024);
   const int64_t tiles = s.n * g.tiles_per_image, blocks = (tiles + g.tb - 1) / g.tb;
-  const size_t scratch = static_cast<size_t>(36 * (g.vstride + g.mstride) + g.C);
   const int nthreads = static_cast<int>(std::min<int64_t>(get_num_threads(), blocks));
 #pragma omp parallel num_threads(nthreads)
   {
-    float* V = thread_scratch(scratch);
-    float* M = V + 36 * g.vstride;
-    float* zeros = M + 36 * g.mstride;
-    std::fill(zeros, zeros + g.C, 0.f);
+    const BlockScratch b(g);
 #pragma omp for schedule(static)
-    for (int64_t b = 0; b < blocks; ++b) {
-      const int64_t t0 = b * g.tb;
-      run_block(out, in, u, g, e, t0, std::min(g.tb, tiles - t0), V, M, zeros);
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t t0 = blk * g.tb;
+      run_block(out, in, u, g, e, t0, std::min(g.tb, tiles - t0), b.V, b.M, b.zeros);
     }
   }
+}
+
+void winograd_conv3x3_backward_weights(float* gw, const float* x, const float* gy, const WinogradShape& s) {
+  check_shape("winograd_conv3x3_backward_weights", s);
+  const int64_t C = s.in_c, K = s.out_c, usize = 36 * C * K;
+  if (s.n == 0 || s.out_h <= 0 || s.out_w <= 0) {
+    std::fill(gw, gw + K * C * 9, 0.f);
+    return;
+  }
+  const Geometry g = make_geometry(s, 640 * 1024);
+  const int64_t tiles = s.n * g.tiles_per_image, blocks = (tiles + g.tb - 1) / g.tb;
+  const int nthreads = static_cast<int>(std::min<int64_t>(get_num_threads(), blocks));
+  std::vector<float> acc(static_cast<size_t>(nthreads * usize), 0.f);  // one dU per thread
+#pragma omp parallel num_threads(nthreads)
+  {
+    const BlockScratch b(g);
+    float* dU = acc.data() + omp_get_thread_num() * usize;
+#pragma omp for schedule(static)
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t t0 = blk * g.tb;
+      run_block_backward_weights(dU, x, gy, g, t0, std::min(g.tb, tiles - t0), b.V, b.M, b.zeros);
+    }
+  }
+  for (int t = 1; t < nthreads; ++t) {
+    const float* src = acc.data() + t * usize;
+    for (int64_t i = 0; i < usize; ++i) acc[static_cast<size_t>(i)] += src[i];
+  }
+  weights_from_winograd_domain(gw, acc.data(), K, C);
 }
 
 }  // namespace minidl::cpu

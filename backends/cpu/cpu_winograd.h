@@ -8,7 +8,8 @@
 // Networks", 2016). The transforms vectorise over 8 channels, which nhwc keeps contiguous.
 //
 // Backward-data of a stride-1 3x3 convolution is itself one (gy convolved with the flipped, transposed weights,
-// padding 2 - pad), so the same kernel serves both; backward-weights stays on oneDNN.
+// padding 2 - pad), so the same kernel serves both; backward-weights runs the transposed algebra
+// (winograd_conv3x3_backward_weights).
 #pragma once
 
 #include <cstdint>
@@ -55,5 +56,10 @@ void winograd_transform_weights(float* u, const float* w, int64_t K, int64_t C, 
 /// winograd_transform_weights. Parallel over tiles with the OpenMP thread count.
 void winograd_conv3x3(float* out, const float* in, const float* u, const WinogradShape& s,
                       const WinogradEpilogue& e = {});
+
+/// Backward-weights of the forward conv s describes (in = x, out = gy, both dense nhwc):
+/// gw (out_c, in_c, 3, 3) contiguous, overwritten. Uses gw = G^T [sum over tiles (A gy A^T) . (B^T x B)] G, the
+/// transpose of the forward's algebra, so it needs 36 multiplies per channel pair and tile, as forward does.
+void winograd_conv3x3_backward_weights(float* gw, const float* x, const float* gy, const WinogradShape& s);
 
 }  // namespace minidl::cpu

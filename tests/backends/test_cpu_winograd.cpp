@@ -1,7 +1,8 @@
-// The cpu backend's Winograd F(4x4, 3x3) kernel (backends/cpu/cpu_winograd.h): the raw kernel against a
-// double-precision direct convolution on nhwc buffers (odd extents, partial tiles, padding 0-2 and negative,
-// channel counts 8-48, the epilogue), then the backend's conv2d entry points with Winograd on against the same
-// backend with it off (oneDNN's direct kernels), forward, backward-data and inference.
+// The cpu backend's Winograd F(4x4, 3x3) kernels (backends/cpu/cpu_winograd.h): the raw kernels against
+// double-precision direct sums on nhwc buffers (odd extents, partial tiles, padding 0-2 and negative, channel
+// counts 8-48, the epilogue, backward-weights), then the backend's conv2d entry points with Winograd on against
+// the same backend with it off (oneDNN's direct kernels): forward, backward-data, backward-weights (+ bias) and
+// inference.
 #ifdef MINIDL_WITH_ONEDNN
 
 #include <doctest/doctest.h>
@@ -53,7 +54,8 @@ std::vector<double> direct(const std::vector<float>& in, const std::vector<float
 }
 
 // F(4x4, 3x3) in float32 loses a few bits to its transforms (their entries reach 8 and 1/24): the error stays
-// below ~2e-6 of the largest output here; 2e-5 leaves a 10x margin and still fails on any wrong tap.
+// below 4e-6 of the largest output (or gradient) in these cases; 2e-5 leaves a 5x margin and still fails on any
+// wrong tap or on a transform constant off by 1e-4.
 constexpr double kTol = 2e-5;
 
 double max_abs(const std::vector<double>& v) {
@@ -109,7 +111,66 @@ void check_kernel(const KernelCase& kc) {
   CHECK(worst <= kTol * scale);
 }
 
+// gw[k][c][r][s] = sum over n, oh, ow of gy[n][oh][ow][k] * x[n][oh + r - pad][ow + s - pad][c], in double.
+std::vector<double> direct_backward_weights(const std::vector<float>& x, const std::vector<float>& gy,
+                                            const cpu::WinogradShape& s) {
+  std::vector<double> gw(static_cast<size_t>(s.out_c * s.in_c * 9), 0.0);
+  for (int64_t n = 0; n < s.n; ++n)
+    for (int64_t oh = 0; oh < s.out_h; ++oh)
+      for (int64_t ow = 0; ow < s.out_w; ++ow)
+        for (int64_t r = 0; r < 3; ++r)
+          for (int64_t q = 0; q < 3; ++q) {
+            const int64_t ih = oh + r - s.pad_h, iw = ow + q - s.pad_w;
+            if (ih < 0 || ih >= s.in_h || iw < 0 || iw >= s.in_w) continue;
+            const float* xp = x.data() + ((n * s.in_h + ih) * s.in_w + iw) * s.in_c;
+            const float* gp = gy.data() + ((n * s.out_h + oh) * s.out_w + ow) * s.out_c;
+            for (int64_t k = 0; k < s.out_c; ++k)
+              for (int64_t c = 0; c < s.in_c; ++c)
+                gw[static_cast<size_t>(((k * s.in_c + c) * 3 + r) * 3 + q)] += double(gp[k]) * xp[c];
+          }
+  return gw;
+}
+
+// Backward-weights sums over every pixel of the batch: its error is measured against the largest gradient.
+void check_backward_weights(const KernelCase& kc) {
+  cpu::WinogradShape s;
+  s.n = kc.n, s.in_c = kc.in_c, s.out_c = kc.out_c, s.in_h = kc.in_h, s.in_w = kc.in_w;
+  s.pad_h = s.pad_w = kc.pad;
+  s.out_h = kc.in_h + 2 * kc.pad - 2;
+  s.out_w = kc.in_w + 2 * kc.pad - 2;
+  CAPTURE(kc.n);
+  CAPTURE(kc.in_c);
+  CAPTURE(kc.out_c);
+  CAPTURE(kc.in_h);
+  CAPTURE(kc.in_w);
+  CAPTURE(kc.pad);
+  const auto x = uniform(static_cast<size_t>(s.n * s.in_h * s.in_w * s.in_c), 5);
+  const auto gy = uniform(static_cast<size_t>(s.n * s.out_h * s.out_w * s.out_c), 6);
+  const auto want = direct_backward_weights(x, gy, s);
+  std::vector<float> gw(want.size(), 12345.f);
+  cpu::winograd_conv3x3_backward_weights(gw.data(), x.data(), gy.data(), s);
+  double worst = 0;
+  for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::abs(gw[i] - want[i]));
+  CHECK(worst <= kTol * std::max(1.0, max_abs(want)));
+}
+
 }  // namespace
+
+TEST_CASE("cpu winograd: backward-weights against a double-precision direct sum") {
+  if (!cpu::winograd_enabled()) {
+    MESSAGE("skipped: this CPU has no AVX2/FMA (or MINIDL_CPU_CONV=direct), the Winograd kernel is not used");
+    return;
+  }
+  const std::vector<KernelCase> cases = {
+      {2, 16, 16, 8, 8, 1, false},   // whole tiles
+      {3, 16, 24, 9, 11, 1, false},  // partial tiles both ways, K % 16 == 8
+      {1, 8, 8, 5, 7, 0, false},     // no padding
+      {2, 32, 16, 6, 6, 2, false},   // padding 2, C > K
+      {1, 48, 40, 13, 3, 1, false},  // a 3-wide image
+      {8, 8, 16, 14, 14, 1, false},  // many blocks: per-thread accumulators are summed
+  };
+  for (const auto& c : cases) check_backward_weights(c);
+}
 
 TEST_CASE("cpu winograd: the F(4x4,3x3) kernel against a double-precision direct convolution") {
   if (!cpu::winograd_enabled()) {
@@ -162,7 +223,7 @@ double max_abs(const Tensor& a) {
 
 }  // namespace
 
-TEST_CASE("cpu winograd: conv2d forward, backward-data and inference match oneDNN's direct kernels") {
+TEST_CASE("cpu winograd: conv2d forward, backward-data, backward-weights and inference match oneDNN's direct kernels") {
   if (!cpu::winograd_enabled()) {
     MESSAGE("skipped: this CPU has no AVX2/FMA (or MINIDL_CPU_CONV=direct), the Winograd kernel is not used");
     return;
@@ -186,12 +247,13 @@ TEST_CASE("cpu winograd: conv2d forward, backward-data and inference match oneDN
       cpu::set_winograd_enabled(winograd);
       const auto opts = TensorOptions{}.dtype(DType::f32);
       Tensor y = empty(ys, opts, MemoryFormat::ChannelsLast), gx = empty(cs.x, opts, MemoryFormat::ChannelsLast),
-             yi = empty(ys, opts, MemoryFormat::ChannelsLast);
+             yi = empty(ys, opts, MemoryFormat::ChannelsLast), gw = empty(w.sizes(), opts), gb = empty({cs.K}, opts);
       OpStatePtr st;
       be.conv2d_forward(y, x, w, b, p, st);
       be.conv2d_backward_data(gx, gy, w, p, st);
+      be.conv2d_backward_weight(gw, gb, gy, x, p, st);
       be.conv2d_inference(yi, x, w, b, p, res, true);
-      return std::vector<Tensor>{y, gx, yi};
+      return std::vector<Tensor>{y, gx, gw, gb, yi};
     };
     const auto fast = run(true), ref = run(false);
     cpu::clear_winograd_override();
