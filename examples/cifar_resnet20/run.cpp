@@ -1,19 +1,19 @@
 // Training and evaluation jobs (see run.h).
 #include "run.h"
 
-#include <chrono>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-
 #include <data/loader.h>
 #include <minidl.h>
 #include <optim/lr_scheduler.h>
 #include <optim/sgd.h>
 #include <quant/checkpoint.h>
 #include <quant/quant_resnet.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "checkpoint.h"
 #include "datasets.h"
@@ -55,6 +55,22 @@ std::unique_ptr<optim::LRScheduler> make_scheduler(optim::Optimizer& opt, const 
   }
   if (warmup > 0) return std::make_unique<optim::LinearWarmupLR>(opt, warmup, std::move(main));
   return main;
+}
+
+// A run killed while writing a checkpoint (SIGKILL, power loss) leaves its temporary file behind: the
+// checkpoint it was replacing is intact (writes are temp file + rename), the temp file is garbage. Remove such
+// leftovers of this program's own files when a run starts in the directory.
+void remove_stale_temporaries(const fs::path& dir) {
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    for (const char* prefix : {"last.safetensors.tmp", "best.safetensors.tmp", "metrics.csv.tmp"}) {
+      if (name.rfind(prefix, 0) == 0 && entry.is_regular_file()) {
+        std::error_code ec;
+        fs::remove(entry.path(), ec);
+        if (!ec) std::printf("=> removed %s, left by a run that was killed while saving\n", name.c_str());
+      }
+    }
+  }
 }
 
 // metrics.csv keeps one row per finished epoch; on resume, rows of epochs that will run again are dropped.
@@ -123,8 +139,8 @@ int run_training(const Config& flags) {
     // state the checkpoint lacks keeps its initial value.
     Checkpoint init = load_checkpoint(c.init);
     auto res = quant::load_progressive(*model, init.model);
-    std::printf("=> initialised from %s (%zu missing, %zu unexpected keys)\n", c.init.c_str(),
-                res.missing_keys.size(), res.unexpected_keys.size());
+    std::printf("=> initialised from %s (%zu missing, %zu unexpected keys)\n", c.init.c_str(), res.missing_keys.size(),
+                res.unexpected_keys.size());
     for (auto& k : res.missing_keys) std::printf("   missing (kept at its initial value): %s\n", k.c_str());
   }
 
@@ -147,6 +163,7 @@ int run_training(const Config& flags) {
   fs::path metrics;
   if (!c.save_dir.empty()) {
     fs::create_directories(c.save_dir);
+    remove_stale_temporaries(c.save_dir);
     metrics = fs::path(c.save_dir) / "metrics.csv";
     prepare_metrics(metrics, st.next_epoch);
   }
@@ -173,7 +190,8 @@ int run_training(const Config& flags) {
       sched->step();
       const int64_t n = b.labels.numel();
       const double lv = loss.item<double>();
-      if (loss_log) std::fprintf(loss_log, "%lld %lld %a\n", static_cast<long long>(epoch), static_cast<long long>(steps), lv);
+      if (loss_log)
+        std::fprintf(loss_log, "%lld %lld %a\n", static_cast<long long>(epoch), static_cast<long long>(steps), lv);
       loss_sum += lv * static_cast<double>(n);
       correct += count_correct(logits, b.labels);
       seen += n;
@@ -196,9 +214,10 @@ int run_training(const Config& flags) {
     const bool is_best = ev.accuracy > st.best_acc;
     st.best_acc = std::max(st.best_acc, ev.accuracy);
     st.next_epoch = epoch + 1;
-    std::printf("=> epoch %lld: train loss %.4f acc %.3f%% | test loss %.4f * Prec %.3f%% (best %.3f%%) | %.1f s, %.1f img/s\n",
-                static_cast<long long>(epoch), train_loss, train_acc, ev.loss, ev.accuracy, st.best_acc, train_s,
-                static_cast<double>(seen) / train_s);
+    std::printf(
+        "=> epoch %lld: train loss %.4f acc %.3f%% | test loss %.4f * Prec %.3f%% (best %.3f%%) | %.1f s, %.1f img/s\n",
+        static_cast<long long>(epoch), train_loss, train_acc, ev.loss, ev.accuracy, st.best_acc, train_s,
+        static_cast<double>(seen) / train_s);
     std::fflush(stdout);
     if (!c.save_dir.empty()) {
       {
@@ -228,8 +247,8 @@ int run_evaluation(const Config& flags) {
     auto it = ck.model.find(key);
     return it == ck.model.end() ? fallback : it->second.size(d);
   };
-  auto model = make_model(c, dim_of("conv1.weight", 1, 3), dim_of("fc.weight", 0, 10),
-                          ck.config ? nullptr : &ck.metadata);
+  auto model =
+      make_model(c, dim_of("conv1.weight", 1, 3), dim_of("fc.weight", 0, 10), ck.config ? nullptr : &ck.metadata);
   const std::string bits = ck.metadata.count("bit") ? ck.metadata.at("bit") : std::to_string(c.bit);
   std::printf("=> loading the %s model from checkpoint %s\n",
               bits == "32" ? "full-precision" : (bits + "-bit quantized").c_str(), flags.evaluate.c_str());
