@@ -511,27 +511,21 @@ void CpuBackend::batch_norm_backward(Tensor& gx, Tensor& gweight, Tensor& gbias,
   backward("batch_norm_backward", gx, no_gres, gweight, gbias, gy, x, save_mean, save_invstd, weight, Tensor());
 }
 
-// Fused batch norm + ReLU: channels-last tensors take the fused loops (the ReLU applied in the affine pass; its
-// mask read from y inside both backward passes); other layouts use the Backend's two-primitive composition.
+// Fused batch norm + ReLU, both layouts: the ReLU applied in the affine pass; its mask read from y inside both
+// backward passes.
 void CpuBackend::batch_norm_relu_forward_training(Tensor& y, Tensor& save_mean, Tensor& save_invstd, const Tensor& x,
                                                   const Tensor& weight, const Tensor& bias, double eps,
-                                                  OpStatePtr& state) {
-  if (!cpu::is_nhwc(y)) {
-    Backend::batch_norm_relu_forward_training(y, save_mean, save_invstd, x, weight, bias, eps, state);
-    return;
-  }
+                                                  OpStatePtr& /*state*/) {
   train_forward("batch_norm_relu_forward_training", y, save_mean, save_invstd, x, Tensor(), weight, bias, eps, true);
 }
 
 void CpuBackend::batch_norm_relu_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, const Tensor& gy, const Tensor& y,
                                           const Tensor& x, const Tensor& save_mean, const Tensor& save_invstd,
-                                          const Tensor& weight, double eps, OpStatePtr& state) {
-  if (!(gx.defined() ? cpu::is_nhwc(gx) : cpu::is_nhwc(x))) {
-    Backend::batch_norm_relu_backward(gx, gweight, gbias, gy, y, x, save_mean, save_invstd, weight, eps, state);
-    return;
-  }
+                                          const Tensor& weight, double /*eps*/, OpStatePtr& /*state*/) {
+  const char* op = "batch_norm_relu_backward";
+  MINIDL_CHECK(y.defined(), op, " (backend cpu): y is required");
   Tensor no_gres;
-  backward("batch_norm_relu_backward", gx, no_gres, gweight, gbias, gy, x, save_mean, save_invstd, weight, y);
+  backward(op, gx, no_gres, gweight, gbias, gy, x, save_mean, save_invstd, weight, y);
 }
 
 // Fused batch norm + residual add + ReLU, both layouts: the add and the ReLU in the affine pass; backward masks gy
