@@ -115,6 +115,18 @@ class Backend {
   virtual void batch_norm_relu_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, const Tensor& gy, const Tensor& y,
                                         const Tensor& x, const Tensor& save_mean, const Tensor& save_invstd,
                                         const Tensor& weight, double eps, OpStatePtr& state);
+  /// The tail of a residual block in training: y = max(bn(x) + residual, 0), batch statistics as in
+  /// batch_norm_forward_training; residual has x's shape, any layout, and does not alias y. The base class runs
+  /// batch_norm_forward_training, binary Add and unary Relu; fast backends fuse them into the affine pass.
+  virtual void batch_norm_add_relu_forward_training(Tensor& y, Tensor& save_mean, Tensor& save_invstd, const Tensor& x,
+                                                    const Tensor& residual, const Tensor& weight, const Tensor& bias,
+                                                    double eps, OpStatePtr& state);
+  /// Its backward from y: m = gy masked by y > 0; gresidual = m, and gx / gweight / gbias are batch_norm_backward
+  /// of m. Each output is written only when defined. The base class runs ReluBackward then batch_norm_backward.
+  virtual void batch_norm_add_relu_backward(Tensor& gx, Tensor& gresidual, Tensor& gweight, Tensor& gbias,
+                                            const Tensor& gy, const Tensor& y, const Tensor& x, const Tensor& save_mean,
+                                            const Tensor& save_invstd, const Tensor& weight, double eps,
+                                            OpStatePtr& state);
 
   // ---- pooling over (N,C,H,W) ----
   /// indices (i64, same shape as y): flat h*W+w position of the max inside the input plane.

@@ -1,4 +1,5 @@
-// batch_norm over (N,C) or (N,C,H,W), training and eval, as Functions.
+// batch_norm over (N,C) or (N,C,H,W), training and eval, as Functions (and its fused forms: + ReLU, + residual
+// add + ReLU).
 // Training: backend batch_norm_forward_training gives y and the batch mean / inverse std (biased variance),
 // saved for batch_norm_backward; the running stats are then updated in place without recording, with the
 // unbiased variance and PyTorch's momentum convention. Eval: the inference primitive; its backward is
@@ -46,19 +47,29 @@ Tensor channel_view(const Tensor& v, int64_t rank) {
 /// A keepdim per-channel reduction result back to (C).
 Tensor to_channels(const Tensor& r) { return reshaped_contiguous(r, {r.numel()}); }
 
-// Training batch norm, plain or fused with the ReLU after it (y = max(bn(x), 0)). Saves x, the batch
-// statistics and, when fused, y for the ReLU mask (y is what the next conv saves anyway, so the fusion keeps no
-// extra activation alive).
-template <bool Relu>
-struct BatchNormTrainFnT : autograd::Function<BatchNormTrainFnT<Relu>> {
-  static constexpr const char* kName = Relu ? "batch_norm_relu" : "batch_norm";
-  static std::vector<Tensor> forward(Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                                     double eps) {
+// What a training batch norm fuses after it: nothing, the ReLU (y = max(bn(x), 0)), or a residual add then the
+// ReLU (y = max(bn(x) + residual, 0), the tail of a ResNet block).
+enum class BnTail { None, Relu, AddRelu };
+
+// Training batch norm with its tail. Saves x, the batch statistics and, with a ReLU, y for its mask (y is what the
+// next conv saves anyway, so the fusion keeps no extra activation alive); the residual is not saved (its gradient
+// is the masked gy). Inputs: x, residual (undefined unless AddRelu), weight, bias.
+template <BnTail Tail>
+struct BatchNormTrainFnT : autograd::Function<BatchNormTrainFnT<Tail>> {
+  static constexpr bool kRelu = Tail != BnTail::None;
+  static constexpr const char* kName = Tail == BnTail::AddRelu ? "batch_norm_add_relu"
+                                       : kRelu                 ? "batch_norm_relu"
+                                                               : "batch_norm";
+  static std::vector<Tensor> forward(Context& ctx, const Tensor& x, const Tensor& residual, const Tensor& weight,
+                                     const Tensor& bias, double eps) {
     const int64_t c = x.size(1);
-    Tensor y = new_like(x.sizes(), x, follow_format(x.sizes(), {x}));
+    // the layout the unfused ops give: bn follows x, the add follows either operand
+    Tensor y = new_like(x.sizes(), x, follow_format(x.sizes(), {x, residual}));
     Tensor mean = new_like({c}, x), invstd = new_like({c}, x);
     Backend& be = backend_for(x);
-    if constexpr (Relu) {
+    if constexpr (Tail == BnTail::AddRelu) {
+      be.batch_norm_add_relu_forward_training(y, mean, invstd, x, residual, weight, bias, eps, ctx.op_state);
+    } else if constexpr (kRelu) {
       be.batch_norm_relu_forward_training(y, mean, invstd, x, weight, bias, eps, ctx.op_state);
     } else {
       be.batch_norm_forward_training(y, mean, invstd, x, weight, bias, eps, ctx.op_state);
@@ -67,7 +78,7 @@ struct BatchNormTrainFnT : autograd::Function<BatchNormTrainFnT<Relu>> {
     ctx.save(weight, SaveKind::Parameter);
     ctx.save(mean, SaveKind::Activation);
     ctx.save(invstd, SaveKind::Activation);
-    if constexpr (Relu) ctx.save(y, SaveKind::Activation);  // the ReLU mask: y > 0
+    if constexpr (kRelu) ctx.save(y, SaveKind::Activation);  // the ReLU mask: y > 0
     ctx.data["eps"] = eps;
     ctx.mark_non_differentiable(mean);
     ctx.mark_non_differentiable(invstd);
@@ -76,22 +87,27 @@ struct BatchNormTrainFnT : autograd::Function<BatchNormTrainFnT<Relu>> {
   static std::vector<Tensor> backward(Context& ctx, std::vector<Tensor> grads) {
     const Tensor& gy = grads[0];  // the statistics outputs are non-differentiable
     Tensor x = ctx.saved(0), weight = ctx.saved(1), mean = ctx.saved(2), invstd = ctx.saved(3);
-    Tensor gx, gw, gb;  // the backend writes only the defined ones
+    Tensor gx, gr, gw, gb;  // the backend writes only the defined ones
     if (ctx.needs_input_grad(0)) gx = new_like(x.sizes(), gy, follow_format(x.sizes(), {x, gy}));
-    if (ctx.needs_input_grad(1)) gw = new_like({x.size(1)}, gy);
-    if (ctx.needs_input_grad(2)) gb = new_like({x.size(1)}, gy);
+    if (ctx.needs_input_grad(2)) gw = new_like({x.size(1)}, gy);
+    if (ctx.needs_input_grad(3)) gb = new_like({x.size(1)}, gy);
     const double eps = ctx.get<double>("eps");
-    if constexpr (Relu) {
-      backend_for(gy).batch_norm_relu_backward(gx, gw, gb, gy, ctx.saved(4), x, mean, invstd, weight, eps,
-                                               ctx.op_state);
+    Backend& be = backend_for(gy);
+    if constexpr (Tail == BnTail::AddRelu) {
+      const Tensor y = ctx.saved(4);
+      if (ctx.needs_input_grad(1)) gr = new_like(x.sizes(), gy, follow_format(x.sizes(), {gy, y}));
+      be.batch_norm_add_relu_backward(gx, gr, gw, gb, gy, y, x, mean, invstd, weight, eps, ctx.op_state);
+    } else if constexpr (kRelu) {
+      be.batch_norm_relu_backward(gx, gw, gb, gy, ctx.saved(4), x, mean, invstd, weight, eps, ctx.op_state);
     } else {
-      backend_for(gy).batch_norm_backward(gx, gw, gb, gy, x, mean, invstd, weight, eps, ctx.op_state);
+      be.batch_norm_backward(gx, gw, gb, gy, x, mean, invstd, weight, eps, ctx.op_state);
     }
-    return {gx, gw, gb};
+    return {gx, gr, gw, gb};
   }
 };
-using BatchNormTrainFn = BatchNormTrainFnT<false>;
-using BatchNormReluTrainFn = BatchNormTrainFnT<true>;
+using BatchNormTrainFn = BatchNormTrainFnT<BnTail::None>;
+using BatchNormReluTrainFn = BatchNormTrainFnT<BnTail::Relu>;
+using BatchNormAddReluTrainFn = BatchNormTrainFnT<BnTail::AddRelu>;
 
 struct BatchNormEvalFn : autograd::Function<BatchNormEvalFn> {
   static constexpr const char* kName = "batch_norm";
@@ -135,21 +151,22 @@ struct BatchNormEvalFn : autograd::Function<BatchNormEvalFn> {
 
 namespace {
 
-// Checks shared by batch_norm and batch_norm_relu.
+// Checks shared by batch_norm, batch_norm_relu and batch_norm_add_relu.
 void check_bn_call(const Tensor& x, const Tensor& rm, const Tensor& rv, const Tensor& weight, const Tensor& bias) {
   check_bn(x, weight, bias, rm, rv);
   MINIDL_CHECK(rm.defined() == rv.defined(),
                "batch_norm: running_mean and running_var must both be given or both be undefined");
 }
 
-// A training step of TrainFn (plain or ReLU-fused), then the running statistics' update.
+// A training step of TrainFn (plain or fused; residual undefined unless it adds one), then the running
+// statistics' update.
 template <typename TrainFn>
-Tensor batch_norm_training(const Tensor& x, const Tensor& rm, const Tensor& rv, const Tensor& weight,
-                           const Tensor& bias, double momentum, double eps) {
+Tensor batch_norm_training(const Tensor& x, const Tensor& residual, const Tensor& rm, const Tensor& rv,
+                           const Tensor& weight, const Tensor& bias, double momentum, double eps) {
   const int64_t n = x.numel() / x.size(1);
   MINIDL_CHECK(n > 1, "batch_norm: expected more than 1 value per channel when training, got input ",
                shape_str(x.sizes()));
-  std::vector<Tensor> outs = TrainFn::apply(x, weight, bias, eps);
+  std::vector<Tensor> outs = TrainFn::apply(x, residual, weight, bias, eps);
   update_running_stats(rm, rv, outs[1], outs[2], n, momentum, eps);
   return outs[0];
 }
@@ -163,14 +180,27 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     MINIDL_CHECK(running_mean.defined(), "batch_norm: eval mode needs running_mean and running_var");
     return BatchNormEvalFn::apply(x, running_mean, running_var, weight, bias, eps);
   }
-  return batch_norm_training<BatchNormTrainFn>(x, running_mean, running_var, weight, bias, momentum, eps);
+  return batch_norm_training<BatchNormTrainFn>(x, Tensor(), running_mean, running_var, weight, bias, momentum, eps);
 }
 
 Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                        const Tensor& bias, bool training, double momentum, double eps) {
   if (!training) return relu(batch_norm(x, running_mean, running_var, weight, bias, false, momentum, eps));
   check_bn_call(x, running_mean, running_var, weight, bias);
-  return batch_norm_training<BatchNormReluTrainFn>(x, running_mean, running_var, weight, bias, momentum, eps);
+  return batch_norm_training<BatchNormReluTrainFn>(x, Tensor(), running_mean, running_var, weight, bias, momentum, eps);
+}
+
+Tensor batch_norm_add_relu(const Tensor& x, const Tensor& residual, const Tensor& running_mean,
+                           const Tensor& running_var, const Tensor& weight, const Tensor& bias, bool training,
+                           double momentum, double eps) {
+  check_bn_call(x, running_mean, running_var, weight, bias);
+  check_floating("batch_norm_add_relu", residual);
+  check_compatible("batch_norm_add_relu", x, residual);
+  MINIDL_CHECK(residual.sizes() == x.sizes(), "batch_norm_add_relu: residual ", shape_str(residual.sizes()),
+               " does not match input ", shape_str(x.sizes()));
+  if (!training) return relu(batch_norm(x, running_mean, running_var, weight, bias, false, momentum, eps) + residual);
+  return batch_norm_training<BatchNormAddReluTrainFn>(x, residual, running_mean, running_var, weight, bias, momentum,
+                                                      eps);
 }
 
 namespace {

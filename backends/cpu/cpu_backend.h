@@ -56,6 +56,13 @@ class CpuBackend final : public Backend {
   void batch_norm_relu_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, const Tensor& gy, const Tensor& y,
                                 const Tensor& x, const Tensor& save_mean, const Tensor& save_invstd,
                                 const Tensor& weight, double eps, OpStatePtr& state) override;
+  void batch_norm_add_relu_forward_training(Tensor& y, Tensor& save_mean, Tensor& save_invstd, const Tensor& x,
+                                            const Tensor& residual, const Tensor& weight, const Tensor& bias,
+                                            double eps, OpStatePtr& state) override;
+  void batch_norm_add_relu_backward(Tensor& gx, Tensor& gresidual, Tensor& gweight, Tensor& gbias, const Tensor& gy,
+                                    const Tensor& y, const Tensor& x, const Tensor& save_mean,
+                                    const Tensor& save_invstd, const Tensor& weight, double eps,
+                                    OpStatePtr& state) override;
 
   void max_pool2d_forward(Tensor& y, Tensor& indices, const Tensor& x, const Pool2dParams& p) override;
   void max_pool2d_backward(Tensor& gx, const Tensor& gy, const Tensor& indices, const Pool2dParams& p) override;

@@ -9,6 +9,9 @@
 // Channels-last tensors (how this backend keeps conv activations) take a second set of loops over (rows, C):
 // per-channel partial sums over fixed blocks of rows (so results do not depend on the thread count), then an
 // affine pass vectorised along C. A channels-last y or gx selects them.
+// Fusions (both layouts): the ReLU after the batch norm, and the residual add before it (the tail of a ResNet
+// block, relu(bn(x) + residual)), applied in the affine pass; backward reads the ReLU mask from y in its
+// reduction pass (storing the masked gradient there when the residual needs it, which the second pass then reads).
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -83,21 +86,46 @@ double sqdev_run(const T* p, int64_t n, double mean) {
   return s;
 }
 
-// y = x * a + b over one channel (all N runs).
+// The fusions' switches as compile-time flags (the loops stay branch-free): f(bool_constant<a>, bool_constant<b>).
+template <typename F>
+void with_flags(bool a, bool b, F&& f) {
+  auto second = [&](auto fa) { b ? f(fa, std::true_type{}) : f(fa, std::false_type{}); };
+  a ? second(std::true_type{}) : second(std::false_type{});
+}
+
+// g where y > 0, else exactly 0 (ReluBackward's rule), as a bit mask rather than a select: the compiler
+// vectorises it (a float select here stays scalar), and a non-finite g still gives 0 where masked.
 template <typename T>
-void affine_channel(T* y, const T* x, const BnGeom& g, int64_t c, double a, double b) {
+inline T relu_mask(T g, T y) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  const U keep = U(0) - static_cast<U>(y > T(0));
+  return std::bit_cast<T>(static_cast<U>(std::bit_cast<U>(g) & keep));
+}
+
+// The affine pass's epilogue: v (= x * a + b), plus the residual when Res, then max(., 0) when Relu.
+template <bool Res, bool Relu, typename T>
+inline T epilogue(T v, T r) {
+  if constexpr (Res) v += r;
+  if constexpr (Relu) v = v > T(0) ? v : T(0);
+  return v;
+}
+
+// y = epilogue(x * a + b, res) over one channel (all N runs); res (x's layout) read only when Res.
+template <typename T, bool Res = false, bool Relu = false>
+void affine_channel(T* y, const T* x, const T* res, const BnGeom& g, int64_t c, double a, double b) {
   const T ta = static_cast<T>(a), tb = static_cast<T>(b);
   for (int64_t n = 0; n < g.N; ++n) {
     const int64_t off = (n * g.C + c) * g.S;
     const T* xr = x + off;
+    const T* rr = Res ? res + off : xr;
     T* yr = y + off;
 #pragma omp simd
-    for (int64_t i = 0; i < g.S; ++i) yr[i] = xr[i] * ta + tb;
+    for (int64_t i = 0; i < g.S; ++i) yr[i] = epilogue<Res, Relu>(xr[i] * ta + tb, rr[i]);
   }
 }
 
-template <typename T>
-void bn_train_fwd(T* y, const T* x, const BnGeom& g, double eps, const std::vector<double>& w,
+template <typename T, bool Res = false, bool Relu = false>
+void bn_train_fwd(T* y, const T* x, const T* res, const BnGeom& g, double eps, const std::vector<double>& w,
                   const std::vector<double>& b, std::vector<double>& mean, std::vector<double>& invstd) {
   cpu::parallel_for(g.C, 3 * g.N * g.S, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
@@ -111,7 +139,7 @@ void bn_train_fwd(T* y, const T* x, const BnGeom& g, double eps, const std::vect
       mean[cc] = m;
       invstd[cc] = is;
       const double a = is * w[cc];
-      affine_channel(y, x, g, c, a, b[cc] - m * a);
+      affine_channel<T, Res, Relu>(y, x, res, g, c, a, b[cc] - m * a);
     }
   });
 }
@@ -123,15 +151,20 @@ void bn_infer(T* y, const T* x, const BnGeom& g, double eps, const std::vector<d
     for (int64_t c = c0; c < c1; ++c) {
       const auto cc = static_cast<size_t>(c);
       const double a = w[cc] / std::sqrt(var[cc] + eps);
-      affine_channel(y, x, g, c, a, b[cc] - mean[cc] * a);
+      affine_channel<T>(y, x, nullptr, g, c, a, b[cc] - mean[cc] * a);
     }
   });
 }
 
-template <typename T>
-void bn_bwd(T* gx, const T* gy, const T* x, const BnGeom& g, const std::vector<double>& mean,
+// Backward over (N, C, S). With Relu the incoming gradient is gy masked by relu_y > 0 (the fused ReLU's output);
+// with StoreMask that gradient is also written to gres (the residual's gradient) in the reduction pass, and the
+// second pass reads it back instead of masking again.
+template <typename T, bool Relu = false, bool StoreMask = false>
+void bn_bwd(T* gx, T* gres, const T* gy, const T* relu_y, const T* x, const BnGeom& g, const std::vector<double>& mean,
             const std::vector<double>& invstd, const std::vector<double>& w, std::vector<double>& gw,
             std::vector<double>& gb) {
+  constexpr bool kMask2 = Relu && !StoreMask;  // the second pass masks gy itself
+  const T* g2 = StoreMask ? gres : gy;
   cpu::parallel_for(g.C, 3 * g.N * g.S, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const auto cc = static_cast<size_t>(c);
@@ -140,11 +173,15 @@ void bn_bwd(T* gx, const T* gy, const T* x, const BnGeom& g, const std::vector<d
       for (int64_t n = 0; n < g.N; ++n) {
         const int64_t off = (n * g.C + c) * g.S;
         const T* gr = gy + off;
+        const T* yr = Relu ? relu_y + off : gr;
+        T* mr = StoreMask ? gres + off : nullptr;
         const T* xr = x + off;
         double s1 = 0, s2 = 0;
 #pragma omp simd reduction(+ : s1, s2)
         for (int64_t i = 0; i < g.S; ++i) {
-          const double gv = static_cast<double>(gr[i]);
+          const T gt = Relu ? relu_mask(gr[i], yr[i]) : gr[i];
+          if constexpr (StoreMask) mr[i] = gt;
+          const double gv = static_cast<double>(gt);
           s1 += gv;
           s2 += gv * (static_cast<double>(xr[i]) - m);
         }
@@ -159,11 +196,15 @@ void bn_bwd(T* gx, const T* gy, const T* x, const BnGeom& g, const std::vector<d
       const T ta = static_cast<T>(A), tb = static_cast<T>(B), td = static_cast<T>(D), tm = static_cast<T>(m);
       for (int64_t n = 0; n < g.N; ++n) {
         const int64_t off = (n * g.C + c) * g.S;
-        const T* gr = gy + off;
+        const T* gr = g2 + off;
+        const T* yr = kMask2 ? relu_y + off : gr;
         const T* xr = x + off;
         T* o = gx + off;
 #pragma omp simd
-        for (int64_t i = 0; i < g.S; ++i) o[i] = ta * gr[i] + tb * (xr[i] - tm) + td;
+        for (int64_t i = 0; i < g.S; ++i) {
+          const T gv = kMask2 ? relu_mask(gr[i], yr[i]) : gr[i];
+          o[i] = ta * gv + tb * (xr[i] - tm) + td;
+        }
       }
     }
   });
@@ -194,26 +235,19 @@ std::vector<double> channel_sums(int64_t M, int64_t C, int width, RowFn&& f) {
   return total;
 }
 
-// y[r, c] = x[r, c] * a[c] + b[c], then max(., 0) when relu
-template <typename T>
-void affine_rows(T* y, const T* x, int64_t M, int64_t C, const std::vector<T>& a, const std::vector<T>& b,
-                 bool relu = false) {
+// y[r, c] = epilogue(x[r, c] * a[c] + b[c], res[r, c]); res (rows like x) read only when Res
+template <typename T, bool Res = false, bool Relu = false>
+void affine_rows(T* y, const T* x, const T* res, int64_t M, int64_t C, const std::vector<T>& a,
+                 const std::vector<T>& b) {
   const T* pa = a.data();
   const T* pb = b.data();
   cpu::parallel_for(M, C, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const T* xr = x + r * C;
+      const T* rr = Res ? res + r * C : xr;
       T* yr = y + r * C;
-      if (relu) {
 #pragma omp simd
-        for (int64_t c = 0; c < C; ++c) {
-          const T v = xr[c] * pa[c] + pb[c];
-          yr[c] = v > T(0) ? v : T(0);
-        }
-      } else {
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * pa[c] + pb[c];
-      }
+      for (int64_t c = 0; c < C; ++c) yr[c] = epilogue<Res, Relu>(xr[c] * pa[c] + pb[c], rr[c]);
     }
   });
 }
@@ -262,10 +296,9 @@ void channel_moments(const T* x, int64_t M, int64_t C, std::vector<double>& mean
   }
 }
 
-template <typename T>
-void bn_train_fwd_nhwc(T* y, const T* x, int64_t M, int64_t C, double eps, const std::vector<double>& w,
-                       const std::vector<double>& b, std::vector<double>& mean, std::vector<double>& invstd,
-                       bool relu = false) {
+template <typename T, bool Res = false, bool Relu = false>
+void bn_train_fwd_nhwc(T* y, const T* x, const T* res, int64_t M, int64_t C, double eps, const std::vector<double>& w,
+                       const std::vector<double>& b, std::vector<double>& mean, std::vector<double>& invstd) {
   std::vector<double> var(static_cast<size_t>(C));
   channel_moments(x, M, C, mean, var);
   std::vector<T> a(static_cast<size_t>(C)), sh(static_cast<size_t>(C));
@@ -275,7 +308,7 @@ void bn_train_fwd_nhwc(T* y, const T* x, int64_t M, int64_t C, double eps, const
     a[c] = static_cast<T>(ac);
     sh[c] = static_cast<T>(b[c] - mean[c] * ac);
   }
-  affine_rows(y, x, M, C, a, sh, relu);
+  affine_rows<T, Res, Relu>(y, x, res, M, C, a, sh);
 }
 
 template <typename T>
@@ -287,23 +320,14 @@ void bn_infer_nhwc(T* y, const T* x, int64_t M, int64_t C, double eps, const std
     a[c] = static_cast<T>(ac);
     sh[c] = static_cast<T>(b[c] - mean[c] * ac);
   }
-  affine_rows(y, x, M, C, a, sh);
+  affine_rows<T>(y, x, nullptr, M, C, a, sh);
 }
 
-// g where y > 0, else exactly 0 (ReluBackward's rule), as a bit mask rather than a select: the compiler
-// vectorises it (a float select here stays scalar), and a non-finite g still gives 0 where masked.
-template <typename T>
-inline T relu_mask(T g, T y) {
-  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
-  const U keep = U(0) - static_cast<U>(y > T(0));
-  return std::bit_cast<T>(static_cast<U>(std::bit_cast<U>(g) & keep));
-}
-
-// relu_y: the ReLU output after the batch norm (fused bn+relu), whose mask y > 0 gates gy; null for plain bn.
-template <typename T, bool Relu = false>
-void bn_bwd_nhwc(T* gx, const T* gy, const T* x, int64_t M, int64_t C, const std::vector<double>& mean,
-                 const std::vector<double>& invstd, const std::vector<double>& w, std::vector<double>& gw,
-                 std::vector<double>& gb, const T* relu_y = nullptr) {
+// Backward over (M, C) rows; Relu, StoreMask, relu_y and gres as in bn_bwd.
+template <typename T, bool Relu = false, bool StoreMask = false>
+void bn_bwd_nhwc(T* gx, T* gres, const T* gy, const T* relu_y, const T* x, int64_t M, int64_t C,
+                 const std::vector<double>& mean, const std::vector<double>& invstd, const std::vector<double>& w,
+                 std::vector<double>& gw, std::vector<double>& gb) {
   const double* m = mean.data();
   // the incoming gradient (masked by the ReLU when fused), written out in each loop so it vectorises
   // acc[0..C): sum gy; acc[C..2C): sum gy * (x - mean)
@@ -311,10 +335,13 @@ void bn_bwd_nhwc(T* gx, const T* gy, const T* x, int64_t M, int64_t C, const std
     const T* xr = x + r * C;
     const T* gr = gy + r * C;
     const T* yr = Relu ? relu_y + r * C : gr;
+    T* mr = StoreMask ? gres + r * C : nullptr;
     double* acc2 = acc + C;
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) {
-      const double gv = static_cast<double>(Relu ? relu_mask(gr[c], yr[c]) : gr[c]);
+      const T gt = Relu ? relu_mask(gr[c], yr[c]) : gr[c];
+      if constexpr (StoreMask) mr[c] = gt;
+      const double gv = static_cast<double>(gt);
       acc[c] += gv;
       acc2[c] += gv * (static_cast<double>(xr[c]) - m[c]);
     }
@@ -332,16 +359,18 @@ void bn_bwd_nhwc(T* gx, const T* gy, const T* x, int64_t M, int64_t C, const std
     Mu[c] = static_cast<T>(mean[c]);
   }
   if (!gx) return;
+  constexpr bool kMask2 = Relu && !StoreMask;  // the second pass masks gy itself
+  const T* g2 = StoreMask ? gres : gy;
   const T *pa = A.data(), *pb = B.data(), *pd = D.data(), *pm = Mu.data();
   cpu::parallel_for(M, 3 * C, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const T* xr = x + r * C;
-      const T* gr = gy + r * C;
-      const T* yr = Relu ? relu_y + r * C : gr;
+      const T* gr = g2 + r * C;
+      const T* yr = kMask2 ? relu_y + r * C : gr;
       T* o = gx + r * C;
 #pragma omp simd
       for (int64_t c = 0; c < C; ++c) {
-        const T gv = Relu ? relu_mask(gr[c], yr[c]) : gr[c];
+        const T gv = kMask2 ? relu_mask(gr[c], yr[c]) : gr[c];
         o[c] = pa[c] * gv + pb[c] * (xr[c] - pm[c]) + pd[c];
       }
     }
@@ -358,14 +387,18 @@ void check_out_layout(const char* op, const char* what, const Tensor& t) {
                " must be contiguous or channels-last");
 }
 
-// Training forward, plain or with the ReLU fused into the affine pass (relu: the nhwc loops only; the fused
-// entry point routes other layouts to the Backend's composition).
+// True when t is dense in the layout a call runs in (its data can be walked as that layout's rows).
+bool in_layout(const Tensor& t, bool nhwc) { return nhwc ? t.is_channels_last() : t.is_contiguous(); }
+
+// Training forward, plain or fused with what follows it: + residual (when defined, any layout: made dense in
+// the run layout first), then the ReLU (relu).
 void train_forward(const char* op, Tensor& y, Tensor& save_mean, Tensor& save_invstd, const Tensor& x,
-                   const Tensor& weight, const Tensor& bias, double eps, bool relu) {
+                   const Tensor& residual, const Tensor& weight, const Tensor& bias, double eps, bool relu) {
   const BnGeom g = check_bn_input(op, x);
   const DType dt = x.dtype();
   cpu::check_tensor(op, "y", y, dt, x.sizes());
   check_out_layout(op, "y", y);
+  if (residual.defined()) cpu::check_tensor(op, "residual", residual, dt, x.sizes());
   MINIDL_CHECK(save_mean.defined() && save_invstd.defined(), op,
                " (backend cpu): save_mean and save_invstd are required");
   const auto w = channel_values(op, "weight", weight, g.C, dt, 1.0);
@@ -373,20 +406,27 @@ void train_forward(const char* op, Tensor& y, Tensor& save_mean, Tensor& save_in
   std::vector<double> mean(static_cast<size_t>(g.C)), invstd(static_cast<size_t>(g.C));
   const bool nhwc = cpu::is_nhwc(y);
   const Tensor xc = input_in_layout(x, nhwc);
+  const Tensor rc = residual.defined() ? input_in_layout(residual, nhwc) : Tensor();
   dispatch_floating(dt, op, [&](auto tag) {
     using T = decltype(tag);
-    if (nhwc)
-      bn_train_fwd_nhwc<T>(y.data<T>(), xc.data<T>(), g.N * g.S, g.C, eps, w, b, mean, invstd, relu);
-    else
-      bn_train_fwd<T>(y.data<T>(), xc.data<T>(), g, eps, w, b, mean, invstd);
+    const T* rp = rc.defined() ? rc.data<T>() : nullptr;
+    with_flags(rp != nullptr, relu, [&](auto res_flag, auto relu_flag) {
+      constexpr bool res = decltype(res_flag)::value, rl = decltype(relu_flag)::value;
+      if (nhwc)
+        bn_train_fwd_nhwc<T, res, rl>(y.data<T>(), xc.data<T>(), rp, g.N * g.S, g.C, eps, w, b, mean, invstd);
+      else
+        bn_train_fwd<T, res, rl>(y.data<T>(), xc.data<T>(), rp, g, eps, w, b, mean, invstd);
+    });
   });
   store_channels(op, "save_mean", save_mean, mean, dt);
   store_channels(op, "save_invstd", save_invstd, invstd, dt);
 }
 
-// Backward, plain or through a fused ReLU whose output relu_y (defined only on the nhwc path) masks gy.
-void backward(const char* op, Tensor& gx, Tensor& gweight, Tensor& gbias, const Tensor& gy, const Tensor& x,
-              const Tensor& save_mean, const Tensor& save_invstd, const Tensor& weight, const Tensor& relu_y) {
+// Backward, plain or through a fused ReLU whose output relu_y (when defined) masks gy; gres (when defined: the
+// fused residual's gradient) receives the masked gy. Each of gx, gres, gweight, gbias is written when defined.
+void backward(const char* op, Tensor& gx, Tensor& gres, Tensor& gweight, Tensor& gbias, const Tensor& gy,
+              const Tensor& x, const Tensor& save_mean, const Tensor& save_invstd, const Tensor& weight,
+              const Tensor& relu_y) {
   const BnGeom g = check_bn_input(op, x);
   const DType dt = x.dtype();
   cpu::check_tensor(op, "gy", gy, dt, x.sizes());
@@ -394,6 +434,10 @@ void backward(const char* op, Tensor& gx, Tensor& gweight, Tensor& gbias, const 
   if (gx.defined()) {
     cpu::check_tensor(op, "gx", gx, dt, x.sizes());
     check_out_layout(op, "gx", gx);
+  }
+  if (gres.defined()) {
+    cpu::check_tensor(op, "gresidual", gres, dt, x.sizes());
+    check_out_layout(op, "gresidual", gres);
   }
   MINIDL_CHECK(save_mean.defined() && save_invstd.defined(), op,
                " (backend cpu): save_mean and save_invstd are required");
@@ -403,17 +447,26 @@ void backward(const char* op, Tensor& gx, Tensor& gweight, Tensor& gbias, const 
   std::vector<double> gw(static_cast<size_t>(g.C)), gb(static_cast<size_t>(g.C));
   const bool nhwc = gx.defined() ? cpu::is_nhwc(gx) : cpu::is_nhwc(x);
   const Tensor xc = input_in_layout(x, nhwc), gyc = input_in_layout(gy, nhwc);
-  const Tensor yc = relu_y.defined() ? cpu::channels_last_input(relu_y) : Tensor();
+  const Tensor yc = relu_y.defined() ? input_in_layout(relu_y, nhwc) : Tensor();
+  // gres in another layout than the call's: written to a scratch tensor in the run layout, then copied
+  Tensor gres_run = gres;
+  if (gres.defined() && !in_layout(gres, nhwc))
+    gres_run =
+        empty(x.sizes(), TensorOptions{}.dtype(dt), nhwc ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
   dispatch_floating(dt, op, [&](auto tag) {
     using T = decltype(tag);
     T* gxp = gx.defined() ? gx.data<T>() : nullptr;
-    if (yc.defined())
-      bn_bwd_nhwc<T, true>(gxp, gyc.data<T>(), xc.data<T>(), g.N * g.S, g.C, mean, invstd, w, gw, gb, yc.data<T>());
-    else if (nhwc)
-      bn_bwd_nhwc<T>(gxp, gyc.data<T>(), xc.data<T>(), g.N * g.S, g.C, mean, invstd, w, gw, gb);
-    else
-      bn_bwd<T>(gxp, gyc.data<T>(), xc.data<T>(), g, mean, invstd, w, gw, gb);
+    T* gresp = gres_run.defined() ? gres_run.data<T>() : nullptr;
+    const T* yp = yc.defined() ? yc.data<T>() : nullptr;
+    with_flags(yp != nullptr, gresp != nullptr, [&](auto relu_flag, auto store_flag) {
+      constexpr bool rl = decltype(relu_flag)::value, store = decltype(store_flag)::value;
+      if (nhwc)
+        bn_bwd_nhwc<T, rl, store>(gxp, gresp, gyc.data<T>(), yp, xc.data<T>(), g.N * g.S, g.C, mean, invstd, w, gw, gb);
+      else
+        bn_bwd<T, rl, store>(gxp, gresp, gyc.data<T>(), yp, xc.data<T>(), g, mean, invstd, w, gw, gb);
+    });
   });
+  if (gres_run.defined() && !gres_run.is_same(gres)) cpu_backend().copy(gres, gres_run);
   store_channels(op, "gweight", gweight, gw, dt);
   store_channels(op, "gbias", gbias, gb, dt);
 }
@@ -423,7 +476,7 @@ void backward(const char* op, Tensor& gx, Tensor& gweight, Tensor& gbias, const 
 void CpuBackend::batch_norm_forward_training(Tensor& y, Tensor& save_mean, Tensor& save_invstd, const Tensor& x,
                                              const Tensor& weight, const Tensor& bias, double eps,
                                              OpStatePtr& /*state: nothing to keep*/) {
-  train_forward("batch_norm_forward_training", y, save_mean, save_invstd, x, weight, bias, eps, false);
+  train_forward("batch_norm_forward_training", y, save_mean, save_invstd, x, Tensor(), weight, bias, eps, false);
 }
 
 void CpuBackend::batch_norm_forward_inference(Tensor& y, const Tensor& x, const Tensor& running_mean,
@@ -454,29 +507,45 @@ void CpuBackend::batch_norm_forward_inference(Tensor& y, const Tensor& x, const 
 void CpuBackend::batch_norm_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, const Tensor& gy, const Tensor& x,
                                      const Tensor& save_mean, const Tensor& save_invstd, const Tensor& weight,
                                      double /*eps: save_invstd has it*/, OpStatePtr& /*state*/) {
-  backward("batch_norm_backward", gx, gweight, gbias, gy, x, save_mean, save_invstd, weight, Tensor());
+  Tensor no_gres;
+  backward("batch_norm_backward", gx, no_gres, gweight, gbias, gy, x, save_mean, save_invstd, weight, Tensor());
 }
 
-// Fused batch norm + ReLU: channels-last tensors take the fused loops (the ReLU applied in the affine pass; its
-// mask read from y inside both backward passes); other layouts use the Backend's two-primitive composition.
+// Fused batch norm + ReLU, both layouts: the ReLU applied in the affine pass; its mask read from y inside both
+// backward passes.
 void CpuBackend::batch_norm_relu_forward_training(Tensor& y, Tensor& save_mean, Tensor& save_invstd, const Tensor& x,
                                                   const Tensor& weight, const Tensor& bias, double eps,
-                                                  OpStatePtr& state) {
-  if (!cpu::is_nhwc(y)) {
-    Backend::batch_norm_relu_forward_training(y, save_mean, save_invstd, x, weight, bias, eps, state);
-    return;
-  }
-  train_forward("batch_norm_relu_forward_training", y, save_mean, save_invstd, x, weight, bias, eps, true);
+                                                  OpStatePtr& /*state*/) {
+  train_forward("batch_norm_relu_forward_training", y, save_mean, save_invstd, x, Tensor(), weight, bias, eps, true);
 }
 
 void CpuBackend::batch_norm_relu_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, const Tensor& gy, const Tensor& y,
                                           const Tensor& x, const Tensor& save_mean, const Tensor& save_invstd,
-                                          const Tensor& weight, double eps, OpStatePtr& state) {
-  if (!(gx.defined() ? cpu::is_nhwc(gx) : cpu::is_nhwc(x))) {
-    Backend::batch_norm_relu_backward(gx, gweight, gbias, gy, y, x, save_mean, save_invstd, weight, eps, state);
-    return;
-  }
-  backward("batch_norm_relu_backward", gx, gweight, gbias, gy, x, save_mean, save_invstd, weight, y);
+                                          const Tensor& weight, double /*eps*/, OpStatePtr& /*state*/) {
+  const char* op = "batch_norm_relu_backward";
+  MINIDL_CHECK(y.defined(), op, " (backend cpu): y is required");
+  Tensor no_gres;
+  backward(op, gx, no_gres, gweight, gbias, gy, x, save_mean, save_invstd, weight, y);
+}
+
+// Fused batch norm + residual add + ReLU, both layouts: the add and the ReLU in the affine pass; backward masks gy
+// by y > 0 in its reduction pass, storing the mask there as gresidual. A residual (or gresidual) in another layout
+// than y (gx) is converted to it.
+void CpuBackend::batch_norm_add_relu_forward_training(Tensor& y, Tensor& save_mean, Tensor& save_invstd,
+                                                      const Tensor& x, const Tensor& residual, const Tensor& weight,
+                                                      const Tensor& bias, double eps, OpStatePtr& /*state*/) {
+  const char* op = "batch_norm_add_relu_forward_training";
+  MINIDL_CHECK(residual.defined(), op, " (backend cpu): residual is required");
+  train_forward(op, y, save_mean, save_invstd, x, residual, weight, bias, eps, true);
+}
+
+void CpuBackend::batch_norm_add_relu_backward(Tensor& gx, Tensor& gresidual, Tensor& gweight, Tensor& gbias,
+                                              const Tensor& gy, const Tensor& y, const Tensor& x,
+                                              const Tensor& save_mean, const Tensor& save_invstd, const Tensor& weight,
+                                              double /*eps*/, OpStatePtr& /*state*/) {
+  const char* op = "batch_norm_add_relu_backward";
+  MINIDL_CHECK(y.defined(), op, " (backend cpu): y is required");
+  backward(op, gx, gresidual, gweight, gbias, gy, x, save_mean, save_invstd, weight, y);
 }
 
 }  // namespace minidl

@@ -1,7 +1,7 @@
 // Registers the ref backend under the name "ref" at static-init time and answers supports(): fill and copy
 // take every dtype, every math primitive float32/float64. Quantize (project_to_levels, quantize_clip_forward /
-// _backward, pact_forward) and the fused conv2d_inference / batch_norm_relu_* are the host references ref
-// inherits from the Backend base class, also float32/float64.
+// _backward, pact_forward) and the fused conv2d_inference / batch_norm_relu_* / batch_norm_add_relu_* are the
+// host references ref inherits from the Backend base class, also float32/float64.
 #include "backends/ref/ref_backend.h"
 
 namespace minidl {

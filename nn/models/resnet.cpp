@@ -77,11 +77,13 @@ Tensor BasicBlock::forward(const Tensor& x) {
     check_shortcut(identity, out);
     return conv_bn_fused(conv2, *bn2, out, identity, true);
   }
-  Tensor out = bn1->forward_relu((*conv1)(x));
-  out = (*bn2)((*conv2)(out));
+  // training (or unfusable): bn1 + ReLU as one op, and the block's tail relu(bn2(conv2(out)) + identity) as one
+  // (unless `relu` was replaced by another module, which then runs as itself)
+  const Tensor out = (*conv2)(bn1->forward_relu((*conv1)(x)));
   const Tensor identity = shortcut(x, false);
   check_shortcut(identity, out);
-  return (*relu)(out + identity);
+  if (relu && typeid(*relu) == typeid(ReLU)) return bn2->forward_add_relu(out, identity);
+  return (*relu)((*bn2)(out) + identity);
 }
 
 void BasicBlock::check_shortcut(const Tensor& identity, const Tensor& out) const {

@@ -41,7 +41,12 @@ Tensor BatchNorm2d::forward_relu(const Tensor& x) {
   return forward_impl(x, true);
 }
 
-Tensor BatchNorm2d::forward_impl(const Tensor& x, bool relu) {
+Tensor BatchNorm2d::forward_add_relu(const Tensor& x, const Tensor& residual) {
+  autograd::ModuleNameGuard guard(path());
+  return forward_impl(x, true, residual);
+}
+
+Tensor BatchNorm2d::forward_impl(const Tensor& x, bool relu, const Tensor& residual) {
   MINIDL_CHECK(x.dim() == 4 && x.size(1) == num_features, "nn::BatchNorm2d ('", path(), "'): expected input (N, ",
                num_features, ", H, W), got ", shape_str(x.sizes()));
   // Without running statistics PyTorch normalises with batch statistics in eval too.
@@ -57,6 +62,9 @@ Tensor BatchNorm2d::forward_impl(const Tensor& x, bool relu) {
       dst.copy_(host.to(num_batches_tracked.device()));
     }
   }
+  if (residual.defined())
+    return batch_norm_add_relu(x, residual, running_mean, running_var, weight, bias, use_batch_stats, options.momentum,
+                               options.eps);
   if (relu)
     return batch_norm_relu(x, running_mean, running_var, weight, bias, use_batch_stats, options.momentum, options.eps);
   return batch_norm(x, running_mean, running_var, weight, bias, use_batch_stats, options.momentum, options.eps);

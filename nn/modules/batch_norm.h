@@ -20,6 +20,9 @@ class BatchNorm2d : public Module {
   Tensor forward(const Tensor& x) override;
   /// relu(forward(x)) as one fused op (batch_norm_relu), under this module's name for saved-tensor hooks.
   Tensor forward_relu(const Tensor& x);
+  /// relu(forward(x) + residual) as one fused op (batch_norm_add_relu; residual of x's shape), under this
+  /// module's name: the tail of a ResNet block.
+  Tensor forward_add_relu(const Tensor& x, const Tensor& residual);
   std::string extra_repr() const override;
   /// Running stats back to mean 0, var 1, counter 0; weight 1, bias 0.
   void reset_parameters();
@@ -30,7 +33,8 @@ class BatchNorm2d : public Module {
   Tensor running_mean, running_var, num_batches_tracked;  // (C), (C), i64 0-dim when tracking
 
  private:
-  Tensor forward_impl(const Tensor& x, bool relu);
+  // residual: added before the ReLU when defined (relu must then be true)
+  Tensor forward_impl(const Tensor& x, bool relu, const Tensor& residual = {});
 };
 
 }  // namespace minidl::nn

@@ -195,3 +195,34 @@ TEST_CASE("gradcheck: batch_norm_relu (fused) in training and eval") {
   check_grad([&](const std::vector<Tensor>& in) { return batch_norm_relu(in[0], rm, rv, in[1], in[2], false); },
              {bx, gamma, beta});
 }
+
+TEST_CASE("gradcheck: batch_norm_add_relu (fused) in training and eval") {
+  // the residual spread over [-1, 1] puts a share of the sums below zero (the ReLU kink away from every sample)
+  Tensor bx = rand_leaf({3, 2, 3, 2}, 45), res = rand_leaf({3, 2, 3, 2}, 46);
+  Tensor gamma = rand_leaf({2}, 47, 0.5, 1.5), beta = rand_leaf({2}, 48, -0.3, 0.3);
+  Tensor rm = zeros({2}, f64()), rv = ones({2}, f64());
+  for (bool training : {true, false}) {
+    INFO("training " << training);
+    check_grad(
+        [&](const std::vector<Tensor>& in) {
+          return batch_norm_add_relu(in[0], in[1], rm, rv, in[2], in[3], training);
+        },
+        {bx, res, gamma, beta});
+    // only the residual (or only x) needs a gradient: the others are left undefined
+    const Tensor x_const = bx.detach(), res_const = res.detach();
+    check_grad(
+        [&](const std::vector<Tensor>& in) {
+          return batch_norm_add_relu(x_const, in[0], rm, rv, gamma.detach(), beta.detach(), training);
+        },
+        {res});
+    check_grad(
+        [&](const std::vector<Tensor>& in) { return batch_norm_add_relu(in[0], res_const, rm, rv, {}, {}, training); },
+        {bx});
+    // (N, C) input, no affine parameters
+    Tensor x2 = rand_leaf({5, 3}, 49), r2 = rand_leaf({5, 3}, 50);
+    Tensor rm3 = zeros({3}, f64()), rv3 = ones({3}, f64());
+    check_grad(
+        [&](const std::vector<Tensor>& in) { return batch_norm_add_relu(in[0], in[1], rm3, rv3, {}, {}, training); },
+        {x2, r2});
+  }
+}

@@ -97,4 +97,13 @@ TEST_CASE("batch_norm argument errors") {
   CHECK_THROWS_WITH_AS(batch_norm(x, {}, {}, {}, {}, false), doctest::Contains("eval mode needs running_mean"), Error);
   CHECK_THROWS_WITH_AS(batch_norm(zeros({2, 3, 4}, f64()), rm, rv, {}, {}, true),
                        doctest::Contains("must be (N, C) or (N, C, H, W)"), Error);
+  for (bool training : {true, false}) {
+    CHECK_THROWS_WITH_AS(
+        batch_norm_add_relu(x, zeros({2, 3, 4, 1}, f64()), rm, rv, {}, {}, training),
+        doctest::Contains("batch_norm_add_relu: residual [2, 3, 4, 1] does not match input [2, 3, 4, 4]"), Error);
+    CHECK_THROWS_WITH_AS(batch_norm_add_relu(x, Tensor(), rm, rv, {}, {}, training),
+                         doctest::Contains("batch_norm_add_relu: undefined input"), Error);
+    CHECK_THROWS_WITH_AS(batch_norm_add_relu(x, zeros({2, 3, 4, 4}), rm, rv, {}, {}, training),
+                         doctest::Contains("batch_norm_add_relu: dtype mismatch"), Error);
+  }
 }

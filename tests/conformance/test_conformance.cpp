@@ -676,6 +676,54 @@ void add_batch_norm(Table& t, Rng& rng, int n_random) {
           c.be.batch_norm_relu_backward(gx, gw, gb, in[3], y, in[0], m, is, in[1], eps, st);
           return std::vector<Tensor>{gx, gw, gb};
         });
+    // batch norm + residual add + ReLU: the residual in x's layout and in another one (channels-last against plain,
+    // or permuted); backward with every output, without gx and the parameters' (only the residual needs one), and
+    // without gresidual; gresidual allocated in the residual's layout
+    const Layout other = bc.x.size() == 4 && bc.l != Layout::ChannelsLast ? Layout::ChannelsLast
+                         : bc.l == Layout::ChannelsLast                   ? Layout::Contig
+                                                                          : Layout::Permuted;
+    for (Layout rl : {bc.l, other}) {
+      const bool rcl = rl == Layout::ChannelsLast;
+      auto res_out = [rcl](Ctx& c, const Shape& s) { return rcl ? c.act_out(s) : c.out(s); };
+      const std::string rv = v + ", residual " + layout_name(rl);
+      auto gen = [=](DType dt, Rng& rng) {
+        Inputs in{relayout(uni(bc.x, dt, rng, -1.0, 3.0), bc.l)};
+        affine(dt, rng, in);
+        in.push_back(relayout(uni(bc.x, dt, rng), rl));    // residual
+        in.push_back(relayout(uni(bc.x, dt, rng), bc.l));  // gy
+        return in;
+      };
+      t.add("batch_norm_add_relu_forward_training", rv, OpKind::BatchNorm, kBn32, kBn64, gen,
+            [=](Ctx& c, const Inputs& in) {
+              Tensor y = act(c, bc.x), m = c.out({C}), is = c.out({C});
+              OpStatePtr st = no_state();
+              c.be.batch_norm_add_relu_forward_training(y, m, is, in[0], in[3], in[1], in[2], eps, st);
+              return std::vector<Tensor>{y, m, is};
+            });
+      enum Want { All, ResidualOnly, NoResidual };
+      for (Want want : {All, ResidualOnly, NoResidual}) {
+        if (rl != bc.l && want != All) continue;
+        const char* wname = want == All ? " all grads" : want == ResidualOnly ? " gresidual only" : " no gresidual";
+        t.add("batch_norm_add_relu_backward", rv + wname, OpKind::BatchNorm, kBn32, kBn64, gen,
+              [=](Ctx& c, const Inputs& in) {
+                Tensor y = act(c, bc.x), m = c.out({C}), is = c.out({C});
+                OpStatePtr st = no_state();
+                c.be.batch_norm_add_relu_forward_training(y, m, is, in[0], in[3], in[1], in[2], eps, st);
+                Tensor gx, gr, gw, gb;
+                if (want != ResidualOnly) {
+                  gx = act(c, bc.x);
+                  gw = c.out({C});
+                  gb = c.out({C});
+                }
+                if (want != NoResidual) gr = res_out(c, bc.x);
+                c.be.batch_norm_add_relu_backward(gx, gr, gw, gb, in[4], y, in[0], m, is, in[1], eps, st);
+                std::vector<Tensor> outs;
+                for (const Tensor& o : {gx, gr, gw, gb})
+                  if (o.defined()) outs.push_back(o);
+                return outs;
+              });
+      }
+    }
     for (bool want_params : {true, false}) {
       t.add(
           "batch_norm_backward", v + (want_params ? " +param grads" : " gx only"), OpKind::BatchNorm, kBn32, kBn64,
@@ -1053,6 +1101,8 @@ TEST_CASE("conformance: the table covers every Backend primitive") {
                                             "batch_norm_backward",
                                             "batch_norm_relu_forward_training",
                                             "batch_norm_relu_backward",
+                                            "batch_norm_add_relu_forward_training",
+                                            "batch_norm_add_relu_backward",
                                             "max_pool2d_forward",
                                             "max_pool2d_backward",
                                             "avg_pool2d_forward",

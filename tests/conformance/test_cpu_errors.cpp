@@ -87,6 +87,16 @@ TEST_CASE("cpu backend: bad input is a clear error") {
     Tensor y = empty({2, 3}), m = empty({3}), s = empty({3});
     be.batch_norm_forward_training(y, m, s, zeros({2, 3}), zeros({4}), Tensor(), 1e-5, st);
   });
+  expect_error("batch_norm_add_relu_forward_training", [&] {  // the residual must have x's shape
+    Tensor y = empty({2, 3, 4, 4}), m = empty({3}), s = empty({3});
+    be.batch_norm_add_relu_forward_training(y, m, s, zeros({2, 3, 4, 4}), zeros({2, 3, 4, 5}), Tensor(), Tensor(), 1e-5,
+                                            st);
+  });
+  expect_error("batch_norm_add_relu_backward", [&] {
+    Tensor gx = empty({2, 3, 4, 4}), gr = empty({2, 3, 4}), none;
+    be.batch_norm_add_relu_backward(gx, gr, none, none, zeros({2, 3, 4, 4}), zeros({2, 3, 4, 4}), zeros({2, 3, 4, 4}),
+                                    zeros({3}), ones({3}), Tensor(), 1e-5, st);
+  });
   expect_error("avg_pool2d_forward", [&] {
     Pool2dParams pp;
     pp.kernel_h = pp.kernel_w = 2;

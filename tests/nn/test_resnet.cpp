@@ -1,17 +1,21 @@
 // ResNets: parameter counts (by formula and the known 269,722 / 11,689,512), the names and shapes of the APoT
 // ResNet-20 checkpoint and of torchvision's ResNet-18, the per-layer factory hook, option-A/B shortcuts,
-// 28x28 single-channel inputs, BasicBlock gradients by finite differences, and the released float checkpoint
-// reproducing its reference predictions.
+// 28x28 single-channel inputs, BasicBlock gradients by finite differences, the training block (its fused
+// bn2 + add + ReLU tail) against the separate ops, and the released float checkpoint reproducing its reference
+// predictions.
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <set>
 
 #include "autograd/grad_mode.h"
 #include "autograd/gradcheck.h"
-#include "ref_backend_guard.h"
+#include "autograd/node.h"
+#include "autograd/ops.h"
 #include "nn/nn.h"
+#include "ref_backend_guard.h"
 #include "tensor/generator.h"
 #include "tensor/safetensors.h"
 
@@ -223,5 +227,110 @@ TEST_CASE("BasicBlock gradients match finite differences (option A and option B,
     blk->to(DType::f64);
     Tensor x = randn({2, 2, 4, 4}, TensorOptions{}.dtype(DType::f64)).set_requires_grad(true);
     CHECK(autograd::gradcheck([&](const std::vector<Tensor>& in) { return (*blk)(in[0]); }, {x}));
+  }
+}
+
+namespace {
+
+// The block's training forward as separate ops (no fusion): relu(bn1(conv1(x))), bn2(conv2(.)), the shortcut
+// (identity, option-A subsample and zero channels, or the option-B projection), add, relu.
+Tensor unfused_block(BasicBlock& b, const Tensor& x) {
+  Tensor out = relu((*b.bn1)((*b.conv1)(x)));
+  out = (*b.bn2)((*b.conv2)(out));
+  Tensor id = x;
+  if (b.downsample) {
+    id = (*b.downsample)(x);
+  } else if (b.pad_shortcut) {
+    Tensor sub = x.slice(2, 0, x.size(2), b.stride).slice(3, 0, x.size(3), b.stride);
+    const int64_t extra = b.planes - b.in_planes, front = extra / 2;
+    auto opts = TensorOptions{}.dtype(x.dtype());
+    Shape pad{sub.size(0), front, sub.size(2), sub.size(3)}, pad2{sub.size(0), extra - front, sub.size(2), sub.size(3)};
+    id = cat({zeros(pad, opts), sub, zeros(pad2, opts)}, 1);
+  }
+  return relu(out + id);
+}
+
+// max |a - b| / max(1, max |b|)
+double max_scaled_diff(const Tensor& a, const Tensor& b) {
+  const auto va = a.to_vector<double>(), vb = b.to_vector<double>();
+  REQUIRE(va.size() == vb.size());
+  double m = 0, scale = 1;
+  for (size_t i = 0; i < va.size(); ++i) {
+    m = std::max(m, std::abs(va[i] - vb[i]));
+    scale = std::max(scale, std::abs(vb[i]));
+  }
+  return m / scale;
+}
+
+}  // namespace
+
+TEST_CASE("BasicBlock training: the fused bn2 + add + ReLU tail equals the separate ops (output, gradients, stats)") {
+  struct Case {
+    const char* name;
+    Shortcut sc;
+    int64_t in_planes, planes, stride, hw;
+    bool x_channels_last;
+  };
+  // on the cpu backend, f32: 4-16 channels get channels-last conv outputs, 96 channels plain NCHW (ResNet-18's
+  // layout); the block input plain or channels-last, so the identity comes in either layout
+  const Case cases[] = {
+      {"identity, x plain", Shortcut::A, 4, 4, 1, 6, false},
+      {"identity, x channels-last", Shortcut::A, 4, 4, 1, 6, true},
+      {"option A", Shortcut::A, 4, 8, 2, 7, true},
+      {"option B", Shortcut::B, 8, 16, 2, 6, true},
+      {"option B, 96 channels (NCHW)", Shortcut::B, 48, 96, 2, 4, false},
+      {"identity, 96 channels (NCHW)", Shortcut::B, 96, 96, 1, 3, false},
+  };
+  for (const std::string backend : {"cpu", "ref"}) {
+    const auto names = available_backends();
+    if (std::find(names.begin(), names.end(), backend) == names.end()) continue;
+    const std::string prev = cpu_backend_name();
+    set_cpu_backend(backend);
+    const DType dt = backend == "ref" ? DType::f64 : DType::f32;
+    for (const Case& c : cases) {
+      INFO(backend << ": " << c.name);
+      manual_seed(11);
+      ResNetConfig cfg;
+      cfg.shortcut = c.sc;
+      auto fused = std::make_shared<BasicBlock>("layer2.0", c.in_planes, c.planes, c.stride, cfg);
+      for (auto& [name, m] : fused->named_modules()) {  // affine parameters away from 1 / 0
+        auto* bn = dynamic_cast<BatchNorm2d*>(m.get());
+        if (!bn) continue;
+        bn->weight.detach().copy_(uniform({bn->num_features}, 0.5, 1.5));
+        bn->bias.detach().copy_(uniform({bn->num_features}, -0.3, 0.3));
+      }
+      auto plain = std::make_shared<BasicBlock>("layer2.0", c.in_planes, c.planes, c.stride, cfg);
+      plain->load_state_dict(fused->state_dict());
+      fused->to(dt);
+      plain->to(dt);
+      const auto opts = TensorOptions{}.dtype(dt);
+      Tensor x0 = randn({3, c.in_planes, c.hw, c.hw}, opts);
+      if (c.x_channels_last) {
+        Tensor cl = empty(x0.sizes(), opts, MemoryFormat::ChannelsLast);
+        cl.copy_(x0);
+        x0 = cl;
+      }
+      const Tensor xa = x0.detach().set_requires_grad(true), xb = x0.clone().detach().set_requires_grad(true);
+      const Tensor ya = (*fused)(xa), yb = unfused_block(*plain, xb);
+      REQUIRE(ya.grad_fn());
+      CHECK(ya.grad_fn()->name() == "batch_norm_add_relu");
+      CHECK(max_scaled_diff(ya, yb) < 1e-5);
+      Tensor w = randn(ya.sizes(), opts);  // a non-uniform upstream gradient
+      (ya * w).sum().backward();
+      (yb * w).sum().backward();
+      CHECK(max_scaled_diff(xa.grad(), xb.grad()) < 1e-5);
+      const auto pa = fused->named_parameters(), pb = plain->named_parameters();
+      REQUIRE(pa.size() == pb.size());
+      for (size_t i = 0; i < pa.size(); ++i) {
+        INFO(pa[i].first);
+        CHECK(max_scaled_diff(pa[i].second.grad(), pb[i].second.grad()) < 1e-5);
+      }
+      const TensorMap sa = fused->state_dict(), sb = plain->state_dict();
+      for (const auto& [k, t] : sa) {
+        INFO(k);
+        if (k.find("running") != std::string::npos) CHECK(max_scaled_diff(t, sb.at(k)) < 1e-5);
+      }
+    }
+    set_cpu_backend(prev);
   }
 }
