@@ -93,6 +93,24 @@ struct Geometry {
                                      // the 36 positions of a tile do not all fall into the same L1 set
 };
 
+// out[(i * 6 + j) * pstride] = (T x T^T)[i][j] for the N x N tile x[i][j] = src[i * N + j][c .. c + 8) and a 1-D
+// transform T from N values to 6 (B^T of the input, N = 6; A of the output gradient, N = 4): columns, then rows.
+template <int N, void (*Transform)(const __m256*, __m256*)>
+MINIDL_AVX2 inline void transform_2d(const float* const* src, int64_t c, float* out, int64_t pstride) {
+  __m256 tmp[6 * N];  // tmp[j * 6 + i] = (T x)[i][j]
+  for (int j = 0; j < N; ++j) {
+    __m256 d[N];
+    for (int i = 0; i < N; ++i) d[i] = _mm256_loadu_ps(src[i * N + j] + c);
+    Transform(d, tmp + j * 6);
+  }
+  for (int i = 0; i < 6; ++i) {
+    __m256 row[N], r[6];
+    for (int j = 0; j < N; ++j) row[j] = tmp[j * 6 + i];
+    Transform(row, r);
+    for (int j = 0; j < 6; ++j) _mm256_storeu_ps(out + (i * 6 + j) * pstride, r[j]);
+  }
+}
+
 // Stage 1 for tiles [t0, t0 + nt) into V[p][t - t0][c] (position stride g.vstride). Each tile first gets a
 // table of its 36 source pixels, where a pixel outside the image points at `zeros` (C floats of 0): the
 // transform itself then has no bounds checks and no index arithmetic.
@@ -111,20 +129,7 @@ MINIDL_AVX2 void input_transform(float* V, const float* in, const float* zeros, 
       }
     }
     float* v = V + t * g.C;
-    for (int64_t c = 0; c < g.C; c += 8) {
-      __m256 tmp[36];  // tmp[j * 6 + i] = (B^T d)[i][j]
-      for (int j = 0; j < 6; ++j) {
-        __m256 d[6];
-        for (int i = 0; i < 6; ++i) d[i] = _mm256_loadu_ps(src[i * 6 + j] + c);
-        bt6(d, tmp + j * 6);
-      }
-      for (int i = 0; i < 6; ++i) {
-        __m256 row[6], r[6];
-        for (int j = 0; j < 6; ++j) row[j] = tmp[j * 6 + i];
-        bt6(row, r);
-        for (int j = 0; j < 6; ++j) _mm256_storeu_ps(v + (i * 6 + j) * g.vstride + c, r[j]);
-      }
-    }
+    for (int64_t c = 0; c < g.C; c += 8) transform_2d<6, bt6>(src, c, v + c, g.vstride);
   }
 }
 
@@ -252,20 +257,7 @@ MINIDL_AVX2 void gradient_transform(float* Z, const float* gy, const float* zero
       for (int j = 0; j < 4; ++j)
         src[i * 4 + j] = oh0 + i < g.P && ow0 + j < g.Q ? img + ((oh0 + i) * g.Q + ow0 + j) * g.K : zeros;
     float* z = Z + t * g.K;
-    for (int64_t k = 0; k < g.K; k += 8) {
-      __m256 tmp[24];  // tmp[j * 6 + i] = (A e)[i][j]
-      for (int j = 0; j < 4; ++j) {
-        __m256 e[4];
-        for (int i = 0; i < 4; ++i) e[i] = _mm256_loadu_ps(src[i * 4 + j] + k);
-        a4(e, tmp + j * 6);
-      }
-      for (int i = 0; i < 6; ++i) {
-        __m256 row[4], r[6];
-        for (int j = 0; j < 4; ++j) row[j] = tmp[j * 6 + i];
-        a4(row, r);
-        for (int j = 0; j < 6; ++j) _mm256_storeu_ps(z + (i * 6 + j) * g.mstride + k, r[j]);
-      }
-    }
+    for (int64_t k = 0; k < g.K; k += 8) transform_2d<4, a4>(src, k, z + k, g.mstride);
   }
 }
 

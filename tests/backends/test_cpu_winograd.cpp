@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "backends/backend.h"
@@ -67,21 +68,26 @@ double max_abs(const std::vector<double>& v) {
 struct KernelCase {
   int64_t n, in_c, out_c, in_h, in_w, pad;
   bool flip;
+  std::string str() const {
+    return "n " + std::to_string(n) + " c " + std::to_string(in_c) + " -> " + std::to_string(out_c) + " " +
+           std::to_string(in_h) + "x" + std::to_string(in_w) + " pad " + std::to_string(pad) + (flip ? " flip" : "");
+  }
 };
 
-void check_kernel(const KernelCase& kc) {
+// The stride-1 3x3 convolution of the case: padding `pad` on both sides, so out = in + 2 pad - 2.
+cpu::WinogradShape shape_of(const KernelCase& kc) {
   cpu::WinogradShape s;
   s.n = kc.n, s.in_c = kc.in_c, s.out_c = kc.out_c, s.in_h = kc.in_h, s.in_w = kc.in_w;
   s.pad_h = s.pad_w = kc.pad;
   s.out_h = kc.in_h + 2 * kc.pad - 2;
   s.out_w = kc.in_w + 2 * kc.pad - 2;
-  CAPTURE(kc.n);
-  CAPTURE(kc.in_c);
-  CAPTURE(kc.out_c);
-  CAPTURE(kc.in_h);
-  CAPTURE(kc.in_w);
-  CAPTURE(kc.pad);
-  CAPTURE(kc.flip);
+  return s;
+}
+
+void check_kernel(const KernelCase& kc) {
+  const cpu::WinogradShape s = shape_of(kc);
+  const std::string name = kc.str();
+  CAPTURE(name);
   const auto in = uniform(static_cast<size_t>(s.n * s.in_h * s.in_w * s.in_c), 1);
   const auto w = uniform(static_cast<size_t>(s.in_c * s.out_c * 9), 2);  // (K, C, 3, 3) of the conv it serves
   const auto bias = uniform(static_cast<size_t>(s.out_c), 3);
@@ -133,17 +139,9 @@ std::vector<double> direct_backward_weights(const std::vector<float>& x, const s
 
 // Backward-weights sums over every pixel of the batch: its error is measured against the largest gradient.
 void check_backward_weights(const KernelCase& kc) {
-  cpu::WinogradShape s;
-  s.n = kc.n, s.in_c = kc.in_c, s.out_c = kc.out_c, s.in_h = kc.in_h, s.in_w = kc.in_w;
-  s.pad_h = s.pad_w = kc.pad;
-  s.out_h = kc.in_h + 2 * kc.pad - 2;
-  s.out_w = kc.in_w + 2 * kc.pad - 2;
-  CAPTURE(kc.n);
-  CAPTURE(kc.in_c);
-  CAPTURE(kc.out_c);
-  CAPTURE(kc.in_h);
-  CAPTURE(kc.in_w);
-  CAPTURE(kc.pad);
+  const cpu::WinogradShape s = shape_of(kc);
+  const std::string name = kc.str();
+  CAPTURE(name);
   const auto x = uniform(static_cast<size_t>(s.n * s.in_h * s.in_w * s.in_c), 5);
   const auto gy = uniform(static_cast<size_t>(s.n * s.out_h * s.out_w * s.out_c), 6);
   const auto want = direct_backward_weights(x, gy, s);
