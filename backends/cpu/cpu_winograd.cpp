@@ -310,16 +310,18 @@ MINIDL_AVX2 void run_block(float* out, const float* in, const float* U, const Ge
   output_transform(out, M, g, e, t0, nt);
 }
 
-// U[p][ic][oc] = (G g G^T)[p] for every filter, G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
-// 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]. One input channel ic per iteration, the loops innermost over the output
-// channels oc so they vectorise and the 36 rows of U are written contiguously.
+// The filter transform G of F(4x4, 3x3), shared by the weight transform (G g G^T) and by backward-weights'
+// way back (G^T dU G).
+constexpr float kG[6][3] = {{1.f / 4, 0, 0},
+                            {-1.f / 6, -1.f / 6, -1.f / 6},
+                            {-1.f / 6, 1.f / 6, -1.f / 6},
+                            {1.f / 24, 1.f / 12, 1.f / 6},
+                            {1.f / 24, -1.f / 12, 1.f / 6},
+                            {0, 0, 1}};
+
+// U[p][ic][oc] = (G g G^T)[p] for every filter (G = kG). One input channel ic per iteration, the loops innermost over
+// the output channels oc so they vectorise and the 36 rows of U are written contiguously.
 MINIDL_AVX2 void transform_weights_avx2(float* u, const float* w, int64_t K, int64_t C, bool flip) {
-  static constexpr float G[6][3] = {{1.f / 4, 0, 0},
-                                    {-1.f / 6, -1.f / 6, -1.f / 6},
-                                    {-1.f / 6, 1.f / 6, -1.f / 6},
-                                    {1.f / 24, 1.f / 12, 1.f / 6},
-                                    {1.f / 24, -1.f / 12, 1.f / 6},
-                                    {0, 0, 1}};
   const int64_t in_c = flip ? K : C, out_c = flip ? C : K;
   const int nthreads = static_cast<int>(std::min<int64_t>(get_num_threads(), in_c));
 #pragma omp parallel num_threads(nthreads)
@@ -338,13 +340,13 @@ MINIDL_AVX2 void transform_weights_avx2(float* u, const float* w, int64_t K, int
         for (int s = 0; s < 3; ++s) {
           float* dst = gg + (i * 3 + s) * out_c;
           const float *g0 = g + s * out_c, *g1 = g + (3 + s) * out_c, *g2 = g + (6 + s) * out_c;
-          for (int64_t oc = 0; oc < out_c; ++oc) dst[oc] = G[i][0] * g0[oc] + G[i][1] * g1[oc] + G[i][2] * g2[oc];
+          for (int64_t oc = 0; oc < out_c; ++oc) dst[oc] = kG[i][0] * g0[oc] + kG[i][1] * g1[oc] + kG[i][2] * g2[oc];
         }
       for (int i = 0; i < 6; ++i)
         for (int j = 0; j < 6; ++j) {
           float* dst = u + ((i * 6 + j) * in_c + ic) * out_c;
           const float *a0 = gg + (i * 3) * out_c, *a1 = a0 + out_c, *a2 = a1 + out_c;
-          for (int64_t oc = 0; oc < out_c; ++oc) dst[oc] = a0[oc] * G[j][0] + a1[oc] * G[j][1] + a2[oc] * G[j][2];
+          for (int64_t oc = 0; oc < out_c; ++oc) dst[oc] = a0[oc] * kG[j][0] + a1[oc] * kG[j][1] + a2[oc] * kG[j][2];
         }
     }
   }
@@ -406,17 +408,11 @@ struct BlockScratch {
 
 // gw[k][c][r][s] = (G^T dU[.][c][k] G)[r][s]: the weight gradient from the Winograd-domain one, vectorised over k.
 MINIDL_AVX2 void weights_from_winograd_domain(float* gw, const float* dU, int64_t K, int64_t C) {
-  static constexpr float G[6][3] = {{1.f / 4, 0, 0},
-                                    {-1.f / 6, -1.f / 6, -1.f / 6},
-                                    {-1.f / 6, 1.f / 6, -1.f / 6},
-                                    {1.f / 24, 1.f / 12, 1.f / 6},
-                                    {1.f / 24, -1.f / 12, 1.f / 6},
-                                    {0, 0, 1}};
   const int nthreads = static_cast<int>(std::min<int64_t>(get_num_threads(), C));
 #pragma omp parallel num_threads(nthreads)
   {
     std::vector<float> buf(static_cast<size_t>(27 * K));
-    float* t = buf.data();           // t[i * 3 + s][k] = sum_j dU[i * 6 + j][c][k] G[j][s]
+    float* t = buf.data();           // t[i * 3 + s][k] = sum_j dU[i * 6 + j][c][k] kG[j][s]
     float* o = buf.data() + 18 * K;  // o[r * 3 + s][k]
 #pragma omp for schedule(static)
     for (int64_t c = 0; c < C; ++c) {
@@ -425,9 +421,9 @@ MINIDL_AVX2 void weights_from_winograd_domain(float* gw, const float* dU, int64_
           float* dst = t + (i * 3 + s) * K;
           std::fill(dst, dst + K, 0.f);
           for (int j = 0; j < 6; ++j) {
-            if (G[j][s] == 0.f) continue;
+            if (kG[j][s] == 0.f) continue;
             const float* src = dU + ((i * 6 + j) * C + c) * K;
-            for (int64_t k = 0; k < K; ++k) dst[k] += src[k] * G[j][s];
+            for (int64_t k = 0; k < K; ++k) dst[k] += src[k] * kG[j][s];
           }
         }
       for (int r = 0; r < 3; ++r)
@@ -435,9 +431,9 @@ MINIDL_AVX2 void weights_from_winograd_domain(float* gw, const float* dU, int64_
           float* dst = o + (r * 3 + s) * K;
           std::fill(dst, dst + K, 0.f);
           for (int i = 0; i < 6; ++i) {
-            if (G[i][r] == 0.f) continue;
+            if (kG[i][r] == 0.f) continue;
             const float* src = t + (i * 3 + s) * K;
-            for (int64_t k = 0; k < K; ++k) dst[k] += G[i][r] * src[k];
+            for (int64_t k = 0; k < K; ++k) dst[k] += kG[i][r] * src[k];
           }
         }
       for (int64_t k = 0; k < K; ++k)

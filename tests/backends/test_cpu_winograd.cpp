@@ -65,6 +65,13 @@ double max_abs(const std::vector<double>& v) {
   return m;
 }
 
+double max_abs_diff(const std::vector<float>& got, const std::vector<double>& want) {
+  REQUIRE(got.size() == want.size());
+  double m = 0;
+  for (size_t i = 0; i < want.size(); ++i) m = std::max(m, std::abs(got[i] - want[i]));
+  return m;
+}
+
 struct KernelCase {
   int64_t n, in_c, out_c, in_h, in_w, pad;
   bool flip;
@@ -102,8 +109,7 @@ void check_kernel(const KernelCase& kc) {
   // plain
   std::vector<float> out(want.size(), 12345.f);
   cpu::winograd_conv3x3(out.data(), in.data(), u.data(), s);
-  double worst = 0;
-  for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::abs(out[i] - want[i]));
+  double worst = max_abs_diff(out, want);
   CHECK(worst <= kTol * scale);
 
   // epilogue: bias, onto the residual already in out, ReLU
@@ -147,8 +153,7 @@ void check_backward_weights(const KernelCase& kc) {
   const auto want = direct_backward_weights(x, gy, s);
   std::vector<float> gw(want.size(), 12345.f);
   cpu::winograd_conv3x3_backward_weights(gw.data(), x.data(), gy.data(), s);
-  double worst = 0;
-  for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::abs(gw[i] - want[i]));
+  const double worst = max_abs_diff(gw, want);
   CHECK(worst <= kTol * std::max(1.0, max_abs(want)));
 }
 
