@@ -213,6 +213,16 @@ bool winograd_applies(const Shape& w, const Conv2dParams& p, const Tensor& in, c
          p.groups == 1 && cpu::is_nhwc(in) && cpu::is_nhwc(out) && cpu::winograd_fits(in.size(1), out.size(1));
 }
 
+// The kernel's view of a stride-1 3x3 convolution from `in` (N, C, H, W) to `out` (N, K, P, Q).
+cpu::WinogradShape winograd_shape(const Tensor& in, const Tensor& out, int64_t pad_h, int64_t pad_w) {
+  cpu::WinogradShape s;
+  s.n = in.size(0);
+  s.in_c = in.size(1), s.in_h = in.size(2), s.in_w = in.size(3);
+  s.out_c = out.size(1), s.out_h = out.size(2), s.out_w = out.size(3);
+  s.pad_h = pad_h, s.pad_w = pad_w;
+  return s;
+}
+
 // out = the stride-1 3x3 convolution of `in` by w (K, C, 3, 3): forward (flip = false, in = x) or backward-data
 // (flip = true, in = gy: the flipped, transposed filters with padding 2 - pad).
 void winograd_conv(Tensor& out, const Tensor& in, const Tensor& w, bool flip, const Conv2dParams& p,
@@ -220,12 +230,7 @@ void winograd_conv(Tensor& out, const Tensor& in, const Tensor& w, bool flip, co
   const int64_t K = w.size(0), C = w.size(1);
   Tensor u = empty({cpu::winograd_weights_size(C, K)}, TensorOptions{}.dtype(DType::f32));
   cpu::winograd_transform_weights(u.data<float>(), w.data<float>(), K, C, flip);
-  cpu::WinogradShape s;
-  s.n = in.size(0);
-  s.in_c = in.size(1), s.in_h = in.size(2), s.in_w = in.size(3);
-  s.out_c = out.size(1), s.out_h = out.size(2), s.out_w = out.size(3);
-  s.pad_h = flip ? 2 - p.pad_h : p.pad_h;
-  s.pad_w = flip ? 2 - p.pad_w : p.pad_w;
+  const cpu::WinogradShape s = winograd_shape(in, out, flip ? 2 - p.pad_h : p.pad_h, flip ? 2 - p.pad_w : p.pad_w);
   cpu::winograd_conv3x3(out.data<float>(), in.data<float>(), u.data<float>(), s, e);
 }
 
@@ -351,12 +356,8 @@ void CpuBackend::conv2d_backward_weight(Tensor& gw, Tensor& gbias, const Tensor&
     return;
   }
   if (winograd_applies(gw.sizes(), p, xc, gyd)) {
-    cpu::WinogradShape s;
-    s.n = xc.size(0);
-    s.in_c = xc.size(1), s.in_h = xc.size(2), s.in_w = xc.size(3);
-    s.out_c = gyd.size(1), s.out_h = gyd.size(2), s.out_w = gyd.size(3);
-    s.pad_h = p.pad_h, s.pad_w = p.pad_w;
-    cpu::winograd_conv3x3_backward_weights(gw.data<float>(), xc.data<float>(), gyd.data<float>(), s);
+    cpu::winograd_conv3x3_backward_weights(gw.data<float>(), xc.data<float>(), gyd.data<float>(),
+                                           winograd_shape(xc, gyd, p.pad_h, p.pad_w));
     if (has_bias) {
       Tensor gb4 = gbias.as_strided({1, gbias.size(0), 1, 1}, {gbias.size(0), 1, 1, 1}, gbias.offset());
       reduce(ReduceOp::Sum, gb4, gyd, std::vector<int64_t>{0, 2, 3});
