@@ -1,4 +1,6 @@
-// minidl: the one header an application includes.
+// minidl: the one header an application includes. It brings in every public floor: core, tensor, backends,
+// autograd, nn (modules, losses, models), optim, data (datasets, transforms, loader) and quant (schemes as ops,
+// quantized layers and models). Backend internals (backends/cpu, backends/cuda) are not part of it.
 #pragma once
 
 #include "core/error.h"
@@ -13,3 +15,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "autograd/saved_tensor.h"
+#include "nn/nn.h"
+#include "optim/optim.h"
+#include "data/data.h"
+#include "quant/quant.h"

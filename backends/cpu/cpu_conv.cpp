@@ -11,6 +11,7 @@
 #include "backends/cpu/cpu_loops.h"
 #include "backends/cpu/cpu_winograd.h"
 #include "backends/cpu/dnnl_common.h"
+#include "backends/cpu/dnnl_workarounds.h"
 
 namespace minidl {
 namespace {
@@ -401,7 +402,9 @@ void CpuBackend::conv2d_backward_weight(Tensor& gw, Tensor& gbias, const Tensor&
 
 // Inference: one forward_inference convolution with the bias (the caller folded batch norm into w and bias), a
 // sum post-op adding the residual (copied into y first: oneDNN's sum accumulates onto dst) and a ReLU post-op.
-// Where PyTorch runs conv, bn, add and relu as four passes over memory, this is one.
+// Where PyTorch runs conv, bn, add and relu as four passes over memory, this is one. A residual on a geometry
+// with padding-only output rows or columns takes the composed path instead (dnnl_workarounds.h: oneDNN 2.6's
+// AVX-512 kernels crash on that sum post-op).
 void CpuBackend::conv2d_inference(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias,
                                   const Conv2dParams& p, const Tensor& residual, bool relu) {
   const char* op = "conv2d_inference";
@@ -415,6 +418,10 @@ void CpuBackend::conv2d_inference(Tensor& y, const Tensor& x, const Tensor& w, c
   if (has_res) cpu::check_tensor(op, "residual", residual, DType::f32, g.y);
   if (y.numel() == 0) return;
   MINIDL_CHECK(x.numel() > 0 && w.numel() > 0, op, " (backend cpu): empty input or weight (", g.str, ")");
+  if (has_res && cpu::conv_sum_postop_unsafe(x.sizes(), w.sizes(), p)) {
+    Backend::conv2d_inference(y, x, w, bias, p, residual, relu);  // conv2d_forward, then add and ReLU
+    return;
+  }
   const Tensor xc = cpu::dense_input(x), wc = cpu::contiguous_input(w);
   set_layouts(g, xc, y, cpu::is_nhwc(y));
   if (winograd_applies(w.sizes(), p, xc, y)) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/cpu_isa.h"
 #include "backends/cpu/cpu_loops.h"
 
 namespace minidl {
@@ -146,10 +147,8 @@ void pact_base(T* out, uint8_t* mask, T* coef, const T* x, T a, T den, T k, int6
   pact_range(out, mask, coef, x, a, den, k, b, e);
 }
 
-bool have_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
-}
+// AVX2 present and allowed by MINIDL_CPU_ISA (cpu_isa.h).
+bool have_avx2() { return cpu::isa_enabled(cpu::CpuIsa::Avx2); }
 
 // True when a and b (same sizes) lay their elements out identically (strides of size-1 dims do not matter).
 bool same_layout(const Tensor& a, const Tensor& b) {

@@ -5,7 +5,8 @@
 //   3. output transform  y tile = A^T M A (4x4), plus the epilogue (bias, accumulate, ReLU), stored into nhwc.
 // The transforms run on 8 channels at a time (one AVX2 register), the GEMM is a 6x16 register-blocked
 // micro-kernel. Only functions marked MINIDL_AVX2 use AVX2 instructions, and they run only after
-// __builtin_cpu_supports says the CPU has AVX2 and FMA (the library itself is built for baseline x86-64).
+// the ISA dispatch (cpu_isa.h) says the CPU has AVX2 and FMA and MINIDL_CPU_ISA allows them (the library itself is
+// built for baseline x86-64).
 #include "backends/cpu/cpu_winograd.h"
 
 #include <immintrin.h>
@@ -15,6 +16,7 @@
 #include <atomic>
 #include <vector>
 
+#include "backends/cpu/cpu_isa.h"
 #include "core/env.h"
 #include "core/error.h"
 #include "core/threads.h"
@@ -26,10 +28,8 @@ namespace {
 
 std::atomic<int> g_override{-1};  // -1: follow MINIDL_CPU_CONV; 0 / 1: set_winograd_enabled
 
-bool cpu_has_avx2_fma() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
+// AVX2 + FMA present and allowed by MINIDL_CPU_ISA (cpu_isa.h).
+bool cpu_has_avx2_fma() { return isa_enabled(CpuIsa::Avx2); }
 
 bool env_allows_winograd() {
   static const int allowed = [] {

@@ -33,7 +33,8 @@ struct WinogradEpilogue {
   bool relu = false;
 };
 
-/// True when this machine can run the kernel (AVX2 + FMA) and MINIDL_CPU_CONV does not say "direct".
+/// True when this machine can run the kernel (AVX2 + FMA, not capped below avx2 by MINIDL_CPU_ISA) and
+/// MINIDL_CPU_CONV does not say "direct".
 bool winograd_enabled();
 /// Overrides MINIDL_CPU_CONV for this process (tests compare the two paths on the same backend); on a CPU
 /// without AVX2/FMA the kernel stays off whatever is set.

@@ -14,8 +14,11 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/cpu/cpu_isa.h"
 #include "backends/cpu/cpu_winograd.h"
+#include "core/env.h"
 #include "tensor/tensor.h"
+#include "test_skip.h"
 
 using namespace minidl;
 
@@ -161,8 +164,8 @@ void check_backward_weights(const KernelCase& kc) {
 
 TEST_CASE("cpu winograd: backward-weights against a double-precision direct sum") {
   if (!cpu::winograd_enabled()) {
-    MESSAGE("skipped: this CPU has no AVX2/FMA (or MINIDL_CPU_CONV=direct), the Winograd kernel is not used");
-    return;
+    MINIDL_SKIP("the Winograd kernel is off here: " << cpu::isa_summary() << ", MINIDL_CPU_CONV "
+                                                    << env_string("MINIDL_CPU_CONV").value_or("auto"));
   }
   const std::vector<KernelCase> cases = {
       {2, 16, 16, 8, 8, 1, false},   // whole tiles
@@ -177,8 +180,8 @@ TEST_CASE("cpu winograd: backward-weights against a double-precision direct sum"
 
 TEST_CASE("cpu winograd: the F(4x4,3x3) kernel against a double-precision direct convolution") {
   if (!cpu::winograd_enabled()) {
-    MESSAGE("skipped: this CPU has no AVX2/FMA (or MINIDL_CPU_CONV=direct), the Winograd kernel is not used");
-    return;
+    MINIDL_SKIP("the Winograd kernel is off here: " << cpu::isa_summary() << ", MINIDL_CPU_CONV "
+                                                    << env_string("MINIDL_CPU_CONV").value_or("auto"));
   }
   const std::vector<KernelCase> cases = {
       {2, 16, 16, 8, 8, 1, false},   // ResNet-20 stage 3 extent: whole tiles
@@ -228,8 +231,8 @@ double max_abs(const Tensor& a) {
 
 TEST_CASE("cpu winograd: conv2d forward, backward-data, backward-weights and inference match oneDNN's direct kernels") {
   if (!cpu::winograd_enabled()) {
-    MESSAGE("skipped: this CPU has no AVX2/FMA (or MINIDL_CPU_CONV=direct), the Winograd kernel is not used");
-    return;
+    MINIDL_SKIP("the Winograd kernel is off here: " << cpu::isa_summary() << ", MINIDL_CPU_CONV "
+                                                    << env_string("MINIDL_CPU_CONV").value_or("auto"));
   }
   Backend& be = backend_by_name("cpu");
   struct Case {

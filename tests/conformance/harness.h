@@ -272,6 +272,16 @@ inline std::string compare(const Tensor& got_h, const Tensor& want_h, Tol tol) {
   return os.str();
 }
 
+/// The non-ref backends this process can run rows on (cuda only with a device present).
+inline std::vector<std::string> runnable_backends() {
+  std::vector<std::string> out;
+  for (const std::string& name : available_backends()) {
+    if (name == "ref" || (name == "cuda" && !cuda_device_present())) continue;
+    out.push_back(name);
+  }
+  return out;
+}
+
 /// Runs the rows accepted by `pick` for every non-ref backend against ref; returns the number of comparisons.
 /// The fused activation quantizers' rows (test_quant_clip.cpp), part of the one table in test_conformance.cpp.
 std::vector<Row> quant_clip_rows();

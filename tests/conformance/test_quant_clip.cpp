@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "harness.h"
+#include "quant/levels.h"
 
 namespace conf {
 namespace {
@@ -16,13 +17,11 @@ namespace {
 constexpr Tol kExact{0, 0};
 constexpr Tol kSum32{2e-6, 1e-5}, kSum64{1e-13, 1e-12};
 
-// The 4-bit APoT activation levels (spec/quant.md section 1.2, the reference's build_power_value(4, True)
-// normalised to max 1): exact binary fractions, so every dtype holds them exactly.
+// The 4-bit unsigned APoT activation levels (spec/quant.md section 1.2: the reference's build_power_value(4, True)
+// normalised to max 1), from quant/levels itself, so the rows test the set the quantizers really use.
 std::vector<double> apot4_levels() {
-  const std::vector<double> raw = {0,   0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875,
-                                   1.0, 1.125, 1.25, 1.375, 1.5, 1.625, 1.75, 2.0};
-  std::vector<double> lv;
-  for (double v : raw) lv.push_back(v / 2.0);
+  const std::vector<double> lv = quant::levels(quant::Scheme::APoT, 4, false);
+  REQUIRE(lv.size() == 16);
   return lv;
 }
 

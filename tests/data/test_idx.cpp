@@ -8,6 +8,7 @@
 
 #include "data/idx.h"
 #include "temp_dir.h"
+#include "test_skip.h"
 
 using namespace minidl;
 using namespace minidl::data;
@@ -178,9 +179,8 @@ TEST_CASE("IDX: label count must equal image count; missing files and directorie
 
 TEST_CASE("Fashion-MNIST (Debian dataset-fashion-mnist): t10k split") {
   if (!std::filesystem::exists(kFashionMnistDefaultDir + "/t10k-images-idx3-ubyte.gz")) {
-    MESSAGE("skipped: Fashion-MNIST not installed at " << kFashionMnistDefaultDir
-                                                       << " (apt-get install dataset-fashion-mnist)");
-    return;
+    MINIDL_SKIP("Fashion-MNIST not installed at " << kFashionMnistDefaultDir
+                                                  << " (apt-get install dataset-fashion-mnist)");
   }
   MnistDataset test = fashion_mnist(false);
   REQUIRE(test.size() == 10000);

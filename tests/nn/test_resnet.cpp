@@ -18,6 +18,7 @@
 #include "ref_backend_guard.h"
 #include "tensor/generator.h"
 #include "tensor/safetensors.h"
+#include "test_skip.h"
 
 using namespace minidl;
 using namespace minidl::nn;
@@ -67,8 +68,7 @@ TEST_CASE("ResNet-20/32/56 parameter counts") {
 TEST_CASE("ResNet-20 option B has the APoT checkpoint's names and shapes") {
   const std::string path = kApot + "apot_res20_32bit.safetensors";
   if (!std::filesystem::exists(path)) {
-    MESSAGE("skipped: ", path, " not found");
-    return;
+    MINIDL_SKIP(path << " not found");
   }
   SafetensorsFile f = load_safetensors(path);
   auto net = resnet20();
@@ -88,8 +88,7 @@ TEST_CASE("ResNet-20 option B has the APoT checkpoint's names and shapes") {
 TEST_CASE("the released float ResNet-20 reproduces its reference predictions") {
   const std::string ck = kApot + "apot_res20_32bit.safetensors", ref = kApot + "apot_res20_32bit_reference.safetensors";
   if (!std::filesystem::exists(ck) || !std::filesystem::exists(ref)) {
-    MESSAGE("skipped: APoT checkpoint not found");
-    return;
+    MINIDL_SKIP("APoT checkpoint not found at " << ck);
   }
   auto net = resnet20();
   net->load_state_dict(load_safetensors(ck).tensors);

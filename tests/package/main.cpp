@@ -1,6 +1,7 @@
 // The smallest real application of the installed package: include the umbrella header, build a linear layer
 // followed by relu and an MSE loss, run forward and backward, and check the gradients against the values
-// worked out by hand below. Prints OK and returns 0 on success; any mismatch returns 1 with a message.
+// worked out by hand below; then one SGD step and a quantizer level set (optim/ and quant/ through minidl.h). Prints OK
+// and returns 0 on success; any mismatch returns 1 with a message.
 #include <minidl.h>
 
 #include <cmath>
@@ -55,6 +56,16 @@ int main() {
       if (!close(gb[i], want_b[i])) return fail("dL/db", gb[i], want_b[i]);
     }
     if (norm == 0) return fail("|dL/dw|^2", norm, 0.3125);
+
+    // The higher floors come through the umbrella header too: one SGD step (w -= lr * dL/dw) and a level set.
+    optim::SGDOptions sgd;
+    sgd.lr = 0.1;
+    optim::SGD opt(std::vector<Tensor>{w, b}, sgd);
+    opt.step();
+    const double w02 = w.to_vector<double>()[2];
+    if (!close(w02, 0.25 - 0.1 * 0.5)) return fail("w[0][2] after SGD", w02, 0.2);
+    const auto apot4 = quant::levels(quant::Scheme::APoT, 4, false);
+    if (apot4.size() != 16) return fail("APoT 4-bit level count", static_cast<double>(apot4.size()), 16);
 
     std::string backends;
     for (const auto& n : available_backends()) backends += (backends.empty() ? "" : ",") + n;

@@ -14,6 +14,7 @@
 
 #include "tensor/safetensors.h"
 #include "tensor/tensor.h"
+#include "test_skip.h"
 
 using namespace minidl;
 namespace fs = std::filesystem;
@@ -257,8 +258,7 @@ TEST_CASE("safetensors overwrites an existing checkpoint atomically") {
 TEST_CASE("safetensors loads the released APoT ResNet-20 checkpoint") {
   const std::string path = std::string(MINIDL_SHARED_DIR) + "/data/apot/apot_res20_4bit.safetensors";
   if (!fs::exists(path)) {
-    MESSAGE("APoT checkpoint not found at " << path << ": skipping");
-    return;
+    MINIDL_SKIP("APoT checkpoint not found at " << path);
   }
   SafetensorsFile f = load_safetensors(path);
   REQUIRE(f.tensors.count("conv1.weight") == 1);

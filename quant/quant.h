@@ -1,0 +1,11 @@
+// Everything in quant/: level sets, the quantizers as autograd ops, quantized layers and ResNets, checkpoint
+// helpers (progressive init, show_params) and the clipping-parameter groups.
+#pragma once
+
+#include "quant/checkpoint.h"
+#include "quant/levels.h"
+#include "quant/ops.h"
+#include "quant/param_groups.h"
+#include "quant/quant_layers.h"
+#include "quant/quant_resnet.h"
+#include "quant/quant_spec.h"
