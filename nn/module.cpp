@@ -172,6 +172,7 @@ void Module::to(DType dtype) {
   };
   for (auto& [n, t] : named_parameters()) convert(t);
   for (auto& [n, t] : named_buffers()) convert(t);
+  apply([dtype](Module& m) { m.convert_state(dtype); });
 }
 
 void Module::zero_grad() {

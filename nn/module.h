@@ -71,7 +71,8 @@ class Module {
   /// module's own members, an optimizer's list) stay valid because their TensorImpl is kept.
   void to(Device device);
   /// Converts floating parameters and buffers to `dtype` in place (integer buffers such as num_batches_tracked
-  /// keep theirs).
+  /// keep theirs), recursively, then calls convert_state(dtype) on every module of the tree, so state that is
+  /// neither a parameter nor a buffer (a quantizer's level set) follows.
   void to(DType dtype);
   /// Drops every parameter's gradient (PyTorch's set_to_none=true).
   void zero_grad();
@@ -88,6 +89,9 @@ class Module {
   int64_t num_parameters() const;
 
  protected:
+  /// Hook of to(DType): converts floating state a subclass keeps outside its parameters and buffers (those are
+  /// already converted when it runs). The default has none.
+  virtual void convert_state(DType /*dtype*/) {}
   /// Registers a learnable tensor (marked requires_grad) and returns it (the same handle).
   Tensor register_parameter(const std::string& name, Tensor t, bool requires_grad = true);
   /// Registers a non-learnable state tensor (running statistics, counters, ...).

@@ -140,22 +140,24 @@ LevelSet LevelSet::make(Scheme s, int bits, bool is_signed, DType dtype, Device 
   ls.rounding = uses_rounding(s, bits, is_signed);
   ls.steps = rounding_steps(bits, is_signed);
   if (ls.rounding) return ls;
+  MINIDL_CHECK(dtype == DType::f32 || dtype == DType::f64, "quant::LevelSet: levels must be float32 or float64, got ",
+               dtype_name(dtype));
   const std::vector<double> raw = raw_magnitudes(s, bits, is_signed);
-  Tensor t;
-  if (dtype == DType::f32) {
-    // As the reference: levels stored as float32, then multiplied by float32(1 / max) in float32.
-    const float inv = 1.0f / static_cast<float>(raw.back());
-    std::vector<float> v;
-    for (double r : raw) v.push_back(static_cast<float>(r) * inv);
-    t = from_vector(v, {static_cast<int64_t>(v.size())});
-  } else {
-    MINIDL_CHECK(dtype == DType::f64, "quant::LevelSet: levels must be float32 or float64, got ", dtype_name(dtype));
-    std::vector<double> v;
-    for (double r : raw) v.push_back(r * (1.0 / raw.back()));
-    t = from_vector(v, {static_cast<int64_t>(v.size())}, TensorOptions().dtype(DType::f64));
-  }
+  // As the reference: levels stored as float32, then multiplied by float32(1 / max) in float32. float64 holds
+  // the same float32 numbers (widened exactly): the reference's own float64 run (logits_f64 of the released
+  // checkpoints) quantizes onto them, so a model converted to float64 is the same model in finer arithmetic.
+  const float inv = 1.0f / static_cast<float>(raw.back());
+  std::vector<float> v;
+  for (double r : raw) v.push_back(static_cast<float>(r) * inv);
+  Tensor t = from_vector(v, {static_cast<int64_t>(v.size())});
+  if (dtype == DType::f64) t = t.to(DType::f64);
   ls.magnitudes = device.is_cpu() ? t : t.to(device);
   return ls;
+}
+
+LevelSet LevelSet::to(DType dtype) const {
+  if (rounding || !magnitudes.defined() || magnitudes.dtype() == dtype) return *this;
+  return make(scheme, bits, is_signed, dtype, magnitudes.device());
 }
 
 std::string LevelSet::str() const {

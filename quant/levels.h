@@ -46,8 +46,11 @@ bool uses_rounding(Scheme s, int bits, bool is_signed);
 double rounding_steps(int bits, bool is_signed);
 
 /// A quantizer's grid, ready for the ops: the magnitude levels as a 1-D tensor of `dtype` on `device` (for
-/// Backend::project_to_levels), or the rounding steps. float32 levels are rounded the way the reference builds
-/// them (float32(v) * float32(1 / max)), so projections agree with it bit for bit.
+/// Backend::project_to_levels), or the rounding steps. Levels are rounded the way the reference builds them
+/// (float32(v) * float32(1 / max)), so projections agree with it bit for bit; float64 holds those same float32
+/// values, as the reference's float64 run does (exact v / max differs by up to 7e-8 for APoT, whose maxima
+/// 5/8, 3/4, 25/32, 7/8 have no exact float32 reciprocal: on the released W4/A4 checkpoint in float64 that
+/// moved one of the 16 reference rows by 0.15).
 struct LevelSet {
   Scheme scheme = Scheme::APoT;
   int bits = 4;
@@ -57,6 +60,9 @@ struct LevelSet {
   Tensor magnitudes;  // sorted, non-negative; undefined when `rounding`
 
   static LevelSet make(Scheme s, int bits, bool is_signed, DType dtype = DType::f32, Device device = kCPU);
+  /// The same set with its magnitudes in `dtype`, on the same device (the same values: see above); a rounding
+  /// set has no tensor and is returned as is.
+  LevelSet to(DType dtype) const;
   /// "APoT 4-bit signed" for messages.
   std::string str() const;
 };

@@ -92,6 +92,11 @@ Tensor QuantConv2d::forward(const Tensor& x) {
   return conv2d(xq, wq, bias, params());
 }
 
+void QuantConv2d::convert_state(DType dtype) {
+  act_levels = act_levels.to(dtype);
+  weight_quant->levels = weight_quant->levels.to(dtype);
+}
+
 std::string QuantConv2d::extra_repr() const {
   const auto& g = geometry;
   std::string s = std::to_string(g.in_channels) + ", " + std::to_string(g.out_channels) + ", kernel_size=(" +
@@ -123,6 +128,11 @@ Tensor QuantLinear::forward(const Tensor& x) {
   MINIDL_CHECK(x.dim() == 2 && x.size(1) == geometry.in_features, "quant::QuantLinear ('", path(),
                "'): expected input (N, ", geometry.in_features, "), got ", shape_str(x.sizes()));
   return linear(quantize_input(x, spec, act_alpha, act_levels), quantized_weight(), bias);
+}
+
+void QuantLinear::convert_state(DType dtype) {
+  act_levels = act_levels.to(dtype);
+  weight_quant->levels = weight_quant->levels.to(dtype);
 }
 
 std::string QuantLinear::extra_repr() const {

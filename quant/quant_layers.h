@@ -24,6 +24,9 @@ class WeightQuantizer : public nn::Module {
   QuantSpec spec;
   Tensor wgt_alpha;  // 0-dim, or undefined
   LevelSet levels;   // signed set (Uniform/PoT/APoT)
+
+ protected:
+  void convert_state(DType dtype) override { levels = levels.to(dtype); }
 };
 
 /// The input-activation side: quantize_activation / pact / int_grid_activation with the spec's settings.
@@ -46,6 +49,11 @@ class QuantConv2d : public nn::Module {
   Tensor act_alpha;  // 0-dim, or undefined
   std::shared_ptr<WeightQuantizer> weight_quant;
   LevelSet act_levels;
+
+ protected:
+  // Module::to(DType) converts the parameters (alphas included); the level sets follow here. weight_quant is
+  // converted directly because it is a registered child only when it holds a parameter.
+  void convert_state(DType dtype) override;
 };
 
 class QuantLinear : public nn::Module {
@@ -62,6 +70,11 @@ class QuantLinear : public nn::Module {
   Tensor act_alpha;
   std::shared_ptr<WeightQuantizer> weight_quant;
   LevelSet act_levels;
+
+ protected:
+  // Module::to(DType) converts the parameters (alphas included); the level sets follow here. weight_quant is
+  // converted directly because it is a registered child only when it holds a parameter.
+  void convert_state(DType dtype) override;
 };
 
 }  // namespace minidl::quant

@@ -80,6 +80,9 @@ std::optional<Config> parse_args(int argc, char** argv) {
   app.add_option("-e,--evaluate", c.evaluate, "evaluate a checkpoint on the test set (no training)");
   app.add_option("--predict", c.predict_in, "with --evaluate: run the model on tensor `input` of this file");
   app.add_option("--out", c.predict_out, "with --predict: write tensor `logits` to this file");
+  app.add_option("--dtype", c.dtype,
+                 "with --evaluate: run the model in f32 or f64 (f64: on the ref backend; logits in that dtype)")
+      ->check(CLI::IsMember({"f32", "f64"}));
   app.add_option("--print-freq", c.print_freq, "batches between progress lines");
   app.add_option("--max-steps", c.max_steps, "stop each epoch (and evaluation) after this many batches");
   app.add_option("--loss-log", c.loss_log, "write each step's exact loss (hex float) to this file");
@@ -99,6 +102,8 @@ std::optional<Config> parse_args(int argc, char** argv) {
   MINIDL_CHECK(c.batch_size > 0, "--batch-size must be > 0, got ", c.batch_size);
   MINIDL_CHECK(c.predict_in.empty() || !c.evaluate.empty(), "--predict needs --evaluate CKPT");
   MINIDL_CHECK(c.predict_in.empty() == c.predict_out.empty(), "--predict and --out go together");
+  MINIDL_CHECK(c.dtype == "f32" || !c.evaluate.empty(), "--dtype ", c.dtype,
+               " needs --evaluate CKPT (training runs in float32 only)");
   if (c.data_dir.empty() && c.dataset == "fashion-mnist") c.data_dir = "/usr/share/datasets/fashion-mnist";
   return c;
 }

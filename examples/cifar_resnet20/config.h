@@ -46,6 +46,7 @@ struct Config {
   std::string evaluate;     // checkpoint to evaluate (no training)
   std::string predict_in;   // --predict IN.safetensors (tensor `input`)
   std::string predict_out;  // --out OUT.safetensors (tensor `logits`)
+  std::string dtype = "f32";  // --dtype f32 | f64: what --evaluate runs the model in (f64 on the ref backend)
   int64_t print_freq = 50;  // batches between progress lines
   int64_t max_steps = -1;   // stop an epoch early (smoke tests)
   std::string loss_log;     // write every step's loss, exactly (hex float), for determinism checks

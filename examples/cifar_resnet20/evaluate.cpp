@@ -26,8 +26,8 @@ int64_t count_correct(const Tensor& logits, const Tensor& labels) {
   return correct;
 }
 
-EvalResult evaluate(nn::Module& model, data::DataLoader& loader, int64_t print_freq, bool verbose,
-                    int64_t max_batches) {
+EvalResult evaluate(nn::Module& model, data::DataLoader& loader, int64_t print_freq, bool verbose, int64_t max_batches,
+                    DType dtype) {
   NoGradGuard no_grad;
   model.eval();
   const int64_t nb = loader.num_batches();
@@ -36,7 +36,7 @@ EvalResult evaluate(nn::Module& model, data::DataLoader& loader, int64_t print_f
   auto t_prev = std::chrono::steady_clock::now();
   for (data::Batch& b : loader.epoch(0)) {
     if (max_batches > 0 && b.batch_index >= max_batches) break;
-    Tensor logits = model(b.images);
+    Tensor logits = model(b.images.dtype() == dtype ? b.images : b.images.to(dtype));
     const double loss = cross_entropy(logits, b.labels).item<double>();
     const int64_t n = b.labels.numel();
     const int64_t correct = count_correct(logits, b.labels);

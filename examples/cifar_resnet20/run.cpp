@@ -1,6 +1,7 @@
 // Training and evaluation jobs (see run.h).
 #include "run.h"
 
+#include <core/env.h>
 #include <data/loader.h>
 #include <minidl.h>
 #include <optim/lr_scheduler.h>
@@ -100,6 +101,19 @@ data::DataLoader make_loader(const data::DatasetPtr& ds, const Config& c, int64_
                                .drop_last = false,
                                .num_workers = c.workers,
                                .prefetch_factor = 2});
+}
+
+// --dtype f64 runs on the ref backend: the cpu backend's oneDNN kernels (convolutions, average pooling) are
+// float32 only and refuse float64 rather than compute it in float32. An explicit MINIDL_BACKEND=cpu is a
+// contradiction, not something to override silently.
+DType select_eval_dtype(const std::string& name) {
+  if (name == "f32") return DType::f32;
+  MINIDL_CHECK(name == "f64", "--dtype: expected f32 or f64, got '", name, "'");
+  MINIDL_CHECK(env_string("MINIDL_BACKEND").value_or("") != "cpu",
+               "--dtype f64 runs on the ref backend (the cpu backend's convolutions are float32 only); unset "
+               "MINIDL_BACKEND=cpu");
+  set_cpu_backend("ref");
+  return DType::f64;
 }
 
 }  // namespace
@@ -236,6 +250,7 @@ int run_training(const Config& flags) {
 
 int run_evaluation(const Config& flags) {
   set_num_threads(flags.threads);
+  const DType dtype = select_eval_dtype(flags.dtype);
   std::printf("=> Building model...\n");
   Checkpoint ck = load_checkpoint(flags.evaluate);
   Config c = ck.config ? *ck.config : flags;
@@ -254,6 +269,9 @@ int run_evaluation(const Config& flags) {
               bits == "32" ? "full-precision" : (bits + "-bit quantized").c_str(), flags.evaluate.c_str());
   quant::load_checkpoint(*model, ck.model);
   model->eval();
+  // After loading: the checkpoint's float32 values are widened exactly, the level sets follow (Module::to).
+  model->to(dtype);
+  std::printf("=> running in %s on the %s backend\n", dtype_name(dtype), cpu_backend_name().c_str());
   if (!quant::layer_alphas(*model).empty()) quant::show_params(*model, std::cout);
   std::cout.flush();
 
@@ -262,7 +280,7 @@ int run_evaluation(const Config& flags) {
     auto it = in.tensors.find("input");
     MINIDL_CHECK(it != in.tensors.end(), "--predict ", flags.predict_in, ": no tensor named 'input'");
     NoGradGuard no_grad;
-    Tensor logits = (*model)(it->second.to(DType::f32));
+    Tensor logits = (*model)(it->second.to(dtype));
     save_safetensors(flags.predict_out, {{"logits", logits}}, {{"checkpoint", flags.evaluate}});
     std::printf("=> wrote logits %s to %s\n", shape_str(logits.sizes()).c_str(), flags.predict_out.c_str());
     return 0;
@@ -270,7 +288,7 @@ int run_evaluation(const Config& flags) {
   std::printf("=> loading %s data...\n", c.dataset.c_str());
   Datasets ds = make_datasets(c);
   data::DataLoader loader = make_loader(ds.test, c, 100, false);
-  evaluate(*model, loader, 10, /*verbose=*/true, flags.max_steps);
+  evaluate(*model, loader, 10, /*verbose=*/true, flags.max_steps, dtype);
   return 0;
 }
 
