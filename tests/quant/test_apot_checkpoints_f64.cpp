@@ -4,10 +4,9 @@
 // in every one of the 16 rows, with the same argmax. In float32 a level decision within a few ulps of a
 // midpoint hangs on summation order (test_apot_checkpoints.cpp explains the near-ties it has to allow); in
 // float64 no such tie decides anything, so this comparison has no escape hatch.
-// Without the shared data the test cases are skipped (doctest::skip) with a message on stderr, never passed.
+// Without the shared data the test cases report skipped to CTest (tests/test_skip.h), never passed.
 #include <doctest/doctest.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -17,6 +16,7 @@
 #include "quant/checkpoint.h"
 #include "quant/quant_resnet.h"
 #include "tensor/safetensors.h"
+#include "test_skip.h"
 
 using namespace minidl;
 using namespace minidl::quant;
@@ -30,17 +30,15 @@ std::string reference_path(const std::string& bits) {
   return kDir + "apot_res20_" + bits + "bit_reference.safetensors";
 }
 
-// Evaluated once at registration: the decorator below needs it before any test runs.
-const bool kHaveData = [] {
+// The data this test needs, or an empty string when all of it is there.
+std::string missing_data() {
   for (const char* bits : {"32", "4"}) {
-    if (!std::filesystem::exists(checkpoint_path(bits)) || !std::filesystem::exists(reference_path(bits))) {
-      std::fprintf(stderr, "test_apot_checkpoints_f64: %s not found: the float64 checkpoint tests are SKIPPED\n",
-                   (kDir + "apot_res20_" + bits + "bit*.safetensors").c_str());
-      return false;
+    for (const std::string& p : {checkpoint_path(bits), reference_path(bits)}) {
+      if (!std::filesystem::exists(p)) return p;
     }
   }
-  return true;
-}();
+  return "";
+}
 
 size_t argmax(const std::vector<double>& v, size_t off, size_t k) {
   size_t best = 0;
@@ -106,12 +104,12 @@ void check_against_logits_f64(const std::string& bits) {
 
 }  // namespace
 
-TEST_CASE("released APoT ResNet-20 float checkpoint in float64 matches logits_f64 within 1e-6" *
-          doctest::skip(!kHaveData)) {
+TEST_CASE("released APoT ResNet-20 float checkpoint in float64 matches logits_f64 within 1e-6") {
+  if (const std::string m = missing_data(); !m.empty()) MINIDL_SKIP(m << " not found");
   check_against_logits_f64("32");
 }
 
-TEST_CASE("released APoT ResNet-20 W4/A4 checkpoint in float64 matches logits_f64 within 1e-6" *
-          doctest::skip(!kHaveData)) {
+TEST_CASE("released APoT ResNet-20 W4/A4 checkpoint in float64 matches logits_f64 within 1e-6") {
+  if (const std::string m = missing_data(); !m.empty()) MINIDL_SKIP(m << " not found");
   check_against_logits_f64("4");
 }
