@@ -4,7 +4,7 @@ set -uo pipefail
 exe="$1"
 data="${2:-/usr/share/datasets/fashion-mnist}"
 if [[ ! -e "$data/train-images-idx3-ubyte.gz" ]]; then
-  echo "skip: Fashion-MNIST not found in $data"; exit 0
+  echo "skip: Fashion-MNIST not found in $data (install dataset-fashion-mnist)"; exit 77
 fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
