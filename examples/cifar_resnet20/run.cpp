@@ -169,9 +169,11 @@ int run_training(const Config& flags) {
       sched->step();
       const int64_t n = b.labels.numel();
       const double lv = loss.item<double>();
-      if (loss_log)
+      if (loss_log) {  // flushed per step: a killed run keeps the losses of the steps it finished
         std::fprintf(loss_log, "%lld %lld %a\n", static_cast<long long>(epoch), static_cast<long long>(st.next_step),
                      lv);
+        std::fflush(loss_log);
+      }
       st.loss_sum += lv * static_cast<double>(n);
       st.correct += count_correct(logits, b.labels);
       st.seen += n;

@@ -4,12 +4,15 @@
 # temporary file open for the kill) and the epoch boundary. After each kill: the directory holds only the
 # checkpoint files, metrics.csv and temporary files of an interrupted write; the newest checkpoint loads
 # (--evaluate); the next run resumes exactly at the position recorded in it (or starts afresh when none exists)
-# and removes the temporary files. At the end the run completes and metrics.csv holds each epoch exactly once.
+# and removes the temporary files. At the end the run completes, metrics.csv holds each epoch exactly once, and
+# the final checkpoint is bit-identical to that of an uninterrupted run with the same seed: nothing was lost.
 # Random moments come from a seed (printed; KILL_SEED=S reruns the same schedule).
-# Usage: kill_anywhere.sh CIFAR_RESNET20 [FASHION_MNIST_DIR]; exits 77 (skipped) without the data.
+# Usage: kill_anywhere.sh CIFAR_RESNET20 COMPARE_CHECKPOINTS [FASHION_MNIST_DIR]; exits 77 (skipped) without
+# the data.
 set -uo pipefail
 exe="$1"
-data="${2:-/usr/share/datasets/fashion-mnist}"
+compare="$2"
+data="${3:-${MINIDL_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}}"
 if [[ ! -e "$data/train-images-idx3-ubyte.gz" ]]; then
   echo "skip: Fashion-MNIST not found in $data (install dataset-fashion-mnist)"; exit 77
 fi
@@ -23,9 +26,10 @@ pid=""
 trap '[[ -n "$pid" ]] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 dir="$tmp/run"
-epochs=4
-args=(--dataset fashion-mnist --data "$data" --augment crop-flip --epochs "$epochs" --max-steps 6 --batch-size 16
-      --threads 1 --workers 2 --seed 5 --print-freq 1 --save-every 2 --save "$dir")
+epochs=12
+train=(--dataset fashion-mnist --data "$data" --augment crop-flip --epochs "$epochs" --max-steps 8 --batch-size 16
+       --threads 1 --workers 2 --seed 5 --print-freq 1 --save-every 2)
+args=("${train[@]}" --save "$dir")
 export MINIDL_TEST_CHECKPOINT_RENAME_DELAY_MS=150  # test-only: hold every checkpoint between write and rename
 
 # "E S" = next_epoch next_step in a checkpoint's safetensors metadata.
@@ -37,6 +41,11 @@ with open(sys.argv[1], "rb") as f:
     m = json.loads(f.read(n))["__metadata__"]
 print(m["next_epoch"], m.get("next_step", "0"))
 PY
+}
+
+# The checkpoint loads into the model and evaluates (one test batch).
+loads() {
+  "$exe" --evaluate "$1" --max-steps 1 --threads 1 --workers 1 >"$tmp/eval.log" 2>&1 || { cat "$tmp/eval.log"; false; }
 }
 
 # Starts the next run: a resume when a checkpoint exists, else a fresh start. Sets pid, log, expect.
@@ -64,6 +73,7 @@ wait_for() {
   return 1
 }
 in_log() { grep -q -- "$1" "$log"; }
+in_log_times() { [[ $(grep -c -- "$1" "$log") -ge $2 ]]; }  # PATTERN N: at least N matching lines
 # a checkpoint temp file of the current run (save_safetensors names it <file>.tmp.<pid>)
 temp_exists() { compgen -G "$dir/*.safetensors.tmp.$pid" >/dev/null; }
 msleep() { sleep "$(printf '0.%03d' "$1")"; }
@@ -95,9 +105,12 @@ for ((k = 1; k <= kills; k++)); do
   kind=${kinds[$((k % 4))]}
   case $kind in
     startup) msleep $((RANDOM % 900)) ;;  # loading data, building the model, reading the checkpoint
-    mid-step) wait_for in_log "^Epoch: \[" && msleep $((RANDOM % 120)) ;;
-    in-write) wait_for temp_exists && msleep $((RANDOM % 100)) ;;  # < the 150 ms delay
-    epoch-end) wait_for in_log "^=> epoch [0-9]*:" && msleep $((RANDOM % 60)) ;;
+    # after 1-5 steps of this run, somewhere inside the next one
+    mid-step) wait_for in_log_times "^Epoch: \[" $((1 + RANDOM % 5)) && msleep $((RANDOM % 60)) ;;
+    # inside the 1st-3rd mid-epoch checkpoint write of this run, before its rename (the delay is 150 ms)
+    in-write) wait_for in_log_times "^=> saved" $((RANDOM % 3)) && wait_for temp_exists && msleep $((RANDOM % 100)) ;;
+    # after an epoch's evaluation: writing its metrics row, best or last (150 ms each), or just after
+    epoch-end) wait_for in_log "^=> epoch [0-9]*:" && msleep $((RANDOM % 500)) ;;
   esac
   kill -0 "$pid" 2>/dev/null || { cat "$log"; fail "kill $k ($kind): the run ended before the kill"; }
   kill -9 "$pid"
@@ -115,12 +128,10 @@ for ((k = 1; k <= kills; k++)); do
     esac
   done
   newest="none"
-  for f in last best; do
-    [[ -e "$dir/$f.safetensors" ]] || continue
-    "$exe" --evaluate "$dir/$f.safetensors" --max-steps 1 --threads 1 --workers 1 >"$tmp/eval.log" 2>&1 ||
-      { cat "$tmp/eval.log"; fail "kill $k ($kind): $f.safetensors does not load"; }
-  done
-  [[ -e "$dir/last.safetensors" ]] && newest="epoch/step $(position "$dir/last.safetensors")"
+  if [[ -e "$dir/last.safetensors" ]]; then
+    loads "$dir/last.safetensors" || fail "kill $k ($kind): last.safetensors does not load"
+    newest="epoch/step $(position "$dir/last.safetensors")"
+  fi
   echo "kill $k/$kills ($kind) in run $run after $(grep -c '^Epoch: \[' "$log") steps: newest checkpoint $newest," \
     "temp files: $(cd "$dir" && ls | grep -c tmp)"
   pending=$((pending + 1))
@@ -139,6 +150,12 @@ want=$(seq -s ' ' 0 $((epochs - 1)))
 got=$(tail -n +2 "$dir/metrics.csv" | cut -d, -f1 | tr '\n' ' ')
 [[ "$got" == "$want " ]] || { cat "$dir/metrics.csv"; fail "metrics.csv epochs are '$got', expected '$want '"; }
 [[ "$(position "$dir/last.safetensors")" == "$epochs 0" ]] || fail "last.safetensors is not at the end of training"
+loads "$dir/best.safetensors" || fail "best.safetensors does not load"
+# The same training without kills (and without the test delay) ends in the same tensors, bit for bit.
+MINIDL_TEST_CHECKPOINT_RENAME_DELAY_MS= "$exe" "${train[@]}" --save "$tmp/ref" >"$tmp/ref.log" 2>&1 ||
+  { cat "$tmp/ref.log"; fail "the uninterrupted reference run failed"; }
+out=$("$compare" "$tmp/ref/last.safetensors" "$dir/last.safetensors") || fail "vs. an uninterrupted run: $out"
+echo "final checkpoint vs. an uninterrupted run: $out"
 summary=""
 for kd in "${!by_kind[@]}"; do summary+=" $kd=${by_kind[$kd]}"; done
 echo "kills by moment:$summary; $run runs, $((SECONDS - start)) s"

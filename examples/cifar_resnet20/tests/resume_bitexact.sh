@@ -8,7 +8,7 @@
 set -uo pipefail
 exe="$1"
 compare="$2"
-data="${3:-/usr/share/datasets/fashion-mnist}"
+data="${3:-${MINIDL_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}}"
 if [[ ! -e "$data/train-images-idx3-ubyte.gz" ]]; then
   echo "skip: Fashion-MNIST not found in $data (install dataset-fashion-mnist)"; exit 77
 fi
