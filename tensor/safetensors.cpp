@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <bit>
 #include <cerrno>
+#include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -17,7 +19,10 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <thread>
 #include <vector>
+
+#include "core/env.h"
 
 namespace minidl {
 namespace {
@@ -213,6 +218,19 @@ class Loader {
   std::string path_;
 };
 
+// Test-only: MINIDL_TEST_CHECKPOINT_RENAME_DELAY_MS=N makes every save sleep N ms between writing (and fsyncing)
+// its temporary file and renaming it into place, so that a kill test can land a SIGKILL inside a checkpoint
+// write. Unset or empty: no delay. Read on every save (cheap next to the write) so a test can set it per run.
+std::chrono::milliseconds test_rename_delay() {
+  const auto v = env_string("MINIDL_TEST_CHECKPOINT_RENAME_DELAY_MS");
+  if (!v) return std::chrono::milliseconds(0);
+  int64_t ms = -1;
+  const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), ms);
+  MINIDL_CHECK(ec == std::errc() && end == v->data() + v->size() && ms >= 0 && ms <= 600000,
+               "MINIDL_TEST_CHECKPOINT_RENAME_DELAY_MS: expected milliseconds in [0, 600000], got '", *v, "'");
+  return std::chrono::milliseconds(ms);
+}
+
 // Closes a file descriptor and removes the temporary file unless the save completed.
 struct TempFile {
   std::string path;
@@ -271,6 +289,7 @@ void save_safetensors(const std::string& path, const TensorMap& tensors, const M
   // Pad with spaces to a multiple of 8 so the data section starts aligned (Python's writer does the same).
   header.append((8 - header.size() % 8) % 8, ' ');
 
+  const auto rename_delay = test_rename_delay();
   TempFile tmp;
   tmp.path = path + ".tmp." + std::to_string(::getpid());
   tmp.fd = ::open(tmp.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -288,6 +307,7 @@ void save_safetensors(const std::string& path, const TensorMap& tensors, const M
   const int rc = ::close(tmp.fd);
   tmp.fd = -1;
   MINIDL_CHECK(rc == 0, "save_safetensors: ", path, ": close failed (", std::strerror(errno), ")");
+  if (rename_delay.count() > 0) std::this_thread::sleep_for(rename_delay);
   MINIDL_CHECK(::rename(tmp.path.c_str(), path.c_str()) == 0, "save_safetensors: ", path, ": cannot rename ", tmp.path,
                " to it (", std::strerror(errno), ")");
   tmp.keep = true;

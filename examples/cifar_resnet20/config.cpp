@@ -13,7 +13,7 @@ namespace cifar_resnet20 {
   X(dataset) X(data_dir) X(augment) X(workers) X(arch) X(shortcut) X(scheme) X(bit) X(act_bit)             \
   X(stage_act_bits) X(weight_thres) X(use_quantize_weight) X(semantics) X(float_first_last) X(epochs)      \
   X(batch_size) X(lr) X(momentum) X(wd) X(alpha_lr) X(alpha_wd) X(schedule) X(warmup_epochs) X(seed)       \
-  X(threads) X(save_dir) X(init) X(print_freq) X(max_steps)
+  X(threads) X(save_dir) X(save_every) X(init) X(print_freq) X(max_steps)
 
 std::string Config::to_json() const {
   nlohmann::json j;
@@ -75,6 +75,8 @@ std::optional<Config> parse_args(int argc, char** argv) {
   app.add_option("--seed", c.seed);
   app.add_option("--threads", c.threads, "compute threads (0 = all cores)");
   app.add_option("--save", c.save_dir, "directory for checkpoints and metrics.csv");
+  app.add_option("--save-every", c.save_every,
+                 "also checkpoint last.safetensors every N optimizer steps, mid-epoch (0 = only at epoch ends)");
   app.add_option("--resume", c.resume, "resume from a checkpoint (file or --save directory)");
   app.add_option("--init,--pretrained", c.init, "initialise weights from a checkpoint (e.g. a higher-bit model)");
   app.add_option("-e,--evaluate", c.evaluate, "evaluate a checkpoint on the test set (no training)");
@@ -100,6 +102,8 @@ std::optional<Config> parse_args(int argc, char** argv) {
   if (c.scheme == "float" && c.bit != 32) c.scheme = "apot";  // the seeds' default scheme for --bit
   MINIDL_CHECK(c.epochs >= 0, "--epochs must be >= 0, got ", c.epochs);
   MINIDL_CHECK(c.batch_size > 0, "--batch-size must be > 0, got ", c.batch_size);
+  MINIDL_CHECK(c.save_every >= 0, "--save-every must be >= 0, got ", c.save_every);
+  MINIDL_CHECK(c.save_every == 0 || !c.save_dir.empty() || !c.resume.empty(), "--save-every needs --save DIR");
   MINIDL_CHECK(c.predict_in.empty() || !c.evaluate.empty(), "--predict needs --evaluate CKPT");
   MINIDL_CHECK(c.predict_in.empty() == c.predict_out.empty(), "--predict and --out go together");
   MINIDL_CHECK(c.dtype == "f32" || !c.evaluate.empty(), "--dtype ", c.dtype,

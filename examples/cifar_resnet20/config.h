@@ -41,6 +41,7 @@ struct Config {
   int threads = 0;  // 0 = all cores
   // files
   std::string save_dir;     // checkpoints + metrics.csv; empty = no checkpoints
+  int64_t save_every = 0;   // also checkpoint last.safetensors every N optimizer steps, mid-epoch (0 = off)
   std::string resume;       // checkpoint to resume from (a file, or a directory holding last.safetensors)
   std::string init;         // --init / --pretrained: weights to start from (progressive init)
   std::string evaluate;     // checkpoint to evaluate (no training)

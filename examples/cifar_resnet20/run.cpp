@@ -12,13 +12,13 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "checkpoint.h"
 #include "datasets.h"
 #include "evaluate.h"
+#include "metrics.h"
 #include "model.h"
 
 namespace cifar_resnet20 {
@@ -56,42 +56,6 @@ std::unique_ptr<optim::LRScheduler> make_scheduler(optim::Optimizer& opt, const 
   }
   if (warmup > 0) return std::make_unique<optim::LinearWarmupLR>(opt, warmup, std::move(main));
   return main;
-}
-
-// A run killed while writing a checkpoint (SIGKILL, power loss) leaves its temporary file behind: the
-// checkpoint it was replacing is intact (writes are temp file + rename), the temp file is garbage. Remove such
-// leftovers of this program's own files when a run starts in the directory.
-void remove_stale_temporaries(const fs::path& dir) {
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    const std::string name = entry.path().filename().string();
-    for (const char* prefix : {"last.safetensors.tmp", "best.safetensors.tmp", "metrics.csv.tmp"}) {
-      if (name.rfind(prefix, 0) == 0 && entry.is_regular_file()) {
-        std::error_code ec;
-        fs::remove(entry.path(), ec);
-        if (!ec) std::printf("=> removed %s, left by a run that was killed while saving\n", name.c_str());
-      }
-    }
-  }
-}
-
-// metrics.csv keeps one row per finished epoch; on resume, rows of epochs that will run again are dropped.
-void prepare_metrics(const fs::path& file, int64_t next_epoch) {
-  std::vector<std::string> keep;
-  if (std::ifstream in(file); in) {
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.empty()) continue;
-      if (line.rfind("epoch", 0) == 0 || std::stoll(line.substr(0, line.find(','))) < next_epoch) keep.push_back(line);
-    }
-  }
-  if (keep.empty()) keep.push_back("epoch,lr,train_loss,train_acc,test_loss,test_acc,epoch_seconds,img_per_s");
-  const fs::path tmp = file.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    MINIDL_CHECK(out.good(), "cannot write ", tmp.string());
-    for (auto& l : keep) out << l << '\n';
-  }
-  fs::rename(tmp, file);
 }
 
 data::DataLoader make_loader(const data::DatasetPtr& ds, const Config& c, int64_t batch, bool train) {
@@ -132,7 +96,9 @@ int run_training(const Config& flags) {
     c.loss_log = flags.loss_log;
     c.threads = flags.threads;
     c.workers = flags.workers;
+    if (flags.save_every > 0) c.save_every = flags.save_every;
   }
+  MINIDL_CHECK(c.save_every == 0 || !c.save_dir.empty(), "--save-every needs --save DIR");
   set_num_threads(c.threads);
   manual_seed(c.seed);
 
@@ -171,8 +137,15 @@ int run_training(const Config& flags) {
     opt.load_state_dict(resume->optimizer);
     sched->load_state_dict(resume->scheduler);
     st = resume->state;
-    std::printf("=> resumed from %s at epoch %lld (best %.3f%%)\n", c.resume.c_str(),
-                static_cast<long long>(st.next_epoch), st.best_acc);
+    MINIDL_CHECK(st.next_step <= nb, "--resume ", c.resume, ": the checkpoint is at step ", st.next_step, " of epoch ",
+                 st.next_epoch, ", but an epoch has only ", nb, " batches");
+    // The generator continues where the checkpoint left it (building the model above drew from it again).
+    if (st.has_rng) {
+      default_generator().manual_seed(st.rng_seed);
+      default_generator().set_offset(st.rng_offset);
+    }
+    std::printf("=> resumed from %s at epoch %lld, step %lld (best %.3f%%)\n", c.resume.c_str(),
+                static_cast<long long>(st.next_epoch), static_cast<long long>(st.next_step), st.best_acc);
   }
   fs::path metrics;
   if (!c.save_dir.empty()) {
@@ -188,14 +161,20 @@ int run_training(const Config& flags) {
     MINIDL_CHECK(loss_log_file != nullptr, "--loss-log: cannot write ", c.loss_log);
   }
   std::FILE* loss_log = loss_log_file.get();
+  const fs::path last = c.save_dir.empty() ? fs::path() : fs::path(c.save_dir) / "last.safetensors";
+  // st.next_epoch == epoch throughout an epoch; st.next_step and the running metrics advance with every step,
+  // so a checkpoint taken at any step boundary (--save-every) holds exactly where training stands.
   for (int64_t epoch = st.next_epoch; epoch < c.epochs; ++epoch) {
     model->train();
     const auto t0 = std::chrono::steady_clock::now();
-    double loss_sum = 0;
-    int64_t seen = 0, correct = 0, steps = 0;
+    const double seconds_before = st.train_seconds;  // spent on this epoch before a resume
+    auto elapsed = [&] {
+      return seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
     const int64_t steps_this_epoch = c.max_steps > 0 ? std::min(nb, c.max_steps) : nb;
-    for (data::Batch& b : train_loader.epoch(epoch)) {
-      if (steps >= steps_this_epoch) break;
+    const int64_t first_step = st.next_step;
+    for (data::Batch& b : train_loader.epoch(epoch, first_step)) {
+      if (st.next_step >= steps_this_epoch) break;
       Tensor logits = (*model)(b.images);
       Tensor loss = cross_entropy(logits, b.labels);
       opt.zero_grad();
@@ -204,44 +183,59 @@ int run_training(const Config& flags) {
       sched->step();
       const int64_t n = b.labels.numel();
       const double lv = loss.item<double>();
-      if (loss_log)
-        std::fprintf(loss_log, "%lld %lld %a\n", static_cast<long long>(epoch), static_cast<long long>(steps), lv);
-      loss_sum += lv * static_cast<double>(n);
-      correct += count_correct(logits, b.labels);
-      seen += n;
-      ++steps;
+      if (loss_log) {  // flushed per step: a killed run keeps the losses of the steps it finished
+        std::fprintf(loss_log, "%lld %lld %a\n", static_cast<long long>(epoch), static_cast<long long>(st.next_step),
+                     lv);
+        std::fflush(loss_log);
+      }
+      st.loss_sum += lv * static_cast<double>(n);
+      st.correct += count_correct(logits, b.labels);
+      st.seen += n;
+      const int64_t steps = ++st.next_step;
       if (steps % c.print_freq == 0 || steps == steps_this_epoch) {
-        const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const double el = elapsed();
         std::printf("Epoch: [%lld/%d][%lld/%lld]\tLoss %.4f (%.4f)\tPrec %.3f%%\tlr %.5f\t%.1f img/s\tETA %s\n",
                     static_cast<long long>(epoch), c.epochs, static_cast<long long>(steps),
-                    static_cast<long long>(steps_this_epoch), lv, loss_sum / static_cast<double>(seen),
-                    100.0 * static_cast<double>(correct) / static_cast<double>(seen), opt.param_groups()[0].lr(),
-                    static_cast<double>(seen) / el,
+                    static_cast<long long>(steps_this_epoch), lv, st.loss_sum / static_cast<double>(st.seen),
+                    100.0 * static_cast<double>(st.correct) / static_cast<double>(st.seen), opt.param_groups()[0].lr(),
+                    static_cast<double>(st.seen) / el,
                     hms(el / static_cast<double>(steps) * static_cast<double>(steps_this_epoch - steps)).c_str());
         std::fflush(stdout);
       }
+      // Mid-epoch checkpoint every --save-every optimizer steps (counted over the whole run, so a resumed run
+      // saves at the same steps as an uninterrupted one); the epoch's last step is saved after evaluation below.
+      if (c.save_every > 0 && sched->last_step() % c.save_every == 0 && steps < steps_this_epoch) {
+        st.train_seconds = elapsed();
+        save_checkpoint(last.string(), *model, opt, *sched, st, c);
+        std::printf("=> saved %s at epoch %lld, step %lld\n", last.string().c_str(), static_cast<long long>(epoch),
+                    static_cast<long long>(steps));
+      }
     }
-    const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double train_s = elapsed();
+    const int64_t seen = st.seen;
     EvalResult ev = evaluate(*model, test_loader, c.print_freq, /*verbose=*/false, c.max_steps);
-    const double train_loss = loss_sum / static_cast<double>(std::max<int64_t>(seen, 1));
-    const double train_acc = 100.0 * static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(seen, 1));
+    const double train_loss = st.loss_sum / static_cast<double>(std::max<int64_t>(seen, 1));
+    const double train_acc = 100.0 * static_cast<double>(st.correct) / static_cast<double>(std::max<int64_t>(seen, 1));
     const bool is_best = ev.accuracy > st.best_acc;
     st.best_acc = std::max(st.best_acc, ev.accuracy);
     st.next_epoch = epoch + 1;
+    st.next_step = 0;
+    st.loss_sum = 0.0, st.seen = 0, st.correct = 0, st.train_seconds = 0.0;
     std::printf(
         "=> epoch %lld: train loss %.4f acc %.3f%% | test loss %.4f * Prec %.3f%% (best %.3f%%) | %.1f s, %.1f img/s\n",
         static_cast<long long>(epoch), train_loss, train_acc, ev.loss, ev.accuracy, st.best_acc, train_s,
         static_cast<double>(seen) / train_s);
     std::fflush(stdout);
     if (!c.save_dir.empty()) {
-      {
-        std::ofstream out(metrics, std::ios::app);
-        out << epoch << ',' << opt.param_groups()[0].lr() << ',' << train_loss << ',' << train_acc << ',' << ev.loss
-            << ',' << ev.accuracy << ',' << train_s << ',' << static_cast<double>(seen) / train_s << '\n';
-      }
-      const fs::path last = fs::path(c.save_dir) / "last.safetensors";
-      save_checkpoint(last.string(), *model, opt, *sched, st, c);
+      // Order matters for kills: the metrics row first (a run resumed from an older checkpoint drops and
+      // rewrites it), then best (a resumed run that redoes this epoch finds it best again and rewrites it), and
+      // last, which moves the resume point past this epoch, at the very end.
+      std::ostringstream row;
+      row << epoch << ',' << opt.param_groups()[0].lr() << ',' << train_loss << ',' << train_acc << ',' << ev.loss
+          << ',' << ev.accuracy << ',' << train_s << ',' << static_cast<double>(seen) / train_s;
+      append_metrics_row(metrics, row.str());
       if (is_best) save_checkpoint((fs::path(c.save_dir) / "best.safetensors").string(), *model, opt, *sched, st, c);
+      save_checkpoint(last.string(), *model, opt, *sched, st, c);
     }
   }
   std::printf("=> done: best test accuracy %.3f%%\n", st.best_acc);

@@ -4,12 +4,14 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tensor/safetensors.h"
@@ -253,6 +255,43 @@ TEST_CASE("safetensors overwrites an existing checkpoint atomically") {
   SafetensorsFile f = load_safetensors(path);
   CHECK(f.tensors.size() == 2);
   CHECK(f.tensors.at("w").to_vector<float>() == std::vector<float>{2.0f, 2.0f});
+}
+
+// Sets an environment variable for one scope.
+struct ScopedEnv {
+  const char* name;
+  ScopedEnv(const char* n, const char* value) : name(n) { ::setenv(n, value, 1); }
+  ~ScopedEnv() { ::unsetenv(name); }
+};
+
+TEST_CASE("safetensors test-only rename delay: a complete temporary file waits, the old checkpoint stays") {
+  TempDir tmp;
+  const std::string path = tmp.file("ckpt.safetensors");
+  save_safetensors(path, {{"w", full({3}, 1.0)}});
+  const std::string temp = path + ".tmp." + std::to_string(::getpid());
+  {
+    ScopedEnv delay("MINIDL_TEST_CHECKPOINT_RENAME_DELAY_MS", "400");
+    const auto t0 = std::chrono::steady_clock::now();
+    std::thread saver([&] { save_safetensors(path, {{"w", full({2}, 2.0)}}); });
+    bool seen = false;
+    for (int i = 0; i < 2000 && !seen; ++i) {
+      seen = fs::exists(temp);
+      if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    // Inside the window a kill would leave: the old checkpoint intact next to the finished temporary file.
+    const bool old_intact = seen && load_safetensors(path).tensors.at("w").numel() == 3;
+    saver.join();
+    CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(400));
+    CHECK(seen);
+    CHECK(old_intact);
+  }
+  CHECK(!fs::exists(temp));
+  CHECK(load_safetensors(path).tensors.at("w").to_vector<float>() == std::vector<float>{2.0f, 2.0f});
+
+  ScopedEnv bad("MINIDL_TEST_CHECKPOINT_RENAME_DELAY_MS", "soon");
+  CHECK_THROWS_WITH_AS(save_safetensors(path, {{"w", zeros({1})}}),
+                       doctest::Contains("MINIDL_TEST_CHECKPOINT_RENAME_DELAY_MS: expected milliseconds"), Error);
+  CHECK(load_safetensors(path).tensors.at("w").numel() == 2);
 }
 
 TEST_CASE("safetensors loads the released APoT ResNet-20 checkpoint") {

@@ -46,6 +46,8 @@ expect_error "unknown flag" "--bogus" --bogus 3
 expect_error "bad scheme" "scheme" --scheme nonsense --bit 4 --data "$tmp/cifar"
 expect_error "APoT --bit 1" "bit width 1" --scheme apot --bit 1 --data "$tmp/cifar"
 expect_error "--bit 9" "bit width 9" --bit 9 --data "$tmp/cifar"
+expect_error "--save-every without --save" "--save-every needs --save" --save-every 5 --data "$tmp/cifar"
+expect_error "negative --save-every" "--save-every must be >= 0" --save-every -1 --save "$tmp/run" --data "$tmp/cifar"
 apot="${MINIDL_SHARED_DIR:-$(dirname "$0")/../../../../shared}/data/apot"
 if [[ -e "$apot/apot_res20_4bit.safetensors" ]]; then
   expect_error "checkpoint of another architecture" "does not match this model" --arch resnet32 \

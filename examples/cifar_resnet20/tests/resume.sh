@@ -3,9 +3,9 @@
 # metrics continue from the checkpoint (each epoch exactly once) and no half-written checkpoint is left.
 set -uo pipefail
 exe="$1"
-data="${2:-/usr/share/datasets/fashion-mnist}"
+data="${2:-${MINIDL_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}}"
 if [[ ! -e "$data/train-images-idx3-ubyte.gz" ]]; then
-  echo "skip: Fashion-MNIST not found in $data (install dataset-fashion-mnist)"; exit 0
+  echo "skip: Fashion-MNIST not found in $data (install dataset-fashion-mnist)"; exit 77
 fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
