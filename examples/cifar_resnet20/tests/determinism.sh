@@ -2,10 +2,7 @@
 # Two runs with the same seed and thread count give bit-identical losses for the first 20 steps.
 set -uo pipefail
 exe="$1"
-data="${2:-${MINIDL_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}}"
-if [[ ! -e "$data/train-images-idx3-ubyte.gz" ]]; then
-  echo "skip: Fashion-MNIST not found in $data (install dataset-fashion-mnist)"; exit 77
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/fashion_mnist.sh" "${2:-}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 for run in a b; do

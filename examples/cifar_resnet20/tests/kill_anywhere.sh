@@ -12,10 +12,7 @@
 set -uo pipefail
 exe="$1"
 compare="$2"
-data="${3:-${MINIDL_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}}"
-if [[ ! -e "$data/train-images-idx3-ubyte.gz" ]]; then
-  echo "skip: Fashion-MNIST not found in $data (install dataset-fashion-mnist)"; exit 77
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/fashion_mnist.sh" "${3:-}"
 command -v python3 >/dev/null || { echo "skip: python3 (to read checkpoint metadata) not found"; exit 77; }
 kills="${KILLS:-20}"
 seed="${KILL_SEED:-$(( $(date +%s) % 100000 ))}"

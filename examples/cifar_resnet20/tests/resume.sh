@@ -3,10 +3,7 @@
 # metrics continue from the checkpoint (each epoch exactly once) and no half-written checkpoint is left.
 set -uo pipefail
 exe="$1"
-data="${2:-${MINIDL_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}}"
-if [[ ! -e "$data/train-images-idx3-ubyte.gz" ]]; then
-  echo "skip: Fashion-MNIST not found in $data (install dataset-fashion-mnist)"; exit 77
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/fashion_mnist.sh" "${2:-}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 args=(--dataset fashion-mnist --data "$data" --augment none --epochs 4 --max-steps 6 --batch-size 32

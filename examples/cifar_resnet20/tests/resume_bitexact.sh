@@ -8,10 +8,7 @@
 set -uo pipefail
 exe="$1"
 compare="$2"
-data="${3:-${MINIDL_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}}"
-if [[ ! -e "$data/train-images-idx3-ubyte.gz" ]]; then
-  echo "skip: Fashion-MNIST not found in $data (install dataset-fashion-mnist)"; exit 77
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/fashion_mnist.sh" "${3:-}"
 tmp="$(mktemp -d)"
 pid=""
 trap '[[ -n "$pid" ]] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
