@@ -5,6 +5,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <cstring>
@@ -104,8 +105,18 @@ IdxArray read_idx(const std::string& path, uint32_t expected_magic) {
     arr.dims.push_back(dim);
   }
 
-  arr.data.resize(static_cast<size_t>(total));
-  const int64_t got = in.read(arr.data.data(), total);
+  // Read in bounded chunks rather than allocating `total` up front: the dimensions are only a claim, and a
+  // 16-byte file claiming 2^40 bytes must fail as truncated, not allocate a terabyte first.
+  constexpr int64_t kChunk = int64_t{1} << 22;
+  int64_t got = 0;
+  while (got < total) {
+    const int64_t want = std::min(kChunk, total - got);
+    arr.data.resize(static_cast<size_t>(got + want));
+    const int64_t r = in.read(arr.data.data() + got, want);
+    got += r;
+    if (r < want) break;
+  }
+  arr.data.resize(static_cast<size_t>(got));
   MINIDL_CHECK(got == total, "IDX: '", path, "' is truncated: expected ", total, " bytes of ", what, " (",
                shape_str(arr.dims), "), got ", got);
   uint8_t extra[1];
