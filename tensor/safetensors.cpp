@@ -194,14 +194,18 @@ class Loader {
 
     const auto& shape = v["shape"];
     if (!shape.is_array()) fail("tensor '", name, "': \"shape\" is not an array");
-    uint64_t numel = 1;
+    // `extent` multiplies the non-zero sizes: the strides of an empty tensor must fit in int64 too, or a shape
+    // like [0, 2^62, 2^62] (found by fuzzing) overflows them.
+    uint64_t numel = 1, extent = 1;
     for (const auto& d : shape) {
       if (!d.is_number_unsigned())
         fail("tensor '", name, "': shape entry ", d.dump(), " is not a non-negative integer");
       const uint64_t s = d.get<uint64_t>();
-      if (s > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) || __builtin_mul_overflow(numel, s, &numel)) {
+      constexpr auto kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+      if (s > kMax || __builtin_mul_overflow(extent, std::max<uint64_t>(s, 1), &extent) || extent > kMax) {
         fail("tensor '", name, "': shape ", shape.dump(), " has more elements than fit in 64 bits");
       }
+      numel *= s;  // <= extent
       e.shape.push_back(static_cast<int64_t>(s));
     }
 
