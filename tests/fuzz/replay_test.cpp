@@ -36,9 +36,9 @@ Outcome replay(const Target& t, const fs::path& file) {
   try {
     return t.fn(bytes.data(), bytes.size());
   } catch (const InvariantViolation& e) {
-    FAIL_CHECK(t.name, ": ", file.string(), ": silent garbage: ", e.what());
+    FAIL_CHECK(minidl::detail::concat(t.name, ": ", file.string(), ": silent garbage: ", e.what()));
   } catch (const std::exception& e) {
-    FAIL_CHECK(t.name, ": ", file.string(), ": exception other than minidl::Error: ", e.what());
+    FAIL_CHECK(minidl::detail::concat(t.name, ": ", file.string(), ": exception other than minidl::Error: ", e.what()));
   }
   return {};
 }
@@ -50,11 +50,12 @@ TEST_CASE("fuzz corpus: every seed is accepted by its target") {
   REQUIRE(all_targets().size() == 7);
   for (const Target& t : all_targets()) {
     const auto files = inputs_under(root / t.name);
-    INFO("target ", t.name);
+    INFO("target " << t.name);
     CHECK(files.size() >= 2);
     for (const auto& f : files) {
       const Outcome o = replay(t, f);
-      CHECK_MESSAGE(o.accepted > 0, t.name, ": seed ", f.string(), " is rejected by every load it goes through");
+      CHECK_MESSAGE(o.accepted > 0,
+                    minidl::detail::concat(t.name, ": seed ", f.string(), " is rejected by every load"));
     }
   }
 }
@@ -68,6 +69,6 @@ TEST_CASE("fuzz regressions: inputs that once crashed now load or throw minidl::
       ++total;
     }
   }
-  MESSAGE(total, " regression inputs replayed");
+  MESSAGE(total << " regression inputs replayed");
   CHECK(total > 0);
 }
