@@ -5,6 +5,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <cstring>
@@ -97,15 +98,26 @@ IdxArray read_idx(const std::string& path, uint32_t expected_magic) {
   int64_t total = 1;
   for (int d = 0; d < ndims; ++d) {
     const int64_t dim = be32(dimbytes.data() + 4 * d);
-    // 2^40 bytes is far beyond any real IDX file; the bound keeps the product from overflowing.
-    MINIDL_CHECK(dim > 0 && dim < (int64_t{1} << 31) && total * dim <= (int64_t{1} << 40), "IDX: '", path,
+    // 2^40 bytes is far beyond any real IDX file; the bound is checked by division, so the product itself can
+    // never overflow (fuzzing found `total * dim` overflowing for 2^40 x 2^31 before).
+    MINIDL_CHECK(dim > 0 && dim < (int64_t{1} << 31) && dim <= (int64_t{1} << 40) / total, "IDX: '", path,
                  "': implausible dimension ", d, " = ", dim);
     total *= dim;
     arr.dims.push_back(dim);
   }
 
-  arr.data.resize(static_cast<size_t>(total));
-  const int64_t got = in.read(arr.data.data(), total);
+  // Read in bounded chunks rather than allocating `total` up front: the dimensions are only a claim, and a
+  // 16-byte file claiming 2^40 bytes must fail as truncated, not allocate a terabyte first.
+  constexpr int64_t kChunk = int64_t{1} << 22;
+  int64_t got = 0;
+  while (got < total) {
+    const int64_t want = std::min(kChunk, total - got);
+    arr.data.resize(static_cast<size_t>(got + want));
+    const int64_t r = in.read(arr.data.data() + got, want);
+    got += r;
+    if (r < want) break;
+  }
+  arr.data.resize(static_cast<size_t>(got));
   MINIDL_CHECK(got == total, "IDX: '", path, "' is truncated: expected ", total, " bytes of ", what, " (",
                shape_str(arr.dims), "), got ", got);
   uint8_t extra[1];

@@ -23,6 +23,30 @@ bool is_png(const uint8_t* b, size_t n) {
 
 namespace {
 
+void check_pixels(const std::string& name, const char* format, int64_t w, int64_t h, const DecodeOptions& opts) {
+  MINIDL_CHECK(w * h <= opts.max_pixels, "image '", name, "': ", format, " claims ", w, "x", h, " = ", w * h,
+               " pixels, above the limit of ", opts.max_pixels, " (DecodeOptions::max_pixels); corrupt file?");
+}
+
+// Walks the PNG chunk list and refuses a chunk whose length runs past the end of the buffer. stb_image trusts
+// those lengths and reallocates its IDAT buffer to the claimed size before reading (fuzzing: a 116-byte file
+// made it allocate 1.3 GB); with this check every allocation stays bounded by the file size. Stops at IEND
+// (stb ignores what follows it, the CRC included).
+void check_png_chunks(const uint8_t* b, size_t n, const std::string& name) {
+  size_t pos = 8;  // after the signature
+  while (n - pos >= 8) {
+    const uint32_t len =
+        (uint32_t{b[pos]} << 24) | (uint32_t{b[pos + 1]} << 16) | (uint32_t{b[pos + 2]} << 8) | b[pos + 3];
+    const std::string type(reinterpret_cast<const char*>(b + pos + 4), 4);
+    MINIDL_CHECK(len <= n - pos - 8, "image '", name, "': corrupt PNG: chunk '", type, "' at offset ", pos, " claims ",
+                 len, " bytes but only ", n - pos - 8, " follow (truncated file?)");
+    if (type == "IEND") return;
+    pos += 8 + size_t{len};
+    if (n - pos < 4) return;  // a missing final CRC is stb's to judge
+    pos += 4;
+  }
+}
+
 struct TjDeleter {
   void operator()(void* h) const { tjDestroy(h); }
 };
@@ -54,6 +78,7 @@ Tensor decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name, c
       }
     }
   }
+  check_pixels(name, "JPEG", out_w, out_h, opts);
   const int pf = opts.channels == 1 ? TJPF_GRAY : TJPF_RGB;
   Tensor img = empty({out_h, out_w, opts.channels}, TensorOptions{}.dtype(DType::u8));
   if (tjDecompress2(h.get(), bytes, static_cast<unsigned long>(size), img.data<uint8_t>(), out_w, 0, out_h, pf,
@@ -63,14 +88,20 @@ Tensor decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name, c
 }
 
 Tensor decode_stb(const uint8_t* bytes, size_t size, const std::string& name, const DecodeOptions& opts) {
+  // Only PNG reaches stb_image: ImageFolder lists .jpg/.jpeg/.png only, and stb's other decoders (GIF, PSD,
+  // PIC, PNM, HDR, TGA, BMP) are attack surface no dataset of ours needs.
+  MINIDL_CHECK(is_png(bytes, size), "image '", name, "': not a JPEG or PNG image (unknown signature)");
   MINIDL_CHECK(size <= static_cast<size_t>(INT_MAX), "image '", name, "': file too large for stb_image");
+  check_png_chunks(bytes, size, name);
   int w = 0, h = 0, c = 0;
+  // The header first: stb_image allocates the whole decoded image (and, for PNG, the inflated scanlines) up
+  // front from the claimed size, which must be bounded before it does.
+  if (stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &c)) check_pixels(name, "PNG", w, h, opts);
   std::unique_ptr<stbi_uc, void (*)(void*)> px(
       stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &c, opts.channels), &stbi_image_free);
   if (!px) {
     const char* reason = stbi_failure_reason();
-    MINIDL_FAIL("image '", name, "': ", is_png(bytes, size) ? "corrupt PNG" : "not a JPEG or PNG image", ": ",
-                reason ? reason : "unknown error");
+    MINIDL_FAIL("image '", name, "': corrupt PNG: ", reason ? reason : "unknown error");
   }
   Tensor img = empty({h, w, opts.channels}, TensorOptions{}.dtype(DType::u8));
   std::memcpy(img.data<uint8_t>(), px.get(), static_cast<size_t>(h) * w * opts.channels);

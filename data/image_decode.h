@@ -1,6 +1,7 @@
 // Image decoding for ImageFolder: JPEG through TurboJPEG (with DCT-domain downscaling, which makes decoding a
-// large photo for a small network several times cheaper), PNG (and the other stb_image formats) through
-// stb_image. The format is taken from the file's signature, not its extension. Output: uint8 HWC.
+// large photo for a small network several times cheaper), PNG through stb_image
+// (no other format: stb's other decoders are attack surface nothing needs). The format is taken from the file's
+// signature, not its extension. Output: uint8 HWC.
 #pragma once
 
 #include <cstddef>
@@ -16,6 +17,10 @@ struct DecodeOptions {
   /// When > 0, a JPEG is decoded at the smallest TurboJPEG scaling factor (1/8 .. 1) whose result still has a
   /// shorter side >= min_side; 0 decodes at full size. PNGs are always decoded at full size.
   int min_side = 0;
+  /// Largest accepted (decoded) width x height. A header is only a claim: a 100-byte file saying 65535 x 65535
+  /// must be refused before 12 GB are allocated for it. The default (2^27, 134 megapixels, 402 MB as RGB) is
+  /// above any photo a training set holds.
+  int64_t max_pixels = int64_t{1} << 27;
 };
 
 /// Decodes the encoded bytes; `name` (usually the path) labels errors: "image 'x.jpg': corrupt JPEG: ...".

@@ -209,7 +209,8 @@ LoadResult Module::load_state_dict(const TensorMap& state, bool strict) {
                  "': the checkpoint has shape ", shape_str(it->second.sizes()), ", the module (", type_name_,
                  ") has shape ", shape_str(t.sizes()));
   }
-  for (const auto& [name, t] : state) {
+  for (const auto& entry : state) {  // not a structured binding: clang 14 cannot capture one in a lambda
+    const std::string& name = entry.first;
     bool known = std::any_of(own.begin(), own.end(), [&](const auto& e) { return e.first == name; });
     if (!known) r.unexpected_keys.push_back(name);
   }

@@ -59,6 +59,46 @@ struct Entry {
   uint64_t begin = 0, end = 0;
 };
 
+// Where the bytes come from: a file (read piecewise, so a checkpoint is never held twice) or a memory buffer.
+// Callers only ask for ranges inside [0, size()), validated before they ask.
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  virtual uint64_t size() const = 0;
+  /// Copies [offset, offset + n) to dst; false on an I/O error.
+  virtual bool read(uint64_t offset, void* dst, uint64_t n) = 0;
+};
+
+class FileSource : public ByteSource {
+ public:
+  explicit FileSource(std::ifstream& in, uint64_t size) : in_(in), size_(size) {}
+  uint64_t size() const override { return size_; }
+  bool read(uint64_t offset, void* dst, uint64_t n) override {
+    in_.seekg(static_cast<std::streamoff>(offset));
+    in_.read(static_cast<char*>(dst), static_cast<std::streamsize>(n));
+    return in_ && static_cast<uint64_t>(in_.gcount()) == n;
+  }
+
+ private:
+  std::ifstream& in_;
+  uint64_t size_;
+};
+
+class MemorySource : public ByteSource {
+ public:
+  MemorySource(const uint8_t* bytes, size_t size) : bytes_(bytes), size_(size) {}
+  uint64_t size() const override { return size_; }
+  bool read(uint64_t offset, void* dst, uint64_t n) override {
+    if (offset > size_ || n > size_ - offset) return false;
+    if (n > 0) std::memcpy(dst, bytes_ + offset, static_cast<size_t>(n));
+    return true;
+  }
+
+ private:
+  const uint8_t* bytes_;
+  uint64_t size_;
+};
+
 class Loader {
  public:
   explicit Loader(const std::string& path) : path_(path) {}
@@ -68,19 +108,23 @@ class Loader {
     MINIDL_FAIL("load_safetensors: ", path_, ": ", args...);
   }
 
-  SafetensorsFile load() {
+  SafetensorsFile load_file() {
     std::error_code ec;
     if (std::filesystem::is_directory(path_, ec)) fail("is a directory, not a safetensors file");
     std::ifstream in(path_, std::ios::binary | std::ios::ate);
     if (!in) fail("cannot open file (", std::strerror(errno), ")");
     const auto end_pos = in.tellg();
     if (end_pos < 0) fail("cannot determine the file size");
-    const uint64_t file_size = static_cast<uint64_t>(end_pos);
-    in.seekg(0);
+    FileSource src(in, static_cast<uint64_t>(end_pos));
+    return load(src);
+  }
+
+  SafetensorsFile load(ByteSource& src) {
+    const uint64_t file_size = src.size();
     if (file_size < 8) fail("file is ", file_size, " bytes, shorter than the 8-byte header length");
 
     unsigned char len_bytes[8];
-    read_exact(in, len_bytes, 8, "the header length");
+    read_exact(src, 0, len_bytes, 8, "the header length");
     uint64_t header_len = 0;
     for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
     if (header_len > kMaxHeaderBytes) {
@@ -92,7 +136,7 @@ class Loader {
     if (header_len < 2) fail("header length ", header_len, " is too small for a JSON object");
 
     std::string header(static_cast<size_t>(header_len), '\0');
-    read_exact(in, header.data(), header_len, "the JSON header");
+    read_exact(src, 8, header.data(), header_len, "the JSON header");
     const uint64_t data_size = file_size - 8 - header_len;
 
     nlohmann::json j;
@@ -118,19 +162,15 @@ class Loader {
     for (const Entry& e : entries) {
       Tensor t = empty(e.shape, TensorOptions().dtype(e.dtype));
       const uint64_t n = e.end - e.begin;
-      if (n > 0) {
-        in.seekg(static_cast<std::streamoff>(data_start + e.begin));
-        read_exact(in, t.raw_data(), n, "the data of tensor '" + e.name + "'");
-      }
+      if (n > 0) read_exact(src, data_start + e.begin, t.raw_data(), n, "the data of tensor '" + e.name + "'");
       out.tensors.emplace(e.name, std::move(t));
     }
     return out;
   }
 
  private:
-  void read_exact(std::ifstream& in, void* dst, uint64_t n, const std::string& what) const {
-    in.read(static_cast<char*>(dst), static_cast<std::streamsize>(n));
-    if (!in || static_cast<uint64_t>(in.gcount()) != n) fail("read error while reading ", what);
+  void read_exact(ByteSource& src, uint64_t offset, void* dst, uint64_t n, const std::string& what) const {
+    if (!src.read(offset, dst, n)) fail("read error while reading ", what);
   }
 
   void parse_metadata(const nlohmann::json& m, Metadata& out) const {
@@ -159,14 +199,18 @@ class Loader {
 
     const auto& shape = v["shape"];
     if (!shape.is_array()) fail("tensor '", name, "': \"shape\" is not an array");
-    uint64_t numel = 1;
+    // `extent` multiplies the non-zero sizes: the strides of an empty tensor must fit in int64 too, or a shape
+    // like [0, 2^62, 2^62] (found by fuzzing) overflows them.
+    uint64_t numel = 1, extent = 1;
     for (const auto& d : shape) {
       if (!d.is_number_unsigned())
         fail("tensor '", name, "': shape entry ", d.dump(), " is not a non-negative integer");
       const uint64_t s = d.get<uint64_t>();
-      if (s > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) || __builtin_mul_overflow(numel, s, &numel)) {
+      constexpr auto kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+      if (s > kMax || __builtin_mul_overflow(extent, std::max<uint64_t>(s, 1), &extent) || extent > kMax) {
         fail("tensor '", name, "': shape ", shape.dump(), " has more elements than fit in 64 bits");
       }
+      numel *= s;  // <= extent
       e.shape.push_back(static_cast<int64_t>(s));
     }
 
@@ -255,7 +299,13 @@ void write_all(int fd, const void* data, size_t n, const std::string& path) {
 
 }  // namespace
 
-SafetensorsFile load_safetensors(const std::string& path) { return Loader(path).load(); }
+SafetensorsFile load_safetensors(const std::string& path) { return Loader(path).load_file(); }
+
+SafetensorsFile load_safetensors(const uint8_t* bytes, size_t size, const std::string& name) {
+  MINIDL_CHECK(bytes != nullptr || size == 0, "load_safetensors: ", name, ": null buffer of ", size, " bytes");
+  MemorySource src(bytes, size);
+  return Loader(name).load(src);
+}
 
 void save_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata) {
   // Host, contiguous copies of every tensor (detached, so nothing is recorded on the tape).

@@ -23,5 +23,8 @@ void save_safetensors(const std::string& path, const TensorMap& tensors, const M
 /// Reads a file; any malformation (bad header length, bad JSON, unknown dtype, offsets out of range or
 /// overlapping, byte count not matching dtype x shape) throws minidl::Error naming the file and the problem.
 SafetensorsFile load_safetensors(const std::string& path);
+/// The same parser over bytes already in memory (an archive member, a network buffer, the fuzz harness);
+/// `name` stands in for the path in error messages.
+SafetensorsFile load_safetensors(const uint8_t* bytes, size_t size, const std::string& name = "<memory>");
 
 }  // namespace minidl

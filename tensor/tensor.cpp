@@ -1,6 +1,8 @@
 // Tensor's metadata-level methods: sizes, strides, contiguity, raw views, autograd metadata.
 #include "tensor/tensor.h"
 
+#include <algorithm>
+
 namespace minidl {
 
 int64_t wrap_dim(int64_t dim, int64_t rank, const char* op) {
@@ -20,7 +22,10 @@ Shape contiguous_strides(const Shape& shape) {
   int64_t acc = 1;
   for (size_t i = shape.size(); i-- > 0;) {
     st[i] = acc;
-    acc *= std::max<int64_t>(shape[i], 1);
+    // Checked: a shape with a zero size has no elements yet still gets strides, and [0, 2^62, 2^62] (from a
+    // fuzzed safetensors header) would overflow them.
+    MINIDL_CHECK(!__builtin_mul_overflow(acc, std::max<int64_t>(shape[i], 1), &acc), "shape ", shape_str(shape),
+                 " is too large: its strides overflow 64 bits");
   }
   return st;
 }
@@ -37,6 +42,8 @@ int64_t Tensor::numel() const { return shape_numel(sizes()); }
 bool Tensor::is_contiguous() const {
   const auto& sz = sizes();
   const auto& st = strides();
+  // No elements, nothing to lay out (PyTorch agrees); without this, [5, 0] from empty() reported false.
+  if (std::find(sz.begin(), sz.end(), 0) != sz.end()) return true;
   int64_t expected = 1;
   for (size_t i = sz.size(); i-- > 0;) {
     if (sz[i] == 1) continue;  // a size-1 dim's stride never matters

@@ -37,7 +37,9 @@ std::string join(const std::string& prefix, const std::string& name) {
 // True when conv -> bn can run as the fused inference op: a plain nn::Conv2d (not a quantized subclass or a
 // factory's own module), a batch norm in eval mode with running statistics, and no autograd to record.
 bool fusable(const ModulePtr& conv, const BatchNorm2d& bn) {
-  return conv && typeid(*conv) == typeid(Conv2d) && !bn.is_training() && bn.running_mean.defined() &&
+  if (!conv) return false;
+  const Module& c = *conv;  // typeid of a named object: typeid(*conv) trips clang's -Wpotentially-evaluated-expression
+  return typeid(c) == typeid(Conv2d) && !bn.is_training() && bn.running_mean.defined() &&
          !autograd::GradMode::is_enabled();
 }
 
@@ -82,7 +84,8 @@ Tensor BasicBlock::forward(const Tensor& x) {
   const Tensor out = (*conv2)(bn1->forward_relu((*conv1)(x)));
   const Tensor identity = shortcut(x, false);
   check_shortcut(identity, out);
-  if (relu && typeid(*relu) == typeid(ReLU)) return bn2->forward_add_relu(out, identity);
+  const Module* act = relu.get();
+  if (act && typeid(*act) == typeid(ReLU)) return bn2->forward_add_relu(out, identity);
   return (*relu)((*bn2)(out) + identity);
 }
 
