@@ -33,11 +33,11 @@ struct Batch {
 struct DataLoaderOptions {
   int64_t batch_size = 1;
   bool shuffle = false;
-  uint64_t seed = 0;                       // the shuffle of epoch e is a function of (seed, e)
-  bool drop_last = false;                  // drop the final short batch
-  int num_workers = 0;                     // 0 = load in the consumer's thread
-  int prefetch_factor = 2;                 // batches in flight per worker (the bounded queue holds num_workers * this)
-  std::shared_ptr<const Sampler> sampler;  // when set, the epoch's indices (shuffle and seed are then unused)
+  uint64_t seed = 0;        // the shuffle of epoch e is a function of (seed, e)
+  bool drop_last = false;   // drop the final short batch
+  int num_workers = 0;      // 0 = load in the consumer's thread
+  int prefetch_factor = 2;  // batches in flight per worker (the bounded queue holds num_workers * this)
+  std::shared_ptr<const Sampler> sampler = nullptr;  // when set, the epoch's indices (shuffle and seed are then unused)
 };
 
 /// Stacks examples into a Batch: every image must be float32 CHW of the same shape (apply ToTensor or

@@ -52,7 +52,7 @@ Data make_data(int steps) {
   manual_seed(1234);
   Data d;
   for (int s = 0; s < steps; ++s) {
-    d.x.push_back(randn({kBatch, 3, 8, 8}));
+    d.x.push_back(randn({kBatch, 3, 4, 4}));
     std::vector<int64_t> labels(kBatch);
     for (int64_t i = 0; i < kBatch; ++i) labels[i] = (i * 7 + s * 3) % 10;
     d.y.push_back(from_vector(labels, {kBatch}, TensorOptions().dtype(DType::i64)));
@@ -155,8 +155,8 @@ void check_equivalence(ModelFactory make, const char* what) {
   auto ranks = ddp_states(make, d, o);
   std::string worst;
   const double rel = max_rel_diff(ranks[0], ref, worst);
-  MESSAGE(std::string(what) << ": 2x64 vs 1x128 after " << kSteps << " steps, worst relative difference " << rel << " (" << worst
-               << ")");
+  MESSAGE(std::string(what) << ": 2x64 vs 1x128 after " << kSteps << " steps, worst relative difference " << rel << " ("
+                            << worst << ")");
   CHECK(rel <= 1e-5);
   std::string w2;
   CHECK(max_rel_diff(ranks[1], ranks[0], w2) == 0);  // the ranks agree exactly
@@ -173,7 +173,7 @@ TEST_CASE("ddp: 2 ranks x 64 equal 1 process x 128 after 10 SGD steps (APoT W4/A
 }
 
 TEST_CASE("ddp: many small buckets, overlap off, and per-rank BatchNorm keep the ranks in step") {
-  const Data d = make_data(3);
+  const Data d = make_data(2);
   DDPOptions base;
   base.sync_batchnorm = true;
   DDPOptions small = base;
@@ -195,7 +195,7 @@ TEST_CASE("ddp: many small buckets, overlap off, and per-rank BatchNorm keep the
 }
 
 TEST_CASE("ddp: a killed run resumed from rank 0's checkpoint continues to the same weights") {
-  const Data d = make_data(6);
+  const Data d = make_data(4);
   auto make = &float_resnet8;
   DDPOptions o;
   o.sync_batchnorm = true;
@@ -234,9 +234,9 @@ TEST_CASE("ddp: a killed run resumed from rank 0's checkpoint continues to the s
     });
   };
   std::vector<TensorMap> straight(2), resumed(2);
-  run(0, 6, false, false, &straight);
-  run(0, 3, false, true, nullptr);  // killed after step 3 (everything is torn down)
-  run(3, 6, true, false, &resumed);
+  run(0, 4, false, false, &straight);
+  run(0, 2, false, true, nullptr);  // killed after step 2 (everything is torn down)
+  run(2, 4, true, false, &resumed);
   std::string w;
   const double rel = max_rel_diff(resumed[0], straight[0], w);
   MESSAGE("resumed vs uninterrupted: worst relative difference " << rel << " (" << w << ")");
