@@ -18,6 +18,7 @@
 
 #include "checkpoint.h"
 #include "datasets.h"
+#include "distributed_run.h"
 #include "evaluate.h"
 #include "model.h"
 
@@ -94,13 +95,15 @@ void prepare_metrics(const fs::path& file, int64_t next_epoch) {
   fs::rename(tmp, file);
 }
 
-data::DataLoader make_loader(const data::DatasetPtr& ds, const Config& c, int64_t batch, bool train) {
+data::DataLoader make_loader(const data::DatasetPtr& ds, const Config& c, int64_t batch, bool train,
+                             std::shared_ptr<const data::Sampler> sampler = nullptr) {
   return data::DataLoader(ds, {.batch_size = batch,
                                .shuffle = train,
                                .seed = c.seed,
                                .drop_last = false,
                                .num_workers = c.workers,
-                               .prefetch_factor = 2});
+                               .prefetch_factor = 2,
+                               .sampler = std::move(sampler)});
 }
 
 // --dtype f64 runs on the ref backend: the cpu backend's oneDNN kernels (convolutions, average pooling) are
@@ -132,6 +135,9 @@ int run_training(const Config& flags) {
     c.loss_log = flags.loss_log;
     c.threads = flags.threads;
     c.workers = flags.workers;
+    c.sync_bn = flags.sync_bn;  // how the ranks cooperate is a launch choice, not saved in the checkpoint
+    c.no_overlap = flags.no_overlap;
+    c.bucket_mb = flags.bucket_mb;
   }
   set_num_threads(c.threads);
   manual_seed(c.seed);
@@ -141,6 +147,7 @@ int run_training(const Config& flags) {
               get_num_threads());
   const auto [in_channels, num_classes] = dataset_channels_classes(c);
   auto model = make_model(c, in_channels, num_classes);  // before the data: a bad model flag fails fast
+  DistributedRun dist(model, c);  // world size 1 unless launched by mpirun or with RANK/WORLD_SIZE
   Datasets ds = make_datasets(c);
   std::printf("=> %s, %lld parameters\n", ds.train->describe().c_str(),
               static_cast<long long>(model->num_parameters()));
@@ -160,7 +167,8 @@ int run_training(const Config& flags) {
 
   auto opt_ptr = make_optimizer(*model, c);
   optim::Optimizer& opt = *opt_ptr;
-  data::DataLoader train_loader = make_loader(ds.train, c, c.batch_size, true);
+  data::DataLoader train_loader =
+      make_loader(ds.train, c, dist.local_batch(c.batch_size), true, dist.train_sampler(ds.train->size(), c.seed));
   data::DataLoader test_loader = make_loader(ds.test, c, 100, false);
   const int64_t nb = train_loader.num_batches();
   auto sched = make_scheduler(opt, c, nb);
@@ -175,7 +183,7 @@ int run_training(const Config& flags) {
                 static_cast<long long>(st.next_epoch), st.best_acc);
   }
   fs::path metrics;
-  if (!c.save_dir.empty()) {
+  if (!c.save_dir.empty() && dist.is_main()) {
     fs::create_directories(c.save_dir);
     remove_stale_temporaries(c.save_dir);
     metrics = fs::path(c.save_dir) / "metrics.csv";
@@ -196,10 +204,11 @@ int run_training(const Config& flags) {
     const int64_t steps_this_epoch = c.max_steps > 0 ? std::min(nb, c.max_steps) : nb;
     for (data::Batch& b : train_loader.epoch(epoch)) {
       if (steps >= steps_this_epoch) break;
-      Tensor logits = (*model)(b.images);
+      Tensor logits = dist.forward(*model, b.images);
       Tensor loss = cross_entropy(logits, b.labels);
       opt.zero_grad();
       loss.backward();
+      dist.add_comm_wait();
       opt.step();
       sched->step();
       const int64_t n = b.labels.numel();
@@ -223,6 +232,12 @@ int run_training(const Config& flags) {
     }
     const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EvalResult ev = evaluate(*model, test_loader, c.print_freq, /*verbose=*/false, c.max_steps);
+    if (dist.active()) {  // the epoch's figures over every rank's samples
+      const auto all = dist.sum({loss_sum, static_cast<double>(correct), static_cast<double>(seen)});
+      loss_sum = all[0], correct = static_cast<int64_t>(all[1]), seen = static_cast<int64_t>(all[2]);
+      std::printf("=> distributed: %.3f s waiting for gradient allreduces after backward so far\n",
+                  dist.comm_wait_seconds());
+    }
     const double train_loss = loss_sum / static_cast<double>(std::max<int64_t>(seen, 1));
     const double train_acc = 100.0 * static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(seen, 1));
     const bool is_best = ev.accuracy > st.best_acc;
@@ -233,7 +248,7 @@ int run_training(const Config& flags) {
         static_cast<long long>(epoch), train_loss, train_acc, ev.loss, ev.accuracy, st.best_acc, train_s,
         static_cast<double>(seen) / train_s);
     std::fflush(stdout);
-    if (!c.save_dir.empty()) {
+    if (!c.save_dir.empty() && dist.is_main()) {  // rank 0 writes; every rank resumes from its files
       {
         std::ofstream out(metrics, std::ios::app);
         out << epoch << ',' << opt.param_groups()[0].lr() << ',' << train_loss << ',' << train_acc << ',' << ev.loss
@@ -243,6 +258,7 @@ int run_training(const Config& flags) {
       save_checkpoint(last.string(), *model, opt, *sched, st, c);
       if (is_best) save_checkpoint((fs::path(c.save_dir) / "best.safetensors").string(), *model, opt, *sched, st, c);
     }
+    dist.barrier();  // no rank runs ahead of a checkpoint being written
   }
   std::printf("=> done: best test accuracy %.3f%%\n", st.best_acc);
   return 0;
