@@ -17,7 +17,9 @@
 #include "distributed/ddp.h"
 #include "distributed/init.h"
 #include "nn/models/resnet.h"
+#include "optim/hysteresis.h"
 #include "optim/sgd.h"
+#include "quant/param_groups.h"
 #include "quant/quant_resnet.h"
 #include "rank_threads.h"
 #include "tensor/generator.h"
@@ -272,4 +274,33 @@ TEST_CASE("ddp: a rank that dies mid-training makes the other fail with a clear 
     CHECK(std::string(e.what()).find("rank 0 of 2") != std::string::npos);
   }
   CHECK(s < 20);
+}
+
+TEST_CASE("ddp: the hysteresis optimizer of binary weights stays identical on every rank") {
+  const Data d = make_data(3);
+  std::vector<std::shared_ptr<nn::Module>> models;
+  auto make = [] {
+    return quant::make_quant_resnet_cifar(8, quant::QuantConfig::from_scheme("binary", 1, 32, quant::Semantics::APoT_I,
+                                                                             /*binary_from_optimizer=*/true));
+  };
+  for (int r = 0; r < 2; ++r) {
+    manual_seed(r == 0 ? 7 : 8);
+    models.push_back(make());
+  }
+  std::vector<TensorMap> out(2);
+  const std::string store = fresh_store_dir();
+  run_ranks(2, [&](int r) {
+    auto pg = init_process_group(thread_rank_options(store, r, 2, 60s));
+    DDPOptions o;
+    o.sync_batchnorm = true;
+    DistributedDataParallel ddp(models[r], pg, o);
+    optim::HysteresisOptions ho;
+    ho.lr = 0.05;
+    optim::Hysteresis opt(quant::hysteresis_param_groups(*models[r]), ho);
+    train_steps(
+        *models[r], [&](const Tensor& x) { return ddp(x); }, opt, d, 0, 3, r * 64, 64);
+    out[r] = models[r]->state_dict();
+  });
+  std::string w;
+  CHECK(max_rel_diff(out[1], out[0], w) == 0);
 }
