@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <queue>
 #include <unordered_map>
+#include <unordered_set>
 
+#include "autograd/grad_hooks_engine.h"
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "autograd/ops/op_utils.h"
@@ -30,6 +32,74 @@ Tensor contiguous_copy(const Tensor& g) {
   backend_for(g).copy(out, g);
   return out;
 }
+
+// Gradient-ready hooks (grad_hooks.h): for each hooked leaf, how many edges of the graph below the roots still
+// may deliver a gradient to it. The count reaches zero when its .grad is final; the hooks then run.
+class LeafReadiness {
+ public:
+  explicit LeafReadiness(const std::vector<Tensor>& roots) {
+    if (!detail::any_grad_ready_hooks()) return;
+    std::unordered_set<Node*> seen;
+    std::vector<Node*> stack;
+    auto visit_leaf = [&](const std::shared_ptr<TensorImpl>& leaf) {
+      auto it = pending_.find(leaf.get());
+      if (it != pending_.end()) {
+        ++it->second.edges;
+        return;
+      }
+      auto hooks = detail::grad_ready_hooks_of(leaf.get());
+      if (!hooks.empty()) pending_.emplace(leaf.get(), Pending{leaf, std::move(hooks), 1});
+    };
+    for (const Tensor& r : roots) {
+      if (!r.defined()) continue;
+      if (r.grad_fn()) {
+        if (seen.insert(r.grad_fn().get()).second) stack.push_back(r.grad_fn().get());
+      } else if (r.requires_grad()) {
+        visit_leaf(r.impl_ptr());
+      }
+    }
+    while (!stack.empty()) {
+      Node* n = stack.back();
+      stack.pop_back();
+      for (const Edge& e : n->next_edges) {
+        if (e.fn) {
+          if (seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+        } else if (e.leaf) {
+          visit_leaf(e.leaf);
+        }
+      }
+    }
+  }
+  /// One edge into `leaf` was processed (with or without a gradient).
+  void edge_done(const TensorImpl* leaf) {
+    if (pending_.empty()) return;
+    auto it = pending_.find(leaf);
+    if (it == pending_.end() || --it->second.edges > 0) return;
+    Pending p = std::move(it->second);
+    pending_.erase(it);
+    fire(p);
+  }
+  /// End of the pass: leaves whose producers never ran get their hooks now (in a stable order).
+  void flush() {
+    std::vector<Pending> rest;
+    for (auto& [k, p] : pending_) rest.push_back(std::move(p));
+    pending_.clear();
+    std::sort(rest.begin(), rest.end(), [](const Pending& a, const Pending& b) { return a.leaf < b.leaf; });
+    for (auto& p : rest) fire(p);
+  }
+
+ private:
+  struct Pending {
+    std::shared_ptr<TensorImpl> leaf;
+    std::vector<GradReadyHook> hooks;
+    int64_t edges = 0;
+  };
+  static void fire(const Pending& p) {
+    const Tensor leaf(p.leaf);
+    for (const auto& h : p.hooks) h(leaf);
+  }
+  std::unordered_map<const TensorImpl*, Pending> pending_;
+};
 
 }  // namespace
 
@@ -65,6 +135,8 @@ void accumulate_grad(TensorImpl& leaf, const Tensor& g) {
 
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph) {
   NoGradGuard no_grad;  // backward itself is not recorded (no higher-order gradients)
+  detail::BackwardPassScope pass;
+  LeafReadiness readiness(roots);
   struct BySeq {
     bool operator()(const std::shared_ptr<Node>& a, const std::shared_ptr<Node>& b) const {
       return a->seq() < b->seq();
@@ -99,6 +171,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
       deliver(root.grad_fn(), root.impl().output_nr, g);
     } else {
       accumulate_grad(root.impl(), g);
+      readiness.edge_done(&root.impl());
     }
   }
 
@@ -126,7 +199,11 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     for (size_t i = 0; i < grad_inputs.size(); ++i) {
       const Edge& e = node->next_edges[i];
       const Tensor& g = grad_inputs[i];
-      if (!e.active() || !g.defined()) continue;
+      if (!e.active()) continue;
+      if (!g.defined()) {
+        if (e.leaf) readiness.edge_done(e.leaf.get());
+        continue;
+      }
       if (e.fn) {
         MINIDL_CHECK(g.sizes() == e.fn->outputs[e.output_nr].sizes, "autograd: backward of '", node->name(),
                      "' returned a gradient of shape ", shape_str(g.sizes()), " for input ", i, " of shape ",
@@ -134,10 +211,13 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
         deliver(e.fn, e.output_nr, g);
       } else {
         accumulate_grad(*e.leaf, g);
+        readiness.edge_done(e.leaf.get());
       }
     }
     if (!retain_graph) node->release_saved();
   }
+  readiness.flush();
+  pass.run_callbacks();
 }
 
 }  // namespace minidl::autograd

@@ -8,5 +8,6 @@
 #include "data/image_folder.h"
 #include "data/loader.h"
 #include "data/sample_rng.h"
+#include "data/sampler.h"
 #include "data/subset.h"
 #include "data/transforms.h"

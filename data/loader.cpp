@@ -54,11 +54,12 @@ DataLoader::DataLoader(DatasetPtr dataset, DataLoaderOptions options) : dataset_
 DataLoader::~DataLoader() { stop(); }
 
 int64_t DataLoader::num_batches() const {
-  const int64_t n = dataset_->size();
+  const int64_t n = opts_.sampler ? opts_.sampler->size() : dataset_->size();
   return opts_.drop_last ? n / opts_.batch_size : (n + opts_.batch_size - 1) / opts_.batch_size;
 }
 
 std::vector<int64_t> DataLoader::epoch_order(int64_t epoch) const {
+  if (opts_.sampler) return opts_.sampler->order(epoch);
   return data::epoch_order(dataset_->size(), opts_.shuffle, opts_.seed, epoch);
 }
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "data/sampler.h"
 
 namespace minidl::data {
 
@@ -36,6 +37,7 @@ struct DataLoaderOptions {
   bool drop_last = false;   // drop the final short batch
   int num_workers = 0;      // 0 = load in the consumer's thread
   int prefetch_factor = 2;  // batches in flight per worker (the bounded queue holds num_workers * this)
+  std::shared_ptr<const Sampler> sampler = nullptr;  // when set, the epoch's indices (shuffle and seed are then unused)
 };
 
 /// Stacks examples into a Batch: every image must be float32 CHW of the same shape (apply ToTensor or

@@ -87,6 +87,9 @@ std::optional<Config> parse_args(int argc, char** argv) {
       ->check(CLI::IsMember({"f32", "f64"}));
   app.add_option("--print-freq", c.print_freq, "batches between progress lines");
   app.add_option("--max-steps", c.max_steps, "stop each epoch (and evaluation) after this many batches");
+  app.add_flag("--sync-bn", c.sync_bn, "distributed: BatchNorm statistics over all ranks (SyncBatchNorm)");
+  app.add_flag("--no-overlap", c.no_overlap, "distributed: allreduce gradients after backward, not during it");
+  app.add_option("--bucket-mb", c.bucket_mb, "distributed: gradient bucket size in MB")->check(CLI::PositiveNumber);
   app.add_option("--loss-log", c.loss_log, "write each step's exact loss (hex float) to this file");
   try {
     app.parse(argc, argv);

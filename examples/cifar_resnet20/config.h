@@ -51,6 +51,10 @@ struct Config {
   int64_t print_freq = 50;  // batches between progress lines
   int64_t max_steps = -1;   // stop an epoch early (smoke tests)
   std::string loss_log;     // write every step's loss, exactly (hex float), for determinism checks
+  // distributed runs (mpirun, or RANK/WORLD_SIZE): see distributed_run.h
+  bool sync_bn = false;     // BatchNorm statistics of the global batch (SyncBatchNorm)
+  bool no_overlap = false;  // allreduce gradients after backward, not during it (to measure the overlap)
+  double bucket_mb = 25;    // gradient bucket size (ResNet-20's 1.1 MB of gradients fit one 25 MB bucket)
 
   std::string to_json() const;
   static Config from_json(const std::string& json);

@@ -17,6 +17,7 @@
 
 #include "checkpoint.h"
 #include "datasets.h"
+#include "distributed_run.h"
 #include "evaluate.h"
 #include "metrics.h"
 #include "model.h"
@@ -58,13 +59,15 @@ std::unique_ptr<optim::LRScheduler> make_scheduler(optim::Optimizer& opt, const 
   return main;
 }
 
-data::DataLoader make_loader(const data::DatasetPtr& ds, const Config& c, int64_t batch, bool train) {
+data::DataLoader make_loader(const data::DatasetPtr& ds, const Config& c, int64_t batch, bool train,
+                             std::shared_ptr<const data::Sampler> sampler = nullptr) {
   return data::DataLoader(ds, {.batch_size = batch,
                                .shuffle = train,
                                .seed = c.seed,
                                .drop_last = false,
                                .num_workers = c.workers,
-                               .prefetch_factor = 2});
+                               .prefetch_factor = 2,
+                               .sampler = std::move(sampler)});
 }
 
 // --dtype f64 runs on the ref backend: the cpu backend's oneDNN kernels (convolutions, average pooling) are
@@ -97,6 +100,9 @@ int run_training(const Config& flags) {
     c.threads = flags.threads;
     c.workers = flags.workers;
     if (flags.save_every > 0) c.save_every = flags.save_every;
+    c.sync_bn = flags.sync_bn;  // how the ranks cooperate is a launch choice, not saved in the checkpoint
+    c.no_overlap = flags.no_overlap;
+    c.bucket_mb = flags.bucket_mb;
   }
   MINIDL_CHECK(c.save_every == 0 || !c.save_dir.empty(), "--save-every needs --save DIR");
   set_num_threads(c.threads);
@@ -107,6 +113,7 @@ int run_training(const Config& flags) {
               get_num_threads());
   const auto [in_channels, num_classes] = dataset_channels_classes(c);
   auto model = make_model(c, in_channels, num_classes);  // before the data: a bad model flag fails fast
+  DistributedRun dist(model, c);  // world size 1 unless launched by mpirun or with RANK/WORLD_SIZE
   Datasets ds = make_datasets(c);
   std::printf("=> %s, %lld parameters\n", ds.train->describe().c_str(),
               static_cast<long long>(model->num_parameters()));
@@ -126,7 +133,8 @@ int run_training(const Config& flags) {
 
   auto opt_ptr = make_optimizer(*model, c);
   optim::Optimizer& opt = *opt_ptr;
-  data::DataLoader train_loader = make_loader(ds.train, c, c.batch_size, true);
+  data::DataLoader train_loader =
+      make_loader(ds.train, c, dist.local_batch(c.batch_size), true, dist.train_sampler(ds.train->size(), c.seed));
   data::DataLoader test_loader = make_loader(ds.test, c, 100, false);
   const int64_t nb = train_loader.num_batches();
   auto sched = make_scheduler(opt, c, nb);
@@ -144,11 +152,12 @@ int run_training(const Config& flags) {
       default_generator().manual_seed(st.rng_seed);
       default_generator().set_offset(st.rng_offset);
     }
+    if (!dist.is_main()) st.loss_sum = 0.0, st.correct = 0, st.seen = 0;  // rank 0 carries the ranks' sums
     std::printf("=> resumed from %s at epoch %lld, step %lld (best %.3f%%)\n", c.resume.c_str(),
                 static_cast<long long>(st.next_epoch), static_cast<long long>(st.next_step), st.best_acc);
   }
   fs::path metrics;
-  if (!c.save_dir.empty()) {
+  if (!c.save_dir.empty() && dist.is_main()) {
     fs::create_directories(c.save_dir);
     remove_stale_temporaries(c.save_dir);
     metrics = fs::path(c.save_dir) / "metrics.csv";
@@ -175,10 +184,11 @@ int run_training(const Config& flags) {
     const int64_t first_step = st.next_step;
     for (data::Batch& b : train_loader.epoch(epoch, first_step)) {
       if (st.next_step >= steps_this_epoch) break;
-      Tensor logits = (*model)(b.images);
+      Tensor logits = dist.forward(*model, b.images);
       Tensor loss = cross_entropy(logits, b.labels);
       opt.zero_grad();
       loss.backward();
+      dist.add_comm_wait();
       opt.step();
       sched->step();
       const int64_t n = b.labels.numel();
@@ -206,16 +216,32 @@ int run_training(const Config& flags) {
       // saves at the same steps as an uninterrupted one); the epoch's last step is saved after evaluation below.
       if (c.save_every > 0 && sched->last_step() % c.save_every == 0 && steps < steps_this_epoch) {
         st.train_seconds = elapsed();
-        save_checkpoint(last.string(), *model, opt, *sched, st, c);
-        std::printf("=> saved %s at epoch %lld, step %lld\n", last.string().c_str(), static_cast<long long>(epoch),
-                    static_cast<long long>(steps));
+        TrainState snapshot = st;
+        if (dist.active()) {  // the partial epoch's sums over every rank (a resume gives them to rank 0 only)
+          const auto all = dist.sum({st.loss_sum, static_cast<double>(st.correct), static_cast<double>(st.seen)});
+          snapshot.loss_sum = all[0], snapshot.correct = static_cast<int64_t>(all[1]);
+          snapshot.seen = static_cast<int64_t>(all[2]);
+        }
+        if (dist.is_main()) {
+          save_checkpoint(last.string(), *model, opt, *sched, snapshot, c);
+          std::printf("=> saved %s at epoch %lld, step %lld\n", last.string().c_str(), static_cast<long long>(epoch),
+                      static_cast<long long>(steps));
+        }
       }
     }
     const double train_s = elapsed();
-    const int64_t seen = st.seen;
+    int64_t seen = st.seen;
     EvalResult ev = evaluate(*model, test_loader, c.print_freq, /*verbose=*/false, c.max_steps);
-    const double train_loss = st.loss_sum / static_cast<double>(std::max<int64_t>(seen, 1));
-    const double train_acc = 100.0 * static_cast<double>(st.correct) / static_cast<double>(std::max<int64_t>(seen, 1));
+    double loss_sum = st.loss_sum;
+    int64_t correct = st.correct;
+    if (dist.active()) {  // the epoch's figures over every rank's samples
+      const auto all = dist.sum({loss_sum, static_cast<double>(correct), static_cast<double>(seen)});
+      loss_sum = all[0], correct = static_cast<int64_t>(all[1]), seen = static_cast<int64_t>(all[2]);
+      std::printf("=> distributed: %.3f s waiting for gradient allreduces after backward so far\n",
+                  dist.comm_wait_seconds());
+    }
+    const double train_loss = loss_sum / static_cast<double>(std::max<int64_t>(seen, 1));
+    const double train_acc = 100.0 * static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(seen, 1));
     const bool is_best = ev.accuracy > st.best_acc;
     st.best_acc = std::max(st.best_acc, ev.accuracy);
     st.next_epoch = epoch + 1;
@@ -226,7 +252,7 @@ int run_training(const Config& flags) {
         static_cast<long long>(epoch), train_loss, train_acc, ev.loss, ev.accuracy, st.best_acc, train_s,
         static_cast<double>(seen) / train_s);
     std::fflush(stdout);
-    if (!c.save_dir.empty()) {
+    if (!c.save_dir.empty() && dist.is_main()) {  // rank 0 writes; every rank resumes from its files
       // Order matters for kills: the metrics row first (a run resumed from an older checkpoint drops and
       // rewrites it), then best (a resumed run that redoes this epoch finds it best again and rewrites it), and
       // last, which moves the resume point past this epoch, at the very end.
@@ -237,6 +263,7 @@ int run_training(const Config& flags) {
       if (is_best) save_checkpoint((fs::path(c.save_dir) / "best.safetensors").string(), *model, opt, *sched, st, c);
       save_checkpoint(last.string(), *model, opt, *sched, st, c);
     }
+    dist.barrier();  // no rank runs ahead of a checkpoint being written
   }
   std::printf("=> done: best test accuracy %.3f%%\n", st.best_acc);
   return 0;

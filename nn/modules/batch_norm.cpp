@@ -62,6 +62,7 @@ Tensor BatchNorm2d::forward_impl(const Tensor& x, bool relu, const Tensor& resid
       dst.copy_(host.to(num_batches_tracked.device()));
     }
   }
+  if (is_training() && training_override) return training_override->forward(*this, x, relu, residual);
   if (residual.defined())
     return batch_norm_add_relu(x, residual, running_mean, running_var, weight, bias, use_batch_stats, options.momentum,
                                options.eps);

@@ -14,6 +14,17 @@ struct BatchNormOptions {
   bool track_running_stats = true;
 };
 
+class BatchNorm2d;
+
+/// Replaces a BatchNorm2d's training-mode computation, e.g. with batch statistics synchronised across processes
+/// (distributed::SyncBatchNorm). Gets the module (options, running statistics, parameters), the input, and
+/// what to fuse after it: relu, and a residual added before the relu when defined.
+class BatchNormTrainingOverride {
+ public:
+  virtual ~BatchNormTrainingOverride() = default;
+  virtual Tensor forward(BatchNorm2d& bn, const Tensor& x, bool relu, const Tensor& residual) = 0;
+};
+
 class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t num_features, const BatchNormOptions& o = {});
@@ -31,6 +42,8 @@ class BatchNorm2d : public Module {
   BatchNormOptions options;
   Tensor weight, bias;                                    // (C) when affine
   Tensor running_mean, running_var, num_batches_tracked;  // (C), (C), i64 0-dim when tracking
+  /// When set, training-mode forwards go through it (num_batches_tracked is still counted here).
+  std::shared_ptr<BatchNormTrainingOverride> training_override;
 
  private:
   // residual: added before the ReLU when defined (relu must then be true)
