@@ -92,7 +92,11 @@ bool run_region(Decompressor& d, const uint8_t* bytes, size_t size, RegionJob& j
   const int64_t px1 = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(job.sx1)), px0 + 1, out_w);
   const int64_t py0 = std::clamp<int64_t>(static_cast<int64_t>(std::floor(job.sy0)), 0, out_h - 1);
   const int64_t py1 = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(job.sy1)), py0 + 1, out_h);
-  JDIMENSION xoff = static_cast<JDIMENSION>(px0), xw = static_cast<JDIMENSION>(px1 - px0);
+  // Ask for one iMCU column more on each side: fancy upsampling treats the decoded columns' edges as the
+  // image's edges, so the window's own edge columns need decoded neighbours to equal a full decode.
+  const int64_t imcu_cols = int64_t{d.cinfo.max_h_samp_factor} * d.cinfo.min_DCT_scaled_size;
+  const int64_t qx0 = std::max<int64_t>(0, px0 - imcu_cols), qx1 = std::min<int64_t>(out_w, px1 + imcu_cols);
+  JDIMENSION xoff = static_cast<JDIMENSION>(qx0), xw = static_cast<JDIMENSION>(qx1 - qx0);
   if (xw < d.cinfo.output_width) jpeg_crop_scanline(&d.cinfo, &xoff, &xw);  // widens to iMCU boundaries
   job.x_off = xoff;
   job.cols = xw;
@@ -100,12 +104,26 @@ bool run_region(Decompressor& d, const uint8_t* bytes, size_t size, RegionJob& j
   job.rows = py1 - py0;
   const int comps = d.cinfo.output_components;
   buf.resize(static_cast<size_t>(job.rows * job.cols * comps));
-  if (py0 > 0) {
-    const JDIMENSION skipped = jpeg_skip_scanlines(&d.cinfo, static_cast<JDIMENSION>(py0));
-    if (static_cast<int64_t>(skipped) != py0) {
-      std::snprintf(d.err.message, sizeof d.err.message, "cannot skip to row %lld", static_cast<long long>(py0));
+  // Skip whole iMCU rows only, and stop one iMCU row early: fancy (smoothing) upsampling of a row needs its
+  // neighbours, which a skip to mid-iMCU does not decode. The rows in between are decoded and dropped, so the
+  // window's pixels equal a full decode's exactly.
+  const int64_t imcu_rows = int64_t{d.cinfo.max_v_samp_factor} * d.cinfo.min_DCT_scaled_size;
+  const int64_t skip_to = std::max<int64_t>(0, (py0 / imcu_rows - 1) * imcu_rows);
+  if (skip_to > 0) {
+    const JDIMENSION skipped = jpeg_skip_scanlines(&d.cinfo, static_cast<JDIMENSION>(skip_to));
+    if (static_cast<int64_t>(skipped) != skip_to) {
+      std::snprintf(d.err.message, sizeof d.err.message, "cannot skip to row %lld", static_cast<long long>(skip_to));
       return false;
     }
+  }
+  for (int64_t r = skip_to; r < py0;) {
+    JSAMPROW row = buf.data();  // scratch: overwritten by the window's first row below
+    const JDIMENSION got = jpeg_read_scanlines(&d.cinfo, &row, 1);
+    if (got == 0) {
+      std::snprintf(d.err.message, sizeof d.err.message, "premature end of data");
+      return false;
+    }
+    r += got;
   }
   for (int64_t r = 0; r < job.rows;) {
     JSAMPROW row = buf.data() + r * job.cols * comps;
