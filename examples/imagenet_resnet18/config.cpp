@@ -9,11 +9,12 @@
 
 namespace imagenet_resnet18 {
 
-#define CONFIG_FIELDS(X)                                                                                            \
-  X(data)                                                                                                           \
-  X(synthetic) X(skip_bad_images) X(workers) X(image_size) X(val_resize) X(min_scale) X(dct_scaling) X(arch) X(bit) \
-      X(epochs) X(batch_size) X(lr) X(momentum) X(wd) X(schedule) X(seed) X(threads) X(save_dir) X(pretrained)      \
-          X(print_freq) X(max_steps)
+#define CONFIG_FIELDS(X)                                                                                           \
+  X(data)                                                                                                          \
+  X(synthetic)                                                                                                     \
+  X(skip_bad_images) X(workers) X(image_size) X(val_resize) X(min_scale) X(dct_scaling) X(arch) X(bit) X(epochs)   \
+      X(batch_size) X(lr) X(momentum) X(wd) X(schedule) X(seed) X(threads) X(save_dir) X(pretrained) X(print_freq) \
+          X(max_steps)
 
 std::string Config::to_json() const {
   nlohmann::json j;
@@ -52,7 +53,8 @@ std::optional<Config> parse_args(int argc, char** argv) {
   app.add_flag("--no-dct-scaling", no_dct, "always decode training crops at full resolution");
   app.add_option("-a,--arch", c.arch, "resnet18 | resnet34")->check(CLI::IsMember({"resnet18", "resnet34"}));
   app.add_option("--bit", c.bit, "32 (float) or APoT bits 5 | 4 | 3 | 2")->check(CLI::IsMember({32, 5, 4, 3, 2}));
-  app.add_option("--epochs", c.epochs, "epochs")->check(CLI::Range(1, 100000));
+  auto* epochs = app.add_option("--epochs", c.epochs, "epochs (with --resume: continue up to this many)")
+                     ->check(CLI::Range(1, 100000));
   app.add_option("-b,--batch-size", c.batch_size, "mini-batch size")->check(CLI::Range(1, 65536));
   app.add_option("--lr,--learning-rate", c.lr, "initial learning rate")->check(CLI::PositiveNumber);
   app.add_option("--momentum", c.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0));
@@ -77,6 +79,7 @@ std::optional<Config> parse_args(int argc, char** argv) {
     throw minidl::Error(e.what());
   }
   c.dct_scaling = !no_dct;
+  c.epochs_given = epochs->count() > 0;
   MINIDL_CHECK(c.synthetic || !c.data.empty() || !c.resume.empty(),
                "no dataset: give the ImageFolder root (with train/ and val/) or --synthetic");
   MINIDL_CHECK(!c.evaluate || !c.resume.empty() || !c.pretrained.empty(),

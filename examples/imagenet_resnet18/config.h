@@ -32,7 +32,8 @@ struct Config {
   std::string pretrained;  // weights to start from: a higher-bit or float checkpoint, or torchvision weights
   bool evaluate = false;   // -e: validate the --resume / --pretrained model and stop
   int64_t print_freq = 10;
-  int64_t max_steps = -1;  // stop each epoch (and validation) after this many batches (smoke tests)
+  int64_t max_steps = -1;     // stop each epoch (and validation) after this many batches (smoke tests)
+  bool epochs_given = false;  // --epochs on the command line: a resumed run then runs to it (not stored)
 
   std::string to_json() const;
   static Config from_json(const std::string& json);

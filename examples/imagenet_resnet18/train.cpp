@@ -106,6 +106,7 @@ int run_training(const Config& flags) {
     c.workers = flags.workers;
     c.threads = flags.threads;
     c.max_steps = flags.max_steps;
+    if (flags.epochs_given) c.epochs = flags.epochs;
   }
   set_num_threads(c.threads);
   manual_seed(c.seed);
