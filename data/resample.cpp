@@ -63,7 +63,7 @@ Coeffs precompute(int64_t in_size, double in0, double in1, int64_t out_size) {
   return c;
 }
 
-inline uint8_t clip8(int64_t v) {
+inline uint8_t clip8(int32_t v) {
   v >>= kPrecisionBits;
   return static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
 }
@@ -119,9 +119,20 @@ Tensor resample_bilinear(const U8View& src, const Box& box, int64_t out_h, int64
       for (int64_t x = 0; x < out_w; ++x) {
         const int64_t xmin = ch_x.first[static_cast<size_t>(x)], n = ch_x.count[static_cast<size_t>(x)];
         const int32_t* k = &ch_x.weights[static_cast<size_t>(x * ch_x.ksize)];
+        if (ch == 3) {  // RGB, the common case: the three sums side by side (Pillow's int32 accumulators)
+          int32_t s0 = 1 << (kPrecisionBits - 1), s1 = s0, s2 = s0;
+          const uint8_t* p = srow + xmin * 3;
+          for (int64_t i = 0; i < n; ++i, p += 3) {
+            s0 += p[0] * k[i];
+            s1 += p[1] * k[i];
+            s2 += p[2] * k[i];
+          }
+          drow[x * 3] = clip8(s0), drow[x * 3 + 1] = clip8(s1), drow[x * 3 + 2] = clip8(s2);
+          continue;
+        }
         for (int64_t c = 0; c < ch; ++c) {
-          int64_t ss = int64_t{1} << (kPrecisionBits - 1);
-          for (int64_t i = 0; i < n; ++i) ss += int64_t{srow[(xmin + i) * ch + c]} * k[i];
+          int32_t ss = 1 << (kPrecisionBits - 1);
+          for (int64_t i = 0; i < n; ++i) ss += srow[(xmin + i) * ch + c] * k[i];
           drow[x * ch + c] = clip8(ss);
         }
       }
@@ -131,16 +142,23 @@ Tensor resample_bilinear(const U8View& src, const Box& box, int64_t out_h, int64
     mid_stride = out_w * ch;
   }
   // Vertical pass.
+  // Vertical pass, a row of sums at a time (tap-major, so the inner loop runs along contiguous bytes and
+  // vectorises); the same int32 sums as Pillow's per-pixel loop.
   const int64_t cols = need_h ? out_w : src.cols;
+  const int64_t width = cols * ch;
+  std::vector<int32_t> acc(static_cast<size_t>(width));
   for (int64_t y = 0; y < out_h; ++y) {
     const int64_t ymin = ch_y.first[static_cast<size_t>(y)], n = ch_y.count[static_cast<size_t>(y)];
     const int32_t* k = &ch_y.weights[static_cast<size_t>(y * ch_y.ksize)];
-    uint8_t* drow = dst + y * out_w * ch;
-    for (int64_t xc = 0; xc < cols * ch; ++xc) {
-      int64_t ss = int64_t{1} << (kPrecisionBits - 1);
-      for (int64_t i = 0; i < n; ++i) ss += int64_t{mid[(ymin + i) * mid_stride + xc]} * k[i];
-      drow[xc] = clip8(ss);
+    int32_t* a = acc.data();
+    std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
+    for (int64_t i = 0; i < n; ++i) {
+      const uint8_t* row = mid + (ymin + i) * mid_stride;
+      const int32_t w = k[i];
+      for (int64_t xc = 0; xc < width; ++xc) a[xc] += row[xc] * w;
     }
+    uint8_t* drow = dst + y * out_w * ch;
+    for (int64_t xc = 0; xc < width; ++xc) drow[xc] = clip8(a[xc]);
   }
   return out;
 }
