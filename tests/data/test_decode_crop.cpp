@@ -119,7 +119,7 @@ TEST_CASE("decode_jpeg_region: equals the window of a full decode (4:2:0, 4:4:4,
   }
 }
 
-TEST_CASE("DecodeCropDataset: equals RandomResizedCrop + flip + Normalize on the decoded image; DCT scaling close") {
+TEST_CASE("DecodeCropDataset: equals RandomResizedCrop + flip + Normalize on the decoded image, DCT scaling close") {
   TempDir tmp;
   for (int i = 0; i < 4; ++i) {
     const int w = 180 + 37 * i, h = 150 + 11 * i;
@@ -152,7 +152,7 @@ TEST_CASE("DecodeCropDataset: equals RandomResizedCrop + flip + Normalize on the
   CHECK(scaled_used > 0);  // some windows were large enough to be decoded scaled
 }
 
-TEST_CASE("DecodeCropDataset: bad files throw naming them; SkipBadSamples warns, counts and substitutes") {
+TEST_CASE("DecodeCropDataset: bad files throw naming them, SkipBadSamples warns, counts and substitutes") {
   TempDir tmp;
   const auto jpg = encode_jpeg(64, 48, texture(64, 48, 0), TJSAMP_420);
   minidl_test::write_bytes(tmp.file("root/a/0_good.jpg"), jpg);
