@@ -9,12 +9,12 @@
 
 namespace imagenet_resnet18 {
 
-#define CONFIG_FIELDS(X)                                                                                           \
-  X(data)                                                                                                          \
-  X(synthetic)                                                                                                     \
-  X(skip_bad_images) X(workers) X(image_size) X(val_resize) X(min_scale) X(dct_scaling) X(arch) X(bit) X(epochs)   \
-      X(batch_size) X(lr) X(momentum) X(wd) X(schedule) X(seed) X(threads) X(save_dir) X(pretrained) X(print_freq) \
-          X(max_steps)
+// clang-format off
+#define CONFIG_FIELDS(X)                                                                                     \
+  X(data) X(synthetic) X(skip_bad_images) X(workers) X(image_size) X(val_resize) X(min_scale) X(dct_scaling) \
+  X(arch) X(bit) X(epochs) X(batch_size) X(lr) X(momentum) X(wd) X(schedule) X(seed) X(threads) X(save_dir)  \
+  X(pretrained) X(print_freq) X(max_steps)
+// clang-format on
 
 std::string Config::to_json() const {
   nlohmann::json j;
