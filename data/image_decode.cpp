@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "data/file_io.h"
+#include "data/jpeg_region.h"
 
 namespace minidl::data {
 
@@ -61,6 +62,11 @@ Tensor decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name, c
       0)
     MINIDL_FAIL("image '", name, "': corrupt JPEG header: ", tjGetErrorStr2(h.get()));
   MINIDL_CHECK(width > 0 && height > 0, "image '", name, "': JPEG has empty size ", width, "x", height);
+  if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) {
+    // TurboJPEG cannot convert CMYK to RGB; libjpeg's API can give CMYK, converted as Pillow does.
+    MINIDL_CHECK(opts.channels == 3, "image '", name, "': CMYK JPEGs decode to RGB only");
+    return decode_jpeg_region(bytes, size, name, 0, 0, height, width).pixels;
+  }
 
   int out_w = width, out_h = height;
   if (opts.min_side > 0) {

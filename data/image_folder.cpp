@@ -32,6 +32,7 @@ ImageFolder::ImageFolder(const std::string& root, DecodeOptions decode) : root_(
   MINIDL_CHECK(!ec, "ImageFolder: cannot list '", root, "': ", ec.message());
   std::sort(classes_.begin(), classes_.end());
 
+  std::vector<std::string> empty_classes;
   for (size_t c = 0; c < classes_.size(); ++c) {
     std::vector<std::string> files;
     const fs::path dir = fs::path(root) / classes_[c];
@@ -40,10 +41,14 @@ ImageFolder::ImageFolder(const std::string& root, DecodeOptions decode) : root_(
       if (it->is_regular_file() && is_image_file(it->path())) files.push_back(it->path().string());
     MINIDL_CHECK(!ec, "ImageFolder: cannot list '", dir.string(), "': ", ec.message());
     std::sort(files.begin(), files.end());
+    if (files.empty()) empty_classes.push_back(classes_[c]);
     for (auto& f : files) samples_.push_back({std::move(f), static_cast<int64_t>(c)});
   }
   MINIDL_CHECK(!samples_.empty(), "ImageFolder: no .jpg/.jpeg/.png images found under '", root,
                "' (expected root/<class>/<image>, found ", classes_.size(), " class folders)");
+  // As torchvision: an empty class folder would silently shift no labels but leave a class never seen.
+  MINIDL_CHECK(empty_classes.empty(), "ImageFolder: class folder '", (fs::path(root) / empty_classes.front()).string(),
+               "' holds no .jpg/.jpeg/.png images (", empty_classes.size(), " empty class folders)");
 }
 
 Example ImageFolder::get(int64_t index) const {

@@ -63,10 +63,13 @@ TEST_CASE("ImageFolder: sorted classes, sorted files, PNG exact, JPEG close") {
   write_png(tmp.file("root/cat/z.png"), 8, 24, c);
   minidl_test::write_bytes(tmp.file("root/cat/notes.txt"), {'h', 'i'});  // ignored: not an image
   std::filesystem::create_directories(tmp.str() + "/root/empty_class");
+  // An empty class folder is an error (as in torchvision): its class could never be learned.
+  CHECK_THROWS_WITH_AS(ImageFolder{tmp.str() + "/root"}, doctest::Contains("empty_class' holds no"), Error);
+  std::filesystem::remove(tmp.str() + "/root/empty_class");
 
   ImageFolder ds(tmp.str() + "/root");
-  CHECK(ds.classes() == std::vector<std::string>{"cat", "dog", "empty_class"});
-  CHECK(ds.num_classes() == 3);
+  CHECK(ds.classes() == std::vector<std::string>{"cat", "dog"});
+  CHECK(ds.num_classes() == 2);
   REQUIRE(ds.size() == 3);
   CHECK(ds.label(0) == 0);
   CHECK(ds.path(1).find("dog/a.JPG") != std::string::npos);
