@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <sstream>
+#include <vector>
 
 #include "core/error.h"
 
@@ -85,9 +86,13 @@ Tensor RandomHorizontalFlip::apply(const Tensor& image, SampleRng& rng) const {
     std::memcpy(d, s, static_cast<size_t>(h * w * c));
     return out;
   }
-  for (int64_t y = 0; y < h; ++y)
+  // Byte loops, not a memcpy call per pixel: a pixel is only a few bytes.
+  for (int64_t y = 0; y < h; ++y) {
+    const uint8_t* srow = s + y * w * c;
+    uint8_t* drow = d + y * w * c;
     for (int64_t x = 0; x < w; ++x)
-      std::memcpy(d + (y * w + x) * c, s + (y * w + (w - 1 - x)) * c, static_cast<size_t>(c));
+      for (int64_t k = 0; k < c; ++k) drow[x * c + k] = srow[(w - 1 - x) * c + k];
+  }
   return out;
 }
 
@@ -107,12 +112,26 @@ Tensor hwc_to_chw(const Tensor& image, const char* who, const std::vector<double
   Tensor out = empty({c, h, w});
   const uint8_t* s = src.data<uint8_t>();
   float* d = out.data<float>();
+  std::vector<float> scale(static_cast<size_t>(c)), shift(static_cast<size_t>(c));
   for (int64_t ch = 0; ch < c; ++ch) {
     const double m = mean.empty() ? 0.0 : mean[mean.size() == 1 ? 0 : static_cast<size_t>(ch)];
     const double sd = stdv.empty() ? 1.0 : stdv[stdv.size() == 1 ? 0 : static_cast<size_t>(ch)];
     // Same formula as torchvision's ToTensor then Normalize, folded: (x / 255 - m) / sd.
-    const float scale = static_cast<float>(1.0 / (255.0 * sd)), shift = static_cast<float>(-m / sd);
-    for (int64_t p = 0; p < h * w; ++p) d[ch * h * w + p] = static_cast<float>(s[p * c + ch]) * scale + shift;
+    scale[static_cast<size_t>(ch)] = static_cast<float>(1.0 / (255.0 * sd));
+    shift[static_cast<size_t>(ch)] = static_cast<float>(-m / sd);
+  }
+  const int64_t hw = h * w;
+  if (c == 3) {  // RGB: one pass over the pixels, writing the three planes
+    for (int64_t p = 0; p < hw; ++p) {
+      d[p] = static_cast<float>(s[p * 3]) * scale[0] + shift[0];
+      d[hw + p] = static_cast<float>(s[p * 3 + 1]) * scale[1] + shift[1];
+      d[2 * hw + p] = static_cast<float>(s[p * 3 + 2]) * scale[2] + shift[2];
+    }
+    return out;
+  }
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const float sc = scale[static_cast<size_t>(ch)], sh = shift[static_cast<size_t>(ch)];
+    for (int64_t p = 0; p < hw; ++p) d[ch * hw + p] = static_cast<float>(s[p * c + ch]) * sc + sh;
   }
   return out;
 }
