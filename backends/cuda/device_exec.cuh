@@ -1,7 +1,7 @@
 // The device executor of the shared kernels (the "cuda" backend): for_each is a grid-stride __global__ loop,
 // reduce_groups runs one block of kReduceLanes threads per group (lane t folds elements t, t + lanes, ...,
-// then a fixed shared-memory tree): no atomics, so every run gives the same bits. All launches go to the
-// default stream, in order, like the caching allocator assumes.
+// then a fixed shared-memory tree; groups of at most kShortReduce elements one thread each): no atomics, so every run
+// gives the same bits. All launches go to the default stream, in order, like the caching allocator assumes.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -54,6 +54,14 @@ struct DeviceExec {
   template <class Acc, class Load, class Combine, class Store>
   static void reduce_groups(int64_t groups, int64_t len, Acc init, Load load, Combine combine, Store store) {
     if (groups <= 0) return;
+    if (len <= kShortReduce) {  // one thread per group, left to right: a block of lanes would mostly idle
+      for_each(groups, [=] __device__(int64_t g) {
+        Acc a = init;
+        for (int64_t r = 0; r < len; ++r) a = combine(a, load(g, r));
+        store(g, a);
+      });
+      return;
+    }
     const int64_t blocks = std::min<int64_t>(groups, int64_t{1} << 16);
     reduce_groups_kernel<<<static_cast<unsigned>(blocks), kReduceLanes>>>(groups, len, init, load, combine, store);
     MINIDL_CUDA_CHECK(cudaGetLastError(), "cuda backend: reduction launch over ", groups, " groups of ", len,

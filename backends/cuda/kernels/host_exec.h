@@ -1,6 +1,6 @@
 // The host executor of the shared kernels (the "cuda-host" backend): for_each is a plain loop, and
 // reduce_groups emulates one GPU block per group exactly (kReduceLanes partials, lane t folding elements t,
-// t + lanes, ..., then the same binary tree), so cuda-host rounds the way the device does.
+// t + lanes, ..., then the same binary tree; short groups left to right), so cuda-host rounds the way the device does.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +17,14 @@ struct HostExec {
 
   template <class Acc, class Load, class Combine, class Store>
   static void reduce_groups(int64_t groups, int64_t len, Acc init, Load load, Combine combine, Store store) {
+    if (len <= kShortReduce) {
+      for (int64_t g = 0; g < groups; ++g) {
+        Acc a = init;
+        for (int64_t r = 0; r < len; ++r) a = combine(a, load(g, r));
+        store(g, a);
+      }
+      return;
+    }
     Acc part[kReduceLanes];
     for (int64_t g = 0; g < groups; ++g) {
       for (int t = 0; t < kReduceLanes; ++t) {

@@ -1,6 +1,7 @@
 // Reduction bodies: the accumulator of sum / mean / max / min (in double, as ref) and how two partial results
 // combine. The executors fold a group's elements into kReduceLanes partials (lane t takes elements t, t + lanes,
-// ...) and then combine the partials in a fixed binary tree: the same order on the host and on the device, run
+// ...) and then combine the partials in a fixed binary tree (groups of at most kShortReduce elements are folded
+// left to right by one thread instead): the same order on the host and on the device, run
 // after run, so results are deterministic and cuda-host computes exactly what one GPU block does.
 #pragma once
 
@@ -10,6 +11,9 @@
 namespace minidl::cuda::kern {
 
 inline constexpr int kReduceLanes = 256;
+/// Groups this short are folded by one thread each, left to right (a block of lanes would sit idle), by both
+/// executors alike.
+inline constexpr int64_t kShortReduce = 16;
 
 MINIDL_HD double reduce_init(ReduceOp op) {
   switch (op) {
