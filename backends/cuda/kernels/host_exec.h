@@ -1,6 +1,7 @@
 // The host executor of the shared kernels (the "cuda-host" backend): for_each is a plain loop, and
-// reduce_groups emulates one GPU block per group exactly (kReduceLanes partials, lane t folding elements t,
-// t + lanes, ..., then the same binary tree; short groups left to right), so cuda-host rounds the way the device does.
+// reduce_groups emulates the device's order exactly (per chunk of kReduceChunk elements: kReduceLanes partials,
+// lane t folding elements t, t + lanes, ..., then the same binary tree; the chunks left to right; short groups
+// left to right), so cuda-host rounds the way the device does.
 #pragma once
 
 #include <cstdint>
@@ -25,16 +26,22 @@ struct HostExec {
       }
       return;
     }
+    const int64_t chunks = reduce_chunks(len);
     Acc part[kReduceLanes];
     for (int64_t g = 0; g < groups; ++g) {
-      for (int t = 0; t < kReduceLanes; ++t) {
-        Acc a = init;
-        for (int64_t r = t; r < len; r += kReduceLanes) a = combine(a, load(g, r));
-        part[t] = a;
+      Acc total = init;
+      for (int64_t c = 0; c < chunks; ++c) {
+        const int64_t begin = c * kReduceChunk, end = begin + kReduceChunk < len ? begin + kReduceChunk : len;
+        for (int t = 0; t < kReduceLanes; ++t) {
+          Acc a = init;
+          for (int64_t r = begin + t; r < end; r += kReduceLanes) a = combine(a, load(g, r));
+          part[t] = a;
+        }
+        for (int s = kReduceLanes / 2; s > 0; s >>= 1)
+          for (int t = 0; t < s; ++t) part[t] = combine(part[t], part[t + s]);
+        total = c == 0 ? part[0] : combine(total, part[0]);
       }
-      for (int s = kReduceLanes / 2; s > 0; s >>= 1)
-        for (int t = 0; t < s; ++t) part[t] = combine(part[t], part[t + s]);
-      store(g, part[0]);
+      store(g, total);
     }
   }
 };

@@ -11,6 +11,14 @@
 namespace minidl::cuda::kern {
 
 inline constexpr int kReduceLanes = 256;
+/// A longer group is cut into chunks of this many elements, one block each (so a few long groups, such as the
+/// channels of a batch norm, still fill the GPU); a chunk's result comes from the lanes and the tree, and the
+/// chunks' results are then folded left to right.
+inline constexpr int64_t kReduceChunk = 4 * kReduceLanes;
+MINIDL_HD int64_t reduce_chunks(int64_t len) {
+  return len <= kReduceChunk ? 1 : (len + kReduceChunk - 1) / kReduceChunk;
+}
+
 /// Groups this short are folded by one thread each, left to right (a block of lanes would sit idle), by both
 /// executors alike.
 inline constexpr int64_t kShortReduce = 16;
