@@ -1,60 +1,74 @@
-// The CUDA backend ("cuda"). What it does today: fill (a kernel, any dtype) and copy (contiguous, same dtype,
-// between host and device or within the device, by cudaMemcpy). Every other primitive throws
-// "cuda backend: <op> is not implemented yet" — never a silent fallback to the host — until the cuDNN/cuBLAS
-// kernels land. Tensors move to and from the device through Tensor::to, which routes through copy() here.
+// The CUDA backend ("cuda"). Its own kernels (kernels/*.h, instantiated for the device in cuda_kernels.cu) do
+// fill, copy / cast of any layout, elementwise, reductions, batch norm (with the fused ReLU / add + ReLU),
+// pooling, log-softmax + NLL and the quantizers, through KernelBackend; this class adds where tensors must live
+// (the current CUDA device, with a clear error on a machine without one) and host <-> device transfers of any
+// layout and dtype. Convolution and matmul go to cuDNN / cuBLAS (added separately); until they are wired in,
+// they throw "cuda backend: <op> is not implemented yet" and supports() says false: never a silent fallback to
+// the host.
 #include <string>
 
-#include "backends/backend.h"
 #include "backends/cuda/cuda_check.cuh"
+#include "backends/cuda/kernel_backend.h"
 
 namespace minidl::cuda {
 namespace {
 
 [[noreturn]] void not_yet(const char* op) { MINIDL_FAIL("cuda backend: ", op, " is not implemented yet"); }
 
-class CudaBackend final : public Backend {
+class CudaBackend final : public KernelBackend<kern::DeviceExec> {
  public:
   std::string name() const override { return "cuda"; }
 
-  bool supports(OpKind op, DType) const override { return op == OpKind::Fill || op == OpKind::Copy; }
+  bool supports(OpKind op, DType dtype) const override { return kernel_supports(op, dtype); }
 
-  void fill(Tensor& out, double value) override {
-    MINIDL_CHECK(out.device().is_cuda(), "cuda backend: fill: output lives on ", out.device().str());
-    if (!out.is_contiguous()) not_yet("fill of a strided view");
-    if (out.numel() == 0) return;
-    require_device("fill");
-    launch_fill(device_ptr(out), out.numel(), out.dtype(), value);
-  }
-
-  // Host<->device and device->device transfers of contiguous, same-dtype tensors. Tensor::to / copy_ make the
-  // source contiguous with the target dtype on its own device first, so this is all a transfer needs.
+  /// Any shapes-equal pair: within the device by the copy kernel (strides and casts included); between the
+  /// host and the device by cudaMemcpy of a contiguous staging buffer, the strided / casting part done by the
+  /// kernel on the device side and by ref's copy on the host side.
   void copy(Tensor& dst, const Tensor& src) override {
-    MINIDL_CHECK(dst.sizes() == src.sizes(), "cuda backend: copy: destination shape ", shape_str(dst.sizes()),
+    MINIDL_CHECK(dst.defined() && src.defined(), "cuda copy: undefined tensor");
+    MINIDL_CHECK(dst.sizes() == src.sizes(), "cuda copy: destination shape ", shape_str(dst.sizes()),
                  " and source shape ", shape_str(src.sizes()), " differ");
-    MINIDL_CHECK(dst.device().is_cuda() || src.device().is_cuda(), "cuda backend: copy between ", src.device().str(),
-                 " and ", dst.device().str(), " involves no CUDA device");
-    if (dst.dtype() != src.dtype()) not_yet("copy with a dtype cast");
-    if (!dst.is_contiguous() || !src.is_contiguous()) not_yet("copy of a strided view");
-    if (dst.numel() == 0) return;
+    MINIDL_CHECK(dst.device().is_cuda() || src.device().is_cuda(), "cuda copy: between ", src.device().str(), " and ",
+                 dst.device().str(), " involves no CUDA device");
+    if (dst.device().is_cuda() && src.device().is_cuda()) {
+      KernelBackend::copy(dst, src);
+      return;
+    }
     require_device("copy");
-    const cudaMemcpyKind kind = src.device().is_cpu()   ? cudaMemcpyHostToDevice
-                                : dst.device().is_cpu() ? cudaMemcpyDeviceToHost
-                                                        : cudaMemcpyDeviceToDevice;
-    const void* s = src.device().is_cpu() ? src.raw_data() : device_ptr(src);
-    void* d = dst.device().is_cpu() ? dst.raw_data() : device_ptr(dst);
-    MINIDL_CUDA_CHECK(cudaMemcpy(d, s, dst.nbytes(), kind), "cuda backend: copy of ", dst.nbytes(), " bytes from ",
-                      src.device().str(), " to ", dst.device().str(), " failed");
+    if (dst.numel() == 0) return;
+    Backend& host = backend_by_name("ref");
+    const TensorOptions host_opts = TensorOptions{}.dtype(dst.dtype());
+    if (src.device().is_cpu()) {
+      // host -> device: contiguous host bytes of dst's dtype, one transfer, then the kernel scatters them
+      Tensor staged = src;
+      if (!src.is_contiguous() || src.dtype() != dst.dtype()) {
+        staged = empty(src.sizes(), host_opts);
+        host.copy(staged, src);
+      }
+      if (dst.is_contiguous()) {
+        transfer(elem_ptr(dst), staged.raw_data(), dst.nbytes(), cudaMemcpyHostToDevice);
+        return;
+      }
+      Tensor dev = empty(dst.sizes(), TensorOptions{}.dtype(dst.dtype()).device(dst.device()));
+      transfer(elem_ptr(dev), staged.raw_data(), dst.nbytes(), cudaMemcpyHostToDevice);
+      KernelBackend::copy(dst, dev);
+      return;
+    }
+    // device -> host: the kernel gathers into contiguous device bytes of dst's dtype, one transfer back
+    Tensor dev = src;
+    if (!src.is_contiguous() || src.dtype() != dst.dtype()) {
+      dev = empty(src.sizes(), TensorOptions{}.dtype(dst.dtype()).device(src.device()));
+      KernelBackend::copy(dev, src);
+    }
+    if (dst.is_contiguous()) {
+      transfer(dst.raw_data(), elem_ptr(dev), dst.nbytes(), cudaMemcpyDeviceToHost);
+      return;
+    }
+    Tensor staged = empty(dst.sizes(), host_opts);
+    transfer(staged.raw_data(), elem_ptr(dev), dst.nbytes(), cudaMemcpyDeviceToHost);
+    host.copy(dst, staged);
   }
 
-  void unary(UnaryOp op, Tensor&, const Tensor&, const UnaryParams&) override {
-    not_yet((std::string("unary ") + op_name(op)).c_str());
-  }
-  void binary(BinaryOp op, Tensor&, const Tensor&, const Tensor&) override {
-    not_yet((std::string("binary ") + op_name(op)).c_str());
-  }
-  void reduce(ReduceOp op, Tensor&, const Tensor&, std::span<const int64_t>) override {
-    not_yet((std::string("reduce ") + op_name(op)).c_str());
-  }
   void matmul(Tensor&, const Tensor&, const Tensor&, bool, bool) override { not_yet("matmul"); }
   void conv2d_forward(Tensor&, const Tensor&, const Tensor&, const Tensor&, const Conv2dParams&, OpStatePtr&) override {
     not_yet("conv2d_forward");
@@ -66,33 +80,18 @@ class CudaBackend final : public Backend {
                               OpStatePtr&) override {
     not_yet("conv2d_backward_weight");
   }
-  void batch_norm_forward_training(Tensor&, Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&, double,
-                                   OpStatePtr&) override {
-    not_yet("batch_norm_forward_training");
+
+ protected:
+  void check_memory(const Tensor& t, const char* op, const char* what) const override {
+    MINIDL_CHECK(t.device().is_cuda(), "cuda ", op, ": ", what, " lives on ", t.device().str(),
+                 "; the cuda backend's kernels need device memory");
+    require_device(op);
   }
-  void batch_norm_forward_inference(Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                    double) override {
-    not_yet("batch_norm_forward_inference");
+
+ private:
+  static void transfer(void* d, const void* s, size_t n, cudaMemcpyKind kind) {
+    MINIDL_CUDA_CHECK(cudaMemcpy(d, s, n, kind), "cuda copy: transfer of ", n, " bytes failed");
   }
-  void batch_norm_backward(Tensor&, Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                           const Tensor&, double, OpStatePtr&) override {
-    not_yet("batch_norm_backward");
-  }
-  void max_pool2d_forward(Tensor&, Tensor&, const Tensor&, const Pool2dParams&) override {
-    not_yet("max_pool2d_forward");
-  }
-  void max_pool2d_backward(Tensor&, const Tensor&, const Tensor&, const Pool2dParams&) override {
-    not_yet("max_pool2d_backward");
-  }
-  void avg_pool2d_forward(Tensor&, const Tensor&, const Pool2dParams&) override { not_yet("avg_pool2d_forward"); }
-  void avg_pool2d_backward(Tensor&, const Tensor&, const Pool2dParams&) override { not_yet("avg_pool2d_backward"); }
-  void adaptive_avg_pool2d_forward(Tensor&, const Tensor&) override { not_yet("adaptive_avg_pool2d_forward"); }
-  void adaptive_avg_pool2d_backward(Tensor&, const Tensor&) override { not_yet("adaptive_avg_pool2d_backward"); }
-  void log_softmax_forward(Tensor&, const Tensor&) override { not_yet("log_softmax_forward"); }
-  void log_softmax_backward(Tensor&, const Tensor&, const Tensor&) override { not_yet("log_softmax_backward"); }
-  void nll_loss_forward(Tensor&, const Tensor&, const Tensor&, double) override { not_yet("nll_loss_forward"); }
-  void nll_loss_backward(Tensor&, const Tensor&, const Tensor&, double) override { not_yet("nll_loss_backward"); }
-  void project_to_levels(Tensor&, const Tensor&, const Tensor&, bool) override { not_yet("project_to_levels"); }
 };
 
 [[maybe_unused]] const bool registered = [] {

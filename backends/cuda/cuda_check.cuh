@@ -31,7 +31,4 @@ inline void* device_ptr(const Tensor& t) {
   return static_cast<char*>(t.storage()->data()) + t.offset() * static_cast<int64_t>(t.element_size());
 }
 
-/// Launches the fill kernel on the default stream: p[0..n) = value cast to `dtype`.
-void launch_fill(void* p, int64_t n, DType dtype, double value);
-
 }  // namespace minidl::cuda

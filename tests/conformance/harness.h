@@ -1,13 +1,15 @@
 // The conformance harness: a table row names a Backend primitive, a case, the OpKind that supports() is asked
 // about, tolerances per dtype, an input generator (host tensors, possibly permuted / sliced / broadcast views)
 // and a lambda that runs the primitive on a given backend. run_rows() runs every non-ref backend in
-// available_backends() (cuda only when a device exists) against `ref` and reports op, case, dtype, output,
-// max abs / rel error and the worst element. A row is one line in the table (test_conformance.cpp).
+// available_backends() (cuda only when a device exists; cuda-host, the CUDA kernels' bodies on the CPU, in every
+// build) against `ref` and reports op, case, dtype, output, max abs / rel error and the worst element. A row is
+// one line in the table (test_conformance.cpp).
 #pragma once
 
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <random>
@@ -272,11 +274,29 @@ inline std::string compare(const Tensor& got_h, const Tensor& want_h, Tol tol) {
   return os.str();
 }
 
+/// MINIDL_CONFORMANCE_BACKENDS=name[,name...] limits the rows to those backends (scripts/isa-matrix runs only
+/// the ISA-sensitive cpu backend per leg); unset or empty: every built backend.
+inline bool backend_selected(const std::string& name) {
+  const char* env = std::getenv("MINIDL_CONFORMANCE_BACKENDS");
+  if (env == nullptr || *env == '\0') return true;
+  std::stringstream ss(env);
+  for (std::string item; std::getline(ss, item, ',');) {
+    if (item == name) return true;
+  }
+  return false;
+}
+
+/// Rows that are the oracle itself on this backend, so comparing them would compare ref with ref: cuda-host's
+/// convolution and matmul delegate to ref (on the GPU they are cuDNN's and cuBLAS's, not own kernels).
+inline bool delegates_to_ref(const std::string& backend, OpKind kind) {
+  return backend == "cuda-host" && (kind == OpKind::Conv2d || kind == OpKind::Matmul);
+}
+
 /// The non-ref backends this process can run rows on (cuda only with a device present).
 inline std::vector<std::string> runnable_backends() {
   std::vector<std::string> out;
   for (const std::string& name : available_backends()) {
-    if (name == "ref" || (name == "cuda" && !cuda_device_present())) continue;
+    if (name == "ref" || !backend_selected(name) || (name == "cuda" && !cuda_device_present())) continue;
     out.push_back(name);
   }
   return out;
@@ -290,7 +310,7 @@ inline int run_rows(const std::vector<Row>& rows, const std::function<bool(const
   int compared = 0;
   Backend& oracle = ref();
   for (const std::string& name : available_backends()) {
-    if (name == "ref") continue;
+    if (name == "ref" || !backend_selected(name)) continue;
     Device dev = kCPU;
     if (name == "cuda") {
       if (!cuda_device_present()) {
@@ -301,7 +321,7 @@ inline int run_rows(const std::vector<Row>& rows, const std::function<bool(const
     }
     Backend& be = backend_by_name(name);
     for (const Row& row : rows) {
-      if (!pick(row)) continue;
+      if (!pick(row) || delegates_to_ref(name, row.kind)) continue;
       for (DType dt : row.dtypes) {
         if (row.ask_supports && is_floating(dt) && !oracle.supports(row.kind, dt)) continue;
         const std::string what = row_name(row, name, dt);
@@ -359,10 +379,10 @@ inline int run_rows(const std::vector<Row>& rows, const std::function<bool(const
 inline int run_twice_identical(const std::vector<Row>& rows, const std::function<bool(const Row&)>& pick) {
   int checked = 0;
   for (const std::string& name : available_backends()) {
-    if (name == "ref" || name == "cuda") continue;
+    if (name == "ref" || name == "cuda" || !backend_selected(name)) continue;
     Backend& be = backend_by_name(name);
     for (const Row& row : rows) {
-      if (!pick(row)) continue;
+      if (!pick(row) || delegates_to_ref(name, row.kind)) continue;
       for (DType dt : row.dtypes) {
         if (row.ask_supports && !be.supports(row.kind, dt)) continue;
         const std::string what = row_name(row, name, dt) + " (run twice)";

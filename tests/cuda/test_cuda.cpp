@@ -1,5 +1,7 @@
-// The CUDA device slot: device detection, the clear error on a machine without a GPU, the not-yet-implemented
-// primitives, and (when a device is present) host<->device round trips, fill and the caching allocator.
+// The CUDA device slot: device detection, the clear error on a machine without a GPU, supports(), and (when a
+// device is present) host<->device round trips of any layout and dtype, fill, run-to-run determinism of the
+// reducing kernels and the caching allocator. The kernels' values are checked by the conformance suite (cuda
+// rows with a GPU, cuda-host rows always).
 // Without a device (or without CUDA in the build) those cases report skipped to CTest (tests/test_skip.h).
 #include <doctest/doctest.h>
 
@@ -54,7 +56,7 @@ TEST_CASE("cuda: device detection and the message without a device") {
 #endif
 }
 
-TEST_CASE("cuda: primitives beyond fill and copy say they are not implemented yet") {
+TEST_CASE("cuda: supports() is truthful; conv and matmul say they are not implemented yet") {
   if (!has_cuda_backend()) {
     MINIDL_SKIP("minidl built without CUDA");
   }
@@ -62,15 +64,28 @@ TEST_CASE("cuda: primitives beyond fill and copy say they are not implemented ye
   CHECK(b.name() == "cuda");
   CHECK(b.supports(OpKind::Fill, DType::u8));
   CHECK(b.supports(OpKind::Copy, DType::f64));
-  CHECK(!b.supports(OpKind::Conv2d, DType::f32));
+  // the own kernels: every float primitive but conv and matmul (those are cuDNN's and cuBLAS's)
+  for (OpKind k :
+       {OpKind::Unary, OpKind::Binary, OpKind::Reduce, OpKind::BatchNorm, OpKind::MaxPool2d, OpKind::AvgPool2d,
+        OpKind::AdaptiveAvgPool2d, OpKind::LogSoftmax, OpKind::NllLoss, OpKind::Quantize}) {
+    CHECK_MESSAGE(b.supports(k, DType::f32), op_name(k));
+    CHECK_MESSAGE(b.supports(k, DType::f64), op_name(k));
+    CHECK_MESSAGE(!b.supports(k, DType::i32), op_name(k));
+  }
   Tensor t;
   OpStatePtr state;
-  CHECK_THROWS_WITH_AS(b.matmul(t, t, t, false, false), "cuda backend: matmul is not implemented yet", Error);
-  CHECK_THROWS_WITH_AS(b.unary(UnaryOp::Exp, t, t, {}), doctest::Contains("is not implemented yet"), Error);
-  CHECK_THROWS_WITH_AS(b.conv2d_forward(t, t, t, t, {}, state), "cuda backend: conv2d_forward is not implemented yet",
-                       Error);
-  CHECK_THROWS_WITH_AS(b.nll_loss_backward(t, t, t, 0.0), "cuda backend: nll_loss_backward is not implemented yet",
-                       Error);
+  if (!b.supports(OpKind::Matmul, DType::f32)) {
+    CHECK_THROWS_WITH_AS(b.matmul(t, t, t, false, false), "cuda backend: matmul is not implemented yet", Error);
+  }
+  if (!b.supports(OpKind::Conv2d, DType::f32)) {
+    CHECK_THROWS_WITH_AS(b.conv2d_forward(t, t, t, t, {}, state), "cuda backend: conv2d_forward is not implemented yet",
+                         Error);
+  }
+  // host tensors handed to a device kernel: a clear error naming the backend, never a silent host run
+  Tensor h = ones({3});
+  Tensor ho = empty({3});
+  CHECK_THROWS_WITH_AS(b.unary(UnaryOp::Exp, ho, h, {}), doctest::Contains("cuda exp: out lives on cpu"), Error);
+  CHECK_THROWS_WITH_AS(b.unary(UnaryOp::Exp, t, t, {}), "cuda exp: out is an undefined tensor", Error);
 }
 
 TEST_CASE("cuda: host <-> device round trips for every dtype") {
@@ -124,8 +139,8 @@ TEST_CASE("cuda: fill on the device for every dtype") {
   z.fill_(4.0);
   CHECK(z.version() == v0 + 1);
   CHECK(z.to_vector<float>() == std::vector<float>(4, 4.0f));
-  // Ops that are not there yet fail loudly rather than falling back to the host.
-  CHECK_THROWS_WITH_AS(z.mul_(2.0), doctest::Contains("cuda backend: unary"), Error);
+  z.mul_(2.0);  // a unary kernel on the device
+  CHECK(z.to_vector<float>() == std::vector<float>(4, 8.0f));
 }
 
 TEST_CASE("cuda: the caching allocator reuses freed blocks and reports its bytes") {
@@ -146,4 +161,60 @@ TEST_CASE("cuda: the caching allocator reuses freed blocks and reports its bytes
   CHECK(again.storage()->data() == p);
   a.empty_cache();
   CHECK(a.stats().reserved_bytes == a.stats().live_bytes);
+}
+
+TEST_CASE("cuda: strided host <-> device copies with casts (staging through contiguous buffers)") {
+  if (cuda_device_count() == 0) MINIDL_SKIP("no CUDA device (" << cuda_device_status() << ")");
+  Backend& b = backend_by_name("cuda");
+  Backend& r = backend_by_name("ref");
+  std::vector<double> v(4 * 5 * 3);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>(i) * 0.75 - 20.0;
+  const Tensor base = from_vector(v, {4, 5, 3}, TensorOptions().dtype(DType::f64));
+  const Tensor src = base.permute({2, 0, 1});  // (3, 4, 5), not contiguous
+  // host f64 permuted -> device f32, every other element of a wider buffer
+  Tensor wide = full({3, 4, 11}, -1.0, TensorOptions().device(kGpu));
+  Tensor dview = wide.as_strided({3, 4, 5}, {44, 11, 2}, 1);
+  b.copy(dview, src);
+  Tensor want32 = empty({3, 4, 5});
+  r.copy(want32, src);
+  Tensor back32 = empty({3, 4, 5});
+  b.copy(back32, dview);
+  CHECK(back32.to_vector<float>() == want32.to_vector<float>());
+  CHECK(wide.to_vector<float>()[0] == -1.0f);  // the gaps of the view stay untouched
+  // device strided f32 -> host strided i32 (truncation through the cast)
+  Tensor hbase = full({3, 4, 10}, 99.0, TensorOptions().dtype(DType::i32));
+  Tensor hview = hbase.as_strided({3, 4, 5}, {40, 10, 2}, 0);
+  b.copy(hview, dview);
+  Tensor want_i = empty({3, 4, 5}, TensorOptions().dtype(DType::i32));
+  r.copy(want_i, want32);
+  Tensor got_i = empty({3, 4, 5}, TensorOptions().dtype(DType::i32));
+  r.copy(got_i, hview);
+  CHECK(got_i.to_vector<int32_t>() == want_i.to_vector<int32_t>());
+  CHECK(hbase.to_vector<int32_t>()[1] == 99);
+}
+
+TEST_CASE("cuda: the reducing kernels give the same bits run after run") {
+  if (cuda_device_count() == 0) MINIDL_SKIP("no CUDA device (" << cuda_device_status() << ")");
+  Backend& b = backend_by_name("cuda");
+  std::vector<float> v(1 << 20);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>((i * 2654435761u) % 1000003) * 1e-3f - 500.0f;
+  const Tensor x = from_vector(v, {16, 64, 32, 32}).to(kGpu);
+  const TensorOptions g = TensorOptions().device(kGpu);
+  const std::vector<int64_t> all = {0, 1, 2, 3}, nhw = {0, 2, 3};
+  Tensor s1 = empty({1, 1, 1, 1}, g), s2 = empty({1, 1, 1, 1}, g);
+  b.reduce(ReduceOp::Sum, s1, x, all);
+  b.reduce(ReduceOp::Sum, s2, x, all);
+  CHECK(s1.item<float>() == s2.item<float>());
+  Tensor c1 = empty({1, 64, 1, 1}, g), c2 = empty({1, 64, 1, 1}, g);
+  b.reduce(ReduceOp::Mean, c1, x, nhw);
+  b.reduce(ReduceOp::Mean, c2, x, nhw);
+  CHECK(c1.to_vector<float>() == c2.to_vector<float>());
+  Tensor y1 = empty(x.sizes(), g), y2 = empty(x.sizes(), g);
+  Tensor m1 = empty({64}, g), m2 = empty({64}, g), i1 = empty({64}, g), i2 = empty({64}, g);
+  OpStatePtr st;
+  b.batch_norm_forward_training(y1, m1, i1, x, Tensor(), Tensor(), 1e-5, st);
+  b.batch_norm_forward_training(y2, m2, i2, x, Tensor(), Tensor(), 1e-5, st);
+  CHECK(m1.to_vector<float>() == m2.to_vector<float>());
+  CHECK(i1.to_vector<float>() == i2.to_vector<float>());
+  CHECK(y1.to_vector<float>() == y2.to_vector<float>());
 }
