@@ -1,19 +1,20 @@
 // Flag parsing with CLI11 and the Config <-> JSON mapping (nlohmann::json).
 #include "config.h"
 
+#include <minidl.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include <minidl.h>
-
 namespace cifar_resnet20 {
 
-#define CONFIG_FIELDS(X)                                                                                   \
-  X(dataset) X(data_dir) X(augment) X(workers) X(arch) X(shortcut) X(scheme) X(bit) X(act_bit)             \
-  X(stage_act_bits) X(weight_thres) X(use_quantize_weight) X(semantics) X(float_first_last) X(epochs)      \
-  X(batch_size) X(lr) X(momentum) X(wd) X(alpha_lr) X(alpha_wd) X(schedule) X(warmup_epochs) X(seed)       \
-  X(threads) X(save_dir) X(save_every) X(init) X(print_freq) X(max_steps)
+#define CONFIG_FIELDS(X)                                                                                              \
+  X(dataset)                                                                                                          \
+  X(data_dir) X(augment) X(workers) X(arch) X(shortcut) X(scheme) X(bit) X(act_bit) X(stage_act_bits) X(weight_thres) \
+      X(use_quantize_weight) X(semantics) X(float_first_last) X(epochs) X(batch_size) X(lr) X(momentum) X(wd)         \
+          X(alpha_lr) X(alpha_wd) X(schedule) X(warmup_epochs) X(seed) X(threads) X(save_dir) X(save_every) X(init)   \
+              X(print_freq) X(max_steps)
 
 std::string Config::to_json() const {
   nlohmann::json j;
@@ -49,8 +50,7 @@ std::optional<Config> parse_args(int argc, char** argv) {
   app.add_option("-j,--workers", c.workers, "data loading threads");
   app.add_option("--arch", c.arch, "resnet20 | resnet32 | resnet56")
       ->check(CLI::IsMember({"resnet20", "resnet32", "resnet56"}));
-  app.add_option("--shortcut", c.shortcut, "B (1x1 conv + BN) | A (parameter-free)")
-      ->check(CLI::IsMember({"A", "B"}));
+  app.add_option("--shortcut", c.shortcut, "B (1x1 conv + BN) | A (parameter-free)")->check(CLI::IsMember({"A", "B"}));
   app.add_option("--scheme", c.scheme, "float | apot | pot | uniform | pact | binary")
       ->check(CLI::IsMember({"float", "apot", "pot", "uniform", "pact", "binary"}));
   app.add_option("--bit", c.bit, "weight bit width (32 = full precision)");
@@ -85,6 +85,11 @@ std::optional<Config> parse_args(int argc, char** argv) {
   app.add_option("--dtype", c.dtype,
                  "with --evaluate: run the model in f32 or f64 (f64: on the ref backend; logits in that dtype)")
       ->check(CLI::IsMember({"f32", "f64"}));
+  std::vector<std::string> export_args;
+  app.add_option("--export", export_args, "FORMAT OUT: write the checkpoint of -e/--resume as FORMAT (onnx) to OUT")
+      ->expected(2);
+  app.add_option("--export-samples", c.export_samples,
+                 "with --export: also write OUT.samples.safetensors (the first N test images and minidl's logits)");
   app.add_option("--print-freq", c.print_freq, "batches between progress lines");
   app.add_option("--max-steps", c.max_steps, "stop each epoch (and evaluation) after this many batches");
   app.add_flag("--sync-bn", c.sync_bn, "distributed: BatchNorm statistics over all ranks (SyncBatchNorm)");
@@ -99,6 +104,14 @@ std::optional<Config> parse_args(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     throw minidl::Error(e.what());
   }
+  if (!export_args.empty()) {
+    c.export_format = export_args[0];
+    c.export_path = export_args[1];
+    MINIDL_CHECK(c.export_format == "onnx", "--export: unknown format '", c.export_format, "' (valid: onnx)");
+    MINIDL_CHECK(!c.evaluate.empty() || !c.resume.empty(), "--export needs a checkpoint: -e/--evaluate or --resume");
+  }
+  MINIDL_CHECK(c.export_samples >= 0, "--export-samples must be >= 0, got ", c.export_samples);
+  MINIDL_CHECK(c.export_samples == 0 || !c.export_format.empty(), "--export-samples needs --export FORMAT OUT");
   if (q1 > 0 || q2 > 0 || q3 > 0) c.stage_act_bits = {q1, q2, q3};
   if (c.act_bit < 0) c.act_bit = c.bit;
   if (c.use_quantize_weight && c.scheme == "float") c.scheme = "binary";
