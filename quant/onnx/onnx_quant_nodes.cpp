@@ -5,6 +5,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 
 #include "autograd/grad_mode.h"
 #include "quant/ops.h"
@@ -19,12 +20,15 @@ std::vector<int64_t> dims_of(const Tensor& t) { return {t.sizes().begin(), t.siz
 // QuantizeLinear -> Clip -> DequantizeLinear on `x`. Codes are int8 (signed) or uint8 with zero point 0;
 // q_scale quantizes and dq_scale dequantizes (they differ only for PACT, whose reference divides by alpha + 1e-6
 // and multiplies by alpha).
+// `doc`, when given, records minidl's own quantizer parameters on the QuantizeLinear node (doc_string), so a
+// checker can recompute minidl's formula on the same input and compare codes (tests/onnx/check_onnx_export.py).
 std::string qcdq(GraphBuilder& g, const std::string& name, const std::string& x, float q_scale, float dq_scale, int lo,
-                 int hi, bool is_signed, OnnxExportReport& report) {
+                 int hi, bool is_signed, OnnxExportReport& report, const std::string& doc = "") {
   const std::string qs = g.float_scalar(name + ".scale", q_scale);
   const std::string dqs = q_scale == dq_scale ? qs : g.float_scalar(name + ".dequant_scale", dq_scale);
   const std::string zp = g.int8_scalar(name + ".zero_point", 0, is_signed);
   auto* q = g.node("QuantizeLinear", {x, qs, zp}, name + ".quantize");
+  if (!doc.empty()) q->set_doc_string(doc);
   auto* c = g.node("Clip",
                    {q->output(0), g.int8_scalar(name + ".clip_min", lo, is_signed),
                     g.int8_scalar(name + ".clip_max", hi, is_signed)},
@@ -53,6 +57,15 @@ std::vector<int64_t> integer_codes(const LevelSet& ls, int64_t& n_max) {
   MINIDL_CHECK(static_cast<int64_t>(n.size()) == ls.magnitudes.numel(), "onnx export: ", ls.str(), " has ",
                ls.magnitudes.numel(), " levels, its integer grid ", n.size());
   return n;
+}
+
+// {"minidl": "uniform", "alpha": 2.5, "steps": 15}: alpha printed with 9 significant digits, which round-trips
+// a float32 exactly.
+std::string quantizer_doc(const char* kind, double alpha, double steps) {
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "{\"minidl\": \"%s\", \"alpha\": %.9g, \"steps\": %.9g}", kind,
+                static_cast<double>(static_cast<float>(alpha)), steps);
+  return buf;
 }
 
 int bit_length(int64_t v) { return static_cast<int>(std::bit_width(static_cast<uint64_t>(v))); }
@@ -185,12 +198,13 @@ std::string emit_activation(GraphBuilder& g, const std::string& layer, const std
   switch (spec.act) {
     case ActQuant::IntGrid: {  // clamp(round(x), 0, k): uint8 codes of scale 1
       const int k = (1 << spec.act_bits) - 1;
-      return qcdq(g, name, x, 1.0f, 1.0f, 0, k, false, report);
+      return qcdq(g, name, x, 1.0f, 1.0f, 0, k, false, report, quantizer_doc("intgrid", 1.0, k));
     }
     case ActQuant::PACT: {  // clamp(round(x * k / (alpha + 1e-6)), 0, k) * alpha / k
       const int k = (1 << spec.act_bits) - 1;
       const double a = act_alpha.item<double>();
-      return qcdq(g, name, x, static_cast<float>((a + 1e-6) / k), static_cast<float>(a / k), 0, k, false, report);
+      return qcdq(g, name, x, static_cast<float>((a + 1e-6) / k), static_cast<float>(a / k), 0, k, false, report,
+                  quantizer_doc("pact", a, k));
     }
     default: break;
   }
@@ -200,7 +214,8 @@ std::string emit_activation(GraphBuilder& g, const std::string& layer, const std
     // above; its inputs here are post-ReLU, so the lower saturation at code 0 never acts.)
     const int s = static_cast<int>(act_levels.steps);
     const float scale = static_cast<float>(alpha / act_levels.steps);
-    return qcdq(g, name, x, scale, scale, 0, s, false, report);
+    return qcdq(g, name, x, scale, scale, 0, s, false, report,
+                quantizer_doc(spec.semantics == Semantics::APoT_C ? "uniform-c" : "uniform", alpha, s));
   }
   // PoT / APoT: nearest level by midpoint thresholds. Each midpoint between levels n_k and n_{k+1} (integer
   // codes) is listed n_{k+1} - n_k times, so MultiThreshold's count of thresholds <= x is the code itself; a

@@ -8,10 +8,14 @@
       A quantized model's logits can differ by one quantization step where a quantizer input lies within float
       rounding of a rounding midpoint (minidl computes round(x / alpha * s), QuantizeLinear round(x / (alpha / s));
       both round half to even, and the two convolutions differ by ~1e-7 relative). So the check reads every
-      activation QuantizeLinear's input from onnxruntime and calls an image tie-free when all of them lie at least
-      --margin (default 1e-5) code steps from every midpoint. It fails when a tie-free image differs by more than
-      T, when fewer than --min-share (default 0.9) of all images are within T, or when argmax agrees on fewer
-      than 99%. A model without activation quantizers (float) must be within T on every image.
+      activation QuantizeLinear's input x and its clipped codes from onnxruntime, and
+        1. recomputes minidl's own quantizer (the formula and float32 operation order of backends/quant_clip.cpp,
+           with the alpha the exporter recorded in the node's doc_string) on that same x: every code must equal
+           onnxruntime's, except where x sits within float rounding (1e-5 relative) of a rounding midpoint;
+        2. calls an image tie-free when all its quantizer inputs lie at least --margin (default 1e-5, relative)
+           from every midpoint: a tie-free image must be within T.
+      It also fails when argmax agrees on fewer than 99% of the images, when fewer than --min-share (default 0)
+      of them are within T, and, for a model without activation quantizers (float), when any image is not.
 
 Exit codes: 0 pass, 1 fail, 77 cannot run (a module is missing), so CTest reports skipped, never a silent pass.
 """
@@ -68,12 +72,15 @@ def ort(path, tol, opt, margin, min_share):
     if custom:
         print(f"FAIL {path}: has nodes of domain(s) {custom}; only QCDQ/standard models run in onnxruntime")
         return 1
-    # the activation quantizers: QuantizeLinear nodes whose input is computed (weights are initializers)
+    # the activation quantizers: QuantizeLinear nodes whose input is computed (weights are initializers), with
+    # the Clip that bounds their codes and minidl's parameters (doc_string)
     init = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
-    quantizers = [(n.input[0], np.float32(init[n.input[1]])) for n in m.graph.node
-                  if n.op_type == "QuantizeLinear" and n.input[0] not in init]
-    for name, _ in quantizers:
-        m.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    clip_of = {n.input[0]: n.output[0] for n in m.graph.node if n.op_type == "Clip"}
+    quantizers = [(n.input[0], np.float32(init[n.input[1]]), clip_of[n.output[0]], json.loads(n.doc_string))
+                  for n in m.graph.node if n.op_type == "QuantizeLinear" and n.input[0] not in init]
+    for x_name, _, codes_name, _ in quantizers:  # activation codes are uint8 (zero point 0)
+        m.graph.output.append(onnx.helper.make_tensor_value_info(x_name, onnx.TensorProto.FLOAT, None))
+        m.graph.output.append(onnx.helper.make_tensor_value_info(codes_name, onnx.TensorProto.UINT8, None))
     s = read_safetensors(path + ".samples.safetensors")
     so = rt.SessionOptions()
     # basic: constant folding and exact fusions only; all: also ORT's QDQ -> integer-kernel rewrites
@@ -83,15 +90,21 @@ def ort(path, tol, opt, margin, min_share):
     sess = rt.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
     x, want = s["input"].astype(np.float32), s["logits"].astype(np.float32)
     got, tie_distance = [], []
+    elements = mismatches = off_tie = 0
     for i in range(0, len(x), 100):
         outs = sess.run(None, {"input": x[i:i + 100]})
         got.append(outs[0])
         d = np.full(len(outs[0]), np.inf)
-        for (_, scale), v in zip(quantizers, outs[1:]):
-            r = (v / scale).reshape(len(d), -1)
-            frac = np.abs(r - np.floor(r) - 0.5)
-            frac[r < 0] = np.inf  # saturates to code 0 in both
-            d = np.minimum(d, frac.min(axis=1))
+        for k, (_, scale, _, doc) in enumerate(quantizers):
+            v, codes = outs[1 + 2 * k], outs[2 + 2 * k].astype(np.float64)
+            want_codes, r = minidl_codes(np, v, doc)
+            bad = want_codes != codes
+            elements += v.size
+            mismatches += int(bad.sum())
+            dist = np.abs(r - np.floor(r) - 0.5) / np.maximum(1.0, np.abs(r))
+            off_tie += int((bad & (dist > 1e-5)).sum())
+            dist[r < 0] = np.inf  # saturates to code 0 in both
+            d = np.minimum(d, dist.reshape(len(d), -1).min(axis=1))
         tie_distance.append(d)
     got, tie_distance = np.concatenate(got), np.concatenate(tie_distance)
     diff = np.abs(got - want).max(axis=1)
@@ -99,9 +112,13 @@ def ort(path, tol, opt, margin, min_share):
     within = int((diff <= tol).sum())
     free = tie_distance > margin
     free_bad = int((diff[free] > tol).sum())
-    ok = free_bad == 0 and within >= min_share * len(x) and agree >= 0.99 * len(x)
+    ok = free_bad == 0 and off_tie == 0 and within >= min_share * len(x) and agree >= 0.99 * len(x)
     if not quantizers:
         ok = within == len(x)
+    if quantizers:
+        print(f"{'ok  ' if off_tie == 0 else 'FAIL'} {path}: {len(quantizers)} activation quantizers, {elements} "
+              f"codes: {mismatches} differ from minidl's formula on the same input, {off_tie} of them away from a "
+              f"rounding tie")
     print(f"{'ok  ' if ok else 'FAIL'} onnxruntime {rt.__version__} ({opt}) {path}: {len(x)} images, "
           f"|logits| up to {np.abs(want).max():.3g}; within {tol:g}: {within}/{len(x)}; "
           f"max |diff| {diff.max():.3g} (median {np.median(diff):.3g}); argmax agrees {agree}/{len(x)}; "
@@ -110,13 +127,32 @@ def ort(path, tol, opt, margin, min_share):
     return 0 if ok else 1
 
 
+def minidl_codes(np, x, doc):
+    """minidl's codes for input x (float32), in the float32 operation order of backends/quant_clip.cpp, and the
+    exact (float64) quotient whose rounding picks them."""
+    f32 = np.float32
+    steps = f32(doc["steps"])
+    x = x.astype(f32)
+    if doc["minidl"] == "intgrid":
+        return np.clip(np.rint(x), 0, steps).astype(np.float64), x.astype(np.float64)
+    a = f32(doc["alpha"])
+    if doc["minidl"] == "pact":
+        den = f32(np.float64(a) + 1e-6)
+        codes = np.clip(np.rint(x * steps / den), 0, steps)
+        return codes.astype(np.float64), x.astype(np.float64) * float(steps) / float(den)
+    v = x / a
+    lo = 0 if doc["minidl"] == "uniform" else -np.inf  # uniform-c (APoT-C) clips only above
+    codes = np.rint(np.clip(v, lo, f32(1)) * steps)
+    return codes.astype(np.float64), np.minimum(x.astype(np.float64) / float(a), 1.0) * float(steps)
+
+
 def main(argv):
     if len(argv) < 3 or argv[1] not in ("checker", "ort"):
         print(__doc__)
         return 2
     if argv[1] == "checker":
         return checker(argv[2:])
-    opts = {"--tol": 1e-4, "--opt": "basic", "--margin": 1e-5, "--min-share": 0.9}
+    opts = {"--tol": 1e-4, "--opt": "basic", "--margin": 1e-5, "--min-share": 0.0}
     path, rest = argv[2], argv[3:]
     while rest:
         if rest[0] not in opts or len(rest) < 2:
