@@ -17,6 +17,12 @@
       It also fails when argmax agrees on fewer than 99% of the images, when fewer than --min-share (default 0)
       of them are within T, and, for a model without activation quantizers (float), when any image is not.
 
+  check_onnx_export.py ort MODEL --lower-qonnx
+      the same for a model with QONNX nodes, which onnxruntime cannot run as such: Quant, BipolarQuant and
+      MultiThreshold are first rewritten into the standard ops that compute QONNX's definition of them
+      (lower_qonnx below); MultiThreshold inputs take part in the tie analysis (distance to the nearest
+      threshold instead of the nearest rounding midpoint).
+
 Exit codes: 0 pass, 1 fail, 77 cannot run (a module is missing), so CTest reports skipped, never a silent pass.
 """
 import json
@@ -61,7 +67,78 @@ def checker(paths):
     return 0
 
 
-def ort(path, tol, opt, margin, min_share):
+QONNX = "qonnx.custom_op.general"
+
+
+def lower_qonnx(onnx, np, m):
+    """Rewrites the QONNX nodes of m into standard ONNX ops computing QONNX's definitions:
+    BipolarQuant(x, s) = s if x >= 0 else -s; Quant(x, s, 0, b; signed, narrow, ROUND) =
+    clip(round_half_even(x / s), -(2^(b-1) - 1), 2^(b-1) - 1) * s; MultiThreshold(x, T; out_scale 1, out_bias 0) =
+    the number of thresholds t with x >= t (T of shape (1, n): one row for every channel).
+    Returns the names of the MultiThreshold inputs with their thresholds."""
+    from onnx import helper, numpy_helper
+    init = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    nodes, extra, thresholds = [], [], []
+    counter = [0]
+
+    def fresh(hint):
+        counter[0] += 1
+        return f"lower.{hint}.{counter[0]}"
+
+    def const(hint, value):
+        name = fresh(hint)
+        extra.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    for n in m.graph.node:
+        if n.domain != QONNX:
+            nodes.append(n)
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+        out = n.output[0]
+        if n.op_type == "BipolarQuant":
+            x, scale = n.input
+            ge, neg = fresh("ge"), fresh("neg")
+            nodes += [helper.make_node("GreaterOrEqual", [x, const("zero", np.float32(0))], [ge]),
+                      helper.make_node("Neg", [scale], [neg]),
+                      helper.make_node("Where", [ge, scale, neg], [out])]
+        elif n.op_type == "Quant":
+            x, scale, zp, bw = n.input
+            assert attrs["signed"] == 1 and attrs["narrow"] == 1 and attrs["rounding_mode"] in (b"ROUND", "ROUND")
+            assert float(init[zp]) == 0.0, "only zero point 0 is lowered"
+            lim = 2.0 ** (float(init[bw]) - 1) - 1
+            d, r, c = fresh("div"), fresh("round"), fresh("clip")
+            nodes += [helper.make_node("Div", [x, scale], [d]), helper.make_node("Round", [d], [r]),
+                      helper.make_node("Clip", [r, const("lo", np.float32(-lim)), const("hi", np.float32(lim))], [c]),
+                      helper.make_node("Mul", [c, scale], [out])]
+        elif n.op_type == "MultiThreshold":
+            x, th = n.input
+            assert attrs.get("out_scale", 1.0) == 1.0 and attrs.get("out_bias", 0.0) == 0.0
+            t = init[th]
+            assert t.shape[0] == 1, "per-channel thresholds are not lowered"
+            thresholds.append((x, t.reshape(-1)))
+            u, ge, f = fresh("unsqueeze"), fresh("ge"), fresh("cast")
+            nodes += [helper.make_node("Unsqueeze", [x, const("axis", np.array([-1], np.int64))], [u]),
+                      helper.make_node("GreaterOrEqual", [u, const("thresholds", t.reshape(-1))], [ge]),
+                      helper.make_node("Cast", [ge], [f], to=onnx.TensorProto.FLOAT),
+                      helper.make_node("ReduceSum", [f, const("axis", np.array([-1], np.int64))], [out],
+                                       keepdims=0)]
+        else:
+            raise ValueError(f"no lowering for QONNX {n.op_type}")
+    del m.graph.node[:]
+    m.graph.node.extend(nodes)
+    m.graph.initializer.extend(extra)
+    used = {i for n in m.graph.node for i in n.input}
+    kept = [t for t in m.graph.initializer if t.name in used]
+    del m.graph.initializer[:]
+    m.graph.initializer.extend(kept)
+    keep = [o for o in m.opset_import if o.domain != QONNX]
+    del m.opset_import[:]
+    m.opset_import.extend(keep)
+    return thresholds
+
+
+def ort(path, tol, opt, margin, min_share, lower):
     np = need("numpy")
     onnx = need("onnx")
     need("onnx.numpy_helper")
@@ -69,9 +146,12 @@ def ort(path, tol, opt, margin, min_share):
     rt = need("onnxruntime")
     m = onnx.load(path)
     custom = sorted({n.domain for n in m.graph.node if n.domain not in ("", "ai.onnx")})
-    if custom:
-        print(f"FAIL {path}: has nodes of domain(s) {custom}; only QCDQ/standard models run in onnxruntime")
+    thresholds = []
+    if custom and not lower:
+        print(f"FAIL {path}: has nodes of domain(s) {custom}; run it with --lower-qonnx")
         return 1
+    if custom:
+        thresholds = lower_qonnx(onnx, np, m)
     # the activation quantizers: QuantizeLinear nodes whose input is computed (weights are initializers), with
     # the Clip that bounds their codes and minidl's parameters (doc_string)
     init = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
@@ -81,12 +161,15 @@ def ort(path, tol, opt, margin, min_share):
     for x_name, _, codes_name, _ in quantizers:  # activation codes are uint8 (zero point 0)
         m.graph.output.append(onnx.helper.make_tensor_value_info(x_name, onnx.TensorProto.FLOAT, None))
         m.graph.output.append(onnx.helper.make_tensor_value_info(codes_name, onnx.TensorProto.UINT8, None))
+    for x_name, _ in thresholds:
+        m.graph.output.append(onnx.helper.make_tensor_value_info(x_name, onnx.TensorProto.FLOAT, None))
     s = read_safetensors(path + ".samples.safetensors")
     so = rt.SessionOptions()
     # basic: constant folding and exact fusions only; all: also ORT's QDQ -> integer-kernel rewrites
     so.graph_optimization_level = {"basic": rt.GraphOptimizationLevel.ORT_ENABLE_BASIC,
                                    "all": rt.GraphOptimizationLevel.ORT_ENABLE_ALL}[opt]
     so.intra_op_num_threads = 1
+    so.log_severity_level = 3  # errors only
     sess = rt.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
     x, want = s["input"].astype(np.float32), s["logits"].astype(np.float32)
     got, tie_distance = [], []
@@ -105,6 +188,10 @@ def ort(path, tol, opt, margin, min_share):
             off_tie += int((bad & (dist > 1e-5)).sum())
             dist[r < 0] = np.inf  # saturates to code 0 in both
             d = np.minimum(d, dist.reshape(len(d), -1).min(axis=1))
+        for k, (_, t) in enumerate(thresholds):
+            v = outs[1 + 2 * len(quantizers) + k].reshape(len(d), -1, 1).astype(np.float64)
+            dist = (np.abs(v - t.astype(np.float64)) / np.maximum(1.0, np.abs(v))).min(axis=2)
+            d = np.minimum(d, dist.min(axis=1))
         tie_distance.append(d)
     got, tie_distance = np.concatenate(got), np.concatenate(tie_distance)
     diff = np.abs(got - want).max(axis=1)
@@ -113,7 +200,7 @@ def ort(path, tol, opt, margin, min_share):
     free = tie_distance > margin
     free_bad = int((diff[free] > tol).sum())
     ok = free_bad == 0 and off_tie == 0 and within >= min_share * len(x) and agree >= 0.99 * len(x)
-    if not quantizers:
+    if not quantizers and not thresholds:
         ok = within == len(x)
     if quantizers:
         print(f"{'ok  ' if off_tie == 0 else 'FAIL'} {path}: {len(quantizers)} activation quantizers, {elements} "
@@ -154,13 +241,15 @@ def main(argv):
         return checker(argv[2:])
     opts = {"--tol": 1e-4, "--opt": "basic", "--margin": 1e-5, "--min-share": 0.0}
     path, rest = argv[2], argv[3:]
+    lower = "--lower-qonnx" in rest
+    rest = [a for a in rest if a != "--lower-qonnx"]
     while rest:
         if rest[0] not in opts or len(rest) < 2:
             print(f"bad argument {rest[0]}")
             return 2
         opts[rest[0]] = rest[1] if rest[0] == "--opt" else float(rest[1])
         rest = rest[2:]
-    return ort(path, opts["--tol"], opts["--opt"], opts["--margin"], opts["--min-share"])
+    return ort(path, opts["--tol"], opts["--opt"], opts["--margin"], opts["--min-share"], lower)
 
 
 if __name__ == "__main__":

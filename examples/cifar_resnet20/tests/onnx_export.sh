@@ -4,7 +4,9 @@
 #                                   and exports each with --export onnx (one through --resume, the rest -e),
 #                                   with 500 real test images and minidl's logits (--export-samples)
 #   onnx_export.sh EXE DIR checker  onnx.checker (full check) on every exported model
-#   onnx_export.sh EXE DIR ort      onnxruntime on the QCDQ (standard-ONNX) models against minidl's logits
+#   onnx_export.sh EXE DIR ort      onnxruntime against minidl's logits: the QCDQ (standard-ONNX) models as
+#                                   written, the QONNX ones (APoT, PoT, binary) with their QONNX nodes rewritten
+#                                   into standard ops (check_onnx_export.py --lower-qonnx)
 # Exit 77 (CTest: skipped) when Fashion-MNIST, python3-onnx or onnxruntime is missing (scripts/setup onnx).
 set -uo pipefail
 exe="$1" dir="$2" step="$3"
@@ -28,6 +30,7 @@ models=(
   "binary_pact2|--scheme binary --bit 1 --act-bit 2"
 )
 qcdq=(float uniform2 uniform4 uniform8 uniform4_shortcutA pact4)
+qonnx=(apot4 pot3 binary_pact2)
 
 case "$step" in
   models)
@@ -63,6 +66,9 @@ case "$step" in
       rc=$?
       [[ $rc -eq 77 ]] && exit 77
       [[ $rc -ne 0 ]] && fail=1
+    done
+    for name in "${qonnx[@]}"; do
+      "$py" "$check" ort "$dir/$name.onnx" --lower-qonnx || fail=1
     done
     exit $fail
     ;;
