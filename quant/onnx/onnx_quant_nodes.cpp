@@ -237,6 +237,19 @@ std::string emit_activation(GraphBuilder& g, const std::string& layer, const std
   GraphBuilder::attr(mt, "out_scale", 1.0f);
   GraphBuilder::attr(mt, "out_bias", 0.0f);
   GraphBuilder::attr(mt, "data_layout", layout);
+  // minidl's own projection parameters, for checkers that recompute it on the same input (as quantizer_doc).
+  std::string doc = quantizer_doc("levels", alpha, static_cast<double>(n_max));
+  doc.pop_back();
+  doc += ", \"levels\": [";
+  for (size_t k = 0; k < lv.size(); ++k) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%s%.9g", k ? ", " : "", static_cast<double>(lv[k]));
+    doc += buf;
+  }
+  doc += "], \"codes\": [";
+  for (size_t k = 0; k < codes.size(); ++k) doc += (k ? ", " : "") + std::to_string(codes[k]);
+  doc += "]}";
+  mt->set_doc_string(doc);
   ++report.qonnx_nodes;
   auto* mul = g.node("Mul", {mt->output(0), g.float_scalar(name + ".unit", static_cast<float>(alpha / n_max))},
                      name + ".scale");
