@@ -193,8 +193,11 @@ def ort(path, tol, opt, margin, min_share, lower):
             v = outs[1 + 2 * len(quantizers) + 2 * k]
             codes = outs[2 + 2 * len(quantizers) + 2 * k].astype(np.float64)
             want_codes = minidl_level_codes(np, v, doc)
-            v = v.reshape(len(d), -1, 1).astype(np.float64)
-            dist = (np.abs(v - t.astype(np.float64)) / np.maximum(1.0, np.abs(v))).min(axis=2)
+            v = v.reshape(len(d), -1).astype(np.float64)
+            tu = np.unique(t.astype(np.float64))  # distance to the nearest threshold, by binary search
+            i = np.searchsorted(tu, v)
+            near = np.minimum(np.abs(v - tu[np.clip(i - 1, 0, len(tu) - 1)]), np.abs(v - tu[np.clip(i, 0, len(tu) - 1)]))
+            dist = near / np.maximum(1.0, np.abs(v))
             bad = (want_codes != codes).reshape(dist.shape)
             elements += bad.size
             mismatches += int(bad.sum())
