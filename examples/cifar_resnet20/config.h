@@ -47,6 +47,10 @@ struct Config {
   std::string evaluate;     // checkpoint to evaluate (no training)
   std::string predict_in;   // --predict IN.safetensors (tensor `input`)
   std::string predict_out;  // --out OUT.safetensors (tensor `logits`)
+  // --export FORMAT OUT (with -e/--evaluate or --resume CKPT): write the model in another format, no training
+  std::string export_format;  // onnx
+  std::string export_path;
+  int64_t export_samples = 0;  // --export-samples N: also OUT.samples.safetensors (N test images, minidl's logits)
   std::string dtype = "f32";  // --dtype f32 | f64: what --evaluate runs the model in (f64 on the ref backend)
   int64_t print_freq = 50;  // batches between progress lines
   int64_t max_steps = -1;   // stop an epoch early (smoke tests)

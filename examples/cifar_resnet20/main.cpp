@@ -5,6 +5,7 @@
 #include <minidl.h>
 
 #include "config.h"
+#include "export.h"
 #include "run.h"
 
 int main(int argc, char** argv) {
@@ -12,6 +13,7 @@ int main(int argc, char** argv) {
   try {
     auto cfg = cifar_resnet20::parse_args(argc, argv);
     if (!cfg) return 0;  // --help
+    if (!cfg->export_format.empty()) return cifar_resnet20::run_export(*cfg);
     return cfg->evaluate.empty() ? cifar_resnet20::run_training(*cfg) : cifar_resnet20::run_evaluation(*cfg);
   } catch (const minidl::Error& e) {
     std::fprintf(stderr, "cifar_resnet20: error: %s\n", e.what());

@@ -47,6 +47,10 @@ expect_error "bad scheme" "scheme" --scheme nonsense --bit 4 --data "$tmp/cifar"
 expect_error "APoT --bit 1" "bit width 1" --scheme apot --bit 1 --data "$tmp/cifar"
 expect_error "--bit 9" "bit width 9" --bit 9 --data "$tmp/cifar"
 expect_error "--save-every without --save" "--save-every needs --save" --save-every 5 --data "$tmp/cifar"
+expect_error "--export without a checkpoint" "--export needs a checkpoint" --export onnx "$tmp/m.onnx"
+expect_error "--export unknown format" "unknown format 'tflite'" --export tflite "$tmp/m.onnx" -e "$tmp/none"
+expect_error "--export-samples without --export" "--export-samples needs --export" --export-samples 5
+expect_error "--export of a missing checkpoint" "$tmp/none" --export onnx "$tmp/m.onnx" -e "$tmp/none"
 expect_error "negative --save-every" "--save-every must be >= 0" --save-every -1 --save "$tmp/run" --data "$tmp/cifar"
 apot="${MINIDL_SHARED_DIR:-$(dirname "$0")/../../../../shared}/data/apot"
 if [[ -e "$apot/apot_res20_4bit.safetensors" ]]; then
