@@ -168,8 +168,8 @@ MINIDL_HD uint32_t actnn_code(float x, float lo, float s, float r, int bits) {
   const float v = (x - lo) * s;
   const float t = v + r;
   const float B = static_cast<float>((1 << bits) - 1);
-  const float q = t < B ? static_cast<float>(static_cast<int32_t>(t)) : B;  // t >= 0: truncation is floor
-  return static_cast<uint32_t>(q);
+  const float tc = t < B ? t : B;  // in [0, B]: truncation is floor
+  return static_cast<uint32_t>(static_cast<int32_t>(tc));
 }
 
 /// Writes 8 codes as `bits` bytes (little-endian, code i at bit i * bits).

@@ -115,7 +115,8 @@ template <int BITS>
           h = actnn_lowbias32(h ^ khi);
           const float r = static_cast<float>(h >> 8) * 0x1p-24f;
           const float t = (xc[i] - lo) * s + r;
-          q[i] = static_cast<uint32_t>(t < B ? static_cast<float>(static_cast<int32_t>(t)) : B);
+          const float tc = t < B ? t : B;  // clamp first: the conversion is then defined and branch-free
+          q[i] = static_cast<uint32_t>(static_cast<int32_t>(tc));
         }
       } else {  // a chunk across a 2^32 element boundary: the key changes inside it
         for (int64_t i = 0; i < mv; ++i)
