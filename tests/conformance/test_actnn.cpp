@@ -89,9 +89,10 @@ std::vector<Row> actnn_rows() {
           },
           [cc](Ctx& c, const Inputs& in) {
             const ActnnCodec codec = codec_of(cc, in[0]);
-            Tensor out = in[0].is_channels_last() && !in[0].is_contiguous()
-                             ? empty(in[0].sizes(), TensorOptions().dtype(c.dt).device(c.dev), MemoryFormat::ChannelsLast)
-                             : c.out(in[0].sizes());
+            Tensor out =
+                in[0].is_channels_last() && !in[0].is_contiguous()
+                    ? empty(in[0].sizes(), TensorOptions().dtype(c.dt).device(c.dev), MemoryFormat::ChannelsLast)
+                    : c.out(in[0].sizes());
             c.be.actnn_dequantize(out, in[1], in[2], codec);
             return std::vector<Tensor>{out};
           },
@@ -99,8 +100,9 @@ std::vector<Row> actnn_rows() {
     d.ask_supports = false;
     rows.push_back(std::move(d));
   }
-  for (const auto& [s, l] : std::vector<std::pair<Shape, Layout>>{
-           {{3, 5, 7, 11}, Layout::Contig}, {{4, 16, 9, 9}, Layout::ChannelsLast}, {{64, 16, 16, 16}, Layout::Contig}}) {
+  for (const auto& [s, l] : std::vector<std::pair<Shape, Layout>>{{{3, 5, 7, 11}, Layout::Contig},
+                                                                  {{4, 16, 9, 9}, Layout::ChannelsLast},
+                                                                  {{64, 16, 16, 16}, Layout::Contig}}) {
     Row p{"pack_mask_bits",
           "relu output " + shape_str(s) + " " + layout_name(l),
           OpKind::Quantize,
