@@ -262,42 +262,61 @@ void CpuBackend::actnn_dequantize(Tensor& out, const Tensor& codes, const Tensor
   });
 }
 
-void CpuBackend::pack_mask_bits(Tensor& bits, const Tensor& x) {
-  if (x.dtype() != DType::f32 || !dense(x) || bits.dtype() != DType::u8 || !bits.is_contiguous() ||
-      bits.numel() != (x.numel() + 7) / 8) {
-    Backend::pack_mask_bits(bits, x);
-    return;
-  }
-  cpu::check_cpu("pack_mask_bits", "x", x);
-  const float* xp = x.data<float>();
-  uint8_t* bp = bits.data<uint8_t>();
-  const int64_t n = x.numel(), nb = (n + 7) / 8;
-  cpu::parallel_for(nb, 8, [&](int64_t b, int64_t e) {
+namespace {
+
+template <typename T>
+void pack_bits_kernel(uint8_t* bp, const T* xp, int64_t n) {
+  cpu::parallel_for((n + 7) / 8, 8, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       uint8_t v = 0;
       const int64_t lim = std::min<int64_t>(8, n - i * 8);
-      for (int64_t k = 0; k < lim; ++k) v = static_cast<uint8_t>(v | ((xp[i * 8 + k] != 0.0f) << k));
+      for (int64_t k = 0; k < lim; ++k) v = static_cast<uint8_t>(v | ((xp[i * 8 + k] != T(0)) << k));
       bp[i] = v;
     }
   });
 }
 
+template <typename T>
+void unpack_bits_kernel(T* o, const uint8_t* bp, int64_t n) {
+  cpu::parallel_for((n + 7) / 8, 8, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t lim = std::min<int64_t>(8, n - i * 8);
+      for (int64_t k = 0; k < lim; ++k) o[i * 8 + k] = static_cast<T>((bp[i] >> k) & 1u);
+    }
+  });
+}
+
+// f32 activations (ReLU outputs, dropout masks) and u8 masks (the quantizers' STE masks) take the parallel loops.
+bool fast_mask_dtype(DType d) { return d == DType::f32 || d == DType::u8; }
+
+}  // namespace
+
+void CpuBackend::pack_mask_bits(Tensor& bits, const Tensor& x) {
+  if (!fast_mask_dtype(x.dtype()) || !dense(x) || bits.dtype() != DType::u8 || !bits.is_contiguous() ||
+      bits.numel() != (x.numel() + 7) / 8) {
+    Backend::pack_mask_bits(bits, x);
+    return;
+  }
+  cpu::check_cpu("pack_mask_bits", "x", x);
+  if (x.dtype() == DType::f32) {
+    pack_bits_kernel(bits.data<uint8_t>(), x.data<float>(), x.numel());
+  } else {
+    pack_bits_kernel(bits.data<uint8_t>(), x.data<uint8_t>(), x.numel());
+  }
+}
+
 void CpuBackend::unpack_mask_bits(Tensor& out, const Tensor& bits) {
-  if (out.dtype() != DType::f32 || !dense(out) || bits.dtype() != DType::u8 || !bits.is_contiguous() ||
+  if (!fast_mask_dtype(out.dtype()) || !dense(out) || bits.dtype() != DType::u8 || !bits.is_contiguous() ||
       bits.numel() != (out.numel() + 7) / 8) {
     Backend::unpack_mask_bits(out, bits);
     return;
   }
   cpu::check_cpu("unpack_mask_bits", "out", out);
-  float* o = out.data<float>();
-  const uint8_t* bp = bits.data<uint8_t>();
-  const int64_t n = out.numel(), nb = (n + 7) / 8;
-  cpu::parallel_for(nb, 8, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      const int64_t lim = std::min<int64_t>(8, n - i * 8);
-      for (int64_t k = 0; k < lim; ++k) o[i * 8 + k] = static_cast<float>((bp[i] >> k) & 1u);
-    }
-  });
+  if (out.dtype() == DType::f32) {
+    unpack_bits_kernel(out.data<float>(), bits.data<uint8_t>(), out.numel());
+  } else {
+    unpack_bits_kernel(out.data<uint8_t>(), bits.data<uint8_t>(), out.numel());
+  }
 }
 
 }  // namespace minidl

@@ -116,6 +116,16 @@ std::vector<Row> actnn_rows() {
           },
           {DType::f32, DType::f64}};
     p.ask_supports = false;
+    rows.push_back(p);
+    // a quantizer's u8 STE mask (the dtype argument only seeds the values)
+    p.variant = "u8 mask " + shape_str(s) + " " + layout_name(l);
+    p.gen = [s, l](DType, Rng& rng) {
+      Tensor t = grid(s, DType::f64, rng, 0, 1);  // 0 or 1
+      Tensor u = empty(s, TensorOptions().dtype(DType::u8));
+      ref().copy(u, t);
+      return Inputs{relayout(u, l)};
+    };
+    p.dtypes = {DType::f32};
     rows.push_back(std::move(p));
     Row u{"unpack_mask_bits",
           shape_str(s),
