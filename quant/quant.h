@@ -1,7 +1,8 @@
 // Everything in quant/: level sets, the quantizers as autograd ops, quantized layers and ResNets, checkpoint
-// helpers (progressive init, show_params) and the clipping-parameter groups.
+// helpers (progressive init, show_params), the clipping-parameter groups and ActNN's packer (quant/actnn).
 #pragma once
 
+#include "quant/actnn/packer.h"
 #include "quant/checkpoint.h"
 #include "quant/levels.h"
 #include "quant/ops.h"

@@ -27,6 +27,16 @@ struct Config {
   bool use_quantize_weight = false;
   std::string semantics = "apot-i";  // apot-i | apot-c
   bool float_first_last = false;     // first conv / last linear in full precision (seed 004's choice)
+  // activation-compressed training (ActNN, issue 13; quant/actnn): "" = off (no packer), L0 = packer that only counts
+  std::string actnn_level;
+  bool ca = true;            // --ca: compress activations (false = L0)
+  int cabits = 0;            // --cabits: bits per activation element (0: the level's, 4 at L1/L2, 2 at L3)
+  int ibits = 8;             // --ibits: start / maximum of the adaptive allocator
+  bool pergroup = true;      // --pergroup: per-group ranges (false: one range per tensor)
+  bool perlayer = false;     // --perlayer: across-layer reallocation
+  bool usegradient = false;  // --usegradient: per-sample gradient sensitivity
+  int64_t groupsize = 256;   // --groupsize
+  std::string actnn_bits;    // --actnn-bits "module=bits,...": per-module bits
   // optimisation
   int epochs = 200;
   int64_t batch_size = 128;

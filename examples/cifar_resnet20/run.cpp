@@ -15,6 +15,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "actnn_run.h"
 #include "checkpoint.h"
 #include "datasets.h"
 #include "distributed_run.h"
@@ -114,6 +115,7 @@ int run_training(const Config& flags) {
   const auto [in_channels, num_classes] = dataset_channels_classes(c);
   auto model = make_model(c, in_channels, num_classes);  // before the data: a bad model flag fails fast
   DistributedRun dist(model, c);  // world size 1 unless launched by mpirun or with RANK/WORLD_SIZE
+  std::unique_ptr<quant::actnn::Packer> packer = make_packer(c);  // --actnn-level (null: off)
   Datasets ds = make_datasets(c);
   std::printf("=> %s, %lld parameters\n", ds.train->describe().c_str(),
               static_cast<long long>(model->num_parameters()));
@@ -182,10 +184,20 @@ int run_training(const Config& flags) {
     };
     const int64_t steps_this_epoch = c.max_steps > 0 ? std::min(nb, c.max_steps) : nb;
     const int64_t first_step = st.next_step;
+    if (packer) memory_line(*packer);  // resets the peaks: the epoch's line covers its training steps only
     for (data::Batch& b : train_loader.epoch(epoch, first_step)) {
       if (st.next_step >= steps_this_epoch) break;
-      Tensor logits = dist.forward(*model, b.images);
-      Tensor loss = cross_entropy(logits, b.labels);
+      Tensor logits, loss;
+      {
+        // the packer compresses what forward saves; backward unpacks through the payloads, hooks or not
+        std::unique_ptr<autograd::SavedTensorHooksGuard> actnn;
+        if (packer) actnn = std::make_unique<autograd::SavedTensorHooksGuard>(packer->hooks());
+        logits = dist.forward(*model, b.images);
+        loss = cross_entropy(logits, b.labels);
+      }
+      if (packer && epoch == st.next_epoch && st.next_step == first_step && packer->config().active()) {
+        std::printf("=> actnn bit map (first step):\n%s", packer->bit_map().c_str());
+      }
       opt.zero_grad();
       loss.backward();
       dist.add_comm_wait();
@@ -230,6 +242,7 @@ int run_training(const Config& flags) {
       }
     }
     const double train_s = elapsed();
+    if (packer) std::printf("%s\n", memory_line(*packer).c_str());
     int64_t seen = st.seen;
     EvalResult ev = evaluate(*model, test_loader, c.print_freq, /*verbose=*/false, c.max_steps);
     double loss_sum = st.loss_sum;

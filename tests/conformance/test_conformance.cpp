@@ -1084,6 +1084,7 @@ const std::vector<Row>& table() {
     add_softmax_loss(t);
     add_quant(t);
     for (Row& r : quant_clip_rows()) t.rows.push_back(std::move(r));
+    for (Row& r : actnn_rows()) t.rows.push_back(std::move(r));
     return t.rows;
   }();
   return rows;
@@ -1133,7 +1134,11 @@ TEST_CASE("conformance: the table covers every Backend primitive") {
                                             "project_to_levels",
                                             "quantize_clip_forward",
                                             "quantize_clip_backward",
-                                            "pact_forward"};
+                                            "pact_forward",
+                                            "actnn_quantize",
+                                            "actnn_dequantize",
+                                            "pack_mask_bits",
+                                            "unpack_mask_bits"};
   std::set<std::string> seen;
   for (const Row& r : table()) seen.insert(r.op);
   for (const auto& p : primitives) CHECK_MESSAGE(seen.count(p) == 1, "no conformance row for primitive ", p);
