@@ -1,19 +1,20 @@
 // Flag parsing with CLI11 and the Config <-> JSON mapping (nlohmann::json).
 #include "config.h"
 
+#include <minidl.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include <minidl.h>
-
 namespace cifar_resnet20 {
 
-#define CONFIG_FIELDS(X)                                                                                   \
-  X(dataset) X(data_dir) X(augment) X(workers) X(arch) X(shortcut) X(scheme) X(bit) X(act_bit)             \
-  X(stage_act_bits) X(weight_thres) X(use_quantize_weight) X(semantics) X(float_first_last) X(epochs)      \
-  X(batch_size) X(lr) X(momentum) X(wd) X(alpha_lr) X(alpha_wd) X(schedule) X(warmup_epochs) X(seed)       \
-  X(threads) X(save_dir) X(save_every) X(init) X(print_freq) X(max_steps)
+#define CONFIG_FIELDS(X)                                                                                              \
+  X(dataset)                                                                                                          \
+  X(data_dir) X(augment) X(workers) X(arch) X(shortcut) X(scheme) X(bit) X(act_bit) X(stage_act_bits) X(weight_thres) \
+      X(use_quantize_weight) X(semantics) X(float_first_last) X(epochs) X(batch_size) X(lr) X(momentum) X(wd)         \
+          X(alpha_lr) X(alpha_wd) X(schedule) X(warmup_epochs) X(seed) X(threads) X(save_dir) X(save_every) X(init)   \
+              X(print_freq) X(max_steps)
 
 std::string Config::to_json() const {
   nlohmann::json j;
@@ -47,10 +48,10 @@ std::optional<Config> parse_args(int argc, char** argv) {
   app.add_option("--data", c.data_dir, "dataset directory (fashion-mnist default: /usr/share/datasets/fashion-mnist)");
   app.add_option("--augment", c.augment, "crop-flip | none")->check(CLI::IsMember({"crop-flip", "none"}));
   app.add_option("-j,--workers", c.workers, "data loading threads");
-  app.add_option("--arch", c.arch, "resnet20 | resnet32 | resnet56")
-      ->check(CLI::IsMember({"resnet20", "resnet32", "resnet56"}));
-  app.add_option("--shortcut", c.shortcut, "B (1x1 conv + BN) | A (parameter-free)")
-      ->check(CLI::IsMember({"A", "B"}));
+  app.add_option("--arch", c.arch,
+                 "resnet20 | resnet32 | resnet56 | preact_resnet56 (the ActNN seed's pre-activation ResNet-56)")
+      ->check(CLI::IsMember({"resnet20", "resnet32", "resnet56", "preact_resnet56"}));
+  app.add_option("--shortcut", c.shortcut, "B (1x1 conv + BN) | A (parameter-free)")->check(CLI::IsMember({"A", "B"}));
   app.add_option("--scheme", c.scheme, "float | apot | pot | uniform | pact | binary")
       ->check(CLI::IsMember({"float", "apot", "pot", "uniform", "pact", "binary"}));
   app.add_option("--bit", c.bit, "weight bit width (32 = full precision)");

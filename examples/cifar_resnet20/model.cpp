@@ -20,8 +20,17 @@ quant::Semantics semantics_of(const Config& c) {
 
 bool is_quantized(const Config& c) { return c.scheme != "float"; }
 
-std::shared_ptr<nn::ResNet> make_model(const Config& c, int64_t in_channels, int64_t num_classes,
+std::shared_ptr<nn::Module> make_model(const Config& c, int64_t in_channels, int64_t num_classes,
                                        const Metadata* checkpoint_meta) {
+  if (c.arch == "preact_resnet56") {
+    // The ActNN seed's network (float weights; ActNN compresses its activations, not its weights).
+    MINIDL_CHECK(!is_quantized(c) && !(checkpoint_meta && checkpoint_meta->count("bit")),
+                 "--arch preact_resnet56 is a float network: --scheme ", c.scheme, " is not available for it");
+    nn::PreActResNetConfig pc;
+    pc.in_channels = in_channels;
+    pc.num_classes = num_classes;
+    return nn::preact_resnet56(pc);
+  }
   const auto shortcut = c.shortcut == "A" ? nn::Shortcut::A : nn::Shortcut::B;
   if (checkpoint_meta && checkpoint_meta->count("bit")) {
     // A foreign quantized checkpoint: its metadata decides bits and semantics (APoT-C for the APoT release).
