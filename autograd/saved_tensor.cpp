@@ -16,6 +16,9 @@ const char* save_kind_name(SaveKind k) {
     case SaveKind::Parameter: return "parameter";
     case SaveKind::Mask: return "mask";
     case SaveKind::Index: return "index";
+    case SaveKind::Statistic: return "statistic";
+    case SaveKind::Output: return "output";
+    case SaveKind::Coefficient: return "coefficient";
   }
   return "?";
 }
@@ -53,8 +56,8 @@ Tensor SavedTensor::unpack() const {
                info_.op, "' were already freed. Pass retain_graph=true to the first backward() to keep them.");
   if (auto st = storage_.lock()) {
     MINIDL_CHECK(st->version() == saved_version_, "autograd: a tensor saved by '", info_.op,
-                 "' for backward was modified by an in-place operation (version ", saved_version_,
-                 " when saved, now ", st->version(), ")");
+                 "' for backward was modified by an in-place operation (version ", saved_version_, " when saved, now ",
+                 st->version(), ")");
   }
   if (!unpack_) return std::any_cast<const Tensor&>(payload_);
   return unpack_(payload_);

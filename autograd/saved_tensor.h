@@ -13,20 +13,27 @@
 
 namespace minidl::autograd {
 
+// What a saved tensor is, as far as backward is concerned: a packer (activation compression) decides by this
+// alone how a tensor may be stored, so every op labels truthfully.
 enum class SaveKind : uint8_t {
-  Auto,        // resolved at save time: Parameter for a leaf requiring grad, else Activation
-  Activation,  // an input or output activation
-  Parameter,   // a weight, bias or other learnable tensor
-  Mask,        // a 0/1 mask (dropout, relu)
-  Index,       // integer indices (max-pool argmax, labels)
+  Auto,         // resolved at save time: Parameter for a leaf requiring grad, else Activation
+  Activation,   // an op's input activation, read by value (conv / linear / batch-norm inputs, elementwise operands)
+  Parameter,    // a weight, bias or other learnable tensor, or one derived from it (a quantized weight)
+  Mask,         // read only through its nonzero pattern: a 0/1 mask (dropout, a quantizer's STE mask) or a ReLU
+                // output y >= 0 that backward reads as y > 0
+  Index,        // integer indices (max-pool argmax, labels)
+  Statistic,    // exact statistics computed in forward (batch norm's batch mean / inverse std): keep them exact
+  Output,       // an op's own output, read by value to form its derivative (exp, sigmoid, tanh, log-softmax, ...)
+  Coefficient,  // a per-element factor the gradient of a parameter is summed against (a quantizer's alpha
+                // coefficient): only sum(g * coef) is needed
 };
 const char* save_kind_name(SaveKind k);
 
 struct SaveInfo {
   SaveKind kind = SaveKind::Activation;
-  std::string op;          // the Function's name, e.g. "conv2d"
-  std::string module;      // dotted name of the module running, or "" (see ModuleNameGuard)
-  uint64_t node_seq = 0;   // sequence number of the Node that saves it
+  std::string op;         // the Function's name, e.g. "conv2d"
+  std::string module;     // dotted name of the module running, or "" (see ModuleNameGuard)
+  uint64_t node_seq = 0;  // sequence number of the Node that saves it
 };
 
 struct SavedTensorHooks {
@@ -70,9 +77,9 @@ class SavedTensor {
   bool defined_ = false;
   bool released_ = false;
   SaveInfo info_;
-  std::any payload_;                                // the detached tensor, or a hook's packed payload
-  std::function<Tensor(const std::any&)> unpack_;   // empty: payload_ is the Tensor itself
-  std::weak_ptr<Storage> storage_;                  // for the in-place check (weak: never keeps memory alive)
+  std::any payload_;                               // the detached tensor, or a hook's packed payload
+  std::function<Tensor(const std::any&)> unpack_;  // empty: payload_ is the Tensor itself
+  std::weak_ptr<Storage> storage_;                 // for the in-place check (weak: never keeps memory alive)
   uint64_t saved_version_ = 0;
 };
 

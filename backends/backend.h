@@ -15,6 +15,7 @@
 #include <span>
 #include <string>
 
+#include "backends/actnn_codec.h"
 #include "backends/op_params.h"
 #include "tensor/tensor.h"
 
@@ -170,6 +171,19 @@ class Backend {
   /// rounded to the dtype). When defined, mask (u8) = 1[0 < x < a] and coef (x's dtype) = 1[x > a]: its
   /// straight-through gradients, for quantize_clip_backward. The base class is the host reference.
   virtual void pact_forward(Tensor& out, Tensor& mask, Tensor& coef, const Tensor& x, const Tensor& alpha, double k);
+
+  // ---- activation compression (ActNN, spec/quant.md section 2.3; layout and arithmetic: actnn_codec.h) ----
+  // x and out are dense with the sample dim outermost in memory (contiguous or channels-last); elements are taken
+  // in memory order. codes (u8, c.code_bytes() elements) and meta (u8, c.meta_bytes()) are contiguous. The base
+  // class is the host reference; every backend writes the same bytes for the same codec.
+  /// Per-group min/max, stochastic rounding, packing at each sample's bits.
+  virtual void actnn_quantize(Tensor& codes, Tensor& meta, const Tensor& x, const ActnnCodec& c);
+  /// out (x's shape, dtype and layout) = the decoded codes.
+  virtual void actnn_dequantize(Tensor& out, const Tensor& codes, const Tensor& meta, const ActnnCodec& c);
+  /// bits (u8, ceil(numel / 8)): bit i % 8 of byte i / 8 = (x[i] != 0), i in x's memory order (x dense, any dtype).
+  virtual void pack_mask_bits(Tensor& bits, const Tensor& x);
+  /// out (dense, any dtype) = 1 where the bit is set, else 0, in out's memory order.
+  virtual void unpack_mask_bits(Tensor& out, const Tensor& bits);
 };
 
 /// The backend for a tensor's device. On CPU: `ref` or `cpu`, chosen by MINIDL_BACKEND (default `cpu` when

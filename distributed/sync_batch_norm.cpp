@@ -125,8 +125,8 @@ struct SyncBatchNormFn : autograd::Function<SyncBatchNormFn> {
     } else {
       forward_impl<float>(x, w, b, y, a, mean, invstd, count);
     }
-    ctx.save(x);
-    ctx.save(w);
+    ctx.save(x, autograd::SaveKind::Activation);
+    ctx.save(w, autograd::SaveKind::Parameter);
     ctx.data["mean"] = mean;
     ctx.data["invstd"] = invstd;
     ctx.data["count"] = count;

@@ -38,7 +38,7 @@ struct ActQuantFn : autograd::Function<ActQuantFn> {
     backend_for(X).quantize_clip_forward(out, mask, coef, X, alpha_scalar(alpha), levels, ls.steps, lo, 1.0);
     if (ctx.recording()) {
       ctx.save(mask, autograd::SaveKind::Mask);
-      ctx.save(coef, autograd::SaveKind::Activation);
+      ctx.save(coef, autograd::SaveKind::Coefficient);
       ctx.data["grad_scale"] = grad_scale;
       ctx.data["alpha_shape"] = alpha.sizes();
     }

@@ -34,7 +34,7 @@ struct PactFn : autograd::Function<PactFn> {
     backend_for(x).pact_forward(y, mask, coef, x, alpha_scalar(alpha), k);
     if (ctx.recording()) {
       ctx.save(mask, autograd::SaveKind::Mask);
-      ctx.save(coef, autograd::SaveKind::Mask);
+      ctx.save(coef, autograd::SaveKind::Coefficient);
       ctx.data["alpha_shape"] = alpha.sizes();
     }
     return y;

@@ -74,11 +74,11 @@ struct BatchNormTrainFnT : autograd::Function<BatchNormTrainFnT<Tail>> {
     } else {
       be.batch_norm_forward_training(y, mean, invstd, x, weight, bias, eps, ctx.op_state);
     }
-    ctx.save(x);
+    ctx.save(x, SaveKind::Activation);  // the input, even when a caller made it a leaf requiring grad
     ctx.save(weight, SaveKind::Parameter);
-    ctx.save(mean, SaveKind::Activation);
-    ctx.save(invstd, SaveKind::Activation);
-    if constexpr (kRelu) ctx.save(y, SaveKind::Activation);  // the ReLU mask: y > 0
+    ctx.save(mean, SaveKind::Statistic);
+    ctx.save(invstd, SaveKind::Statistic);
+    if constexpr (kRelu) ctx.save(y, SaveKind::Mask);  // the ReLU mask: backward reads only y > 0
     ctx.data["eps"] = eps;
     ctx.mark_non_differentiable(mean);
     ctx.mark_non_differentiable(invstd);

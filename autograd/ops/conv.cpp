@@ -49,7 +49,7 @@ struct Conv2dFn : autograd::Function<Conv2dFn> {
     backend_for(x).conv2d_forward(y, x, w, bias, p, ctx.op_state);
     // The weight gradient needs x (an activation: skipped when w is frozen); the data gradient needs w (a
     // parameter that stays alive anyway, so saving it costs nothing and hooks always see it).
-    ctx.save(ctx.needs_input_grad(1) ? x : Tensor());
+    ctx.save(ctx.needs_input_grad(1) ? x : Tensor(), SaveKind::Activation);  // the input, whatever its grad flags
     ctx.save(w, SaveKind::Parameter);
     ctx.data["p"] = p;
     ctx.data["x"] = x.sizes();

@@ -103,7 +103,7 @@ struct DivFn : autograd::Function<DivFn> {
   static Tensor forward(Context& ctx, const Tensor& a, const Tensor& b) {
     Tensor y = binary_forward(BinaryOp::Div, a, b, kName);
     ctx.save(b);
-    ctx.save(ctx.needs_input_grad(1) ? y : Tensor(), SaveKind::Activation);
+    ctx.save(ctx.needs_input_grad(1) ? y : Tensor(), SaveKind::Output);
     ctx.data["a"] = a.sizes();
     ctx.data["b"] = b.sizes();
     return y;
@@ -128,7 +128,7 @@ struct PowFn : autograd::Function<PowFn> {
     Tensor y = binary_forward(BinaryOp::Pow, a, b, kName);
     ctx.save(a);
     ctx.save(b);
-    ctx.save(ctx.needs_input_grad(1) ? y : Tensor(), SaveKind::Activation);
+    ctx.save(ctx.needs_input_grad(1) ? y : Tensor(), SaveKind::Output);
     ctx.data["a"] = a.sizes();
     ctx.data["b"] = b.sizes();
     return y;

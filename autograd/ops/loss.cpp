@@ -14,7 +14,7 @@ struct LogSoftmaxFn : autograd::Function<LogSoftmaxFn> {
   static Tensor forward(Context& ctx, const Tensor& x) {
     Tensor y = new_like(x.sizes(), x);
     backend_for(x).log_softmax_forward(y, x);
-    ctx.save(y, SaveKind::Activation);
+    ctx.save(y, SaveKind::Output);
     return y;
   }
   static std::vector<Tensor> backward(Context& ctx, std::vector<Tensor> g) {

@@ -88,7 +88,7 @@ struct LinearFn : autograd::Function<LinearFn> {
       MINIDL_CHECK(bias.dim() == 1 && bias.size(0) == w.size(0), "linear: bias ", shape_str(bias.sizes()),
                    " does not match weight ", shape_str(w.sizes()), " (expected [", w.size(0), "])");
     }
-    ctx.save(ctx.needs_input_grad(1) ? x : Tensor());
+    ctx.save(ctx.needs_input_grad(1) ? x : Tensor(), SaveKind::Activation);  // the input, whatever its grad flags
     ctx.save(w, SaveKind::Parameter);  // alive anyway as a parameter: saving it costs nothing
     Tensor y = matmul_raw(x, w, false, true);
     if (bias.defined()) backend_for(y).binary(BinaryOp::Add, y, y, broadcast_view(bias, y.sizes()));

@@ -72,7 +72,7 @@ struct MaxFn : autograd::Function<MaxFn> {
     MINIDL_CHECK(x.numel() > 0, "max: cannot reduce an empty tensor ", shape_str(x.sizes()));
     Tensor out = reduce_raw(ReduceOp::Max, x, r.dims);
     ctx.save(x);
-    ctx.save(out, SaveKind::Activation);
+    ctx.save(out, SaveKind::Output);
     ctx.data["dims"] = r.dims;
     ctx.data["keep"] = r.keep;
     return finish(out, x, r.dims, keepdim);

@@ -26,7 +26,7 @@ struct ExpFn : autograd::Function<ExpFn> {
   static constexpr const char* kName = "exp";
   static Tensor forward(Context& ctx, const Tensor& x) {
     Tensor y = unary_forward(UnaryOp::Exp, x, kName);
-    ctx.save(y, SaveKind::Activation);
+    ctx.save(y, SaveKind::Output);
     return y;
   }
   static std::vector<Tensor> backward(Context& ctx, std::vector<Tensor> g) { return {mul_raw(g[0], ctx.saved(0))}; }
@@ -47,7 +47,7 @@ struct SqrtFn : autograd::Function<SqrtFn> {
   static constexpr const char* kName = "sqrt";
   static Tensor forward(Context& ctx, const Tensor& x) {
     Tensor y = unary_forward(UnaryOp::Sqrt, x, kName);
-    ctx.save(y, SaveKind::Activation);
+    ctx.save(y, SaveKind::Output);
     return y;
   }
   static std::vector<Tensor> backward(Context& ctx, std::vector<Tensor> g) {
@@ -109,7 +109,7 @@ struct ReluFn : autograd::Function<ReluFn> {
   static constexpr const char* kName = "relu";
   static Tensor forward(Context& ctx, const Tensor& x) {
     Tensor y = unary_forward(UnaryOp::Relu, x, kName);
-    ctx.save(y, SaveKind::Activation);  // y > 0 exactly where x > 0
+    ctx.save(y, SaveKind::Mask);  // read only as y > 0 (exactly where x > 0): a mask
     return y;
   }
   static std::vector<Tensor> backward(Context& ctx, std::vector<Tensor> g) {
@@ -122,7 +122,7 @@ struct SigmoidFn : autograd::Function<SigmoidFn> {
   static constexpr const char* kName = "sigmoid";
   static Tensor forward(Context& ctx, const Tensor& x) {
     Tensor y = unary_forward(UnaryOp::Sigmoid, x, kName);
-    ctx.save(y, SaveKind::Activation);
+    ctx.save(y, SaveKind::Output);
     return y;
   }
   static std::vector<Tensor> backward(Context& ctx, std::vector<Tensor> g) {
@@ -134,7 +134,7 @@ struct TanhFn : autograd::Function<TanhFn> {
   static constexpr const char* kName = "tanh";
   static Tensor forward(Context& ctx, const Tensor& x) {
     Tensor y = unary_forward(UnaryOp::Tanh, x, kName);
-    ctx.save(y, SaveKind::Activation);
+    ctx.save(y, SaveKind::Output);
     return y;
   }
   static std::vector<Tensor> backward(Context& ctx, std::vector<Tensor> g) {

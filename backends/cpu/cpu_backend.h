@@ -82,6 +82,10 @@ class CpuBackend final : public Backend {
   void quantize_clip_backward(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& mask, const Tensor& coef,
                               double scale) override;
   void pact_forward(Tensor& out, Tensor& mask, Tensor& coef, const Tensor& x, const Tensor& alpha, double k) override;
+  void actnn_quantize(Tensor& codes, Tensor& meta, const Tensor& x, const ActnnCodec& c) override;
+  void actnn_dequantize(Tensor& out, const Tensor& codes, const Tensor& meta, const ActnnCodec& c) override;
+  void pack_mask_bits(Tensor& bits, const Tensor& x) override;
+  void unpack_mask_bits(Tensor& out, const Tensor& bits) override;
 };
 
 /// The registered instance (used by the cpu kernels to make strided inputs contiguous).

@@ -1,0 +1,302 @@
+// The cpu backend's ActNN codec (actnn_quantize / actnn_dequantize) and 1-bit mask packing: the definitions of
+// backends/actnn_codec.h, parallel over groups (OpenMP), each group in 256-element chunks whose hash, rounding
+// and decoding loops the compiler vectorises. The chunk loops are compiled three times (baseline, AVX2,
+// AVX-512) and picked at run time by cpu_isa.h (MINIDL_CPU_ISA caps it). No variant uses FMA and the min/max
+// reductions are exact, so every variant writes the reference's bytes (the conformance rows check it). f64
+// inputs take the reference path.
+#include <algorithm>
+#include <cstring>
+
+#include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/cpu_isa.h"
+#include "backends/cpu/cpu_loops.h"
+
+namespace minidl {
+namespace {
+
+constexpr int64_t kChunk = 256;  // elements per inner block (a multiple of 8)
+
+struct QArgs {
+  const float* x;
+  int64_t f, fp, group, ng;
+  bool per_group, bf16;
+  float gmn, gmx;
+  uint64_t key;
+  const int64_t* off;
+  const uint8_t* bits;
+  uint8_t* codes;
+  uint8_t* meta;
+};
+
+// Packs m codes (m a multiple of 8) at BITS bits; the constant width lets the compiler unroll the shifts.
+template <int BITS>
+[[gnu::always_inline]] inline void pack_fixed(uint8_t* dst, const uint32_t* q, int64_t m) {
+  for (int64_t i = 0; i < m; i += 8) {
+    uint64_t w = 0;
+    for (int k = 0; k < 8; ++k) w |= static_cast<uint64_t>(q[i + k]) << (k * BITS);
+    std::memcpy(dst + i / 8 * BITS, &w, BITS);  // little-endian host
+  }
+}
+template <int BITS>
+[[gnu::always_inline]] inline void unpack_fixed(uint32_t* q, const uint8_t* src, int64_t m) {
+  constexpr uint64_t mask = (uint64_t{1} << BITS) - 1;
+  for (int64_t i = 0; i < m; i += 8) {
+    uint64_t w = 0;
+    std::memcpy(&w, src + i / 8 * BITS, BITS);
+    for (int k = 0; k < 8; ++k) q[i + k] = static_cast<uint32_t>((w >> (k * BITS)) & mask);
+  }
+}
+
+[[gnu::always_inline]] inline void pack_any(uint8_t* dst, const uint32_t* q, int64_t m, int bits) {
+  switch (bits) {
+    case 1: return pack_fixed<1>(dst, q, m);
+    case 2: return pack_fixed<2>(dst, q, m);
+    case 3: return pack_fixed<3>(dst, q, m);
+    case 4: return pack_fixed<4>(dst, q, m);
+    case 5: return pack_fixed<5>(dst, q, m);
+    case 6: return pack_fixed<6>(dst, q, m);
+    case 7: return pack_fixed<7>(dst, q, m);
+    default: return pack_fixed<8>(dst, q, m);
+  }
+}
+[[gnu::always_inline]] inline void unpack_any(uint32_t* q, const uint8_t* src, int64_t m, int bits) {
+  switch (bits) {
+    case 1: return unpack_fixed<1>(q, src, m);
+    case 2: return unpack_fixed<2>(q, src, m);
+    case 3: return unpack_fixed<3>(q, src, m);
+    case 4: return unpack_fixed<4>(q, src, m);
+    case 5: return unpack_fixed<5>(q, src, m);
+    case 6: return unpack_fixed<6>(q, src, m);
+    case 7: return unpack_fixed<7>(q, src, m);
+    default: return unpack_fixed<8>(q, src, m);
+  }
+}
+
+// Groups [g0, g1) (global group index = sample * ng + group) of the quantization.
+[[gnu::always_inline]] inline void quant_groups(const QArgs& A, int64_t g0, int64_t g1) {
+  alignas(64) uint32_t q[kChunk];
+  for (int64_t gi = g0; gi < g1; ++gi) {
+    const int64_t n = gi / A.ng, g = gi % A.ng;
+    const int bits = A.bits[n];
+    const int64_t j0 = g * A.group;
+    const int64_t valid = std::max<int64_t>(0, std::min(A.group, A.f - j0));  // real elements in this group
+    const float* xg = A.x + n * A.f + j0;
+    float mn = A.gmn, mx = A.gmx;
+    if (A.per_group) {
+      mn = valid > 0 ? xg[0] : 0.0f;
+      mx = mn;
+#pragma omp simd reduction(min : mn) reduction(max : mx)
+      for (int64_t j = 0; j < valid; ++j) {
+        mn = xg[j] < mn ? xg[j] : mn;
+        mx = xg[j] > mx ? xg[j] : mx;
+      }
+      if (valid < A.group) {  // padding zeros take part in the range
+        mn = std::min(mn, 0.0f);
+        mx = std::max(mx, 0.0f);
+      }
+    }
+    float lo, hi;
+    actnn_range(mn, mx, A.bf16, lo, hi);
+    actnn_store_meta(A.meta, gi, A.bf16, lo, hi);
+    const float s = actnn_scale(lo, hi, bits);
+    const float B = static_cast<float>((1 << bits) - 1);
+    uint8_t* dst = A.codes + A.off[n] + j0 / 8 * bits;
+    for (int64_t c = 0; c < A.group; c += kChunk) {
+      const int64_t m = std::min(kChunk, A.group - c);
+      const int64_t mv = std::max<int64_t>(0, std::min(m, valid - c));
+      const uint64_t e0 = static_cast<uint64_t>(n * A.fp + j0 + c);
+      const float* xc = xg + c;
+      if ((e0 >> 32) == ((e0 + static_cast<uint64_t>(m) - 1) >> 32)) {
+        const uint64_t k = actnn_chunk_key(A.key, e0);
+        const uint32_t klo = static_cast<uint32_t>(k), khi = static_cast<uint32_t>(k >> 32);
+        const uint32_t e0lo = static_cast<uint32_t>(e0);
+        for (int64_t i = 0; i < mv; ++i) {
+          uint32_t h = actnn_lowbias32((e0lo + static_cast<uint32_t>(i)) ^ klo);
+          h = actnn_lowbias32(h ^ khi);
+          const float r = static_cast<float>(h >> 8) * 0x1p-24f;
+          const float t = (xc[i] - lo) * s + r;
+          q[i] = static_cast<uint32_t>(t < B ? static_cast<float>(static_cast<int32_t>(t)) : B);
+        }
+      } else {  // a chunk across a 2^32 element boundary: the key changes inside it
+        for (int64_t i = 0; i < mv; ++i)
+          q[i] = actnn_code(xc[i], lo, s, actnn_uniform(A.key, e0 + static_cast<uint64_t>(i)), bits);
+      }
+      for (int64_t i = mv; i < m; ++i) q[i] = 0;  // padding codes are 0
+      pack_any(dst + c / 8 * bits, q, m, bits);
+    }
+  }
+}
+
+struct DArgs {
+  float* out;
+  int64_t f, group, ng;
+  bool bf16;
+  const int64_t* off;
+  const uint8_t* bits;
+  const uint8_t* codes;
+  const uint8_t* meta;
+};
+
+[[gnu::always_inline]] inline void dequant_groups(const DArgs& A, int64_t g0, int64_t g1) {
+  alignas(64) uint32_t q[kChunk];
+  for (int64_t gi = g0; gi < g1; ++gi) {
+    const int64_t n = gi / A.ng, g = gi % A.ng;
+    const int bits = A.bits[n];
+    const int64_t j0 = g * A.group;
+    const int64_t valid = std::max<int64_t>(0, std::min(A.group, A.f - j0));
+    float lo, hi;
+    actnn_load_meta(A.meta, gi, A.bf16, lo, hi);
+    const float step = actnn_step(lo, hi, bits);
+    const uint8_t* src = A.codes + A.off[n] + j0 / 8 * bits;
+    float* o = A.out + n * A.f + j0;
+    for (int64_t c = 0; c < valid; c += kChunk) {
+      const int64_t m = std::min(kChunk, A.group - c);
+      const int64_t mv = std::min(m, valid - c);
+      unpack_any(q, src + c / 8 * bits, m, bits);
+      for (int64_t i = 0; i < mv; ++i) o[c + i] = lo + static_cast<float>(q[i]) * step;
+    }
+  }
+}
+
+void quant_base(const QArgs& A, int64_t b, int64_t e) { quant_groups(A, b, e); }
+[[gnu::target("avx2")]] void quant_avx2(const QArgs& A, int64_t b, int64_t e) { quant_groups(A, b, e); }
+[[gnu::target("avx512f,avx512bw,avx512vl,avx512dq")]] void quant_avx512(const QArgs& A, int64_t b, int64_t e) {
+  quant_groups(A, b, e);
+}
+void dequant_base(const DArgs& A, int64_t b, int64_t e) { dequant_groups(A, b, e); }
+[[gnu::target("avx2")]] void dequant_avx2(const DArgs& A, int64_t b, int64_t e) { dequant_groups(A, b, e); }
+[[gnu::target("avx512f,avx512bw,avx512vl,avx512dq")]] void dequant_avx512(const DArgs& A, int64_t b, int64_t e) {
+  dequant_groups(A, b, e);
+}
+
+bool dense(const Tensor& t) { return t.is_contiguous() || t.is_channels_last(); }
+
+}  // namespace
+
+void CpuBackend::actnn_quantize(Tensor& codes, Tensor& meta, const Tensor& x, const ActnnCodec& c) {
+  if (x.dtype() != DType::f32 || !dense(x) || !codes.is_contiguous() || !meta.is_contiguous() ||
+      codes.dtype() != DType::u8 || meta.dtype() != DType::u8) {
+    Backend::actnn_quantize(codes, meta, x, c);  // f64 and malformed calls: the reference (and its errors)
+    return;
+  }
+  const char* op = "actnn_quantize";
+  cpu::check_cpu(op, "x", x);
+  c.validate(op);
+  const int64_t n = x.dim() == 0 ? 1 : x.size(0);
+  MINIDL_CHECK(n == c.n && n * c.f == x.numel(), op, ": tensor ", shape_str(x.sizes()), " is not ", c.n, " samples of ",
+               c.f, " elements");
+  MINIDL_CHECK(codes.numel() == c.code_bytes() && meta.numel() == c.meta_bytes(), op,
+               ": codes / meta have the wrong size for this codec");
+  const std::vector<int64_t> off = c.sample_offsets();
+  QArgs A{x.data<float>(),
+          c.f,
+          c.padded(),
+          c.group,
+          c.groups_per_sample(),
+          c.per_group,
+          c.bf16_meta,
+          0.0f,
+          0.0f,
+          c.key,
+          off.data(),
+          c.bits.data(),
+          codes.data<uint8_t>(),
+          meta.data<uint8_t>()};
+  if (!c.per_group) {  // one range over the whole padded tensor (exact, so any split gives the same)
+    const int64_t total = x.numel();
+    float mn = total > 0 ? A.x[0] : 0.0f, mx = mn;
+#pragma omp parallel for simd reduction(min : mn) reduction(max : mx) if (total > (1 << 16))
+    for (int64_t i = 0; i < total; ++i) {
+      mn = A.x[i] < mn ? A.x[i] : mn;
+      mx = A.x[i] > mx ? A.x[i] : mx;
+    }
+    if (c.padded() > c.f) {
+      mn = std::min(mn, 0.0f);
+      mx = std::max(mx, 0.0f);
+    }
+    A.gmn = mn;
+    A.gmx = mx;
+  }
+  const int64_t groups = c.n * c.groups_per_sample();
+  const cpu::CpuIsa isa = cpu::active_isa();
+  cpu::parallel_for(groups, c.group * 8, [&](int64_t b, int64_t e) {
+    if (isa == cpu::CpuIsa::Avx512) {
+      quant_avx512(A, b, e);
+    } else if (isa == cpu::CpuIsa::Avx2) {
+      quant_avx2(A, b, e);
+    } else {
+      quant_base(A, b, e);
+    }
+  });
+}
+
+void CpuBackend::actnn_dequantize(Tensor& out, const Tensor& codes, const Tensor& meta, const ActnnCodec& c) {
+  if (out.dtype() != DType::f32 || !dense(out) || !codes.is_contiguous() || !meta.is_contiguous() ||
+      codes.dtype() != DType::u8 || meta.dtype() != DType::u8) {
+    Backend::actnn_dequantize(out, codes, meta, c);
+    return;
+  }
+  const char* op = "actnn_dequantize";
+  cpu::check_cpu(op, "out", out);
+  c.validate(op);
+  const int64_t n = out.dim() == 0 ? 1 : out.size(0);
+  MINIDL_CHECK(n == c.n && n * c.f == out.numel(), op, ": tensor ", shape_str(out.sizes()), " is not ", c.n,
+               " samples of ", c.f, " elements");
+  MINIDL_CHECK(codes.numel() == c.code_bytes() && meta.numel() == c.meta_bytes(), op,
+               ": codes / meta have the wrong size for this codec");
+  const std::vector<int64_t> off = c.sample_offsets();
+  DArgs A{out.data<float>(),   c.f,        c.group,       c.groups_per_sample(),
+          c.bf16_meta,         off.data(), c.bits.data(), codes.data<uint8_t>(),
+          meta.data<uint8_t>()};
+  const int64_t groups = c.n * c.groups_per_sample();
+  const cpu::CpuIsa isa = cpu::active_isa();
+  cpu::parallel_for(groups, c.group * 2, [&](int64_t b, int64_t e) {
+    if (isa == cpu::CpuIsa::Avx512) {
+      dequant_avx512(A, b, e);
+    } else if (isa == cpu::CpuIsa::Avx2) {
+      dequant_avx2(A, b, e);
+    } else {
+      dequant_base(A, b, e);
+    }
+  });
+}
+
+void CpuBackend::pack_mask_bits(Tensor& bits, const Tensor& x) {
+  if (x.dtype() != DType::f32 || !dense(x) || bits.dtype() != DType::u8 || !bits.is_contiguous() ||
+      bits.numel() != (x.numel() + 7) / 8) {
+    Backend::pack_mask_bits(bits, x);
+    return;
+  }
+  cpu::check_cpu("pack_mask_bits", "x", x);
+  const float* xp = x.data<float>();
+  uint8_t* bp = bits.data<uint8_t>();
+  const int64_t n = x.numel(), nb = (n + 7) / 8;
+  cpu::parallel_for(nb, 8, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      uint8_t v = 0;
+      const int64_t lim = std::min<int64_t>(8, n - i * 8);
+      for (int64_t k = 0; k < lim; ++k) v = static_cast<uint8_t>(v | ((xp[i * 8 + k] != 0.0f) << k));
+      bp[i] = v;
+    }
+  });
+}
+
+void CpuBackend::unpack_mask_bits(Tensor& out, const Tensor& bits) {
+  if (out.dtype() != DType::f32 || !dense(out) || bits.dtype() != DType::u8 || !bits.is_contiguous() ||
+      bits.numel() != (out.numel() + 7) / 8) {
+    Backend::unpack_mask_bits(out, bits);
+    return;
+  }
+  cpu::check_cpu("unpack_mask_bits", "out", out);
+  float* o = out.data<float>();
+  const uint8_t* bp = bits.data<uint8_t>();
+  const int64_t n = out.numel(), nb = (n + 7) / 8;
+  cpu::parallel_for(nb, 8, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t lim = std::min<int64_t>(8, n - i * 8);
+      for (int64_t k = 0; k < lim; ++k) o[i * 8 + k] = static_cast<float>((bp[i] >> k) & 1u);
+    }
+  });
+}
+
+}  // namespace minidl
