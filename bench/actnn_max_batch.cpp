@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   std::string levels = "L0,L1,L2,L3", limit_text = "1G", model_name = "resnet20";
   int64_t start = 16, max_batch = 65536;
   int threads = 2, timed_steps = 2;
+  double resolution = 0;
   CLI::App app{"actnn_max_batch: the largest batch under a memory cap per ActNN level, and its img/s"};
   app.add_option("--levels", levels, "comma-separated ActNN levels");
   app.add_option("--limit", limit_text, "allocator memory cap (bytes, K/M/G suffixes)");
@@ -36,6 +37,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-batch", max_batch);
   app.add_option("--threads", threads);
   app.add_option("--timed-steps", timed_steps, "steps timed at the largest batch (after the search's own step)");
+  app.add_option("--resolution", resolution,
+                 "stop bisecting when the gap is at most this fraction of the batch found (0: exact)");
   CLI11_PARSE(app, argc, argv);
   try {
     set_num_threads(threads);
@@ -82,7 +85,7 @@ int main(int argc, char** argv) {
           return false;
         }
       };
-      const int64_t best = bench::largest_fitting_batch(fits, start, max_batch);
+      const int64_t best = bench::largest_fitting_batch(fits, start, max_batch, resolution);
       double img_s = 0;
       size_t peak = 0;
       if (best > 0 && timed_steps > 0) {
@@ -94,8 +97,10 @@ int main(int argc, char** argv) {
         peak = allocator_for(kCPU).stats().peak_bytes;
       }
       set_memory_limit(kCPU, 0);
-      std::printf("RESULT level=%s model=%s limit=%zu max_batch=%lld img_per_s=%.1f peak_bytes=%zu tries=%d\n",
-                  name.c_str(), model_name.c_str(), limit, static_cast<long long>(best), img_s, peak, tries);
+      std::printf(
+          "RESULT level=%s model=%s limit=%zu max_batch=%lld img_per_s=%.1f peak_bytes=%zu tries=%d "
+          "resolution=%g\n",
+          name.c_str(), model_name.c_str(), limit, static_cast<long long>(best), img_s, peak, tries, resolution);
       std::fflush(stdout);
     }
   } catch (const std::exception& e) {

@@ -1,20 +1,20 @@
 // Flag parsing with CLI11 and the Config <-> JSON mapping (nlohmann::json).
 #include "config.h"
 
-#include <minidl.h>
-
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include <minidl.h>
+
 namespace cifar_resnet20 {
 
-#define CONFIG_FIELDS(X)                                                                                              \
-  X(dataset)                                                                                                          \
-  X(data_dir) X(augment) X(workers) X(arch) X(shortcut) X(scheme) X(bit) X(act_bit) X(stage_act_bits) X(weight_thres) \
-      X(use_quantize_weight) X(semantics) X(float_first_last) X(epochs) X(batch_size) X(lr) X(momentum) X(wd)         \
-          X(alpha_lr) X(alpha_wd) X(schedule) X(warmup_epochs) X(seed) X(threads) X(save_dir) X(save_every) X(init)   \
-              X(print_freq) X(max_steps)
+#define CONFIG_FIELDS(X)                                                                                   \
+  X(dataset) X(data_dir) X(augment) X(workers) X(arch) X(shortcut) X(scheme) X(bit) X(act_bit)             \
+  X(stage_act_bits) X(weight_thres) X(use_quantize_weight) X(semantics) X(float_first_last) X(epochs)      \
+  X(batch_size) X(lr) X(momentum) X(wd) X(alpha_lr) X(alpha_wd) X(schedule) X(warmup_epochs) X(seed)       \
+  X(threads) X(save_dir) X(save_every) X(init) X(print_freq) X(max_steps)              \
+  X(actnn_level) X(ca) X(cabits) X(ibits) X(pergroup) X(perlayer) X(usegradient) X(groupsize)
 
 std::string Config::to_json() const {
   nlohmann::json j;
@@ -48,10 +48,10 @@ std::optional<Config> parse_args(int argc, char** argv) {
   app.add_option("--data", c.data_dir, "dataset directory (fashion-mnist default: /usr/share/datasets/fashion-mnist)");
   app.add_option("--augment", c.augment, "crop-flip | none")->check(CLI::IsMember({"crop-flip", "none"}));
   app.add_option("-j,--workers", c.workers, "data loading threads");
-  app.add_option("--arch", c.arch,
-                 "resnet20 | resnet32 | resnet56 | preact_resnet56 (the ActNN seed's pre-activation ResNet-56)")
+  app.add_option("--arch", c.arch, "resnet20 | resnet32 | resnet56 | preact_resnet56 (the ActNN seed's network)")
       ->check(CLI::IsMember({"resnet20", "resnet32", "resnet56", "preact_resnet56"}));
-  app.add_option("--shortcut", c.shortcut, "B (1x1 conv + BN) | A (parameter-free)")->check(CLI::IsMember({"A", "B"}));
+  app.add_option("--shortcut", c.shortcut, "B (1x1 conv + BN) | A (parameter-free)")
+      ->check(CLI::IsMember({"A", "B"}));
   app.add_option("--scheme", c.scheme, "float | apot | pot | uniform | pact | binary")
       ->check(CLI::IsMember({"float", "apot", "pot", "uniform", "pact", "binary"}));
   app.add_option("--bit", c.bit, "weight bit width (32 = full precision)");
@@ -92,6 +92,20 @@ std::optional<Config> parse_args(int argc, char** argv) {
   app.add_flag("--no-overlap", c.no_overlap, "distributed: allreduce gradients after backward, not during it");
   app.add_option("--bucket-mb", c.bucket_mb, "distributed: gradient bucket size in MB")->check(CLI::PositiveNumber);
   app.add_option("--loss-log", c.loss_log, "write each step's exact loss (hex float) to this file");
+  app.add_option("--actnn-level", c.actnn_level, "ActNN activation compression: L0 (off), L1, L2, L3")
+      ->check(CLI::IsMember({"L0", "L1", "L2", "L3"}));
+  app.add_option("--ca", c.ca, "ActNN: compress activations (true/false; false = L0)");
+  app.add_option("--cabits", c.cabits, "ActNN: bits per activation element (0: the level's)");
+  app.add_option("--ibits", c.ibits, "ActNN: initial / maximum bits of the adaptive allocation (== cabits: fixed)");
+  app.add_option("--pergroup", c.pergroup, "ActNN: per-group ranges (false: one range per tensor)");
+  app.add_option("--perlayer", c.perlayer, "ActNN: reallocate bits across layers after every backward");
+  app.add_option("--usegradient", c.usegradient, "ActNN: per-sample gradient sensitivity (the loader's indices)");
+  app.add_option("--groupsize", c.groupsize, "ActNN: elements per quantization group");
+  app.add_option("--measure-var", c.measure_var,
+                 "ActNN: print the Overall Bias / Var / SampleVar of the weight gradients of this checkpoint under "
+                 "the --actnn-level / --cabits / --ibits / --pergroup / --perlayer / --usegradient settings");
+  app.add_option("--var-batches", c.var_batches, "with --measure-var: training batches measured")
+      ->check(CLI::PositiveNumber);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -4,6 +4,7 @@
 
 #include <minidl.h>
 
+#include "actnn_adaptive.h"
 #include "config.h"
 #include "run.h"
 
@@ -12,6 +13,7 @@ int main(int argc, char** argv) {
   try {
     auto cfg = cifar_resnet20::parse_args(argc, argv);
     if (!cfg) return 0;  // --help
+    if (!cfg->measure_var.empty()) return cifar_resnet20::run_measure_var(*cfg);
     return cfg->evaluate.empty() ? cifar_resnet20::run_training(*cfg) : cifar_resnet20::run_evaluation(*cfg);
   } catch (const minidl::Error& e) {
     std::fprintf(stderr, "cifar_resnet20: error: %s\n", e.what());

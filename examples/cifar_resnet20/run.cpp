@@ -15,6 +15,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "actnn_adaptive.h"
 #include "checkpoint.h"
 #include "datasets.h"
 #include "distributed_run.h"
@@ -112,9 +113,11 @@ int run_training(const Config& flags) {
               c.dataset.c_str(), c.epochs, static_cast<long long>(c.batch_size), c.lr, cpu_backend_name().c_str(),
               get_num_threads());
   const auto [in_channels, num_classes] = dataset_channels_classes(c);
-  auto model = make_model(c, in_channels, num_classes);  // before the data: a bad model flag fails fast
+  ActnnTraining actnn(c);  // activation compression; its adaptive bits need probes in the model
+  auto model = make_model(c, in_channels, num_classes, nullptr, actnn.policy());  // before the data: fail fast
   DistributedRun dist(model, c);  // world size 1 unless launched by mpirun or with RANK/WORLD_SIZE
   Datasets ds = make_datasets(c);
+  actnn.set_dataset_size(ds.train->size());
   std::printf("=> %s, %lld parameters\n", ds.train->describe().c_str(),
               static_cast<long long>(model->num_parameters()));
   if (is_quantized(c)) {
@@ -184,7 +187,11 @@ int run_training(const Config& flags) {
     const int64_t first_step = st.next_step;
     for (data::Batch& b : train_loader.epoch(epoch, first_step)) {
       if (st.next_step >= steps_this_epoch) break;
-      Tensor logits = dist.forward(*model, b.images);
+      Tensor logits;
+      {
+        auto compress = actnn.begin_step(b);  // saved activations compressed (forward itself is exact)
+        logits = dist.forward(*model, b.images);
+      }
       Tensor loss = cross_entropy(logits, b.labels);
       opt.zero_grad();
       loss.backward();
@@ -251,6 +258,7 @@ int run_training(const Config& flags) {
         "=> epoch %lld: train loss %.4f acc %.3f%% | test loss %.4f * Prec %.3f%% (best %.3f%%) | %.1f s, %.1f img/s\n",
         static_cast<long long>(epoch), train_loss, train_acc, ev.loss, ev.accuracy, st.best_acc, train_s,
         static_cast<double>(seen) / train_s);
+    actnn.print_epoch();
     std::fflush(stdout);
     if (!c.save_dir.empty() && dist.is_main()) {  // rank 0 writes; every rank resumes from its files
       // Order matters for kills: the metrics row first (a run resumed from an older checkpoint drops and

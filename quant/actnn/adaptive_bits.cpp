@@ -40,8 +40,13 @@ AdaptiveBits::AdaptiveBits(AdaptiveOptions o) : opts_(o) {
   MINIDL_CHECK(o.bits >= 1 && o.bits <= 8, "actnn: --cabits ", o.bits, " is not in 1..8");
   MINIDL_CHECK(o.ibits >= 1 && o.ibits <= 8, "actnn: --ibits ", o.ibits, " is not in 1..8");
   MINIDL_CHECK(o.group_size > 0, "actnn: --groupsize ", o.group_size, " must be positive");
-  MINIDL_CHECK(!o.use_gradient || o.dataset_size > 0,
-               "actnn: --usegradient needs the training set's size (per-sample gradient scales)");
+  MINIDL_CHECK(o.dataset_size >= 0, "actnn: dataset size ", o.dataset_size, " is negative");
+}
+
+void AdaptiveBits::set_dataset_size(int64_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  MINIDL_CHECK(n > 0 && layers_.empty(), "actnn: set_dataset_size(", n, ") needs a positive size before the first save");
+  opts_.dataset_size = n;
 }
 
 void AdaptiveBits::declare_conv(const std::string& module, int64_t kernel_area, int64_t conv_groups) {
@@ -56,6 +61,8 @@ void AdaptiveBits::declare_conv(const std::string& module, int64_t kernel_area, 
 AdaptiveBits::Layer& AdaptiveBits::layer_locked(const std::string& module, bool conv) {
   auto it = layers_.find(module);
   if (it == layers_.end()) {
+    MINIDL_CHECK(!opts_.use_gradient || opts_.dataset_size > 0,
+                 "actnn: --usegradient needs the training set's size (per-sample gradient scales)");
     Layer l;
     l.conv = conv;
     l.scale = GradientScale(opts_.use_gradient && conv, opts_.dataset_size);
@@ -86,6 +93,8 @@ std::vector<float> AdaptiveBits::ranges_locked(const Tensor& x) const {
   const int64_t n = x.size(0), f = x.numel() / n, g = opts_.group_size;
   const int64_t gps = (f + g - 1) / g;
   std::vector<float> mn(static_cast<size_t>(n * gps)), mx(mn.size());
+  // One pass over the activation, samples in parallel (the codec reads it once more to quantize).
+#pragma omp parallel for schedule(static)
   for (int64_t s = 0; s < n; ++s) {
     for (int64_t k = 0; k < gps; ++k) {
       const int64_t lo = k * g, hi = std::min(f, lo + g);
@@ -151,6 +160,7 @@ void AdaptiveBits::record_output_grad(const std::string& module, const Tensor& g
     const float* p = g.data<float>();
     const int64_t n = g.size(0), f = g.numel() / n;
     std::vector<float> sq(static_cast<size_t>(n));
+#pragma omp parallel for schedule(static)
     for (int64_t s = 0; s < n; ++s) {
       double acc = 0;
       for (int64_t j = 0; j < f; ++j) acc += static_cast<double>(p[s * f + j]) * p[s * f + j];
@@ -238,6 +248,13 @@ std::string AdaptiveBits::bit_map() const {
 int64_t AdaptiveBits::allocations() const {
   std::lock_guard<std::mutex> lock(mu_);
   return allocations_;
+}
+
+std::vector<uint8_t> AdaptiveBits::last_sample_bits(const std::string& module) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = layers_.find(module);
+  MINIDL_CHECK(it != layers_.end(), "actnn: no compressed layer named '", module, "'");
+  return it->second.last_bits;
 }
 
 double AdaptiveBits::layer_budget(const std::string& module) const {

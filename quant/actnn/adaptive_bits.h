@@ -43,6 +43,8 @@ class AdaptiveBits final : public BitPolicy, public std::enable_shared_from_this
   /// Undeclared conv / linear modules are declared on their first save with K = 1.
   void declare_conv(const std::string& module, int64_t kernel_area, int64_t conv_groups);
 
+  /// The training set's size, when it was not known at construction (--usegradient; before the first forward).
+  void set_dataset_size(int64_t n);
   /// The dataset indices of the batch about to run forward and backward (--usegradient).
   void set_batch(std::vector<int64_t> indices);
   /// Whether backward passes update the gradient scales (true by default; --measure-var freezes them).
@@ -63,6 +65,8 @@ class AdaptiveBits final : public BitPolicy, public std::enable_shared_from_this
 
   /// Each layer's budget, ibits and last per-sample bits (min / mean / max): one line per layer, forward order.
   std::string bit_map() const;
+  /// The per-sample bits of a layer's last save (empty before it); throws for an unknown layer.
+  std::vector<uint8_t> last_sample_bits(const std::string& module) const;
   /// Number of per-layer allocations so far.
   int64_t allocations() const;
   /// The budget of a layer (its fixed bits before any allocation); throws for an unknown layer.

@@ -1,0 +1,115 @@
+// Adaptive bits and --measure-var for cifar_resnet20 (see actnn_adaptive.h).
+#include "actnn_adaptive.h"
+
+#include <data/loader.h>
+#include <minidl.h>
+#include <quant/actnn/gradient_variance.h>
+#include <quant/actnn/packer.h>
+#include <quant/checkpoint.h>
+
+#include <cstdio>
+
+#include "checkpoint.h"
+#include "datasets.h"
+#include "model.h"
+
+namespace cifar_resnet20 {
+
+using namespace minidl;
+namespace actnn = minidl::quant::actnn;
+
+actnn::Config actnn_config(const Config& c) {
+  actnn::Config a = actnn::Config::for_level(actnn::parse_level(c.actnn_level));
+  a.compress = c.ca;
+  if (c.cabits > 0) a.bits = c.cabits;
+  a.ibits = c.ibits;
+  a.per_group = c.pergroup;
+  a.per_layer = c.perlayer;
+  a.use_gradient = c.usegradient;
+  a.group_size = c.groupsize;
+  a.seed = c.seed;
+  a.validate();
+  return a;
+}
+
+ActnnTraining::ActnnTraining(const Config& c) : cfg_(actnn_config(c)) {
+  if (!cfg_.active()) return;
+  policy_ = make_adaptive_bits(c, cfg_, 0);
+  packer_ = std::make_unique<actnn::Packer>(cfg_);
+  if (policy_) packer_->set_bit_policy(policy_);
+  std::printf("=> %s%s\n", cfg_.str().c_str(), policy_ ? " (adaptive bits)" : " (fixed bits)");
+}
+
+void ActnnTraining::set_dataset_size(int64_t n) {
+  if (policy_ && cfg_.use_gradient) policy_->set_dataset_size(n);
+}
+
+std::unique_ptr<autograd::SavedTensorHooksGuard> ActnnTraining::begin_step(const data::Batch& b) {
+  if (!packer_) return nullptr;
+  if (policy_) policy_->set_batch(b.indices);
+  return std::make_unique<autograd::SavedTensorHooksGuard>(packer_->hooks());
+}
+
+void ActnnTraining::print_epoch() const {
+  if (!policy_) return;
+  std::printf("=> actnn adaptive bits (%lld per-layer allocations so far):\n%s",
+              static_cast<long long>(policy_->allocations()), policy_->bit_map().c_str());
+}
+
+std::shared_ptr<actnn::AdaptiveBits> make_adaptive_bits(const Config& c, const actnn::Config& ac, int64_t train_size) {
+  if (!ac.active() || ac.level != actnn::Level::L3 || (ac.ibits <= ac.bits && !ac.per_layer)) return nullptr;
+  if (is_quantized(c)) {
+    std::printf("=> actnn: --scheme %s layers have no gradient probes: fixed %d-bit activations, no adaptive bits\n",
+                c.scheme.c_str(), ac.bits);
+    return nullptr;
+  }
+  actnn::AdaptiveOptions o;
+  o.bits = ac.bits;
+  o.ibits = ac.ibits;
+  o.per_group = ac.per_group;
+  o.per_layer = ac.per_layer;
+  o.use_gradient = ac.use_gradient;
+  o.dataset_size = train_size;
+  o.group_size = ac.group_size;
+  return std::make_shared<actnn::AdaptiveBits>(o);
+}
+
+int run_measure_var(const Config& flags) {
+  const actnn::Config ac = actnn_config(flags);
+  set_num_threads(flags.threads);
+  Checkpoint ck = load_checkpoint(flags.measure_var);
+  MINIDL_CHECK(ck.config.has_value(), "--measure-var ", flags.measure_var, ": not a cifar_resnet20 checkpoint");
+  Config c = *ck.config;  // the network and data of the checkpoint; batch size and seed from the flags
+  c.threads = flags.threads;
+  c.workers = flags.workers;
+  c.batch_size = flags.batch_size;
+  c.seed = flags.seed;
+  if (!flags.data_dir.empty()) c.data_dir = flags.data_dir;
+  manual_seed(c.seed);
+  Datasets ds = make_datasets(c);
+  auto policy = make_adaptive_bits(c, ac, ds.train->size());
+  auto model = make_model(c, ds.in_channels, ds.num_classes, nullptr, policy);
+  quant::load_checkpoint(*model, ck.model);
+  std::printf("=> --measure-var %s: %s on %s, batch %lld, %d batches, actnn %s%s\n", flags.measure_var.c_str(),
+              c.arch.c_str(), c.dataset.c_str(), static_cast<long long>(c.batch_size), flags.var_batches,
+              ac.str().c_str(), policy ? " (adaptive bits)" : " (fixed bits)");
+  data::DataLoader loader(
+      ds.train,
+      {.batch_size = c.batch_size, .shuffle = true, .seed = c.seed, .drop_last = true, .num_workers = c.workers});
+  std::vector<actnn::VarianceBatch> batches;
+  for (data::Batch& b : loader.epoch(0)) {
+    batches.push_back({b.images, b.labels, b.indices});
+    if (static_cast<int>(batches.size()) == flags.var_batches) break;
+  }
+  actnn::Packer packer(ac);
+  if (policy) packer.set_bit_policy(policy);
+  const actnn::VarianceReport r = actnn::measure_gradient_variance(*model, batches, packer.hooks(), policy);
+  for (const auto& l : r.layers)
+    std::printf("%s, grad norm = %.6g, sample var = %.6g, bias = %.6g, var = %.6g\n", l.name.c_str(), l.grad_sqnorm,
+                l.sample_var, l.bias, l.var);
+  if (policy) std::printf("=> bits after the measurement:\n%s", policy->bit_map().c_str());
+  std::printf("%s\n", r.overall().c_str());
+  return 0;
+}
+
+}  // namespace cifar_resnet20
