@@ -1,14 +1,20 @@
 // train_step: img/s of one ResNet training step (forward, backward, SGD update) or eval forward, on synthetic
 // data. Prints a RESULT line for bench/compare_pytorch.py, and with --profile the per-op time breakdown.
 //   train_step --model resnet20 --mode train --batch 128 --steps 10 --warmup 3 --threads 2 [--profile]
-#include <CLI/CLI.hpp>
-#include <chrono>
-#include <cstdio>
-
+// With --actnn-level L0..L3 (train mode) the step runs under the ActNN packer and the RESULT line adds
+// saved_bytes= (the most the tape held through the packer in a measured step: codes, metadata, masks, indices and
+// exact tensors, parameters not counted), peak_bytes= and reserved_bytes= (the CPU allocator's peak live and
+// reserved bytes over the measured steps).
 #include <minidl.h>
 #include <nn/models/resnet.h>
 #include <optim/sgd.h>
+#include <quant/actnn/packer.h>
 #include <quant/quant_resnet.h>
+#include <tensor/allocator.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
 
 using namespace minidl;
 
@@ -19,8 +25,12 @@ int main(int argc, char** argv) {
   bool profile = false;
   std::string scheme = "float";
   int bits = 4;
+  std::string actnn_level;
+  int cabits = 0;
+  int64_t groupsize = 256;
   CLI::App app{"train_step: img/s of a ResNet training or eval step"};
-  app.add_option("--model", model_name)->check(CLI::IsMember({"resnet20", "resnet32", "resnet56", "resnet18", "resnet34"}));
+  app.add_option("--model", model_name)
+      ->check(CLI::IsMember({"resnet20", "resnet32", "resnet56", "resnet18", "resnet34"}));
   app.add_option("--mode", mode)->check(CLI::IsMember({"train", "eval"}));
   app.add_option("--batch", batch);
   app.add_option("--steps", steps);
@@ -31,6 +41,9 @@ int main(int argc, char** argv) {
   app.add_option("--scheme", scheme, "float, or a quant scheme for CIFAR ResNets (apot, pot, uniform, pact)")
       ->check(CLI::IsMember({"float", "apot", "pot", "uniform", "pact"}));
   app.add_option("--bit", bits, "weight and activation bits of --scheme");
+  app.add_option("--actnn-level", actnn_level, "ActNN activation compression level L0..L3 (train mode)");
+  app.add_option("--cabits", cabits, "ActNN bits per activation element (default: the level's)");
+  app.add_option("--groupsize", groupsize, "ActNN elements per quantization group");
   CLI11_PARSE(app, argc, argv);
   try {
     set_num_threads(threads);
@@ -51,15 +64,26 @@ int main(int argc, char** argv) {
     }
     const int64_t hw = imagenet ? 224 : 32;
     Tensor x = randn({batch, 3, hw, hw});
-    Tensor y = from_vector(std::vector<int64_t>(static_cast<size_t>(batch), 3), {batch}, TensorOptions().dtype(DType::i64));
+    Tensor y =
+        from_vector(std::vector<int64_t>(static_cast<size_t>(batch), 3), {batch}, TensorOptions().dtype(DType::i64));
     optim::SGDOptions so;
     so.lr = 0.01;
     so.momentum = 0.9;
     so.weight_decay = 1e-4;
     optim::SGD opt(model->parameters(), so);
 
+    std::unique_ptr<quant::actnn::Packer> packer;
+    if (!actnn_level.empty()) {
+      MINIDL_CHECK(mode == "train", "train_step: --actnn-level applies to --mode train");
+      quant::actnn::Config ac = quant::actnn::Config::for_level(quant::actnn::parse_level(actnn_level));
+      if (cabits > 0) ac.bits = cabits;
+      ac.group_size = groupsize;
+      packer = std::make_unique<quant::actnn::Packer>(ac);
+    }
     auto step = [&] {
       if (mode == "train") {
+        std::unique_ptr<autograd::SavedTensorHooksGuard> guard;
+        if (packer) guard = std::make_unique<autograd::SavedTensorHooksGuard>(packer->hooks());
         model->train();
         Tensor loss = cross_entropy((*model)(x), y);
         opt.zero_grad();
@@ -72,16 +96,26 @@ int main(int argc, char** argv) {
       }
     };
     for (int i = 0; i < warmup; ++i) step();
+    Allocator& alloc = allocator_for(kCPU);
+    alloc.reset_peak();
+    if (packer) packer->reset_peak();
     autograd::Profiler::reset();
     autograd::Profiler::set_enabled(profile);
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < steps; ++i) step();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     autograd::Profiler::set_enabled(false);
-    std::printf("RESULT model=%s scheme=%s mode=%s batch=%lld backend=%s threads=%d ms_per_step=%.2f img_per_s=%.1f\n",
-                model_name.c_str(), scheme == "float" ? "float" : (scheme + std::to_string(bits)).c_str(), mode.c_str(),
-                static_cast<long long>(batch), cpu_backend_name().c_str(), threads,
-                1e3 * s / steps, static_cast<double>(batch) * steps / s);
+    std::string actnn;  // the ActNN fields, on the same RESULT line
+    if (packer) {
+      const AllocatorStats st = alloc.stats();
+      actnn = " actnn_level=" + actnn_level + " saved_bytes=" + std::to_string(packer->peak().total()) +
+              " peak_bytes=" + std::to_string(st.peak_bytes) + " reserved_bytes=" + std::to_string(st.reserved_bytes);
+    }
+    std::printf(
+        "RESULT model=%s scheme=%s mode=%s batch=%lld backend=%s threads=%d ms_per_step=%.2f img_per_s=%.1f%s\n",
+        model_name.c_str(), scheme == "float" ? "float" : (scheme + std::to_string(bits)).c_str(), mode.c_str(),
+        static_cast<long long>(batch), cpu_backend_name().c_str(), threads, 1e3 * s / steps,
+        static_cast<double>(batch) * steps / s, actnn.c_str());
     if (profile) std::printf("%s", autograd::Profiler::table().c_str());
     return 0;
   } catch (const Error& e) {

@@ -9,6 +9,7 @@
 
 #include <cstdio>
 
+#include "actnn_run.h"
 #include "checkpoint.h"
 #include "datasets.h"
 #include "model.h"
@@ -17,44 +18,6 @@ namespace cifar_resnet20 {
 
 using namespace minidl;
 namespace actnn = minidl::quant::actnn;
-
-actnn::Config actnn_config(const Config& c) {
-  actnn::Config a = actnn::Config::for_level(actnn::parse_level(c.actnn_level));
-  a.compress = c.ca;
-  if (c.cabits > 0) a.bits = c.cabits;
-  a.ibits = c.ibits;
-  a.per_group = c.pergroup;
-  a.per_layer = c.perlayer;
-  a.use_gradient = c.usegradient;
-  a.group_size = c.groupsize;
-  a.seed = c.seed;
-  a.validate();
-  return a;
-}
-
-ActnnTraining::ActnnTraining(const Config& c) : cfg_(actnn_config(c)) {
-  if (!cfg_.active()) return;
-  policy_ = make_adaptive_bits(c, cfg_, 0);
-  packer_ = std::make_unique<actnn::Packer>(cfg_);
-  if (policy_) packer_->set_bit_policy(policy_);
-  std::printf("=> %s%s\n", cfg_.str().c_str(), policy_ ? " (adaptive bits)" : " (fixed bits)");
-}
-
-void ActnnTraining::set_dataset_size(int64_t n) {
-  if (policy_ && cfg_.use_gradient) policy_->set_dataset_size(n);
-}
-
-std::unique_ptr<autograd::SavedTensorHooksGuard> ActnnTraining::begin_step(const data::Batch& b) {
-  if (!packer_) return nullptr;
-  if (policy_) policy_->set_batch(b.indices);
-  return std::make_unique<autograd::SavedTensorHooksGuard>(packer_->hooks());
-}
-
-void ActnnTraining::print_epoch() const {
-  if (!policy_) return;
-  std::printf("=> actnn adaptive bits (%lld per-layer allocations so far):\n%s",
-              static_cast<long long>(policy_->allocations()), policy_->bit_map().c_str());
-}
 
 std::shared_ptr<actnn::AdaptiveBits> make_adaptive_bits(const Config& c, const actnn::Config& ac, int64_t train_size) {
   if (!ac.active() || ac.level != actnn::Level::L3 || (ac.ibits <= ac.bits && !ac.per_layer)) return nullptr;

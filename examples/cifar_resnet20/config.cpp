@@ -13,8 +13,8 @@ namespace cifar_resnet20 {
   X(dataset) X(data_dir) X(augment) X(workers) X(arch) X(shortcut) X(scheme) X(bit) X(act_bit)             \
   X(stage_act_bits) X(weight_thres) X(use_quantize_weight) X(semantics) X(float_first_last) X(epochs)      \
   X(batch_size) X(lr) X(momentum) X(wd) X(alpha_lr) X(alpha_wd) X(schedule) X(warmup_epochs) X(seed)       \
-  X(threads) X(save_dir) X(save_every) X(init) X(print_freq) X(max_steps)              \
-  X(actnn_level) X(ca) X(cabits) X(ibits) X(pergroup) X(perlayer) X(usegradient) X(groupsize)
+  X(threads) X(save_dir) X(save_every) X(init) X(print_freq) X(max_steps) X(actnn_level) X(ca) X(cabits) X(ibits)      \
+  X(pergroup) X(perlayer) X(usegradient) X(groupsize) X(actnn_bits)
 
 std::string Config::to_json() const {
   nlohmann::json j;
@@ -64,6 +64,16 @@ std::optional<Config> parse_args(int argc, char** argv) {
   app.add_flag("--use-quantize-weight", c.use_quantize_weight, "binary weights trained by the hysteresis optimizer");
   app.add_option("--semantics", c.semantics, "apot-i | apot-c")->check(CLI::IsMember({"apot-i", "apot-c"}));
   app.add_flag("--float-first-last", c.float_first_last, "keep the first conv and the last linear in float");
+  app.add_option("--actnn-level", c.actnn_level, "ActNN activation-compressed training: L0 (count only) .. L3");
+  // the seed's flags, written --ca=True / --pergroup=False there (also accepted bare, as flags)
+  app.add_flag("--ca{true}", c.ca, "ActNN: compress activations (False: as L0)");
+  app.add_option("--cabits", c.cabits, "ActNN: bits per activation element (default: 4 at L1/L2, 2 at L3)");
+  app.add_option("--ibits", c.ibits, "ActNN: initial / maximum bits of the adaptive allocator");
+  app.add_flag("--pergroup{true}", c.pergroup, "ActNN: per-group ranges (False: one range per tensor)");
+  app.add_flag("--perlayer{true}", c.perlayer, "ActNN: re-allocate bits across layers after each backward");
+  app.add_flag("--usegradient{true}", c.usegradient, "ActNN: per-sample gradient sensitivity");
+  app.add_option("--groupsize", c.groupsize, "ActNN: elements per quantization group (a multiple of 8)");
+  app.add_option("--actnn-bits", c.actnn_bits, "ActNN: per-module bits, e.g. conv1=8,layer3.2.conv2=4");
   app.add_option("--epochs", c.epochs);
   app.add_option("-b,--batch-size", c.batch_size);
   app.add_option("--lr", c.lr, "learning rate");
@@ -92,15 +102,6 @@ std::optional<Config> parse_args(int argc, char** argv) {
   app.add_flag("--no-overlap", c.no_overlap, "distributed: allreduce gradients after backward, not during it");
   app.add_option("--bucket-mb", c.bucket_mb, "distributed: gradient bucket size in MB")->check(CLI::PositiveNumber);
   app.add_option("--loss-log", c.loss_log, "write each step's exact loss (hex float) to this file");
-  app.add_option("--actnn-level", c.actnn_level, "ActNN activation compression: L0 (off), L1, L2, L3")
-      ->check(CLI::IsMember({"L0", "L1", "L2", "L3"}));
-  app.add_option("--ca", c.ca, "ActNN: compress activations (true/false; false = L0)");
-  app.add_option("--cabits", c.cabits, "ActNN: bits per activation element (0: the level's)");
-  app.add_option("--ibits", c.ibits, "ActNN: initial / maximum bits of the adaptive allocation (== cabits: fixed)");
-  app.add_option("--pergroup", c.pergroup, "ActNN: per-group ranges (false: one range per tensor)");
-  app.add_option("--perlayer", c.perlayer, "ActNN: reallocate bits across layers after every backward");
-  app.add_option("--usegradient", c.usegradient, "ActNN: per-sample gradient sensitivity (the loader's indices)");
-  app.add_option("--groupsize", c.groupsize, "ActNN: elements per quantization group");
   app.add_option("--measure-var", c.measure_var,
                  "ActNN: print the Overall Bias / Var / SampleVar of the weight gradients of this checkpoint under "
                  "the --actnn-level / --cabits / --ibits / --pergroup / --perlayer / --usegradient settings");

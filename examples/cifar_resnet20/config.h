@@ -27,6 +27,16 @@ struct Config {
   bool use_quantize_weight = false;
   std::string semantics = "apot-i";  // apot-i | apot-c
   bool float_first_last = false;     // first conv / last linear in full precision (seed 004's choice)
+  // activation-compressed training (ActNN, issue 13; quant/actnn): "" = off (no packer), L0 = packer that only counts
+  std::string actnn_level;
+  bool ca = true;            // --ca: compress activations (false = L0)
+  int cabits = 0;            // --cabits: bits per activation element (0: the level's, 4 at L1/L2, 2 at L3)
+  int ibits = 8;             // --ibits: start / maximum of the adaptive allocator
+  bool pergroup = true;      // --pergroup: per-group ranges (false: one range per tensor)
+  bool perlayer = false;     // --perlayer: across-layer reallocation
+  bool usegradient = false;  // --usegradient: per-sample gradient sensitivity
+  int64_t groupsize = 256;   // --groupsize
+  std::string actnn_bits;    // --actnn-bits "module=bits,...": per-module bits
   // optimisation
   int epochs = 200;
   int64_t batch_size = 128;
@@ -51,15 +61,6 @@ struct Config {
   int64_t print_freq = 50;  // batches between progress lines
   int64_t max_steps = -1;   // stop an epoch early (smoke tests)
   std::string loss_log;     // write every step's loss, exactly (hex float), for determinism checks
-  // ActNN activation compression (issue 13; spec/quant.md 2.1, 2.11): the level and the seed's flags
-  std::string actnn_level = "L0";  // L0 (off) .. L3
-  bool ca = true;                  // --ca: master switch
-  int cabits = 0;                  // --cabits: bits per activation element (0: the level's, 4 at L1/L2, 2 at L3)
-  int ibits = 8;                   // --ibits: start / maximum of the adaptive per-sample allocation (L3)
-  bool pergroup = true;            // --pergroup: per-group ranges, else one range per tensor
-  bool perlayer = false;           // --perlayer: reallocate bits across layers after every backward (L3)
-  bool usegradient = false;        // --usegradient: per-sample gradient sensitivity from the loader's indices
-  int64_t groupsize = 256;         // --groupsize
   // ActNN gradient-variance measurement (spec/quant.md 2.8): a checkpoint, and how many training batches
   std::string measure_var;
   int var_batches = 10;

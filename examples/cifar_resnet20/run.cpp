@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "actnn_adaptive.h"
+#include "actnn_run.h"
 #include "checkpoint.h"
 #include "datasets.h"
 #include "distributed_run.h"
@@ -113,11 +114,14 @@ int run_training(const Config& flags) {
               c.dataset.c_str(), c.epochs, static_cast<long long>(c.batch_size), c.lr, cpu_backend_name().c_str(),
               get_num_threads());
   const auto [in_channels, num_classes] = dataset_channels_classes(c);
-  ActnnTraining actnn(c);  // activation compression; its adaptive bits need probes in the model
-  auto model = make_model(c, in_channels, num_classes, nullptr, actnn.policy());  // before the data: fail fast
+  std::unique_ptr<quant::actnn::Packer> packer = make_packer(c);  // --actnn-level (null: off)
+  // ActNN's adaptive bits (L3 with --ibits above --cabits, or --perlayer) need gradient probes in the model
+  auto adaptive = packer ? make_adaptive_bits(c, packer->config(), 0) : nullptr;
+  if (adaptive) packer->set_bit_policy(adaptive);
+  auto model = make_model(c, in_channels, num_classes, nullptr, adaptive);  // before the data: fail fast
   DistributedRun dist(model, c);  // world size 1 unless launched by mpirun or with RANK/WORLD_SIZE
   Datasets ds = make_datasets(c);
-  actnn.set_dataset_size(ds.train->size());
+  if (adaptive && c.usegradient) adaptive->set_dataset_size(ds.train->size());
   std::printf("=> %s, %lld parameters\n", ds.train->describe().c_str(),
               static_cast<long long>(model->num_parameters()));
   if (is_quantized(c)) {
@@ -185,14 +189,21 @@ int run_training(const Config& flags) {
     };
     const int64_t steps_this_epoch = c.max_steps > 0 ? std::min(nb, c.max_steps) : nb;
     const int64_t first_step = st.next_step;
+    if (packer) memory_line(*packer);  // resets the peaks: the epoch's line covers its training steps only
     for (data::Batch& b : train_loader.epoch(epoch, first_step)) {
       if (st.next_step >= steps_this_epoch) break;
-      Tensor logits;
+      Tensor logits, loss;
       {
-        auto compress = actnn.begin_step(b);  // saved activations compressed (forward itself is exact)
+        // the packer compresses what forward saves; backward unpacks through the payloads, hooks or not
+        std::unique_ptr<autograd::SavedTensorHooksGuard> actnn;
+        if (packer) actnn = std::make_unique<autograd::SavedTensorHooksGuard>(packer->hooks());
+        if (adaptive) adaptive->set_batch(b.indices);  // --usegradient: the samples' running sensitivities
         logits = dist.forward(*model, b.images);
+        loss = cross_entropy(logits, b.labels);
       }
-      Tensor loss = cross_entropy(logits, b.labels);
+      if (packer && epoch == st.next_epoch && st.next_step == first_step && packer->config().active()) {
+        std::printf("=> actnn bit map (first step):\n%s", packer->bit_map().c_str());
+      }
       opt.zero_grad();
       loss.backward();
       dist.add_comm_wait();
@@ -237,6 +248,7 @@ int run_training(const Config& flags) {
       }
     }
     const double train_s = elapsed();
+    if (packer) std::printf("%s\n", memory_line(*packer).c_str());
     int64_t seen = st.seen;
     EvalResult ev = evaluate(*model, test_loader, c.print_freq, /*verbose=*/false, c.max_steps);
     double loss_sum = st.loss_sum;
@@ -258,7 +270,10 @@ int run_training(const Config& flags) {
         "=> epoch %lld: train loss %.4f acc %.3f%% | test loss %.4f * Prec %.3f%% (best %.3f%%) | %.1f s, %.1f img/s\n",
         static_cast<long long>(epoch), train_loss, train_acc, ev.loss, ev.accuracy, st.best_acc, train_s,
         static_cast<double>(seen) / train_s);
-    actnn.print_epoch();
+    if (adaptive) {
+      std::printf("=> actnn adaptive bits (%lld per-layer allocations so far):\n%s",
+                  static_cast<long long>(adaptive->allocations()), adaptive->bit_map().c_str());
+    }
     std::fflush(stdout);
     if (!c.save_dir.empty() && dist.is_main()) {  // rank 0 writes; every rank resumes from its files
       // Order matters for kills: the metrics row first (a run resumed from an older checkpoint drops and

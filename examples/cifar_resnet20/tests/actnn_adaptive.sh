@@ -10,7 +10,7 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 common=(--dataset fashion-mnist --data "$data" --augment none --batch-size 32 --threads 1 --workers 1 --seed 0)
 
-"$exe" "${common[@]}" --epochs 1 --max-steps 3 --actnn-level L3 --ibits 8 --perlayer true --usegradient true \
+"$exe" "${common[@]}" --epochs 1 --max-steps 3 --actnn-level L3 --ibits 8 --perlayer --usegradient \
   --save "$tmp/run" >"$tmp/train.log"
 grep -q "(adaptive bits)" "$tmp/train.log" || { echo "FAIL: no adaptive bits"; cat "$tmp/train.log"; exit 1; }
 grep -q "per-layer allocations so far" "$tmp/train.log" || { echo "FAIL: no bit map"; cat "$tmp/train.log"; exit 1; }
@@ -26,7 +26,7 @@ overall() {  # overall LEVEL FLAGS... -> the "Overall ..." line
   "$exe" "${common[@]}" --measure-var "$tmp/run/last.safetensors" --var-batches 2 "$@" | grep "^Overall"
 }
 l0=$(overall --actnn-level L0)
-l3=$(overall --actnn-level L3 --ibits 8 --perlayer true)
+l3=$(overall --actnn-level L3 --ibits 8 --perlayer)
 echo "L0: $l0"
 echo "L3: $l3"
 [[ "$l0" == "Overall Bias = 0, Var = 0, "* ]] || { echo "FAIL: L0 must give Bias = Var = 0"; exit 1; }
