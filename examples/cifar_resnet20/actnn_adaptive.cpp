@@ -34,6 +34,8 @@ std::shared_ptr<actnn::AdaptiveBits> make_adaptive_bits(const Config& c, const a
   o.use_gradient = ac.use_gradient;
   o.dataset_size = train_size;
   o.group_size = ac.group_size;
+  std::printf("=> actnn adaptive bits: per-sample from ibits %d%s%s\n", ac.ibits, ac.per_layer ? ", per-layer" : "",
+              ac.use_gradient ? ", gradient sensitivity per sample" : "");
   return std::make_shared<actnn::AdaptiveBits>(o);
 }
 
