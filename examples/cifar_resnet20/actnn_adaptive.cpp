@@ -55,7 +55,7 @@ int run_measure_var(const Config& flags) {
   auto policy = make_adaptive_bits(c, ac, ds.train->size());
   auto model = make_model(c, ds.in_channels, ds.num_classes, nullptr, policy);
   quant::load_checkpoint(*model, ck.model);
-  std::printf("=> --measure-var %s: %s on %s, batch %lld, %d batches, actnn %s%s\n", flags.measure_var.c_str(),
+  std::printf("=> --measure-var %s: %s on %s, batch %lld, %d batches, %s%s\n", flags.measure_var.c_str(),
               c.arch.c_str(), c.dataset.c_str(), static_cast<long long>(c.batch_size), flags.var_batches,
               ac.str().c_str(), policy ? " (adaptive bits)" : " (fixed bits)");
   data::DataLoader loader(
