@@ -2,6 +2,7 @@
 #pragma once
 
 #include "nn/init.h"
+#include "nn/models/preact_resnet.h"
 #include "nn/models/resnet.h"
 #include "nn/module.h"
 #include "nn/modules/activation.h"

@@ -9,6 +9,8 @@
 #include <new>
 #include <vector>
 
+#include "core/byte_size.h"
+#include "core/env.h"
 #include "core/error.h"
 
 namespace minidl {
@@ -26,6 +28,7 @@ size_t round_size(size_t n) {
 
 class CachingCpuAllocator final : public Allocator {
  public:
+  CachingCpuAllocator() : limit_(memory_limit_from_env()) {}
   void* allocate(size_t nbytes) override {
     const size_t sz = round_size(nbytes);
     std::lock_guard<std::mutex> lock(mu_);
@@ -36,14 +39,20 @@ class CachingCpuAllocator final : public Allocator {
       it->second.pop_back();
       cached_ -= sz;
     } else {
+      if (limit_ != 0 && live_ + cached_ + sz > limit_) {
+        // Cached blocks of other sizes count against the cap: give them back before giving up.
+        release_all_locked();
+        MINIDL_CHECK(live_ + sz <= limit_, "cpu allocator: out of memory under the limit: allocating ",
+                     format_bytes(nbytes), " would exceed the memory limit of ", format_bytes(limit_), " with ",
+                     format_bytes(live_), " live (set by MINIDL_MEMORY_LIMIT or set_memory_limit)");
+      }
       p = std::aligned_alloc(64, sz);
       if (p == nullptr) {
         // Give the cache back to the system once, then retry.
         release_all_locked();
         p = std::aligned_alloc(64, sz);
       }
-      MINIDL_CHECK(p != nullptr, "cpu allocator: out of memory allocating ", sz, " bytes (live ", live_,
-                   " bytes)");
+      MINIDL_CHECK(p != nullptr, "cpu allocator: out of memory allocating ", sz, " bytes (live ", live_, " bytes)");
     }
     live_ += sz;
     peak_ = std::max(peak_, live_);
@@ -69,6 +78,15 @@ class CachingCpuAllocator final : public Allocator {
     std::lock_guard<std::mutex> lock(mu_);
     release_all_locked();
   }
+  void set_limit(size_t bytes) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    limit_ = bytes;
+    if (limit_ != 0 && live_ + cached_ > limit_) release_all_locked();
+  }
+  size_t limit() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return limit_;
+  }
   ~CachingCpuAllocator() override { release_all_locked(); }
 
  private:
@@ -82,6 +100,7 @@ class CachingCpuAllocator final : public Allocator {
   mutable std::mutex mu_;
   std::map<size_t, std::vector<void*>> free_;
   size_t live_ = 0, peak_ = 0, cached_ = 0;
+  size_t limit_ = 0;  // 0 = unlimited
 };
 
 std::array<Allocator*, 2>& registry() {
@@ -100,5 +119,14 @@ Allocator& allocator_for(Device d) {
 }
 
 void register_allocator(DeviceType t, Allocator* a) { registry()[static_cast<size_t>(t)] = a; }
+
+size_t memory_limit_from_env() {
+  const auto v = env_string("MINIDL_MEMORY_LIMIT");
+  return v ? static_cast<size_t>(parse_byte_size(*v, "MINIDL_MEMORY_LIMIT")) : 0;
+}
+
+void set_memory_limit(Device d, size_t bytes) { allocator_for(d).set_limit(bytes); }
+
+size_t memory_limit(Device d) { return allocator_for(d).limit(); }
 
 }  // namespace minidl

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backends/cuda/cuda_check.cuh"
+#include "core/byte_size.h"
 #include "tensor/allocator.h"
 
 namespace minidl::cuda {
@@ -26,6 +27,7 @@ size_t round_size(size_t n) {
 
 class CachingCudaAllocator final : public Allocator {
  public:
+  CachingCudaAllocator() : limit_(memory_limit_from_env()) {}
   void* allocate(size_t nbytes) override {
     require_device("allocating on cuda");
     if (nbytes == 0) return nullptr;  // an empty tensor owns no device memory
@@ -38,6 +40,12 @@ class CachingCudaAllocator final : public Allocator {
       it->second.pop_back();
       cached_ -= sz;
     } else {
+      if (limit_ != 0 && live_ + cached_ + sz > limit_) {
+        release_all_locked();  // cached blocks of other sizes count against the cap
+        MINIDL_CHECK(live_ + sz <= limit_, "CUDA allocator: out of memory under the limit: allocating ",
+                     format_bytes(nbytes), " would exceed the memory limit of ", format_bytes(limit_), " with ",
+                     format_bytes(live_), " live (set by MINIDL_MEMORY_LIMIT or set_memory_limit)");
+      }
       cudaError_t err = cudaMalloc(&p, sz);
       if (err == cudaErrorMemoryAllocation) {
         // Give the cached blocks back to the driver once, then retry.
@@ -80,6 +88,17 @@ class CachingCudaAllocator final : public Allocator {
     release_all_locked();
   }
 
+  void set_limit(size_t bytes) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    limit_ = bytes;
+    if (limit_ != 0 && live_ + cached_ > limit_) release_all_locked();
+  }
+
+  size_t limit() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return limit_;
+  }
+
  private:
   void release_all_locked() {
     for (auto& [sz, list] : free_) {
@@ -93,6 +112,7 @@ class CachingCudaAllocator final : public Allocator {
   mutable std::mutex mu_;
   std::map<size_t, std::vector<void*>> free_;
   size_t live_ = 0, peak_ = 0, cached_ = 0;
+  size_t limit_ = 0;  // 0 = unlimited
 };
 
 // Never destroyed: tensors with static lifetime may free device blocks after static destructors have run.

@@ -10,22 +10,25 @@ namespace cifar_resnet20 {
 
 namespace qa = minidl::quant::actnn;
 
-std::unique_ptr<qa::Packer> make_packer(const Config& c) {
-  if (c.actnn_level.empty()) return nullptr;
-  MINIDL_CHECK(!c.perlayer, "--perlayer: not available yet (the adaptive bit allocation is not in this build)");
-  MINIDL_CHECK(!c.usegradient, "--usegradient: not available yet (the adaptive bit allocation is not in this build)");
+qa::Config actnn_config(const Config& c) {
+  MINIDL_CHECK(!c.actnn_level.empty(), "ActNN: --actnn-level L0..L3 is needed here");
   qa::Config ac = qa::Config::for_level(qa::parse_level(c.actnn_level));
   ac.compress = c.ca;
   if (c.cabits > 0) ac.bits = c.cabits;
   ac.ibits = c.ibits;
   ac.per_group = c.pergroup;
+  ac.per_layer = c.perlayer;
+  ac.use_gradient = c.usegradient;
   ac.group_size = c.groupsize;
   ac.seed = c.seed;
   ac.parse_module_bits(c.actnn_bits);
-  if (ac.active() && ac.ibits != ac.bits) {
-    std::printf("=> actnn: --ibits %d is the adaptive allocator's start; this build gives every sample --cabits %d\n",
-                ac.ibits, ac.bits);
-  }
+  ac.validate();
+  return ac;
+}
+
+std::unique_ptr<qa::Packer> make_packer(const Config& c) {
+  if (c.actnn_level.empty()) return nullptr;
+  const qa::Config ac = actnn_config(c);
   auto p = std::make_unique<qa::Packer>(ac);
   std::printf("=> %s\n", ac.str().c_str());
   return p;

@@ -11,8 +11,11 @@
 
 namespace cifar_resnet20 {
 
+/// The packer configuration of --actnn-level and the seed's flags (checked; throws minidl::Error on a bad value).
+minidl::quant::actnn::Config actnn_config(const Config& c);
+
 /// The packer of --actnn-level (null when the flag is absent). Throws minidl::Error for a flag that is not
-/// available (--perlayer, --usegradient: the adaptive allocation) or a bad value.
+/// bad value. Adaptive bits (--ibits, --perlayer, --usegradient) are set on it by the caller (actnn_adaptive.h).
 std::unique_ptr<minidl::quant::actnn::Packer> make_packer(const Config& c);
 
 /// "=> actnn L3: tape peak 16.2 MB (codes ..., meta ..., masks ..., indices ..., exact ...) | allocator peak live

@@ -48,8 +48,8 @@ std::optional<Config> parse_args(int argc, char** argv) {
   app.add_option("--data", c.data_dir, "dataset directory (fashion-mnist default: /usr/share/datasets/fashion-mnist)");
   app.add_option("--augment", c.augment, "crop-flip | none")->check(CLI::IsMember({"crop-flip", "none"}));
   app.add_option("-j,--workers", c.workers, "data loading threads");
-  app.add_option("--arch", c.arch, "resnet20 | resnet32 | resnet56")
-      ->check(CLI::IsMember({"resnet20", "resnet32", "resnet56"}));
+  app.add_option("--arch", c.arch, "resnet20 | resnet32 | resnet56 | preact_resnet56 (the ActNN seed's network)")
+      ->check(CLI::IsMember({"resnet20", "resnet32", "resnet56", "preact_resnet56"}));
   app.add_option("--shortcut", c.shortcut, "B (1x1 conv + BN) | A (parameter-free)")
       ->check(CLI::IsMember({"A", "B"}));
   app.add_option("--scheme", c.scheme, "float | apot | pot | uniform | pact | binary")
@@ -107,6 +107,11 @@ std::optional<Config> parse_args(int argc, char** argv) {
   app.add_flag("--no-overlap", c.no_overlap, "distributed: allreduce gradients after backward, not during it");
   app.add_option("--bucket-mb", c.bucket_mb, "distributed: gradient bucket size in MB")->check(CLI::PositiveNumber);
   app.add_option("--loss-log", c.loss_log, "write each step's exact loss (hex float) to this file");
+  app.add_option("--measure-var", c.measure_var,
+                 "ActNN: print the Overall Bias / Var / SampleVar of the weight gradients of this checkpoint under "
+                 "the --actnn-level / --cabits / --ibits / --pergroup / --perlayer / --usegradient settings");
+  app.add_option("--var-batches", c.var_batches, "with --measure-var: training batches measured")
+      ->check(CLI::PositiveNumber);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

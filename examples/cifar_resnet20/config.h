@@ -65,6 +65,9 @@ struct Config {
   int64_t print_freq = 50;  // batches between progress lines
   int64_t max_steps = -1;   // stop an epoch early (smoke tests)
   std::string loss_log;     // write every step's loss, exactly (hex float), for determinism checks
+  // ActNN gradient-variance measurement (spec/quant.md 2.8): a checkpoint, and how many training batches
+  std::string measure_var;
+  int var_batches = 10;
   // distributed runs (mpirun, or RANK/WORLD_SIZE): see distributed_run.h
   bool sync_bn = false;     // BatchNorm statistics of the global batch (SyncBatchNorm)
   bool no_overlap = false;  // allreduce gradients after backward, not during it (to measure the overlap)

@@ -4,6 +4,7 @@
 
 #include <minidl.h>
 
+#include "actnn_adaptive.h"
 #include "config.h"
 #include "export.h"
 #include "run.h"
@@ -14,6 +15,7 @@ int main(int argc, char** argv) {
     auto cfg = cifar_resnet20::parse_args(argc, argv);
     if (!cfg) return 0;  // --help
     if (!cfg->export_format.empty()) return cifar_resnet20::run_export(*cfg);
+    if (!cfg->measure_var.empty()) return cifar_resnet20::run_measure_var(*cfg);
     return cfg->evaluate.empty() ? cifar_resnet20::run_training(*cfg) : cifar_resnet20::run_evaluation(*cfg);
   } catch (const minidl::Error& e) {
     std::fprintf(stderr, "cifar_resnet20: error: %s\n", e.what());

@@ -4,6 +4,7 @@
 #include <minidl.h>
 #include <optim/hysteresis.h>
 #include <optim/sgd.h>
+#include <quant/actnn/probed_layers.h>
 #include <quant/param_groups.h>
 #include <quant/quant_resnet.h>
 
@@ -20,8 +21,22 @@ quant::Semantics semantics_of(const Config& c) {
 
 bool is_quantized(const Config& c) { return c.scheme != "float"; }
 
-std::shared_ptr<nn::ResNet> make_model(const Config& c, int64_t in_channels, int64_t num_classes,
-                                       const Metadata* checkpoint_meta) {
+std::shared_ptr<nn::Module> make_model(const Config& c, int64_t in_channels, int64_t num_classes,
+                                       const Metadata* checkpoint_meta,
+                                       std::shared_ptr<quant::actnn::AdaptiveBits> probes) {
+  if (c.arch == "preact_resnet56") {
+    // The ActNN seed's network (float weights; ActNN compresses its activations, not its weights).
+    MINIDL_CHECK(!is_quantized(c) && !(checkpoint_meta && checkpoint_meta->count("bit")),
+                 "--arch preact_resnet56 is a float network: --scheme ", c.scheme, " is not available for it");
+    nn::PreActResNetConfig pc;
+    pc.in_channels = in_channels;
+    pc.num_classes = num_classes;
+    if (probes) {
+      pc.conv = quant::actnn::probed_conv_factory(probes);
+      pc.linear = quant::actnn::probed_linear_factory(probes);
+    }
+    return nn::preact_resnet56(pc);
+  }
   const auto shortcut = c.shortcut == "A" ? nn::Shortcut::A : nn::Shortcut::B;
   if (checkpoint_meta && checkpoint_meta->count("bit")) {
     // A foreign quantized checkpoint: its metadata decides bits and semantics (APoT-C for the APoT release).
@@ -36,6 +51,10 @@ std::shared_ptr<nn::ResNet> make_model(const Config& c, int64_t in_channels, int
     rc.in_channels = in_channels;
     rc.num_classes = num_classes;
     rc.shortcut = shortcut;
+    if (probes) {
+      rc.conv = quant::actnn::probed_conv_factory(probes);
+      rc.linear = quant::actnn::probed_linear_factory(probes);
+    }
     return nn::resnet_by_name(c.arch, rc);
   }
   quant::QuantConfig qc =

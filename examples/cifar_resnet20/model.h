@@ -2,19 +2,23 @@
 // (scheme/bit flags of the seeds), and the parameter groups of each recipe (spec/quant.md 1.12, 3.3).
 #pragma once
 
-#include <nn/models/resnet.h>
+#include <nn/module.h>
 #include <optim/optimizer.h>
+#include <quant/actnn/adaptive_bits.h>
 #include <tensor/safetensors.h>
 
 #include "config.h"
 
 namespace cifar_resnet20 {
 
-/// The (quantized) ResNet of --arch/--scheme/--bit for the dataset's channels and classes. `checkpoint_meta`,
-/// when given, is the metadata of a foreign checkpoint (e.g. the APoT release) whose `bit`/`semantics` decide
-/// the quantization.
-std::shared_ptr<minidl::nn::ResNet> make_model(const Config& c, int64_t in_channels, int64_t num_classes,
-                                               const minidl::Metadata* checkpoint_meta = nullptr);
+/// The (quantized) ResNet of --arch/--scheme/--bit (or the float pre-activation ResNet-56 of the ActNN seed) for the
+/// dataset's channels and classes. `checkpoint_meta`, when given, is the metadata of a foreign checkpoint (e.g. the
+/// APoT release) whose `bit`/`semantics` decide the quantization.
+/// `probes`, when given, builds the float networks' convs and linears with output-gradient probes feeding that
+/// adaptive-bits policy (ActNN's gradient scale S); quantized networks ignore it.
+std::shared_ptr<minidl::nn::Module> make_model(const Config& c, int64_t in_channels, int64_t num_classes,
+                                               const minidl::Metadata* checkpoint_meta = nullptr,
+                                               std::shared_ptr<minidl::quant::actnn::AdaptiveBits> probes = nullptr);
 
 /// SGD with the scheme's parameter groups (clipping parameters on their own lr/wd), or the hysteresis
 /// optimizer for binary weights.

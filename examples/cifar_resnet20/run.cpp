@@ -15,6 +15,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "actnn_adaptive.h"
 #include "actnn_run.h"
 #include "checkpoint.h"
 #include "datasets.h"
@@ -113,10 +114,14 @@ int run_training(const Config& flags) {
               c.dataset.c_str(), c.epochs, static_cast<long long>(c.batch_size), c.lr, cpu_backend_name().c_str(),
               get_num_threads());
   const auto [in_channels, num_classes] = dataset_channels_classes(c);
-  auto model = make_model(c, in_channels, num_classes);  // before the data: a bad model flag fails fast
-  DistributedRun dist(model, c);  // world size 1 unless launched by mpirun or with RANK/WORLD_SIZE
   std::unique_ptr<quant::actnn::Packer> packer = make_packer(c);  // --actnn-level (null: off)
+  // ActNN's adaptive bits (L3 with --ibits above --cabits, or --perlayer) need gradient probes in the model
+  auto adaptive = packer ? make_adaptive_bits(c, packer->config(), 0) : nullptr;
+  if (adaptive) packer->set_bit_policy(adaptive);
+  auto model = make_model(c, in_channels, num_classes, nullptr, adaptive);  // before the data: fail fast
+  DistributedRun dist(model, c);  // world size 1 unless launched by mpirun or with RANK/WORLD_SIZE
   Datasets ds = make_datasets(c);
+  if (adaptive && c.usegradient) adaptive->set_dataset_size(ds.train->size());
   std::printf("=> %s, %lld parameters\n", ds.train->describe().c_str(),
               static_cast<long long>(model->num_parameters()));
   if (is_quantized(c)) {
@@ -192,6 +197,7 @@ int run_training(const Config& flags) {
         // the packer compresses what forward saves; backward unpacks through the payloads, hooks or not
         std::unique_ptr<autograd::SavedTensorHooksGuard> actnn;
         if (packer) actnn = std::make_unique<autograd::SavedTensorHooksGuard>(packer->hooks());
+        if (adaptive) adaptive->set_batch(b.indices);  // --usegradient: the samples' running sensitivities
         logits = dist.forward(*model, b.images);
         loss = cross_entropy(logits, b.labels);
       }
@@ -264,6 +270,10 @@ int run_training(const Config& flags) {
         "=> epoch %lld: train loss %.4f acc %.3f%% | test loss %.4f * Prec %.3f%% (best %.3f%%) | %.1f s, %.1f img/s\n",
         static_cast<long long>(epoch), train_loss, train_acc, ev.loss, ev.accuracy, st.best_acc, train_s,
         static_cast<double>(seen) / train_s);
+    if (adaptive) {
+      std::printf("=> actnn adaptive bits (%lld per-layer allocations so far):\n%s",
+                  static_cast<long long>(adaptive->allocations()), adaptive->bit_map().c_str());
+    }
     std::fflush(stdout);
     if (!c.save_dir.empty() && dist.is_main()) {  // rank 0 writes; every rank resumes from its files
       // Order matters for kills: the metrics row first (a run resumed from an older checkpoint drops and

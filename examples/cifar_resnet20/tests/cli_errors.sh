@@ -44,6 +44,7 @@ expect_error "IDX wrong magic" "magic" --dataset fashion-mnist --data "$tmp/idx"
 expect_error "missing data directory" "$tmp/nope" --dataset cifar10 --data "$tmp/nope" --epochs 1
 expect_error "unknown flag" "--bogus" --bogus 3
 expect_error "bad scheme" "scheme" --scheme nonsense --bit 4 --data "$tmp/cifar"
+expect_error "quantized preact_resnet56" "float network" --arch preact_resnet56 --scheme apot --bit 4 --data "$tmp/cifar"
 expect_error "APoT --bit 1" "bit width 1" --scheme apot --bit 1 --data "$tmp/cifar"
 expect_error "--bit 9" "bit width 9" --bit 9 --data "$tmp/cifar"
 expect_error "--save-every without --save" "--save-every needs --save" --save-every 5 --data "$tmp/cifar"
@@ -52,6 +53,11 @@ expect_error "--export unknown format" "unknown format 'tflite'" --export tflite
 expect_error "--export-samples without --export" "--export-samples needs --export" --export-samples 5
 expect_error "--export of a missing checkpoint" "$tmp/none" --export onnx "$tmp/m.onnx" -e "$tmp/none"
 expect_error "negative --save-every" "--save-every must be >= 0" --save-every -1 --save "$tmp/run" --data "$tmp/cifar"
+# The allocator's memory cap: exhaustion and a malformed limit are one-line errors, not a crash or an abort.
+MINIDL_MEMORY_LIMIT=64K expect_error "memory limit exhausted" "exceed the memory limit of 65536 bytes" \
+  --data "$tmp/cifar" --epochs 1
+MINIDL_MEMORY_LIMIT=lots expect_error "malformed MINIDL_MEMORY_LIMIT" "MINIDL_MEMORY_LIMIT: 'lots'" \
+  --data "$tmp/cifar" --epochs 1
 apot="${MINIDL_SHARED_DIR:-$(dirname "$0")/../../../../shared}/data/apot"
 if [[ -e "$apot/apot_res20_4bit.safetensors" ]]; then
   expect_error "checkpoint of another architecture" "does not match this model" --arch resnet32 \

@@ -1,0 +1,111 @@
+// actnn_max_batch: the largest ResNet training batch that fits under an allocator memory cap at each ActNN
+// level, and its throughput (GACT's speed / memory curve: batch vs img/s). A step is forward + backward + SGD
+// update on synthetic data; "fits" means it ran without the allocator's memory-limit error (tensor storage only:
+// oneDNN's scratchpads are outside the allocator). Prints one RESULT line per level.
+//   actnn_max_batch --levels L0,L3 --limit 1G --model resnet20 --threads 2
+#include <core/byte_size.h>
+#include <minidl.h>
+#include <nn/models/resnet.h>
+#include <optim/sgd.h>
+#include <quant/actnn/packer.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <sstream>
+
+#include "max_batch_search.h"
+
+using namespace minidl;
+
+namespace {
+
+bool is_limit_error(const Error& e) { return std::string(e.what()).find("memory limit") != std::string::npos; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string levels = "L0,L1,L2,L3", limit_text = "1G", model_name = "resnet20";
+  int64_t start = 16, max_batch = 65536;
+  int threads = 2, timed_steps = 2;
+  double resolution = 0;
+  CLI::App app{"actnn_max_batch: the largest batch under a memory cap per ActNN level, and its img/s"};
+  app.add_option("--levels", levels, "comma-separated ActNN levels");
+  app.add_option("--limit", limit_text, "allocator memory cap (bytes, K/M/G suffixes)");
+  app.add_option("--model", model_name)->check(CLI::IsMember({"resnet20", "resnet32", "resnet56"}));
+  app.add_option("--start", start, "first batch tried (then doubled)");
+  app.add_option("--max-batch", max_batch);
+  app.add_option("--threads", threads);
+  app.add_option("--timed-steps", timed_steps, "steps timed at the largest batch (after the search's own step)");
+  app.add_option("--resolution", resolution,
+                 "stop bisecting when the gap is at most this fraction of the batch found (0: exact)");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    set_num_threads(threads);
+    const size_t limit = parse_byte_size(limit_text, "--limit");
+    std::stringstream ss(levels);
+    std::string name;
+    while (std::getline(ss, name, ',')) {
+      const quant::actnn::Level level = quant::actnn::parse_level(name);
+      set_memory_limit(kCPU, 0);
+      allocator_for(kCPU).empty_cache();
+      manual_seed(0);
+      auto model = nn::resnet_by_name(model_name);
+      optim::SGDOptions so;
+      so.lr = 0.01;
+      so.momentum = 0.9;
+      optim::SGD opt(model->parameters(), so);
+      model->train();
+      quant::actnn::Packer packer(quant::actnn::Config::for_level(level));
+      auto step = [&](int64_t batch) {
+        Tensor x = randn({batch, 3, 32, 32});
+        Tensor y = from_vector(std::vector<int64_t>(static_cast<size_t>(batch), 3), {batch},
+                               TensorOptions().dtype(DType::i64));
+        autograd::SavedTensorHooksGuard guard(packer.hooks());
+        opt.zero_grad();
+        Tensor loss = cross_entropy((*model)(x), y);
+        loss.backward();
+        opt.step();
+      };
+      // The cap covers everything live during the step, the model and optimizer state included.
+      set_memory_limit(kCPU, limit);
+      int tries = 0;
+      auto fits = [&](int64_t batch) {
+        ++tries;
+        try {
+          step(batch);
+          std::printf("  %s batch %lld fits\n", name.c_str(), static_cast<long long>(batch));
+          std::fflush(stdout);
+          return true;
+        } catch (const Error& e) {
+          if (!is_limit_error(e)) throw;
+          std::printf("  %s batch %lld does not fit\n", name.c_str(), static_cast<long long>(batch));
+          std::fflush(stdout);
+          allocator_for(kCPU).empty_cache();
+          return false;
+        }
+      };
+      const int64_t best = bench::largest_fitting_batch(fits, start, max_batch, resolution);
+      double img_s = 0;
+      size_t peak = 0;
+      if (best > 0 && timed_steps > 0) {
+        allocator_for(kCPU).reset_peak();
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < timed_steps; ++i) step(best);
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        img_s = static_cast<double>(best * timed_steps) / s;
+        peak = allocator_for(kCPU).stats().peak_bytes;
+      }
+      set_memory_limit(kCPU, 0);
+      std::printf(
+          "RESULT level=%s model=%s limit=%zu max_batch=%lld img_per_s=%.1f peak_bytes=%zu tries=%d "
+          "resolution=%g\n",
+          name.c_str(), model_name.c_str(), limit, static_cast<long long>(best), img_s, peak, tries, resolution);
+      std::fflush(stdout);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "actnn_max_batch: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,176 @@
+// ActNN's adaptive bits through the packer on a real model: the output-gradient probe leaves forward and
+// gradients untouched, the first iteration is uniform, later iterations give more bits to the samples with the
+// larger ranges, the per-layer allocation runs after each backward within the budget, --usegradient needs the
+// loader's indices, and the Overall Var measurement orders 2-bit above 4-bit (and is exactly 0 with nothing
+// compressed).
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "autograd/grad_mode.h"
+#include "autograd/ops.h"
+#include "autograd/saved_tensor.h"
+#include "nn/models/resnet.h"
+#include "quant/actnn/adaptive_bits.h"
+#include "quant/actnn/gradient_variance.h"
+#include "quant/actnn/packer.h"
+#include "quant/actnn/probed_layers.h"
+#include "tensor/generator.h"
+
+using namespace minidl;
+using namespace minidl::quant::actnn;
+
+namespace {
+
+std::shared_ptr<nn::ResNet> probed_resnet(const std::shared_ptr<AdaptiveBits>& policy, uint64_t seed = 5) {
+  manual_seed(seed);
+  nn::ResNetConfig rc;
+  if (policy) {
+    rc.conv = probed_conv_factory(policy);
+    rc.linear = probed_linear_factory(policy);
+  }
+  auto m = nn::resnet20(rc);
+  m->train();
+  return m;
+}
+
+// A batch whose first sample has 8x the range of the others.
+Tensor skewed_batch(int64_t n) {
+  Tensor x = randn({n, 3, 16, 16});
+  auto v = x.to_vector<float>();
+  const size_t per = v.size() / static_cast<size_t>(n);
+  for (size_t i = 0; i < per; ++i) v[i] *= 8.0f;
+  return from_vector(v, {n, 3, 16, 16});
+}
+
+Tensor labels(int64_t n) {
+  std::vector<int64_t> y(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) y[static_cast<size_t>(i)] = i % 10;
+  return from_vector(y, {n}, TensorOptions().dtype(DType::i64));
+}
+
+std::vector<float> step(nn::Module& m, const Tensor& x, const Tensor& y, Packer* packer,
+                        std::vector<float>* conv1_grad = nullptr) {
+  m.zero_grad();
+  std::unique_ptr<autograd::SavedTensorHooksGuard> guard;
+  if (packer) guard = std::make_unique<autograd::SavedTensorHooksGuard>(packer->hooks());
+  Tensor logits = m(x);
+  cross_entropy(logits, y).backward();
+  if (conv1_grad)
+    for (auto& [name, p] : m.named_parameters())
+      if (name == "conv1.weight") *conv1_grad = p.grad().to_vector<float>();
+  return logits.to_vector<float>();
+}
+
+}  // namespace
+
+TEST_CASE("the output-gradient probe changes neither forward nor gradients") {
+  auto policy = std::make_shared<AdaptiveBits>(AdaptiveOptions{});
+  auto probed = probed_resnet(policy);
+  auto plain = probed_resnet(nullptr);
+  const Tensor x = randn({4, 3, 16, 16}), y = labels(4);
+  std::vector<float> g1, g2;
+  CHECK(step(*probed, x, y, nullptr, &g1) == step(*plain, x, y, nullptr, &g2));
+  CHECK(!g1.empty());
+  CHECK(g1 == g2);
+  // Same parameter names as the plain model (checkpoints stay interchangeable).
+  CHECK(probed->state_dict().size() == plain->state_dict().size());
+  CHECK(probed->state_dict().at("layer2.0.downsample.0.weight").sizes() == Shape{32, 16, 1, 1});
+}
+
+TEST_CASE("per-sample bits: uniform in the first iteration, then more bits for the larger-range sample") {
+  AdaptiveOptions o;
+  o.bits = 2;
+  o.ibits = 8;
+  auto policy = std::make_shared<AdaptiveBits>(o);
+  auto m = probed_resnet(policy);
+  Packer packer(Config::for_level(Level::L3));
+  packer.set_bit_policy(policy);
+  const Tensor x = skewed_batch(8), y = labels(8);
+  auto plain = probed_resnet(nullptr);
+  // Forward stays exact with adaptive bits.
+  CHECK(step(*m, x, y, &packer) == step(*plain, x, y, nullptr));
+  CHECK(policy->last_sample_bits("conv1") == std::vector<uint8_t>(8, 2));  // S = 0: uniform
+  step(*m, x, y, &packer);
+  const auto b = policy->last_sample_bits("conv1");
+  REQUIRE(b.size() == 8);
+  int sum = 0;
+  for (uint8_t v : b) sum += v;
+  CHECK(sum <= 16);  // the budget: floor(2 bits x 8 samples)
+  for (size_t i = 1; i < 8; ++i) CHECK(b[0] > b[i]);
+  // Batch norms are allocated too (their C is R^2 alone, known from the first iteration).
+  CHECK(policy->last_sample_bits("bn1").size() == 8);
+  CHECK(policy->allocations() == 0);  // no --perlayer
+  CHECK(policy->bit_map().find("layer3.2.conv2") != std::string::npos);
+}
+
+TEST_CASE("per-layer allocation after each backward, within the budget") {
+  AdaptiveOptions o;
+  o.bits = 2;
+  o.ibits = 8;
+  o.per_layer = true;
+  auto policy = std::make_shared<AdaptiveBits>(o);
+  auto m = probed_resnet(policy);
+  Packer packer(Config::for_level(Level::L3));
+  packer.set_bit_policy(policy);
+  const Tensor x = skewed_batch(4), y = labels(4);
+  step(*m, x, y, &packer);
+  CHECK(policy->allocations() == 1);
+  step(*m, x, y, &packer);
+  CHECK(policy->allocations() == 2);
+  // Budgets moved away from the uniform 2 bits, and sum_l D_l bits_l stays within 2 bits per element.
+  const std::vector<std::pair<std::string, double>> dims = {
+      {"conv1", 3 * 16 * 16},         {"layer1.0.conv1", 16 * 16 * 16}, {"layer2.0.conv1", 16 * 16 * 16},
+      {"layer3.0.conv1", 32 * 8 * 8}, {"layer3.2.conv2", 64 * 4 * 4},   {"fc", 64}};
+  bool moved = false;
+  for (const auto& [name, d] : dims) moved = moved || std::abs(policy->layer_budget(name) - 2.0) > 1e-9;
+  CHECK(moved);
+  // The batch norm after a conv copies its budget.
+  CHECK(policy->layer_budget("layer1.0.bn1") == policy->layer_budget("layer1.0.conv1"));
+}
+
+TEST_CASE("--usegradient needs the loader's sample indices") {
+  AdaptiveOptions o;
+  o.use_gradient = true;
+  auto policy = std::make_shared<AdaptiveBits>(o);
+  auto m = probed_resnet(policy);
+  Packer packer(Config::for_level(Level::L3));
+  packer.set_bit_policy(policy);
+  const Tensor x = skewed_batch(4), y = labels(4);
+  CHECK_THROWS_WITH_AS(step(*m, x, y, &packer), doctest::Contains("training set's size"), Error);
+  policy->set_dataset_size(100);
+  CHECK_THROWS_WITH_AS(step(*m, x, y, &packer), doctest::Contains("Batch::indices"), Error);
+  policy->set_batch({10, 20, 30, 40});
+  step(*m, x, y, &packer);
+  step(*m, x, y, &packer);
+  const auto b = policy->last_sample_bits("conv1");
+  CHECK(b[0] > b[1]);
+}
+
+TEST_CASE("Overall Var: 0 with nothing compressed, 2-bit above 4-bit, per-group below one range per tensor") {
+  auto measure = [](Config cfg, std::shared_ptr<AdaptiveBits> policy) {
+    auto m = probed_resnet(policy, 11);
+    manual_seed(12);
+    std::vector<VarianceBatch> batches;
+    for (int i = 0; i < 2; ++i)
+      batches.push_back({skewed_batch(4), labels(4), {4 * i, 4 * i + 1, 4 * i + 2, 4 * i + 3}});
+    Packer packer(cfg);
+    if (policy) packer.set_bit_policy(policy);
+    return measure_gradient_variance(*m, batches, packer.hooks(), policy);
+  };
+  const VarianceReport none = measure(Config::for_level(Level::L0), nullptr);
+  CHECK(none.var == 0.0);
+  CHECK(none.bias == 0.0);
+  CHECK(none.sample_var > 0.0);
+  const VarianceReport two = measure(Config::for_level(Level::L3), nullptr);
+  const VarianceReport four = measure(Config::for_level(Level::L2), nullptr);
+  Config tensor_range = Config::for_level(Level::L3);
+  tensor_range.per_group = false;
+  const VarianceReport global = measure(tensor_range, nullptr);
+  CHECK(two.var > 0);
+  CHECK(four.var < two.var);
+  CHECK(two.var < global.var);
+  CHECK(two.sample_var == doctest::Approx(none.sample_var).epsilon(1e-6));  // exact gradients either way
+  CHECK(two.overall().rfind("Overall Bias = ", 0) == 0);
+  CHECK(two.layers.size() == 1 + 18 + 2 + 1);  // every conv and the fc
+}
