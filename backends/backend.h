@@ -16,6 +16,7 @@
 #include <string>
 
 #include "backends/op_params.h"
+#include "backends/optim_params.h"
 #include "tensor/tensor.h"
 
 namespace minidl {
@@ -170,6 +171,20 @@ class Backend {
   /// rounded to the dtype). When defined, mask (u8) = 1[0 < x < a] and coef (x's dtype) = 1[x > a]: its
   /// straight-through gradients, for quantize_clip_backward. The base class is the host reference.
   virtual void pact_forward(Tensor& out, Tensor& mask, Tensor& coef, const Tensor& x, const Tensor& alpha, double k);
+
+  // ---- optimizer updates (in place; the parameters and their state live on this backend's device) ----
+  // Every tensor is contiguous, of one shape, dtype (floating) and device; an undefined state tensor means the
+  // rule does not use it. The base class is the host reference (backends/optim_update.cpp): ref and cpu run it.
+  /// SGD with momentum / Nesterov / weight decay; momentum_buf is defined iff p.momentum != 0.
+  virtual void sgd_update(Tensor& param, Tensor& momentum_buf, const Tensor& grad, const SgdUpdateParams& p);
+  /// Adam / AdamW; max_exp_avg_sq is defined iff p.amsgrad.
+  virtual void adam_update(Tensor& param, Tensor& exp_avg, Tensor& exp_avg_sq, Tensor& max_exp_avg_sq,
+                           const Tensor& grad, const AdamUpdateParams& p);
+  /// One hysteresis step of a binary parameter: latent V gets the SGD step (decay on param P), then P = alpha *
+  /// sign with alpha = mean |V| (summed in double) and sign the hysteresis sign (classical) or the one-step rule.
+  /// Returns the number of elements whose sign changed.
+  virtual int64_t hysteresis_update(Tensor& param, Tensor& latent, Tensor& sign, Tensor& momentum_buf,
+                                    const Tensor& grad, const HysteresisUpdateParams& p);
 };
 
 /// The backend for a tensor's device. On CPU: `ref` or `cpu`, chosen by MINIDL_BACKEND (default `cpu` when
