@@ -42,6 +42,7 @@ enum class OpKind : uint8_t {
   LogSoftmax,
   NllLoss,
   Quantize,
+  OptimUpdate,  // sgd_update, adam_update, hysteresis_update
   kCount
 };
 const char* op_name(OpKind k);

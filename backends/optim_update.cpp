@@ -7,20 +7,15 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/optim_checks.h"
 
 namespace minidl {
 namespace {
 
-// The shared argument checks: same shape, dtype and device as the parameter, contiguous, host memory.
-void check_operand(const Backend& be, const char* op, const char* what, const Tensor& param, const Tensor& t) {
-  MINIDL_CHECK(t.sizes() == param.sizes(), op, ": ", what, " shape ", shape_str(t.sizes()),
-               " differs from parameter shape ", shape_str(param.sizes()));
-  MINIDL_CHECK(t.dtype() == param.dtype(), op, ": ", what, " dtype ", dtype_name(t.dtype()),
-               " differs from parameter dtype ", dtype_name(param.dtype()));
-  MINIDL_CHECK(t.device() == param.device(), op, ": ", what, " lives on ", t.device().str(), ", the parameter on ",
+// Host memory only: the reference loops read through data pointers.
+void check_host(const Backend& be, const char* op, const Tensor& param) {
+  MINIDL_CHECK(param.device().is_cpu(), op, ": backend ", be.name(), " has no kernel for device ",
                param.device().str());
-  MINIDL_CHECK(t.is_contiguous(), op, ": ", what, " must be contiguous");
-  MINIDL_CHECK(t.device().is_cpu(), op, ": backend ", be.name(), " has no kernel for device ", t.device().str());
 }
 
 template <typename T>
@@ -35,13 +30,51 @@ T sgn(T v) {
 
 }  // namespace
 
+void check_optim_operand(const std::string& who, const char* what, const Tensor& param, const Tensor& t) {
+  MINIDL_CHECK(t.defined(), who, ": ", what, " is undefined");
+  MINIDL_CHECK(t.sizes() == param.sizes(), who, ": ", what, " shape ", shape_str(t.sizes()),
+               " differs from parameter shape ", shape_str(param.sizes()));
+  MINIDL_CHECK(t.dtype() == param.dtype(), who, ": ", what, " dtype ", dtype_name(t.dtype()),
+               " differs from parameter dtype ", dtype_name(param.dtype()));
+  MINIDL_CHECK(t.device() == param.device(), who, ": ", what, " lives on ", t.device().str(), ", the parameter on ",
+               param.device().str());
+  MINIDL_CHECK(t.is_contiguous(), who, ": ", what, " must be contiguous");
+}
+
+void check_sgd_update(const std::string& who, const Tensor& param, const Tensor& momentum_buf, const Tensor& grad,
+                      const SgdUpdateParams& p) {
+  check_optim_operand(who, "parameter", param, param);
+  check_optim_operand(who, "gradient", param, grad);
+  MINIDL_CHECK(momentum_buf.defined() == (p.momentum != 0.0), who,
+               ": the momentum buffer must be given exactly when momentum is non-zero");
+  if (momentum_buf.defined()) check_optim_operand(who, "momentum buffer", param, momentum_buf);
+}
+
+void check_adam_update(const std::string& who, const Tensor& param, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                       const Tensor& max_exp_avg_sq, const Tensor& grad, const AdamUpdateParams& p) {
+  check_optim_operand(who, "parameter", param, param);
+  check_optim_operand(who, "gradient", param, grad);
+  check_optim_operand(who, "exp_avg", param, exp_avg);
+  check_optim_operand(who, "exp_avg_sq", param, exp_avg_sq);
+  MINIDL_CHECK(max_exp_avg_sq.defined() == p.amsgrad, who, ": max_exp_avg_sq must be given exactly with amsgrad");
+  if (max_exp_avg_sq.defined()) check_optim_operand(who, "max_exp_avg_sq", param, max_exp_avg_sq);
+}
+
+void check_hysteresis_update(const std::string& who, const Tensor& param, const Tensor& latent, const Tensor& sign,
+                             const Tensor& momentum_buf, const Tensor& grad, const HysteresisUpdateParams& p) {
+  check_optim_operand(who, "parameter", param, param);
+  check_optim_operand(who, "gradient", param, grad);
+  check_optim_operand(who, "latent", param, latent);
+  check_optim_operand(who, "sign", param, sign);
+  MINIDL_CHECK(momentum_buf.defined() == (p.momentum != 0.0), who,
+               ": the momentum buffer must be given exactly when momentum is non-zero");
+  if (momentum_buf.defined()) check_optim_operand(who, "momentum buffer", param, momentum_buf);
+}
+
 void Backend::sgd_update(Tensor& param, Tensor& momentum_buf, const Tensor& grad, const SgdUpdateParams& p) {
   const char* op = "sgd_update";
-  check_operand(*this, op, "parameter", param, param);
-  check_operand(*this, op, "gradient", param, grad);
-  MINIDL_CHECK(momentum_buf.defined() == (p.momentum != 0.0), op,
-               ": the momentum buffer must be given exactly when momentum is non-zero");
-  if (momentum_buf.defined()) check_operand(*this, op, "momentum buffer", param, momentum_buf);
+  check_sgd_update(name() + " backend: " + op, param, momentum_buf, grad, p);
+  check_host(*this, op, param);
   const int64_t n = param.numel();
   dispatch_floating(param.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
@@ -72,12 +105,8 @@ void Backend::sgd_update(Tensor& param, Tensor& momentum_buf, const Tensor& grad
 void Backend::adam_update(Tensor& param, Tensor& exp_avg, Tensor& exp_avg_sq, Tensor& max_exp_avg_sq,
                           const Tensor& grad, const AdamUpdateParams& p) {
   const char* op = "adam_update";
-  check_operand(*this, op, "parameter", param, param);
-  check_operand(*this, op, "gradient", param, grad);
-  check_operand(*this, op, "exp_avg", param, exp_avg);
-  check_operand(*this, op, "exp_avg_sq", param, exp_avg_sq);
-  MINIDL_CHECK(max_exp_avg_sq.defined() == p.amsgrad, op, ": max_exp_avg_sq must be given exactly with amsgrad");
-  if (max_exp_avg_sq.defined()) check_operand(*this, op, "max_exp_avg_sq", param, max_exp_avg_sq);
+  check_adam_update(name() + " backend: " + op, param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, p);
+  check_host(*this, op, param);
   const int64_t n = param.numel();
   dispatch_floating(param.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
@@ -114,13 +143,8 @@ void Backend::adam_update(Tensor& param, Tensor& exp_avg, Tensor& exp_avg_sq, Te
 int64_t Backend::hysteresis_update(Tensor& param, Tensor& latent, Tensor& sign, Tensor& momentum_buf,
                                    const Tensor& grad, const HysteresisUpdateParams& p) {
   const char* op = "hysteresis_update";
-  check_operand(*this, op, "parameter", param, param);
-  check_operand(*this, op, "gradient", param, grad);
-  check_operand(*this, op, "latent", param, latent);
-  check_operand(*this, op, "sign", param, sign);
-  MINIDL_CHECK(momentum_buf.defined() == (p.momentum != 0.0), op,
-               ": the momentum buffer must be given exactly when momentum is non-zero");
-  if (momentum_buf.defined()) check_operand(*this, op, "momentum buffer", param, momentum_buf);
+  check_hysteresis_update(name() + " backend: " + op, param, latent, sign, momentum_buf, grad, p);
+  check_host(*this, op, param);
   const int64_t n = param.numel();
   int64_t flips = 0;
   dispatch_floating(param.dtype(), op, [&](auto tag) {

@@ -6,6 +6,7 @@
 
 #include "backends/backend.h"
 #include "backends/cuda/cuda_check.cuh"
+#include "backends/cuda/cuda_optim.h"
 
 namespace minidl::cuda {
 namespace {
@@ -16,7 +17,9 @@ class CudaBackend final : public Backend {
  public:
   std::string name() const override { return "cuda"; }
 
-  bool supports(OpKind op, DType) const override { return op == OpKind::Fill || op == OpKind::Copy; }
+  bool supports(OpKind op, DType dt) const override {
+    return op == OpKind::Fill || op == OpKind::Copy || (op == OpKind::OptimUpdate && is_floating(dt));
+  }
 
   void fill(Tensor& out, double value) override {
     MINIDL_CHECK(out.device().is_cuda(), "cuda backend: fill: output lives on ", out.device().str());
@@ -93,6 +96,17 @@ class CudaBackend final : public Backend {
   void nll_loss_forward(Tensor&, const Tensor&, const Tensor&, double) override { not_yet("nll_loss_forward"); }
   void nll_loss_backward(Tensor&, const Tensor&, const Tensor&, double) override { not_yet("nll_loss_backward"); }
   void project_to_levels(Tensor&, const Tensor&, const Tensor&, bool) override { not_yet("project_to_levels"); }
+  // optimizer updates: cuda_optim.cu
+  void sgd_update(Tensor& w, Tensor& buf, const Tensor& g, const SgdUpdateParams& p) override {
+    cuda::sgd_update("cuda backend: sgd_update", w, buf, g, p);
+  }
+  void adam_update(Tensor& w, Tensor& m, Tensor& v, Tensor& vmax, const Tensor& g, const AdamUpdateParams& p) override {
+    cuda::adam_update("cuda backend: adam_update", w, m, v, vmax, g, p);
+  }
+  int64_t hysteresis_update(Tensor& w, Tensor& latent, Tensor& sign, Tensor& buf, const Tensor& g,
+                            const HysteresisUpdateParams& p) override {
+    return cuda::hysteresis_update("cuda backend: hysteresis_update", w, latent, sign, buf, g, p);
+  }
 };
 
 [[maybe_unused]] const bool registered = [] {

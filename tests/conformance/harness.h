@@ -285,6 +285,8 @@ inline std::vector<std::string> runnable_backends() {
 /// Runs the rows accepted by `pick` for every non-ref backend against ref; returns the number of comparisons.
 /// The fused activation quantizers' rows (test_quant_clip.cpp), part of the one table in test_conformance.cpp.
 std::vector<Row> quant_clip_rows();
+/// The optimizer-update primitives' rows (test_optim_update.cpp).
+std::vector<Row> optim_update_rows();
 
 inline int run_rows(const std::vector<Row>& rows, const std::function<bool(const Row&)>& pick) {
   int compared = 0;

@@ -1084,6 +1084,7 @@ const std::vector<Row>& table() {
     add_softmax_loss(t);
     add_quant(t);
     for (Row& r : quant_clip_rows()) t.rows.push_back(std::move(r));
+    for (Row& r : optim_update_rows()) t.rows.push_back(std::move(r));
     return t.rows;
   }();
   return rows;
@@ -1130,7 +1131,10 @@ TEST_CASE("conformance: the table covers every Backend primitive") {
                                             "project_to_levels",
                                             "quantize_clip_forward",
                                             "quantize_clip_backward",
-                                            "pact_forward"};
+                                            "pact_forward",
+                                            "sgd_update",
+                                            "adam_update",
+                                            "hysteresis_update"};
   std::set<std::string> seen;
   for (const Row& r : table()) seen.insert(r.op);
   for (const auto& p : primitives) CHECK_MESSAGE(seen.count(p) == 1, "no conformance row for primitive ", p);
@@ -1163,5 +1167,6 @@ TEST_CASE("conformance: adaptive_avg_pool2d") { run_kind(OpKind::AdaptiveAvgPool
 TEST_CASE("conformance: log_softmax") { run_kind(OpKind::LogSoftmax); }
 TEST_CASE("conformance: nll_loss") { run_kind(OpKind::NllLoss); }
 TEST_CASE("conformance: quantize") { run_kind(OpKind::Quantize); }
+TEST_CASE("conformance: optimizer updates") { run_kind(OpKind::OptimUpdate); }
 
 }  // namespace conf
