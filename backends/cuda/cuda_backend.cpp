@@ -7,6 +7,8 @@
 #include "backends/backend.h"
 #include "backends/cuda/cuda_check.cuh"
 #include "backends/cuda/cuda_optim.h"
+#include "backends/cuda/cublas_matmul.h"
+#include "backends/cuda/cudnn_conv.h"
 
 namespace minidl::cuda {
 namespace {
@@ -18,7 +20,8 @@ class CudaBackend final : public Backend {
   std::string name() const override { return "cuda"; }
 
   bool supports(OpKind op, DType dt) const override {
-    return op == OpKind::Fill || op == OpKind::Copy || (op == OpKind::OptimUpdate && is_floating(dt));
+    const bool libs = op == OpKind::Matmul || op == OpKind::Conv2d || op == OpKind::OptimUpdate;  // cuBLAS, cuDNN, ours
+    return op == OpKind::Fill || op == OpKind::Copy || (libs && is_floating(dt));
   }
 
   void fill(Tensor& out, double value) override {
@@ -58,16 +61,25 @@ class CudaBackend final : public Backend {
   void reduce(ReduceOp op, Tensor&, const Tensor&, std::span<const int64_t>) override {
     not_yet((std::string("reduce ") + op_name(op)).c_str());
   }
-  void matmul(Tensor&, const Tensor&, const Tensor&, bool, bool) override { not_yet("matmul"); }
-  void conv2d_forward(Tensor&, const Tensor&, const Tensor&, const Tensor&, const Conv2dParams&, OpStatePtr&) override {
-    not_yet("conv2d_forward");
+  // cuBLAS (cublas_matmul.cpp) and cuDNN (cudnn_conv.cpp)
+  void matmul(Tensor& out, const Tensor& a, const Tensor& b, bool ta, bool tb) override {
+    cuda::matmul(out, a, b, ta, tb);
   }
-  void conv2d_backward_data(Tensor&, const Tensor&, const Tensor&, const Conv2dParams&, OpStatePtr&) override {
-    not_yet("conv2d_backward_data");
+  void conv2d_forward(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                      OpStatePtr&) override {
+    cuda::conv2d_forward(y, x, w, bias, p);
   }
-  void conv2d_backward_weight(Tensor&, Tensor&, const Tensor&, const Tensor&, const Conv2dParams&,
+  void conv2d_backward_data(Tensor& gx, const Tensor& gy, const Tensor& w, const Conv2dParams& p, OpStatePtr&) override {
+    cuda::conv2d_backward_data(gx, gy, w, p);
+  }
+  void conv2d_backward_weight(Tensor& gw, Tensor& gbias, const Tensor& gy, const Tensor& x, const Conv2dParams& p,
                               OpStatePtr&) override {
-    not_yet("conv2d_backward_weight");
+    cuda::conv2d_backward_weight(gw, gbias, gy, x, p);
+  }
+  void conv2d_inference(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                        const Tensor& residual, bool relu) override {
+    if (!cuda::conv2d_inference_fused(y, x, w, bias, p, residual, relu))
+      Backend::conv2d_inference(y, x, w, bias, p, residual, relu);
   }
   void batch_norm_forward_training(Tensor&, Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&, double,
                                    OpStatePtr&) override {
