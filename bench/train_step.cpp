@@ -1,14 +1,17 @@
 // train_step: img/s of one ResNet training step (forward, backward, SGD update) or eval forward, on synthetic
 // data. Prints a RESULT line for bench/compare_pytorch.py, and with --profile the per-op time breakdown.
 //   train_step --model resnet20 --mode train --batch 128 --steps 10 --warmup 3 --threads 2 [--profile]
-#include <CLI/CLI.hpp>
-#include <chrono>
-#include <cstdio>
-
+//              [--device cuda]   (model, data and optimizer state on the GPU; MINIDL_CUDA_TF32=1 allows TF32)
+#include <backends/cuda/cuda_device.h>
+#include <backends/cuda_settings.h>
 #include <minidl.h>
 #include <nn/models/resnet.h>
 #include <optim/sgd.h>
 #include <quant/quant_resnet.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
 
 using namespace minidl;
 
@@ -17,16 +20,18 @@ int main(int argc, char** argv) {
   int64_t batch = 128;
   int steps = 10, warmup = 3, threads = 2;
   bool profile = false;
-  std::string scheme = "float";
+  std::string scheme = "float", device = "cpu";
   int bits = 4;
   CLI::App app{"train_step: img/s of a ResNet training or eval step"};
-  app.add_option("--model", model_name)->check(CLI::IsMember({"resnet20", "resnet32", "resnet56", "resnet18", "resnet34"}));
+  app.add_option("--model", model_name)
+      ->check(CLI::IsMember({"resnet20", "resnet32", "resnet56", "resnet18", "resnet34"}));
   app.add_option("--mode", mode)->check(CLI::IsMember({"train", "eval"}));
   app.add_option("--batch", batch);
   app.add_option("--steps", steps);
   app.add_option("--warmup", warmup);
   app.add_option("--threads", threads);
   app.add_option("--shortcut", shortcut)->check(CLI::IsMember({"A", "B"}));
+  app.add_option("--device", device, "cpu | cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_flag("--profile", profile, "print the per-op time breakdown of the measured steps");
   app.add_option("--scheme", scheme, "float, or a quant scheme for CIFAR ResNets (apot, pot, uniform, pact)")
       ->check(CLI::IsMember({"float", "apot", "pot", "uniform", "pact"}));
@@ -49,9 +54,18 @@ int main(int argc, char** argv) {
       qc.shortcut = rc.shortcut;
       model = quant::make_quant_resnet_cifar(std::stoll(model_name.substr(6)), qc);
     }
+    const Device dev = device == "cuda" ? Device::cuda(0) : kCPU;
+    MINIDL_CHECK(dev.is_cpu() || cuda_device_count() > 0, "--device cuda: no usable GPU (", cuda_device_status(), ")");
+    model->to(dev);
     const int64_t hw = imagenet ? 224 : 32;
-    Tensor x = randn({batch, 3, hw, hw});
-    Tensor y = from_vector(std::vector<int64_t>(static_cast<size_t>(batch), 3), {batch}, TensorOptions().dtype(DType::i64));
+    Tensor x = randn({batch, 3, hw, hw}).to(dev);
+    Tensor y =
+        from_vector(std::vector<int64_t>(static_cast<size_t>(batch), 3), {batch}, TensorOptions().dtype(DType::i64))
+            .to(dev);
+    // A GPU runs asynchronously: a device-to-host copy of one value waits for every queued kernel.
+    auto sync = [&] {
+      if (dev.is_cuda()) (void)model->parameters().front().detach().to(kCPU);
+    };
     optim::SGDOptions so;
     so.lr = 0.01;
     so.momentum = 0.9;
@@ -72,16 +86,21 @@ int main(int argc, char** argv) {
       }
     };
     for (int i = 0; i < warmup; ++i) step();
+    sync();
     autograd::Profiler::reset();
     autograd::Profiler::set_enabled(profile);
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < steps; ++i) step();
+    sync();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     autograd::Profiler::set_enabled(false);
-    std::printf("RESULT model=%s scheme=%s mode=%s batch=%lld backend=%s threads=%d ms_per_step=%.2f img_per_s=%.1f\n",
-                model_name.c_str(), scheme == "float" ? "float" : (scheme + std::to_string(bits)).c_str(), mode.c_str(),
-                static_cast<long long>(batch), cpu_backend_name().c_str(), threads,
-                1e3 * s / steps, static_cast<double>(batch) * steps / s);
+    std::printf(
+        "RESULT model=%s scheme=%s mode=%s batch=%lld backend=%s threads=%d ms_per_step=%.2f img_per_s=%.1f"
+        " device=%s tf32=%d\n",
+        model_name.c_str(), scheme == "float" ? "float" : (scheme + std::to_string(bits)).c_str(), mode.c_str(),
+        static_cast<long long>(batch), dev.is_cuda() ? "cuda" : cpu_backend_name().c_str(), threads, 1e3 * s / steps,
+        static_cast<double>(batch) * steps / s, device.c_str(), dev.is_cuda() && cuda_allow_tf32() ? 1 : 0);
+    if (dev.is_cuda()) std::printf("MEMORY %s\n", cuda_memory_summary().c_str());
     if (profile) std::printf("%s", autograd::Profiler::table().c_str());
     return 0;
   } catch (const Error& e) {
