@@ -1,6 +1,7 @@
 // Training and evaluation jobs (see run.h).
 #include "run.h"
 
+#include <backends/cuda_settings.h>
 #include <core/env.h>
 #include <data/loader.h>
 #include <minidl.h>
@@ -109,10 +110,12 @@ int run_training(const Config& flags) {
   manual_seed(c.seed);
 
   std::printf("=> cifar_resnet20: %s on %s, %d epochs, batch %lld, lr %g, backend %s, %d threads\n", c.arch.c_str(),
-              c.dataset.c_str(), c.epochs, static_cast<long long>(c.batch_size), c.lr, cpu_backend_name().c_str(),
-              get_num_threads());
+              c.dataset.c_str(), c.epochs, static_cast<long long>(c.batch_size), c.lr,
+              c.device == "cuda" ? "cuda" : cpu_backend_name().c_str(), get_num_threads());
   const auto [in_channels, num_classes] = dataset_channels_classes(c);
   auto model = make_model(c, in_channels, num_classes);  // before the data: a bad model flag fails fast
+  const Device dev = c.device == "cuda" ? Device::cuda(0) : kCPU;
+  model->to(dev);                 // parameters and buffers; the optimizer makes its state next to them
   DistributedRun dist(model, c);  // world size 1 unless launched by mpirun or with RANK/WORLD_SIZE
   Datasets ds = make_datasets(c);
   std::printf("=> %s, %lld parameters\n", ds.train->describe().c_str(),
@@ -184,8 +187,8 @@ int run_training(const Config& flags) {
     const int64_t first_step = st.next_step;
     for (data::Batch& b : train_loader.epoch(epoch, first_step)) {
       if (st.next_step >= steps_this_epoch) break;
-      Tensor logits = dist.forward(*model, b.images);
-      Tensor loss = cross_entropy(logits, b.labels);
+      Tensor logits = dist.forward(*model, b.images.to(dev));
+      Tensor loss = cross_entropy(logits, b.labels.to(dev));
       opt.zero_grad();
       loss.backward();
       dist.add_comm_wait();
@@ -251,6 +254,7 @@ int run_training(const Config& flags) {
         "=> epoch %lld: train loss %.4f acc %.3f%% | test loss %.4f * Prec %.3f%% (best %.3f%%) | %.1f s, %.1f img/s\n",
         static_cast<long long>(epoch), train_loss, train_acc, ev.loss, ev.accuracy, st.best_acc, train_s,
         static_cast<double>(seen) / train_s);
+    if (dev.is_cuda()) std::printf("=> GPU memory: %s\n", cuda_memory_summary().c_str());
     std::fflush(stdout);
     if (!c.save_dir.empty() && dist.is_main()) {  // rank 0 writes; every rank resumes from its files
       // Order matters for kills: the metrics row first (a run resumed from an older checkpoint drops and
