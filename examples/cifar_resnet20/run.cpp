@@ -296,7 +296,9 @@ int run_evaluation(const Config& flags) {
   model->eval();
   // After loading: the checkpoint's float32 values are widened exactly, the level sets follow (Module::to).
   model->to(dtype);
-  std::printf("=> running in %s on the %s backend\n", dtype_name(dtype), cpu_backend_name().c_str());
+  model->to(flags.device == "cuda" ? Device::cuda(0) : kCPU);  // evaluate() feeds the batches to the model's device
+  std::printf("=> running in %s on the %s backend\n", dtype_name(dtype),
+              flags.device == "cuda" ? "cuda" : cpu_backend_name().c_str());
   if (!quant::layer_alphas(*model).empty()) quant::show_params(*model, std::cout);
   std::cout.flush();
 
