@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "backends/cuda/cuda_device.h"
+#include "backends/cuda_transfer.h"
 #include "core/error.h"
 #include "data/sample_rng.h"
 
@@ -49,6 +51,10 @@ DataLoader::DataLoader(DatasetPtr dataset, DataLoaderOptions options) : dataset_
   MINIDL_CHECK(opts_.batch_size > 0, "DataLoader: batch_size must be positive, got ", opts_.batch_size);
   MINIDL_CHECK(opts_.num_workers >= 0, "DataLoader: num_workers must be >= 0, got ", opts_.num_workers);
   MINIDL_CHECK(opts_.prefetch_factor > 0, "DataLoader: prefetch_factor must be positive, got ", opts_.prefetch_factor);
+  MINIDL_CHECK(!opts_.pin_memory || opts_.device.is_cuda(), "DataLoader: pin_memory needs a CUDA device, got ",
+               opts_.device.str());
+  MINIDL_CHECK(opts_.device.is_cpu() || cuda_device_count() > 0, "DataLoader: device ", opts_.device.str(),
+               ": no usable GPU (", cuda_device_status(), ")");
 }
 
 DataLoader::~DataLoader() { stop(); }
@@ -97,6 +103,10 @@ Batch DataLoader::load_batch(int64_t b) const {
   }
   Batch batch = collate(examples, indices);
   batch.batch_index = b;
+  if (opts_.device.is_cuda()) {
+    batch.images = to_cuda(batch.images, opts_.device, opts_.pin_memory);
+    batch.labels = to_cuda(batch.labels, opts_.device, opts_.pin_memory);
+  }
   return batch;
 }
 

@@ -68,7 +68,10 @@ data::DataLoader make_loader(const data::DatasetPtr& ds, const Config& c, int64_
                                .drop_last = false,
                                .num_workers = c.workers,
                                .prefetch_factor = 2,
-                               .sampler = std::move(sampler)});
+                               .sampler = std::move(sampler),
+                               // --device cuda: the workers copy each batch to the GPU through pinned memory
+                               .device = c.device == "cuda" ? Device::cuda(0) : kCPU,
+                               .pin_memory = c.device == "cuda"});
 }
 
 // --dtype f64 runs on the ref backend: the cpu backend's oneDNN kernels (convolutions, average pooling) are
