@@ -6,10 +6,9 @@
 #include <algorithm>
 #include <cstring>
 
-#include "backends/cuda/cuda_device.h"
-#include "backends/cuda_transfer.h"
 #include "core/error.h"
 #include "data/sample_rng.h"
+#include "tensor/device_transfer.h"
 
 namespace minidl::data {
 
@@ -53,8 +52,13 @@ DataLoader::DataLoader(DatasetPtr dataset, DataLoaderOptions options) : dataset_
   MINIDL_CHECK(opts_.prefetch_factor > 0, "DataLoader: prefetch_factor must be positive, got ", opts_.prefetch_factor);
   MINIDL_CHECK(!opts_.pin_memory || opts_.device.is_cuda(), "DataLoader: pin_memory needs a CUDA device, got ",
                opts_.device.str());
-  MINIDL_CHECK(opts_.device.is_cpu() || cuda_device_count() > 0, "DataLoader: device ", opts_.device.str(),
-               ": no usable GPU (", cuda_device_status(), ")");
+  if (opts_.device.is_cuda()) {  // fail here, not in a worker: one small allocation says whether the GPU works
+    try {
+      (void)empty({1}, TensorOptions{}.device(opts_.device));
+    } catch (const std::exception& e) {
+      MINIDL_FAIL("DataLoader: device ", opts_.device.str(), ": ", e.what());
+    }
+  }
 }
 
 DataLoader::~DataLoader() { stop(); }
@@ -104,8 +108,8 @@ Batch DataLoader::load_batch(int64_t b) const {
   Batch batch = collate(examples, indices);
   batch.batch_index = b;
   if (opts_.device.is_cuda()) {
-    batch.images = to_cuda(batch.images, opts_.device, opts_.pin_memory);
-    batch.labels = to_cuda(batch.labels, opts_.device, opts_.pin_memory);
+    batch.images = transfer_to(batch.images, opts_.device, opts_.pin_memory);
+    batch.labels = transfer_to(batch.labels, opts_.device, opts_.pin_memory);
   }
   return batch;
 }

@@ -1,13 +1,13 @@
-// Pinned, asynchronous host-to-device copies (see backends/cuda_transfer.h). The staging pool keeps page-locked
-// blocks (cudaHostAlloc is slow, like cudaMalloc); each block carries an event recorded after its copy, and is
-// handed out again only once that event has completed, so a block is never overwritten while the DMA reads it.
-#include "backends/cuda_transfer.h"
-
+// Pinned, asynchronous host-to-device copies, registered as CUDA's pinned transfer (tensor/device_transfer.h). The
+// staging pool keeps page-locked blocks (cudaHostAlloc is slow, like cudaMalloc); each block carries an event recorded
+// after its copy, and is handed out again only once that event has completed, so a block is never overwritten while the
+// DMA reads it.
 #include <cstring>
 #include <mutex>
 #include <vector>
 
 #include "backends/cuda/cuda_handles.cuh"
+#include "tensor/device_transfer.h"
 
 namespace minidl {
 namespace {
@@ -54,11 +54,10 @@ PinnedPool& pool() {
 
 }  // namespace
 
-Tensor to_cuda(const Tensor& t, Device d, bool pinned) {
+static Tensor to_cuda_pinned(const Tensor& t, Device d) {
   MINIDL_CHECK(d.is_cuda(), "to_cuda: target device ", d.str(), " is not a CUDA device");
   MINIDL_CHECK(t.device().is_cpu(), "to_cuda: source lives on ", t.device().str(), ", not on the host");
   cuda::require_device("copying a batch to the GPU");
-  if (!pinned) return t.to(d);
   const Tensor h = t.contiguous();
   Tensor out = empty(h.sizes(), TensorOptions{}.dtype(h.dtype()).device(d));
   const size_t n = h.nbytes();
@@ -71,5 +70,10 @@ Tensor to_cuda(const Tensor& t, Device d, bool pinned) {
   pool().give_back(b);
   return out;
 }
+
+[[maybe_unused]] static const bool registered = [] {
+  register_pinned_transfer(DeviceType::CUDA, &to_cuda_pinned);
+  return true;
+}();
 
 }  // namespace minidl
