@@ -72,8 +72,8 @@ void matmul(Tensor& out, const Tensor& a, const Tensor& b, bool trans_a, bool tr
       " -> ", shape_str(out.sizes()), " do not match");
   if (out.numel() == 0) return;
   require_device("matmul");
-  if (K == 0) {
-    launch_fill(device_ptr(out), out.numel(), out.dtype(), 0.0);
+  if (K == 0) {  // an empty sum: all-zero bits are 0.0 in float32 and float64
+    MINIDL_CUDA_CHECK(cudaMemsetAsync(device_ptr(out), 0, out.nbytes(), current_stream()), kWho, ": zeroing");
     return;
   }
   const Operand oa = operand(a, trans_a), ob = operand(b, trans_b);

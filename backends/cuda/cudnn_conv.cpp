@@ -341,6 +341,12 @@ bool conv2d_inference_fused(Tensor& y, const Tensor& x_in, const Tensor& w_in, c
   cd.set_math(c.math, op);
   Tensor ws = workspace_tensor(c.workspace);
   const Scalars s(x.dtype());
+  if (!residual.defined()) {
+    // z = y with alpha2 = 0: zero it first (after any benchmark wrote y), so that whatever y held (a NaN) cannot leak
+    // in as 0 * NaN
+    MINIDL_CUDA_CHECK(cudaMemsetAsync(device_ptr(y), 0, y.nbytes(), current_stream()), kWho, ": ", op,
+                      ": zeroing the output");
+  }
   const cudnnStatus_t st = cudnnConvolutionBiasActivationForward(
       cudnn_handle(), s.one(), xd.d, device_ptr(x), wd.d, device_ptr(w), cd.d,
       static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ws_ptr(ws), c.workspace, residual.defined() ? s.one() : s.zero(),

@@ -80,7 +80,7 @@ TEST_CASE("cuda: cuBLAS matmul matches ref, plain, transposed and batched") {
     }
 }
 
-TEST_CASE("cuda: cuDNN convolutions match ref; deterministic mode repeats bit for bit") {
+TEST_CASE("cuda: cuDNN convolutions match ref, and deterministic mode repeats bit for bit") {
   REQUIRE_GPU();
   Backend& ref = backend_by_name("ref");
   Backend& gpu = backend_by_name("cuda");
