@@ -17,6 +17,7 @@
 
 #include "backends/actnn_codec.h"
 #include "backends/op_params.h"
+#include "backends/optim_params.h"
 #include "tensor/tensor.h"
 
 namespace minidl {
@@ -42,6 +43,7 @@ enum class OpKind : uint8_t {
   LogSoftmax,
   NllLoss,
   Quantize,
+  OptimUpdate,  // sgd_update, adam_update, hysteresis_update
   kCount
 };
 const char* op_name(OpKind k);
@@ -184,6 +186,20 @@ class Backend {
   virtual void pack_mask_bits(Tensor& bits, const Tensor& x);
   /// out (dense, any dtype) = 1 where the bit is set, else 0, in out's memory order.
   virtual void unpack_mask_bits(Tensor& out, const Tensor& bits);
+
+  // ---- optimizer updates (in place; the parameters and their state live on this backend's device) ----
+  // Every tensor is contiguous, of one shape, dtype (floating) and device; an undefined state tensor means the
+  // rule does not use it. The base class is the host reference (backends/optim_update.cpp): ref and cpu run it.
+  /// SGD with momentum / Nesterov / weight decay; momentum_buf is defined iff p.momentum != 0.
+  virtual void sgd_update(Tensor& param, Tensor& momentum_buf, const Tensor& grad, const SgdUpdateParams& p);
+  /// Adam / AdamW; max_exp_avg_sq is defined iff p.amsgrad.
+  virtual void adam_update(Tensor& param, Tensor& exp_avg, Tensor& exp_avg_sq, Tensor& max_exp_avg_sq,
+                           const Tensor& grad, const AdamUpdateParams& p);
+  /// One hysteresis step of a binary parameter: latent V gets the SGD step (decay on param P), then P = alpha *
+  /// sign with alpha = mean |V| (summed in double) and sign the hysteresis sign (classical) or the one-step rule.
+  /// Returns the number of elements whose sign changed.
+  virtual int64_t hysteresis_update(Tensor& param, Tensor& latent, Tensor& sign, Tensor& momentum_buf,
+                                    const Tensor& grad, const HysteresisUpdateParams& p);
 };
 
 /// The backend for a tensor's device. On CPU: `ref` or `cpu`, chosen by MINIDL_BACKEND (default `cpu` when

@@ -30,7 +30,7 @@ const char* op_name(ReduceOp op) {
 const char* op_name(OpKind k) {
   static constexpr const char* kNames[] = {"fill",       "copy",     "unary",     "binary",    "reduce",
                                            "matmul",     "conv2d",   "batch_norm", "max_pool2d", "avg_pool2d",
-                                           "adaptive_avg_pool2d", "log_softmax", "nll_loss", "quantize"};
+                                           "adaptive_avg_pool2d", "log_softmax", "nll_loss", "quantize", "optim_update"};
   static_assert(std::size(kNames) == static_cast<size_t>(OpKind::kCount));
   return kNames[static_cast<size_t>(k)];
 }

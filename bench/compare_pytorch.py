@@ -9,6 +9,11 @@ max for both and the ratio minidl/PyTorch of the medians (and of each interleave
 
 Needs Debian's python3-torch (`scripts/setup torch`). Run it on an idle machine: the ratio is what counts,
 absolute figures move +-15% with load.
+
+On a GPU (scripts/gpu-check): --device cuda runs both sides on the GPU; --tf32 turns TF32 on for both
+(torch.backends.{cuda.matmul,cudnn}.allow_tf32 and minidl's MINIDL_CUDA_TF32=1), otherwise both run strict fp32.
+--batch20 / --batch18 set the batch sizes. Each case also prints a machine-readable line:
+  SUMMARY case=resnet20-train device=cuda tf32=0 minidl=... torch=... ratio=...
 """
 import argparse
 import os
@@ -31,11 +36,17 @@ CASES = {
 }
 
 
-def torch_img_per_s(model_name, mode, batch, shape, classes, steps, warmup):
+def torch_img_per_s(model_name, mode, batch, shape, classes, steps, warmup, device="cpu"):
     torch.manual_seed(0)
     model = ResNetCifar(20, classes, shape[0], option="B") if model_name == "resnet20" else ResNet18(classes)
-    x = torch.randn(batch, *shape)
-    y = torch.randint(0, classes, (batch,))
+    model = model.to(device)
+    x = torch.randn(batch, *shape, device=device)
+    y = torch.randint(0, classes, (batch,), device=device)
+
+    def sync():
+        if device != "cpu":
+            torch.cuda.synchronize()
+
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
 
     def step():
@@ -52,16 +63,19 @@ def torch_img_per_s(model_name, mode, batch, shape, classes, steps, warmup):
 
     for _ in range(warmup):
         step()
+    sync()
     t0 = time.perf_counter()
     for _ in range(steps):
         step()
+    sync()
     return batch * steps / (time.perf_counter() - t0)
 
 
-def minidl_img_per_s(exe, model_name, mode, batch, steps, warmup, threads):
+def minidl_img_per_s(exe, model_name, mode, batch, steps, warmup, threads, device="cpu", tf32=False):
     cmd = [exe, "--model", model_name, "--mode", mode, "--batch", str(batch), "--steps", str(steps),
-           "--warmup", str(warmup), "--threads", str(threads)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+           "--warmup", str(warmup), "--threads", str(threads), "--device", device]
+    env = dict(os.environ, MINIDL_CUDA_TF32="1" if tf32 else "0")
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     for line in out.splitlines():
         if line.startswith("RESULT"):
             fields = dict(kv.split("=", 1) for kv in line.split()[1:])
@@ -78,18 +92,34 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--tf32", action="store_true", help="allow TF32 on both sides (GPU only)")
+    ap.add_argument("--batch20", type=int, default=None, help="ResNet-20 batch (default 128)")
+    ap.add_argument("--batch18", type=int, default=None, help="ResNet-18 batch (default 32)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit("compare_pytorch: --device cuda but PyTorch sees no GPU")
+        torch.backends.cuda.matmul.allow_tf32 = args.tf32
+        torch.backends.cudnn.allow_tf32 = args.tf32
+        torch.backends.cudnn.benchmark = True  # PyTorch's fastest configuration; minidl uses its heuristics
+    print(f"device {args.device}, TF32 {'on' if args.tf32 else 'off'}")
     print(f"PyTorch {torch.__version__}, {args.threads} threads, {args.repeats} interleaved repeats")
     print(f"{'case':16} {'minidl img/s (min/med/max)':>30} {'PyTorch img/s (min/med/max)':>30} "
           f"{'ratio of medians':>17} {'pairwise ratio (min/med/max)':>30}")
     for name in args.cases.split(","):
         model_name, mode, batch, shape, classes = CASES[name]
+        if model_name == "resnet20" and args.batch20:
+            batch = args.batch20
+        if model_name == "resnet18" and args.batch18:
+            batch = args.batch18
         steps = args.steps if model_name == "resnet20" else max(2, args.steps // 3)
         ours, theirs = [], []
         for _ in range(args.repeats):
-            ours.append(minidl_img_per_s(args.train_step, model_name, mode, batch, steps, args.warmup, args.threads))
-            theirs.append(torch_img_per_s(model_name, mode, batch, shape, classes, steps, args.warmup))
+            ours.append(minidl_img_per_s(args.train_step, model_name, mode, batch, steps, args.warmup, args.threads,
+                                         args.device, args.tf32))
+            theirs.append(torch_img_per_s(model_name, mode, batch, shape, classes, steps, args.warmup, args.device))
         pair = [a / b for a, b in zip(ours, theirs)]
 
         def mmm(v):
@@ -97,6 +127,9 @@ def main():
 
         print(f"{name:16} {mmm(ours):>30} {mmm(theirs):>30} {statistics.median(ours) / statistics.median(theirs):17.2f}"
               f" {min(pair):9.2f} {statistics.median(pair):9.2f} {max(pair):9.2f}", flush=True)
+        print(f"SUMMARY case={name} batch={batch} device={args.device} tf32={int(args.tf32)} "
+              f"minidl={statistics.median(ours):.1f} torch={statistics.median(theirs):.1f} "
+              f"ratio={statistics.median(ours) / statistics.median(theirs):.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@
 // saved_bytes= (the most the tape held through the packer in a measured step: codes, metadata, masks, indices and
 // exact tensors, parameters not counted), peak_bytes= and reserved_bytes= (the CPU allocator's peak live and
 // reserved bytes over the measured steps).
+//              [--device cuda]   (model, data and optimizer state on the GPU; MINIDL_CUDA_TF32=1 allows TF32)
+#include <backends/cuda/cuda_device.h>
+#include <backends/cuda_settings.h>
 #include <minidl.h>
 #include <nn/models/resnet.h>
 #include <optim/sgd.h>
@@ -23,7 +26,7 @@ int main(int argc, char** argv) {
   int64_t batch = 128;
   int steps = 10, warmup = 3, threads = 2;
   bool profile = false;
-  std::string scheme = "float";
+  std::string scheme = "float", device = "cpu";
   int bits = 4;
   std::string actnn_level;
   int cabits = 0;
@@ -37,6 +40,7 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", warmup);
   app.add_option("--threads", threads);
   app.add_option("--shortcut", shortcut)->check(CLI::IsMember({"A", "B"}));
+  app.add_option("--device", device, "cpu | cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_flag("--profile", profile, "print the per-op time breakdown of the measured steps");
   app.add_option("--scheme", scheme, "float, or a quant scheme for CIFAR ResNets (apot, pot, uniform, pact)")
       ->check(CLI::IsMember({"float", "apot", "pot", "uniform", "pact"}));
@@ -62,10 +66,18 @@ int main(int argc, char** argv) {
       qc.shortcut = rc.shortcut;
       model = quant::make_quant_resnet_cifar(std::stoll(model_name.substr(6)), qc);
     }
+    const Device dev = device == "cuda" ? Device::cuda(0) : kCPU;
+    MINIDL_CHECK(dev.is_cpu() || cuda_device_count() > 0, "--device cuda: no usable GPU (", cuda_device_status(), ")");
+    model->to(dev);
     const int64_t hw = imagenet ? 224 : 32;
-    Tensor x = randn({batch, 3, hw, hw});
+    Tensor x = randn({batch, 3, hw, hw}).to(dev);
     Tensor y =
-        from_vector(std::vector<int64_t>(static_cast<size_t>(batch), 3), {batch}, TensorOptions().dtype(DType::i64));
+        from_vector(std::vector<int64_t>(static_cast<size_t>(batch), 3), {batch}, TensorOptions().dtype(DType::i64))
+            .to(dev);
+    // A GPU runs asynchronously: a device-to-host copy of one value waits for every queued kernel.
+    auto sync = [&] {
+      if (dev.is_cuda()) (void)model->parameters().front().detach().to(kCPU);
+    };
     optim::SGDOptions so;
     so.lr = 0.01;
     so.momentum = 0.9;
@@ -99,10 +111,12 @@ int main(int argc, char** argv) {
     Allocator& alloc = allocator_for(kCPU);
     alloc.reset_peak();
     if (packer) packer->reset_peak();
+    sync();
     autograd::Profiler::reset();
     autograd::Profiler::set_enabled(profile);
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < steps; ++i) step();
+    sync();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     autograd::Profiler::set_enabled(false);
     std::string actnn;  // the ActNN fields, on the same RESULT line
@@ -112,10 +126,13 @@ int main(int argc, char** argv) {
               " peak_bytes=" + std::to_string(st.peak_bytes) + " reserved_bytes=" + std::to_string(st.reserved_bytes);
     }
     std::printf(
-        "RESULT model=%s scheme=%s mode=%s batch=%lld backend=%s threads=%d ms_per_step=%.2f img_per_s=%.1f%s\n",
+        "RESULT model=%s scheme=%s mode=%s batch=%lld backend=%s threads=%d ms_per_step=%.2f img_per_s=%.1f"
+        " device=%s tf32=%d%s\n",
         model_name.c_str(), scheme == "float" ? "float" : (scheme + std::to_string(bits)).c_str(), mode.c_str(),
-        static_cast<long long>(batch), cpu_backend_name().c_str(), threads, 1e3 * s / steps,
-        static_cast<double>(batch) * steps / s, actnn.c_str());
+        static_cast<long long>(batch), dev.is_cuda() ? "cuda" : cpu_backend_name().c_str(), threads, 1e3 * s / steps,
+        static_cast<double>(batch) * steps / s, device.c_str(), dev.is_cuda() && cuda_allow_tf32() ? 1 : 0,
+        actnn.c_str());
+    if (dev.is_cuda()) std::printf("MEMORY %s\n", cuda_memory_summary().c_str());
     if (profile) std::printf("%s", autograd::Profiler::table().c_str());
     return 0;
   } catch (const Error& e) {

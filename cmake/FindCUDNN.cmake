@@ -1,7 +1,9 @@
-# Finds cuDNN (no official CMake module): CUDNN::cudnn, CUDNN_VERSION.
+# Finds cuDNN (no official CMake module): CUDNN::cudnn, CUDNN_VERSION. CUDNN_ROOT (CMake or environment) may
+# point at a toolkit-style tree or at NVIDIA's Python wheel (site-packages/nvidia/cudnn: include/, lib/), whose
+# library has only the versioned name libcudnn.so.9.
 find_path(CUDNN_INCLUDE_DIR cudnn_version.h
   HINTS ${CUDNN_ROOT} ENV CUDNN_ROOT ${CUDAToolkit_INCLUDE_DIRS} PATH_SUFFIXES include)
-find_library(CUDNN_LIBRARY cudnn
+find_library(CUDNN_LIBRARY NAMES cudnn libcudnn.so.9
   HINTS ${CUDNN_ROOT} ENV CUDNN_ROOT ${CUDAToolkit_LIBRARY_DIR} PATH_SUFFIXES lib lib64)
 if(CUDNN_INCLUDE_DIR)
   file(STRINGS "${CUDNN_INCLUDE_DIR}/cudnn_version.h" _v REGEX "^#define CUDNN_(MAJOR|MINOR|PATCHLEVEL) +[0-9]+")

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "data/sample_rng.h"
+#include "tensor/device_transfer.h"
 
 namespace minidl::data {
 
@@ -49,6 +50,15 @@ DataLoader::DataLoader(DatasetPtr dataset, DataLoaderOptions options) : dataset_
   MINIDL_CHECK(opts_.batch_size > 0, "DataLoader: batch_size must be positive, got ", opts_.batch_size);
   MINIDL_CHECK(opts_.num_workers >= 0, "DataLoader: num_workers must be >= 0, got ", opts_.num_workers);
   MINIDL_CHECK(opts_.prefetch_factor > 0, "DataLoader: prefetch_factor must be positive, got ", opts_.prefetch_factor);
+  MINIDL_CHECK(!opts_.pin_memory || opts_.device.is_cuda(), "DataLoader: pin_memory needs a CUDA device, got ",
+               opts_.device.str());
+  if (opts_.device.is_cuda()) {  // fail here, not in a worker: one small allocation says whether the GPU works
+    try {
+      (void)empty({1}, TensorOptions{}.device(opts_.device));
+    } catch (const std::exception& e) {
+      MINIDL_FAIL("DataLoader: device ", opts_.device.str(), ": ", e.what());
+    }
+  }
 }
 
 DataLoader::~DataLoader() { stop(); }
@@ -97,6 +107,10 @@ Batch DataLoader::load_batch(int64_t b) const {
   }
   Batch batch = collate(examples, indices);
   batch.batch_index = b;
+  if (opts_.device.is_cuda()) {
+    batch.images = transfer_to(batch.images, opts_.device, opts_.pin_memory);
+    batch.labels = transfer_to(batch.labels, opts_.device, opts_.pin_memory);
+  }
   return batch;
 }
 

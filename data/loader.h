@@ -38,6 +38,12 @@ struct DataLoaderOptions {
   int num_workers = 0;      // 0 = load in the consumer's thread
   int prefetch_factor = 2;  // batches in flight per worker (the bounded queue holds num_workers * this)
   std::shared_ptr<const Sampler> sampler = nullptr;  // when set, the epoch's indices (shuffle and seed are then unused)
+  /// Where batches are delivered. A CUDA device: each batch is copied there by the thread that loaded it (a
+  /// worker, ahead of the consumer), so the consumer gets device tensors.
+  Device device = kCPU;
+  /// With a CUDA device: stage the copy in page-locked memory and send it asynchronously (cudaMemcpyAsync on
+  /// the device's stream), so a worker does not wait for the transfer. Needs a CUDA `device`.
+  bool pin_memory = false;
 };
 
 /// Stacks examples into a Batch: every image must be float32 CHW of the same shape (apply ToTensor or

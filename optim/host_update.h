@@ -1,4 +1,5 @@
-// Runs an optimizer's elementwise update on host memory. A CPU parameter that is contiguous is updated in place
+// Runs an elementwise loop on host memory (gradient clipping; the optimizers update through the Backend, see
+// optim/device_update.h). A CPU parameter that is contiguous is updated in place
 // through its data pointer; any other (a GPU tensor, a strided view) is copied to the host, updated, and copied
 // back, so every rule is written once as a plain loop. The state tensors live on the host already.
 #pragma once

@@ -1,9 +1,10 @@
-// The hysteresis optimizer (see hysteresis.h). Loops run on host memory (optim/host_update.h).
+// The hysteresis optimizer (see hysteresis.h). Steps run on the parameter's backend (Backend::hysteresis_update
+// for binary parameters, sgd_update for float ones); the one-time binarisation at construction runs on the host.
 #include "optim/hysteresis.h"
 
 #include <cmath>
 
-#include "optim/host_update.h"
+#include "optim/device_update.h"
 
 namespace minidl::optim {
 
@@ -20,11 +21,6 @@ Options HysteresisOptions::to_map() const {
 
 namespace {
 constexpr const char* kOp = "optim::Hysteresis";
-
-template <typename T>
-T sgn(T v) {
-  return v > T(0) ? T(1) : (v < T(0) ? T(-1) : T(0));
-}
 
 // alpha = mean |V| of one tensor.
 template <typename T>
@@ -47,23 +43,26 @@ Hysteresis::Hysteresis(std::vector<ParamGroup> groups, const HysteresisOptions& 
                  ": Nesterov momentum requires a momentum and zero dampening");
     for (auto& p : g.params) {
       if (g.get("binary") != 0.0) {
-        // Latent copy = the current values; sign = their sign (0 -> +1); P = mean|V| * sign.
-        Tensor v = state_tensor(idx, "latent", p);
-        Tensor s = state_tensor(idx, "sign", p);
-        Tensor host = p.detach().to(kCPU).contiguous();
+        // Latent copy = the current values; sign = their sign (0 -> +1); P = mean|V| * sign. Formed once on the
+        // host, then placed on the parameter's device with its state.
+        Tensor v_h = p.detach().to(kCPU).contiguous().clone();
+        Tensor s_h = empty(v_h.sizes(), TensorOptions{}.dtype(v_h.dtype())),
+               w_h = empty(v_h.sizes(), TensorOptions{}.dtype(v_h.dtype()));
         const int64_t n = p.numel();
-        detail::update_on_host(p, [&](auto* w) {
-          using T = std::remove_pointer_t<decltype(w)>;
-          const T* src = host.data<T>();
-          T* vv = v.data<T>();
-          T* ss = s.data<T>();
-          for (int64_t i = 0; i < n; ++i) vv[i] = src[i];
+        dispatch_floating(p.dtype(), kOp, [&](auto tag) {
+          using T = decltype(tag);
+          const T* vv = v_h.data<T>();
+          T* ss = s_h.data<T>();
+          T* w = w_h.data<T>();
           const T a = mean_abs(vv, n);
           for (int64_t i = 0; i < n; ++i) {
             ss[i] = vv[i] < T(0) ? T(-1) : T(1);
             w[i] = a * ss[i];
           }
         });
+        state_tensor(idx, "latent", p).copy_(v_h.to(p.device()));
+        state_tensor(idx, "sign", p).copy_(s_h.to(p.device()));
+        p.detach().copy_(w_h.to(p.device()));
       }
       ++idx;
     }
@@ -81,72 +80,39 @@ void Hysteresis::step() {
   flips_ = 0;
   binary_elems_ = 0;
   for_each_param_with_grad([&](ParamGroup& group, Tensor& p, size_t idx) {
-    const double lr = group.get("lr"), momentum = group.get("momentum"), dampening = group.get("dampening"),
-                 wd = group.get("weight_decay"), t = group.get("threshold");
-    const bool nesterov = group.get("nesterov") != 0.0, binary = group.get("binary") != 0.0;
-    const bool one_step = group.get("mode") == 1.0;
-    Tensor g = detail::host_grad(p, kOp);
+    const double momentum = group.get("momentum");
+    const bool binary = group.get("binary") != 0.0;
+    const Tensor g = detail::device_grad(p, kOp);
     Tensor buf;
     bool first = false;
     if (momentum != 0.0) buf = state_tensor(idx, "momentum_buffer", p, &first);
-    Tensor latent_t, sign_t;
-    if (binary) {
-      auto& st = mutable_state(idx);
-      MINIDL_CHECK(st.count("latent") && st.count("sign"), kOp, ": binary parameter ", idx,
-                   " has no latent state (load a state dict of a Hysteresis optimizer)");
-      latent_t = st.at("latent");
-      sign_t = st.at("sign");
+    if (!binary) {  // a float group is SGD on P itself (L2 decay, momentum, Nesterov)
+      SgdUpdateParams u;
+      u.lr = group.get("lr");
+      u.momentum = momentum;
+      u.dampening = group.get("dampening");
+      u.weight_decay = group.get("weight_decay");
+      u.nesterov = group.get("nesterov") != 0.0;
+      u.first_step = first;
+      detail::update_contiguous(p, [&](Tensor& w) { backend_for(w).sgd_update(w, buf, g, u); });
+      return;
     }
-    const int64_t n = p.numel();
-    int64_t flips = 0;
-    detail::update_on_host(p, [&](auto* w) {
-      using T = std::remove_pointer_t<decltype(w)>;
-      const T* gd = g.data<T>();
-      T* b = buf.defined() ? buf.data<T>() : nullptr;
-      T* v = binary ? latent_t.data<T>() : w;  // float parameters: V is P itself
-      const T tlr = T(lr), tm = T(momentum), tdamp = T(1.0 - dampening), twd = T(wd);
-      std::vector<T> v_old;
-      if (binary && one_step) v_old.assign(v, v + n);
-      for (int64_t i = 0; i < n; ++i) {
-        T d = gd[i];
-        if (wd != 0.0) d += twd * w[i];  // decay on P, as the reference
-        if (b) {
-          b[i] = first ? d : tm * b[i] + tdamp * d;
-          d = nesterov ? d + tm * b[i] : b[i];
-        }
-        v[i] -= tlr * d;
-      }
-      if (!binary) return;
-      const T a = mean_abs(v, n), tt = T(t);
-      T* s = sign_t.data<T>();
-      for (int64_t i = 0; i < n; ++i) {
-        if (one_step) {
-          const T vo = v_old[i], vn = v[i];
-          const T before = sgn(w[i]);
-          if ((vo > T(0) && vn > T(0)) || (vo < T(0) && vn < T(0))) {
-            w[i] = a * sgn(vn);
-          } else if (vo < T(0) && vn > T(0) && vn >= tt) {
-            w[i] = a;
-          } else if (vo > T(0) && vn < T(0) && vn <= -tt) {
-            w[i] = -a;
-          } else {
-            w[i] = a * vn;
-          }
-          flips += sgn(w[i]) != before;
-          s[i] = sgn(w[i]);
-        } else {
-          const T prev = s[i];
-          const T now = v[i] >= tt ? T(1) : (v[i] <= -tt ? T(-1) : prev);
-          flips += now != prev;
-          s[i] = now;
-          w[i] = a * now;
-        }
-      }
-    });
-    if (binary) {
-      flips_ += flips;
-      binary_elems_ += n;
-    }
+    auto& st = mutable_state(idx);
+    MINIDL_CHECK(st.count("latent") && st.count("sign"), kOp, ": binary parameter ", idx,
+                 " has no latent state (load a state dict of a Hysteresis optimizer)");
+    Tensor latent_t = state_tensor(idx, "latent", p), sign_t = state_tensor(idx, "sign", p);
+    HysteresisUpdateParams u;
+    u.lr = group.get("lr");
+    u.momentum = momentum;
+    u.dampening = group.get("dampening");
+    u.weight_decay = group.get("weight_decay");
+    u.threshold = group.get("threshold");
+    u.nesterov = group.get("nesterov") != 0.0;
+    u.one_step = group.get("mode") == 1.0;
+    u.first_step = first;
+    flips_ += detail::update_contiguous(
+        p, [&](Tensor& w) { return backend_for(w).hysteresis_update(w, latent_t, sign_t, buf, g, u); });
+    binary_elems_ += p.numel();
   });
 }
 

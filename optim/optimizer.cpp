@@ -61,8 +61,13 @@ Tensor Optimizer::state_tensor(size_t idx, const std::string& key, const Tensor&
   auto& st = state_.at(idx);
   auto it = st.find(key);
   if (created) *created = it == st.end();
-  if (it != st.end()) return it->second;
-  Tensor t = zeros(param.sizes(), TensorOptions{}.dtype(param.dtype()));
+  if (it != st.end()) {
+    // State follows its parameter (Module::to after the optimizer was made, or a state dict loaded on the
+    // host): moved once, then kept on that device.
+    if (it->second.device() != param.device()) it->second = it->second.to(param.device());
+    return it->second;
+  }
+  Tensor t = zeros(param.sizes(), TensorOptions{}.dtype(param.dtype()).device(param.device()));
   st.emplace(key, t);
   return t;
 }

@@ -1,7 +1,7 @@
-// SGD (see sgd.h). The per-element loops run on host memory (optim/host_update.h) with OpenMP.
+// SGD (see sgd.h). The update runs on the parameter's backend (Backend::sgd_update), state on its device.
 #include "optim/sgd.h"
 
-#include "optim/host_update.h"
+#include "optim/device_update.h"
 
 namespace minidl::optim {
 
@@ -37,34 +37,17 @@ SGD::SGD(std::vector<ParamGroup> groups, const SGDOptions& d) : Optimizer("SGD",
 
 void SGD::step() {
   for_each_param_with_grad([&](ParamGroup& group, Tensor& p, size_t idx) {
-    const double lr = group.get("lr"), momentum = group.get("momentum"), dampening = group.get("dampening"),
-                 wd = group.get("weight_decay");
-    const bool nesterov = group.get("nesterov") != 0.0, decoupled = group.get("decoupled_weight_decay") != 0.0;
-    Tensor g = detail::host_grad(p, "optim::SGD");
+    SgdUpdateParams u;
+    u.lr = group.get("lr");
+    u.momentum = group.get("momentum");
+    u.dampening = group.get("dampening");
+    u.weight_decay = group.get("weight_decay");
+    u.nesterov = group.get("nesterov") != 0.0;
+    u.decoupled_weight_decay = group.get("decoupled_weight_decay") != 0.0;
+    const Tensor g = detail::device_grad(p, "optim::SGD");
     Tensor buf;
-    bool first = false;
-    if (momentum != 0.0) buf = state_tensor(idx, "momentum_buffer", p, &first);
-    const int64_t n = p.numel();
-    detail::update_on_host(p, [&](auto* w) {
-      using T = std::remove_pointer_t<decltype(w)>;
-      const T* gd = g.data<T>();
-      T* b = buf.defined() ? buf.data<T>() : nullptr;
-      const T tlr = T(lr), tm = T(momentum), tdamp = T(1.0 - dampening), twd = T(wd), tdecay = T(1.0 - lr * wd);
-#pragma omp parallel for schedule(static) if (n > 65536)
-      for (int64_t i = 0; i < n; ++i) {
-        T d = gd[i];
-        if (decoupled) {
-          w[i] *= tdecay;
-        } else if (wd != 0.0) {
-          d += twd * w[i];
-        }
-        if (b) {
-          b[i] = first ? d : tm * b[i] + tdamp * d;
-          d = nesterov ? d + tm * b[i] : b[i];
-        }
-        w[i] -= tlr * d;
-      }
-    });
+    if (u.momentum != 0.0) buf = state_tensor(idx, "momentum_buffer", p, &u.first_step);
+    detail::update_contiguous(p, [&](Tensor& w) { backend_for(w).sgd_update(w, buf, g, u); });
   });
 }
 

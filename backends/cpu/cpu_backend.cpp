@@ -33,6 +33,7 @@ bool CpuBackend::supports(OpKind op, DType dtype) const {
     case OpKind::Conv2d:
     case OpKind::AvgPool2d: return dtype == DType::f32;
     case OpKind::Quantize: return is_floating(dtype);  // project_to_levels
+    case OpKind::OptimUpdate: return is_floating(dtype);  // the Backend base class's host loops
     case OpKind::kCount: return false;
   }
   return false;

@@ -2,12 +2,15 @@
 // fill, copy / cast of any layout, elementwise, reductions, batch norm (with the fused ReLU / add + ReLU),
 // pooling, log-softmax + NLL and the quantizers, through KernelBackend; this class adds where tensors must live
 // (the current CUDA device, with a clear error on a machine without one) and host <-> device transfers of any
-// layout and dtype. Convolution and matmul go to cuDNN / cuBLAS (added separately); until they are wired in,
-// they throw "cuda backend: <op> is not implemented yet" and supports() says false: never a silent fallback to
-// the host.
+// layout and dtype. Convolution goes to cuDNN (cudnn_conv.cpp), matmul to cuBLAS (cublas_matmul.cpp), the
+// optimizer updates to cuda_optim.cu. The ActNN codec has no device kernels yet: it throws "cuda backend: <op> is
+// not implemented yet" and supports() says false, never a silent fallback to the host.
 #include <string>
 
+#include "backends/cuda/cublas_matmul.h"
 #include "backends/cuda/cuda_check.cuh"
+#include "backends/cuda/cuda_optim.h"
+#include "backends/cuda/cudnn_conv.h"
 #include "backends/cuda/kernel_backend.h"
 
 namespace minidl::cuda {
@@ -19,7 +22,10 @@ class CudaBackend final : public KernelBackend<kern::DeviceExec> {
  public:
   std::string name() const override { return "cuda"; }
 
-  bool supports(OpKind op, DType dtype) const override { return kernel_supports(op, dtype); }
+  bool supports(OpKind op, DType dtype) const override {
+    const bool libs = op == OpKind::Matmul || op == OpKind::Conv2d || op == OpKind::OptimUpdate;  // cuBLAS, cuDNN, ours
+    return kernel_supports(op, dtype) || (libs && is_floating(dtype));
+  }
 
   /// Any shapes-equal pair: within the device by the copy kernel (strides and casts included); between the
   /// host and the device by cudaMemcpy of a contiguous staging buffer, the strided / casting part done by the
@@ -69,17 +75,47 @@ class CudaBackend final : public KernelBackend<kern::DeviceExec> {
     host.copy(dst, staged);
   }
 
-  void matmul(Tensor&, const Tensor&, const Tensor&, bool, bool) override { not_yet("matmul"); }
-  void conv2d_forward(Tensor&, const Tensor&, const Tensor&, const Tensor&, const Conv2dParams&, OpStatePtr&) override {
-    not_yet("conv2d_forward");
+  // cuBLAS (cublas_matmul.cpp) and cuDNN (cudnn_conv.cpp)
+  void matmul(Tensor& out, const Tensor& a, const Tensor& b, bool ta, bool tb) override {
+    cuda::matmul(out, a, b, ta, tb);
   }
-  void conv2d_backward_data(Tensor&, const Tensor&, const Tensor&, const Conv2dParams&, OpStatePtr&) override {
-    not_yet("conv2d_backward_data");
+  void conv2d_forward(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                      OpStatePtr&) override {
+    cuda::conv2d_forward(y, x, w, bias, p);
   }
-  void conv2d_backward_weight(Tensor&, Tensor&, const Tensor&, const Tensor&, const Conv2dParams&,
+  void conv2d_backward_data(Tensor& gx, const Tensor& gy, const Tensor& w, const Conv2dParams& p,
+                            OpStatePtr&) override {
+    cuda::conv2d_backward_data(gx, gy, w, p);
+  }
+  void conv2d_backward_weight(Tensor& gw, Tensor& gbias, const Tensor& gy, const Tensor& x, const Conv2dParams& p,
                               OpStatePtr&) override {
-    not_yet("conv2d_backward_weight");
+    cuda::conv2d_backward_weight(gw, gbias, gy, x, p);
   }
+  void conv2d_inference(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                        const Tensor& residual, bool relu) override {
+    if (!cuda::conv2d_inference_fused(y, x, w, bias, p, residual, relu))
+      Backend::conv2d_inference(y, x, w, bias, p, residual, relu);
+  }
+
+  // optimizer updates: cuda_optim.cu
+  void sgd_update(Tensor& w, Tensor& buf, const Tensor& g, const SgdUpdateParams& p) override {
+    cuda::sgd_update("cuda backend: sgd_update", w, buf, g, p);
+  }
+  void adam_update(Tensor& w, Tensor& m, Tensor& v, Tensor& vmax, const Tensor& g, const AdamUpdateParams& p) override {
+    cuda::adam_update("cuda backend: adam_update", w, m, v, vmax, g, p);
+  }
+  int64_t hysteresis_update(Tensor& w, Tensor& latent, Tensor& sign, Tensor& buf, const Tensor& g,
+                            const HysteresisUpdateParams& p) override {
+    return cuda::hysteresis_update("cuda backend: hysteresis_update", w, latent, sign, buf, g, p);
+  }
+
+  // The ActNN codec's base implementation reads host memory: on the device it must not run.
+  void actnn_quantize(Tensor&, Tensor&, const Tensor&, const ActnnCodec&) override { not_yet("actnn_quantize"); }
+  void actnn_dequantize(Tensor&, const Tensor&, const Tensor&, const ActnnCodec&) override {
+    not_yet("actnn_dequantize");
+  }
+  void pack_mask_bits(Tensor&, const Tensor&) override { not_yet("pack_mask_bits"); }
+  void unpack_mask_bits(Tensor&, const Tensor&) override { not_yet("unpack_mask_bits"); }
 
  protected:
   void check_memory(const Tensor& t, const char* op, const char* what) const override {

@@ -21,7 +21,8 @@ bool RefBackend::supports(OpKind op, DType dtype) const {
     case OpKind::AdaptiveAvgPool2d:
     case OpKind::LogSoftmax:
     case OpKind::NllLoss:
-    case OpKind::Quantize: return is_floating(dtype);
+    case OpKind::Quantize:
+    case OpKind::OptimUpdate: return is_floating(dtype);
     case OpKind::kCount: return false;
   }
   return false;

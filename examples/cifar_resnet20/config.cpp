@@ -5,6 +5,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include <backends/cuda/cuda_device.h>
 #include <minidl.h>
 
 namespace cifar_resnet20 {
@@ -85,6 +86,8 @@ std::optional<Config> parse_args(int argc, char** argv) {
   app.add_option("--warmup-epochs", c.warmup_epochs, "linear learning-rate warm-up");
   app.add_option("--seed", c.seed);
   app.add_option("--threads", c.threads, "compute threads (0 = all cores)");
+  app.add_option("--device", c.device, "cpu | cuda (model, optimizer state and batches on the GPU)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_option("--save", c.save_dir, "directory for checkpoints and metrics.csv");
   app.add_option("--save-every", c.save_every,
                  "also checkpoint last.safetensors every N optimizer steps, mid-epoch (0 = only at epoch ends)");
@@ -140,6 +143,9 @@ std::optional<Config> parse_args(int argc, char** argv) {
   MINIDL_CHECK(c.predict_in.empty() == c.predict_out.empty(), "--predict and --out go together");
   MINIDL_CHECK(c.dtype == "f32" || !c.evaluate.empty(), "--dtype ", c.dtype,
                " needs --evaluate CKPT (training runs in float32 only)");
+  MINIDL_CHECK(c.device == "cpu" || c.dtype == "f32", "--device cuda runs float32 only (--dtype ", c.dtype, ")");
+  MINIDL_CHECK(c.device == "cpu" || minidl::cuda_device_count() > 0, "--device cuda: no usable GPU (",
+               minidl::cuda_device_status(), ")");
   if (c.data_dir.empty() && c.dataset == "fashion-mnist") c.data_dir = "/usr/share/datasets/fashion-mnist";
   return c;
 }

@@ -49,6 +49,8 @@ struct Config {
   double warmup_epochs = 0;
   uint64_t seed = 0;
   int threads = 0;  // 0 = all cores
+  // --device cpu | cuda: where the model, its optimizer state and the batches live
+  std::string device = "cpu";
   // files
   std::string save_dir;     // checkpoints + metrics.csv; empty = no checkpoints
   int64_t save_every = 0;   // also checkpoint last.safetensors every N optimizer steps, mid-epoch (0 = off)

@@ -12,7 +12,8 @@ namespace cifar_resnet20 {
 
 using namespace minidl;
 
-int64_t count_correct(const Tensor& logits, const Tensor& labels) {
+int64_t count_correct(const Tensor& logits_any, const Tensor& labels_any) {
+  const Tensor logits = logits_any.to(kCPU), labels = labels_any.to(kCPU);  // no-ops on the CPU
   const auto lv = logits.to_vector<float>();
   const auto yv = labels.to_vector<int64_t>();
   const int64_t n = logits.size(0), c = logits.size(1);
@@ -30,14 +31,16 @@ EvalResult evaluate(nn::Module& model, data::DataLoader& loader, int64_t print_f
                     DType dtype) {
   NoGradGuard no_grad;
   model.eval();
+  const auto params = model.parameters();
+  const Device dev = params.empty() ? kCPU : params.front().device();  // batches go where the model is
   const int64_t nb = loader.num_batches();
   double loss_sum = 0, time_sum = 0;
   int64_t seen = 0, correct_sum = 0;
   auto t_prev = std::chrono::steady_clock::now();
   for (data::Batch& b : loader.epoch(0)) {
     if (max_batches > 0 && b.batch_index >= max_batches) break;
-    Tensor logits = model(b.images.dtype() == dtype ? b.images : b.images.to(dtype));
-    const double loss = cross_entropy(logits, b.labels).item<double>();
+    Tensor logits = model((b.images.dtype() == dtype ? b.images : b.images.to(dtype)).to(dev));
+    const double loss = cross_entropy(logits, b.labels.to(dev)).item<double>();
     const int64_t n = b.labels.numel();
     const int64_t correct = count_correct(logits, b.labels);
     loss_sum += loss * static_cast<double>(n);

@@ -1,6 +1,7 @@
 // Training and evaluation jobs (see run.h).
 #include "run.h"
 
+#include <backends/cuda_settings.h>
 #include <core/env.h>
 #include <data/loader.h>
 #include <minidl.h>
@@ -69,7 +70,10 @@ data::DataLoader make_loader(const data::DatasetPtr& ds, const Config& c, int64_
                                .drop_last = false,
                                .num_workers = c.workers,
                                .prefetch_factor = 2,
-                               .sampler = std::move(sampler)});
+                               .sampler = std::move(sampler),
+                               // --device cuda: the workers copy each batch to the GPU through pinned memory
+                               .device = c.device == "cuda" ? Device::cuda(0) : kCPU,
+                               .pin_memory = c.device == "cuda"});
 }
 
 // --dtype f64 runs on the ref backend: the cpu backend's oneDNN kernels (convolutions, average pooling) are
@@ -111,14 +115,16 @@ int run_training(const Config& flags) {
   manual_seed(c.seed);
 
   std::printf("=> cifar_resnet20: %s on %s, %d epochs, batch %lld, lr %g, backend %s, %d threads\n", c.arch.c_str(),
-              c.dataset.c_str(), c.epochs, static_cast<long long>(c.batch_size), c.lr, cpu_backend_name().c_str(),
-              get_num_threads());
+              c.dataset.c_str(), c.epochs, static_cast<long long>(c.batch_size), c.lr,
+              c.device == "cuda" ? "cuda" : cpu_backend_name().c_str(), get_num_threads());
   const auto [in_channels, num_classes] = dataset_channels_classes(c);
   std::unique_ptr<quant::actnn::Packer> packer = make_packer(c);  // --actnn-level (null: off)
   // ActNN's adaptive bits (L3 with --ibits above --cabits, or --perlayer) need gradient probes in the model
   auto adaptive = packer ? make_adaptive_bits(c, packer->config(), 0) : nullptr;
   if (adaptive) packer->set_bit_policy(adaptive);
   auto model = make_model(c, in_channels, num_classes, nullptr, adaptive);  // before the data: fail fast
+  const Device dev = c.device == "cuda" ? Device::cuda(0) : kCPU;
+  model->to(dev);                 // parameters and buffers; the optimizer makes its state next to them
   DistributedRun dist(model, c);  // world size 1 unless launched by mpirun or with RANK/WORLD_SIZE
   Datasets ds = make_datasets(c);
   if (adaptive && c.usegradient) adaptive->set_dataset_size(ds.train->size());
@@ -198,8 +204,8 @@ int run_training(const Config& flags) {
         std::unique_ptr<autograd::SavedTensorHooksGuard> actnn;
         if (packer) actnn = std::make_unique<autograd::SavedTensorHooksGuard>(packer->hooks());
         if (adaptive) adaptive->set_batch(b.indices);  // --usegradient: the samples' running sensitivities
-        logits = dist.forward(*model, b.images);
-        loss = cross_entropy(logits, b.labels);
+        logits = dist.forward(*model, b.images.to(dev));
+        loss = cross_entropy(logits, b.labels.to(dev));
       }
       if (packer && epoch == st.next_epoch && st.next_step == first_step && packer->config().active()) {
         std::printf("=> actnn bit map (first step):\n%s", packer->bit_map().c_str());
@@ -274,6 +280,7 @@ int run_training(const Config& flags) {
       std::printf("=> actnn adaptive bits (%lld per-layer allocations so far):\n%s",
                   static_cast<long long>(adaptive->allocations()), adaptive->bit_map().c_str());
     }
+    if (dev.is_cuda()) std::printf("=> GPU memory: %s\n", cuda_memory_summary().c_str());
     std::fflush(stdout);
     if (!c.save_dir.empty() && dist.is_main()) {  // rank 0 writes; every rank resumes from its files
       // Order matters for kills: the metrics row first (a run resumed from an older checkpoint drops and
@@ -315,7 +322,9 @@ int run_evaluation(const Config& flags) {
   model->eval();
   // After loading: the checkpoint's float32 values are widened exactly, the level sets follow (Module::to).
   model->to(dtype);
-  std::printf("=> running in %s on the %s backend\n", dtype_name(dtype), cpu_backend_name().c_str());
+  model->to(flags.device == "cuda" ? Device::cuda(0) : kCPU);  // evaluate() feeds the batches to the model's device
+  std::printf("=> running in %s on the %s backend\n", dtype_name(dtype),
+              flags.device == "cuda" ? "cuda" : cpu_backend_name().c_str());
   if (!quant::layer_alphas(*model).empty()) quant::show_params(*model, std::cout);
   std::cout.flush();
 

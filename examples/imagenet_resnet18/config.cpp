@@ -1,6 +1,7 @@
 // Flag parsing (CLI11) and Config <-> JSON (nlohmann::json).
 #include "config.h"
 
+#include <backends/cuda/cuda_device.h>
 #include <minidl.h>
 
 #include <CLI/CLI.hpp>
@@ -62,6 +63,8 @@ std::optional<Config> parse_args(int argc, char** argv) {
   app.add_option("--schedule", c.schedule, "'cosine' or the epochs where lr *= 0.1, e.g. 30,60,90");
   app.add_option("--seed", c.seed, "seed of the initialisation, shuffle and augmentation");
   app.add_option("--threads", c.threads, "compute threads (0 = all cores)")->check(CLI::Range(0, 1024));
+  app.add_option("--device", c.device, "cpu | cuda (model, optimizer state and batches on the GPU)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_option("--save-dir", c.save_dir, "directory for last/best checkpoints and metrics.csv");
   app.add_option("--resume", c.resume, "checkpoint (or its directory) to continue from");
   app.add_option("--pretrained,--init", c.pretrained,
@@ -86,6 +89,8 @@ std::optional<Config> parse_args(int argc, char** argv) {
                "-e/--evaluate needs the model: --resume CHECKPOINT or --pretrained WEIGHTS");
   MINIDL_CHECK(c.schedule == "cosine" || c.schedule.find_first_not_of("0123456789,") == std::string::npos,
                "--schedule: expected 'cosine' or comma-separated epochs, got '", c.schedule, "'");
+  MINIDL_CHECK(c.device == "cpu" || minidl::cuda_device_count() > 0, "--device cuda: no usable GPU (",
+               minidl::cuda_device_status(), ")");
   return c;
 }
 

@@ -27,6 +27,8 @@ struct Config {
   std::string schedule = "30,60,90";  // epochs where lr *= 0.1, or "cosine"
   uint64_t seed = 0;
   int threads = 0;
+  // --device cpu | cuda: where the model, its optimizer state and the batches live (not saved with the run)
+  std::string device = "cpu";
   std::string save_dir;
   std::string resume;      // checkpoint (file, or a directory holding last.safetensors)
   std::string pretrained;  // weights to start from: a higher-bit or float checkpoint, or torchvision weights

@@ -6,8 +6,8 @@
 namespace imagenet_resnet18 {
 
 std::pair<double, double> topk_accuracy(const minidl::Tensor& logits, const minidl::Tensor& labels) {
-  const auto lv = logits.to(minidl::DType::f32).to_vector<float>();
-  const auto yv = labels.to_vector<int64_t>();
+  const auto lv = logits.to(minidl::kCPU).to(minidl::DType::f32).to_vector<float>();
+  const auto yv = labels.to(minidl::kCPU).to_vector<int64_t>();
   const int64_t n = logits.size(0), c = logits.size(1);
   int64_t top1 = 0, top5 = 0;
   for (int64_t i = 0; i < n; ++i) {

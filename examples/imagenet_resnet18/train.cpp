@@ -48,15 +48,17 @@ struct ValResult {
 ValResult validate(nn::Module& model, data::DataLoader& loader, const Config& c) {
   NoGradGuard no_grad;
   model.eval();
+  const auto params = model.parameters();
+  const Device dev = params.empty() ? kCPU : params.front().device();  // batches go where the model is
   Average time, loss, top1, top5;
   const int64_t nb = loader.num_batches();
   const int64_t steps = c.max_steps > 0 ? std::min(nb, c.max_steps) : nb;
   auto t = Clock::now();
   for (data::Batch& b : loader.epoch(0)) {
     if (b.batch_index >= steps) break;
-    Tensor logits = model(b.images);
+    Tensor logits = model(b.images.to(dev));
     const int64_t n = b.labels.numel();
-    loss.add(cross_entropy(logits, b.labels).item<double>(), n);
+    loss.add(cross_entropy(logits, b.labels.to(dev)).item<double>(), n);
     auto [a1, a5] = topk_accuracy(logits, b.labels);
     top1.add(a1, n);
     top5.add(a5, n);
@@ -105,6 +107,7 @@ int run_training(const Config& flags) {
     if (c.save_dir.empty() && fs::is_directory(flags.resume)) c.save_dir = flags.resume;
     c.workers = flags.workers;
     c.threads = flags.threads;
+    c.device = flags.device;
     c.max_steps = flags.max_steps;
     if (flags.epochs_given) c.epochs = flags.epochs;
   }
@@ -115,9 +118,11 @@ int run_training(const Config& flags) {
       "threads, %d loader workers\n",
       c.arch.c_str(), c.bit == 32 ? "float" : ("APoT " + std::to_string(c.bit) + "-bit").c_str(), c.epochs,
       static_cast<long long>(c.batch_size), c.lr, c.wd, static_cast<long long>(c.image_size),
-      cpu_backend_name().c_str(), get_num_threads(), c.workers);
+      c.device == "cuda" ? "cuda" : cpu_backend_name().c_str(), get_num_threads(), c.workers);
   Datasets ds = make_datasets(c, /*need_train=*/true);
   auto model = make_model(c, ds.num_classes);
+  const Device dev = c.device == "cuda" ? Device::cuda(0) : kCPU;
+  model->to(dev);  // parameters and buffers; the optimizer makes its state next to them
   std::printf("=> train: %s\n=> val: %s\n=> %lld parameters\n", ds.train->describe().c_str(),
               ds.val->describe().c_str(), static_cast<long long>(model->num_parameters()));
   if (!c.pretrained.empty() && !resume) load_pretrained(*model, c.pretrained);
@@ -156,8 +161,8 @@ int run_training(const Config& flags) {
       std::optional<data::Batch> b = train_loader.next();  // the wait for data is the "Data" column
       MINIDL_CHECK(b.has_value(), "loader ended the epoch after ", i, " of ", steps, " batches");
       data_time.add(since(t));
-      Tensor logits = (*model)(b->images);
-      Tensor l = cross_entropy(logits, b->labels);
+      Tensor logits = (*model)(b->images.to(dev));
+      Tensor l = cross_entropy(logits, b->labels.to(dev));
       opt->zero_grad();
       l.backward();
       opt->step();
@@ -227,6 +232,7 @@ int run_evaluation(const Config& flags) {
   Datasets ds = make_datasets(c, /*need_train=*/false);
   auto model = make_model(c, ds.num_classes);
   quant::load_checkpoint(*model, ck.model);
+  model->to(flags.device == "cuda" ? Device::cuda(0) : kCPU);
   std::printf("=> evaluating %s (%s) from %s on %s, backend %s\n", c.arch.c_str(),
               c.bit == 32 ? "float" : ("APoT " + std::to_string(c.bit) + "-bit").c_str(), path.c_str(),
               ds.val->describe().c_str(), cpu_backend_name().c_str());

@@ -307,6 +307,8 @@ inline std::vector<std::string> runnable_backends() {
 std::vector<Row> quant_clip_rows();
 /// The ActNN codec and mask-bit rows (test_actnn.cpp).
 std::vector<Row> actnn_rows();
+/// The optimizer-update primitives' rows (test_optim_update.cpp).
+std::vector<Row> optim_update_rows();
 
 inline int run_rows(const std::vector<Row>& rows, const std::function<bool(const Row&)>& pick) {
   int compared = 0;

@@ -1085,6 +1085,7 @@ const std::vector<Row>& table() {
     add_quant(t);
     for (Row& r : quant_clip_rows()) t.rows.push_back(std::move(r));
     for (Row& r : actnn_rows()) t.rows.push_back(std::move(r));
+    for (Row& r : optim_update_rows()) t.rows.push_back(std::move(r));
     return t.rows;
   }();
   return rows;
@@ -1138,7 +1139,10 @@ TEST_CASE("conformance: the table covers every Backend primitive") {
                                             "actnn_quantize",
                                             "actnn_dequantize",
                                             "pack_mask_bits",
-                                            "unpack_mask_bits"};
+                                            "unpack_mask_bits",
+                                            "sgd_update",
+                                            "adam_update",
+                                            "hysteresis_update"};
   std::set<std::string> seen;
   for (const Row& r : table()) seen.insert(r.op);
   for (const auto& p : primitives) CHECK_MESSAGE(seen.count(p) == 1, "no conformance row for primitive ", p);
@@ -1171,5 +1175,6 @@ TEST_CASE("conformance: adaptive_avg_pool2d") { run_kind(OpKind::AdaptiveAvgPool
 TEST_CASE("conformance: log_softmax") { run_kind(OpKind::LogSoftmax); }
 TEST_CASE("conformance: nll_loss") { run_kind(OpKind::NllLoss); }
 TEST_CASE("conformance: quantize") { run_kind(OpKind::Quantize); }
+TEST_CASE("conformance: optimizer updates") { run_kind(OpKind::OptimUpdate); }
 
 }  // namespace conf

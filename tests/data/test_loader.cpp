@@ -8,6 +8,7 @@
 #include <chrono>
 #include <thread>
 
+#include "backends/cuda/cuda_device.h"
 #include "data/loader.h"
 #include "data/subset.h"
 #include "data/transforms.h"
@@ -260,4 +261,24 @@ TEST_CASE("Subset: selected samples, first(n), range checks") {
   auto all = flat_indices(collect(loader, 0));
   std::sort(all.begin(), all.end());
   CHECK(all == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+}
+
+TEST_CASE("DataLoader: device and pin_memory options are checked up front") {
+  auto ds = std::make_shared<IndexDataset>(8);
+  CHECK_THROWS_WITH_AS(DataLoader(ds, {.batch_size = 4, .pin_memory = true}),
+                       doctest::Contains("pin_memory needs a CUDA device, got cpu"), Error);
+  if (cuda_device_count() == 0) {  // without a GPU, asking for one is a clear error, not a silent host loader
+    CHECK_THROWS_WITH_AS(DataLoader(ds, {.batch_size = 4, .device = Device::cuda(0), .pin_memory = true}),
+                         doctest::Contains("DataLoader: device cuda:0: "), Error);
+  } else {  // batches arrive on the GPU with the host loader's values
+    DataLoader host(ds, {.batch_size = 4});
+    DataLoader gpu(ds, {.batch_size = 4, .num_workers = 2, .device = Device::cuda(0), .pin_memory = true});
+    const auto hb = collect(host, 0), gb = collect(gpu, 0);
+    REQUIRE(hb.size() == gb.size());
+    for (size_t i = 0; i < hb.size(); ++i) {
+      CHECK(gb[i].images.device() == Device::cuda(0));
+      CHECK(gb[i].images.to(kCPU).to_vector<float>() == hb[i].images.to_vector<float>());
+      CHECK(gb[i].labels.to(kCPU).to_vector<int64_t>() == hb[i].labels.to_vector<int64_t>());
+    }
+  }
 }

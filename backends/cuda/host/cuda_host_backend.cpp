@@ -2,6 +2,7 @@
 // executor, on host memory, so every kernel body is checked against ref by the conformance suite in every
 // build, GPU or not. Convolution and matmul, which go to cuDNN / cuBLAS on the GPU rather than to own kernels,
 // delegate to ref here. It is a test vehicle, not a fast backend: MINIDL_BACKEND never selects it.
+#include "backends/cuda/host/optim_host.h"
 #include "backends/cuda/kernel_backend.h"
 
 namespace minidl::cuda {
@@ -13,7 +14,20 @@ class CudaHostBackend final : public KernelBackend<kern::HostExec> {
 
   bool supports(OpKind op, DType dtype) const override {
     if (op == OpKind::Matmul || op == OpKind::Conv2d) return is_floating(dtype);  // through ref
+    if (op == OpKind::OptimUpdate) return is_floating(dtype);                     // optim_host.cpp
     return kernel_supports(op, dtype);
+  }
+
+  // The optimizer-update kernel bodies (kernels/optim_update.h) looped on the host.
+  void sgd_update(Tensor& w, Tensor& buf, const Tensor& g, const SgdUpdateParams& p) override {
+    host::sgd_update("cuda-host backend: sgd_update", w, buf, g, p);
+  }
+  void adam_update(Tensor& w, Tensor& m, Tensor& v, Tensor& vmax, const Tensor& g, const AdamUpdateParams& p) override {
+    host::adam_update("cuda-host backend: adam_update", w, m, v, vmax, g, p);
+  }
+  int64_t hysteresis_update(Tensor& w, Tensor& latent, Tensor& sign, Tensor& buf, const Tensor& g,
+                            const HysteresisUpdateParams& p) override {
+    return host::hysteresis_update("cuda-host backend: hysteresis_update", w, latent, sign, buf, g, p);
   }
 
   void matmul(Tensor& out, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) override {
