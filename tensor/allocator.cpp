@@ -28,7 +28,10 @@ size_t round_size(size_t n) {
 
 class CachingCpuAllocator final : public Allocator {
  public:
-  CachingCpuAllocator() : limit_(memory_limit_from_env()) {}
+  // The limit is read from MINIDL_MEMORY_LIMIT on first use, not here: the registry may build this allocator
+  // during static initialisation (another device registering), where a malformed value would terminate the
+  // program instead of reaching main's error handler.
+  CachingCpuAllocator() = default;
   void* allocate(size_t nbytes) override {
     const size_t sz = round_size(nbytes);
     std::lock_guard<std::mutex> lock(mu_);
@@ -39,6 +42,7 @@ class CachingCpuAllocator final : public Allocator {
       it->second.pop_back();
       cached_ -= sz;
     } else {
+      read_env_limit_locked();
       if (limit_ != 0 && live_ + cached_ + sz > limit_) {
         // Cached blocks of other sizes count against the cap: give them back before giving up.
         release_all_locked();
@@ -80,11 +84,13 @@ class CachingCpuAllocator final : public Allocator {
   }
   void set_limit(size_t bytes) override {
     std::lock_guard<std::mutex> lock(mu_);
+    limit_read_ = true;
     limit_ = bytes;
     if (limit_ != 0 && live_ + cached_ > limit_) release_all_locked();
   }
   size_t limit() const override {
     std::lock_guard<std::mutex> lock(mu_);
+    read_env_limit_locked();
     return limit_;
   }
   ~CachingCpuAllocator() override { release_all_locked(); }
@@ -100,7 +106,13 @@ class CachingCpuAllocator final : public Allocator {
   mutable std::mutex mu_;
   std::map<size_t, std::vector<void*>> free_;
   size_t live_ = 0, peak_ = 0, cached_ = 0;
-  size_t limit_ = 0;  // 0 = unlimited
+  void read_env_limit_locked() const {
+    if (limit_read_) return;
+    limit_ = memory_limit_from_env();  // throws minidl::Error on a malformed value; read again next time then
+    limit_read_ = true;
+  }
+  mutable size_t limit_ = 0;  // 0 = unlimited
+  mutable bool limit_read_ = false;
 };
 
 std::array<Allocator*, 2>& registry() {

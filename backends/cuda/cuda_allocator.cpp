@@ -27,7 +27,9 @@ size_t round_size(size_t n) {
 
 class CachingCudaAllocator final : public Allocator {
  public:
-  CachingCudaAllocator() : limit_(memory_limit_from_env()) {}
+  // The limit is read from MINIDL_MEMORY_LIMIT on first use, not here: this allocator is built during static
+  // initialisation, where a malformed value would terminate the program instead of reaching main's handler.
+  CachingCudaAllocator() = default;
   void* allocate(size_t nbytes) override {
     require_device("allocating on cuda");
     if (nbytes == 0) return nullptr;  // an empty tensor owns no device memory
@@ -40,6 +42,7 @@ class CachingCudaAllocator final : public Allocator {
       it->second.pop_back();
       cached_ -= sz;
     } else {
+      read_env_limit_locked();
       if (limit_ != 0 && live_ + cached_ + sz > limit_) {
         release_all_locked();  // cached blocks of other sizes count against the cap
         MINIDL_CHECK(live_ + sz <= limit_, "CUDA allocator: out of memory under the limit: allocating ",
@@ -90,16 +93,24 @@ class CachingCudaAllocator final : public Allocator {
 
   void set_limit(size_t bytes) override {
     std::lock_guard<std::mutex> lock(mu_);
+    limit_read_ = true;
     limit_ = bytes;
     if (limit_ != 0 && live_ + cached_ > limit_) release_all_locked();
   }
 
   size_t limit() const override {
     std::lock_guard<std::mutex> lock(mu_);
+    read_env_limit_locked();
     return limit_;
   }
 
  private:
+  void read_env_limit_locked() const {
+    if (limit_read_) return;
+    limit_ = memory_limit_from_env();  // throws minidl::Error on a malformed value; read again next time then
+    limit_read_ = true;
+  }
+
   void release_all_locked() {
     for (auto& [sz, list] : free_) {
       for (void* p : list) cudaFree(p);  // errors here (e.g. at driver shutdown) leave nothing to recover
@@ -112,7 +123,8 @@ class CachingCudaAllocator final : public Allocator {
   mutable std::mutex mu_;
   std::map<size_t, std::vector<void*>> free_;
   size_t live_ = 0, peak_ = 0, cached_ = 0;
-  size_t limit_ = 0;  // 0 = unlimited
+  mutable size_t limit_ = 0;  // 0 = unlimited
+  mutable bool limit_read_ = false;
 };
 
 // Never destroyed: tensors with static lifetime may free device blocks after static destructors have run.
