@@ -64,11 +64,14 @@ int run_export(const Config& flags) {
       make_model(c, dim_of("conv1.weight", 1, 3), dim_of("fc.weight", 0, 10), ck.config ? nullptr : &ck.metadata);
   quant::load_checkpoint(*model, ck.model);
   model->eval();
+  auto* resnet = dynamic_cast<nn::ResNet*>(model.get());
+  MINIDL_CHECK(resnet != nullptr, "--export onnx: the exporter writes the CIFAR ResNets (resnet20/32/56); --arch ",
+               c.arch, " is not one of them");
 
   quant::OnnxExportOptions opts;
   opts.metadata["minidl.checkpoint"] = source;
   opts.metadata["minidl.scheme"] = c.scheme + " w" + std::to_string(c.bit) + "a" + std::to_string(c.act_bit);
-  const quant::OnnxExportReport r = quant::export_onnx(*model, flags.export_path, opts);
+  const quant::OnnxExportReport r = quant::export_onnx(*resnet, flags.export_path, opts);
   std::printf("=> wrote %s: %lld nodes, %lld QCDQ patterns, %lld QONNX nodes (%s), %lld weight tie fixes\n",
               flags.export_path.c_str(), static_cast<long long>(r.nodes), static_cast<long long>(r.qcdq_patterns),
               static_cast<long long>(r.qonnx_nodes),
