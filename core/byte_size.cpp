@@ -18,8 +18,9 @@ uint64_t parse_byte_size(std::string_view text, std::string_view what) {
   size_t i = 0;
   while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
   if (i == 0) bad("no number");
+  const std::string digits = s.substr(0, i);  // named: strtod's end pointer points into it
   char* end = nullptr;
-  const double number = std::strtod(s.substr(0, i).c_str(), &end);
+  const double number = std::strtod(digits.c_str(), &end);
   if (end == nullptr || *end != '\0') bad("malformed number");
   std::string unit = s.substr(i);
   for (char& ch : unit) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
