@@ -56,12 +56,7 @@ int run_export(const Config& flags) {
   c.threads = flags.threads;
   c.workers = flags.workers;
   if (!flags.data_dir.empty()) c.data_dir = flags.data_dir;
-  auto dim_of = [&](const std::string& key, int64_t d, int64_t fallback) {
-    auto it = ck.model.find(key);
-    return it == ck.model.end() ? fallback : it->second.size(d);
-  };
-  auto model =
-      make_model(c, dim_of("conv1.weight", 1, 3), dim_of("fc.weight", 0, 10), ck.config ? nullptr : &ck.metadata);
+  auto model = make_model_for_weights(c, ck.model, ck.config ? nullptr : &ck.metadata);
   quant::load_checkpoint(*model, ck.model);
   model->eval();
   auto* resnet = dynamic_cast<nn::ResNet*>(model.get());

@@ -21,6 +21,15 @@ quant::Semantics semantics_of(const Config& c) {
 
 bool is_quantized(const Config& c) { return c.scheme != "float"; }
 
+std::shared_ptr<nn::Module> make_model_for_weights(const Config& c, const TensorMap& weights,
+                                                   const Metadata* checkpoint_meta) {
+  auto dim_of = [&](const std::string& key, int64_t d, int64_t fallback) {
+    auto it = weights.find(key);
+    return it == weights.end() ? fallback : it->second.size(d);
+  };
+  return make_model(c, dim_of("conv1.weight", 1, 3), dim_of("fc.weight", 0, 10), checkpoint_meta);
+}
+
 std::shared_ptr<nn::Module> make_model(const Config& c, int64_t in_channels, int64_t num_classes,
                                        const Metadata* checkpoint_meta,
                                        std::shared_ptr<quant::actnn::AdaptiveBits> probes) {

@@ -20,6 +20,11 @@ std::shared_ptr<minidl::nn::Module> make_model(const Config& c, int64_t in_chann
                                                const minidl::Metadata* checkpoint_meta = nullptr,
                                                std::shared_ptr<minidl::quant::actnn::AdaptiveBits> probes = nullptr);
 
+/// The model that `weights` fit: input channels and classes come from their conv1 / fc shapes, so foreign
+/// checkpoints need no extra flags (defaults 3 and 10 when those tensors are absent).
+std::shared_ptr<minidl::nn::Module> make_model_for_weights(const Config& c, const minidl::TensorMap& weights,
+                                                           const minidl::Metadata* checkpoint_meta);
+
 /// SGD with the scheme's parameter groups (clipping parameters on their own lr/wd), or the hysteresis
 /// optimizer for binary weights.
 std::unique_ptr<minidl::optim::Optimizer> make_optimizer(const minidl::nn::Module& model, const Config& c);

@@ -308,13 +308,7 @@ int run_evaluation(const Config& flags) {
   c.threads = flags.threads;
   c.workers = flags.workers;
   if (!flags.data_dir.empty()) c.data_dir = flags.data_dir;
-  // Channels and classes come from the checkpoint itself, so foreign checkpoints need no extra flags.
-  auto dim_of = [&](const std::string& key, int64_t d, int64_t fallback) {
-    auto it = ck.model.find(key);
-    return it == ck.model.end() ? fallback : it->second.size(d);
-  };
-  auto model =
-      make_model(c, dim_of("conv1.weight", 1, 3), dim_of("fc.weight", 0, 10), ck.config ? nullptr : &ck.metadata);
+  auto model = make_model_for_weights(c, ck.model, ck.config ? nullptr : &ck.metadata);
   const std::string bits = ck.metadata.count("bit") ? ck.metadata.at("bit") : std::to_string(c.bit);
   std::printf("=> loading the %s model from checkpoint %s\n",
               bits == "32" ? "full-precision" : (bits + "-bit quantized").c_str(), flags.evaluate.c_str());
