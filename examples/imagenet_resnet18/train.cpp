@@ -228,6 +228,7 @@ int run_evaluation(const Config& flags) {
   c.batch_size = flags.batch_size;
   if (!flags.data.empty()) c.data = flags.data;
   if (flags.synthetic) c.synthetic = true;
+  if (flags.val_resize > 0) c.val_resize = flags.val_resize;  // an evaluation choice, not a property of the weights
   if (ck.config_json.empty()) c.bit = flags.bit;  // foreign weights: the flags say what they are
   Datasets ds = make_datasets(c, /*need_train=*/false);
   auto model = make_model(c, ds.num_classes);

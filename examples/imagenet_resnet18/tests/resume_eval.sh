@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # imagenet_resnet18 on a generated tree: (1) a run stopped after epoch 1 and resumed to epoch 2 ends exactly
 # like an uninterrupted 2-epoch run (same losses and accuracies); (2) -e gives the same top-1 on the ref and
-# cpu backends; (3) a 4-bit APoT model initialised from the float checkpoint trains and prints show_params.
+# cpu backends, and -e honours --val-resize; (3) a 4-bit APoT model initialised from the float checkpoint trains and prints show_params.
 #   resume_eval.sh IMAGENET_RESNET18 MAKE_TEST_TREE
 set -uo pipefail
 prog=$1 make_tree=$2
@@ -41,6 +41,15 @@ if [[ -n "$(top1 "$tmp/eval_ref.log")" && "$(top1 "$tmp/eval_ref.log")" == "$(to
 else
   echo "FAIL: evaluate: ref '$(top1 "$tmp/eval_ref.log")' ($(vloss "$tmp/eval_ref.log")) vs cpu" \
     "'$(top1 "$tmp/eval_cpu.log")' ($(vloss "$tmp/eval_cpu.log"))"; fail=1
+fi
+
+# The validation transform is an evaluation choice: -e --val-resize overrides the checkpoint's (Resize(37) here).
+"$prog" "$tmp/tree" -e --resume "$tmp/straight/last.safetensors" --val-resize 32 -b 8 -j 1 --threads 1 \
+  >"$tmp/eval_vr.log" 2>&1 || { echo "FAIL: evaluate with --val-resize"; tail -5 "$tmp/eval_vr.log"; fail=1; }
+if grep -q 'Resize(32), CenterCrop(32x32)' "$tmp/eval_vr.log" && grep -q 'Resize(37), CenterCrop(32x32)' "$tmp/eval_cpu.log"; then
+  echo "ok: -e --val-resize 32 evaluates with Resize(32) (the checkpoint's default: Resize(37))"
+else
+  echo "FAIL: -e --val-resize 32 not honoured: $(head -1 "$tmp/eval_vr.log")"; fail=1
 fi
 
 "$prog" "$tmp/tree" --image-size 32 -b 8 --lr 0.01 -j 2 --threads 1 -p 1000 --epochs 1 --max-steps 2 --bit 4 \
