@@ -108,7 +108,7 @@ void Backend::actnn_dequantize(Tensor& out, const Tensor& codes, const Tensor& m
           uint32_t q[8];
           actnn_unpack8(q, cp + off[static_cast<size_t>(n)] + j / 8 * bits, bits);
           for (int i = 0; i < 8 && j + i < c.f; ++i)
-            op_[n * c.f + j + i] = static_cast<T>(lo + static_cast<float>(q[i]) * step);
+            op_[n * c.f + j + i] = static_cast<T>(actnn_decode(lo, q[i], step));
         }
       }
     }

@@ -1,6 +1,7 @@
 // The ActNN activation codec (spec/quant.md section 2.3): layout, random stream and per-element arithmetic shared
 // by every backend's actnn_quantize / actnn_dequantize (the ref oracle in the Backend base class, the cpu kernels,
-// and later the cuda kernels: the element functions are MINIDL_HD, so nvcc can compile them unchanged). Every
+// and the cuda / cuda-host kernels of backends/cuda/kernels/actnn.h: the element functions are MINIDL_HD, so nvcc
+// compiles them unchanged). Every
 // backend must produce the same bytes for the same codec, so everything that decides a code is defined here.
 //
 // Layout. x (N samples, F elements each, in x's memory order: contiguous or channels-last, sample-major either
@@ -154,6 +155,17 @@ MINIDL_HD void actnn_load_meta(const uint8_t* meta, int64_t g, bool bf16, float&
   }
 }
 
+/// a * b rounded to f32 on its own. nvcc contracts `a * b + c` into one fused multiply-add by default (one
+/// rounding instead of two), which would change codes and decoded values on the GPU; __fmul_rn is never fused.
+/// The host compilers do not contract here (no -ffp-contract=fast, no FMA in the baseline ISA).
+MINIDL_HD float actnn_mul(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+
 /// s = B / range, or 0 for an empty range.
 MINIDL_HD float actnn_scale(float lo, float hi, int bits) {
   const float range = hi - lo;
@@ -165,12 +177,15 @@ MINIDL_HD float actnn_step(float lo, float hi, int bits) { return (hi - lo) / st
 
 /// The code of one element.
 MINIDL_HD uint32_t actnn_code(float x, float lo, float s, float r, int bits) {
-  const float v = (x - lo) * s;
+  const float v = actnn_mul(x - lo, s);
   const float t = v + r;
   const float B = static_cast<float>((1 << bits) - 1);
   const float tc = t < B ? t : B;  // in [0, B]: truncation is floor
   return static_cast<uint32_t>(static_cast<int32_t>(tc));
 }
+
+/// The decoded value of code q: lo + q * step, two roundings on every backend.
+MINIDL_HD float actnn_decode(float lo, uint32_t q, float step) { return lo + actnn_mul(static_cast<float>(q), step); }
 
 /// Writes 8 codes as `bits` bytes (little-endian, code i at bit i * bits).
 MINIDL_HD void actnn_pack8(uint8_t* dst, const uint32_t* q, int bits) {

@@ -72,6 +72,28 @@ template <int BITS>
   }
 }
 
+// The simd min / max reductions find the extreme values but not always the element ref's left-to-right fold
+// returns: the fold keeps a leading NaN (it compares false against everything), and of equal values the first
+// one, which matters for -0.0 vs 0.0 (the sign reaches the metadata). Fixes (mn, mx) of x[0 .. n) up to that.
+[[gnu::always_inline]] inline void match_ref_fold(const float* x, int64_t n, float& mn, float& mx) {
+  if (n == 0) return;
+  if (x[0] != x[0]) {
+    mn = mx = x[0];
+    return;
+  }
+  if (mn == 0.0f || mx == 0.0f) {
+    float first_zero = 0.0f;
+    for (int64_t j = 0; j < n; ++j) {
+      if (x[j] == 0.0f) {
+        first_zero = x[j];
+        break;
+      }
+    }
+    if (mn == 0.0f) mn = first_zero;
+    if (mx == 0.0f) mx = first_zero;
+  }
+}
+
 // Groups [g0, g1) (global group index = sample * ng + group) of the quantization.
 [[gnu::always_inline]] inline void quant_groups(const QArgs& A, int64_t g0, int64_t g1) {
   alignas(64) uint32_t q[kChunk];
@@ -90,6 +112,7 @@ template <int BITS>
         mn = xg[j] < mn ? xg[j] : mn;
         mx = xg[j] > mx ? xg[j] : mx;
       }
+      match_ref_fold(xg, valid, mn, mx);
       if (valid < A.group) {  // padding zeros take part in the range
         mn = std::min(mn, 0.0f);
         mx = std::max(mx, 0.0f);
@@ -211,6 +234,7 @@ void CpuBackend::actnn_quantize(Tensor& codes, Tensor& meta, const Tensor& x, co
       mn = A.x[i] < mn ? A.x[i] : mn;
       mx = A.x[i] > mx ? A.x[i] : mx;
     }
+    match_ref_fold(A.x, total, mn, mx);
     if (c.padded() > c.f) {
       mn = std::min(mn, 0.0f);
       mx = std::max(mx, 0.0f);

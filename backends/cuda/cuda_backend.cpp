@@ -3,8 +3,8 @@
 // pooling, log-softmax + NLL and the quantizers, through KernelBackend; this class adds where tensors must live
 // (the current CUDA device, with a clear error on a machine without one) and host <-> device transfers of any
 // layout and dtype. Convolution goes to cuDNN (cudnn_conv.cpp), matmul to cuBLAS (cublas_matmul.cpp), the
-// optimizer updates to cuda_optim.cu. The ActNN codec has no device kernels yet: it throws "cuda backend: <op> is
-// not implemented yet" and supports() says false, never a silent fallback to the host.
+// optimizer updates to cuda_optim.cu. The ActNN codec and the 1-bit masks are own kernels too (kernels/actnn.h):
+// the same bytes as ref's host codec for the same seed.
 #include <string>
 
 #include "backends/cuda/cublas_matmul.h"
@@ -15,8 +15,6 @@
 
 namespace minidl::cuda {
 namespace {
-
-[[noreturn]] void not_yet(const char* op) { MINIDL_FAIL("cuda backend: ", op, " is not implemented yet"); }
 
 class CudaBackend final : public KernelBackend<kern::DeviceExec> {
  public:
@@ -108,14 +106,6 @@ class CudaBackend final : public KernelBackend<kern::DeviceExec> {
                             const HysteresisUpdateParams& p) override {
     return cuda::hysteresis_update("cuda backend: hysteresis_update", w, latent, sign, buf, g, p);
   }
-
-  // The ActNN codec's base implementation reads host memory: on the device it must not run.
-  void actnn_quantize(Tensor&, Tensor&, const Tensor&, const ActnnCodec&) override { not_yet("actnn_quantize"); }
-  void actnn_dequantize(Tensor&, const Tensor&, const Tensor&, const ActnnCodec&) override {
-    not_yet("actnn_dequantize");
-  }
-  void pack_mask_bits(Tensor&, const Tensor&) override { not_yet("pack_mask_bits"); }
-  void unpack_mask_bits(Tensor&, const Tensor&) override { not_yet("unpack_mask_bits"); }
 
  protected:
   void check_memory(const Tensor& t, const char* op, const char* what) const override {

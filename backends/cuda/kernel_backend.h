@@ -14,6 +14,7 @@
 #include "backends/backend.h"
 #include "backends/cuda/kernel_args.h"
 #include "backends/cuda/kernels/launch.h"
+#include "tensor/device_transfer.h"
 
 namespace minidl::cuda {
 
@@ -389,6 +390,41 @@ class KernelBackend : public Backend {
     kern::launch_pact_forward<Exec>(a);
   }
 
+  // ---- ActNN activation compression (kernels/actnn.h): the same bytes as ref's Backend base class ----
+  void actnn_quantize(Tensor& codes, Tensor& meta, const Tensor& x, const ActnnCodec& c) override {
+    const char* op = "actnn_quantize";
+    check(x, op, "x");
+    floating(x.dtype(), op);
+    ActnnLaunch l = actnn_args(op, x, "x", codes, meta, c);
+    l.args.x = elem_ptr(x);
+    if (!c.per_group && l.args.n * l.args.ng > 0) {  // scratch for the one (min, max) of the tensor
+      l.range = empty({2}, TensorOptions{}.dtype(DType::f32).device(x.device()));
+      l.args.range = static_cast<float*>(elem_ptr(l.range));
+    }
+    kern::launch_actnn_quantize<Exec>(l.args);
+  }
+
+  void actnn_dequantize(Tensor& out, const Tensor& codes, const Tensor& meta, const ActnnCodec& c) override {
+    const char* op = "actnn_dequantize";
+    check(out, op, "out");
+    floating(out.dtype(), op);
+    ActnnLaunch l = actnn_args(op, out, "out", codes, meta, c);
+    l.args.out = elem_ptr(out);
+    kern::launch_actnn_dequantize<Exec>(l.args);
+  }
+
+  void pack_mask_bits(Tensor& bits, const Tensor& x) override {
+    const char* op = "pack_mask_bits";
+    kern::MaskBitsArgs a = mask_args(op, x, "x", bits);
+    kern::launch_pack_mask_bits<Exec>(a);
+  }
+
+  void unpack_mask_bits(Tensor& out, const Tensor& bits) override {
+    const char* op = "unpack_mask_bits";
+    kern::MaskBitsArgs a = mask_args(op, out, "out", bits);
+    kern::launch_unpack_mask_bits<Exec>(a);
+  }
+
  protected:
   /// Throws unless t is defined and lives where this backend's kernels run.
   virtual void check_memory(const Tensor& t, const char* op, const char* what) const = 0;
@@ -425,6 +461,78 @@ class KernelBackend : public Backend {
   }
 
  private:
+  // ---- ActNN argument checks (ref's, worded with the backend's name) ----
+  void dense_samples(const Tensor& t, const char* op, const char* what) const {
+    MINIDL_CHECK(t.is_contiguous() || t.is_channels_last(), who(op), ": ", what, " ", shape_str(t.sizes()),
+                 " must be contiguous or channels-last (dense, samples outermost)");
+  }
+  void byte_buffer(const Tensor& t, const char* op, const char* what, int64_t n) const {
+    check(t, op, what);
+    MINIDL_CHECK(t.dtype() == DType::u8 && t.is_contiguous() && t.numel() == n, who(op), ": ", what,
+                 " must be a contiguous u8 tensor of ", n, " bytes, got ", dtype_name(t.dtype()), " ",
+                 shape_str(t.sizes()));
+  }
+
+  // The launch arguments plus the executor-memory tensors they point into, kept alive until the launches are
+  // queued (device memory freed afterwards is reused only by later work on the same in-order stream).
+  struct ActnnLaunch {
+    kern::ActnnArgs args;
+    Tensor sample_bits, sample_offsets, range;
+  };
+
+  ActnnLaunch actnn_args(const char* op, const Tensor& t, const char* what, const Tensor& codes, const Tensor& meta,
+                         const ActnnCodec& c) const {
+    dense_samples(t, op, what);
+    const std::string w = who(op);
+    c.validate(w.c_str());
+    const int64_t n = t.dim() == 0 ? 1 : t.size(0);
+    MINIDL_CHECK(n == c.n && n * c.f == t.numel(), w, ": tensor ", shape_str(t.sizes()), " is not ", c.n,
+                 " samples of ", c.f, " elements");
+    byte_buffer(codes, op, "codes", c.code_bytes());
+    byte_buffer(meta, op, "meta", c.meta_bytes());
+    ActnnLaunch l;
+    kern::ActnnArgs& a = l.args;
+    a.dtype = t.dtype();
+    a.codes = static_cast<uint8_t*>(elem_ptr(codes));
+    a.meta = static_cast<uint8_t*>(elem_ptr(meta));
+    a.n = c.n;
+    a.f = c.f;
+    a.fp = c.padded();
+    a.group = c.group;
+    a.ng = c.groups_per_sample();
+    a.per_group = c.per_group;
+    a.bf16 = c.bf16_meta;
+    a.key = c.key;
+    const bool uniform = std::all_of(c.bits.begin(), c.bits.end(), [&](uint8_t b) { return b == c.bits.front(); });
+    if (c.n == 0 || uniform) {
+      a.uniform_bits = c.n == 0 ? 8 : c.bits.front();
+      return l;
+    }
+    // Per-sample widths: the widths and the code offsets go to the executor's memory. On the GPU through the
+    // pinned, asynchronous copy (no host wait); the bytes are staged before transfer_to returns.
+    const std::vector<int64_t> off = c.sample_offsets();
+    const TensorOptions host_u8 = TensorOptions{}.dtype(DType::u8), host_i64 = TensorOptions{}.dtype(DType::i64);
+    l.sample_bits = transfer_to(from_vector(c.bits, {c.n}, host_u8), t.device(), true);
+    l.sample_offsets =
+        transfer_to(from_vector(std::vector<int64_t>(off.begin(), off.end() - 1), {c.n}, host_i64), t.device(), true);
+    a.sample_bits = static_cast<const uint8_t*>(elem_ptr(l.sample_bits));
+    a.sample_offsets = static_cast<const int64_t*>(elem_ptr(l.sample_offsets));
+    return l;
+  }
+
+  // values (x or out: dense, any dtype) and their bits (u8, ceil(numel / 8)).
+  kern::MaskBitsArgs mask_args(const char* op, const Tensor& values, const char* what, const Tensor& bits) const {
+    check(values, op, what);
+    dense_samples(values, op, what);
+    byte_buffer(bits, op, "bits", (values.numel() + 7) / 8);
+    kern::MaskBitsArgs a;
+    a.dtype = values.dtype();
+    a.values = elem_ptr(values);
+    a.bits = static_cast<uint8_t*>(elem_ptr(bits));
+    a.n = values.numel();
+    return a;
+  }
+
   // A per-channel vector (C): defined ones must be (C) of x's dtype, on this backend's memory.
   void per_channel(const char* op, const Tensor& t, const char* what, const Tensor& x, const void*& p,
                    int64_t& s) const {

@@ -155,30 +155,58 @@ struct QuantBackwardArgs {
   double scale = 1;
 };
 
+struct ActnnArgs {           // the ActNN codec (actnn.h; layout and arithmetic: backends/actnn_codec.h)
+  DType dtype = DType::f32;  // x's (quantize) or out's (dequantize); the codec itself computes in f32
+  const void* x = nullptr;   // quantize: the input, dense, read in memory order
+  void* out = nullptr;       // dequantize: the output, dense, written in memory order
+  uint8_t* codes = nullptr;  // quantize writes codes and meta, dequantize reads them
+  uint8_t* meta = nullptr;
+  int64_t n = 0, f = 0;       // samples, elements per sample
+  int64_t fp = 0, group = 0;  // padded sample length (a multiple of group), group size G (a multiple of 8)
+  int64_t ng = 0;             // groups per sample (fp / group)
+  bool per_group = true, bf16 = true;
+  uint64_t key = 0;
+  int uniform_bits = 0;                     // every sample's bit width, or 0: per sample, below
+  const uint8_t* sample_bits = nullptr;     // n widths, on the executor's memory (uniform_bits == 0)
+  const int64_t* sample_offsets = nullptr;  // n byte offsets of each sample's codes (uniform_bits == 0)
+  float* range = nullptr;                   // !per_group: 2 floats of scratch for the tensor's (min, max)
+};
+
+struct MaskBitsArgs {  // 1-bit masks (actnn.h): bit i % 8 of byte i / 8 <-> values[i] != 0, memory order
+  DType dtype = DType::f32;
+  void* values = nullptr;   // pack: read; unpack: written (0 / 1)
+  uint8_t* bits = nullptr;  // pack: written; unpack: read
+  int64_t n = 0;            // values
+};
+
 // X(name, args type): every launcher, for declarations and explicit instantiations.
-#define MINIDL_CUDA_LAUNCHERS(X)                 \
-  X(launch_fill, FillArgs)                       \
-  X(launch_copy, CopyArgs)                       \
-  X(launch_unary, UnaryArgs)                     \
-  X(launch_binary, BinaryArgs)                   \
-  X(launch_reduce, ReduceArgs)                   \
-  X(launch_log_softmax_forward, LogSoftmaxArgs)  \
-  X(launch_log_softmax_backward, LogSoftmaxArgs) \
-  X(launch_nll_forward, NllArgs)                 \
-  X(launch_nll_backward, NllArgs)                \
-  X(launch_bn_forward_training, BnArgs)          \
-  X(launch_bn_forward_inference, BnArgs)         \
-  X(launch_bn_backward, BnArgs)                  \
-  X(launch_max_pool_forward, PoolArgs)           \
-  X(launch_max_pool_backward, PoolArgs)          \
-  X(launch_avg_pool_forward, PoolArgs)           \
-  X(launch_avg_pool_backward, PoolArgs)          \
-  X(launch_adaptive_pool_forward, PoolArgs)      \
-  X(launch_adaptive_pool_backward, PoolArgs)     \
-  X(launch_project_to_levels, QuantArgs)         \
-  X(launch_quantize_clip_forward, QuantArgs)     \
-  X(launch_pact_forward, QuantArgs)              \
-  X(launch_quantize_clip_backward, QuantBackwardArgs)
+#define MINIDL_CUDA_LAUNCHERS(X)                      \
+  X(launch_fill, FillArgs)                            \
+  X(launch_copy, CopyArgs)                            \
+  X(launch_unary, UnaryArgs)                          \
+  X(launch_binary, BinaryArgs)                        \
+  X(launch_reduce, ReduceArgs)                        \
+  X(launch_log_softmax_forward, LogSoftmaxArgs)       \
+  X(launch_log_softmax_backward, LogSoftmaxArgs)      \
+  X(launch_nll_forward, NllArgs)                      \
+  X(launch_nll_backward, NllArgs)                     \
+  X(launch_bn_forward_training, BnArgs)               \
+  X(launch_bn_forward_inference, BnArgs)              \
+  X(launch_bn_backward, BnArgs)                       \
+  X(launch_max_pool_forward, PoolArgs)                \
+  X(launch_max_pool_backward, PoolArgs)               \
+  X(launch_avg_pool_forward, PoolArgs)                \
+  X(launch_avg_pool_backward, PoolArgs)               \
+  X(launch_adaptive_pool_forward, PoolArgs)           \
+  X(launch_adaptive_pool_backward, PoolArgs)          \
+  X(launch_project_to_levels, QuantArgs)              \
+  X(launch_quantize_clip_forward, QuantArgs)          \
+  X(launch_pact_forward, QuantArgs)                   \
+  X(launch_quantize_clip_backward, QuantBackwardArgs) \
+  X(launch_actnn_quantize, ActnnArgs)                 \
+  X(launch_actnn_dequantize, ActnnArgs)               \
+  X(launch_pack_mask_bits, MaskBitsArgs)              \
+  X(launch_unpack_mask_bits, MaskBitsArgs)
 
 #define MINIDL_CUDA_DECLARE_LAUNCHER(name, Args) \
   template <class Exec>                          \

@@ -1,5 +1,5 @@
 // The launchers of launch.h, defined once for both executors. Each hands a kernel body (elementwise.h,
-// reduce.h, batch_norm.h, pool.h, softmax_nll.h, quant.h) to the executor as a MINIDL_HD_LAMBDA:
+// reduce.h, batch_norm.h, pool.h, softmax_nll.h, quant.h, actnn.h) to the executor as a MINIDL_HD_LAMBDA:
 //   Exec::for_each(n, f)                        f(i) for every i in [0, n)
 //   Exec::reduce_groups(G, len, init, load, combine, store)
 //                                               per group g: fold load(g, r) for r in [0, len) in reduce.h's
@@ -9,6 +9,7 @@
 // anonymous one, because nvcc's extended lambdas need an enclosing function it can name.
 #pragma once
 
+#include "backends/cuda/kernels/actnn.h"
 #include "backends/cuda/kernels/batch_norm.h"
 #include "backends/cuda/kernels/elementwise.h"
 #include "backends/cuda/kernels/launch.h"
@@ -202,6 +203,46 @@ void quantize_clip_backward(const QuantBackwardArgs& a) {
   }
 }
 
+// ActNN: the range pass (a reduction per group, or one over the tensor then spread to every group's metadata),
+// then the codes; each pass reads what the one before wrote, in launch order.
+template <class Exec, class T>
+void actnn_quantize(const ActnnArgs& a) {
+  const int64_t groups = a.n * a.ng;
+  if (groups == 0) return;
+  const auto combine = [] MINIDL_HD_LAMBDA(ActnnMinMax x, ActnnMinMax y) { return actnn_minmax_combine(x, y); };
+  if (a.per_group) {
+    Exec::reduce_groups(
+        groups, a.group, actnn_minmax_empty(),
+        [=] MINIDL_HD_LAMBDA(int64_t gi, int64_t r) { return actnn_load_group<T>(a, gi, r); }, combine,
+        [=] MINIDL_HD_LAMBDA(int64_t gi, ActnnMinMax m) { actnn_store_range_meta(a, gi, m.mn, m.mx); });
+  } else {
+    Exec::reduce_groups(
+        int64_t{1}, a.n * a.fp, actnn_minmax_empty(),
+        [=] MINIDL_HD_LAMBDA(int64_t, int64_t r) { return actnn_load_tensor<T>(a, r); }, combine,
+        [=] MINIDL_HD_LAMBDA(int64_t, ActnnMinMax m) {
+          a.range[0] = m.mn;
+          a.range[1] = m.mx;
+        });
+    Exec::for_each(groups, [=] MINIDL_HD_LAMBDA(int64_t gi) { actnn_store_range_meta(a, gi, a.range[0], a.range[1]); });
+  }
+  Exec::for_each(a.n * (a.fp / 8), [=] MINIDL_HD_LAMBDA(int64_t i) { actnn_quantize_unit<T>(a, i); });
+}
+
+template <class Exec, class T>
+void actnn_dequantize(const ActnnArgs& a) {
+  Exec::for_each(a.n * (a.fp / 8), [=] MINIDL_HD_LAMBDA(int64_t i) { actnn_dequantize_unit<T>(a, i); });
+}
+
+template <class Exec, class T>
+void pack_mask_bits(const MaskBitsArgs& a) {
+  Exec::for_each((a.n + 7) / 8, [=] MINIDL_HD_LAMBDA(int64_t i) { mask_pack_byte<T>(a, i); });
+}
+
+template <class Exec, class T>
+void unpack_mask_bits(const MaskBitsArgs& a) {
+  Exec::for_each((a.n + 7) / 8, [=] MINIDL_HD_LAMBDA(int64_t i) { mask_unpack_byte<T>(a, i); });
+}
+
 }  // namespace typed
 
 // ---- the untyped entry points: dispatch on dtype ----
@@ -229,11 +270,23 @@ MINIDL_FLOAT_LAUNCHER(project_to_levels, QuantArgs)
 MINIDL_FLOAT_LAUNCHER(quantize_clip_forward, QuantArgs)
 MINIDL_FLOAT_LAUNCHER(pact_forward, QuantArgs)
 MINIDL_FLOAT_LAUNCHER(quantize_clip_backward, QuantBackwardArgs)
+MINIDL_FLOAT_LAUNCHER(actnn_quantize, ActnnArgs)
+MINIDL_FLOAT_LAUNCHER(actnn_dequantize, ActnnArgs)
 #undef MINIDL_FLOAT_LAUNCHER
 
 template <class Exec>
 void launch_fill(const FillArgs& a) {
   dispatch_dtype(a.dtype, [&](auto tag) { typed::fill<Exec, decltype(tag)>(a); });
+}
+
+template <class Exec>
+void launch_pack_mask_bits(const MaskBitsArgs& a) {
+  dispatch_dtype(a.dtype, [&](auto tag) { typed::pack_mask_bits<Exec, decltype(tag)>(a); });
+}
+
+template <class Exec>
+void launch_unpack_mask_bits(const MaskBitsArgs& a) {
+  dispatch_dtype(a.dtype, [&](auto tag) { typed::unpack_mask_bits<Exec, decltype(tag)>(a); });
 }
 
 template <class Exec>
