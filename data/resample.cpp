@@ -7,10 +7,8 @@
 #include <cstring>
 #include <vector>
 
+#include "core/cpu_isa.h"
 #include "core/error.h"
-#if defined(MINIDL_WITH_ONEDNN) && MINIDL_WITH_ONEDNN
-#include "backends/cpu/cpu_isa.h"  // built with the cpu backend; without it the host's AVX2 decides alone
-#endif
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -138,11 +136,7 @@ void vertical_pass(const uint8_t* mid, int64_t mid_stride, int64_t width, const 
 }
 
 #if defined(__x86_64__)
-#if defined(MINIDL_WITH_ONEDNN) && MINIDL_WITH_ONEDNN
 bool use_avx2() { return cpu::isa_enabled(cpu::CpuIsa::Avx2); }
-#else
-bool use_avx2() { return __builtin_cpu_supports("avx2"); }
-#endif
 
 // The vertical loops compiled for AVX2 (8 int32 products per instruction).
 __attribute__((target("avx2"))) void vertical_pass_avx2(const uint8_t* mid, int64_t mid_stride, int64_t width,

@@ -1,34 +1,15 @@
-// Run-time instruction-set dispatch of the cpu backend's own kernels (Winograd, the fused quantizers): the level
-// this process uses is the host's best level, capped by MINIDL_CPU_ISA (baseline | avx2 | avx512, like oneDNN's
-// ONEDNN_MAX_CPU_ISA) or by set_cpu_isa_cap. The cap lets every host test the scalar fallbacks, and an AVX-512
-// host test its AVX2 variants. oneDNN's own dispatch is separate (ONEDNN_MAX_CPU_ISA); isa_summary names both.
+// The cpu backend's view of run-time ISA dispatch: core/cpu_isa.h's levels and cap (MINIDL_CPU_ISA), plus a
+// summary line that also names the ISA oneDNN dispatches to (ONEDNN_MAX_CPU_ISA), which is separate.
 #pragma once
 
-#include <optional>
 #include <string>
+
+#include "core/cpu_isa.h"
 
 namespace minidl::cpu {
 
-/// Kernel levels, ordered: a level implies the ones below it.
-enum class CpuIsa { Baseline = 0, Avx2 = 1, Avx512 = 2 };
-
-/// "baseline", "avx2" or "avx512".
-const char* isa_name(CpuIsa isa);
-/// Parses a level name (case-insensitive); throws minidl::Error naming the accepted values otherwise.
-CpuIsa parse_isa(const std::string& name);
-
-/// What the CPU can run: Avx2 needs AVX2 + FMA, Avx512 needs AVX-512 F/BW/VL/DQ (oneDNN's avx512_core).
-CpuIsa host_isa();
-/// The level hand-written kernels use now: min(host_isa(), cap). Throws on a malformed MINIDL_CPU_ISA.
-CpuIsa active_isa();
-/// True when kernels of level `isa` may run (active_isa() >= isa).
-inline bool isa_enabled(CpuIsa isa) { return static_cast<int>(active_isa()) >= static_cast<int>(isa); }
-
-/// Overrides MINIDL_CPU_ISA for this process (tests); nullopt goes back to the environment.
-void set_cpu_isa_cap(std::optional<CpuIsa> cap);
-
 /// One line for logs and CI: the host's level, the cap and the active level of minidl's kernels, and the ISA
-/// oneDNN dispatches to (when the backend is built with it).
+/// oneDNN dispatches to.
 std::string isa_summary();
 
 }  // namespace minidl::cpu
