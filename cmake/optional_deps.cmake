@@ -93,3 +93,5 @@ endif()
 if(MINIDL_BUILD_EXAMPLES OR MINIDL_BUILD_BENCH)
   minidl_header_only_dep(CLI11::CLI11 CLI11 CLI/CLI.hpp libcli11-dev)
 endif()
+message(STATUS "minidl: optional libraries: zlib ${MINIDL_HAVE_ZLIB}, libjpeg-turbo ${MINIDL_HAVE_JPEG}, "
+               "stb ${MINIDL_HAVE_PNG}, Gloo ${MINIDL_HAVE_GLOO}")
