@@ -1,16 +1,21 @@
 // IDX reader (see idx.h). The format: a big-endian magic number 0x000008NN (0x08 = unsigned byte data, NN =
 // number of dims), NN big-endian uint32 dimensions, then the data. gzread reads gzip and raw files alike, so
-// compression is detected, not configured.
+// compression is detected, not configured. A build without zlib (MINIDL_HAVE_ZLIB off) reads raw files with
+// stdio and refuses a gzip file with one line saying so.
 #include "data/idx.h"
 
+#if defined(MINIDL_HAVE_ZLIB)
 #include <zlib.h>
+#endif
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 
+#include "core/build_features.h"
 #include "core/error.h"
 #include "data/file_io.h"
 
@@ -24,6 +29,7 @@ std::string hex32(uint32_t v) {
   return buf;
 }
 
+#if defined(MINIDL_HAVE_ZLIB)
 // One gz stream with position tracking, so every error can say where in the (uncompressed) file it happened.
 class GzReader {
  public:
@@ -64,6 +70,43 @@ class GzReader {
   gzFile f_ = nullptr;
   int64_t offset_ = 0;
 };
+#else
+// Without zlib: raw files only, through stdio, with the same interface. A gzip file (magic 1F 8B) is refused
+// before its compressed bytes could be misread as an IDX header.
+class GzReader {
+ public:
+  explicit GzReader(const std::string& path) : path_(path) {
+    MINIDL_CHECK(detail::file_exists(path), "IDX: file '", path, "' does not exist");
+    f_ = std::fopen(path.c_str(), "rb");
+    MINIDL_CHECK(f_ != nullptr, "IDX: cannot open '", path, "': ", std::strerror(errno));
+    uint8_t magic[2] = {0, 0};
+    const size_t n = std::fread(magic, 1, 2, f_);
+    if (n == 2 && magic[0] == 0x1F && magic[1] == 0x8B)
+      MINIDL_FAIL("IDX: '", path, "' is gzip-compressed, but minidl was built without zlib: gzip'd IDX files are ",
+                  "unavailable (gunzip it; an uncompressed file next to it is read first)");
+    std::rewind(f_);
+  }
+  ~GzReader() {
+    if (f_) std::fclose(f_);
+  }
+  GzReader(const GzReader&) = delete;
+  GzReader& operator=(const GzReader&) = delete;
+
+  int64_t read(uint8_t* out, int64_t n) {
+    const size_t got = std::fread(out, 1, static_cast<size_t>(n), f_);
+    MINIDL_CHECK(got == static_cast<size_t>(n) || !std::ferror(f_), "IDX: '", path_, "': read error at offset ",
+                 offset_ + static_cast<int64_t>(got), ": ", std::strerror(errno));
+    offset_ += static_cast<int64_t>(got);
+    return static_cast<int64_t>(got);
+  }
+  int64_t offset() const { return offset_; }
+
+ private:
+  std::string path_;
+  std::FILE* f_ = nullptr;
+  int64_t offset_ = 0;
+};
+#endif
 
 uint32_t be32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
@@ -135,8 +178,14 @@ MnistFiles MnistDataset::split_files(const std::string& root, bool train, const 
     const std::string base = detail::path_join(root, prefix + "-" + stem);
     std::string dotted = stem;
     dotted[dotted.find('-')] = '.';
-    for (const std::string& cand : {base + ".gz", base, detail::path_join(root, prefix + "-" + dotted),
-                                    detail::path_join(root, prefix + "-" + dotted + ".gz")})
+    std::vector<std::string> cands = {base + ".gz", base, detail::path_join(root, prefix + "-" + dotted),
+                                      detail::path_join(root, prefix + "-" + dotted + ".gz")};
+    // Without zlib the uncompressed spellings come first, so a directory holding both still loads.
+    if (!build_features().zlib)
+      std::stable_partition(cands.begin(), cands.end(), [](const std::string& c) {
+        return c.size() < 3 || c.compare(c.size() - 3, 3, ".gz") != 0;
+      });
+    for (const std::string& cand : cands)
       if (detail::file_exists(cand)) return cand;
     MINIDL_FAIL(name, ": missing file '", base, ".gz' (or uncompressed '", base, "') in '", root, "'");
   };

@@ -1,15 +1,21 @@
 // JPEG (TurboJPEG 2.x API) and PNG (stb_image, implementation linked from libstb) decoding; see image_decode.h.
 // Every decode error, including TurboJPEG warnings such as a truncated stream, throws naming the file: a
-// silently half-grey training image is worse than a clear failure.
+// silently half-grey training image is worse than a clear failure. A build without libjpeg-turbo
+// (MINIDL_HAVE_JPEG off) or stb (MINIDL_HAVE_PNG off) throws one line naming the missing library instead.
 #include "data/image_decode.h"
 
+#if defined(MINIDL_HAVE_PNG)
 #include <stb_image.h>
+#endif
+#if defined(MINIDL_HAVE_JPEG)
 #include <turbojpeg.h>
+#endif
 
 #include <climits>
 #include <cstring>
 #include <memory>
 
+#include "core/build_features.h"
 #include "core/error.h"
 #include "data/file_io.h"
 #include "data/jpeg_region.h"
@@ -24,11 +30,13 @@ bool is_png(const uint8_t* b, size_t n) {
 
 namespace {
 
-void check_pixels(const std::string& name, const char* format, int64_t w, int64_t h, const DecodeOptions& opts) {
+[[maybe_unused]] void check_pixels(const std::string& name, const char* format, int64_t w, int64_t h,
+                                   const DecodeOptions& opts) {
   MINIDL_CHECK(w * h <= opts.max_pixels, "image '", name, "': ", format, " claims ", w, "x", h, " = ", w * h,
                " pixels, above the limit of ", opts.max_pixels, " (DecodeOptions::max_pixels); corrupt file?");
 }
 
+#if defined(MINIDL_HAVE_PNG)
 // Walks the PNG chunk list and refuses a chunk whose length runs past the end of the buffer. stb_image trusts
 // those lengths and reallocates its IDAT buffer to the claimed size before reading (fuzzing: a 116-byte file
 // made it allocate 1.3 GB); with this check every allocation stays bounded by the file size. Stops at IEND
@@ -47,7 +55,9 @@ void check_png_chunks(const uint8_t* b, size_t n, const std::string& name) {
     pos += 4;
   }
 }
+#endif
 
+#if defined(MINIDL_HAVE_JPEG)
 struct TjDeleter {
   void operator()(void* h) const { tjDestroy(h); }
 };
@@ -92,12 +102,19 @@ Tensor decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name, c
     MINIDL_FAIL("image '", name, "': corrupt JPEG: ", tjGetErrorStr2(h.get()));
   return img;
 }
+#else
+Tensor decode_jpeg(const uint8_t*, size_t, const std::string& name, const DecodeOptions&) {
+  fail_unavailable("libjpeg-turbo", "image '" + name + "': JPEG decoding is",
+                   "apt-get install libturbojpeg0-dev libjpeg62-turbo-dev and rebuild");
+}
+#endif
 
 Tensor decode_stb(const uint8_t* bytes, size_t size, const std::string& name, const DecodeOptions& opts) {
   // Only PNG reaches stb_image: ImageFolder lists .jpg/.jpeg/.png only, and stb's other decoders (GIF, PSD,
   // PIC, PNM, HDR, TGA, BMP) are attack surface no dataset of ours needs.
   MINIDL_CHECK(is_png(bytes, size), "image '", name, "': not a JPEG or PNG image (unknown signature)");
   MINIDL_CHECK(size <= static_cast<size_t>(INT_MAX), "image '", name, "': file too large for stb_image");
+#if defined(MINIDL_HAVE_PNG)
   check_png_chunks(bytes, size, name);
   int w = 0, h = 0, c = 0;
   // The header first: stb_image allocates the whole decoded image (and, for PNG, the inflated scanlines) up
@@ -112,6 +129,10 @@ Tensor decode_stb(const uint8_t* bytes, size_t size, const std::string& name, co
   Tensor img = empty({h, w, opts.channels}, TensorOptions{}.dtype(DType::u8));
   std::memcpy(img.data<uint8_t>(), px.get(), static_cast<size_t>(h) * w * opts.channels);
   return img;
+#else
+  (void)opts;
+  fail_unavailable("stb_image", "image '" + name + "': PNG decoding is", "apt-get install libstb-dev and rebuild");
+#endif
 }
 
 }  // namespace

@@ -5,6 +5,10 @@
 // worse than a clear failure.
 #include "data/jpeg_region.h"
 
+#include "core/build_features.h"
+#include "core/error.h"
+
+#if defined(MINIDL_HAVE_JPEG)
 // jpeglib.h needs size_t and FILE declared first.
 #include <cstdio>
 // clang-format off
@@ -16,10 +20,11 @@
 #include <csetjmp>
 #include <cstring>
 #include <vector>
-
-#include "core/error.h"
+#endif
 
 namespace minidl::data {
+
+#if defined(MINIDL_HAVE_JPEG)
 
 namespace {
 
@@ -189,6 +194,19 @@ DecodedRegion decode_jpeg_region(const uint8_t* bytes, size_t size, const std::s
              std::min(job.sy1 - static_cast<double>(job.y_off), static_cast<double>(job.rows))};
   return out;
 }
+#else
+// Without libjpeg-turbo (MINIDL_HAVE_JPEG off): the same functions, each a one-line error.
+JpegInfo read_jpeg_info(const uint8_t*, size_t, const std::string& name) {
+  fail_unavailable("libjpeg-turbo", "image '" + name + "': JPEG decoding is",
+                   "apt-get install libturbojpeg0-dev libjpeg62-turbo-dev and rebuild");
+}
+
+DecodedRegion decode_jpeg_region(const uint8_t*, size_t, const std::string& name, int64_t, int64_t, int64_t, int64_t,
+                                 int) {
+  fail_unavailable("libjpeg-turbo", "image '" + name + "': JPEG region decoding is",
+                   "apt-get install libturbojpeg0-dev libjpeg62-turbo-dev and rebuild");
+}
+#endif
 
 int dct_scale_for(int64_t crop_h, int64_t crop_w, int64_t out_h, int64_t out_w) {
   for (int m : {1, 2, 4})

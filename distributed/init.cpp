@@ -1,13 +1,14 @@
 // Rendezvous from options or the environment (see init.h).
 #include "distributed/init.h"
 
-#include <gloo/rendezvous/file_store.h>
 #include <unistd.h>
 
 #include <filesystem>
 
+#include "core/build_features.h"
 #include "core/env.h"
 #include "core/error.h"
+#include "distributed/file_store.h"
 #include "distributed/process_group_gloo.h"
 #include "distributed/process_group_nccl.h"
 #include "distributed/tcp_store.h"
@@ -78,7 +79,10 @@ ProcessGroupPtr init_process_group(const InitOptions& o) {
                " is outside world size ", o.world_size);
   MINIDL_CHECK(o.backend == "gloo" || o.backend == "nccl", "distributed: unknown backend '", o.backend,
                "' (gloo or nccl)");
-  std::shared_ptr<gloo::rendezvous::Store> store;
+  if (o.backend == "gloo" && !build_features().gloo)
+    fail_unavailable("Gloo", "the gloo process group (CPU tensors) is",
+                     "use the nccl backend for CUDA tensors, or apt-get install libgloo-dev and rebuild");
+  StorePtr store;
   std::string host = "127.0.0.1";
   if (!o.master_addr.empty()) {
     store = std::make_shared<TcpStore>(o.master_addr, o.master_port, o.rank == 0, o.timeout);
@@ -93,10 +97,15 @@ ProcessGroupPtr init_process_group(const InitOptions& o) {
     std::string dir = o.file_store;
     if (dir.empty()) dir = std::filesystem::temp_directory_path() / ("minidl-single-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
-    store = std::make_shared<gloo::rendezvous::FileStore>(dir);
+    store = std::make_shared<FileStore>(dir, o.timeout);
   }
   if (o.backend == "nccl") return make_process_group_nccl(store, o.rank, o.world_size, o.timeout);
+#if defined(MINIDL_HAVE_GLOO)
   return std::make_shared<ProcessGroupGloo>(store, o.rank, o.world_size, host, o.timeout);
+#else
+  (void)host;
+  MINIDL_FAIL("distributed: unreachable: gloo backend in a build without Gloo");
+#endif
 }
 
 }  // namespace minidl::distributed

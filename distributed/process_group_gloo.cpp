@@ -1,5 +1,7 @@
-// ProcessGroupGloo (see process_group_gloo.h).
+// ProcessGroupGloo (see process_group_gloo.h). Compiled to nothing without Gloo (MINIDL_HAVE_GLOO off).
 #include "distributed/process_group_gloo.h"
+
+#if defined(MINIDL_HAVE_GLOO)
 
 #include <gloo/allgather.h>
 #include <gloo/allreduce.h>
@@ -9,7 +11,7 @@
 #include <gloo/common/logging.h>
 #include <gloo/math.h>
 #include <gloo/rendezvous/context.h>
-#include <gloo/rendezvous/prefix_store.h>
+#include <gloo/rendezvous/store.h>
 #include <gloo/transport/tcp/device.h>
 
 #include <cstring>
@@ -21,6 +23,22 @@ namespace minidl::distributed {
 namespace {
 
 using ReduceFn = void (*)(void*, const void*, const void*, size_t);
+
+// minidl's Store seen as Gloo's, for Context::connectFullMesh.
+class GlooStore : public gloo::rendezvous::Store {
+ public:
+  GlooStore(StorePtr store, std::chrono::milliseconds timeout) : store_(std::move(store)), timeout_(timeout) {}
+  void set(const std::string& key, const std::vector<char>& data) override { store_->set(key, data); }
+  std::vector<char> get(const std::string& key) override { return store_->get(key); }
+  void wait(const std::vector<std::string>& keys) override { store_->wait(keys, timeout_); }
+  void wait(const std::vector<std::string>& keys, const std::chrono::milliseconds& timeout) override {
+    store_->wait(keys, timeout);
+  }
+
+ private:
+  StorePtr store_;
+  std::chrono::milliseconds timeout_;
+};
 
 template <typename T>
 ReduceFn reduce_fn(ReduceOp op) {
@@ -39,12 +57,11 @@ void check_tensor(const Tensor& t, const char* what) {
 
 }  // namespace
 
-ProcessGroupGloo::ProcessGroupGloo(std::shared_ptr<gloo::rendezvous::Store> store, int rank, int size,
-                                   const std::string& host, std::chrono::milliseconds timeout, std::string prefix)
+ProcessGroupGloo::ProcessGroupGloo(StorePtr store, int rank, int size, const std::string& host,
+                                   std::chrono::milliseconds timeout, std::string prefix)
     : ProcessGroupGloo(std::move(store), nullptr, rank, size, host, timeout, std::move(prefix)) {}
 
-ProcessGroupGloo::ProcessGroupGloo(std::shared_ptr<gloo::rendezvous::Store> store,
-                                   std::shared_ptr<gloo::transport::Device> device, int rank, int size,
+ProcessGroupGloo::ProcessGroupGloo(StorePtr store, std::shared_ptr<gloo::transport::Device> device, int rank, int size,
                                    const std::string& host, std::chrono::milliseconds timeout, std::string prefix)
     : ProcessGroup(rank, size),
       store_(std::move(store)),
@@ -59,7 +76,7 @@ ProcessGroupGloo::ProcessGroupGloo(std::shared_ptr<gloo::rendezvous::Store> stor
       attr.hostname = host_;
       device_ = gloo::transport::tcp::CreateDevice(attr);
     }
-    gloo::rendezvous::PrefixStore scoped(prefix_, *store_);
+    GlooStore scoped(std::make_shared<PrefixStore>(prefix_, store_), timeout_);
     auto ctx = std::make_shared<gloo::rendezvous::Context>(rank, size);
     ctx->setTimeout(timeout_);
     ctx->connectFullMesh(scoped, device_);
@@ -181,3 +198,5 @@ std::shared_ptr<ProcessGroup> ProcessGroupGloo::new_group() {
 }
 
 }  // namespace minidl::distributed
+
+#endif  // MINIDL_HAVE_GLOO

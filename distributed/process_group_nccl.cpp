@@ -5,8 +5,6 @@
 
 #if defined(MINIDL_HAVE_NCCL)
 #include <cuda_runtime.h>
-#include <gloo/rendezvous/prefix_store.h>
-#include <gloo/rendezvous/store.h>
 #include <nccl.h>
 
 #include <cstring>
@@ -40,10 +38,9 @@ void* device_ptr(const Tensor& t, const char* what) {
 
 class ProcessGroupNccl : public ProcessGroup {
  public:
-  ProcessGroupNccl(std::shared_ptr<gloo::rendezvous::Store> store, int rank, int size,
-                   std::chrono::milliseconds timeout, std::string prefix)
+  ProcessGroupNccl(StorePtr store, int rank, int size, std::chrono::milliseconds timeout, std::string prefix)
       : ProcessGroup(rank, size), store_(std::move(store)), timeout_(timeout), prefix_(std::move(prefix)) {
-    gloo::rendezvous::PrefixStore scoped(prefix_, *store_);
+    PrefixStore scoped(prefix_, store_);
     ncclUniqueId id;
     if (rank == 0) {
       check(ncclGetUniqueId(&id), "ncclGetUniqueId");
@@ -147,7 +144,7 @@ class ProcessGroupNccl : public ProcessGroup {
     }
   }
 
-  std::shared_ptr<gloo::rendezvous::Store> store_;
+  StorePtr store_;
   std::chrono::milliseconds timeout_;
   std::string prefix_;
   ncclComm_t comm_ = nullptr;
@@ -159,8 +156,8 @@ class ProcessGroupNccl : public ProcessGroup {
 
 bool nccl_available() { return true; }
 
-ProcessGroupPtr make_process_group_nccl(std::shared_ptr<gloo::rendezvous::Store> store, int rank, int size,
-                                        std::chrono::milliseconds timeout, const std::string& prefix) {
+ProcessGroupPtr make_process_group_nccl(StorePtr store, int rank, int size, std::chrono::milliseconds timeout,
+                                        const std::string& prefix) {
   return std::make_shared<ProcessGroupNccl>(std::move(store), rank, size, timeout, prefix);
 }
 
@@ -168,8 +165,7 @@ ProcessGroupPtr make_process_group_nccl(std::shared_ptr<gloo::rendezvous::Store>
 
 bool nccl_available() { return false; }
 
-ProcessGroupPtr make_process_group_nccl(std::shared_ptr<gloo::rendezvous::Store>, int, int, std::chrono::milliseconds,
-                                        const std::string&) {
+ProcessGroupPtr make_process_group_nccl(StorePtr, int, int, std::chrono::milliseconds, const std::string&) {
   MINIDL_FAIL("distributed: the nccl backend needs a minidl built with CUDA and NCCL (this one has none); use gloo");
 }
 

@@ -8,17 +8,14 @@
 #include <memory>
 
 #include "distributed/process_group.h"
-
-namespace gloo::rendezvous {
-class Store;
-}
+#include "distributed/store.h"
 
 namespace minidl::distributed {
 
 /// Whether this minidl was built with NCCL.
 bool nccl_available();
 /// A NCCL process group over `store`; throws minidl::Error when minidl was built without NCCL.
-ProcessGroupPtr make_process_group_nccl(std::shared_ptr<gloo::rendezvous::Store> store, int rank, int size,
-                                        std::chrono::milliseconds timeout, const std::string& prefix = "nccl0");
+ProcessGroupPtr make_process_group_nccl(StorePtr store, int rank, int size, std::chrono::milliseconds timeout,
+                                        const std::string& prefix = "nccl0");
 
 }  // namespace minidl::distributed

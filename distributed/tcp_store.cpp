@@ -208,7 +208,7 @@ void TcpStore::set(const std::string& key, const std::vector<char>& data) { requ
 
 std::vector<char> TcpStore::get(const std::string& key) { return request('G', key, {}); }
 
-void TcpStore::wait(const std::vector<std::string>& keys, const std::chrono::milliseconds& timeout) {
+void TcpStore::wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) {
   const auto saved = timeout_;
   timeout_ = timeout;
   try {

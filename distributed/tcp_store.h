@@ -1,20 +1,20 @@
-// A key-value store over TCP for Gloo's rendezvous (PyTorch's TCPStore, minimal): rank 0 serves it on
-// MASTER_ADDR:MASTER_PORT, every rank (rank 0 included) is a client. Keys are written once; get() blocks until
-// the key exists or the timeout passes (then minidl::Error naming the key and the address).
+// A key-value store over TCP for the rendezvous (distributed/store.h) (PyTorch's TCPStore, minimal): rank 0 serves it
+// on MASTER_ADDR:MASTER_PORT, every rank (rank 0 included) is a client. Keys are written once; get() blocks until the
+// key exists or the timeout passes (then minidl::Error naming the key and the address).
 #pragma once
-
-#include <gloo/rendezvous/store.h>
 
 #include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "distributed/store.h"
+
 namespace minidl::distributed {
 
 class TcpStoreServer;
 
-class TcpStore : public gloo::rendezvous::Store {
+class TcpStore : public Store {
  public:
   /// is_server: also serve the store (rank 0). Connecting retries until `timeout`.
   TcpStore(const std::string& host, int port, bool is_server, std::chrono::milliseconds timeout);
@@ -22,8 +22,7 @@ class TcpStore : public gloo::rendezvous::Store {
 
   void set(const std::string& key, const std::vector<char>& data) override;
   std::vector<char> get(const std::string& key) override;
-  void wait(const std::vector<std::string>& keys) override { wait(keys, timeout_); }
-  void wait(const std::vector<std::string>& keys, const std::chrono::milliseconds& timeout) override;
+  void wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) override;
 
  private:
   std::vector<char> request(char cmd, const std::string& key, const std::vector<char>& value);

@@ -2,6 +2,7 @@
 // against a full decode, the crop-before-decode dataset against the same transforms on the decoded image
 // (identical without DCT scaling, close with it), and bad inputs (truncated JPEG, non-image) with and without
 // SkipBadSamples. The comparison with torchvision itself is tests/tools/check_torchvision_transforms.py.
+// minidl-test-requires: JPEG (tests/CMakeLists.txt leaves this file out, reported skipped, without them)
 #include <doctest/doctest.h>
 #include <turbojpeg.h>
 

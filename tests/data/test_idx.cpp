@@ -1,11 +1,15 @@
 // IDX (MNIST-format) reader on tiny raw and gzip files written here, its errors (wrong magic, truncated data,
 // label/image count mismatch, trailing bytes, missing file), and Debian's Fashion-MNIST test split when present.
+// In a build without zlib the gzip cases report skipped, and the no-zlib reader's own case runs instead.
 #include <doctest/doctest.h>
+#if defined(MINIDL_HAVE_ZLIB)
 #include <zlib.h>
+#endif
 
 #include <filesystem>
 #include <string>
 
+#include "core/build_features.h"
 #include "data/idx.h"
 #include "temp_dir.h"
 #include "test_skip.h"
@@ -43,12 +47,19 @@ std::vector<uint8_t> idx_labels(const std::vector<uint8_t>& labels) {
   return v;
 }
 
+#if defined(MINIDL_HAVE_ZLIB)
 void write_gz(const std::string& path, const std::vector<uint8_t>& bytes) {
   gzFile f = gzopen(path.c_str(), "wb");
   REQUIRE(f != nullptr);
   REQUIRE(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())) == static_cast<int>(bytes.size()));
   gzclose(f);
 }
+#else
+void write_gz(const std::string&, const std::vector<uint8_t>&) { FAIL("write_gz: this build has no zlib"); }
+#endif
+
+#define SKIP_WITHOUT_ZLIB() \
+  if (!build_features().zlib) MINIDL_SKIP("minidl was built without zlib (gzip'd IDX files)")
 
 void check_dataset(const MnistDataset& ds) {
   REQUIRE(ds.size() == 3);
@@ -82,6 +93,7 @@ TEST_CASE("IDX: raw files") {
 }
 
 TEST_CASE("IDX: gzip-compressed files, preferred over raw ones of the same name") {
+  SKIP_WITHOUT_ZLIB();
   TempDir tmp;
   write_gz(tmp.file("t10k-images-idx3-ubyte.gz"), idx_images(3, 2, 4));
   write_gz(tmp.file("t10k-labels-idx1-ubyte.gz"), idx_labels({7, 0, 3}));
@@ -116,8 +128,10 @@ TEST_CASE("IDX: a wrong magic number names the file, the magic found and the one
                        doctest::Contains("wrong magic number 0x00000803 (expected 0x00000801 for an IDX label file)"),
                        Error);
   // A gzip'd PNG-like header also fails on the magic.
-  write_gz(tmp.file("junk.gz"), {0x89, 'P', 'N', 'G', 1, 2, 3, 4});
-  CHECK_THROWS_WITH_AS(read_idx(tmp.file("junk.gz"), kIdxImageMagic), doctest::Contains("0x89504E47"), Error);
+  if (build_features().zlib) {
+    write_gz(tmp.file("junk.gz"), {0x89, 'P', 'N', 'G', 1, 2, 3, 4});
+    CHECK_THROWS_WITH_AS(read_idx(tmp.file("junk.gz"), kIdxImageMagic), doctest::Contains("0x89504E47"), Error);
+  }
 }
 
 TEST_CASE("IDX: truncated data, short headers and trailing bytes are errors naming the file") {
@@ -131,9 +145,11 @@ TEST_CASE("IDX: truncated data, short headers and trailing bytes are errors nami
                        doctest::Contains("truncated: expected 24 bytes of pixel data ([3, 2, 4]), got 19"), Error);
   CHECK_THROWS_WITH_AS(read_idx(p, kIdxImageMagic), doctest::Contains(p.c_str()), Error);
   // The same, compressed.
-  write_gz(tmp.file("cut-idx3-ubyte.gz"), cut);
-  CHECK_THROWS_WITH_AS(read_idx(tmp.file("cut-idx3-ubyte.gz"), kIdxImageMagic),
-                       doctest::Contains("expected 24 bytes of pixel data"), Error);
+  if (build_features().zlib) {
+    write_gz(tmp.file("cut-idx3-ubyte.gz"), cut);
+    CHECK_THROWS_WITH_AS(read_idx(tmp.file("cut-idx3-ubyte.gz"), kIdxImageMagic),
+                         doctest::Contains("expected 24 bytes of pixel data"), Error);
+  }
   // Header cut inside the dimensions.
   minidl_test::write_bytes(tmp.file("head"), std::vector<uint8_t>(images.begin(), images.begin() + 9));
   CHECK_THROWS_WITH_AS(read_idx(tmp.file("head"), kIdxImageMagic), doctest::Contains("bytes of dimensions"), Error);
@@ -152,6 +168,7 @@ TEST_CASE("IDX: truncated data, short headers and trailing bytes are errors nami
 }
 
 TEST_CASE("IDX: a corrupt gzip stream is an error naming the file") {
+  SKIP_WITHOUT_ZLIB();
   TempDir tmp;
   // Large enough that the damage lands in the deflate data, not the gzip header.
   write_gz(tmp.file("x.gz"), idx_images(40, 28, 28));
@@ -177,7 +194,23 @@ TEST_CASE("IDX: label count must equal image count; missing files and directorie
   CHECK_THROWS_WITH_AS(read_idx(tmp.str() + "/none.gz", kIdxImageMagic), doctest::Contains("none.gz"), Error);
 }
 
+TEST_CASE("IDX without zlib: a gzip file is refused naming zlib, the uncompressed file next to it is read") {
+  if (build_features().zlib) MINIDL_SKIP("minidl was built with zlib (the gzip cases above cover it)");
+  TempDir tmp;
+  // gzip magic 1F 8B followed by bytes that could never be read as IDX.
+  minidl_test::write_bytes(tmp.file("t10k-images-idx3-ubyte.gz"), {0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3});
+  minidl_test::write_bytes(tmp.file("t10k-labels-idx1-ubyte.gz"), {0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3});
+  CHECK_THROWS_WITH_AS(read_idx(tmp.file("t10k-images-idx3-ubyte.gz"), kIdxImageMagic),
+                       doctest::Contains("is gzip-compressed, but minidl was built without zlib"), Error);
+  CHECK_THROWS_WITH_AS(MnistDataset(tmp.str(), false), doctest::Contains("built without zlib"), Error);
+  // With the uncompressed files beside them, those are read.
+  minidl_test::write_bytes(tmp.file("t10k-images-idx3-ubyte"), idx_images(3, 2, 4));
+  minidl_test::write_bytes(tmp.file("t10k-labels-idx1-ubyte"), idx_labels({7, 0, 3}));
+  check_dataset(MnistDataset(tmp.str(), false));
+}
+
 TEST_CASE("Fashion-MNIST (Debian dataset-fashion-mnist): t10k split") {
+  SKIP_WITHOUT_ZLIB();
   if (!std::filesystem::exists(kFashionMnistDefaultDir + "/t10k-images-idx3-ubyte.gz")) {
     MINIDL_SKIP("Fashion-MNIST not installed at " << kFashionMnistDefaultDir
                                                   << " (apt-get install dataset-fashion-mnist)");

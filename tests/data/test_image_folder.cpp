@@ -1,6 +1,7 @@
 // ImageFolder and image decoding on PNGs (stb_image_write) and JPEGs (TurboJPEG tjCompress2) written here:
 // class order, exact PNG pixels, near-exact JPEG pixels, grayscale, DCT-domain downscaling, and errors for a
 // corrupt JPEG, a non-image file and a missing or empty root.
+// minidl-test-requires: JPEG PNG (tests/CMakeLists.txt leaves this file out, reported skipped, without them)
 #include <doctest/doctest.h>
 #include <stb_image_write.h>
 #include <turbojpeg.h>

@@ -7,6 +7,7 @@
 // - per-rank BatchNorm (PyTorch's default) keeps the ranks' weights identical;
 // - a killed run resumed from rank 0's checkpoint ends where the uninterrupted run ends;
 // - a rank that dies mid-training makes the other's backward fail with a clear error.
+// minidl-test-requires: GLOO (tests/CMakeLists.txt leaves this file out, reported skipped, without them)
 #include <doctest/doctest.h>
 
 #include <cmath>

@@ -2,6 +2,7 @@
 // here, rendezvous through a file store and through the TCP store (MASTER_ADDR/MASTER_PORT), the environment
 // parsing, and the failure modes: a dead peer and a silent peer end in minidl::Error on the survivor within the
 // timeout, a missing rank fails the rendezvous.
+// minidl-test-requires: GLOO (tests/CMakeLists.txt leaves this file out, reported skipped, without them)
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>

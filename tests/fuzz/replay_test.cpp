@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "core/build_features.h"
 #include "fuzz_targets.h"
 
 namespace fs = std::filesystem;
@@ -43,6 +44,16 @@ Outcome replay(const Target& t, const fs::path& file) {
   return {};
 }
 
+// The optional library a target's seeds need (cmake/optional_deps.cmake), or null. Without it the seeds are still
+// replayed (each must load or throw minidl::Error) but cannot be accepted.
+const char* missing_library(const std::string& target) {
+  const minidl::BuildFeatures& f = minidl::build_features();
+  if (target == "idx_gzip" && !f.zlib) return "zlib";
+  if (target == "jpeg" && !f.jpeg) return "libjpeg-turbo";
+  if (target == "png" && !f.png) return "stb_image";
+  return nullptr;
+}
+
 }  // namespace
 
 TEST_CASE("fuzz corpus: every seed is accepted by its target") {
@@ -52,8 +63,12 @@ TEST_CASE("fuzz corpus: every seed is accepted by its target") {
     const auto files = inputs_under(root / t.name);
     INFO("target " << t.name);
     CHECK(files.size() >= 2);
+    const char* missing = missing_library(t.name);
+    if (missing)
+      MESSAGE(t.name << ": minidl was built without " << missing << ": seeds replayed, acceptance not checked");
     for (const auto& f : files) {
       const Outcome o = replay(t, f);
+      if (missing) continue;
       CHECK_MESSAGE(o.accepted > 0,
                     minidl::detail::concat(t.name, ": seed ", f.string(), " is rejected by every load"));
     }

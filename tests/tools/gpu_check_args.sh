@@ -20,6 +20,14 @@ msg="$("$script" --fashion-mnist /nonexistent --dry-run 2>&1)"; rc=$?
 [[ $rc -eq 2 && "$msg" == *"/nonexistent/train-images-idx3-ubyte.gz is missing"* ]] || fail "missing data: rc $rc: $msg"
 "$script" --jobs 0 --dry-run >/dev/null 2>&1; rc=$?
 [[ $rc -eq 2 ]] || fail "--jobs 0 exited $rc, expected 2"
+# --deps: a staged directory shows in the plan (as MINIDL_DEPS_DIR); one without include/ is refused.
+deps="$(mktemp -d)"
+trap 'rm -rf "$deps"' EXIT
+mkdir -p "$deps/include"
+out="$("$script" --dry-run --deps "$deps" "${skip_train[@]}" 2>&1)" || fail "--dry-run --deps exited $?: $out"
+[[ "$out" == *"header-only deps: $deps"* && "$out" == *"-DMINIDL_DEPS_DIR=$deps"* ]] || fail "--deps not in the plan: $out"
+msg="$("$script" --deps /nonexistent --dry-run "${skip_train[@]}" 2>&1)"; rc=$?
+[[ $rc -eq 2 && "$msg" == *"stage-gpu-deps"* ]] || fail "--deps /nonexistent: rc $rc: $msg"
 
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   echo "a GPU is present: the no-GPU skip is not checked here (scripts/gpu-check is the GPU run itself)"
