@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/gpu-check without a GPU: --dry-run prints all five steps with their commands, bad arguments exit 2
+# scripts/gpu-check without a GPU: --dry-run prints all six steps with their commands, bad arguments exit 2
 # with a clear message, and a real run on a machine without a GPU exits 77 (skipped) before building anything.
 set -u
 script="$1"
@@ -9,7 +9,8 @@ skip_train=()
 [[ -f $fm/train-images-idx3-ubyte.gz ]] || skip_train=(--skip train)
 
 out="$("$script" --dry-run "${skip_train[@]}" 2>&1)" || fail "--dry-run exited $?: $out"
-for step in "1 build:" "2 conform:" "3 memcheck:" "4 train:" "5 bench:" "compute-sanitizer --tool memcheck" \
+for step in "1 build:" "2 conform:" "3 device:" "4 memcheck:" "5 train:" "6 bench:" "compute-sanitizer --tool memcheck" \
+            "minidl_test_cuda" "-tc='*nccl*'" \
             "--device cuda" "--tf32" "--batch18 64" "budget: 480 s"; do
   [[ "$out" == *"$step"* ]] || fail "--dry-run output lacks '$step': $out"
 done
