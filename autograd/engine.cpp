@@ -11,6 +11,7 @@
 #include "autograd/node.h"
 #include "autograd/ops/op_utils.h"
 #include "backends/backend.h"
+#include "tensor/alloc_trace.h"
 
 namespace minidl::autograd {
 namespace {
@@ -135,6 +136,7 @@ void accumulate_grad(TensorImpl& leaf, const Tensor& g) {
 
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph) {
   NoGradGuard no_grad;  // backward itself is not recorded (no higher-order gradients)
+  AllocTagGuard tag("bwd", "engine (seed, sums, leaf grads)");
   detail::BackwardPassScope pass;
   LeafReadiness readiness(roots);
   struct BySeq {
