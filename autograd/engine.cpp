@@ -28,6 +28,15 @@ Tensor add_same_shape(const Tensor& a, const Tensor& b) {
   return out;
 }
 
+// A second gradient for the same output (a residual join) is added into the first when nothing else holds the
+// first: the same a + b per element and the same layout as add_same_shape's fresh sum, without a third
+// activation-sized buffer at the moment both operands are live.
+bool can_sum_in_place(const Tensor& slot, const Tensor& g) {
+  return ops_detail::sole_owner(slot) && slot.sizes() == g.sizes() && slot.dtype() == g.dtype() &&
+         slot.device() == g.device() && slot.storage() != g.storage() &&
+         slot.memory_format() == ops_detail::follow_format(slot.sizes(), {slot, g});
+}
+
 Tensor contiguous_copy(const Tensor& g) {
   Tensor out = empty(g.sizes(), TensorOptions().dtype(g.dtype()).device(g.device()));
   backend_for(g).copy(out, g);
@@ -154,7 +163,13 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
       ready.push(fn);
     }
     Tensor& slot = it->second[output_nr];
-    slot = slot.defined() ? add_same_shape(slot, g) : g;
+    if (!slot.defined()) {
+      slot = g;
+    } else if (can_sum_in_place(slot, g)) {
+      backend_for(slot).binary(BinaryOp::Add, slot, slot, g);
+    } else {
+      slot = add_same_shape(slot, g);
+    }
   };
 
   for (size_t i = 0; i < roots.size(); ++i) {

@@ -4,11 +4,11 @@
 // oneDNN's scratchpads are outside the allocator). Prints one RESULT line per level.
 //   actnn_max_batch --levels L0,L3 --limit 1G --model resnet20 --threads 2
 #include <core/byte_size.h>
-#include <tensor/alloc_trace.h>
 #include <minidl.h>
 #include <nn/models/resnet.h>
 #include <optim/sgd.h>
 #include <quant/actnn/packer.h>
+#include <tensor/alloc_trace.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>

@@ -88,9 +88,8 @@ void trace_alloc(void* p, size_t block_bytes, size_t live_bytes) {
   for (const auto& [q, info] : t.live) ++groups[{info.second, info.first}];
   t.peak.blocks.clear();
   for (const auto& [key, n] : groups) t.peak.blocks.push_back({key.first, key.second, n});
-  std::sort(t.peak.blocks.begin(), t.peak.blocks.end(), [](const PeakBlocks& a, const PeakBlocks& b) {
-    return a.block_bytes * a.count > b.block_bytes * b.count;
-  });
+  std::sort(t.peak.blocks.begin(), t.peak.blocks.end(),
+            [](const PeakBlocks& a, const PeakBlocks& b) { return a.block_bytes * a.count > b.block_bytes * b.count; });
 }
 
 void trace_free(void* p) {
