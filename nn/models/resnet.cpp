@@ -83,11 +83,13 @@ Tensor BasicBlock::forward(const Tensor& x) {
   // (unless `relu` was replaced by another module, which then runs as itself). One statement per op, each result
   // replacing the last: a temporary of a nested call would live until the end of the whole expression, so
   // conv1's output would still be held while conv2 runs (an activation more at the peak when the tape keeps
-  // only a compressed copy of it).
+  // only a compressed copy of it). The shortcut runs first, so that bn2 follows conv2 in forward as in the
+  // unfused block (relu(bn2(conv2(...))) then + shortcut(x) in PyTorch): ActNN's per-layer allocation gives a
+  // batch norm the budget of the conv saved just before it, which must be conv2, not the shortcut's conv.
+  const Tensor identity = shortcut(x, false);
   Tensor out = (*conv1)(x);
   out = bn1->forward_relu(out);
   out = (*conv2)(out);
-  const Tensor identity = shortcut(x, false);
   check_shortcut(identity, out);
   const Module* act = relu.get();
   if (act && typeid(*act) == typeid(ReLU)) return bn2->forward_add_relu(out, identity);
