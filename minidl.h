@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/threads.h"
+#include "tensor/alloc_trace.h"
 #include "tensor/allocator.h"
 #include "tensor/generator.h"
 #include "tensor/safetensors.h"

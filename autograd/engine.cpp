@@ -11,6 +11,7 @@
 #include "autograd/node.h"
 #include "autograd/ops/op_utils.h"
 #include "backends/backend.h"
+#include "tensor/alloc_trace.h"
 
 namespace minidl::autograd {
 namespace {
@@ -25,6 +26,15 @@ Tensor add_same_shape(const Tensor& a, const Tensor& b) {
   Tensor out = ops_detail::new_like(a.sizes(), a, ops_detail::follow_format(a.sizes(), {a, b}));
   backend_for(a).binary(BinaryOp::Add, out, a, b);
   return out;
+}
+
+// A second gradient for the same output (a residual join) is added into the first when nothing else holds the
+// first: the same a + b per element and the same layout as add_same_shape's fresh sum, without a third
+// activation-sized buffer at the moment both operands are live.
+bool can_sum_in_place(const Tensor& slot, const Tensor& g) {
+  return ops_detail::sole_owner(slot) && slot.sizes() == g.sizes() && slot.dtype() == g.dtype() &&
+         slot.device() == g.device() && slot.storage() != g.storage() &&
+         slot.memory_format() == ops_detail::follow_format(slot.sizes(), {slot, g});
 }
 
 Tensor contiguous_copy(const Tensor& g) {
@@ -135,6 +145,7 @@ void accumulate_grad(TensorImpl& leaf, const Tensor& g) {
 
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph) {
   NoGradGuard no_grad;  // backward itself is not recorded (no higher-order gradients)
+  AllocTagGuard tag("bwd", "engine (seed, sums, leaf grads)");
   detail::BackwardPassScope pass;
   LeafReadiness readiness(roots);
   struct BySeq {
@@ -152,7 +163,13 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
       ready.push(fn);
     }
     Tensor& slot = it->second[output_nr];
-    slot = slot.defined() ? add_same_shape(slot, g) : g;
+    if (!slot.defined()) {
+      slot = g;
+    } else if (can_sum_in_place(slot, g)) {
+      backend_for(slot).binary(BinaryOp::Add, slot, slot, g);
+    } else {
+      slot = add_same_shape(slot, g);
+    }
   };
 
   for (size_t i = 0; i < roots.size(); ++i) {

@@ -31,6 +31,7 @@
 #include "autograd/profiler.h"
 #include "autograd/saved_tensor.h"
 #include "backends/backend.h"
+#include "tensor/alloc_trace.h"
 
 namespace minidl::autograd {
 
@@ -85,6 +86,7 @@ class FunctionNode : public Node {
  public:
   std::string name() const override { return F::kName; }
   std::vector<Tensor> apply(std::vector<Tensor>&& grad_outputs) override {
+    AllocTagGuard tag("bwd", F::kName);
     if (!Profiler::enabled()) return F::backward(ctx, std::move(grad_outputs));
     const auto t0 = std::chrono::steady_clock::now();
     auto grads = F::backward(ctx, std::move(grad_outputs));
@@ -106,6 +108,7 @@ template <typename Derived>
 struct Function {
   template <typename... Args>
   static auto apply(Args&&... args) {
+    AllocTagGuard tag("fwd", Derived::kName);
     if (Profiler::enabled()) {
       const auto t0 = std::chrono::steady_clock::now();
       auto out = apply_impl(std::forward<Args>(args)...);

@@ -8,6 +8,7 @@
 #include <nn/models/resnet.h>
 #include <optim/sgd.h>
 #include <quant/actnn/packer.h>
+#include <tensor/alloc_trace.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -28,6 +29,8 @@ int main(int argc, char** argv) {
   std::string levels = "L0,L1,L2,L3", limit_text = "1G", model_name = "resnet20";
   int64_t start = 16, max_batch = 65536;
   int threads = 2, timed_steps = 2;
+  bool peak_report = false;
+  int64_t trace_batch = 0;
   double resolution = 0;
   CLI::App app{"actnn_max_batch: the largest batch under a memory cap per ActNN level, and its img/s"};
   app.add_option("--levels", levels, "comma-separated ActNN levels");
@@ -39,6 +42,10 @@ int main(int argc, char** argv) {
   app.add_option("--timed-steps", timed_steps, "steps timed at the largest batch (after the search's own step)");
   app.add_option("--resolution", resolution,
                  "stop bisecting when the gap is at most this fraction of the batch found (0: exact)");
+  app.add_flag("--peak-report", peak_report,
+               "after the search, trace one step at the batch found and print what is live at its peak");
+  app.add_option("--trace-batch", trace_batch,
+                 "skip the search: trace one step at this batch (no cap) and print what is live at its peak");
   CLI11_PARSE(app, argc, argv);
   try {
     set_num_threads(threads);
@@ -67,6 +74,23 @@ int main(int argc, char** argv) {
         loss.backward();
         opt.step();
       };
+      // What is live at the step's peak, in units of one first-stage activation (16x32x32 floats per sample).
+      auto report_peak = [&](int64_t batch) {
+        step(batch);  // warm: the optimizer's momentum buffers exist, as in every later step
+        set_cpu_alloc_trace(true);
+        allocator_for(kCPU).reset_peak();
+        step(batch);
+        const PeakTrace t = cpu_alloc_peak_trace();
+        set_cpu_alloc_trace(false);
+        std::printf("PEAK level=%s batch=%lld allocator_peak=%zu\n%s", name.c_str(), static_cast<long long>(batch),
+                    allocator_for(kCPU).stats().peak_bytes,
+                    format_peak_trace(t, static_cast<size_t>(batch) * 16 * 32 * 32 * 4).c_str());
+        std::fflush(stdout);
+      };
+      if (trace_batch > 0) {
+        report_peak(trace_batch);
+        continue;
+      }
       // The cap covers everything live during the step, the model and optimizer state included.
       set_memory_limit(kCPU, limit);
       int tries = 0;
@@ -97,6 +121,7 @@ int main(int argc, char** argv) {
         peak = allocator_for(kCPU).stats().peak_bytes;
       }
       set_memory_limit(kCPU, 0);
+      if (peak_report && best > 0) report_peak(best);
       std::printf(
           "RESULT level=%s model=%s limit=%zu max_batch=%lld img_per_s=%.1f peak_bytes=%zu tries=%d "
           "resolution=%g\n",

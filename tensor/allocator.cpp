@@ -12,6 +12,7 @@
 #include "core/byte_size.h"
 #include "core/env.h"
 #include "core/error.h"
+#include "tensor/alloc_trace.h"
 
 namespace minidl {
 namespace {
@@ -60,12 +61,14 @@ class CachingCpuAllocator final : public Allocator {
     }
     live_ += sz;
     peak_ = std::max(peak_, live_);
+    if (detail::cpu_alloc_trace_on()) detail::trace_alloc(p, sz, live_);
     return p;
   }
   void deallocate(void* p, size_t nbytes) override {
     if (p == nullptr) return;
     const size_t sz = round_size(nbytes);
     std::lock_guard<std::mutex> lock(mu_);
+    if (detail::cpu_alloc_trace_on()) detail::trace_free(p);
     live_ -= sz;
     free_[sz].push_back(p);
     cached_ += sz;

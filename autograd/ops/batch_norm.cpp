@@ -86,9 +86,14 @@ struct BatchNormTrainFnT : autograd::Function<BatchNormTrainFnT<Tail>> {
   }
   static std::vector<Tensor> backward(Context& ctx, std::vector<Tensor> grads) {
     const Tensor& gy = grads[0];  // the statistics outputs are non-differentiable
+    if constexpr (kRelu) {
+      if (std::vector<Tensor> g; backward_in_place(ctx, grads[0], g)) return g;
+    }
     Tensor x = ctx.saved(0), weight = ctx.saved(1), mean = ctx.saved(2), invstd = ctx.saved(3);
     Tensor gx, gr, gw, gb;  // the backend writes only the defined ones
-    if (ctx.needs_input_grad(0)) gx = new_like(x.sizes(), gy, follow_format(x.sizes(), {x, gy}));
+    // gx over x when x is a restored copy this backward owns alone (the kernels read x[i] before writing gx[i])
+    const MemoryFormat x_format = follow_format(x.sizes(), {x, gy});
+    if (ctx.needs_input_grad(0)) gx = reuse_or_new(x, x.sizes(), gy, x_format);
     if (ctx.needs_input_grad(2)) gw = new_like({x.size(1)}, gy);
     if (ctx.needs_input_grad(3)) gb = new_like({x.size(1)}, gy);
     const double eps = ctx.get<double>("eps");
@@ -103,6 +108,32 @@ struct BatchNormTrainFnT : autograd::Function<BatchNormTrainFnT<Tail>> {
       be.batch_norm_backward(gx, gw, gb, gy, x, mean, invstd, weight, eps, ctx.op_state);
     }
     return {gx, gr, gw, gb};
+  }
+
+  // Backward in the buffers it was handed, when a pack hook restored the ReLU mask and x as fresh tensors
+  // (activation compression) and gy belongs to this backward alone: gy is masked in place (it is then the
+  // residual's gradient as is), the mask is freed before x is restored, and gx is written over x. The same
+  // arithmetic as the fused kernel (ReluBackward keeps g where y > 0, else +0, as the fused mask does), so the
+  // same bits, with two activation-sized buffers live instead of five. False (nothing done) otherwise: with
+  // tensors saved as is (no packer, L0) the fused kernel runs as before.
+  static bool backward_in_place(Context& ctx, Tensor& gy, std::vector<Tensor>& out) {
+    Tensor y = ctx.saved(4);
+    const MemoryFormat g_format = follow_format(gy.sizes(), {gy, y});
+    if (!sole_owner(gy) || !sole_owner(y) || gy.memory_format() != g_format) return false;
+    Backend& be = backend_for(gy);
+    be.binary(BinaryOp::ReluBackward, gy, gy, y);
+    y = Tensor();
+    Tensor x = ctx.saved(0), weight = ctx.saved(1), mean = ctx.saved(2), invstd = ctx.saved(3);
+    Tensor gx, gw, gb;
+    const MemoryFormat x_format = follow_format(x.sizes(), {x, gy});  // (its list's copies gone before the reuse)
+    if (ctx.needs_input_grad(0)) gx = reuse_or_new(x, x.sizes(), gy, x_format);
+    if (ctx.needs_input_grad(2)) gw = new_like({x.size(1)}, gy);
+    if (ctx.needs_input_grad(3)) gb = new_like({x.size(1)}, gy);
+    if (gx.defined() || gw.defined() || gb.defined())
+      be.batch_norm_backward(gx, gw, gb, gy, x, mean, invstd, weight, ctx.get<double>("eps"), ctx.op_state);
+    Tensor gr = Tail == BnTail::AddRelu && ctx.needs_input_grad(1) ? gy : Tensor();
+    out = {gx, gr, gw, gb};
+    return true;
   }
 };
 using BatchNormTrainFn = BatchNormTrainFnT<BnTail::None>;

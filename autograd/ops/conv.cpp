@@ -61,19 +61,22 @@ struct Conv2dFn : autograd::Function<Conv2dFn> {
     const Tensor& gy = grads[0];
     const auto& p = ctx.get<Conv2dParams>("p");
     Backend& be = backend_for(gy);
-    // Every saved tensor is unpacked, so a pack/unpack hook sees each one round-trip.
+    // Every saved tensor is unpacked, so a pack/unpack hook sees each one round-trip. The weight gradient runs
+    // first so that x, a full-size dequantized copy under activation compression, is freed before gx exists:
+    // one activation less at the peak of backward (the two gradients do not depend on each other).
     Tensor x = ctx.saved(0), w = ctx.saved(1);
     Tensor gx, gw, gb;
-    if (ctx.needs_input_grad(0)) {
-      gx = new_like(ctx.get<Shape>("x"), gy, ctx.get<MemoryFormat>("x_format"));
-      be.conv2d_backward_data(gx, gy, w, p, ctx.op_state);
-    }
     if (ctx.needs_input_grad(1)) {
       gw = new_like(ctx.get<Shape>("w"), gy);
       if (ctx.needs_input_grad(2)) gb = new_like({ctx.get<Shape>("w")[0]}, gy);
       be.conv2d_backward_weight(gw, gb, gy, x, p, ctx.op_state);
     } else if (ctx.needs_input_grad(2)) {
       gb = reshaped_contiguous(reduce_raw(ReduceOp::Sum, gy, {0, 2, 3}), {gy.size(1)});
+    }
+    x = Tensor();
+    if (ctx.needs_input_grad(0)) {
+      gx = new_like(ctx.get<Shape>("x"), gy, ctx.get<MemoryFormat>("x_format"));
+      be.conv2d_backward_data(gx, gy, w, p, ctx.op_state);
     }
     return {gx, gw, gb};
   }

@@ -38,6 +38,27 @@ inline MemoryFormat follow_format(const Shape& shape, std::initializer_list<Tens
   return MemoryFormat::Contiguous;
 }
 
+/// True when `t` is the only handle to its data: no other Tensor, view or exactly saved copy shares its
+/// storage, so a backward may overwrite it. That holds for a gradient handed to one backward alone and for a
+/// saved tensor a pack hook has just restored (a dequantized activation, an unpacked mask), never for a tensor
+/// saved as is (the tape still holds it). Reusing such buffers is how backward keeps its working set small
+/// under activation compression.
+inline bool sole_owner(const Tensor& t) {
+  return t.defined() && t.impl_ptr().use_count() == 1 && t.storage().use_count() == 1 &&
+         (t.is_contiguous() || t.is_channels_last());
+}
+
+/// An output buffer of `like`'s dtype and device, `shape` and `format`: `reuse` itself when this call owns it alone
+/// and it has that shape, dtype and layout (for a kernel that reads each element before writing the same element
+/// of the output, e.g. batch norm's gx over a restored x), else a fresh tensor. Compute `format` beforehand: a
+/// follow_format({reuse, ...}) in the call's arguments holds a copy of `reuse` until the call returns.
+inline Tensor reuse_or_new(const Tensor& reuse, const Shape& shape, const Tensor& like, MemoryFormat format) {
+  if (sole_owner(reuse) && reuse.sizes() == shape && reuse.dtype() == like.dtype() && reuse.device() == like.device() &&
+      reuse.memory_format() == format)
+    return reuse;
+  return new_like(shape, like, format);
+}
+
 /// Checks conv2d's operands (dtypes, devices, ranks, groups, stride/padding/dilation, bias, that the kernel
 /// fits) with errors naming conv2d and the shapes; returns the output shape (N, K, P, Q). Defined in conv.cpp.
 Shape checked_conv_output(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p);

@@ -42,9 +42,14 @@ Tensor PreActBlock::bn_relu(BatchNorm2d& bn, const Tensor& x) {
 }
 
 Tensor PreActBlock::forward(const Tensor& x) {
-  const Tensor pre = bn_relu(*bn1, x);
+  Tensor pre = bn_relu(*bn1, x);
   const Tensor residual = downsample ? (*downsample)(pre) : x;
-  const Tensor out = (*conv2)(bn_relu(*bn2, (*conv1)(pre)));
+  // one op per statement, so that no nested temporary outlives its consumer (see BasicBlock::forward), and pre
+  // released once conv1 has read it
+  Tensor out = (*conv1)(pre);
+  pre = Tensor();
+  out = bn_relu(*bn2, out);
+  out = (*conv2)(out);
   MINIDL_CHECK(residual.sizes() == out.sizes(), "nn::PreActBlock ('", path(), "'): shortcut shape ",
                shape_str(residual.sizes()), " does not match the residual branch's ", shape_str(out.sizes()));
   return out + residual;
@@ -88,7 +93,8 @@ Tensor PreActResNet::forward(const Tensor& x) {
   MINIDL_CHECK(x.dim() == 4 && x.size(1) == config.in_channels, "nn::PreActResNet: expected input (N, ",
                config.in_channels, ", H, W), got ", shape_str(x.sizes()));
   Tensor y = (*conv1)(x);
-  for (auto& layer : layers) y = (*layer)(y);
+  for (auto& layer : layers)  // block by block: y holds only the running block's input (see ResNet::forward)
+    for (const auto& block : layer->children()) y = (*block)(y);
   const Module* act = relu.get();
   y = act && typeid(*act) == typeid(ReLU) ? bn->forward_relu(y) : (*relu)((*bn)(y));
   y = (*avgpool)(y).flatten(1);

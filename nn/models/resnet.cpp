@@ -80,9 +80,16 @@ Tensor BasicBlock::forward(const Tensor& x) {
     return conv_bn_fused(conv2, *bn2, out, identity, true);
   }
   // training (or unfusable): bn1 + ReLU as one op, and the block's tail relu(bn2(conv2(out)) + identity) as one
-  // (unless `relu` was replaced by another module, which then runs as itself)
-  const Tensor out = (*conv2)(bn1->forward_relu((*conv1)(x)));
+  // (unless `relu` was replaced by another module, which then runs as itself). One statement per op, each result
+  // replacing the last: a temporary of a nested call would live until the end of the whole expression, so
+  // conv1's output would still be held while conv2 runs (an activation more at the peak when the tape keeps
+  // only a compressed copy of it). The shortcut runs first, so that bn2 follows conv2 in forward as in the
+  // unfused block (relu(bn2(conv2(...))) then + shortcut(x) in PyTorch): ActNN's per-layer allocation gives a
+  // batch norm the budget of the conv saved just before it, which must be conv2, not the shortcut's conv.
   const Tensor identity = shortcut(x, false);
+  Tensor out = (*conv1)(x);
+  out = bn1->forward_relu(out);
+  out = (*conv2)(out);
   check_shortcut(identity, out);
   const Module* act = relu.get();
   if (act && typeid(*act) == typeid(ReLU)) return bn2->forward_add_relu(out, identity);
@@ -176,7 +183,10 @@ Tensor ResNet::forward(const Tensor& x) {
   Tensor y = config.fuse_inference && fusable(conv1, *bn1) ? conv_bn_fused(conv1, *bn1, x, Tensor(), true)
                                                            : bn1->forward_relu((*conv1)(x));
   if (maxpool) y = (*maxpool)(y);
-  for (auto& layer : layers) y = (*layer)(y);
+  // Block by block rather than through each stage's Sequential: y then holds only the running block's input,
+  // where calling the Sequential would keep the stage's input alive until the whole stage returns.
+  for (auto& layer : layers)
+    for (const auto& block : layer->children()) y = (*block)(y);
   y = (*avgpool)(y).flatten(1);
   return (*fc)(y);
 }

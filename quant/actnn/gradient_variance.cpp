@@ -82,6 +82,11 @@ VarianceReport measure_gradient_variance(nn::Module& model, const std::vector<Va
   if (policy && policy->options().per_layer) {
     backward_pass(model, weights, batches[0], &hooks, policy);
     policy->allocate_per_layer();
+    // From here on the controller runs as in training (and in the reference, whose per-layer allocation follows
+    // every backward with the scales frozen): each compressed pass re-allocates the budgets from the
+    // sensitivities of the batch it just saw, so a batch's later samples use budgets fitted to that batch and
+    // not batch 0's for the whole measurement.
+    policy->set_auto_allocate(true);
   }
 
   // 3. per batch: exact vs `samples` compressed gradients

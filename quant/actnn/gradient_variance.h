@@ -8,7 +8,9 @@
 //      per weight element var = mean g_k^2 - (mean g_k)^2, bias = (mean g_k - g_e)^2, sample var =
 //      (g_e - g_bar)^2;
 //   4. each summed over every element of every conv / linear weight and averaged over the batches.
-// Gradient scales are frozen after step 1 (the reference's QScheme.update_scale = False).
+// Gradient scales are frozen after step 1 (the reference's QScheme.update_scale = False); with per-layer
+// allocation the budgets are re-allocated after every backward of step 3 from the batch just seen, as the
+// reference's controller does (its allocation follows every backward).
 #pragma once
 
 #include <functional>

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "tensor/alloc_trace.h"
 
 namespace minidl::quant::actnn {
 
@@ -320,8 +321,14 @@ void Packer::set_bit_policy(std::shared_ptr<BitPolicy> policy) {
 autograd::SavedTensorHooks Packer::hooks() const {
   std::shared_ptr<State> st = state_;
   autograd::SavedTensorHooks h;
-  h.pack = [st](const Tensor& t, const SaveInfo& info) -> std::any { return pack(st, t, info); };
-  h.unpack = [](const std::any& a) -> Tensor { return unpack(std::any_cast<const PayloadPtr&>(a)); };
+  h.pack = [st](const Tensor& t, const SaveInfo& info) -> std::any {
+    AllocTagGuard tag("actnn", "pack");
+    return pack(st, t, info);
+  };
+  h.unpack = [](const std::any& a) -> Tensor {
+    AllocTagGuard tag("actnn", "unpack");
+    return unpack(std::any_cast<const PayloadPtr&>(a));
+  };
   return h;
 }
 
