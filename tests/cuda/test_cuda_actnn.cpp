@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "actnn_test_step.h"
 #include "autograd/ops.h"
 #include "autograd/saved_tensor.h"
 #include "backends/cuda/cuda_device.h"
@@ -22,25 +23,8 @@ using namespace minidl::quant::actnn;
 
 namespace {
 
-struct Step {
-  std::vector<float> logits;
-  std::map<std::string, std::vector<float>> grads;
-  TapeBytes peak;
-};
-
-Step resnet_step(nn::ResNet& model, const Tensor& x, const Tensor& y, Packer* packer) {
-  for (auto& [name, p] : model.named_parameters()) p.set_grad({});
-  Step r;
-  std::unique_ptr<autograd::SavedTensorHooksGuard> guard;
-  if (packer) guard = std::make_unique<autograd::SavedTensorHooksGuard>(packer->hooks());
-  Tensor logits = model(x);
-  Tensor loss = cross_entropy(logits, y);
-  r.logits = logits.to_vector<float>();
-  if (packer) r.peak = packer->live();
-  loss.backward();
-  for (auto& [name, p] : model.named_parameters()) r.grads[name] = p.grad().to_vector<float>();
-  return r;
-}
+using Step = minidl_test::ActnnStepResult;
+using minidl_test::resnet_step;
 
 double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
   double num = 0, den = 0;

@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 
+#include "actnn_test_step.h"
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "autograd/saved_tensor.h"
@@ -26,27 +27,8 @@ namespace {
 
 const std::vector<Level> kLevels = {Level::L0, Level::L1, Level::L2, Level::L3};
 
-struct StepResult {
-  std::vector<float> logits, loss;
-  std::map<std::string, std::vector<float>> grads;
-  TapeBytes peak;
-};
-
-// One training step of a ResNet-20 on a fixed batch; with a packer when given.
-StepResult resnet_step(nn::ResNet& model, const Tensor& x, const Tensor& y, Packer* packer) {
-  for (auto& [name, p] : model.named_parameters()) p.set_grad({});
-  StepResult r;
-  std::unique_ptr<autograd::SavedTensorHooksGuard> guard;
-  if (packer) guard = std::make_unique<autograd::SavedTensorHooksGuard>(packer->hooks());
-  Tensor logits = model(x);
-  Tensor loss = cross_entropy(logits, y);
-  r.logits = logits.to_vector<float>();
-  r.loss = loss.to_vector<float>();
-  if (packer) r.peak = packer->live();
-  loss.backward();
-  for (auto& [name, p] : model.named_parameters()) r.grads[name] = p.grad().to_vector<float>();
-  return r;
-}
+using StepResult = minidl_test::ActnnStepResult;
+using minidl_test::resnet_step;
 
 std::shared_ptr<nn::ResNet> small_resnet() {
   manual_seed(7);
