@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
                                TensorOptions().dtype(DType::i64));
         autograd::SavedTensorHooksGuard guard(packer.hooks());
         opt.zero_grad();
-        Tensor loss = cross_entropy((*model)(x), y);
+        Tensor loss = cross_entropy((*model)(std::move(x)), y);  // the model frees x after its stem conv
         loss.backward();
         opt.step();
       };

@@ -123,6 +123,33 @@ void BM_Elementwise(benchmark::State& state, bool binary) {
                          benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
+// The ActNN codec on a first-stage ResNet-20 activation (128x16x32x32, channels-last as in training):
+// mode 0 quantize, 1 dequantize (state.range(0) bits, groups of 256), 2 pack a ReLU output's 1-bit mask, 3 unpack it.
+void BM_Actnn(benchmark::State& state, int mode) {
+  const int bits = static_cast<int>(state.range(0));
+  Tensor x = activation({128, 16, 32, 32}, true), out = activation_out(x.sizes(), true);
+  ActnnCodec c;
+  c.n = 128;
+  c.f = x.numel() / 128;
+  c.key = 1234;
+  c.bits.assign(128, static_cast<uint8_t>(bits));
+  Tensor codes = empty({c.code_bytes()}, TensorOptions().dtype(DType::u8));
+  Tensor meta = empty({c.meta_bytes()}, TensorOptions().dtype(DType::u8));
+  Tensor mask = empty({(x.numel() + 7) / 8}, TensorOptions().dtype(DType::u8));
+  Backend& b = backend_for(x);
+  b.actnn_quantize(codes, meta, x, c);
+  b.pack_mask_bits(mask, x);
+  for (auto _ : state) {
+    if (mode == 0) b.actnn_quantize(codes, meta, x, c);
+    if (mode == 1) b.actnn_dequantize(out, codes, meta, c);
+    if (mode == 2) b.pack_mask_bits(mask, x);
+    if (mode == 3) b.unpack_mask_bits(out, mask);
+  }
+  // the float side of each call (read for 0 and 2, written for 1 and 3)
+  state.counters["Gelem/s"] = benchmark::Counter(
+      static_cast<double>(x.numel()), benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+
 }  // namespace
 
 BENCHMARK_CAPTURE(BM_Conv, forward, ConvPass::Forward)
@@ -152,6 +179,10 @@ BENCHMARK_CAPTURE(BM_BatchNorm, relu_backward, 3)
     ->Args({128, 16, 32, 1})
     ->Args({32, 64, 56, 1})
     ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Actnn, quantize, 0)->Arg(2)->Arg(4)->Arg(8)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Actnn, dequantize, 1)->Arg(2)->Arg(4)->Arg(8)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Actnn, pack_mask, 2)->Arg(1)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Actnn, unpack_mask, 3)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MaxPool)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Gemm)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Elementwise, relu, false)->Unit(benchmark::kMicrosecond);

@@ -18,14 +18,21 @@ Tensor Module::operator()(const Tensor& x) {
   return forward(x);
 }
 
+Tensor Module::operator()(Tensor&& x) {
+  autograd::ModuleNameGuard guard(path_);
+  return forward_owned(std::move(x));
+}
+
+Tensor Module::forward_owned(Tensor x) { return forward(x); }
+
 void Module::check_new_name(const std::string& name, const char* what) const {
-  MINIDL_CHECK(!name.empty() && name.find('.') == std::string::npos, "nn::", type_name_, ": ", what, " name '",
-               name, "' must be non-empty and contain no '.'");
+  MINIDL_CHECK(!name.empty() && name.find('.') == std::string::npos, "nn::", type_name_, ": ", what, " name '", name,
+               "' must be non-empty and contain no '.'");
   auto taken = [&](const auto& v) {
     return std::any_of(v.begin(), v.end(), [&](const auto& e) { return e.first == name; });
   };
-  MINIDL_CHECK(!taken(params_) && !taken(buffers_) && !taken(children_), "nn::", type_name_, ": cannot register ",
-               what, " '", name, "': the name is already taken");
+  MINIDL_CHECK(!taken(params_) && !taken(buffers_) && !taken(children_), "nn::", type_name_, ": cannot register ", what,
+               " '", name, "': the name is already taken");
 }
 
 Tensor Module::register_parameter(const std::string& name, Tensor t, bool requires_grad) {
@@ -59,8 +66,8 @@ void Module::set_path(const std::string& path) {
   for (auto& [name, c] : children_) c->set_path(path_.empty() ? name : path_ + "." + name);
 }
 
-void Module::collect_named(std::vector<std::pair<std::string, Tensor>>& out, const std::string& prefix,
-                           bool params, bool recurse) const {
+void Module::collect_named(std::vector<std::pair<std::string, Tensor>>& out, const std::string& prefix, bool params,
+                           bool recurse) const {
   for (const auto& [name, t] : params ? params_ : buffers_) out.emplace_back(prefix + name, t);
   if (!recurse) return;
   for (const auto& [name, c] : children_) c->collect_named(out, prefix + name + ".", params, true);

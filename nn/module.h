@@ -37,6 +37,13 @@ class Module {
   virtual Tensor forward(const Tensor& x);
   /// Runs forward() with this module's dotted name on the ModuleNameGuard stack (for SaveInfo::module).
   Tensor operator()(const Tensor& x);
+  /// The same for an input the caller hands over (`model(std::move(batch))`, or a temporary): runs
+  /// forward_owned(), which may release the input as soon as it has been consumed instead of holding it
+  /// through the whole forward. The caller's tensor is empty afterwards.
+  Tensor operator()(Tensor&& x);
+  /// The computation on an input this call owns. The default is forward(x); ResNet frees the input batch once
+  /// its first convolution has run (when the tape keeps only a compressed copy, that is memory given back).
+  virtual Tensor forward_owned(Tensor x);
 
   /// "Conv2d", "BatchNorm2d", "ResNet", ...
   const std::string& type_name() const { return type_name_; }

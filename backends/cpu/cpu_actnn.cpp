@@ -1,12 +1,14 @@
 // The cpu backend's ActNN codec (actnn_quantize / actnn_dequantize) and 1-bit mask packing: the definitions of
-// backends/actnn_codec.h, parallel over groups (OpenMP), each group in 256-element chunks whose hash, rounding
-// and decoding loops the compiler vectorises. The chunk loops are compiled three times (baseline, AVX2,
-// AVX-512) and picked at run time by cpu_isa.h (MINIDL_CPU_ISA caps it). No variant uses FMA and the min/max
-// reductions are exact, so every variant writes the reference's bytes (the conformance rows check it). f64
-// inputs take the reference path.
+// backends/actnn_codec.h, parallel over groups (OpenMP), each group in 256-element chunks. On AVX2 hosts (and
+// AVX-512 ones) the chunks go through the hand-written kernels of cpu_actnn_avx2.cpp; the baseline build runs
+// the generic loops here. cpu_isa.h picks at run time (MINIDL_CPU_ISA caps it). No variant uses FMA and the
+// min/max reductions are exact, so every variant writes the reference's bytes (the conformance rows check it
+// at each level the host runs). f64 inputs take the reference path.
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
+#include "backends/cpu/cpu_actnn_avx2.h"
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/cpu_isa.h"
 #include "backends/cpu/cpu_loops.h"
@@ -94,7 +96,9 @@ template <int BITS>
   }
 }
 
-// Groups [g0, g1) (global group index = sample * ng + group) of the quantization.
+// Groups [g0, g1) (global group index = sample * ng + group) of the quantization. AVX2_CHUNKS: the chunks go
+// through the hand-written kernel of cpu_actnn_avx2.cpp (the caller checked the host runs AVX2).
+template <bool AVX2_CHUNKS>
 [[gnu::always_inline]] inline void quant_groups(const QArgs& A, int64_t g0, int64_t g1) {
   alignas(64) uint32_t q[kChunk];
   for (int64_t gi = g0; gi < g1; ++gi) {
@@ -133,6 +137,10 @@ template <int BITS>
         const uint64_t k = actnn_chunk_key(A.key, e0);
         const uint32_t klo = static_cast<uint32_t>(k), khi = static_cast<uint32_t>(k >> 32);
         const uint32_t e0lo = static_cast<uint32_t>(e0);
+        if constexpr (AVX2_CHUNKS) {
+          cpu::actnn_quant_chunk_avx2(dst + c / 8 * bits, xc, m, mv, lo, s, bits, e0lo, klo, khi);
+          continue;
+        }
         for (int64_t i = 0; i < mv; ++i) {
           uint32_t h = actnn_lowbias32((e0lo + static_cast<uint32_t>(i)) ^ klo);
           h = actnn_lowbias32(h ^ khi);
@@ -161,6 +169,7 @@ struct DArgs {
   const uint8_t* meta;
 };
 
+template <bool AVX2_CHUNKS>
 [[gnu::always_inline]] inline void dequant_groups(const DArgs& A, int64_t g0, int64_t g1) {
   alignas(64) uint32_t q[kChunk];
   for (int64_t gi = g0; gi < g1; ++gi) {
@@ -176,22 +185,21 @@ struct DArgs {
     for (int64_t c = 0; c < valid; c += kChunk) {
       const int64_t m = std::min(kChunk, A.group - c);
       const int64_t mv = std::min(m, valid - c);
+      if constexpr (AVX2_CHUNKS) {
+        cpu::actnn_dequant_chunk_avx2(o + c, src + c / 8 * bits, mv, lo, step, bits);
+        continue;
+      }
       unpack_any(q, src + c / 8 * bits, m, bits);
       for (int64_t i = 0; i < mv; ++i) o[c + i] = lo + static_cast<float>(q[i]) * step;
     }
   }
 }
 
-void quant_base(const QArgs& A, int64_t b, int64_t e) { quant_groups(A, b, e); }
-[[gnu::target("avx2")]] void quant_avx2(const QArgs& A, int64_t b, int64_t e) { quant_groups(A, b, e); }
-[[gnu::target("avx512f,avx512bw,avx512vl,avx512dq")]] void quant_avx512(const QArgs& A, int64_t b, int64_t e) {
-  quant_groups(A, b, e);
-}
-void dequant_base(const DArgs& A, int64_t b, int64_t e) { dequant_groups(A, b, e); }
-[[gnu::target("avx2")]] void dequant_avx2(const DArgs& A, int64_t b, int64_t e) { dequant_groups(A, b, e); }
-[[gnu::target("avx512f,avx512bw,avx512vl,avx512dq")]] void dequant_avx512(const DArgs& A, int64_t b, int64_t e) {
-  dequant_groups(A, b, e);
-}
+void quant_base(const QArgs& A, int64_t b, int64_t e) { quant_groups<false>(A, b, e); }
+// AVX-512 hosts run these too: the AVX2 chunk kernels are the fastest code written for the codec so far.
+[[gnu::target("avx2")]] void quant_avx2(const QArgs& A, int64_t b, int64_t e) { quant_groups<true>(A, b, e); }
+void dequant_base(const DArgs& A, int64_t b, int64_t e) { dequant_groups<false>(A, b, e); }
+[[gnu::target("avx2")]] void dequant_avx2(const DArgs& A, int64_t b, int64_t e) { dequant_groups<true>(A, b, e); }
 
 bool dense(const Tensor& t) { return t.is_contiguous() || t.is_channels_last(); }
 
@@ -243,11 +251,9 @@ void CpuBackend::actnn_quantize(Tensor& codes, Tensor& meta, const Tensor& x, co
     A.gmx = mx;
   }
   const int64_t groups = c.n * c.groups_per_sample();
-  const cpu::CpuIsa isa = cpu::active_isa();
+  const bool avx2 = cpu::isa_enabled(cpu::CpuIsa::Avx2);
   cpu::parallel_for(groups, c.group * 8, [&](int64_t b, int64_t e) {
-    if (isa == cpu::CpuIsa::Avx512) {
-      quant_avx512(A, b, e);
-    } else if (isa == cpu::CpuIsa::Avx2) {
+    if (avx2) {
       quant_avx2(A, b, e);
     } else {
       quant_base(A, b, e);
@@ -274,11 +280,9 @@ void CpuBackend::actnn_dequantize(Tensor& out, const Tensor& codes, const Tensor
           c.bf16_meta,         off.data(), c.bits.data(), codes.data<uint8_t>(),
           meta.data<uint8_t>()};
   const int64_t groups = c.n * c.groups_per_sample();
-  const cpu::CpuIsa isa = cpu::active_isa();
+  const bool avx2 = cpu::isa_enabled(cpu::CpuIsa::Avx2);
   cpu::parallel_for(groups, c.group * 2, [&](int64_t b, int64_t e) {
-    if (isa == cpu::CpuIsa::Avx512) {
-      dequant_avx512(A, b, e);
-    } else if (isa == cpu::CpuIsa::Avx2) {
+    if (avx2) {
       dequant_avx2(A, b, e);
     } else {
       dequant_base(A, b, e);
@@ -289,20 +293,43 @@ void CpuBackend::actnn_dequantize(Tensor& out, const Tensor& codes, const Tensor
 namespace {
 
 template <typename T>
+void pack_bits_range(uint8_t* bp, const T* xp, int64_t n, int64_t b, int64_t e) {
+  for (int64_t i = b; i < e; ++i) {
+    uint8_t v = 0;
+    const int64_t lim = std::min<int64_t>(8, n - i * 8);
+    for (int64_t k = 0; k < lim; ++k) v = static_cast<uint8_t>(v | ((xp[i * 8 + k] != T(0)) << k));
+    bp[i] = v;
+  }
+}
+
+template <typename T>
 void pack_bits_kernel(uint8_t* bp, const T* xp, int64_t n) {
+  const bool avx2 = cpu::isa_enabled(cpu::CpuIsa::Avx2);
   cpu::parallel_for((n + 7) / 8, 8, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      uint8_t v = 0;
-      const int64_t lim = std::min<int64_t>(8, n - i * 8);
-      for (int64_t k = 0; k < lim; ++k) v = static_cast<uint8_t>(v | ((xp[i * 8 + k] != T(0)) << k));
-      bp[i] = v;
+    const int64_t full_end = std::min(e, n / 8);  // bytes whose 8 elements all exist
+    if (avx2 && b < full_end) {
+      if constexpr (std::is_same_v<T, float>) {
+        cpu::pack_mask_f32_avx2(bp, xp, b, full_end);
+      } else {
+        cpu::pack_mask_u8_avx2(bp, xp, b, full_end);
+      }
+      b = full_end;
     }
+    pack_bits_range(bp, xp, n, b, e);
   });
 }
 
 template <typename T>
 void unpack_bits_kernel(T* o, const uint8_t* bp, int64_t n) {
+  const bool avx2 = std::is_same_v<T, float> && cpu::isa_enabled(cpu::CpuIsa::Avx2);
   cpu::parallel_for((n + 7) / 8, 8, [&](int64_t b, int64_t e) {
+    const int64_t full_end = std::min(e, n / 8);
+    if constexpr (std::is_same_v<T, float>) {
+      if (avx2 && b < full_end) {
+        cpu::unpack_mask_f32_avx2(o, bp, b, full_end);
+        b = full_end;
+      }
+    }
     for (int64_t i = b; i < e; ++i) {
       const int64_t lim = std::min<int64_t>(8, n - i * 8);
       for (int64_t k = 0; k < lim; ++k) o[i * 8 + k] = static_cast<T>((bp[i] >> k) & 1u);

@@ -40,7 +40,7 @@ std::shared_ptr<const data::Sampler> DistributedRun::train_sampler(int64_t n, ui
   return std::make_shared<data::DistributedSampler>(n, rank(), world(), /*shuffle=*/true, seed);
 }
 
-Tensor DistributedRun::forward(nn::Module& model, const Tensor& x) { return ddp_ ? (*ddp_)(x) : model(x); }
+Tensor DistributedRun::forward(nn::Module& model, Tensor x) { return ddp_ ? (*ddp_)(x) : model(std::move(x)); }
 
 std::vector<double> DistributedRun::sum(std::vector<double> v) const {
   return distributed::all_sum(group_.get(), std::move(v));

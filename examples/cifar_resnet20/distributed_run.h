@@ -27,8 +27,9 @@ class DistributedRun {
   int64_t local_batch(int64_t global_batch) const;
   /// The train sampler of this rank (null for a single process: the loader shuffles by itself).
   std::shared_ptr<const minidl::data::Sampler> train_sampler(int64_t dataset_size, uint64_t seed) const;
-  /// The model's forward, through DDP when distributed.
-  minidl::Tensor forward(minidl::nn::Module& model, const minidl::Tensor& x);
+  /// The model's forward, through DDP when distributed. Pass the batch with std::move: the model then frees
+  /// it once its first layer has consumed it (Module::forward_owned).
+  minidl::Tensor forward(minidl::nn::Module& model, minidl::Tensor x);
   /// Sums over the ranks (for the logged loss and accuracy of the global batch).
   std::vector<double> sum(std::vector<double> v) const;
   /// Waits until every rank is here (after rank 0 wrote a checkpoint).

@@ -204,7 +204,10 @@ int run_training(const Config& flags) {
         std::unique_ptr<autograd::SavedTensorHooksGuard> actnn;
         if (packer) actnn = std::make_unique<autograd::SavedTensorHooksGuard>(packer->hooks());
         if (adaptive) adaptive->set_batch(b.indices);  // --usegradient: the samples' running sensitivities
-        logits = dist.forward(*model, b.images.to(dev));
+        // the batch is handed over: the model frees it after its first convolution (forward_owned)
+        Tensor images = b.images.to(dev);
+        b.images = Tensor();
+        logits = dist.forward(*model, std::move(images));
         loss = cross_entropy(logits, b.labels.to(dev));
       }
       if (packer && epoch == st.next_epoch && st.next_step == first_step && packer->config().active()) {

@@ -61,8 +61,7 @@ struct ResNetConfig {
 class BasicBlock : public Module {
  public:
   /// `prefix` is the block's dotted name in the model (e.g. "layer2.0"), passed to the conv factory.
-  BasicBlock(const std::string& prefix, int64_t in_planes, int64_t planes, int64_t stride,
-             const ResNetConfig& cfg);
+  BasicBlock(const std::string& prefix, int64_t in_planes, int64_t planes, int64_t stride, const ResNetConfig& cfg);
   Tensor forward(const Tensor& x) override;
 
   ModulePtr conv1, conv2;
@@ -84,6 +83,8 @@ class ResNet : public Module {
   ResNet(Kind kind, const ResNetConfig& cfg);
   /// (N, in_channels, H, W) -> logits (N, num_classes); any H, W that survives the strides (e.g. 28x28).
   Tensor forward(const Tensor& x) override;
+  /// forward() that releases the input batch right after the stem's convolution (`model(std::move(x))`).
+  Tensor forward_owned(Tensor x) override;
 
   Kind kind;
   ResNetConfig config;

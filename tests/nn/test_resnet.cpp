@@ -333,3 +333,37 @@ TEST_CASE("BasicBlock training: the fused bn2 + add + ReLU tail equals the separ
     set_cpu_backend(prev);
   }
 }
+
+TEST_CASE("a ResNet handed its input (model(std::move(x))) frees it after the stem, with the same results") {
+  // The stem's conv saves what backward needs of the input; a batch the caller handed over is then released
+  // instead of being held through the whole forward (ActNN's tape keeps only a compressed copy of it).
+  ResNetConfig cfg;
+  cfg.in_channels = 1;
+  manual_seed(3);
+  auto a = resnet20(cfg);
+  manual_seed(3);
+  auto b = resnet20(cfg);
+  const Tensor x = randn({4, 1, 28, 28});
+  {
+    NoGradGuard no_grad;  // nothing saved: the handed-over batch must be gone when forward returns
+    Tensor handed = x.clone();
+    const std::weak_ptr<Storage> probe = handed.storage();
+    const Tensor y = (*b)(std::move(handed));
+    CHECK_FALSE(handed.defined());
+    CHECK(probe.expired());
+    Tensor kept = x.clone();
+    const std::weak_ptr<Storage> kept_probe = kept.storage();
+    (*b)(kept);  // an lvalue: the caller's tensor is left alone
+    CHECK_FALSE(kept_probe.expired());
+  }
+  const Tensor ya = (*a)(x);
+  const Tensor yb = (*b)(x.clone());
+  CHECK(ya.to_vector<float>() == yb.to_vector<float>());
+  ya.sum().backward();
+  yb.sum().backward();
+  const auto pa = a->named_parameters(), pb = b->named_parameters();
+  for (size_t i = 0; i < pa.size(); ++i) {
+    INFO(pa[i].first);
+    CHECK(pa[i].second.grad().to_vector<float>() == pb[i].second.grad().to_vector<float>());
+  }
+}

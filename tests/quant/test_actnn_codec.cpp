@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <limits>
 #include <random>
 
 #include "backends/backend.h"
@@ -265,6 +267,14 @@ TEST_CASE("actnn codec: the stream is defined by (key, element): a fixed vector"
   MESSAGE("actnn_uniform(1, {0, 1, 2^32 + 1}) = ", std::string(buf));
 }
 
+// The bit patterns of an f32 tensor (== on floats would call two identical NaNs different).
+static std::vector<uint32_t> float_bits(const Tensor& t) {
+  const std::vector<float> v = t.to_vector<float>();
+  std::vector<uint32_t> u(v.size());
+  std::memcpy(u.data(), v.data(), v.size() * sizeof(float));
+  return u;
+}
+
 TEST_CASE("actnn codec: cpu kernels equal the ref oracle byte for byte at every ISA level") {
   bool have_cpu = false;
   for (const auto& n : available_backends()) have_cpu = have_cpu || n == "cpu";
@@ -277,20 +287,41 @@ TEST_CASE("actnn codec: cpu kernels equal the ref oracle byte for byte at every 
     std::vector<uint8_t> bits;  // empty: 2 bits each
     int64_t group;
     bool bf16, per_group;
+    bool special = false;  // NaN, +-inf, -0.0 and zeros scattered through x
   };
   const std::vector<Case> cases = {
-      {{3, 5, 7, 11}, false, {}, 256, true, true},         {{4, 16, 9, 9}, true, {2, 8, 1, 4}, 256, true, true},
-      {{5, 300}, false, {3, 5, 6, 7, 8}, 64, false, true}, {{2, 1000}, false, {}, 8, true, false},
-      {{128, 16, 8, 8}, true, {}, 256, true, true},        {{7, 33}, false, {1, 2, 3, 4, 5, 6, 7}, 512, false, false}};
+      {{3, 5, 7, 11}, false, {}, 256, true, true},
+      {{4, 16, 9, 9}, true, {2, 8, 1, 4}, 256, true, true},
+      {{5, 300}, false, {3, 5, 6, 7, 8}, 64, false, true},
+      {{2, 1000}, false, {}, 8, true, false},
+      {{128, 16, 8, 8}, true, {}, 256, true, true},
+      {{7, 33}, false, {1, 2, 3, 4, 5, 6, 7}, 512, false, false},
+      // groups of 40 (a 32-element block and an 8-element one) with a partial last group, fixed widths
+      {{6, 77}, false, {1, 2, 4, 8, 8, 4}, 40, true, true},
+      {{4, 3, 10, 10}, true, {8, 4, 2, 1}, 96, true, true},
+      {{8, 203}, false, {}, 64, true, true, true},
+      {{3, 515}, false, {4, 8, 1}, 256, false, true, true}};
   const std::vector<cpu::CpuIsa> levels = {cpu::CpuIsa::Baseline, cpu::CpuIsa::Avx2, cpu::CpuIsa::Avx512};
   int compared = 0;
   for (cpu::CpuIsa isa : levels) {
     if (static_cast<int>(isa) > static_cast<int>(cpu::host_isa())) continue;
     cpu::set_cpu_isa_cap(isa);
     for (const Case& cs : cases) {
-      CAPTURE(cpu::isa_name(isa));
-      CAPTURE(shape_str(cs.s));
+      const std::string isa_label = cpu::isa_name(isa), shape_label = shape_str(cs.s);
+      CAPTURE(isa_label);
+      CAPTURE(shape_label);
       Tensor x = randn(cs.s) * 3.0;
+      if (cs.special) {
+        std::vector<float> v = x.to_vector<float>();
+        const float specials[] = {std::numeric_limits<float>::quiet_NaN(),
+                                  std::numeric_limits<float>::infinity(),
+                                  -std::numeric_limits<float>::infinity(),
+                                  -0.0f,
+                                  0.0f,
+                                  0.0f};
+        for (size_t i = 0; i < v.size(); i += 1 + rng() % 97) v[i] = specials[rng() % 6];
+        x = from_vector(v, cs.s);
+      }
       if (cs.channels_last) {
         Tensor t = empty(cs.s, TensorOptions(), MemoryFormat::ChannelsLast);
         t.copy_(x);
@@ -301,7 +332,7 @@ TEST_CASE("actnn codec: cpu kernels equal the ref oracle byte for byte at every 
       const Packed a = quantize(ref(), x, c), b = quantize(cpu, x, c);
       CHECK(a.codes.to_vector<uint8_t>() == b.codes.to_vector<uint8_t>());
       CHECK(a.meta.to_vector<uint8_t>() == b.meta.to_vector<uint8_t>());
-      CHECK(dequantize(ref(), a, x, c).to_vector<float>() == dequantize(cpu, a, x, c).to_vector<float>());
+      CHECK(float_bits(dequantize(ref(), a, x, c)) == float_bits(dequantize(cpu, a, x, c)));  // NaN too
       // 1-bit masks: bit i = (x[i] != 0) in memory order
       Tensor relu_y = x.relu();
       Tensor ma = empty({(x.numel() + 7) / 8}, TensorOptions().dtype(DType::u8)), mb = ma.clone();
@@ -312,6 +343,16 @@ TEST_CASE("actnn codec: cpu kernels equal the ref oracle byte for byte at every 
       ref().unpack_mask_bits(ua, ma);
       cpu.unpack_mask_bits(ub, ma);
       CHECK(ua.to_vector<float>() == ub.to_vector<float>());
+      // the mask of x itself (NaN counts as non-zero, -0.0 as zero), and of a u8 mask
+      ref().pack_mask_bits(ma, x);
+      cpu.pack_mask_bits(mb, x);
+      CHECK(ma.to_vector<uint8_t>() == mb.to_vector<uint8_t>());
+      std::vector<uint8_t> mask(static_cast<size_t>(x.numel()));
+      for (auto& m : mask) m = static_cast<uint8_t>(rng() % 3 == 0 ? 0 : rng() % 2);
+      const Tensor u8 = from_vector(mask, x.sizes(), TensorOptions().dtype(DType::u8));
+      ref().pack_mask_bits(ma, u8);
+      cpu.pack_mask_bits(mb, u8);
+      CHECK(ma.to_vector<uint8_t>() == mb.to_vector<uint8_t>());
       ++compared;
     }
   }
