@@ -20,6 +20,12 @@ Tensor Context::saved(size_t i) const {
   return saved_[i].unpack();
 }
 
+PackedMask Context::saved_mask_bits(size_t i) const {
+  MINIDL_CHECK(i < saved_.size(), "autograd: '", op_name, "' asked for saved tensor ", i, " but saved only ",
+               saved_.size());
+  return saved_[i].mask_bits();
+}
+
 void Context::release_saved() {
   for (auto& s : saved_) s.release();
   op_state.reset();
@@ -59,8 +65,8 @@ void wire_outputs(const std::shared_ptr<Node>& node, Context& ctx, std::vector<T
     Tensor& out = outputs[i];
     if (!out.defined()) continue;
     node->outputs[i] = OutputMeta{out.sizes(), out.dtype(), out.device()};
-    const bool non_diff = std::find(ctx.non_diff_.begin(), ctx.non_diff_.end(), out.impl_ptr().get()) !=
-                          ctx.non_diff_.end();
+    const bool non_diff =
+        std::find(ctx.non_diff_.begin(), ctx.non_diff_.end(), out.impl_ptr().get()) != ctx.non_diff_.end();
     if (non_diff || !is_floating(out.dtype())) continue;
     // The output gets its own impl: a forward that returned an input unchanged must not re-parent that input.
     out = out.detach();

@@ -41,6 +41,9 @@ class Context {
   void save(const Tensor& t, SaveKind kind = SaveKind::Auto);
   /// The i-th saved tensor (in save order); throws if it was modified in place since or already freed.
   Tensor saved(size_t i) const;
+  /// The i-th saved tensor's bits when a pack hook kept it as a 1-bit mask; PackedMask::bits is undefined
+  /// otherwise (then read it with saved(i)).
+  PackedMask saved_mask_bits(size_t i) const;
   size_t num_saved() const { return saved_.size(); }
   /// Whether input i (in the flattened tensor-input order) needs a gradient.
   bool needs_input_grad(size_t i) const { return i < needs_grad_.size() && needs_grad_[i]; }
@@ -76,9 +79,9 @@ inline void collect_inputs(std::vector<Tensor>& out, const std::vector<Tensor>& 
   out.insert(out.end(), ts.begin(), ts.end());
 }
 template <typename T>
-  requires(!std::is_convertible_v<const T&, const Tensor&> &&
-           !std::is_convertible_v<const T&, const std::vector<Tensor>&>)
-void collect_inputs(std::vector<Tensor>&, const T&) {}
+requires(!std::is_convertible_v<const T&, const Tensor&> &&
+         !std::is_convertible_v<const T&, const std::vector<Tensor>&>) void collect_inputs(std::vector<Tensor>&,
+                                                                                           const T&) {}
 
 /// Node that calls a Function's static backward.
 template <typename F>

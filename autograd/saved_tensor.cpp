@@ -47,11 +47,24 @@ SavedTensor::SavedTensor(const Tensor& t, const SaveInfo& info) : defined_(t.def
     const auto& h = g_hooks.back();
     payload_ = h.pack(data_only, info_);
     unpack_ = h.unpack;
+    mask_bits_ = h.mask_bits;
   }
 }
 
 Tensor SavedTensor::unpack() const {
   if (!defined_) return {};
+  check_readable();
+  if (!unpack_) return std::any_cast<const Tensor&>(payload_);
+  return unpack_(payload_);
+}
+
+PackedMask SavedTensor::mask_bits() const {
+  if (!defined_ || !mask_bits_) return {};
+  check_readable();
+  return mask_bits_(payload_);
+}
+
+void SavedTensor::check_readable() const {
   MINIDL_CHECK(!released_, "autograd: trying to backward through the graph a second time: the tensors saved by '",
                info_.op, "' were already freed. Pass retain_graph=true to the first backward() to keep them.");
   if (auto st = storage_.lock()) {
@@ -59,8 +72,6 @@ Tensor SavedTensor::unpack() const {
                  "' for backward was modified by an in-place operation (version ", saved_version_, " when saved, now ",
                  st->version(), ")");
   }
-  if (!unpack_) return std::any_cast<const Tensor&>(payload_);
-  return unpack_(payload_);
 }
 
 void SavedTensor::release() {

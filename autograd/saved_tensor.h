@@ -36,11 +36,22 @@ struct SaveInfo {
   uint64_t node_seq = 0;  // sequence number of the Node that saves it
 };
 
+/// A saved mask a pack hook keeps at one bit per element: bit i % 8 of byte i / 8 is element i of the saved
+/// tensor in its memory order (`format`), set where the element was non-zero.
+struct PackedMask {
+  Tensor bits;  // u8, ceil(numel / 8) bytes
+  Shape sizes;
+  MemoryFormat format = MemoryFormat::Contiguous;
+};
+
 struct SavedTensorHooks {
   /// Turns a tensor into any payload (e.g. packed 2-bit codes). Called once per save.
   std::function<std::any(const Tensor&, const SaveInfo&)> pack;
   /// Restores the tensor from the payload. Called each time backward reads it.
   std::function<Tensor(const std::any&)> unpack;
+  /// Optional: the payload's bits when it is a 1-bit mask (PackedMask::bits undefined otherwise), so that a
+  /// backward can apply the mask straight from the bits instead of restoring a full tensor first.
+  std::function<PackedMask(const std::any&)> mask_bits = nullptr;
 };
 
 /// RAII: pushes hooks for its scope; the innermost guard applies.
@@ -69,17 +80,23 @@ class SavedTensor {
   SavedTensor(const Tensor& t, const SaveInfo& info);
   /// The tensor for backward; throws if it was modified in place since it was saved, or already released.
   Tensor unpack() const;
+  /// The saved mask's bits when the pack hook kept it as a 1-bit mask (PackedMask::bits undefined otherwise:
+  /// call unpack()). The same checks as unpack().
+  PackedMask mask_bits() const;
   void release();
   bool defined() const { return defined_; }
   const SaveInfo& info() const { return info_; }
 
  private:
+  void check_readable() const;  // throws when released or modified in place since the save
+
   bool defined_ = false;
   bool released_ = false;
   SaveInfo info_;
   std::any payload_;                               // the detached tensor, or a hook's packed payload
   std::function<Tensor(const std::any&)> unpack_;  // empty: payload_ is the Tensor itself
-  std::weak_ptr<Storage> storage_;                 // for the in-place check (weak: never keeps memory alive)
+  std::function<PackedMask(const std::any&)> mask_bits_;
+  std::weak_ptr<Storage> storage_;  // for the in-place check (weak: never keeps memory alive)
   uint64_t saved_version_ = 0;
 };
 

@@ -143,4 +143,14 @@ void Backend::unpack_mask_bits(Tensor& out, const Tensor& bits) {
   });
 }
 
+void Backend::mask_from_bits_(Tensor& g, const Tensor& bits) {
+  const char* op = "mask_from_bits_";
+  check_dense(op, "g", g);
+  MINIDL_CHECK(is_floating(g.dtype()), op, ": g must be floating, got ", dtype_name(g.dtype()));
+  check_bytes(op, "bits", bits, (g.numel() + 7) / 8);
+  Tensor y = empty(g.sizes(), TensorOptions().dtype(g.dtype()).device(g.device()), g.memory_format());
+  unpack_mask_bits(y, bits);
+  binary(BinaryOp::ReluBackward, g, g, y);
+}
+
 }  // namespace minidl

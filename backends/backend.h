@@ -82,8 +82,8 @@ class Backend {
   virtual void matmul(Tensor& out, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) = 0;
 
   // ---- convolution: x (N,C,H,W), w (K,C/groups,R,S), bias (K) or undefined, y (N,K,P,Q) ----
-  virtual void conv2d_forward(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias,
-                              const Conv2dParams& p, OpStatePtr& state) = 0;
+  virtual void conv2d_forward(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                              OpStatePtr& state) = 0;
   virtual void conv2d_backward_data(Tensor& gx, const Tensor& gy, const Tensor& w, const Conv2dParams& p,
                                     OpStatePtr& state) = 0;
   /// gw (K,C/groups,R,S); gbias (K) when defined.
@@ -92,22 +92,21 @@ class Backend {
   /// Inference only: y = conv(x, w) + bias [+ residual] [then ReLU], residual (y's shape) optional. The caller
   /// folds an eval-mode batch norm into w and bias. The base class composes conv2d_forward, binary Add and unary
   /// Relu (so every backend has it); fast backends override it with one fused kernel (oneDNN post-ops).
-  virtual void conv2d_inference(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias,
-                                const Conv2dParams& p, const Tensor& residual, bool relu);
+  virtual void conv2d_inference(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                                const Tensor& residual, bool relu);
 
   // ---- batch norm over (N,C,H,W) or (N,C); weight/bias (C) may be undefined (= 1 / 0) ----
   /// Training: y, and the batch mean and inverse std (biased variance) saved for backward. Running stats are
   /// updated by the caller.
   virtual void batch_norm_forward_training(Tensor& y, Tensor& save_mean, Tensor& save_invstd, const Tensor& x,
-                                           const Tensor& weight, const Tensor& bias, double eps,
-                                           OpStatePtr& state) = 0;
+                                           const Tensor& weight, const Tensor& bias, double eps, OpStatePtr& state) = 0;
   virtual void batch_norm_forward_inference(Tensor& y, const Tensor& x, const Tensor& running_mean,
                                             const Tensor& running_var, const Tensor& weight, const Tensor& bias,
                                             double eps) = 0;
   /// gweight/gbias written when defined.
   virtual void batch_norm_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, const Tensor& gy, const Tensor& x,
-                                   const Tensor& save_mean, const Tensor& save_invstd, const Tensor& weight,
-                                   double eps, OpStatePtr& state) = 0;
+                                   const Tensor& save_mean, const Tensor& save_invstd, const Tensor& weight, double eps,
+                                   OpStatePtr& state) = 0;
   /// Training batch norm with the ReLU that follows it in most networks: y = max(bn(x), 0). The base class runs
   /// batch_norm_forward_training then an in-place ReLU; fast backends fuse them (one pass less over y).
   virtual void batch_norm_relu_forward_training(Tensor& y, Tensor& save_mean, Tensor& save_invstd, const Tensor& x,
@@ -148,8 +147,7 @@ class Backend {
   /// loss (0-dim) = mean over rows of -( (1-s) * logp[n, t_n] + s/C * sum_c logp[n, c] ); target i64 (N).
   virtual void nll_loss_forward(Tensor& loss, const Tensor& logp, const Tensor& target, double label_smoothing) = 0;
   /// glogp (N,C) = gloss * d(loss)/d(logp); gloss is a 0-dim tensor.
-  virtual void nll_loss_backward(Tensor& glogp, const Tensor& gloss, const Tensor& target,
-                                 double label_smoothing) = 0;
+  virtual void nll_loss_backward(Tensor& glogp, const Tensor& gloss, const Tensor& target, double label_smoothing) = 0;
 
   // ---- quantization ----
   /// out[i] = the element of `levels` (1-D, sorted ascending, same dtype as x) nearest to x[i]; ties go to the
@@ -186,6 +184,11 @@ class Backend {
   virtual void pack_mask_bits(Tensor& bits, const Tensor& x);
   /// out (dense, any dtype) = 1 where the bit is set, else 0, in out's memory order.
   virtual void unpack_mask_bits(Tensor& out, const Tensor& bits);
+  /// g (dense, floating) in place: g[i] where bit i is set, else zero, i in g's memory order (bits as
+  /// pack_mask_bits writes them). ReLU's backward from a 1-bit mask: the same values as unpack_mask_bits into
+  /// a tensor y and then BinaryOp::ReluBackward(g, y), zeros' signs included (the default does exactly that;
+  /// ref's ReluBackward multiplies, giving -0 for a negative g, the cpu backend's selects +0).
+  virtual void mask_from_bits_(Tensor& g, const Tensor& bits);
 
   // ---- optimizer updates (in place; the parameters and their state live on this backend's device) ----
   // Every tensor is contiguous, of one shape, dtype (floating) and device; an undefined state tensor means the

@@ -117,12 +117,20 @@ struct BatchNormTrainFnT : autograd::Function<BatchNormTrainFnT<Tail>> {
   // same bits, with two activation-sized buffers live instead of five. False (nothing done) otherwise: with
   // tensors saved as is (no packer, L0) the fused kernel runs as before.
   static bool backward_in_place(Context& ctx, Tensor& gy, std::vector<Tensor>& out) {
-    Tensor y = ctx.saved(4);
-    const MemoryFormat g_format = follow_format(gy.sizes(), {gy, y});
-    if (!sole_owner(gy) || !sole_owner(y) || gy.memory_format() != g_format) return false;
+    if (!sole_owner(gy)) return false;
     Backend& be = backend_for(gy);
-    be.binary(BinaryOp::ReluBackward, gy, gy, y);
-    y = Tensor();
+    // A mask the packer kept as bits is applied from the bits (no float mask restored: one pass over gy, and
+    // an activation-sized buffer less); the same values as restoring it and ReluBackward.
+    const autograd::PackedMask bits = ctx.saved_mask_bits(4);
+    const bool gy_in_bit_order = bits.format == MemoryFormat::ChannelsLast ? gy.is_channels_last() : gy.is_contiguous();
+    if (bits.bits.defined() && bits.sizes == gy.sizes() && gy_in_bit_order) {
+      be.mask_from_bits_(gy, bits.bits);
+    } else {
+      Tensor y = ctx.saved(4);
+      const MemoryFormat g_format = follow_format(gy.sizes(), {gy, y});
+      if (!sole_owner(y) || gy.memory_format() != g_format) return false;
+      be.binary(BinaryOp::ReluBackward, gy, gy, y);
+    }
     Tensor x = ctx.saved(0), weight = ctx.saved(1), mean = ctx.saved(2), invstd = ctx.saved(3);
     Tensor gx, gw, gb;
     const MemoryFormat x_format = follow_format(x.sizes(), {x, gy});  // (its list's copies gone before the reuse)

@@ -370,4 +370,29 @@ void CpuBackend::unpack_mask_bits(Tensor& out, const Tensor& bits) {
   }
 }
 
+void CpuBackend::mask_from_bits_(Tensor& g, const Tensor& bits) {
+  if (g.dtype() != DType::f32 || !dense(g) || bits.dtype() != DType::u8 || !bits.is_contiguous() ||
+      bits.numel() != (g.numel() + 7) / 8) {
+    Backend::mask_from_bits_(g, bits);  // other dtypes and malformed calls: the reference (and its errors)
+    return;
+  }
+  cpu::check_cpu("mask_from_bits_", "g", g);
+  float* gp = g.data<float>();
+  const uint8_t* bp = bits.data<uint8_t>();
+  const int64_t n = g.numel();
+  const bool avx2 = cpu::isa_enabled(cpu::CpuIsa::Avx2);
+  cpu::parallel_for((n + 7) / 8, 16, [&](int64_t b, int64_t e) {
+    const int64_t full_end = std::min(e, n / 8);
+    if (avx2 && b < full_end) {
+      cpu::mask_from_bits_f32_avx2(gp, bp, b, full_end);
+      b = full_end;
+    }
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t lim = std::min<int64_t>(8, n - i * 8);
+      for (int64_t k = 0; k < lim; ++k)
+        if (!((bp[i] >> k) & 1u)) gp[i * 8 + k] = 0.0f;  // ReluBackward's +0 where the mask is clear
+    }
+  });
+}
+
 }  // namespace minidl

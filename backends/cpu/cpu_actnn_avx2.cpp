@@ -237,6 +237,14 @@ void unpack_mask_f32_avx2(float* out, const uint8_t* bits, int64_t b, int64_t e)
   }
 }
 
+void mask_from_bits_f32_avx2(float* g, const uint8_t* bits, int64_t b, int64_t e) {
+  const __m256i lane_bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  for (int64_t i = b; i < e; ++i) {
+    const __m256i set = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(bits[i]), lane_bit), lane_bit);
+    _mm256_storeu_ps(g + 8 * i, _mm256_and_ps(_mm256_castsi256_ps(set), _mm256_loadu_ps(g + 8 * i)));
+  }
+}
+
 }  // namespace minidl::cpu
 
 #pragma GCC pop_options

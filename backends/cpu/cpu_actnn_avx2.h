@@ -22,5 +22,7 @@ void pack_mask_f32_avx2(uint8_t* dst, const float* x, int64_t b, int64_t e);
 void pack_mask_u8_avx2(uint8_t* dst, const uint8_t* x, int64_t b, int64_t e);
 /// out[8i + k] = bit k of byte i (1 or 0), for bytes [b, e).
 void unpack_mask_f32_avx2(float* out, const uint8_t* bits, int64_t b, int64_t e);
+/// g[8i + k] stays where bit k of byte i is set, else becomes +0, for bytes [b, e).
+void mask_from_bits_f32_avx2(float* g, const uint8_t* bits, int64_t b, int64_t e);
 
 }  // namespace minidl::cpu

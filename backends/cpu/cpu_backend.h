@@ -86,6 +86,7 @@ class CpuBackend final : public Backend {
   void actnn_dequantize(Tensor& out, const Tensor& codes, const Tensor& meta, const ActnnCodec& c) override;
   void pack_mask_bits(Tensor& bits, const Tensor& x) override;
   void unpack_mask_bits(Tensor& out, const Tensor& bits) override;
+  void mask_from_bits_(Tensor& g, const Tensor& bits) override;
 };
 
 /// The registered instance (used by the cpu kernels to make strided inputs contiguous).

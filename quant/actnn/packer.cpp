@@ -329,6 +329,11 @@ autograd::SavedTensorHooks Packer::hooks() const {
     AllocTagGuard tag("actnn", "unpack");
     return unpack(std::any_cast<const PayloadPtr&>(a));
   };
+  h.mask_bits = [](const std::any& a) -> autograd::PackedMask {
+    const PayloadPtr& p = std::any_cast<const PayloadPtr&>(a);
+    if (p->form != Form::Bits) return {};
+    return {p->bits, p->sizes, p->format};
+  };
   return h;
 }
 

@@ -202,7 +202,27 @@ std::vector<Row> actnn_rows() {
           },
           {DType::f32, DType::f64, DType::i32, DType::i64, DType::u8}};
     u.ask_supports = false;
-    rows.push_back(std::move(u));
+    rows.push_back(u);
+    // ReLU's backward from the bits: g in place, kept where the bit is set, else +0
+    Row m{"mask_from_bits_",
+          shape_str(s),
+          OpKind::Quantize,
+          kExact,
+          kExact,
+          [s, gen = u.gen](DType dt, Rng& rng) {
+            Inputs in = gen(dt, rng);
+            in.push_back(uni(s, dt, rng, -2.0, 2.0));
+            return in;
+          },
+          [](Ctx& c, const Inputs& in) {
+            Tensor g = c.out(in[1].sizes());
+            c.be.copy(g, in[1]);
+            c.be.mask_from_bits_(g, in[0]);
+            return std::vector<Tensor>{g};
+          },
+          {DType::f32, DType::f64}};
+    m.ask_supports = false;
+    rows.push_back(std::move(m));
   }
   return rows;
 }

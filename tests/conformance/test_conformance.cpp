@@ -1140,6 +1140,7 @@ TEST_CASE("conformance: the table covers every Backend primitive") {
                                             "actnn_dequantize",
                                             "pack_mask_bits",
                                             "unpack_mask_bits",
+                                            "mask_from_bits_",
                                             "sgd_update",
                                             "adam_update",
                                             "hysteresis_update"};

@@ -275,6 +275,15 @@ static std::vector<uint32_t> float_bits(const Tensor& t) {
   return u;
 }
 
+// Equal values, NaN equal to NaN and -0.0 to +0.0.
+static bool same_values(const Tensor& a, const Tensor& b) {
+  const std::vector<float> u = a.to_vector<float>(), v = b.to_vector<float>();
+  if (u.size() != v.size()) return false;
+  for (size_t i = 0; i < u.size(); ++i)
+    if (!(u[i] == v[i] || (std::isnan(u[i]) && std::isnan(v[i])))) return false;
+  return true;
+}
+
 TEST_CASE("actnn codec: cpu kernels equal the ref oracle byte for byte at every ISA level") {
   bool have_cpu = false;
   for (const auto& n : available_backends()) have_cpu = have_cpu || n == "cpu";
@@ -343,6 +352,15 @@ TEST_CASE("actnn codec: cpu kernels equal the ref oracle byte for byte at every 
       ref().unpack_mask_bits(ua, ma);
       cpu.unpack_mask_bits(ub, ma);
       CHECK(ua.to_vector<float>() == ub.to_vector<float>());
+      // ReLU's backward straight from the bits (g kept where set, else +0), in x's layout
+      const MemoryFormat fmt = cs.channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+      Tensor ga = empty(cs.s, TensorOptions(), fmt), gb = empty(cs.s, TensorOptions(), fmt);
+      const Tensor g = randn(cs.s);  // finite: for a NaN or inf g, ref's a * 0 and cpu's select differ already
+      ga.copy_(g);
+      gb.copy_(g);
+      ref().mask_from_bits_(ga, ma);
+      cpu.mask_from_bits_(gb, ma);
+      CHECK(same_values(ga, gb));  // the zeros' sign follows each backend's ReluBackward (ref: g * 0)
       // the mask of x itself (NaN counts as non-zero, -0.0 as zero), and of a u8 mask
       ref().pack_mask_bits(ma, x);
       cpu.pack_mask_bits(mb, x);
