@@ -2,20 +2,20 @@
 // registers (the generic loops in cpu_actnn.cpp vectorise the hash but pack and unpack codes one at a time).
 // Compiled for avx2 without fma: `(x - lo) * s + r` and `lo + q * step` keep their two roundings, so the
 // bytes and decoded values are the reference's (the conformance rows compare them at every ISA level).
-#pragma GCC push_options
-#pragma GCC target("avx2")
-
 #include "backends/cpu/cpu_actnn_avx2.h"
 
 #include <immintrin.h>
 
 #include <cstring>
 
+// avx2 without fma, on each function (GCC and clang alike)
+#define MINIDL_AVX2_ONLY __attribute__((target("avx2")))
+
 namespace minidl::cpu {
 namespace {
 
 // actnn_lowbias32 on 8 lanes.
-inline __m256i lowbias32(__m256i x) {
+MINIDL_AVX2_ONLY inline __m256i lowbias32(__m256i x) {
   x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
   x = _mm256_mullo_epi32(x, _mm256_set1_epi32(0x7feb352d));
   x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 15));
@@ -25,7 +25,7 @@ inline __m256i lowbias32(__m256i x) {
 
 // 8 codes (u32 lanes, each < 2^BITS) as BITS bytes, code k at bit k * BITS (little-endian).
 template <int BITS>
-inline void pack8(uint8_t* dst, __m256i q) {
+MINIDL_AVX2_ONLY inline void pack8(uint8_t* dst, __m256i q) {
   if constexpr (BITS == 8) {
     const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
     _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), _mm_packus_epi16(w, w));
@@ -53,7 +53,7 @@ inline void pack8(uint8_t* dst, __m256i q) {
 // 32 codes (four vectors of 8, in element order) as 4 * BITS bytes, for BITS 1, 2, 4, 8: the codes become
 // bytes in order first, then neighbours are merged with multiply-adds, which needs no horizontal reduction.
 template <int BITS>
-inline void pack32(uint8_t* dst, __m256i a, __m256i b, __m256i c, __m256i d) {
+MINIDL_AVX2_ONLY inline void pack32(uint8_t* dst, __m256i a, __m256i b, __m256i c, __m256i d) {
   if constexpr (BITS == 1) {
     const uint32_t word =
         static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_slli_epi32(a, 31)))) |
@@ -90,7 +90,7 @@ inline void pack32(uint8_t* dst, __m256i a, __m256i b, __m256i c, __m256i d) {
 
 // The inverse of pack8: 8 codes from BITS bytes at src.
 template <int BITS>
-inline __m256i unpack8(const uint8_t* src) {
+MINIDL_AVX2_ONLY inline __m256i unpack8(const uint8_t* src) {
   if constexpr (BITS == 8) {
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(src)));
   } else if constexpr (BITS * 8 <= 32) {
@@ -114,7 +114,7 @@ inline __m256i unpack8(const uint8_t* src) {
 }
 
 // Lanes [0, valid) set (valid in 0..8).
-inline __m256i first_lanes(int64_t valid) {
+MINIDL_AVX2_ONLY inline __m256i first_lanes(int64_t valid) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(valid)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
@@ -124,7 +124,7 @@ struct QuantLanes {
   __m256i kl, kh;
 
   // Codes of the 8 elements at x[i..i+8) with stream positions e; lanes at or past mv are padding (code 0).
-  inline __m256i codes(const float* x, int64_t i, int64_t mv, __m256i e) const {
+  MINIDL_AVX2_ONLY inline __m256i codes(const float* x, int64_t i, int64_t mv, __m256i e) const {
     if (i >= mv) return _mm256_setzero_si256();
     const __m256i h = lowbias32(_mm256_xor_si256(lowbias32(_mm256_xor_si256(e, kl)), kh));
     const __m256 r = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(h, 8)), two_m24);
@@ -138,9 +138,14 @@ struct QuantLanes {
   }
 };
 
+// The stream positions of elements i .. i + 7 (e0: those of elements 0 .. 7).
+MINIDL_AVX2_ONLY inline __m256i stream_pos(__m256i e0, int64_t i) {
+  return _mm256_add_epi32(e0, _mm256_set1_epi32(static_cast<int>(i)));
+}
+
 template <int BITS>
-void quant_chunk(uint8_t* dst, const float* x, int64_t m, int64_t mv, float lo, float s, uint32_t e0lo, uint32_t klo,
-                 uint32_t khi) {
+MINIDL_AVX2_ONLY void quant_chunk(uint8_t* dst, const float* x, int64_t m, int64_t mv, float lo, float s, uint32_t e0lo,
+                                  uint32_t klo, uint32_t khi) {
   const QuantLanes<BITS> L{_mm256_set1_ps(lo),
                            _mm256_set1_ps(s),
                            _mm256_set1_ps(float((1 << BITS) - 1)),
@@ -149,19 +154,19 @@ void quant_chunk(uint8_t* dst, const float* x, int64_t m, int64_t mv, float lo, 
                            _mm256_set1_epi32(static_cast<int>(khi))};
   const __m256i e0 =
       _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(e0lo)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  auto pos = [&](int64_t i) { return _mm256_add_epi32(e0, _mm256_set1_epi32(static_cast<int>(i))); };
   int64_t i = 0;
   if constexpr (BITS == 1 || BITS == 2 || BITS == 4 || BITS == 8) {
     for (; i + 32 <= m; i += 32) {
-      pack32<BITS>(dst + i / 8 * BITS, L.codes(x, i, mv, pos(i)), L.codes(x, i + 8, mv, pos(i + 8)),
-                   L.codes(x, i + 16, mv, pos(i + 16)), L.codes(x, i + 24, mv, pos(i + 24)));
+      pack32<BITS>(dst + i / 8 * BITS, L.codes(x, i, mv, stream_pos(e0, i)),
+                   L.codes(x, i + 8, mv, stream_pos(e0, i + 8)), L.codes(x, i + 16, mv, stream_pos(e0, i + 16)),
+                   L.codes(x, i + 24, mv, stream_pos(e0, i + 24)));
     }
   }
-  for (; i < m; i += 8) pack8<BITS>(dst + i / 8 * BITS, L.codes(x, i, mv, pos(i)));
+  for (; i < m; i += 8) pack8<BITS>(dst + i / 8 * BITS, L.codes(x, i, mv, stream_pos(e0, i)));
 }
 
 template <int BITS>
-void dequant_chunk(float* out, const uint8_t* src, int64_t mv, float lo, float step) {
+MINIDL_AVX2_ONLY void dequant_chunk(float* out, const uint8_t* src, int64_t mv, float lo, float step) {
   const __m256 lov = _mm256_set1_ps(lo), stepv = _mm256_set1_ps(step);
   int64_t i = 0;
   for (; i + 8 <= mv; i += 8) {
@@ -176,8 +181,8 @@ void dequant_chunk(float* out, const uint8_t* src, int64_t mv, float lo, float s
 
 }  // namespace
 
-void actnn_quant_chunk_avx2(uint8_t* dst, const float* x, int64_t m, int64_t mv, float lo, float s, int bits,
-                            uint32_t e0lo, uint32_t klo, uint32_t khi) {
+MINIDL_AVX2_ONLY void actnn_quant_chunk_avx2(uint8_t* dst, const float* x, int64_t m, int64_t mv, float lo, float s,
+                                             int bits, uint32_t e0lo, uint32_t klo, uint32_t khi) {
   switch (bits) {
     case 1: return quant_chunk<1>(dst, x, m, mv, lo, s, e0lo, klo, khi);
     case 2: return quant_chunk<2>(dst, x, m, mv, lo, s, e0lo, klo, khi);
@@ -190,7 +195,8 @@ void actnn_quant_chunk_avx2(uint8_t* dst, const float* x, int64_t m, int64_t mv,
   }
 }
 
-void actnn_dequant_chunk_avx2(float* out, const uint8_t* src, int64_t mv, float lo, float step, int bits) {
+MINIDL_AVX2_ONLY void actnn_dequant_chunk_avx2(float* out, const uint8_t* src, int64_t mv, float lo, float step,
+                                               int bits) {
   switch (bits) {
     case 1: return dequant_chunk<1>(out, src, mv, lo, step);
     case 2: return dequant_chunk<2>(out, src, mv, lo, step);
@@ -203,7 +209,7 @@ void actnn_dequant_chunk_avx2(float* out, const uint8_t* src, int64_t mv, float 
   }
 }
 
-void pack_mask_f32_avx2(uint8_t* dst, const float* x, int64_t b, int64_t e) {
+MINIDL_AVX2_ONLY void pack_mask_f32_avx2(uint8_t* dst, const float* x, int64_t b, int64_t e) {
   const __m256 zero = _mm256_setzero_ps();
   for (int64_t i = b; i < e; ++i) {
     // NEQ_UQ: true for NaN as `x != 0` is; -0.0 compares equal to 0 in both
@@ -212,7 +218,7 @@ void pack_mask_f32_avx2(uint8_t* dst, const float* x, int64_t b, int64_t e) {
   }
 }
 
-void pack_mask_u8_avx2(uint8_t* dst, const uint8_t* x, int64_t b, int64_t e) {
+MINIDL_AVX2_ONLY void pack_mask_u8_avx2(uint8_t* dst, const uint8_t* x, int64_t b, int64_t e) {
   int64_t i = b;
   for (; i + 4 <= e; i += 4) {  // 32 elements -> 4 bytes
     const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 8 * i));
@@ -228,7 +234,7 @@ void pack_mask_u8_avx2(uint8_t* dst, const uint8_t* x, int64_t b, int64_t e) {
   }
 }
 
-void unpack_mask_f32_avx2(float* out, const uint8_t* bits, int64_t b, int64_t e) {
+MINIDL_AVX2_ONLY void unpack_mask_f32_avx2(float* out, const uint8_t* bits, int64_t b, int64_t e) {
   const __m256i lane_bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
   const __m256 one = _mm256_set1_ps(1.0f);
   for (int64_t i = b; i < e; ++i) {
@@ -237,7 +243,7 @@ void unpack_mask_f32_avx2(float* out, const uint8_t* bits, int64_t b, int64_t e)
   }
 }
 
-void mask_from_bits_f32_avx2(float* g, const uint8_t* bits, int64_t b, int64_t e) {
+MINIDL_AVX2_ONLY void mask_from_bits_f32_avx2(float* g, const uint8_t* bits, int64_t b, int64_t e) {
   const __m256i lane_bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
   for (int64_t i = b; i < e; ++i) {
     const __m256i set = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(bits[i]), lane_bit), lane_bit);
@@ -246,5 +252,3 @@ void mask_from_bits_f32_avx2(float* g, const uint8_t* bits, int64_t b, int64_t e
 }
 
 }  // namespace minidl::cpu
-
-#pragma GCC pop_options
