@@ -1,21 +1,22 @@
 // Flag parsing with CLI11 and the Config <-> JSON mapping (nlohmann::json).
 #include "config.h"
 
+#include <backends/cuda/cuda_device.h>
+#include <minidl.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include <backends/cuda/cuda_device.h>
-#include <minidl.h>
-
 namespace cifar_resnet20 {
 
-#define CONFIG_FIELDS(X)                                                                                   \
-  X(dataset) X(data_dir) X(augment) X(workers) X(arch) X(shortcut) X(scheme) X(bit) X(act_bit)             \
-  X(stage_act_bits) X(weight_thres) X(use_quantize_weight) X(semantics) X(float_first_last) X(epochs)      \
-  X(batch_size) X(lr) X(momentum) X(wd) X(alpha_lr) X(alpha_wd) X(schedule) X(warmup_epochs) X(seed)       \
-  X(threads) X(save_dir) X(save_every) X(init) X(print_freq) X(max_steps) X(actnn_level) X(ca) X(cabits) X(ibits)      \
-  X(pergroup) X(perlayer) X(usegradient) X(groupsize) X(actnn_bits)
+#define CONFIG_FIELDS(X)                                                                                              \
+  X(dataset)                                                                                                          \
+  X(data_dir) X(augment) X(workers) X(arch) X(shortcut) X(scheme) X(bit) X(act_bit) X(stage_act_bits) X(weight_thres) \
+      X(use_quantize_weight) X(semantics) X(float_first_last) X(epochs) X(batch_size) X(lr) X(momentum) X(wd)         \
+          X(alpha_lr) X(alpha_wd) X(schedule) X(warmup_epochs) X(seed) X(threads) X(save_dir) X(save_every) X(init)   \
+              X(print_freq) X(max_steps) X(actnn_level) X(ca) X(cabits) X(ibits) X(pergroup) X(perlayer)              \
+                  X(usegradient) X(groupsize) X(actnn_bits)
 
 std::string Config::to_json() const {
   nlohmann::json j;
@@ -51,8 +52,7 @@ std::optional<Config> parse_args(int argc, char** argv) {
   app.add_option("-j,--workers", c.workers, "data loading threads");
   app.add_option("--arch", c.arch, "resnet20 | resnet32 | resnet56 | preact_resnet56 (the ActNN seed's network)")
       ->check(CLI::IsMember({"resnet20", "resnet32", "resnet56", "preact_resnet56"}));
-  app.add_option("--shortcut", c.shortcut, "B (1x1 conv + BN) | A (parameter-free)")
-      ->check(CLI::IsMember({"A", "B"}));
+  app.add_option("--shortcut", c.shortcut, "B (1x1 conv + BN) | A (parameter-free)")->check(CLI::IsMember({"A", "B"}));
   app.add_option("--scheme", c.scheme, "float | apot | pot | uniform | pact | binary")
       ->check(CLI::IsMember({"float", "apot", "pot", "uniform", "pact", "binary"}));
   app.add_option("--bit", c.bit, "weight bit width (32 = full precision)");
@@ -106,6 +106,7 @@ std::optional<Config> parse_args(int argc, char** argv) {
                  "with --export: also write OUT.samples.safetensors (the first N test images and minidl's logits)");
   app.add_option("--print-freq", c.print_freq, "batches between progress lines");
   app.add_option("--max-steps", c.max_steps, "stop each epoch (and evaluation) after this many batches");
+  app.add_flag("--profile", c.profile, "print where the time went at exit: every op's forward and backward, summed");
   app.add_flag("--sync-bn", c.sync_bn, "distributed: BatchNorm statistics over all ranks (SyncBatchNorm)");
   app.add_flag("--no-overlap", c.no_overlap, "distributed: allreduce gradients after backward, not during it");
   app.add_option("--bucket-mb", c.bucket_mb, "distributed: gradient bucket size in MB")->check(CLI::PositiveNumber);

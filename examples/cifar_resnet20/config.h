@@ -11,19 +11,19 @@ namespace cifar_resnet20 {
 
 struct Config {
   // data
-  std::string dataset = "cifar10";  // cifar10 | cifar100 | fashion-mnist
-  std::string data_dir;             // default per dataset (fashion-mnist: Debian's dataset-fashion-mnist)
+  std::string dataset = "cifar10";    // cifar10 | cifar100 | fashion-mnist
+  std::string data_dir;               // default per dataset (fashion-mnist: Debian's dataset-fashion-mnist)
   std::string augment = "crop-flip";  // crop-flip | none
   int workers = 2;
   // model
   std::string arch = "resnet20";  // resnet20 | resnet32 | resnet56
   std::string shortcut = "B";     // B (1x1 conv + BN, the APoT code's) | A (parameter-free)
   // quantization (issue 5): scheme for weights and activations; 32 bits = full precision
-  std::string scheme = "float";  // float | apot | pot | uniform | pact | binary
-  int bit = 32;                  // weight bits
-  int act_bit = -1;              // activation bits (-1: same as --bit)
+  std::string scheme = "float";     // float | apot | pot | uniform | pact | binary
+  int bit = 32;                     // weight bits
+  int act_bit = -1;                 // activation bits (-1: same as --bit)
   std::vector<int> stage_act_bits;  // --quantized-layer1/2/3 (seed 004): per-stage activation bits
-  double weight_thres = 0.0;       // hysteresis threshold for binary weights
+  double weight_thres = 0.0;        // hysteresis threshold for binary weights
   bool use_quantize_weight = false;
   std::string semantics = "apot-i";  // apot-i | apot-c
   bool float_first_last = false;     // first conv / last linear in full precision (seed 004's choice)
@@ -43,8 +43,8 @@ struct Config {
   double lr = 0.1;
   double momentum = 0.9;
   double wd = 1e-4;
-  double alpha_lr = -1;  // clipping-parameter lr (-1: same as --lr)
-  double alpha_wd = -1;  // clipping-parameter weight decay (-1: spec default for the scheme)
+  double alpha_lr = -1;             // clipping-parameter lr (-1: same as --lr)
+  double alpha_wd = -1;             // clipping-parameter weight decay (-1: spec default for the scheme)
   std::string schedule = "cosine";  // cosine | milestones like "100,150"
   double warmup_epochs = 0;
   uint64_t seed = 0;
@@ -63,10 +63,11 @@ struct Config {
   std::string export_format;  // onnx
   std::string export_path;
   int64_t export_samples = 0;  // --export-samples N: also OUT.samples.safetensors (N test images, minidl's logits)
-  std::string dtype = "f32";  // --dtype f32 | f64: what --evaluate runs the model in (f64 on the ref backend)
-  int64_t print_freq = 50;  // batches between progress lines
-  int64_t max_steps = -1;   // stop an epoch early (smoke tests)
-  std::string loss_log;     // write every step's loss, exactly (hex float), for determinism checks
+  std::string dtype = "f32";   // --dtype f32 | f64: what --evaluate runs the model in (f64 on the ref backend)
+  int64_t print_freq = 50;     // batches between progress lines
+  int64_t max_steps = -1;      // stop an epoch early (smoke tests)
+  std::string loss_log;        // write every step's loss, exactly (hex float), for determinism checks
+  bool profile = false;        // --profile: print the per-op time table at exit (a run option: not in checkpoints)
   // ActNN gradient-variance measurement (spec/quant.md 2.8): a checkpoint, and how many training batches
   std::string measure_var;
   int var_batches = 10;

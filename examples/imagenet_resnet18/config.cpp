@@ -71,6 +71,7 @@ std::optional<Config> parse_args(int argc, char** argv) {
                  "start from these weights: a float or higher-bit checkpoint (progressive init) or torchvision-named "
                  "weights in safetensors");
   app.add_flag("-e,--evaluate", c.evaluate, "evaluate the --resume or --pretrained model on val/ and stop");
+  app.add_flag("--profile", c.profile, "print where the time went at exit: every op's forward and backward, summed");
   app.add_option("-p,--print-freq", c.print_freq, "batches between progress lines")->check(CLI::Range(1, 1000000));
   app.add_option("--max-steps", c.max_steps, "stop each epoch after this many batches (smoke tests)");
   try {

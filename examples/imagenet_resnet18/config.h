@@ -33,6 +33,7 @@ struct Config {
   std::string resume;      // checkpoint (file, or a directory holding last.safetensors)
   std::string pretrained;  // weights to start from: a higher-bit or float checkpoint, or torchvision weights
   bool evaluate = false;   // -e: validate the --resume / --pretrained model and stop
+  bool profile = false;    // --profile: print the per-op time table at exit (not stored in checkpoints)
   int64_t print_freq = 10;
   int64_t max_steps = -1;     // stop each epoch (and validation) after this many batches (smoke tests)
   bool epochs_given = false;  // --epochs on the command line: a resumed run then runs to it (not stored)

@@ -13,7 +13,11 @@ int main(int argc, char** argv) {
   try {
     auto cfg = imagenet_resnet18::parse_args(argc, argv);
     if (!cfg) return 0;
-    return cfg->evaluate ? imagenet_resnet18::run_evaluation(*cfg) : imagenet_resnet18::run_training(*cfg);
+    minidl::autograd::Profiler::set_enabled(cfg->profile);
+    const int rc = cfg->evaluate ? imagenet_resnet18::run_evaluation(*cfg) : imagenet_resnet18::run_training(*cfg);
+    if (cfg->profile)
+      std::printf("=> per-op time, every step of this run:\n%s", minidl::autograd::Profiler::table().c_str());
+    return rc;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "imagenet_resnet18: error: %s\n", e.what());
     return 2;

@@ -53,11 +53,18 @@ else
 fi
 
 "$prog" "$tmp/tree" --image-size 32 -b 8 --lr 0.01 -j 2 --threads 1 -p 1000 --epochs 1 --max-steps 2 --bit 4 \
-  --pretrained "$tmp/straight/best.safetensors" --save-dir "$tmp/q4" >"$tmp/q4.log" 2>&1 ||
+  --pretrained "$tmp/straight/best.safetensors" --save-dir "$tmp/q4" --profile >"$tmp/q4.log" 2>&1 ||
   { echo "FAIL: 4-bit run"; tail -5 "$tmp/q4.log"; fail=1; }
 if grep -q "loaded pretrained weights" "$tmp/q4.log" && [[ $(grep -c "^weight alpha: .*, act alpha: " "$tmp/q4.log") -ge 19 ]] && grep -q '^=> epoch 0' "$tmp/q4.log"; then
   echo "ok: 4-bit APoT from the float checkpoint trains; show_params: $(grep -c "^weight alpha" "$tmp/q4.log") lines, first: $(grep -m1 "^weight alpha" "$tmp/q4.log")"
 else
   echo "FAIL: 4-bit APoT run"; tail -5 "$tmp/q4.log"; fail=1
+fi
+# --profile (on the 4-bit run): the per-op table at exit, both phases of the convolutions
+if grep -q '^=> per-op time' "$tmp/q4.log" && grep -qE '^conv2d +forward +[0-9]+ ' "$tmp/q4.log" &&
+  grep -qE '^conv2d +backward +[0-9]+ ' "$tmp/q4.log" && grep -qE '^total +[0-9.]+$' "$tmp/q4.log"; then
+  echo "ok: --profile prints the per-op table: $(grep -E '^conv2d +backward' "$tmp/q4.log")"
+else
+  echo "FAIL: --profile table missing"; tail -20 "$tmp/q4.log"; fail=1
 fi
 exit $fail
