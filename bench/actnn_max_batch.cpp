@@ -1,13 +1,16 @@
 // actnn_max_batch: the largest ResNet training batch that fits under an allocator memory cap at each ActNN
 // level, and its throughput (GACT's speed / memory curve: batch vs img/s). A step is forward + backward + SGD
-// update on synthetic data; "fits" means it ran without the allocator's memory-limit error (tensor storage only:
-// oneDNN's scratchpads are outside the allocator). Prints one RESULT line per level.
+// update on synthetic data (L3 with ActNN's adaptive bits: --ibits 8, --perlayer); "fits" means it ran without the
+// allocator's memory-limit error (tensor storage only: oneDNN's scratchpads are outside the allocator). Prints one
+// RESULT line per level.
 //   actnn_max_batch --levels L0,L3 --limit 1G --model resnet20 --threads 2
 #include <core/byte_size.h>
 #include <minidl.h>
 #include <nn/models/resnet.h>
 #include <optim/sgd.h>
+#include <quant/actnn/adaptive_bits.h>
 #include <quant/actnn/packer.h>
+#include <quant/actnn/probed_layers.h>
 #include <tensor/alloc_trace.h>
 
 #include <CLI/CLI.hpp>
@@ -32,6 +35,8 @@ int main(int argc, char** argv) {
   bool peak_report = false;
   int64_t trace_batch = 0;
   double resolution = 0;
+  int ibits = 8;
+  bool perlayer = true;
   CLI::App app{"actnn_max_batch: the largest batch under a memory cap per ActNN level, and its img/s"};
   app.add_option("--levels", levels, "comma-separated ActNN levels");
   app.add_option("--limit", limit_text, "allocator memory cap (bytes, K/M/G suffixes)");
@@ -46,6 +51,9 @@ int main(int argc, char** argv) {
                "after the search, trace one step at the batch found and print what is live at its peak");
   app.add_option("--trace-batch", trace_batch,
                  "skip the search: trace one step at this batch (no cap) and print what is live at its peak");
+  app.add_option("--ibits", ibits, "ActNN at L3: initial / maximum bits of the adaptive allocator (default 8)");
+  app.add_flag("--perlayer{true}", perlayer,
+               "ActNN at L3: re-allocate bits across layers after each backward (default true, as ActNN's L3)");
   CLI11_PARSE(app, argc, argv);
   try {
     set_num_threads(threads);
@@ -57,13 +65,25 @@ int main(int argc, char** argv) {
       set_memory_limit(kCPU, 0);
       allocator_for(kCPU).empty_cache();
       manual_seed(0);
-      auto model = nn::resnet_by_name(model_name);
+      quant::actnn::Config ac = quant::actnn::Config::for_level(level);
+      ac.ibits = ibits;
+      ac.per_layer = perlayer;
+      ac.validate();
+      // ActNN's L3 adapts bits: the policy, and the gradient probes it needs on the conv / linear layers
+      const std::shared_ptr<quant::actnn::AdaptiveBits> policy = quant::actnn::make_adaptive_bits(ac);
+      nn::ResNetConfig rc;
+      if (policy) {
+        rc.conv = quant::actnn::probed_conv_factory(policy);
+        rc.linear = quant::actnn::probed_linear_factory(policy);
+      }
+      auto model = nn::resnet_by_name(model_name, rc);
       optim::SGDOptions so;
       so.lr = 0.01;
       so.momentum = 0.9;
       optim::SGD opt(model->parameters(), so);
       model->train();
-      quant::actnn::Packer packer(quant::actnn::Config::for_level(level));
+      quant::actnn::Packer packer(ac);
+      if (policy) packer.set_bit_policy(policy);
       auto step = [&](int64_t batch) {
         Tensor x = randn({batch, 3, 32, 32});
         Tensor y = from_vector(std::vector<int64_t>(static_cast<size_t>(batch), 3), {batch},
@@ -123,9 +143,10 @@ int main(int argc, char** argv) {
       set_memory_limit(kCPU, 0);
       if (peak_report && best > 0) report_peak(best);
       std::printf(
-          "RESULT level=%s model=%s limit=%zu max_batch=%lld img_per_s=%.1f peak_bytes=%zu tries=%d "
+          "RESULT level=%s adaptive=%d model=%s limit=%zu max_batch=%lld img_per_s=%.1f peak_bytes=%zu tries=%d "
           "resolution=%g\n",
-          name.c_str(), model_name.c_str(), limit, static_cast<long long>(best), img_s, peak, tries, resolution);
+          name.c_str(), policy ? 1 : 0, model_name.c_str(), limit, static_cast<long long>(best), img_s, peak, tries,
+          resolution);
       std::fflush(stdout);
     }
   } catch (const std::exception& e) {

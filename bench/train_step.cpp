@@ -4,14 +4,17 @@
 // With --actnn-level L0..L3 (train mode) the step runs under the ActNN packer and the RESULT line adds
 // saved_bytes= (the most the tape held through the packer in a measured step: codes, metadata, masks, indices and
 // exact tensors, parameters not counted), peak_bytes= and reserved_bytes= (the CPU allocator's peak live and
-// reserved bytes over the measured steps).
+// reserved bytes over the measured steps). L3 is ActNN's: adaptive bits (--ibits 8, --perlayer) on a float model,
+// whose conv / linear layers then carry the policy's gradient probes (adaptive=1 on the RESULT line).
 //              [--device cuda]   (model, data and optimizer state on the GPU; MINIDL_CUDA_TF32=1 allows TF32)
 #include <backends/cuda/cuda_device.h>
 #include <backends/cuda_settings.h>
 #include <minidl.h>
 #include <nn/models/resnet.h>
 #include <optim/sgd.h>
+#include <quant/actnn/adaptive_bits.h>
 #include <quant/actnn/packer.h>
+#include <quant/actnn/probed_layers.h>
 #include <quant/quant_resnet.h>
 #include <tensor/allocator.h>
 
@@ -29,7 +32,8 @@ int main(int argc, char** argv) {
   std::string scheme = "float", device = "cpu";
   int bits = 4;
   std::string actnn_level;
-  int cabits = 0;
+  int cabits = 0, ibits = 8;
+  bool perlayer = true;
   int64_t groupsize = 256;
   CLI::App app{"train_step: img/s of a ResNet training or eval step"};
   app.add_option("--model", model_name)
@@ -48,6 +52,9 @@ int main(int argc, char** argv) {
   app.add_option("--actnn-level", actnn_level, "ActNN activation compression level L0..L3 (train mode)");
   app.add_option("--cabits", cabits, "ActNN bits per activation element (default: the level's)");
   app.add_option("--groupsize", groupsize, "ActNN elements per quantization group");
+  app.add_option("--ibits", ibits, "ActNN at L3: initial / maximum bits of the adaptive allocator (default 8)");
+  app.add_flag("--perlayer{true}", perlayer,
+               "ActNN at L3: re-allocate bits across layers after each backward (default true, as ActNN's L3)");
   CLI11_PARSE(app, argc, argv);
   try {
     set_num_threads(threads);
@@ -56,6 +63,26 @@ int main(int argc, char** argv) {
     nn::ResNetConfig rc;
     rc.num_classes = imagenet ? 1000 : 10;
     rc.shortcut = shortcut == "A" ? nn::Shortcut::A : nn::Shortcut::B;
+    // ActNN: the packer's config, and at L3 ActNN's adaptive bits (float models: their conv / linear layers get
+    // the output-gradient probes the policy needs; quantized schemes keep fixed bits)
+    std::unique_ptr<quant::actnn::Packer> packer;
+    std::shared_ptr<quant::actnn::AdaptiveBits> policy;
+    if (!actnn_level.empty()) {
+      MINIDL_CHECK(mode == "train", "train_step: --actnn-level applies to --mode train");
+      quant::actnn::Config ac = quant::actnn::Config::for_level(quant::actnn::parse_level(actnn_level));
+      if (cabits > 0) ac.bits = cabits;
+      ac.group_size = groupsize;
+      ac.ibits = ibits;
+      ac.per_layer = perlayer;
+      ac.validate();
+      packer = std::make_unique<quant::actnn::Packer>(ac);
+      if (scheme == "float") policy = quant::actnn::make_adaptive_bits(ac);
+      if (policy) {
+        packer->set_bit_policy(policy);
+        rc.conv = quant::actnn::probed_conv_factory(policy);
+        rc.linear = quant::actnn::probed_linear_factory(policy);
+      }
+    }
     std::shared_ptr<nn::Module> model;
     if (scheme == "float") {
       model = nn::resnet_by_name(model_name, rc);
@@ -84,14 +111,6 @@ int main(int argc, char** argv) {
     so.weight_decay = 1e-4;
     optim::SGD opt(model->parameters(), so);
 
-    std::unique_ptr<quant::actnn::Packer> packer;
-    if (!actnn_level.empty()) {
-      MINIDL_CHECK(mode == "train", "train_step: --actnn-level applies to --mode train");
-      quant::actnn::Config ac = quant::actnn::Config::for_level(quant::actnn::parse_level(actnn_level));
-      if (cabits > 0) ac.bits = cabits;
-      ac.group_size = groupsize;
-      packer = std::make_unique<quant::actnn::Packer>(ac);
-    }
     auto step = [&] {
       if (mode == "train") {
         std::unique_ptr<autograd::SavedTensorHooksGuard> guard;
@@ -122,7 +141,8 @@ int main(int argc, char** argv) {
     std::string actnn;  // the ActNN fields, on the same RESULT line
     if (packer) {
       const AllocatorStats st = alloc.stats();
-      actnn = " actnn_level=" + actnn_level + " saved_bytes=" + std::to_string(packer->peak().total()) +
+      actnn = " actnn_level=" + actnn_level + (policy ? " adaptive=1" : " adaptive=0") +
+              " saved_bytes=" + std::to_string(packer->peak().total()) +
               " peak_bytes=" + std::to_string(st.peak_bytes) + " reserved_bytes=" + std::to_string(st.reserved_bytes);
     }
     std::printf(

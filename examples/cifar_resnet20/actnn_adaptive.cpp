@@ -20,23 +20,16 @@ using namespace minidl;
 namespace actnn = minidl::quant::actnn;
 
 std::shared_ptr<actnn::AdaptiveBits> make_adaptive_bits(const Config& c, const actnn::Config& ac, int64_t train_size) {
-  if (!ac.active() || ac.level != actnn::Level::L3 || (ac.ibits <= ac.bits && !ac.per_layer)) return nullptr;
+  auto policy = actnn::make_adaptive_bits(ac, train_size);
+  if (!policy) return nullptr;
   if (is_quantized(c)) {
     std::printf("=> actnn: --scheme %s layers have no gradient probes: fixed %d-bit activations, no adaptive bits\n",
                 c.scheme.c_str(), ac.bits);
     return nullptr;
   }
-  actnn::AdaptiveOptions o;
-  o.bits = ac.bits;
-  o.ibits = ac.ibits;
-  o.per_group = ac.per_group;
-  o.per_layer = ac.per_layer;
-  o.use_gradient = ac.use_gradient;
-  o.dataset_size = train_size;
-  o.group_size = ac.group_size;
   std::printf("=> actnn adaptive bits: per-sample from ibits %d%s%s\n", ac.ibits, ac.per_layer ? ", per-layer" : "",
               ac.use_gradient ? ", gradient sensitivity per sample" : "");
-  return std::make_shared<actnn::AdaptiveBits>(o);
+  return policy;
 }
 
 int run_measure_var(const Config& flags) {

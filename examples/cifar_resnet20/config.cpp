@@ -10,12 +10,13 @@
 
 namespace cifar_resnet20 {
 
-#define CONFIG_FIELDS(X)                                                                                              \
-  X(dataset)                                                                                                          \
-  X(data_dir) X(augment) X(workers) X(arch) X(shortcut) X(scheme) X(bit) X(act_bit) X(stage_act_bits) X(weight_thres) \
-      X(use_quantize_weight) X(semantics) X(float_first_last) X(epochs) X(batch_size) X(lr) X(momentum) X(wd)         \
-          X(alpha_lr) X(alpha_wd) X(schedule) X(warmup_epochs) X(seed) X(threads) X(save_dir) X(save_every) X(init)   \
-              X(print_freq) X(max_steps) X(actnn_level) X(ca) X(cabits) X(ibits) X(pergroup) X(perlayer)              \
+#define CONFIG_FIELDS(X)                                                                                            \
+  X(dataset)                                                                                                        \
+  X(data_dir)                                                                                                       \
+  X(augment) X(workers) X(arch) X(shortcut) X(scheme) X(bit) X(act_bit) X(stage_act_bits) X(weight_thres)           \
+      X(use_quantize_weight) X(semantics) X(float_first_last) X(epochs) X(batch_size) X(lr) X(momentum) X(wd)       \
+          X(alpha_lr) X(alpha_wd) X(schedule) X(warmup_epochs) X(seed) X(threads) X(save_dir) X(save_every) X(init) \
+              X(print_freq) X(max_steps) X(actnn_level) X(ca) X(cabits) X(ibits) X(pergroup) X(perlayer)            \
                   X(usegradient) X(groupsize) X(actnn_bits)
 
 std::string Config::to_json() const {
@@ -69,9 +70,10 @@ std::optional<Config> parse_args(int argc, char** argv) {
   // the seed's flags, written --ca=True / --pergroup=False there (also accepted bare, as flags)
   app.add_flag("--ca{true}", c.ca, "ActNN: compress activations (False: as L0)");
   app.add_option("--cabits", c.cabits, "ActNN: bits per activation element (default: 4 at L1/L2, 2 at L3)");
-  app.add_option("--ibits", c.ibits, "ActNN: initial / maximum bits of the adaptive allocator");
+  app.add_option("--ibits", c.ibits, "ActNN at L3: initial / maximum bits of the adaptive allocator (default 8)");
   app.add_flag("--pergroup{true}", c.pergroup, "ActNN: per-group ranges (False: one range per tensor)");
-  app.add_flag("--perlayer{true}", c.perlayer, "ActNN: re-allocate bits across layers after each backward");
+  app.add_flag("--perlayer{true}", c.perlayer,
+               "ActNN at L3: re-allocate bits across layers after each backward (default true, as ActNN's L3)");
   app.add_flag("--usegradient{true}", c.usegradient, "ActNN: per-sample gradient sensitivity");
   app.add_option("--groupsize", c.groupsize, "ActNN: elements per quantization group (a multiple of 8)");
   app.add_option("--actnn-bits", c.actnn_bits, "ActNN: per-module bits, e.g. conv1=8,layer3.2.conv2=4");

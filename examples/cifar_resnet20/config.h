@@ -33,7 +33,7 @@ struct Config {
   int cabits = 0;            // --cabits: bits per activation element (0: the level's, 4 at L1/L2, 2 at L3)
   int ibits = 8;             // --ibits: start / maximum of the adaptive allocator
   bool pergroup = true;      // --pergroup: per-group ranges (false: one range per tensor)
-  bool perlayer = false;     // --perlayer: across-layer reallocation
+  bool perlayer = true;      // --perlayer: across-layer reallocation (ActNN's default; adaptive bits are L3's)
   bool usegradient = false;  // --usegradient: per-sample gradient sensitivity
   int64_t groupsize = 256;   // --groupsize
   std::string actnn_bits;    // --actnn-bits "module=bits,...": per-module bits

@@ -36,6 +36,20 @@ struct GradProbeFn : autograd::Function<GradProbeFn> {
 
 }  // namespace
 
+std::shared_ptr<AdaptiveBits> make_adaptive_bits(const Config& config, int64_t dataset_size) {
+  if (!config.active() || config.level != Level::L3 || (config.ibits <= config.bits && !config.per_layer))
+    return nullptr;
+  AdaptiveOptions o;
+  o.bits = config.bits;
+  o.ibits = config.ibits;
+  o.per_group = config.per_group;
+  o.per_layer = config.per_layer;
+  o.use_gradient = config.use_gradient;
+  o.dataset_size = dataset_size;
+  o.group_size = config.group_size;
+  return std::make_shared<AdaptiveBits>(o);
+}
+
 AdaptiveBits::AdaptiveBits(AdaptiveOptions o) : opts_(o) {
   MINIDL_CHECK(o.bits >= 1 && o.bits <= 8, "actnn: --cabits ", o.bits, " is not in 1..8");
   MINIDL_CHECK(o.ibits >= 1 && o.ibits <= 8, "actnn: --ibits ", o.ibits, " is not in 1..8");
@@ -45,7 +59,8 @@ AdaptiveBits::AdaptiveBits(AdaptiveOptions o) : opts_(o) {
 
 void AdaptiveBits::set_dataset_size(int64_t n) {
   std::lock_guard<std::mutex> lock(mu_);
-  MINIDL_CHECK(n > 0 && layers_.empty(), "actnn: set_dataset_size(", n, ") needs a positive size before the first save");
+  MINIDL_CHECK(n > 0 && layers_.empty(), "actnn: set_dataset_size(", n,
+               ") needs a positive size before the first save");
   opts_.dataset_size = n;
 }
 
@@ -175,22 +190,17 @@ void AdaptiveBits::record_output_grad(const std::string& module, const Tensor& g
       l.scale.update(sq, {});
     }
   }
-  if (opts_.per_layer && auto_allocate_ && !callback_queued_) {
-    callback_queued_ = true;
+  if (opts_.per_layer && auto_allocate_ && queued_.expired()) {
+    auto token = std::make_shared<const bool>(true);
+    queued_ = token;
     std::weak_ptr<AdaptiveBits> self = weak_from_this();
-    autograd::queue_backward_callback([self] {
+    autograd::queue_backward_callback([self, token] {
       if (auto p = self.lock()) p->after_backward();
     });
   }
 }
 
-void AdaptiveBits::after_backward() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    callback_queued_ = false;
-  }
-  allocate_per_layer();
-}
+void AdaptiveBits::after_backward() { allocate_per_layer(); }
 
 bool AdaptiveBits::allocate_per_layer() {
   std::lock_guard<std::mutex> lock(mu_);

@@ -21,6 +21,7 @@
 
 #include "quant/actnn/bit_allocation.h"
 #include "quant/actnn/bit_policy.h"
+#include "quant/actnn/config.h"
 #include "quant/actnn/sensitivity.h"
 
 namespace minidl::quant::actnn {
@@ -94,9 +95,18 @@ class AdaptiveBits final : public BitPolicy, public std::enable_shared_from_this
   std::map<std::string, Layer> layers_;
   std::vector<int64_t> batch_;
   std::string last_conv_;
-  bool update_scale_ = true, auto_allocate_ = true, callback_queued_ = false;
+  bool update_scale_ = true, auto_allocate_ = true;
+  // Alive while this pass's after_backward callback is queued: the callback owns the token, so a pass that fails
+  // (and drops its callbacks) frees it too, and the next pass queues a new one.
+  std::weak_ptr<const bool> queued_;
   int64_t allocations_ = 0, next_order_ = 0;
 };
+
+/// The adaptive-bits policy an ActNN config asks for, or null when its bits are fixed. Adaptivity is L3's (ActNN's
+/// L1 / L2 set adaptive_conv_scheme = adaptive_bn_scheme = False), and there it runs when ibits > bits (per-sample
+/// bits) or per_layer: L3's defaults (ibits 8, per_layer) are ActNN's. The model's conv / linear layers need
+/// output-gradient probes (probed_layers.h) for it. `dataset_size`: the training set's size (use_gradient).
+std::shared_ptr<AdaptiveBits> make_adaptive_bits(const Config& config, int64_t dataset_size = 0);
 
 /// Identity in forward (the same values, bit for bit); in backward reports the gradient of `y` to `policy`
 /// under the module name that is current in forward, then passes it through.

@@ -69,9 +69,16 @@ std::string Config::str() const {
   std::ostringstream os;
   os << "actnn " << level_name(active() ? level : Level::L0);
   if (active()) {
-    os << " cabits " << bits << " ibits " << ibits << " groupsize " << group_size
-       << (per_group ? " per-group" : " per-tensor") << " ranges, " << (bf16_meta ? "bf16" : "f32") << " metadata"
-       << (per_layer ? ", perlayer" : "") << (use_gradient ? ", usegradient" : "") << ", seed " << seed;
+    os << " cabits " << bits << " groupsize " << group_size << (per_group ? " per-group" : " per-tensor") << " ranges, "
+       << (bf16_meta ? "bf16" : "f32") << " metadata, ";
+    // the adaptive settings act at L3 only (make_adaptive_bits); ActNN's L1 / L2 keep their bits fixed
+    if (level == Level::L3 && (ibits > bits || per_layer)) {
+      os << "adaptive bits (ibits " << ibits << (per_layer ? ", perlayer" : "") << (use_gradient ? ", usegradient" : "")
+         << ")";
+    } else {
+      os << "fixed bits";
+    }
+    os << ", seed " << seed;
     if (!module_bits.empty()) os << ", " << module_bits.size() << " per-module override(s)";
   }
   return os.str();

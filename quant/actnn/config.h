@@ -4,7 +4,8 @@
 //   L1  conv / linear inputs at 4 bits; batch-norm inputs exact; ReLU / dropout / STE masks as 1 bit, indices
 //       narrowed, quantizer coefficients at 8 bits (those four are lossless or parameter-side only).
 //   L2  L1 with batch-norm inputs at 4 bits too ("4-bit everything").
-//   L3  L2 at 2 bits (ActNN's default; its per-sample / per-layer adaptive bits plug in through BitPolicy).
+//   L3  L2 at 2 bits with adaptive bits (ActNN's default configuration: per-sample bits from ibits 8 and a
+//       per-layer reallocation after every backward; make_adaptive_bits below builds that BitPolicy).
 // L4 (swap packed activations to host memory) and L5 (allocator defragmentation) are GPU-only in ActNN; on the cpu
 // backend the packed data already lives in host memory, so L4 would mean swapping to a memory-mapped file and L5
 // is the caching allocator's empty_cache(); neither is implemented (docs/actnn.md).
@@ -28,7 +29,7 @@ struct Config {
   int bits = 2;               // --cabits: bits per activation element (the level's default when 0)
   int ibits = 8;              // --ibits: start / maximum of the adaptive allocator (BitPolicy; unused by fixed bits)
   bool per_group = true;      // --pergroup: per-group ranges, else one range per tensor
-  bool per_layer = false;     // --perlayer: across-layer reallocation (BitPolicy)
+  bool per_layer = true;      // --perlayer: across-layer reallocation (BitPolicy; ActNN's default, used at L3 only)
   bool use_gradient = false;  // --usegradient: per-sample gradient sensitivity (BitPolicy)
   int64_t group_size = 256;   // --groupsize
   bool bf16_meta = true;      // metadata as bf16 (ActNN's choice) or f32
@@ -44,7 +45,7 @@ struct Config {
   void validate() const;
   /// Parses "name=bits,name=bits" into module_bits (adds to it); throws on a malformed entry.
   void parse_module_bits(const std::string& spec);
-  /// One line: level, bits, group size, ranges, metadata, seed.
+  /// One line: level, bits, group size, ranges, metadata, fixed or adaptive bits (L3), seed.
   std::string str() const;
 };
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ActNN adaptive bits end to end on Fashion-MNIST: a short L3 run with --ibits 8 --perlayer --usegradient prints
-# the bit map with per-layer allocations, the pre-activation ResNet-56 trains a step, and --measure-var gives
+# the bit map with per-layer allocations, the pre-activation ResNet-56 trains a step (L3's defaults are ActNN's:
+# adaptive, per-layer), and --measure-var gives
 # Var = 0 and Bias = 0 with nothing compressed (L0) but Var > 0 at L3. Exits 77 (skipped) without the data.
 set -euo pipefail
 exe="$1"
@@ -22,6 +23,11 @@ echo "ok   L3 adaptive run: $allocs per-layer allocations"
 "$exe" "${common[@]}" --arch preact_resnet56 --epochs 1 --max-steps 1 --actnn-level L3 >"$tmp/preact.log"
 grep -q "855290 parameters" "$tmp/preact.log" || { echo "FAIL: preact_resnet56"; cat "$tmp/preact.log"; exit 1; }
 echo "ok   preact_resnet56 trains a step"
+# L3's defaults are ActNN's (ibits 8 and the per-layer reallocation); --perlayer=false keeps per-sample bits only
+grep -q "actnn adaptive bits: per-sample from ibits 8, per-layer" "$tmp/preact.log" || { echo "FAIL: L3 defaults"; cat "$tmp/preact.log"; exit 1; }
+"$exe" "${common[@]}" --epochs 1 --max-steps 1 --actnn-level L3 --perlayer=false >"$tmp/sample.log"
+grep -q "actnn adaptive bits: per-sample from ibits 8$" "$tmp/sample.log" || { echo "FAIL: --perlayer=false"; cat "$tmp/sample.log"; exit 1; }
+echo "ok   L3 defaults: ibits 8, per-layer (ActNN's); --perlayer=false turns the reallocation off"
 
 overall() {  # overall LEVEL FLAGS... -> the "Overall ..." line
   "$exe" "${common[@]}" --measure-var "$tmp/run/last.safetensors" --var-batches 2 "$@" | grep "^Overall"

@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "autograd/function.h"
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "autograd/saved_tensor.h"
@@ -127,6 +128,69 @@ TEST_CASE("per-layer allocation after each backward, within the budget") {
   CHECK(moved);
   // The batch norm after a conv copies its budget.
   CHECK(policy->layer_budget("layer1.0.bn1") == policy->layer_budget("layer1.0.conv1"));
+}
+
+namespace {
+// Identity whose backward fails: placed on the input, it throws after every probe of the pass has run.
+struct FailingBackwardFn : autograd::Function<FailingBackwardFn> {
+  static constexpr const char* kName = "failing_backward";
+  static Tensor forward(autograd::Context&, const Tensor& x) { return x.detach(); }
+  static std::vector<Tensor> backward(autograd::Context&, std::vector<Tensor>) {
+    MINIDL_FAIL("failing_backward: this backward fails on purpose");
+  }
+};
+}  // namespace
+
+TEST_CASE("a failed backward pass does not stop the per-layer allocation") {
+  // The pass drops its queued callbacks; the policy must queue a new one in the next pass (it once kept a
+  // "queued" flag set forever, so a run recovering from an error, such as a memory-cap search, stopped adapting).
+  AdaptiveOptions o;
+  o.per_layer = true;
+  auto policy = std::make_shared<AdaptiveBits>(o);
+  auto m = probed_resnet(policy);
+  Packer packer(Config::for_level(Level::L3));
+  packer.set_bit_policy(policy);
+  const Tensor x = skewed_batch(4), y = labels(4);
+  step(*m, x, y, &packer);
+  CHECK(policy->allocations() == 1);
+  {
+    autograd::SavedTensorHooksGuard guard(packer.hooks());
+    Tensor xin = x.detach();
+    xin.set_requires_grad(true);
+    Tensor loss = cross_entropy((*m)(FailingBackwardFn::apply(xin)), y);
+    CHECK_THROWS_WITH_AS(loss.backward(), doctest::Contains("fails on purpose"), Error);
+  }
+  CHECK(policy->allocations() == 1);  // the failed pass allocated nothing
+  step(*m, x, y, &packer);
+  CHECK(policy->allocations() == 2);
+}
+
+TEST_CASE("make_adaptive_bits: ActNN's L3 adapts (ibits 8, per-layer), other levels keep fixed bits") {
+  const Config l3 = Config::for_level(Level::L3);
+  CHECK(l3.bits == 2);
+  CHECK(l3.ibits == 8);
+  CHECK(l3.per_layer);
+  auto p = make_adaptive_bits(l3, 100);
+  REQUIRE(p != nullptr);
+  CHECK(p->options().per_layer);
+  CHECK(p->options().ibits == 8);
+  CHECK(p->options().bits == 2);
+  CHECK(p->options().dataset_size == 100);
+  CHECK(l3.str().find("adaptive bits (ibits 8, perlayer)") != std::string::npos);
+  CHECK(Config::for_level(Level::L2).str().find("fixed bits") != std::string::npos);
+  CHECK(make_adaptive_bits(Config::for_level(Level::L2)) == nullptr);  // ActNN's L1 / L2 have no adaptive scheme
+  CHECK(make_adaptive_bits(Config::for_level(Level::L0)) == nullptr);
+  Config fixed = l3;
+  fixed.ibits = 2;
+  fixed.per_layer = false;
+  CHECK(make_adaptive_bits(fixed) == nullptr);
+  Config off = l3;
+  off.compress = false;  // --ca=false behaves as L0
+  CHECK(make_adaptive_bits(off) == nullptr);
+  Config per_sample = l3;
+  per_sample.per_layer = false;
+  REQUIRE(make_adaptive_bits(per_sample) != nullptr);
+  CHECK(!make_adaptive_bits(per_sample)->options().per_layer);
 }
 
 TEST_CASE("--usegradient needs the loader's sample indices") {
