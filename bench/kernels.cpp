@@ -179,8 +179,8 @@ BENCHMARK_CAPTURE(BM_BatchNorm, relu_backward, 3)
     ->Args({128, 16, 32, 1})
     ->Args({32, 64, 56, 1})
     ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Actnn, quantize, 0)->Arg(2)->Arg(4)->Arg(8)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Actnn, dequantize, 1)->Arg(2)->Arg(4)->Arg(8)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Actnn, quantize, 0)->Arg(1)->Arg(2)->Arg(3)->Arg(4)->Arg(8)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Actnn, dequantize, 1)->Arg(1)->Arg(2)->Arg(3)->Arg(4)->Arg(8)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Actnn, pack_mask, 2)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Actnn, unpack_mask, 3)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MaxPool)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);

@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
   int bits = 4;
   std::string actnn_level;
   int cabits = 0, ibits = 8;
-  bool perlayer = true;
+  bool perlayer = true, bit_map = false;
   int64_t groupsize = 256;
   CLI::App app{"train_step: img/s of a ResNet training or eval step"};
   app.add_option("--model", model_name)
@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   app.add_option("--cabits", cabits, "ActNN bits per activation element (default: the level's)");
   app.add_option("--groupsize", groupsize, "ActNN elements per quantization group");
   app.add_option("--ibits", ibits, "ActNN at L3: initial / maximum bits of the adaptive allocator (default 8)");
+  app.add_flag("--bit-map", bit_map, "ActNN at L3: print the adaptive bits of each layer after the measured steps");
   app.add_flag("--perlayer{true}", perlayer,
                "ActNN at L3: re-allocate bits across layers after each backward (default true, as ActNN's L3)");
   CLI11_PARSE(app, argc, argv);
@@ -154,6 +155,8 @@ int main(int argc, char** argv) {
         actnn.c_str());
     if (dev.is_cuda()) std::printf("MEMORY %s\n", cuda_memory_summary().c_str());
     if (profile) std::printf("%s", autograd::Profiler::table().c_str());
+    if (bit_map && policy)
+      std::printf("=> actnn adaptive bits after the measured steps:\n%s", policy->bit_map().c_str());
     return 0;
   } catch (const Error& e) {
     std::fprintf(stderr, "train_step: error: %s\n", e.what());

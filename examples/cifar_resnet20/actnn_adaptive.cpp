@@ -27,6 +27,10 @@ std::shared_ptr<actnn::AdaptiveBits> make_adaptive_bits(const Config& c, const a
                 c.scheme.c_str(), ac.bits);
     return nullptr;
   }
+  MINIDL_CHECK(c.device == "cpu",
+               "ActNN: L3's adaptive bits (--ibits above --cabits, or --perlayer, both L3's "
+               "defaults) run on the cpu only; with --device ",
+               c.device, " use fixed bits: --ibits 2 --perlayer=false (or --actnn-level L1 / L2)");
   std::printf("=> actnn adaptive bits: per-sample from ibits %d%s%s\n", ac.ibits, ac.per_layer ? ", per-layer" : "",
               ac.use_gradient ? ", gradient sensitivity per sample" : "");
   return policy;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 
 #include "autograd/function.h"
@@ -13,6 +14,63 @@ namespace minidl::quant::actnn {
 namespace {
 
 bool is_conv_or_linear(const std::string& op) { return op == "conv2d" || op == "linear"; }
+
+// Lanes of the independent running minima / maxima and sums below (one running value would be a chain of
+// dependent instructions, a few cycles per element). GCC / clang vector types: SSE on the baseline target.
+constexpr int kLanes = 16;
+typedef float Float4 __attribute__((vector_size(16)));
+
+// min and max of x[0, n) (n > 0) as std::min / std::max would give them element by element: both are exact and
+// ignore a NaN (std::min(a, NaN) is a; v < a is false for a NaN v), so the lane order does not change the values
+// (bar the sign of a zero, which the squared range does not see).
+void group_min_max(const float* x, int64_t n, float& mn, float& mx) {
+  constexpr float inf = std::numeric_limits<float>::infinity();
+  Float4 a[kLanes / 4], b[kLanes / 4];
+  for (int l = 0; l < kLanes / 4; ++l) {
+    a[l] = Float4{inf, inf, inf, inf};
+    b[l] = -a[l];
+  }
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    for (int l = 0; l < kLanes / 4; ++l) {
+      Float4 v;
+      std::memcpy(&v, x + j + 4 * l, sizeof v);
+      a[l] = v < a[l] ? v : a[l];
+      b[l] = b[l] < v ? v : b[l];
+    }
+  }
+  mn = inf;
+  mx = -inf;
+  for (int l = 0; l < kLanes / 4; ++l) {
+    for (int k = 0; k < 4; ++k) {
+      mn = std::min(mn, a[l][k]);
+      mx = std::max(mx, b[l][k]);
+    }
+  }
+  for (; j < n; ++j) {
+    mn = std::min(mn, x[j]);
+    mx = std::max(mx, x[j]);
+  }
+}
+
+// sum of x[i]^2 over [0, n) in double, kLanes partial sums (the result can differ from a left-to-right sum in
+// the last bits of the double only; the caller keeps a float).
+double squared_norm(const float* x, int64_t n) {
+  double acc[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    for (int l = 0; l < kLanes; ++l) acc[l] += static_cast<double>(x[j + l]) * x[j + l];
+  }
+  for (; j < n; ++j) acc[0] += static_cast<double>(x[j]) * x[j];
+  double s = 0;
+  for (int l = 0; l < kLanes; ++l) s += acc[l];
+  return s;
+}
+
+// The ranges and gradient norms are read on the host; a GPU run needs fixed bits.
+constexpr const char* kDeviceHelp =
+    "actnn: L3's adaptive bits (ibits above cabits, or perlayer) run on the cpu backend only; on a GPU use fixed "
+    "bits (--ibits 2 --perlayer=false at L3, or L1 / L2)";
 
 // x's elements in memory order, sample-major, or null when x is not a dense f32 tensor of that kind.
 const float* dense_samples(const Tensor& x) {
@@ -113,11 +171,8 @@ std::vector<float> AdaptiveBits::ranges_locked(const Tensor& x) const {
   for (int64_t s = 0; s < n; ++s) {
     for (int64_t k = 0; k < gps; ++k) {
       const int64_t lo = k * g, hi = std::min(f, lo + g);
-      float a = std::numeric_limits<float>::infinity(), b = -a;
-      for (int64_t j = lo; j < hi; ++j) {
-        a = std::min(a, p[s * f + j]);
-        b = std::max(b, p[s * f + j]);
-      }
+      float a = 0, b = 0;
+      group_min_max(p + s * f + lo, hi - lo, a, b);
       if (hi - lo < g) {  // zero padding takes part in the last group's range (spec pitfall 3)
         a = std::min(a, 0.0f);
         b = std::max(b, 0.0f);
@@ -136,6 +191,7 @@ std::vector<float> AdaptiveBits::ranges_locked(const Tensor& x) const {
 }
 
 std::vector<uint8_t> AdaptiveBits::sample_bits(const autograd::SaveInfo& info, const Tensor& x, int layer_bits) {
+  MINIDL_CHECK(x.device().is_cpu(), kDeviceHelp, " ('", info.module, "' saved a tensor on ", x.device().str(), ")");
   const int64_t n = x.dim() == 0 ? 1 : x.size(0);
   if (dense_samples(x) == nullptr)
     return std::vector<uint8_t>(static_cast<size_t>(n), static_cast<uint8_t>(layer_bits));
@@ -169,6 +225,7 @@ std::vector<uint8_t> AdaptiveBits::sample_bits(const autograd::SaveInfo& info, c
 }
 
 void AdaptiveBits::record_output_grad(const std::string& module, const Tensor& grad) {
+  MINIDL_CHECK(grad.device().is_cpu(), kDeviceHelp, " ('", module, "' has a gradient on ", grad.device().str(), ")");
   std::lock_guard<std::mutex> lock(mu_);
   if (update_scale_) {
     Tensor g = dense_samples(grad) ? grad : grad.contiguous().to(DType::f32);
@@ -177,9 +234,7 @@ void AdaptiveBits::record_output_grad(const std::string& module, const Tensor& g
     std::vector<float> sq(static_cast<size_t>(n));
 #pragma omp parallel for schedule(static)
     for (int64_t s = 0; s < n; ++s) {
-      double acc = 0;
-      for (int64_t j = 0; j < f; ++j) acc += static_cast<double>(p[s * f + j]) * p[s * f + j];
-      sq[static_cast<size_t>(s)] = static_cast<float>(acc);
+      sq[static_cast<size_t>(s)] = static_cast<float>(squared_norm(p + s * f, f));
     }
     Layer& l = layer_locked(module, true);
     if (l.scale.per_sample()) {

@@ -14,7 +14,9 @@
 #include "backends/cuda/cuda_device.h"
 #include "backends/cuda_settings.h"
 #include "nn/models/resnet.h"
+#include "quant/actnn/adaptive_bits.h"
 #include "quant/actnn/packer.h"
+#include "quant/actnn/probed_layers.h"
 #include "tensor/generator.h"
 #include "test_skip.h"
 
@@ -77,4 +79,23 @@ TEST_CASE("cuda: an L2-compressed ResNet-20 step on the device stores what the C
   CHECK(vs_exact > 10 * vs_host);
   CHECK(vs_host < 1e-3);
   set_cuda_deterministic(was_deterministic);
+}
+
+TEST_CASE("cuda: L3's adaptive bits (its defaults) stop with a clear error naming the fixed-bit flags") {
+  if (cuda_device_count() == 0) MINIDL_SKIP("no CUDA device (" << cuda_device_status() << ")");
+  const Config l3 = Config::for_level(Level::L3);
+  auto policy = make_adaptive_bits(l3);
+  REQUIRE(policy != nullptr);
+  nn::ResNetConfig rc;
+  rc.conv = probed_conv_factory(policy);
+  rc.linear = probed_linear_factory(policy);
+  manual_seed(7);
+  auto model = nn::resnet20(rc);
+  model->train();
+  model->to(Device::cuda(0));
+  Packer packer(l3);
+  packer.set_bit_policy(policy);
+  const Tensor x = randn({4, 3, 16, 16}).to(Device::cuda(0));
+  const Tensor y = from_vector<int64_t>({0, 1, 2, 3}, {4}, TensorOptions().dtype(DType::i64)).to(Device::cuda(0));
+  CHECK_THROWS_WITH_AS(resnet_step(*model, x, y, &packer), doctest::Contains("--ibits 2 --perlayer=false"), Error);
 }
