@@ -2,17 +2,20 @@
 // instead of the seven elementwise primitives (and seven activation-sized temporaries) of the unfused op, and one pass
 // over the gradient for gx and the alpha sum. Elements run in L1-sized blocks, parallel over blocks; in a
 // block the level index is the count of midpoints below c (vectorised compares over the block), the index the
-// reference's binary search over midpoints finds. Kernels are compiled for AVX2 and for the baseline and
+// reference's binary search over midpoints finds (float32 sets of at most 16 levels: the hand-written AVX2
+// kernel of cpu_quant_clip_avx2.h, counting in registers). Kernels are compiled for AVX2 and for the baseline and
 // picked at run time; neither uses FMA, so both equal the reference bit for bit. The alpha sum adds double
 // partials of fixed 4096-element chunks in order: the same result for any thread count.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/cpu_isa.h"
 #include "backends/cpu/cpu_loops.h"
+#include "backends/cpu/cpu_quant_clip_avx2.h"
 
 namespace minidl {
 namespace {
@@ -93,6 +96,21 @@ template <typename T>
 template <typename T>
 void fwd_base(const FwdArgs<T>& A, int64_t b, int64_t e) {
   fwd_range(A, b, e);
+}
+
+// Whether the hand-written AVX2 kernel covers these arguments: float32 levels, at most 16 of them.
+template <typename T>
+bool levels_kernel_fits(const FwdArgs<T>& A) {
+  return std::is_same_v<T, float> && A.lv != nullptr && A.nm + 1 <= cpu::kQuantClipAvx2MaxLevels;
+}
+
+// [b, e) through the AVX2 levels kernel (whole vectors of 8) and fwd_avx2 for the rest: the same values.
+void fwd_levels_avx2(const FwdArgs<float>& A, int64_t b, int64_t e) {
+  const int64_t n8 = (e - b) / 8 * 8;
+  cpu::quant_clip_levels_avx2(A.out + b, A.mask != nullptr ? A.mask + b : nullptr,
+                              A.coef != nullptr ? A.coef + b : nullptr, A.x + b, n8, A.a, A.lo, A.hi, A.lv, A.mid,
+                              A.nm);
+  if (b + n8 < e) fwd_avx2<float>(A, b + n8, e);
 }
 
 // gx = gy * mask over [b, e) (gx null: skipped); returns sum(gy * coef) of [b, e) in double (coef null: 0).
@@ -238,8 +256,15 @@ void CpuBackend::quantize_clip_forward(Tensor& out, Tensor& mask, Tensor& coef, 
     const int64_t n = x.numel();
     const int64_t nblocks = (n + kBlock - 1) / kBlock;
     const bool avx2 = have_avx2();
+    const bool levels_kernel = avx2 && levels_kernel_fits(A);
     cpu::parallel_for(nblocks, kBlock * 4, [&](int64_t b, int64_t e) {
       const int64_t lo_i = b * kBlock, hi_i = std::min(n, e * kBlock);
+      if constexpr (std::is_same_v<T, float>) {
+        if (levels_kernel) {
+          fwd_levels_avx2(A, lo_i, hi_i);
+          return;
+        }
+      }
       if (avx2) {
         fwd_avx2<T>(A, lo_i, hi_i);
       } else {

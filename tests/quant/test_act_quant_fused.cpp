@@ -12,6 +12,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
+#include "backends/cpu/cpu_isa.h"
 #include "quant/op_utils.h"
 #include "quant/ops.h"
 
@@ -147,6 +148,53 @@ TEST_CASE("fused activation quantizer equals the unfused primitive chain bit for
             CHECK(Ag.grad().item<double>() == doctest::Approx(ga).epsilon(dt == DType::f32 ? 1e-6 : 1e-13));
           }
         }
+      }
+    }
+  }
+}
+
+TEST_CASE("cpu quantize_clip_forward equals ref with NaN, infinities, -0, ties and clip edges at every ISA level") {
+  // The cpu backend picks a hand-written AVX2 kernel for float32 sets of up to 16 levels, the compiled loops
+  // otherwise (more levels, float64, the uniform path, a baseline cap); each must give ref's bits.
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  for (auto [scheme, bits] : {std::pair{Scheme::APoT, 4}, std::pair{Scheme::PoT, 3}, std::pair{Scheme::APoT, 2},
+                              std::pair{Scheme::APoT, 6}, std::pair{Scheme::Uniform, 4}}) {
+    const LevelSet ls = LevelSet::make(scheme, bits, false, DType::f32);
+    const double alpha = 1.5;
+    std::vector<double> v = {nan, inf, -inf, -0.0, 0.0, 1.0, -1.0, 1e-30, alpha, alpha * 1.0000001, 3.0};
+    if (!ls.rounding) {
+      const auto L = ls.magnitudes.to_vector<double>();
+      for (size_t k = 0; k + 1 < L.size(); ++k) {
+        const float m = static_cast<float>((static_cast<float>(L[k]) + static_cast<float>(L[k + 1])) / 2);
+        v.push_back(m * alpha);  // at a midpoint (ties go low)
+        v.push_back(std::nextafter(m, 2.0f) * alpha);
+        v.push_back(L[k] * alpha);
+      }
+    }
+    while (v.size() % 8 != 5) v.push_back(0.37 * static_cast<double>(v.size()));  // a partial last vector
+    const int64_t n = static_cast<int64_t>(v.size());
+    for (double lo : {0.0, -inf}) {
+      auto run = [&](const std::string& be) {
+        BackendScope scope(be);
+        const Tensor x = from_vector(v, {n}).to(DType::f32);
+        const Tensor a = scalar_tensor(alpha, TensorOptions().dtype(DType::f32));
+        Tensor out = empty({n}), coef = empty({n}), mask = empty({n}, TensorOptions().dtype(DType::u8));
+        const Tensor lv = ls.rounding ? Tensor() : ls.magnitudes.to(DType::f32);
+        backend_for(x).quantize_clip_forward(out, mask, coef, x, a, lv, ls.steps, lo, 1.0);
+        return std::vector<Tensor>{out, mask.to(DType::f32), coef};
+      };
+      const auto want = run("ref");
+      for (auto cap : {cpu::CpuIsa::Baseline, cpu::CpuIsa::Avx2, cpu::CpuIsa::Avx512}) {
+        if (static_cast<int>(cap) > static_cast<int>(cpu::host_isa())) continue;
+        cpu::set_cpu_isa_cap(cap);
+        const auto got = run("cpu");
+        cpu::set_cpu_isa_cap(std::nullopt);
+        const std::string where = std::string(scheme_name(scheme)) + " " + std::to_string(bits) + "-bit, lo " +
+                                  std::to_string(lo) + ", isa " + cpu::isa_name(cap);
+        INFO(where);
+        check_bits_equal(got[0], want[0], "out");
+        check_bits_equal(got[1], want[1], "mask");
+        check_bits_equal(got[2], want[2], "coef");
       }
     }
   }

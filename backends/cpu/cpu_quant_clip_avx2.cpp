@@ -1,0 +1,61 @@
+// The activation quantizer's AVX2 forward kernel (see cpu_quant_clip_avx2.h).
+#include "backends/cpu/cpu_quant_clip_avx2.h"
+
+#include <immintrin.h>
+
+#include <array>
+#include <cstring>
+
+namespace minidl::cpu {
+
+#define MINIDL_AVX2_ONLY __attribute__((target("avx2")))
+
+namespace {
+
+// Byte k of kMaskBytes[m] is bit k of m: eight u8 mask values from one movemask.
+constexpr std::array<uint64_t, 256> make_mask_bytes() {
+  std::array<uint64_t, 256> t{};
+  for (int m = 0; m < 256; ++m) {
+    uint64_t v = 0;
+    for (int k = 0; k < 8; ++k) v |= static_cast<uint64_t>((m >> k) & 1) << (8 * k);
+    t[static_cast<size_t>(m)] = v;
+  }
+  return t;
+}
+constexpr std::array<uint64_t, 256> kMaskBytes = make_mask_bytes();
+
+}  // namespace
+
+MINIDL_AVX2_ONLY void quant_clip_levels_avx2(float* out, uint8_t* mask, float* coef, const float* x, int64_t n, float a,
+                                             float lo, float hi, const float* lv, const float* mid, size_t nm) {
+  // levels padded to 16 (unused entries are never selected: the count is at most nm)
+  alignas(32) float table[16] = {};
+  for (size_t k = 0; k <= nm; ++k) table[k] = lv[k];
+  const __m256 lv_lo = _mm256_load_ps(table), lv_hi = _mm256_load_ps(table + 8);
+  __m256 midv[kQuantClipAvx2MaxLevels - 1];
+  for (size_t j = 0; j < nm; ++j) midv[j] = _mm256_set1_ps(mid[j]);
+  const __m256 av = _mm256_set1_ps(a), lov = _mm256_set1_ps(lo), hiv = _mm256_set1_ps(hi);
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256i seven = _mm256_set1_epi32(7);
+  for (int64_t i = 0; i < n; i += 8) {
+    const __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i), av);
+    // t = v < lo ? lo : v; c = hi < t ? hi : t (NaN stays NaN: both compares are false)
+    const __m256 t = _mm256_blendv_ps(v, lov, _mm256_cmp_ps(v, lov, _CMP_LT_OQ));
+    const __m256 c = _mm256_blendv_ps(t, hiv, _mm256_cmp_ps(hiv, t, _CMP_LT_OQ));
+    // k = number of midpoints m with m < c (a true compare is -1 as an integer)
+    __m256i k = _mm256_setzero_si256();
+    for (size_t j = 0; j < nm; ++j) k = _mm256_sub_epi32(k, _mm256_castps_si256(_mm256_cmp_ps(midv[j], c, _CMP_LT_OQ)));
+    // q = table[k]: the low or high 8-entry half by k > 7
+    const __m256 q_lo = _mm256_permutevar8x32_ps(lv_lo, k), q_hi = _mm256_permutevar8x32_ps(lv_hi, k);
+    const __m256 q = _mm256_blendv_ps(q_lo, q_hi, _mm256_castsi256_ps(_mm256_cmpgt_epi32(k, seven)));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(q, av));
+    if (mask != nullptr) {
+      const __m256 inside = _mm256_cmp_ps(v, c, _CMP_EQ_OQ);
+      const uint64_t bytes = kMaskBytes[static_cast<size_t>(_mm256_movemask_ps(inside))];
+      std::memcpy(mask + i, &bytes, 8);
+      _mm256_storeu_ps(coef + i, _mm256_sub_ps(q, _mm256_mul_ps(v, _mm256_and_ps(inside, one))));
+    }
+  }
+}
+
+}  // namespace minidl::cpu

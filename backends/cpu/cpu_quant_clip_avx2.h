@@ -1,0 +1,23 @@
+// Hand-written AVX2 kernel of the activation quantizer's forward (quantize_clip_forward, spec/quant.md section
+// 1.7) for float32 level sets of at most 16 levels (APoT / PoT / uniform-as-levels up to 4 bits): the level index
+// of each element is the count of midpoints below it, counted in registers, and the level is picked with two
+// 8-entry permutes. It writes exactly the reference's values: no FMA (compiled for avx2 only), the same f32
+// operations in the same order (v = x / a, clamp, the midpoint count, q * a, q - v * mask). Callers check
+// cpu::isa_enabled(CpuIsa::Avx2) first.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace minidl::cpu {
+
+/// At most this many levels (the permute tables hold 16 entries).
+constexpr size_t kQuantClipAvx2MaxLevels = 16;
+
+/// Elements [0, n) with n a multiple of 8: out = q * a and, when mask is not null, mask (u8) = 1[v == c] and
+/// coef = q - v * mask, for v = x / a, c = min(max(v, lo), hi), q = lv[count of mid below c]. `nm` midpoints
+/// (nm + 1 levels, nm + 1 <= kQuantClipAvx2MaxLevels).
+void quant_clip_levels_avx2(float* out, uint8_t* mask, float* coef, const float* x, int64_t n, float a, float lo,
+                            float hi, const float* lv, const float* mid, size_t nm);
+
+}  // namespace minidl::cpu
