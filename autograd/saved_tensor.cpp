@@ -29,6 +29,8 @@ SavedTensorHooksGuard::SavedTensorHooksGuard(SavedTensorHooks hooks) {
 }
 SavedTensorHooksGuard::~SavedTensorHooksGuard() { g_hooks.pop_back(); }
 
+bool SavedTensorHooksGuard::active() { return !g_hooks.empty(); }
+
 ModuleNameGuard::ModuleNameGuard(const std::string& name) { g_modules.push_back(name); }
 ModuleNameGuard::~ModuleNameGuard() { g_modules.pop_back(); }
 const std::string& ModuleNameGuard::current() {

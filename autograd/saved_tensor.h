@@ -57,6 +57,11 @@ struct SavedTensorHooks {
 /// RAII: pushes hooks for its scope; the innermost guard applies.
 class SavedTensorHooksGuard {
  public:
+  /// Whether a guard is active on this thread (saves then go through its pack hook). Ops that can save less when
+  /// nothing is packed (a tensor another op saves anyway, instead of derived ones) ask this.
+  static bool active();
+
+ public:
   explicit SavedTensorHooksGuard(SavedTensorHooks hooks);
   ~SavedTensorHooksGuard();
   SavedTensorHooksGuard(const SavedTensorHooksGuard&) = delete;

@@ -166,6 +166,14 @@ class Backend {
   /// defined): the products in the dtype, summed in double, rounded to the dtype, then scaled.
   virtual void quantize_clip_backward(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& mask,
                                       const Tensor& coef, double scale);
+  /// The same backward from the forward's input instead of its saved mask and coef (which it derives from x,
+  /// alpha, levels, steps, lo and hi as quantize_clip_forward does): the same gx and galpha, bit for bit. Lets
+  /// the op save x, which the op before it keeps anyway, instead of 5 bytes per element. The base class runs
+  /// quantize_clip_forward into temporaries and then quantize_clip_backward (any backend, any device); the cpu
+  /// backend fuses it into one pass.
+  virtual void quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& x,
+                                                 const Tensor& alpha, const Tensor& levels, double steps, double lo,
+                                                 double hi, double scale);
   /// PACT's activation quantizer in one pass (spec/quant.md section 3.4), k = 2^bits - 1, a = alpha (one element,
   /// x's dtype): out = min(max(nearbyint(x * k / (a + 1e-6)), 0), k) * a / k (a + 1e-6 formed in double, then
   /// rounded to the dtype). When defined, mask (u8) = 1[0 < x < a] and coef (x's dtype) = 1[x > a]: its

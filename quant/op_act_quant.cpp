@@ -2,11 +2,13 @@
 // APoT-I: c = clamp(x, 0, 1), dL/dX = g * 1[0 <= x <= 1]; APoT-C: c = min(x, 1) (no lower clamp; the uniform
 // path then keeps negative codes, as the reference), dL/dX = g * 1[x <= 1]. out = alpha * q with
 // q = P_L(c) or round(c * s) / s. dL/dalpha = sum g * (1[x > 1] + (q - x) * mask).
-// One fused backend pass each way (Backend::quantize_clip_forward / _backward); forward saves the u8 input mask
-// and the per-element alpha coefficient.
+// One fused backend pass each way (Backend::quantize_clip_forward / _backward_from_input); forward saves X (kept
+// by the op before anyway) and backward derives the mask and coefficient; under saved-tensor hooks (ActNN) it
+// saves the u8 mask and the per-element alpha coefficient instead (quantize_clip_backward).
 #include <limits>
 
 #include "autograd/function.h"
+#include "autograd/saved_tensor.h"
 #include "quant/op_utils.h"
 #include "quant/ops.h"
 
@@ -26,26 +28,59 @@ struct ActQuantFn : autograd::Function<ActQuantFn> {
     const double lo = api ? 0.0 : -std::numeric_limits<double>::infinity();
     const MemoryFormat fmt = follow_format(X.sizes(), {X});
     Tensor out = new_like(X.sizes(), X, fmt);
-    // The STE mask is exactly "the clamp left x unchanged" (0 <= x <= 1 for I, x <= 1 for C), and the alpha
-    // coefficient 1[x > 1] + (q - x) * mask equals q - x * mask (above the clip q = 1; below it for APoT-I,
-    // q = 0 and the mask is 0). The mask is stored as u8: a quarter of a float32 activation.
+    const Tensor a = alpha_scalar(alpha);
+    const Tensor levels = ls.rounding ? Tensor() : levels_like(ls, X);
+    // What backward needs: the straight-through mask 1[lo <= x <= 1] and the alpha coefficient q - x * mask. Both
+    // follow from X, which the batch norm + ReLU before the quantizer saves anyway: without saved-tensor hooks the
+    // op saves X (no extra memory) and backward derives them in its one pass (quantize_clip_backward_from_input).
+    // Under hooks (ActNN packs what is saved) it saves the u8 mask and the coefficient, which pack to 1 and 8 bits,
+    // where X would be kept exact.
+    // (cpu tensors: the cpu backend fuses the derivation into its backward pass; a GPU keeps the saved path it
+    // was measured with until its own fused kernel exists)
+    const bool derive = ctx.recording() && !autograd::SavedTensorHooksGuard::active() && X.device().is_cpu();
     Tensor mask, coef;
-    if (ctx.recording()) {
+    if (ctx.recording() && !derive) {
       mask = empty(X.sizes(), TensorOptions().dtype(DType::u8).device(X.device()), fmt);
       coef = new_like(X.sizes(), X, fmt);
     }
-    const Tensor levels = ls.rounding ? Tensor() : levels_like(ls, X);
-    backend_for(X).quantize_clip_forward(out, mask, coef, X, alpha_scalar(alpha), levels, ls.steps, lo, 1.0);
-    if (ctx.recording()) {
+    backend_for(X).quantize_clip_forward(out, mask, coef, X, a, levels, ls.steps, lo, 1.0);
+    if (derive) {
+      ctx.save(X, autograd::SaveKind::Activation);
+      ctx.save(a, autograd::SaveKind::Parameter);
+      ctx.save(levels, autograd::SaveKind::Parameter);
+      ctx.data["steps"] = static_cast<double>(ls.steps);
+      ctx.data["lo"] = lo;
+    } else if (ctx.recording()) {
       ctx.save(mask, autograd::SaveKind::Mask);
       ctx.save(coef, autograd::SaveKind::Coefficient);
+    }
+    if (ctx.recording()) {
+      ctx.data["derive"] = derive;
       ctx.data["grad_scale"] = grad_scale;
       ctx.data["alpha_shape"] = alpha.sizes();
     }
     return out;
   }
   static std::vector<Tensor> backward(autograd::Context& ctx, std::vector<Tensor> g) {
-    return clip_backward(ctx, g[0], ctx.get<Shape>("alpha_shape"), ctx.get<double>("grad_scale"));
+    const double scale = ctx.get<double>("grad_scale");
+    if (!ctx.get<bool>("derive")) return clip_backward(ctx, g[0], ctx.get<Shape>("alpha_shape"), scale);
+    Tensor X = ctx.saved(0);
+    const Tensor a = ctx.saved(1), levels = ctx.saved(2);
+    // X in the layout forward computed in (its output's): the backend then walks the elements in the order the
+    // saved-mask path would, so the alpha sum adds the same partials (a copy only where a backend keeps a
+    // layout apart, e.g. float64 channels-last on the cpu)
+    if (const MemoryFormat fmt = follow_format(X.sizes(), {X}); X.memory_format() != fmt) {
+      Tensor in_fmt = new_like(X.sizes(), X, fmt);
+      backend_for(X).copy(in_fmt, X);
+      X = in_fmt;
+    }
+    Tensor gx, ga;
+    if (ctx.needs_input_grad(0)) gx = new_like(g[0].sizes(), g[0], follow_format(g[0].sizes(), {X}));
+    if (ctx.needs_input_grad(1)) ga = new_like(ctx.get<Shape>("alpha_shape"), g[0]);
+    if (gx.defined() || ga.defined())
+      backend_for(g[0]).quantize_clip_backward_from_input(gx, ga, g[0], X, a, levels, ctx.get<double>("steps"),
+                                                          ctx.get<double>("lo"), 1.0, scale);
+    return {gx, ga};
   }
 };
 

@@ -5,7 +5,8 @@
 // reference's binary search over midpoints finds (float32 sets of at most 16 levels: the hand-written AVX2
 // kernel of cpu_quant_clip_avx2.h, counting in registers). Kernels are compiled for AVX2 and for the baseline and
 // picked at run time; neither uses FMA, so both equal the reference bit for bit. The alpha sum adds double
-// partials of fixed 4096-element chunks in order: the same result for any thread count.
+// partials of fixed 4096-element chunks in order (each chunk in 8 fixed lanes): the same result for any thread
+// count and any operand alignment.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -120,11 +121,20 @@ template <typename T>
   if (gx != nullptr) {
     for (int64_t i = b; i < e; ++i) gx[i] = gy[i] * static_cast<T>(mask[i]);
   }
-  double s = 0.0;
-  if (coef != nullptr) {
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = b; i < e; ++i) s += static_cast<double>(gy[i] * coef[i]);
+  if (coef == nullptr) return 0.0;
+  // kLanes partial sums in a fixed order from b (element b + j goes to lane j % kLanes), then the lanes in order:
+  // the same value wherever the operands sit in memory (a compiler's vectorised reduction may peel for alignment,
+  // which moves elements between lanes), so the backward from the saved input (its coef in a local buffer) gives
+  // the same bits as the one from the saved coef.
+  constexpr int64_t kLanes = 8;
+  double lane[kLanes] = {};
+  int64_t i = b;
+  for (; i + kLanes <= e; i += kLanes) {
+    for (int64_t l = 0; l < kLanes; ++l) lane[l] += static_cast<double>(gy[i + l] * coef[i + l]);
   }
+  for (int64_t l = 0; i < e; ++i, ++l) lane[l] += static_cast<double>(gy[i] * coef[i]);
+  double s = 0.0;
+  for (int64_t l = 0; l < kLanes; ++l) s += lane[l];
   return s;
 }
 
@@ -163,6 +173,47 @@ template <typename T>
 template <typename T>
 void pact_base(T* out, uint8_t* mask, T* coef, const T* x, T a, T den, T k, int64_t b, int64_t e) {
   pact_range(out, mask, coef, x, a, den, k, b, e);
+}
+
+// The backward from the forward's input over one sum chunk [b, e) (at most kSumChunk elements): the chunk's mask
+// and coef are made by fwd_range (the forward's own arithmetic) into buffers that stay in L1, then consumed by
+// bwd_range exactly as the unfused backward consumes the saved tensors: the same values and the same partial sum.
+template <typename T>
+[[gnu::always_inline]] inline double bwd_from_input_range(const FwdArgs<T>& F, T* gx, const T* gy, int64_t b,
+                                                          int64_t e) {
+  alignas(64) T out[kSumChunk];
+  alignas(64) T coef[kSumChunk];
+  alignas(64) uint8_t mask[kSumChunk];
+  FwdArgs<T> A = F;
+  A.x = F.x + b;
+  A.out = out;
+  A.mask = mask;
+  A.coef = coef;
+  fwd_range(A, 0, e - b);
+  return bwd_range(gx == nullptr ? nullptr : gx + b, gy + b, mask, coef, 0, e - b);
+}
+
+template <typename T>
+[[gnu::target("avx2")]] double bwd_from_input_avx2(const FwdArgs<T>& F, T* gx, const T* gy, int64_t b, int64_t e) {
+  return bwd_from_input_range(F, gx, gy, b, e);
+}
+template <typename T>
+double bwd_from_input_base(const FwdArgs<T>& F, T* gx, const T* gy, int64_t b, int64_t e) {
+  return bwd_from_input_range(F, gx, gy, b, e);
+}
+
+// bwd_from_input_range with the chunk's mask and coef from the AVX2 levels kernel (float32, <= 16 levels).
+double bwd_from_input_levels_avx2(const FwdArgs<float>& F, float* gx, const float* gy, int64_t b, int64_t e) {
+  alignas(64) float out[kSumChunk];
+  alignas(64) float coef[kSumChunk];
+  alignas(64) uint8_t mask[kSumChunk];
+  FwdArgs<float> A = F;
+  A.x = F.x + b;
+  A.out = out;
+  A.mask = mask;
+  A.coef = coef;
+  fwd_levels_avx2(A, 0, e - b);
+  return bwd_avx2<float>(gx == nullptr ? nullptr : gx + b, gy + b, mask, coef, 0, e - b);
 }
 
 // AVX2 present and allowed by MINIDL_CPU_ISA (cpu_isa.h).
@@ -319,6 +370,94 @@ void CpuBackend::quantize_clip_backward(Tensor& gx, Tensor& galpha, const Tensor
         const int64_t lo_i = ch * kSumChunk, hi_i = std::min(n, lo_i + kSumChunk);
         partial[static_cast<size_t>(ch)] =
             avx2 ? bwd_avx2<T>(gxp, gp, mp, cp, lo_i, hi_i) : bwd_base<T>(gxp, gp, mp, cp, lo_i, hi_i);
+      }
+    });
+    if (galpha.defined()) {
+      double acc = 0.0;
+      for (double p : partial) acc += p;
+      T s = static_cast<T>(acc);
+      s = s * static_cast<T>(scale);
+      galpha.data<T>()[0] = s;
+    }
+    finish_output(gx, gxw);
+  });
+}
+
+void CpuBackend::quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& x,
+                                                   const Tensor& alpha, const Tensor& levels, double steps, double lo,
+                                                   double hi, double scale) {
+  const char* op = "quantize_clip_backward_from_input";
+  cpu::check_cpu(op, "gy", gy);
+  cpu::check_cpu(op, "x", x);
+  cpu::check_cpu(op, "alpha", alpha);
+  if (!is_floating(gy.dtype())) cpu::unsupported(op, gy.dtype());
+  MINIDL_CHECK(x.dtype() == gy.dtype() && x.sizes() == gy.sizes(), op,
+               " (backend cpu): x and gy must have one dtype and shape, got ", dtype_name(x.dtype()), " ",
+               shape_str(x.sizes()), " and ", dtype_name(gy.dtype()), " ", shape_str(gy.sizes()));
+  MINIDL_CHECK(alpha.numel() == 1 && alpha.dtype() == x.dtype(), op,
+               " (backend cpu): alpha must be one element of x's dtype, got ", dtype_name(alpha.dtype()), " ",
+               shape_str(alpha.sizes()));
+  MINIDL_CHECK(lo <= hi, op, " (backend cpu): clip range [", lo, ", ", hi, "] is empty");
+  if (gx.defined()) cpu::check_tensor(op, "gx", gx, gy.dtype(), gy.sizes());
+  if (galpha.defined()) {
+    cpu::check_cpu(op, "galpha", galpha);
+    MINIDL_CHECK(galpha.numel() == 1 && galpha.dtype() == gy.dtype(), op,
+                 " (backend cpu): galpha must be one element of gy's dtype, got ", dtype_name(galpha.dtype()), " ",
+                 shape_str(galpha.sizes()));
+  }
+  if (levels.defined()) {
+    cpu::check_cpu(op, "levels", levels);
+    MINIDL_CHECK(levels.dim() == 1 && levels.numel() > 0 && levels.dtype() == x.dtype(), op,
+                 " (backend cpu): levels must be a non-empty 1-D tensor of x's dtype, got ", dtype_name(levels.dtype()),
+                 " ", shape_str(levels.sizes()));
+  } else {
+    MINIDL_CHECK(steps > 0.0 && std::isfinite(steps), op, " (backend cpu): the uniform path needs steps > 0, got ",
+                 steps);
+  }
+  if (!gx.defined() && !galpha.defined()) return;
+  dispatch_floating(gy.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    std::vector<T> lv, mid;
+    if (levels.defined()) {
+      const Tensor lc = cpu::contiguous_input(levels);
+      lv.assign(lc.data<T>(), lc.data<T>() + lc.numel());
+      MINIDL_CHECK(std::is_sorted(lv.begin(), lv.end()), op, " (backend cpu): levels must be sorted ascending");
+      for (size_t k = 0; k + 1 < lv.size(); ++k) mid.push_back((lv[k] + lv[k + 1]) / T(2));  // as the forward
+    }
+    // x in a dense layout (as the forward saw it); gy and gx brought to it
+    const Tensor base = dense(x) ? x : cpu::contiguous_input(x);
+    const Tensor g = in_layout_of(gy, base);
+    const Tensor gxw = work_output(gx, base);
+    const Tensor ac = cpu::contiguous_input(alpha);
+    const FwdArgs<T> F{nullptr,
+                       nullptr,
+                       nullptr,
+                       base.data<T>(),
+                       ac.data<T>()[0],
+                       static_cast<T>(lo),
+                       static_cast<T>(hi),
+                       static_cast<T>(steps),
+                       levels.defined() ? lv.data() : nullptr,
+                       mid.data(),
+                       mid.size()};
+    T* gxp = gxw.defined() ? gxw.data<T>() : nullptr;
+    const T* gp = g.data<T>();
+    const int64_t n = gy.numel();
+    const int64_t nchunks = (n + kSumChunk - 1) / kSumChunk;
+    std::vector<double> partial(static_cast<size_t>(nchunks), 0.0);
+    const bool avx2 = have_avx2();
+    const bool levels_kernel = avx2 && levels_kernel_fits(F);
+    cpu::parallel_for(nchunks, kSumChunk * 4, [&](int64_t b, int64_t e) {
+      for (int64_t ch = b; ch < e; ++ch) {
+        const int64_t lo_i = ch * kSumChunk, hi_i = std::min(n, lo_i + kSumChunk);
+        if constexpr (std::is_same_v<T, float>) {
+          if (levels_kernel) {
+            partial[static_cast<size_t>(ch)] = bwd_from_input_levels_avx2(F, gxp, gp, lo_i, hi_i);
+            continue;
+          }
+        }
+        partial[static_cast<size_t>(ch)] =
+            avx2 ? bwd_from_input_avx2<T>(F, gxp, gp, lo_i, hi_i) : bwd_from_input_base<T>(F, gxp, gp, lo_i, hi_i);
       }
     });
     if (galpha.defined()) {

@@ -1135,6 +1135,7 @@ TEST_CASE("conformance: the table covers every Backend primitive") {
                                             "project_to_levels",
                                             "quantize_clip_forward",
                                             "quantize_clip_backward",
+                                            "quantize_clip_backward_from_input",
                                             "pact_forward",
                                             "actnn_quantize",
                                             "actnn_dequantize",

@@ -167,6 +167,33 @@ std::vector<Row> quant_clip_rows() {
       rows.push_back(std::move(r));
     }
   }
+  // The backward from the forward's input: the forward's cases (ties, clip edges, layouts) with a gradient in
+  // another layout; gx exact, galpha a sum
+  for (const auto& cc : cases) {
+    const double lo = cc.lower_clip ? 0.0 : -std::numeric_limits<double>::infinity();
+    for (bool want_gx : {true, false}) {
+      Row r{"quantize_clip_backward_from_input",
+            cc.name + " " + shape_str(cc.s) + " " + layout_name(cc.l) + (want_gx ? ", gx and galpha" : ", galpha only"),
+            OpKind::Quantize,
+            want_gx ? kExact : kSum32,
+            want_gx ? kExact : kSum64,
+            [cc](DType dt, Rng& rng) {
+              Inputs in{clip_input(cc, dt, rng), host_tensor({cc.alpha}, {}, dt),
+                        relayout(uni(cc.s, dt, rng), cc.l == Layout::Contig ? Layout::Permuted : Layout::Contig)};
+              if (!cc.levels.empty())
+                in.push_back(host_tensor(cc.levels, {static_cast<int64_t>(cc.levels.size())}, dt));
+              return in;
+            },
+            [cc, lo, want_gx](Ctx& c, const Inputs& in) {
+              Tensor gx = want_gx ? clip_out(c, in[0], c.dt) : Tensor(), ga = c.out({1});
+              const Tensor lv = in.size() > 3 ? in[3] : Tensor();
+              c.be.quantize_clip_backward_from_input(gx, ga, in[2], in[0], in[1], lv, cc.steps, lo, 1.0, 0.5);
+              return want_gx ? std::vector<Tensor>{gx} : std::vector<Tensor>{ga};
+            }};
+      r.ask_supports = false;
+      rows.push_back(std::move(r));
+    }
+  }
   // PACT: x around [-0.5 a, 1.5 a] with exact 0, alpha and grid half-steps mixed in; k for 2, 4 and 8 bits
   struct PactCase {
     double k, alpha;

@@ -6,15 +6,19 @@
 // semantics.
 #include <doctest/doctest.h>
 
+#include <any>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <random>
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
+#include "autograd/saved_tensor.h"
 #include "backends/cpu/cpu_isa.h"
 #include "quant/op_utils.h"
 #include "quant/ops.h"
+#include "tensor/allocator.h"
 
 using namespace minidl;
 using namespace minidl::quant;
@@ -198,6 +202,83 @@ TEST_CASE("cpu quantize_clip_forward equals ref with NaN, infinities, -0, ties a
       }
     }
   }
+}
+
+namespace {
+// Hooks that keep every saved tensor as is: the op then takes its hooked path (saves the mask and coefficient).
+autograd::SavedTensorHooks keep_as_is() {
+  autograd::SavedTensorHooks h;
+  h.pack = [](const Tensor& t, const autograd::SaveInfo&) { return std::any(t); };
+  h.unpack = [](const std::any& p) { return std::any_cast<Tensor>(p); };
+  return h;
+}
+}  // namespace
+
+TEST_CASE("activation quantizer: the backward derived from the saved input equals the saved mask / coef path") {
+  // Without saved-tensor hooks the op saves X (which the batch norm + ReLU before it keeps anyway) and derives
+  // the mask and the alpha coefficient in backward; under hooks it saves them. Both give the same bits.
+  struct Case {
+    Scheme scheme;
+    int bits;
+  };
+  for (const auto& be : cpu_backends()) {
+    BackendScope scope(be);
+    for (DType dt : {DType::f32, DType::f64}) {
+      for (Case cs : {Case{Scheme::APoT, 4}, Case{Scheme::Uniform, 3}, Case{Scheme::PoT, 4}, Case{Scheme::APoT, 6}}) {
+        for (Semantics sem : {Semantics::APoT_I, Semantics::APoT_C}) {
+          for (bool cl : {false, true}) {
+            const std::string where = "backend " + be + " " + dtype_name(dt) + " " + scheme_name(cs.scheme) + " " +
+                                      std::to_string(cs.bits) + "-bit " + semantics_name(sem) +
+                                      (cl ? " channels-last" : " contiguous");
+            INFO(where);
+            const LevelSet ls = LevelSet::make(cs.scheme, cs.bits, false, dt);
+            const double alpha = 0.93;
+            // 3 * 16 * 19 * 23 elements: several 4096-element sum chunks and a partial one
+            const Tensor X = random_activation({3, 16, 19, 23}, dt, cl, alpha, 11 + cs.bits);
+            const Tensor go = random_activation(X.sizes(), dt, !cl, 1.0, 5);  // the other layout
+            auto run = [&](bool hooked, Tensor& gx, Tensor& ga) {
+              std::unique_ptr<autograd::SavedTensorHooksGuard> guard;
+              if (hooked) guard = std::make_unique<autograd::SavedTensorHooksGuard>(keep_as_is());
+              Tensor Xg = X.detach().set_requires_grad(true);
+              Tensor Ag = scalar_tensor(alpha, TensorOptions().dtype(dt).requires_grad());
+              Tensor y = quantize_activation(Xg, Ag, ls, sem, 0.25);
+              guard.reset();
+              minidl::sum(minidl::mul(y, go)).backward();
+              gx = Xg.grad();
+              ga = Ag.grad();
+              return y;
+            };
+            Tensor gx_saved, ga_saved, gx_derived, ga_derived;
+            const Tensor y_saved = run(true, gx_saved, ga_saved);
+            const Tensor y_derived = run(false, gx_derived, ga_derived);
+            check_bits_equal(y_derived, y_saved, "forward");
+            check_bits_equal(gx_derived, gx_saved, "gx");
+            check_bits_equal(ga_derived, ga_saved, "galpha");
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("activation quantizer without hooks keeps no mask or coefficient alive") {
+  const LevelSet ls = LevelSet::make(Scheme::APoT, 4, false, DType::f32);
+  const Tensor X = random_activation({8, 16, 32, 32}, DType::f32, false, 1.0, 3);
+  Allocator& alloc = allocator_for(kCPU);
+  auto held_by_graph = [&](bool hooked) {
+    std::unique_ptr<autograd::SavedTensorHooksGuard> guard;
+    if (hooked) guard = std::make_unique<autograd::SavedTensorHooksGuard>(keep_as_is());
+    Tensor Xg = X.detach().set_requires_grad(true);
+    Tensor A = scalar_tensor(1.0, TensorOptions().requires_grad());
+    const size_t before = alloc.stats().live_bytes;
+    Tensor y = quantize_activation(Xg, A, ls, Semantics::APoT_I);
+    return alloc.stats().live_bytes - before - y.nbytes();  // what the graph holds besides the output
+  };
+  const size_t derived = held_by_graph(false), saved = held_by_graph(true);
+  const size_t n = static_cast<size_t>(X.numel());
+  CHECK(derived < n);     // X is the caller's: nothing activation-sized is added
+  CHECK(saved >= 5 * n);  // u8 mask + f32 coefficient
+  CHECK(saved - derived >= 5 * n);
 }
 
 TEST_CASE("fused PACT equals the unfused primitive chain bit for bit") {
