@@ -175,12 +175,16 @@ void pact_base(T* out, uint8_t* mask, T* coef, const T* x, T a, T den, T k, int6
   pact_range(out, mask, coef, x, a, den, k, b, e);
 }
 
-// The backward from the forward's input over one sum chunk [b, e) (at most kSumChunk elements): the chunk's mask
-// and coef are made by fwd_range (the forward's own arithmetic) into buffers that stay in L1, then consumed by
-// bwd_range exactly as the unfused backward consumes the saved tensors: the same values and the same partial sum.
 template <typename T>
-[[gnu::always_inline]] inline double bwd_from_input_range(const FwdArgs<T>& F, T* gx, const T* gy, int64_t b,
-                                                          int64_t e) {
+using FwdFn = void (*)(const FwdArgs<T>&, int64_t, int64_t);
+template <typename T>
+using BwdFn = double (*)(T*, const T*, const uint8_t*, const T*, int64_t, int64_t);
+
+// The backward from the forward's input over one sum chunk [b, e) (at most kSumChunk elements): the chunk's mask
+// and coef are made by `fwd` (the forward's own kernel) into buffers that stay in L1, then consumed by `bwd`
+// exactly as the unfused backward consumes the saved tensors: the same values and the same partial sum.
+template <typename T>
+double bwd_from_input_chunk(const FwdArgs<T>& F, T* gx, const T* gy, int64_t b, int64_t e, FwdFn<T> fwd, BwdFn<T> bwd) {
   alignas(64) T out[kSumChunk];
   alignas(64) T coef[kSumChunk];
   alignas(64) uint8_t mask[kSumChunk];
@@ -189,35 +193,74 @@ template <typename T>
   A.out = out;
   A.mask = mask;
   A.coef = coef;
-  fwd_range(A, 0, e - b);
-  return bwd_range(gx == nullptr ? nullptr : gx + b, gy + b, mask, coef, 0, e - b);
-}
-
-template <typename T>
-[[gnu::target("avx2")]] double bwd_from_input_avx2(const FwdArgs<T>& F, T* gx, const T* gy, int64_t b, int64_t e) {
-  return bwd_from_input_range(F, gx, gy, b, e);
-}
-template <typename T>
-double bwd_from_input_base(const FwdArgs<T>& F, T* gx, const T* gy, int64_t b, int64_t e) {
-  return bwd_from_input_range(F, gx, gy, b, e);
-}
-
-// bwd_from_input_range with the chunk's mask and coef from the AVX2 levels kernel (float32, <= 16 levels).
-double bwd_from_input_levels_avx2(const FwdArgs<float>& F, float* gx, const float* gy, int64_t b, int64_t e) {
-  alignas(64) float out[kSumChunk];
-  alignas(64) float coef[kSumChunk];
-  alignas(64) uint8_t mask[kSumChunk];
-  FwdArgs<float> A = F;
-  A.x = F.x + b;
-  A.out = out;
-  A.mask = mask;
-  A.coef = coef;
-  fwd_levels_avx2(A, 0, e - b);
-  return bwd_avx2<float>(gx == nullptr ? nullptr : gx + b, gy + b, mask, coef, 0, e - b);
+  fwd(A, 0, e - b);
+  return bwd(gx == nullptr ? nullptr : gx + b, gy + b, mask, coef, 0, e - b);
 }
 
 // AVX2 present and allowed by MINIDL_CPU_ISA (cpu_isa.h).
 bool have_avx2() { return cpu::isa_enabled(cpu::CpuIsa::Avx2); }
+
+// The forward kernel for A on this host: the AVX2 levels kernel where it fits, else the compiled loops.
+template <typename T>
+FwdFn<T> pick_fwd(const FwdArgs<T>& A) {
+  if (!have_avx2()) return fwd_base<T>;
+  if constexpr (std::is_same_v<T, float>) {
+    if (levels_kernel_fits(A)) return fwd_levels_avx2;
+  }
+  return fwd_avx2<T>;
+}
+template <typename T>
+BwdFn<T> pick_bwd() {
+  return have_avx2() ? bwd_avx2<T> : bwd_base<T>;
+}
+
+// The checks quantize_clip_forward and quantize_clip_backward_from_input share (x, alpha, clip range, levels or
+// steps); x's device and dtype are checked by the caller.
+void check_clip_args(const char* op, const Tensor& x, const Tensor& alpha, const Tensor& levels, double steps,
+                     double lo, double hi) {
+  cpu::check_cpu(op, "alpha", alpha);
+  MINIDL_CHECK(alpha.numel() == 1 && alpha.dtype() == x.dtype(), op,
+               " (backend cpu): alpha must be one element of x's dtype, got ", dtype_name(alpha.dtype()), " ",
+               shape_str(alpha.sizes()));
+  MINIDL_CHECK(lo <= hi, op, " (backend cpu): clip range [", lo, ", ", hi, "] is empty");
+  if (levels.defined()) {
+    cpu::check_cpu(op, "levels", levels);
+    MINIDL_CHECK(levels.dim() == 1 && levels.numel() > 0 && levels.dtype() == x.dtype(), op,
+                 " (backend cpu): levels must be a non-empty 1-D tensor of x's dtype, got ", dtype_name(levels.dtype()),
+                 " ", shape_str(levels.sizes()));
+  } else {
+    MINIDL_CHECK(steps > 0.0 && std::isfinite(steps), op, " (backend cpu): the uniform path needs steps > 0, got ",
+                 steps);
+  }
+}
+
+// The levels (sorted ascending, checked) and their midpoints, computed as the reference does; both empty on the
+// uniform path (levels undefined).
+template <typename T>
+struct LevelTable {
+  std::vector<T> lv, mid;
+};
+template <typename T>
+LevelTable<T> level_table(const char* op, const Tensor& levels) {
+  LevelTable<T> t;
+  if (!levels.defined()) return t;
+  const Tensor lc = cpu::contiguous_input(levels);
+  t.lv.assign(lc.data<T>(), lc.data<T>() + lc.numel());
+  MINIDL_CHECK(std::is_sorted(t.lv.begin(), t.lv.end()), op, " (backend cpu): levels must be sorted ascending");
+  for (size_t k = 0; k + 1 < t.lv.size(); ++k) t.mid.push_back((t.lv[k] + t.lv[k + 1]) / T(2));
+  return t;
+}
+
+// galpha = (sum of the chunk partials in order, rounded to T) * scale, when galpha is wanted.
+template <typename T>
+void store_galpha(Tensor& galpha, const std::vector<double>& partial, double scale) {
+  if (!galpha.defined()) return;
+  double acc = 0.0;
+  for (double p : partial) acc += p;
+  T s = static_cast<T>(acc);
+  s = s * static_cast<T>(scale);
+  galpha.data<T>()[0] = s;
+}
 
 // True when a and b (same sizes) lay their elements out identically (strides of size-1 dims do not matter).
 bool same_layout(const Tensor& a, const Tensor& b) {
@@ -258,36 +301,17 @@ void CpuBackend::quantize_clip_forward(Tensor& out, Tensor& mask, Tensor& coef, 
                                        const Tensor& levels, double steps, double lo, double hi) {
   const char* op = "quantize_clip_forward";
   cpu::check_cpu(op, "x", x);
-  cpu::check_cpu(op, "alpha", alpha);
   if (!is_floating(x.dtype())) cpu::unsupported(op, x.dtype());
-  MINIDL_CHECK(alpha.numel() == 1 && alpha.dtype() == x.dtype(), op,
-               " (backend cpu): alpha must be one element of x's dtype, got ", dtype_name(alpha.dtype()), " ",
-               shape_str(alpha.sizes()));
-  MINIDL_CHECK(lo <= hi, op, " (backend cpu): clip range [", lo, ", ", hi, "] is empty");
+  check_clip_args(op, x, alpha, levels, steps, lo, hi);
   cpu::check_tensor(op, "out", out, x.dtype(), x.sizes());
   MINIDL_CHECK(mask.defined() == coef.defined(), op, " (backend cpu): give both mask and coef or neither");
   if (mask.defined()) {
     cpu::check_tensor(op, "mask", mask, DType::u8, x.sizes());
     cpu::check_tensor(op, "coef", coef, x.dtype(), x.sizes());
   }
-  if (levels.defined()) {
-    cpu::check_cpu(op, "levels", levels);
-    MINIDL_CHECK(levels.dim() == 1 && levels.numel() > 0 && levels.dtype() == x.dtype(), op,
-                 " (backend cpu): levels must be a non-empty 1-D tensor of x's dtype, got ", dtype_name(levels.dtype()),
-                 " ", shape_str(levels.sizes()));
-  } else {
-    MINIDL_CHECK(steps > 0.0 && std::isfinite(steps), op, " (backend cpu): the uniform path needs steps > 0, got ",
-                 steps);
-  }
   dispatch_floating(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
-    std::vector<T> lv, mid;
-    if (levels.defined()) {
-      const Tensor lc = cpu::contiguous_input(levels);
-      lv.assign(lc.data<T>(), lc.data<T>() + lc.numel());
-      MINIDL_CHECK(std::is_sorted(lv.begin(), lv.end()), op, " (backend cpu): levels must be sorted ascending");
-      for (size_t k = 0; k + 1 < lv.size(); ++k) mid.push_back((lv[k] + lv[k + 1]) / T(2));  // as the reference
-    }
+    const LevelTable<T> t = level_table<T>(op, levels);
     // every operand in one dense layout (out's, or contiguous): then element i is the same place in each
     const Tensor o = dense(out) ? out : empty(out.sizes(), TensorOptions{}.dtype(out.dtype()));
     const Tensor m = work_output(mask, o), k = work_output(coef, o);
@@ -301,27 +325,13 @@ void CpuBackend::quantize_clip_forward(Tensor& out, Tensor& mask, Tensor& coef, 
                  static_cast<T>(lo),
                  static_cast<T>(hi),
                  static_cast<T>(steps),
-                 levels.defined() ? lv.data() : nullptr,
-                 mid.data(),
-                 mid.size()};
+                 levels.defined() ? t.lv.data() : nullptr,
+                 t.mid.data(),
+                 t.mid.size()};
     const int64_t n = x.numel();
     const int64_t nblocks = (n + kBlock - 1) / kBlock;
-    const bool avx2 = have_avx2();
-    const bool levels_kernel = avx2 && levels_kernel_fits(A);
-    cpu::parallel_for(nblocks, kBlock * 4, [&](int64_t b, int64_t e) {
-      const int64_t lo_i = b * kBlock, hi_i = std::min(n, e * kBlock);
-      if constexpr (std::is_same_v<T, float>) {
-        if (levels_kernel) {
-          fwd_levels_avx2(A, lo_i, hi_i);
-          return;
-        }
-      }
-      if (avx2) {
-        fwd_avx2<T>(A, lo_i, hi_i);
-      } else {
-        fwd_base<T>(A, lo_i, hi_i);
-      }
-    });
+    const FwdFn<T> fwd = pick_fwd(A);
+    cpu::parallel_for(nblocks, kBlock * 4, [&](int64_t b, int64_t e) { fwd(A, b * kBlock, std::min(n, e * kBlock)); });
     finish_output(out, o);
     finish_output(mask, m);
     finish_output(coef, k);
@@ -364,21 +374,14 @@ void CpuBackend::quantize_clip_backward(Tensor& gx, Tensor& galpha, const Tensor
     const int64_t n = gy.numel();
     const int64_t nchunks = (n + kSumChunk - 1) / kSumChunk;
     std::vector<double> partial(static_cast<size_t>(nchunks), 0.0);
-    const bool avx2 = have_avx2();
+    const BwdFn<T> bwd = pick_bwd<T>();
     cpu::parallel_for(nchunks, kSumChunk * 2, [&](int64_t b, int64_t e) {
       for (int64_t ch = b; ch < e; ++ch) {
         const int64_t lo_i = ch * kSumChunk, hi_i = std::min(n, lo_i + kSumChunk);
-        partial[static_cast<size_t>(ch)] =
-            avx2 ? bwd_avx2<T>(gxp, gp, mp, cp, lo_i, hi_i) : bwd_base<T>(gxp, gp, mp, cp, lo_i, hi_i);
+        partial[static_cast<size_t>(ch)] = bwd(gxp, gp, mp, cp, lo_i, hi_i);
       }
     });
-    if (galpha.defined()) {
-      double acc = 0.0;
-      for (double p : partial) acc += p;
-      T s = static_cast<T>(acc);
-      s = s * static_cast<T>(scale);
-      galpha.data<T>()[0] = s;
-    }
+    store_galpha<T>(galpha, partial, scale);
     finish_output(gx, gxw);
   });
 }
@@ -389,15 +392,11 @@ void CpuBackend::quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, c
   const char* op = "quantize_clip_backward_from_input";
   cpu::check_cpu(op, "gy", gy);
   cpu::check_cpu(op, "x", x);
-  cpu::check_cpu(op, "alpha", alpha);
   if (!is_floating(gy.dtype())) cpu::unsupported(op, gy.dtype());
   MINIDL_CHECK(x.dtype() == gy.dtype() && x.sizes() == gy.sizes(), op,
                " (backend cpu): x and gy must have one dtype and shape, got ", dtype_name(x.dtype()), " ",
                shape_str(x.sizes()), " and ", dtype_name(gy.dtype()), " ", shape_str(gy.sizes()));
-  MINIDL_CHECK(alpha.numel() == 1 && alpha.dtype() == x.dtype(), op,
-               " (backend cpu): alpha must be one element of x's dtype, got ", dtype_name(alpha.dtype()), " ",
-               shape_str(alpha.sizes()));
-  MINIDL_CHECK(lo <= hi, op, " (backend cpu): clip range [", lo, ", ", hi, "] is empty");
+  check_clip_args(op, x, alpha, levels, steps, lo, hi);
   if (gx.defined()) cpu::check_tensor(op, "gx", gx, gy.dtype(), gy.sizes());
   if (galpha.defined()) {
     cpu::check_cpu(op, "galpha", galpha);
@@ -405,25 +404,10 @@ void CpuBackend::quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, c
                  " (backend cpu): galpha must be one element of gy's dtype, got ", dtype_name(galpha.dtype()), " ",
                  shape_str(galpha.sizes()));
   }
-  if (levels.defined()) {
-    cpu::check_cpu(op, "levels", levels);
-    MINIDL_CHECK(levels.dim() == 1 && levels.numel() > 0 && levels.dtype() == x.dtype(), op,
-                 " (backend cpu): levels must be a non-empty 1-D tensor of x's dtype, got ", dtype_name(levels.dtype()),
-                 " ", shape_str(levels.sizes()));
-  } else {
-    MINIDL_CHECK(steps > 0.0 && std::isfinite(steps), op, " (backend cpu): the uniform path needs steps > 0, got ",
-                 steps);
-  }
   if (!gx.defined() && !galpha.defined()) return;
   dispatch_floating(gy.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
-    std::vector<T> lv, mid;
-    if (levels.defined()) {
-      const Tensor lc = cpu::contiguous_input(levels);
-      lv.assign(lc.data<T>(), lc.data<T>() + lc.numel());
-      MINIDL_CHECK(std::is_sorted(lv.begin(), lv.end()), op, " (backend cpu): levels must be sorted ascending");
-      for (size_t k = 0; k + 1 < lv.size(); ++k) mid.push_back((lv[k] + lv[k + 1]) / T(2));  // as the forward
-    }
+    const LevelTable<T> t = level_table<T>(op, levels);
     // x in a dense layout (as the forward saw it); gy and gx brought to it
     const Tensor base = dense(x) ? x : cpu::contiguous_input(x);
     const Tensor g = in_layout_of(gy, base);
@@ -437,36 +421,23 @@ void CpuBackend::quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, c
                        static_cast<T>(lo),
                        static_cast<T>(hi),
                        static_cast<T>(steps),
-                       levels.defined() ? lv.data() : nullptr,
-                       mid.data(),
-                       mid.size()};
+                       levels.defined() ? t.lv.data() : nullptr,
+                       t.mid.data(),
+                       t.mid.size()};
     T* gxp = gxw.defined() ? gxw.data<T>() : nullptr;
     const T* gp = g.data<T>();
     const int64_t n = gy.numel();
     const int64_t nchunks = (n + kSumChunk - 1) / kSumChunk;
     std::vector<double> partial(static_cast<size_t>(nchunks), 0.0);
-    const bool avx2 = have_avx2();
-    const bool levels_kernel = avx2 && levels_kernel_fits(F);
+    const FwdFn<T> fwd = pick_fwd(F);
+    const BwdFn<T> bwd = pick_bwd<T>();
     cpu::parallel_for(nchunks, kSumChunk * 4, [&](int64_t b, int64_t e) {
       for (int64_t ch = b; ch < e; ++ch) {
         const int64_t lo_i = ch * kSumChunk, hi_i = std::min(n, lo_i + kSumChunk);
-        if constexpr (std::is_same_v<T, float>) {
-          if (levels_kernel) {
-            partial[static_cast<size_t>(ch)] = bwd_from_input_levels_avx2(F, gxp, gp, lo_i, hi_i);
-            continue;
-          }
-        }
-        partial[static_cast<size_t>(ch)] =
-            avx2 ? bwd_from_input_avx2<T>(F, gxp, gp, lo_i, hi_i) : bwd_from_input_base<T>(F, gxp, gp, lo_i, hi_i);
+        partial[static_cast<size_t>(ch)] = bwd_from_input_chunk(F, gxp, gp, lo_i, hi_i, fwd, bwd);
       }
     });
-    if (galpha.defined()) {
-      double acc = 0.0;
-      for (double p : partial) acc += p;
-      T s = static_cast<T>(acc);
-      s = s * static_cast<T>(scale);
-      galpha.data<T>()[0] = s;
-    }
+    store_galpha<T>(galpha, partial, scale);
     finish_output(gx, gxw);
   });
 }

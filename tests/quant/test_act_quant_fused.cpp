@@ -8,9 +8,11 @@
 
 #include <any>
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 #include <memory>
 #include <random>
+#include <string>
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
@@ -78,6 +80,33 @@ void check_bits_equal(const Tensor& got, const Tensor& want, const char* what) {
   CHECK_MESSAGE(bad == 0, what, ": ", bad, " elements differ, first at ", first);
 }
 
+struct QuantCase {
+  Scheme scheme;
+  int bits;
+};
+
+// body(dt, cs, sem, channels_last) on every cpu backend (ref, cpu), f32 and f64, each case, both semantics and
+// both layouts, with the combination named in the test's context.
+template <typename Body>
+void for_each_quantizer_case(std::initializer_list<QuantCase> cases, Body body) {
+  for (const auto& be : cpu_backends()) {
+    BackendScope scope(be);
+    for (DType dt : {DType::f32, DType::f64}) {
+      for (QuantCase cs : cases) {
+        for (Semantics sem : {Semantics::APoT_I, Semantics::APoT_C}) {
+          for (bool cl : {false, true}) {
+            const std::string where = "backend " + be + " " + dtype_name(dt) + " " + scheme_name(cs.scheme) + " " +
+                                      std::to_string(cs.bits) + "-bit " + semantics_name(sem) +
+                                      (cl ? " channels-last" : " contiguous");
+            INFO(where);
+            body(dt, cs, sem, cl);
+          }
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 TEST_CASE("fused activation quantizer: ties go low, clip boundaries, straight-through gradients by hand") {
@@ -119,42 +148,28 @@ TEST_CASE("fused activation quantizer: ties go low, clip boundaries, straight-th
 }
 
 TEST_CASE("fused activation quantizer equals the unfused primitive chain bit for bit") {
-  struct Case {
-    Scheme scheme;
-    int bits;
-  };
-  for (const auto& be : cpu_backends()) {
-    BackendScope scope(be);
-    for (DType dt : {DType::f32, DType::f64}) {
-      for (Case cs : {Case{Scheme::APoT, 4}, Case{Scheme::Uniform, 4}, Case{Scheme::APoT, 6}}) {
-        for (Semantics sem : {Semantics::APoT_I, Semantics::APoT_C}) {
-          for (bool cl : {false, true}) {
-            INFO("backend ", be, " ", dtype_name(dt), " ", scheme_name(cs.scheme), " ", cs.bits, "-bit ",
-                 semantics_name(sem), cl ? " channels-last" : " contiguous");
-            const LevelSet ls = LevelSet::make(cs.scheme, cs.bits, false, dt);
-            const double alpha = 1.37;
-            const Tensor X = random_activation({3, 16, 19, 21}, dt, cl, alpha, 7 + cs.bits);
-            const Tensor A = scalar_tensor(alpha, TensorOptions().dtype(dt));
-            const Unfused want = unfused(X, A, ls, sem);
-            Tensor Xg = X.detach().set_requires_grad(true);
-            Tensor Ag = A.detach().set_requires_grad(true);
-            Tensor y = quantize_activation(Xg, Ag, ls, sem, 0.25);
-            check_bits_equal(y, want.out, "forward");
-            {
-              autograd::NoGradGuard ng;  // not recorded: nothing saved, same values
-              check_bits_equal(quantize_activation(X, A, ls, sem), want.out, "forward without grad");
-            }
-            const Tensor go = random_activation(X.sizes(), dt, false, 1.0, 99);
-            minidl::sum(minidl::mul(y, go)).backward();
-            using namespace minidl::quant::detail;
-            check_bits_equal(Xg.grad(), mul_raw(go, want.mask), "gx");
-            const double ga = sum_as(mul_raw(go, want.coef), {}, 0.25).item<double>();
-            CHECK(Ag.grad().item<double>() == doctest::Approx(ga).epsilon(dt == DType::f32 ? 1e-6 : 1e-13));
-          }
+  for_each_quantizer_case(
+      {{Scheme::APoT, 4}, {Scheme::Uniform, 4}, {Scheme::APoT, 6}}, [](DType dt, QuantCase cs, Semantics sem, bool cl) {
+        const LevelSet ls = LevelSet::make(cs.scheme, cs.bits, false, dt);
+        const double alpha = 1.37;
+        const Tensor X = random_activation({3, 16, 19, 21}, dt, cl, alpha, 7 + cs.bits);
+        const Tensor A = scalar_tensor(alpha, TensorOptions().dtype(dt));
+        const Unfused want = unfused(X, A, ls, sem);
+        Tensor Xg = X.detach().set_requires_grad(true);
+        Tensor Ag = A.detach().set_requires_grad(true);
+        Tensor y = quantize_activation(Xg, Ag, ls, sem, 0.25);
+        check_bits_equal(y, want.out, "forward");
+        {
+          autograd::NoGradGuard ng;  // not recorded: nothing saved, same values
+          check_bits_equal(quantize_activation(X, A, ls, sem), want.out, "forward without grad");
         }
-      }
-    }
-  }
+        const Tensor go = random_activation(X.sizes(), dt, false, 1.0, 99);
+        minidl::sum(minidl::mul(y, go)).backward();
+        using namespace minidl::quant::detail;
+        check_bits_equal(Xg.grad(), mul_raw(go, want.mask), "gx");
+        const double ga = sum_as(mul_raw(go, want.coef), {}, 0.25).item<double>();
+        CHECK(Ag.grad().item<double>() == doctest::Approx(ga).epsilon(dt == DType::f32 ? 1e-6 : 1e-13));
+      });
 }
 
 TEST_CASE("cpu quantize_clip_forward equals ref with NaN, infinities, -0, ties and clip edges at every ISA level") {
@@ -217,48 +232,32 @@ autograd::SavedTensorHooks keep_as_is() {
 TEST_CASE("activation quantizer: the backward derived from the saved input equals the saved mask / coef path") {
   // Without saved-tensor hooks the op saves X (which the batch norm + ReLU before it keeps anyway) and derives
   // the mask and the alpha coefficient in backward; under hooks it saves them. Both give the same bits.
-  struct Case {
-    Scheme scheme;
-    int bits;
-  };
-  for (const auto& be : cpu_backends()) {
-    BackendScope scope(be);
-    for (DType dt : {DType::f32, DType::f64}) {
-      for (Case cs : {Case{Scheme::APoT, 4}, Case{Scheme::Uniform, 3}, Case{Scheme::PoT, 4}, Case{Scheme::APoT, 6}}) {
-        for (Semantics sem : {Semantics::APoT_I, Semantics::APoT_C}) {
-          for (bool cl : {false, true}) {
-            const std::string where = "backend " + be + " " + dtype_name(dt) + " " + scheme_name(cs.scheme) + " " +
-                                      std::to_string(cs.bits) + "-bit " + semantics_name(sem) +
-                                      (cl ? " channels-last" : " contiguous");
-            INFO(where);
-            const LevelSet ls = LevelSet::make(cs.scheme, cs.bits, false, dt);
-            const double alpha = 0.93;
-            // 3 * 16 * 19 * 23 elements: several 4096-element sum chunks and a partial one
-            const Tensor X = random_activation({3, 16, 19, 23}, dt, cl, alpha, 11 + cs.bits);
-            const Tensor go = random_activation(X.sizes(), dt, !cl, 1.0, 5);  // the other layout
-            auto run = [&](bool hooked, Tensor& gx, Tensor& ga) {
-              std::unique_ptr<autograd::SavedTensorHooksGuard> guard;
-              if (hooked) guard = std::make_unique<autograd::SavedTensorHooksGuard>(keep_as_is());
-              Tensor Xg = X.detach().set_requires_grad(true);
-              Tensor Ag = scalar_tensor(alpha, TensorOptions().dtype(dt).requires_grad());
-              Tensor y = quantize_activation(Xg, Ag, ls, sem, 0.25);
-              guard.reset();
-              minidl::sum(minidl::mul(y, go)).backward();
-              gx = Xg.grad();
-              ga = Ag.grad();
-              return y;
-            };
-            Tensor gx_saved, ga_saved, gx_derived, ga_derived;
-            const Tensor y_saved = run(true, gx_saved, ga_saved);
-            const Tensor y_derived = run(false, gx_derived, ga_derived);
-            check_bits_equal(y_derived, y_saved, "forward");
-            check_bits_equal(gx_derived, gx_saved, "gx");
-            check_bits_equal(ga_derived, ga_saved, "galpha");
-          }
-        }
-      }
-    }
-  }
+  for_each_quantizer_case({{Scheme::APoT, 4}, {Scheme::Uniform, 3}, {Scheme::PoT, 4}, {Scheme::APoT, 6}},
+                          [](DType dt, QuantCase cs, Semantics sem, bool cl) {
+                            const LevelSet ls = LevelSet::make(cs.scheme, cs.bits, false, dt);
+                            const double alpha = 0.93;
+                            // 3 * 16 * 19 * 23 elements: several 4096-element sum chunks and a partial one
+                            const Tensor X = random_activation({3, 16, 19, 23}, dt, cl, alpha, 11 + cs.bits);
+                            const Tensor go = random_activation(X.sizes(), dt, !cl, 1.0, 5);  // the other layout
+                            auto run = [&](bool hooked, Tensor& gx, Tensor& ga) {
+                              std::unique_ptr<autograd::SavedTensorHooksGuard> guard;
+                              if (hooked) guard = std::make_unique<autograd::SavedTensorHooksGuard>(keep_as_is());
+                              Tensor Xg = X.detach().set_requires_grad(true);
+                              Tensor Ag = scalar_tensor(alpha, TensorOptions().dtype(dt).requires_grad());
+                              Tensor y = quantize_activation(Xg, Ag, ls, sem, 0.25);
+                              guard.reset();
+                              minidl::sum(minidl::mul(y, go)).backward();
+                              gx = Xg.grad();
+                              ga = Ag.grad();
+                              return y;
+                            };
+                            Tensor gx_saved, ga_saved, gx_derived, ga_derived;
+                            const Tensor y_saved = run(true, gx_saved, ga_saved);
+                            const Tensor y_derived = run(false, gx_derived, ga_derived);
+                            check_bits_equal(y_derived, y_saved, "forward");
+                            check_bits_equal(gx_derived, gx_saved, "gx");
+                            check_bits_equal(ga_derived, ga_saved, "galpha");
+                          });
 }
 
 TEST_CASE("activation quantizer without hooks keeps no mask or coefficient alive") {

@@ -35,6 +35,16 @@ std::shared_ptr<nn::ResNet> probed_resnet(const std::shared_ptr<AdaptiveBits>& p
   return m;
 }
 
+// A probed ResNet-20 whose L3 packer runs the adaptive policy made from `o` (what the tests below train with).
+struct L3Run {
+  std::shared_ptr<AdaptiveBits> policy;
+  std::shared_ptr<nn::ResNet> m;
+  Packer packer{Config::for_level(Level::L3)};
+  explicit L3Run(const AdaptiveOptions& o) : policy(std::make_shared<AdaptiveBits>(o)), m(probed_resnet(policy)) {
+    packer.set_bit_policy(policy);
+  }
+};
+
 // A batch whose first sample has 8x the range of the others.
 Tensor skewed_batch(int64_t n) {
   Tensor x = randn({n, 3, 16, 16});
@@ -83,10 +93,8 @@ TEST_CASE("per-sample bits: uniform in the first iteration, then more bits for t
   AdaptiveOptions o;
   o.bits = 2;
   o.ibits = 8;
-  auto policy = std::make_shared<AdaptiveBits>(o);
-  auto m = probed_resnet(policy);
-  Packer packer(Config::for_level(Level::L3));
-  packer.set_bit_policy(policy);
+  L3Run run(o);
+  auto& [policy, m, packer] = run;
   const Tensor x = skewed_batch(8), y = labels(8);
   auto plain = probed_resnet(nullptr);
   // Forward stays exact with adaptive bits.
@@ -110,10 +118,8 @@ TEST_CASE("per-layer allocation after each backward, within the budget") {
   o.bits = 2;
   o.ibits = 8;
   o.per_layer = true;
-  auto policy = std::make_shared<AdaptiveBits>(o);
-  auto m = probed_resnet(policy);
-  Packer packer(Config::for_level(Level::L3));
-  packer.set_bit_policy(policy);
+  L3Run run(o);
+  auto& [policy, m, packer] = run;
   const Tensor x = skewed_batch(4), y = labels(4);
   step(*m, x, y, &packer);
   CHECK(policy->allocations() == 1);
@@ -146,10 +152,8 @@ TEST_CASE("a failed backward pass does not stop the per-layer allocation") {
   // "queued" flag set forever, so a run recovering from an error, such as a memory-cap search, stopped adapting).
   AdaptiveOptions o;
   o.per_layer = true;
-  auto policy = std::make_shared<AdaptiveBits>(o);
-  auto m = probed_resnet(policy);
-  Packer packer(Config::for_level(Level::L3));
-  packer.set_bit_policy(policy);
+  L3Run run(o);
+  auto& [policy, m, packer] = run;
   const Tensor x = skewed_batch(4), y = labels(4);
   step(*m, x, y, &packer);
   CHECK(policy->allocations() == 1);
@@ -196,10 +200,8 @@ TEST_CASE("make_adaptive_bits: ActNN's L3 adapts (ibits 8, per-layer), other lev
 TEST_CASE("--usegradient needs the loader's sample indices") {
   AdaptiveOptions o;
   o.use_gradient = true;
-  auto policy = std::make_shared<AdaptiveBits>(o);
-  auto m = probed_resnet(policy);
-  Packer packer(Config::for_level(Level::L3));
-  packer.set_bit_policy(policy);
+  L3Run run(o);
+  auto& [policy, m, packer] = run;
   const Tensor x = skewed_batch(4), y = labels(4);
   CHECK_THROWS_WITH_AS(step(*m, x, y, &packer), doctest::Contains("training set's size"), Error);
   policy->set_dataset_size(100);
