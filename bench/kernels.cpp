@@ -2,9 +2,13 @@
 // batch 128) and ResNet-18 (ImageNet, batch 32). Reports GFLOP/s or GB/s. The backend is MINIDL_BACKEND (cpu
 // by default). Activation-shaped tensors come in both layouts: /0 plain NCHW, /1 channels-last (how the cpu
 // backend keeps activations during training). Example:
-//   build/release/bench/kernels --benchmark_filter=Conv --benchmark_min_time=0.5
+//   build/release/bench/kernels --benchmark_filter=Conv --benchmark_min_time=0.5 [--threads=N (default 2)]
 #include <benchmark/benchmark.h>
 #include <minidl.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 using namespace minidl;
 
@@ -150,6 +154,25 @@ void BM_Actnn(benchmark::State& state, int mode) {
       static_cast<double>(x.numel()), benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
+// The activation quantizer on a ResNet-20 stage-1 activation (128x16x32x32, channels-last) with 16 APoT-like
+// levels: 0 forward (out only, as the cpu backend runs it without hooks), 1 the backward from the saved input.
+void BM_QuantClip(benchmark::State& state, int mode) {
+  Tensor x = activation({128, 16, 32, 32}, true), out = activation_out(x.sizes(), true);
+  Tensor gy = activation(x.sizes(), true), gx = activation_out(x.sizes(), true);
+  Tensor alpha = full({}, 2.0f), galpha = empty({});
+  std::vector<float> lv{0, 1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 44, 48};
+  Tensor levels = empty({16});
+  for (int i = 0; i < 16; ++i) levels.data<float>()[i] = lv[static_cast<size_t>(i)] / 48.0f;
+  Tensor no_mask, no_coef;
+  Backend& b = backend_for(x);
+  for (auto _ : state) {
+    if (mode == 0) b.quantize_clip_forward(out, no_mask, no_coef, x, alpha, levels, 0.0, 0.0, 1.0);
+    if (mode == 1) b.quantize_clip_backward_from_input(gx, galpha, gy, x, alpha, levels, 0.0, 0.0, 1.0, 1.0);
+  }
+  state.counters["Gelem/s"] = benchmark::Counter(
+      static_cast<double>(x.numel()), benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+
 }  // namespace
 
 BENCHMARK_CAPTURE(BM_Conv, forward, ConvPass::Forward)
@@ -183,13 +206,30 @@ BENCHMARK_CAPTURE(BM_Actnn, quantize, 0)->Arg(1)->Arg(2)->Arg(3)->Arg(4)->Arg(8)
 BENCHMARK_CAPTURE(BM_Actnn, dequantize, 1)->Arg(1)->Arg(2)->Arg(3)->Arg(4)->Arg(8)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Actnn, pack_mask, 2)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Actnn, unpack_mask, 3)->Arg(1)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_QuantClip, forward, 0)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_QuantClip, backward_from_input, 1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MaxPool)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Gemm)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Elementwise, relu, false)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_Elementwise, add, true)->Unit(benchmark::kMicrosecond);
 
 int main(int argc, char** argv) {
-  set_num_threads(2);
+  // --threads=N (before Google Benchmark's own flags are parsed); 2 by default, the machines' core count
+  int threads = 2;
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--threads=", 10) == 0) {
+      threads = std::atoi(argv[i] + 10);
+      if (threads < 1) {
+        std::fprintf(stderr, "--threads must be >= 1, got '%s'\n", argv[i] + 10);
+        return 1;
+      }
+    } else {
+      argv[kept++] = argv[i];
+    }
+  }
+  argc = kept;
+  set_num_threads(threads);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   std::printf("minidl kernels on backend %s, %d threads\n", cpu_backend_name().c_str(), get_num_threads());
