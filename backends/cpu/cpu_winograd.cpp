@@ -4,16 +4,24 @@
 //   2. 36 small GEMMs    M[p][t][k] = sum_c V[p][t][c] * U[p][c][k],
 //   3. output transform  y tile = A^T M A (4x4), plus the epilogue (bias, accumulate, ReLU), stored into nhwc.
 // The transforms run on 8 channels at a time (one AVX2 register), the GEMM is a 6x16 register-blocked
-// micro-kernel. Only functions marked MINIDL_AVX2 use AVX2 instructions, and they run only after
+// micro-kernel.
+// Layers with many channels (ResNet-18's 256 and 512) run the same three stages layer-wide instead: the 36 GEMMs
+// of a block would each stream the whole U[p] (C x K floats, 1 MiB at 512 x 512; 36 MiB in all, beyond L2 and
+// L3) for a handful of tiles. There stage 1 transforms every tile, stage 2 is 36 large GEMMs (oneDNN's sgemm,
+// cache-blocked; one position per thread), stage 3 transforms every tile back.
+// Only functions marked MINIDL_AVX2 use AVX2 instructions, and they run only after
 // the ISA dispatch (cpu_isa.h) says the CPU has AVX2 and FMA and MINIDL_CPU_ISA allows them (the library itself is
 // built for baseline x86-64).
 #include "backends/cpu/cpu_winograd.h"
 
+#include <dnnl.h>
 #include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <atomic>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "backends/cpu/cpu_isa.h"
@@ -26,7 +34,8 @@
 namespace minidl::cpu {
 namespace {
 
-std::atomic<int> g_override{-1};  // -1: follow MINIDL_CPU_CONV; 0 / 1: set_winograd_enabled
+std::atomic<int> g_override{-1};             // -1: follow MINIDL_CPU_CONV; 0 / 1: set_winograd_enabled
+std::atomic<int> g_layer_wide_override{-1};  // -1: by size / MINIDL_WINOGRAD_LAYERWIDE; 0 / 1: set_winograd_layer_wide
 
 // AVX2 + FMA present and allowed by MINIDL_CPU_ISA (cpu_isa.h).
 bool cpu_has_avx2_fma() { return isa_enabled(CpuIsa::Avx2); }
@@ -362,6 +371,10 @@ bool winograd_enabled() {
 void set_winograd_enabled(bool on) { g_override.store(on ? 1 : 0, std::memory_order_relaxed); }
 void clear_winograd_override() { g_override.store(-1, std::memory_order_relaxed); }
 
+void set_winograd_layer_wide(std::optional<bool> on) {
+  g_layer_wide_override.store(on ? (*on ? 1 : 0) : -1, std::memory_order_relaxed);
+}
+
 bool winograd_fits(int64_t in_c, int64_t out_c) {
   return in_c > 0 && out_c > 0 && in_c % 8 == 0 && out_c % 8 == 0 && winograd_enabled();
 }
@@ -442,11 +455,94 @@ MINIDL_AVX2 void weights_from_winograd_domain(float* gw, const float* dU, int64_
   }
 }
 
+// Whether a layer runs the layer-wide stages: U (36 C K floats) well beyond what blocks of tiles can reuse from
+// the caches. From bench/kernels BM_Conv on a Zen 3 host (2 threads): 64 x 64 and 128 x 128 are faster in blocks,
+// 512 x 512 at 7 x 7 runs at a third of the direct convolution's speed in blocks. MINIDL_WINOGRAD_LAYERWIDE=0 / 1
+// forces the choice (tests compare the two).
+bool layer_wide(int64_t C, int64_t K) {
+  static const int forced = [] {
+    const std::string v = env_string("MINIDL_WINOGRAD_LAYERWIDE").value_or("");
+    if (v.empty()) return -1;
+    MINIDL_CHECK(v == "0" || v == "1", "MINIDL_WINOGRAD_LAYERWIDE must be 0 or 1, got '", v, "'");
+    return v == "1" ? 1 : 0;
+  }();
+  const int f = g_layer_wide_override.load(std::memory_order_relaxed);
+  if (f >= 0) return f == 1;
+  if (forced >= 0) return forced == 1;
+  return C * K >= 256 * 256;
+}
+
+// Uninitialised float scratch for the layer-wide stages (every element is written before it is read).
+std::unique_ptr<float[]> scratch_floats(int64_t n) {
+  return std::unique_ptr<float[]>(new float[static_cast<size_t>(n)]);
+}
+
+// Runs f(t0, nt) over all tiles in blocks of g.tb, parallel over blocks.
+template <typename F>
+void for_tile_blocks(const Geometry& g, int64_t tiles, F&& f) {
+  const int64_t blocks = (tiles + g.tb - 1) / g.tb;
+  const int nthreads = static_cast<int>(std::min<int64_t>(get_num_threads(), blocks));
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t t0 = blk * g.tb;
+    f(t0, std::min(g.tb, tiles - t0));
+  }
+}
+
+// The 36 GEMMs of stage 2, one position per thread (oneDNN's sgemm runs single-threaded inside the region):
+// C[p] (m x n) = op(A[p]) B[p], with op(A) = A (m x k, row stride lda) or A^T (A is k x m). Returns the first
+// failing status (0: all succeeded); never throws inside the region.
+int batched_sgemm(bool trans_a, int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, int64_t a_stride,
+                  const float* B, int64_t b_stride, float* C, int64_t c_stride) {
+  std::atomic<int> status{0};
+  const int nthreads = static_cast<int>(std::min<int64_t>(get_num_threads(), 36));
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1)
+  for (int p = 0; p < 36; ++p) {
+    const dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', 'N', m, n, k, 1.0f, A + p * a_stride, lda,
+                                        B + p * b_stride, n, 0.0f, C + p * c_stride, n);
+    if (st != dnnl_success) status.store(static_cast<int>(st), std::memory_order_relaxed);
+  }
+  return status.load();
+}
+
+// The forward through the layer-wide stages.
+void conv3x3_layer_wide(float* out, const float* in, const float* u, const WinogradShape& s,
+                        const WinogradEpilogue& e) {
+  Geometry g = make_geometry(s, 320 * 1024);
+  const int64_t tiles = s.n * g.tiles_per_image;
+  g.vstride = tiles * g.C;  // V[p][t][c] and M[p][t][k] over all tiles
+  g.mstride = tiles * g.K;
+  const auto V = scratch_floats(36 * g.vstride), M = scratch_floats(36 * g.mstride);
+  const std::vector<float> zeros(static_cast<size_t>(g.C), 0.f);
+  for_tile_blocks(g, tiles,
+                  [&](int64_t t0, int64_t nt) { input_transform(V.get() + t0 * g.C, in, zeros.data(), g, t0, nt); });
+  const int st = batched_sgemm(false, tiles, g.K, g.C, V.get(), g.C, g.vstride, u, g.C * g.K, M.get(), g.mstride);
+  MINIDL_CHECK(st == 0, "winograd_conv3x3: oneDNN sgemm failed with status ", st);
+  for_tile_blocks(g, tiles, [&](int64_t t0, int64_t nt) { output_transform(out, M.get() + t0 * g.K, g, e, t0, nt); });
+}
+
+// Backward-weights through the layer-wide stages: dU[p] (C x K) = V[p]^T Z[p].
+void backward_weights_layer_wide(float* dU, const float* x, const float* gy, const WinogradShape& s) {
+  Geometry g = make_geometry(s, 640 * 1024);
+  const int64_t tiles = s.n * g.tiles_per_image;
+  g.vstride = tiles * g.C;
+  g.mstride = tiles * g.K;
+  const auto V = scratch_floats(36 * g.vstride), Z = scratch_floats(36 * g.mstride);
+  const std::vector<float> zeros(static_cast<size_t>(std::max(g.C, g.K)), 0.f);
+  for_tile_blocks(g, tiles, [&](int64_t t0, int64_t nt) {
+    input_transform(V.get() + t0 * g.C, x, zeros.data(), g, t0, nt);
+    gradient_transform(Z.get() + t0 * g.K, gy, zeros.data(), g, t0, nt);
+  });
+  const int st = batched_sgemm(true, g.C, g.K, tiles, V.get(), g.C, g.vstride, Z.get(), g.mstride, dU, g.C * g.K);
+  MINIDL_CHECK(st == 0, "winograd_conv3x3_backward_weights: oneDNN sgemm failed with status ", st);
+}
+
 }  // namespace
 
 void winograd_conv3x3(float* out, const float* in, const float* u, const WinogradShape& s, const WinogradEpilogue& e) {
   check_shape("winograd_conv3x3", s);
   if (s.n == 0 || s.out_h <= 0 || s.out_w <= 0) return;
+  if (layer_wide(s.in_c, s.out_c)) return conv3x3_layer_wide(out, in, u, s, e);
   const Geometry g = make_geometry(s, 320 * 1024);
   const int64_t tiles = s.n * g.tiles_per_image, blocks = (tiles + g.tb - 1) / g.tb;
   const int nthreads = static_cast<int>(std::min<int64_t>(get_num_threads(), blocks));
@@ -466,6 +562,12 @@ void winograd_conv3x3_backward_weights(float* gw, const float* x, const float* g
   const int64_t C = s.in_c, K = s.out_c, usize = 36 * C * K;
   if (s.n == 0 || s.out_h <= 0 || s.out_w <= 0) {
     std::fill(gw, gw + K * C * 9, 0.f);
+    return;
+  }
+  if (layer_wide(C, K)) {
+    const auto dU = scratch_floats(usize);
+    backward_weights_layer_wide(dU.get(), x, gy, s);
+    weights_from_winograd_domain(gw, dU.get(), K, C);
     return;
   }
   const Geometry g = make_geometry(s, 640 * 1024);

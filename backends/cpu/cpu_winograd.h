@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 namespace minidl::cpu {
 
@@ -41,6 +42,11 @@ bool winograd_enabled();
 void set_winograd_enabled(bool on);
 /// Back to following MINIDL_CPU_CONV.
 void clear_winograd_override();
+
+/// Forces the layer-wide stages (true), the blocked ones (false) or the choice by channel counts (nullopt, the
+/// default; MINIDL_WINOGRAD_LAYERWIDE=0|1 forces it too). Both compute the same convolution; the float sums
+/// differ in order. For tests and benchmarks.
+void set_winograd_layer_wide(std::optional<bool> on);
 
 /// True when channel counts fit the kernel (multiples of 8) and the machine can run it.
 bool winograd_fits(int64_t in_c, int64_t out_c);

@@ -175,7 +175,14 @@ TEST_CASE("cpu winograd: backward-weights against a double-precision direct sum"
       {1, 48, 40, 13, 3, 1, false},  // a 3-wide image
       {8, 8, 16, 14, 14, 1, false},  // many blocks: per-thread accumulators are summed
   };
-  for (const auto& c : cases) check_backward_weights(c);
+  // every case through the blocked stages and through the layer-wide ones (large channel counts)
+  for (const bool wide : {false, true}) {
+    CAPTURE(wide);
+    cpu::set_winograd_layer_wide(wide);
+    for (const auto& c : cases) check_backward_weights(c);
+  }
+  cpu::set_winograd_layer_wide(std::nullopt);
+  check_backward_weights({2, 256, 256, 7, 7, 1, false});  // ResNet-18's layer 4 size class: layer-wide by default
 }
 
 TEST_CASE("cpu winograd: the F(4x4,3x3) kernel against a double-precision direct convolution") {
@@ -194,7 +201,14 @@ TEST_CASE("cpu winograd: the F(4x4,3x3) kernel against a double-precision direct
       {1, 24, 8, 7, 6, -1, true},    // backward-data of a pad-3 conv: negative padding
       {2, 8, 32, 10, 10, 2, true},   // backward-data of a pad-0 conv
   };
-  for (const auto& c : cases) check_kernel(c);
+  for (const bool wide : {false, true}) {
+    CAPTURE(wide);
+    cpu::set_winograd_layer_wide(wide);
+    for (const auto& c : cases) check_kernel(c);
+  }
+  cpu::set_winograd_layer_wide(std::nullopt);
+  check_kernel({2, 256, 256, 7, 7, 1, false});  // layer-wide by default
+  check_kernel({1, 256, 256, 7, 7, 1, true});
 }
 
 namespace {
