@@ -20,7 +20,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,6 +27,7 @@
 #include "core/env.h"
 #include "core/error.h"
 #include "core/threads.h"
+#include "tensor/tensor.h"
 
 #define MINIDL_AVX2 __attribute__((target("avx2,fma")))
 
@@ -472,10 +472,13 @@ bool layer_wide(int64_t C, int64_t K) {
   return C * K >= 256 * 256;
 }
 
-// Uninitialised float scratch for the layer-wide stages (every element is written before it is read).
-std::unique_ptr<float[]> scratch_floats(int64_t n) {
-  return std::unique_ptr<float[]>(new float[static_cast<size_t>(n)]);
-}
+// Float scratch for the layer-wide stages from the caching allocator (a fresh 20-40 MiB block per call would be
+// new pages, faulted in and zeroed by the kernel on every convolution; every element is written before it is read).
+struct Scratch {
+  Tensor t;
+  explicit Scratch(int64_t n) : t(empty({n}, TensorOptions{}.dtype(DType::f32))) {}
+  float* get() const { return t.data<float>(); }
+};
 
 // Runs f(t0, nt) over all tiles in blocks of g.tb, parallel over blocks.
 template <typename F>
@@ -512,7 +515,7 @@ void conv3x3_layer_wide(float* out, const float* in, const float* u, const Winog
   const int64_t tiles = s.n * g.tiles_per_image;
   g.vstride = tiles * g.C;  // V[p][t][c] and M[p][t][k] over all tiles
   g.mstride = tiles * g.K;
-  const auto V = scratch_floats(36 * g.vstride), M = scratch_floats(36 * g.mstride);
+  const Scratch V(36 * g.vstride), M(36 * g.mstride);
   const std::vector<float> zeros(static_cast<size_t>(g.C), 0.f);
   for_tile_blocks(g, tiles,
                   [&](int64_t t0, int64_t nt) { input_transform(V.get() + t0 * g.C, in, zeros.data(), g, t0, nt); });
@@ -527,7 +530,7 @@ void backward_weights_layer_wide(float* dU, const float* x, const float* gy, con
   const int64_t tiles = s.n * g.tiles_per_image;
   g.vstride = tiles * g.C;
   g.mstride = tiles * g.K;
-  const auto V = scratch_floats(36 * g.vstride), Z = scratch_floats(36 * g.mstride);
+  const Scratch V(36 * g.vstride), Z(36 * g.mstride);
   const std::vector<float> zeros(static_cast<size_t>(std::max(g.C, g.K)), 0.f);
   for_tile_blocks(g, tiles, [&](int64_t t0, int64_t nt) {
     input_transform(V.get() + t0 * g.C, x, zeros.data(), g, t0, nt);
@@ -565,7 +568,7 @@ void winograd_conv3x3_backward_weights(float* gw, const float* x, const float* g
     return;
   }
   if (layer_wide(C, K)) {
-    const auto dU = scratch_floats(usize);
+    const Scratch dU(usize);
     backward_weights_layer_wide(dU.get(), x, gy, s);
     weights_from_winograd_domain(gw, dU.get(), K, C);
     return;
