@@ -3,12 +3,38 @@
 // input codes against a layer's weight codes through this one entry point; which kernel runs (scalar here,
 // AVX2 / AVX-VNNI / AVX-512 VNNI in the cpu backend) is chosen at run time and never changes a result: every
 // kernel computes the same exact integer sums.
+//
+// Kernels (backends/int_gemm_x86.cpp, compiled into every x86-64 build: they need no oneDNN): a register-blocked
+// micro-kernel over `blocked` (layout kInt8LayoutK4N16, below) computes 16 output columns of 4 or 8 rows at a
+// time. Choice, per call: cpu::active_isa() (MINIDL_CPU_ISA / set_cpu_isa_cap) gives the level; Baseline runs the
+// scalar loop; Avx512 with the host's AVX-512 VNNI runs vpdpbusd on zmm; Avx2 (or Avx512 without VNNI) runs
+// AVX-VNNI's vpdpbusd on ymm where the host has it, else the AVX2 maddubs kernel (see maddubs_exact()).
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 namespace minidl::backends {
+
+/// The kernels gemm_u8s8_s32 can run.
+enum class IntGemmKernel {
+  Scalar = 0,      // gemm_u8s8_s32_ref's loop
+  Avx2 = 1,        // vpmaddubsw + vpmaddwd (exact: see PackedInt8Weights::maddubs_exact)
+  AvxVnni = 2,     // vpdpbusd on ymm (AVX-VNNI, VEX-encoded: allowed at the Avx2 level)
+  Avx512Vnni = 3,  // vpdpbusd on zmm (AVX-512 VNNI: needs the Avx512 level)
+};
+
+/// "scalar", "avx2", "avx-vnni" or "avx512-vnni".
+const char* int_gemm_kernel_name(IntGemmKernel kernel);
+/// True when the host has the kernel's instructions and the ISA cap (cpu::active_isa()) allows them now.
+bool int_gemm_kernel_runnable(IntGemmKernel kernel);
+/// The kernel gemm_u8s8_s32 runs now: the best runnable one.
+IntGemmKernel int_gemm_kernel();
+
+/// `blocked` layout: for each block of 16 output rows of B (N padded to a multiple of 16 with zero rows), the
+/// K codes in groups of 4 (K padded with zeros), group-major: byte (block * groups + g) * 64 + col * 4 + t holds
+/// B[block * 16 + col][4 * g + t]. One 64-byte load is 4 codes of 16 columns: one zmm, or two ymm of 8.
+inline constexpr int kInt8LayoutK4N16 = 1;
 
 /// A layer's weight codes (N output rows of K signed 8-bit codes), packed once into the layout the active
 /// kernel reads. Build with pack_int8_weights; immutable after that.
@@ -23,8 +49,13 @@ class PackedInt8Weights {
   const std::vector<int32_t>& row_sums() const { return row_sums_; }
   /// Kernel-specific copy (empty when the scalar path is the only one); layout is the kernel's business.
   const std::vector<int8_t>& blocked() const { return blocked_; }
-  /// Which layout `blocked` holds (0: none).
+  /// Which layout `blocked` holds (0: none, kInt8LayoutK4N16).
   int layout() const { return layout_; }
+  /// True when vpmaddubsw cannot saturate for any u8 input: in every pair of codes (2p, 2p + 1) of a row, the
+  /// positive codes sum to <= 128 and the negative ones to >= -128 (255 * 128 = 32640 fits an int16; e.g. all
+  /// |w| <= 64, which every weight of 7 bits or fewer satisfies). Otherwise the AVX2 kernel splits each
+  /// activation into its low 7 bits and its top bit (two vpmaddubsw per step, each exact).
+  bool maddubs_exact() const { return maddubs_exact_; }
 
  private:
   friend PackedInt8Weights pack_int8_weights(int64_t n, int64_t k, const int8_t* b, int64_t ldb);
@@ -33,6 +64,7 @@ class PackedInt8Weights {
   std::vector<int32_t> row_sums_;
   std::vector<int8_t> blocked_;
   int layout_ = 0;
+  bool maddubs_exact_ = true;
 };
 
 /// Packs B (n rows of k codes, row stride ldb). Throws minidl::Error on negative sizes, ldb < k, or k too large
@@ -46,5 +78,10 @@ void gemm_u8s8_s32(int64_t m, const uint8_t* a, int64_t lda, const PackedInt8Wei
 
 /// The scalar oracle of gemm_u8s8_s32 (same contract): what every fast kernel is tested against.
 void gemm_u8s8_s32_ref(int64_t m, const uint8_t* a, int64_t lda, const PackedInt8Weights& b, int32_t* c, int64_t ldc);
+
+/// gemm_u8s8_s32 with a given kernel (tests, benchmarks). Throws minidl::Error when the kernel is not
+/// runnable (int_gemm_kernel_runnable) or on the arguments gemm_u8s8_s32 rejects.
+void gemm_u8s8_s32_with(IntGemmKernel kernel, int64_t m, const uint8_t* a, int64_t lda, const PackedInt8Weights& b,
+                        int32_t* c, int64_t ldc);
 
 }  // namespace minidl::backends
