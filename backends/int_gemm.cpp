@@ -36,6 +36,28 @@ void scalar_rows(int64_t m, const uint8_t* a, int64_t lda, const PackedInt8Weigh
     }
 }
 
+// PackedInt8Weights::maddubs_window: the largest W in {4, 2, 1} for which every int16 lane of W groups' vpmaddubsw
+// products stays in range for any u8 input, else 0.
+int maddubs_window_of(const int8_t* b, int64_t n, int64_t k, int64_t ldb) {
+  for (int w : {4, 2, 1}) {
+    bool ok = true;
+    for (int64_t j = 0; j < n && ok; ++j)
+      for (int64_t q0 = 0; q0 < k && ok; q0 += 4 * w)  // q0: the window's first code
+        for (int64_t h = 0; h < 2 && ok; ++h) {        // the lane's pair inside each group
+          int pos = 0, neg = 0;
+          for (int64_t q = q0 + 2 * h; q < std::min(k, q0 + 4 * w); q += 4)
+            for (int64_t e = 0; e < 2 && q + e < k; ++e) {
+              const int v = b[j * ldb + q + e];
+              pos += std::max(v, 0);
+              neg += std::min(v, 0);
+            }
+          ok = pos <= 128 && neg >= -128;
+        }
+    if (ok) return w;
+  }
+  return 0;
+}
+
 // Below this many multiply-adds a call runs on one thread: a parallel region costs a few microseconds, about
 // what an AVX2 core needs for 2^18 of them.
 constexpr int64_t kParallelMacs = int64_t{1} << 18;
@@ -51,7 +73,7 @@ void run_kernel(IntGemmKernel kernel, int64_t m, const uint8_t* a, int64_t lda, 
   const int8_t* bp = b.blocked().data();
   switch (kernel) {
     case IntGemmKernel::Scalar: scalar_rows(m, a, lda, b, c, ldc); return;
-    case IntGemmKernel::Avx2: detail::int_gemm_avx2(m, a, lda, bp, n, k, b.maddubs_exact(), c, ldc); return;
+    case IntGemmKernel::Avx2: detail::int_gemm_avx2(m, a, lda, bp, n, k, b.maddubs_window(), c, ldc); return;
     case IntGemmKernel::AvxVnni: detail::int_gemm_avx_vnni(m, a, lda, bp, n, k, c, ldc); return;
     case IntGemmKernel::Avx512Vnni: detail::int_gemm_avx512_vnni(m, a, lda, bp, n, k, c, ldc); return;
   }
@@ -124,17 +146,7 @@ PackedInt8Weights pack_int8_weights(int64_t n, int64_t k, const int8_t* b, int64
       p.codes_[static_cast<size_t>(j * k + q)] = v;
       p.row_sums_[static_cast<size_t>(j)] += v;
     }
-  // vpmaddubsw adds the products of codes (2p, 2p + 1) into an int16: with u8 inputs up to 255 it cannot
-  // saturate iff the pair's positive codes sum to <= 128 and its negative ones to >= -128 (see maddubs_exact).
-  for (int64_t j = 0; j < n && p.maddubs_exact_; ++j)
-    for (int64_t q = 0; q < k; q += 2) {
-      const int v0 = b[j * ldb + q], v1 = q + 1 < k ? b[j * ldb + q + 1] : 0;
-      const int pos = std::max(v0, 0) + std::max(v1, 0), neg = std::min(v0, 0) + std::min(v1, 0);
-      if (pos > 128 || neg < -128) {
-        p.maddubs_exact_ = false;
-        break;
-      }
-    }
+  p.maddubs_window_ = maddubs_window_of(b, n, k, ldb);
   // Every kernel reads the same layout (int_gemm.h, kInt8LayoutK4N16), packed whatever the host: the ISA cap
   // may change between packing and a call (tests), and the copy is small (N x K bytes, padded).
   if (n > 0 && k > 0) {

@@ -8,7 +8,7 @@
 // micro-kernel over `blocked` (layout kInt8LayoutK4N16, below) computes 16 output columns of 4 or 8 rows at a
 // time. Choice, per call: cpu::active_isa() (MINIDL_CPU_ISA / set_cpu_isa_cap) gives the level; Baseline runs the
 // scalar loop; Avx512 with the host's AVX-512 VNNI runs vpdpbusd on zmm; Avx2 (or Avx512 without VNNI) runs
-// AVX-VNNI's vpdpbusd on ymm where the host has it, else the AVX2 maddubs kernel (see maddubs_exact()).
+// AVX-VNNI's vpdpbusd on ymm where the host has it, else the AVX2 maddubs kernel (see maddubs_window()).
 #pragma once
 
 #include <cstdint>
@@ -19,7 +19,7 @@ namespace minidl::backends {
 /// The kernels gemm_u8s8_s32 can run.
 enum class IntGemmKernel {
   Scalar = 0,      // gemm_u8s8_s32_ref's loop
-  Avx2 = 1,        // vpmaddubsw + vpmaddwd (exact: see PackedInt8Weights::maddubs_exact)
+  Avx2 = 1,        // vpmaddubsw + vpmaddwd (exact: see PackedInt8Weights::maddubs_window)
   AvxVnni = 2,     // vpdpbusd on ymm (AVX-VNNI, VEX-encoded: allowed at the Avx2 level)
   Avx512Vnni = 3,  // vpdpbusd on zmm (AVX-512 VNNI: needs the Avx512 level)
 };
@@ -51,11 +51,16 @@ class PackedInt8Weights {
   const std::vector<int8_t>& blocked() const { return blocked_; }
   /// Which layout `blocked` holds (0: none, kInt8LayoutK4N16).
   int layout() const { return layout_; }
-  /// True when vpmaddubsw cannot saturate for any u8 input: in every pair of codes (2p, 2p + 1) of a row, the
-  /// positive codes sum to <= 128 and the negative ones to >= -128 (255 * 128 = 32640 fits an int16; e.g. all
-  /// |w| <= 64, which every weight of 7 bits or fewer satisfies). Otherwise the AVX2 kernel splits each
-  /// activation into its low 7 bits and its top bit (two vpmaddubsw per step, each exact).
-  bool maddubs_exact() const { return maddubs_exact_; }
+  /// How the AVX2 kernel may use vpmaddubsw (u8 x s8 products of codes (2p, 2p + 1) added into an int16 that
+  /// saturates) exactly for every u8 input: the largest W in {4, 2, 1} such that, in every row and every aligned
+  /// window of W groups of 4 codes, the codes that land in one int16 lane (4g + 2h and 4g + 2h + 1 for the W
+  /// groups g, h = 0 or 1) have positive codes summing to <= 128 and negative ones to >= -128 (255 * 128 = 32640
+  /// fits an int16); then the kernel adds W groups' products in int16 before widening. W = 1 holds when every
+  /// |w| <= 64 (7-bit codes); W = 4 for 4-bit codes (8 codes of at most 8 in magnitude). 0 when no W holds: the
+  /// kernel splits each activation into its low 7 bits and its top bit (two vpmaddubsw per step, each exact).
+  int maddubs_window() const { return maddubs_window_; }
+  /// maddubs_window() >= 1: one vpmaddubsw per pair of codes cannot saturate.
+  bool maddubs_exact() const { return maddubs_window_ >= 1; }
 
  private:
   friend PackedInt8Weights pack_int8_weights(int64_t n, int64_t k, const int8_t* b, int64_t ldb);
@@ -64,7 +69,7 @@ class PackedInt8Weights {
   std::vector<int32_t> row_sums_;
   std::vector<int8_t> blocked_;
   int layout_ = 0;
-  bool maddubs_exact_ = true;
+  int maddubs_window_ = 0;
 };
 
 /// Packs B (n rows of k codes, row stride ldb). Throws minidl::Error on negative sizes, ldb < k, or k too large

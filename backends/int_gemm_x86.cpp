@@ -6,7 +6,8 @@
 // Every kernel reads B in layout kInt8LayoutK4N16 (int_gemm.h): 4 K-codes of 16 output columns per 64 bytes. A
 // step broadcasts 4 activation codes of one row (an int32) and multiplies them with a 64-byte weight group:
 //   AVX2        vpmaddubsw (u8 x s8 pairs -> int16, saturating) then vpmaddwd with 1s (pairs -> int32). Exact
-//               only when no pair sum leaves int16: PackedInt8Weights::maddubs_exact. Otherwise each code a is
+//               only when no pair sum leaves int16: PackedInt8Weights::maddubs_window() >= 1; when it is 2 or 4,
+//               that many groups' int16 sums are added before one vpmaddwd (low-bit weights). Otherwise each code a is
 //               split as (a & 127) + 128 * (a >> 7): 127 * 128 * 2 = 32512 and 1 * 128 * 2 = 256 both fit, and the
 //               top-bit part is scaled by 128 in vpmaddwd (int32 products, exact).
 //   AVX-VNNI    vpdpbusd ymm: the 4 products summed straight into the int32 accumulator, no intermediate rounding.
@@ -46,16 +47,26 @@ inline int32_t load_partial_group(const uint8_t* p, int64_t count) {
 #define MINIDL_TARGET_AVX_VNNI __attribute__((target("avx2,avxvnni")))
 #define MINIDL_TARGET_AVX512_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
-// AVX2, weights with maddubs_exact(): one vpmaddubsw per step cannot saturate.
+// AVX2, weights with maddubs_window() >= W: one vpmaddubsw per group cannot saturate, and the int16 sums of W
+// groups cannot overflow, so vpmaddwd widens once per W groups (W = 1: per group). Per 4-code group and 16
+// columns that is 2 vpmaddubsw + 2 / W vpmaddwd, the multiplies being the bound (two ports on Zen 3).
+template <int W>
 struct Avx2ExactStep {
-  MINIDL_TARGET_AVX2 static __m256i apply(__m256i acc, int32_t a4, __m256i b) {
-    const __m256i p16 = _mm256_maddubs_epi16(_mm256_set1_epi32(a4), b);
-    return _mm256_add_epi32(acc, _mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+  static constexpr int kRows = W > 1 ? 3 : 4;  // W > 1 keeps 2 int16 sums per row live too: 3 rows fit 16 ymm
+  static constexpr int kWindow = W;
+  MINIDL_TARGET_AVX2 static __m256i products(int32_t a4, __m256i b) {
+    return _mm256_maddubs_epi16(_mm256_set1_epi32(a4), b);
   }
+  MINIDL_TARGET_AVX2 static __m256i widen(__m256i acc, __m256i s) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(s, _mm256_set1_epi16(1)));
+  }
+  MINIDL_TARGET_AVX2 static __m256i apply(__m256i acc, int32_t a4, __m256i b) { return widen(acc, products(a4, b)); }
 };
 
 // AVX2, any weights: a = lo + 128 * hi with lo = a & 127, hi = a >> 7, each product pair exact in int16.
 struct Avx2SplitStep {
+  static constexpr int kRows = 4;
+  static constexpr int kWindow = 1;
   MINIDL_TARGET_AVX2 static __m256i apply(__m256i acc, int32_t a4, __m256i b) {
     const uint32_t u = static_cast<uint32_t>(a4);
     const __m256i lo = _mm256_set1_epi32(static_cast<int32_t>(u & 0x7f7f7f7fu));
@@ -67,6 +78,8 @@ struct Avx2SplitStep {
 };
 
 struct AvxVnniStep {
+  static constexpr int kRows = 4;
+  static constexpr int kWindow = 1;
   MINIDL_TARGET_AVX_VNNI static __m256i apply(__m256i acc, int32_t a4, __m256i b) {
     return _mm256_dpbusd_avx_epi32(acc, _mm256_set1_epi32(a4), b);
   }
@@ -138,12 +151,14 @@ bool host_has_avx512_vnni() {
   return has;
 }
 
-void int_gemm_avx2(int64_t m, const uint8_t* a, int64_t lda, const int8_t* bp, int64_t n, int64_t k, bool maddubs_exact,
+void int_gemm_avx2(int64_t m, const uint8_t* a, int64_t lda, const int8_t* bp, int64_t n, int64_t k, int maddubs_window,
                    int32_t* c, int64_t ldc) {
-  if (maddubs_exact) {
-    ymm_avx2::gemm<Avx2ExactStep>(m, a, lda, bp, n, k, c, ldc);
-  } else {
-    ymm_avx2::gemm<Avx2SplitStep>(m, a, lda, bp, n, k, c, ldc);
+  switch (maddubs_window) {
+    case 0: ymm_avx2::gemm<Avx2SplitStep>(m, a, lda, bp, n, k, c, ldc); return;
+    case 1: ymm_avx2::gemm<Avx2ExactStep<1>>(m, a, lda, bp, n, k, c, ldc); return;
+    case 2: ymm_avx2::gemm<Avx2ExactStep<2>>(m, a, lda, bp, n, k, c, ldc); return;
+    case 4: ymm_avx2::gemm<Avx2ExactStep<4>>(m, a, lda, bp, n, k, c, ldc); return;
+    default: MINIDL_FAIL("gemm_u8s8_s32: no AVX2 kernel for a vpmaddubsw window of ", maddubs_window);
   }
 }
 
@@ -173,7 +188,7 @@ void int_gemm_avx512_vnni(int64_t m, const uint8_t* a, int64_t lda, const int8_t
 bool host_has_avx_vnni() { return false; }
 bool host_has_avx512_vnni() { return false; }
 
-void int_gemm_avx2(int64_t, const uint8_t*, int64_t, const int8_t*, int64_t, int64_t, bool, int32_t*, int64_t) {
+void int_gemm_avx2(int64_t, const uint8_t*, int64_t, const int8_t*, int64_t, int64_t, int, int32_t*, int64_t) {
   MINIDL_FAIL("gemm_u8s8_s32: the AVX2 kernel exists on x86-64 only");
 }
 void int_gemm_avx_vnni(int64_t, const uint8_t*, int64_t, const int8_t*, int64_t, int64_t, int32_t*, int64_t) {

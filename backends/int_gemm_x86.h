@@ -11,9 +11,9 @@ namespace minidl::backends::detail {
 bool host_has_avx_vnni();
 bool host_has_avx512_vnni();
 
-/// vpmaddubsw + vpmaddwd; `maddubs_exact`: PackedInt8Weights::maddubs_exact (one vpmaddubsw per step), else the
-/// split of each activation into its low 7 bits and its top bit.
-void int_gemm_avx2(int64_t m, const uint8_t* a, int64_t lda, const int8_t* bp, int64_t n, int64_t k, bool maddubs_exact,
+/// vpmaddubsw + vpmaddwd; `maddubs_window`: PackedInt8Weights::maddubs_window (1, 2, 4: one vpmaddubsw per
+/// group, int16 sums over that many groups), or 0: the split of each activation into its low 7 bits and its top bit.
+void int_gemm_avx2(int64_t m, const uint8_t* a, int64_t lda, const int8_t* bp, int64_t n, int64_t k, int maddubs_window,
                    int32_t* c, int64_t ldc);
 /// vpdpbusd on ymm (AVX-VNNI).
 void int_gemm_avx_vnni(int64_t m, const uint8_t* a, int64_t lda, const int8_t* bp, int64_t n, int64_t k, int32_t* c,

@@ -30,8 +30,8 @@ struct CapGuard {
 
 constexpr int32_t kSentinel = -777777;  // C's padding (ldc > n) must keep it
 
-enum class Acts { Random, All255, Zero, Extremes };                    // activation codes
-enum class Weights { Random, Max64, FourBit, Min, Max, Alternating };  // weight codes
+enum class Acts { Random, All255, Zero, Extremes };                           // activation codes
+enum class Weights { Random, Max64, FourBit, Min, Max, Alternating, Max32 };  // weight codes
 
 struct Shape3 {
   int64_t m, n, k, lda, ldb, ldc;
@@ -65,7 +65,7 @@ std::vector<uint8_t> make_acts(const Shape3& s, Acts kind, std::mt19937& rng) {
 }
 
 std::vector<int8_t> make_weights(const Shape3& s, Weights kind, std::mt19937& rng) {
-  std::uniform_int_distribution<int> s8(-128, 127), w64(-64, 64), w4(-8, 7);
+  std::uniform_int_distribution<int> s8(-128, 127), w64(-64, 64), w4(-8, 7), w32(-32, 32);
   std::vector<int8_t> b(static_cast<size_t>(std::max<int64_t>(s.n * s.ldb, 1)));
   for (int64_t j = 0; j < s.n; ++j)
     for (int64_t q = 0; q < s.ldb; ++q) {
@@ -78,6 +78,7 @@ std::vector<int8_t> make_weights(const Shape3& s, Weights kind, std::mt19937& rn
           case Weights::Min: v = -128; break;
           case Weights::Max: v = 127; break;
           case Weights::Alternating: v = (q + j) % 2 == 0 ? 127 : -128; break;
+          case Weights::Max32: v = w32(rng); break;
         }
       }
       b[static_cast<size_t>(j * s.ldb + q)] = static_cast<int8_t>(v);
@@ -104,8 +105,9 @@ int sweep(IntGemmKernel kernel) {
   const int64_t ns[] = {1, 3, 7, 15, 16, 17, 33, 64};
   const int64_t ks[] = {1, 2, 3, 4, 5, 7, 15, 17, 64, 144, 576};
   const Acts acts[] = {Acts::Random, Acts::All255, Acts::Zero, Acts::Extremes};
-  const Weights ws[] = {Weights::Random, Weights::Max64,       Weights::FourBit,
-                        Weights::Min,    Weights::Alternating, Weights::Max};
+  // (maddubs_window: Random, Min, Max 0; Max64, Alternating 1; Max32 2; FourBit 4)
+  const Weights ws[] = {Weights::Random,      Weights::Max64, Weights::FourBit, Weights::Min,
+                        Weights::Alternating, Weights::Max,   Weights::Max32};
   std::mt19937 rng(1234);
   int failures = 0, idx = 0;
   for (int64_t m : ms)
@@ -116,7 +118,7 @@ int sweep(IntGemmKernel kernel) {
         const int64_t pad = idx % 3 == 0 ? 1 + idx % 13 : 0;
         const Shape3 s{m, n, k, k + pad, k + (pad ? 5 : 0), n + (pad ? 3 : 0)};
         const Acts a = acts[idx % 4];
-        const Weights w = ws[(idx / 4) % 6];
+        const Weights w = ws[(idx / 4) % 7];
         if (!same_as_oracle(kernel, s, a, w, rng)) {
           ++failures;
           MESSAGE("mismatch: " << std::string(backends::int_gemm_kernel_name(kernel)) << " " << describe(s, a, w));
@@ -132,7 +134,8 @@ int extremes(IntGemmKernel kernel) {
   for (const Shape3& s :
        {Shape3{17, 33, 579, 579, 579, 33}, Shape3{8, 16, 576, 600, 577, 20}, Shape3{5, 7, 3, 4, 3, 7}})
     for (Acts a : {Acts::All255, Acts::Extremes, Acts::Random})
-      for (Weights w : {Weights::Min, Weights::Max, Weights::Alternating, Weights::Random})
+      for (Weights w :
+           {Weights::Min, Weights::Max, Weights::Alternating, Weights::Random, Weights::Max32, Weights::FourBit})
         if (!same_as_oracle(kernel, s, a, w, rng)) {
           ++failures;
           MESSAGE("mismatch: " << std::string(backends::int_gemm_kernel_name(kernel)) << " " << describe(s, a, w));
@@ -271,6 +274,51 @@ TEST_CASE("int gemm: the vpmaddubsw saturation edge") {
     backends::gemm_u8s8_s32(4, a.data(), k, backends::pack_int8_weights(n, k, bmin.data(), k), c.data(), n);
     for (int32_t v : c) CHECK(v == -255 * 128 * 576);
   }
+}
+
+TEST_CASE("int gemm: the int16 window of vpmaddubsw sums") {
+  // maddubs_window W: the codes of one int16 lane over W groups (2 W codes) must sum to <= 128 (positive) and
+  // >= -128 (negative); constant codes v give 2 W v
+  struct Row {
+    int v;
+    int window;
+  };
+  const Row rows[] = {{8, 4},   {16, 4},  {17, 2},  {32, 2},  {33, 1},  {64, 1},  {65, 0},   {127, 0},
+                      {-16, 4}, {-17, 2}, {-32, 2}, {-33, 1}, {-64, 1}, {-65, 0}, {-128, 0}, {0, 4}};
+  CapGuard guard;
+  std::vector<CpuIsa> caps = {CpuIsa::Baseline};
+  if (cpu::host_isa() >= CpuIsa::Avx2) caps.push_back(CpuIsa::Avx2);
+  std::mt19937 rng(3);
+  for (const Row& row : rows)
+    // k: whole windows of 4 groups, plus leftover groups, plus a partial group
+    for (int64_t k : {int64_t{16}, int64_t{32}, int64_t{44}, int64_t{47}, int64_t{579}}) {
+      INFO("code " << row.v << " k " << k);
+      const int64_t n = 19, m = 11;
+      const std::vector<int8_t> b(static_cast<size_t>(n * k), static_cast<int8_t>(row.v));
+      const auto packed = backends::pack_int8_weights(n, k, b.data(), k);
+      CHECK(packed.maddubs_window() == row.window);
+      std::vector<uint8_t> a(static_cast<size_t>(m * k), 255);
+      for (size_t i = a.size() / 2; i < a.size(); ++i) a[i] = static_cast<uint8_t>(rng());  // half 255, half random
+      std::vector<int32_t> want(static_cast<size_t>(m * n));
+      backends::gemm_u8s8_s32_ref(m, a.data(), k, packed, want.data(), n);
+      CHECK(want[0] == 255 * row.v * static_cast<int32_t>(k));
+      for (CpuIsa cap : caps) {
+        cpu::set_cpu_isa_cap(cap);
+        std::vector<int32_t> got(static_cast<size_t>(m * n), kSentinel);
+        backends::gemm_u8s8_s32(m, a.data(), k, packed, got.data(), n);
+        CHECK(got == want);
+      }
+    }
+  // a window is an aligned run of W groups, a lane the pair h of each group: one large code per lane and window
+  // keeps W = 4; two in one lane of a 4-group window give W = 2; two in one pair give 0
+  std::vector<int8_t> b(32, 1);
+  b[0] = 120;   // group 0, pair 0
+  b[18] = 120;  // group 4 (the second window), pair 1
+  CHECK(backends::pack_int8_weights(1, 32, b.data(), 32).maddubs_window() == 4);
+  b[12] = 120;  // group 3, pair 0: 240 + 6 in lane 0 of groups 0..3; 123 in groups 0..1 and in 2..3
+  CHECK(backends::pack_int8_weights(1, 32, b.data(), 32).maddubs_window() == 2);
+  b[13] = 120;  // pair (12, 13) sums to 240
+  CHECK(backends::pack_int8_weights(1, 32, b.data(), 32).maddubs_window() == 0);
 }
 
 TEST_CASE("int gemm: the deepest K sums exactly in int32") {
