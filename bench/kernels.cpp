@@ -6,6 +6,7 @@
 #include <benchmark/benchmark.h>
 #include <minidl.h>
 
+#include <cstdlib>
 #include <random>
 #include <vector>
 
@@ -302,7 +303,10 @@ BENCHMARK(BM_IntGemmOnednn)
 #endif
 
 int main(int argc, char** argv) {
-  set_num_threads(2);
+  // 2 threads unless MINIDL_BENCH_THREADS says otherwise (1: single-core figures whose CPU time is the whole
+  // work, which a host shared with other jobs still measures well)
+  const char* threads = std::getenv("MINIDL_BENCH_THREADS");
+  set_num_threads(threads != nullptr ? std::atoi(threads) : 2);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   std::printf("minidl kernels on backend %s, %d threads\n", cpu_backend_name().c_str(), get_num_threads());
