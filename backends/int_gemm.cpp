@@ -85,7 +85,10 @@ void run_parallel(IntGemmKernel kernel, int64_t m, const uint8_t* a, int64_t lda
   if (m == 0 || b.rows() == 0) return;
   const int64_t macs = m * b.rows() * b.depth();
   const int64_t quanta = (m + kRowQuantum - 1) / kRowQuantum;
-  const int nt = macs < kParallelMacs ? 1 : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), quanta));
+  // inside a parallel region (a caller parallel over images) the call stays on its thread
+  const int nt = macs < kParallelMacs || omp_in_parallel() != 0
+                     ? 1
+                     : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), quanta));
   if (nt <= 1) {
     run_kernel(kernel, m, a, lda, b, c, ldc);
     return;

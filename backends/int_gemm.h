@@ -5,7 +5,7 @@
 // kernel computes the same exact integer sums.
 //
 // Kernels (backends/int_gemm_x86.cpp, compiled into every x86-64 build: they need no oneDNN): a register-blocked
-// micro-kernel over `blocked` (layout kInt8LayoutK4N16, below) computes 16 output columns of 4 or 8 rows at a
+// micro-kernel over `blocked` (layout kInt8LayoutK4N16, below) computes 16 output columns of 3, 4 or 8 rows at a
 // time. Choice, per call: cpu::active_isa() (MINIDL_CPU_ISA / set_cpu_isa_cap) gives the level; Baseline runs the
 // scalar loop; Avx512 with the host's AVX-512 VNNI runs vpdpbusd on zmm; Avx2 (or Avx512 without VNNI) runs
 // AVX-VNNI's vpdpbusd on ymm where the host has it, else the AVX2 maddubs kernel (see maddubs_window()).

@@ -15,6 +15,7 @@
 #include "backends/int_gemm.h"
 #include "core/cpu_isa.h"
 #include "core/error.h"
+#include "core/threads.h"
 #include "test_skip.h"
 
 using namespace minidl;
@@ -22,6 +23,13 @@ using backends::IntGemmKernel;
 using cpu::CpuIsa;
 
 namespace {
+
+// Sets the OpenMP thread count for a scope.
+struct ThreadsGuard {
+  explicit ThreadsGuard(int n) : saved(get_num_threads()) { set_num_threads(n); }
+  ~ThreadsGuard() { set_num_threads(saved); }
+  int saved;
+};
 
 // Restores the environment's ISA cap when a test case ends.
 struct CapGuard {
@@ -219,10 +227,15 @@ TEST_CASE("int gemm: gemm_u8s8_s32 matches the oracle at every ISA cap, on one a
         const auto a = make_acts(s, Acts::Random, rng);
         const auto bcodes = make_weights(s, w, rng);
         const auto packed = backends::pack_int8_weights(s.n, s.k, bcodes.data(), s.ldb);
-        std::vector<int32_t> want(static_cast<size_t>(s.m * s.ldc), kSentinel), got = want;
+        std::vector<int32_t> want(static_cast<size_t>(s.m * s.ldc), kSentinel);
         backends::gemm_u8s8_s32_ref(s.m, a.data(), s.lda, packed, want.data(), s.ldc);
-        backends::gemm_u8s8_s32(s.m, a.data(), s.lda, packed, got.data(), s.ldc);
-        CHECK_MESSAGE(want == got, describe(s, Acts::Random, w));
+        // 1 thread, and 3 (row ranges that are not equal; more threads than this host's cores)
+        for (int threads : {1, 3}) {
+          ThreadsGuard tg(threads);
+          std::vector<int32_t> got(want.size(), kSentinel);
+          backends::gemm_u8s8_s32(s.m, a.data(), s.lda, packed, got.data(), s.ldc);
+          CHECK_MESSAGE(want == got, describe(s, Acts::Random, w) << " threads " << threads);
+        }
       }
   }
 }
