@@ -21,6 +21,7 @@
 #include "core/error.h"
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -137,7 +138,12 @@ MINIDL_TARGET_AVX512_VNNI void zmm_rows(const uint8_t* a, int64_t lda, const int
 bool host_has_avx_vnni() {
   static const bool has = [] {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avxvnni");
+    // AVX-VNNI is cpuid leaf 7, sub-leaf 1, eax bit 4; read directly because clang 14's __builtin_cpu_supports
+    // does not know "avxvnni" (the fuzz build compiles the library with clang). The avx2 check covers the OS's
+    // ymm state.
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    const bool leaf = __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) != 0;
+    return __builtin_cpu_supports("avx2") && leaf && ((eax >> 4) & 1u) != 0;
   }();
   return has;
 }
