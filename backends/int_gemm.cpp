@@ -73,7 +73,13 @@ void run_kernel(IntGemmKernel kernel, int64_t m, const uint8_t* a, int64_t lda, 
   const int8_t* bp = b.blocked().data();
   switch (kernel) {
     case IntGemmKernel::Scalar: scalar_rows(m, a, lda, b, c, ldc); return;
-    case IntGemmKernel::Avx2: detail::int_gemm_avx2(m, a, lda, bp, n, k, b.maddubs_window(), c, ldc); return;
+    case IntGemmKernel::Avx2:
+      if (b.maddubs_window() == 0) {
+        detail::int_gemm_avx2_wide(m, a, lda, b.wide().data(), n, k, c, ldc);
+      } else {
+        detail::int_gemm_avx2(m, a, lda, bp, n, k, b.maddubs_window(), c, ldc);
+      }
+      return;
     case IntGemmKernel::AvxVnni: detail::int_gemm_avx_vnni(m, a, lda, bp, n, k, c, ldc); return;
     case IntGemmKernel::Avx512Vnni: detail::int_gemm_avx512_vnni(m, a, lda, bp, n, k, c, ldc); return;
   }
@@ -162,6 +168,15 @@ PackedInt8Weights pack_int8_weights(int64_t n, int64_t k, const int8_t* b, int64
         p.blocked_[static_cast<size_t>(at)] = b[j * ldb + q];
       }
     p.layout_ = kInt8LayoutK4N16;
+    if (p.maddubs_window_ == 0) {  // 8-bit codes: the AVX2 kernel's int16 copy
+      const int64_t pairs = (k + 1) / 2;
+      p.wide_.assign(static_cast<size_t>(blocks * pairs * kGroupCols * 2), 0);
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t q = 0; q < k; ++q) {
+          const int64_t at = ((j / kGroupCols) * pairs + q / 2) * kGroupCols * 2 + (j % kGroupCols) * 2 + q % 2;
+          p.wide_[static_cast<size_t>(at)] = b[j * ldb + q];
+        }
+    }
   }
   return p;
 }

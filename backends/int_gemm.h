@@ -35,6 +35,10 @@ IntGemmKernel int_gemm_kernel();
 /// K codes in groups of 4 (K padded with zeros), group-major: byte (block * groups + g) * 64 + col * 4 + t holds
 /// B[block * 16 + col][4 * g + t]. One 64-byte load is 4 codes of 16 columns: one zmm, or two ymm of 8.
 inline constexpr int kInt8LayoutK4N16 = 1;
+/// `wide` layout (PackedInt8Weights::wide): the same blocking with pairs of codes widened to int16: element
+/// (block * pairs + p) * 32 + col * 2 + e holds B[block * 16 + col][2 * p + e]; 64 bytes are again one step of
+/// 16 columns (2 codes each).
+inline constexpr int kInt16LayoutK2N16 = 2;
 
 /// A layer's weight codes (N output rows of K signed 8-bit codes), packed once into the layout the active
 /// kernel reads. Build with pack_int8_weights; immutable after that.
@@ -56,11 +60,14 @@ class PackedInt8Weights {
   /// window of W groups of 4 codes, the codes that land in one int16 lane (4g + 2h and 4g + 2h + 1 for the W
   /// groups g, h = 0 or 1) have positive codes summing to <= 128 and negative ones to >= -128 (255 * 128 = 32640
   /// fits an int16); then the kernel adds W groups' products in int16 before widening. W = 1 holds when every
-  /// |w| <= 64 (7-bit codes); W = 4 for 4-bit codes (8 codes of at most 8 in magnitude). 0 when no W holds: the
-  /// kernel splits each activation into its low 7 bits and its top bit (two vpmaddubsw per step, each exact).
+  /// |w| <= 64 (7-bit codes); W = 4 for 4-bit codes (8 codes of at most 8 in magnitude). 0 when no W holds (8-bit
+  /// codes): the AVX2 kernel then reads `wide` and multiplies with vpmaddwd, exact for any codes.
   int maddubs_window() const { return maddubs_window_; }
   /// maddubs_window() >= 1: one vpmaddubsw per pair of codes cannot saturate.
   bool maddubs_exact() const { return maddubs_window_ >= 1; }
+  /// The codes widened to int16 in layout kInt16LayoutK2N16, for the AVX2 kernel when maddubs_window() == 0
+  /// (empty otherwise: about 2 N K bytes saved).
+  const std::vector<int16_t>& wide() const { return wide_; }
 
  private:
   friend PackedInt8Weights pack_int8_weights(int64_t n, int64_t k, const int8_t* b, int64_t ldb);
@@ -68,6 +75,7 @@ class PackedInt8Weights {
   std::vector<int8_t> codes_;
   std::vector<int32_t> row_sums_;
   std::vector<int8_t> blocked_;
+  std::vector<int16_t> wide_;
   int layout_ = 0;
   int maddubs_window_ = 0;
 };

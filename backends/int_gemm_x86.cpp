@@ -7,9 +7,9 @@
 // step broadcasts 4 activation codes of one row (an int32) and multiplies them with a 64-byte weight group:
 //   AVX2        vpmaddubsw (u8 x s8 pairs -> int16, saturating) then vpmaddwd with 1s (pairs -> int32). Exact
 //               only when no pair sum leaves int16: PackedInt8Weights::maddubs_window() >= 1; when it is 2 or 4,
-//               that many groups' int16 sums are added before one vpmaddwd (low-bit weights). Otherwise each code a is
-//               split as (a & 127) + 128 * (a >> 7): 127 * 128 * 2 = 32512 and 1 * 128 * 2 = 256 both fit, and the
-//               top-bit part is scaled by 128 in vpmaddwd (int32 products, exact).
+//               that many groups' int16 sums are added before one vpmaddwd (low-bit weights). Otherwise (8-bit
+//               weights) it reads the codes widened to int16 (PackedInt8Weights::wide) and multiplies 2 activation
+//               codes x 8 columns per vpmaddwd, whose int32 pair sums are exact.
 //   AVX-VNNI    vpdpbusd ymm: the 4 products summed straight into the int32 accumulator, no intermediate rounding.
 //   AVX-512VNNI vpdpbusd zmm: 16 columns per register.
 // Sums of K <= 2^31 / (255 * 128) products fit an int32 (pack_int8_weights checks), so every kernel is exact.
@@ -44,6 +44,19 @@ inline int32_t load_partial_group(const uint8_t* p, int64_t count) {
   return v;
 }
 
+// How the ymm kernels read activation codes: 4 per step against 8-bit weights, 2 against 16-bit ones.
+struct QuadCodes {
+  static constexpr int kCodes = 4;
+  static int32_t load(const uint8_t* p) { return load_group(p); }
+  static int32_t load_partial(const uint8_t* p, int64_t count) { return load_partial_group(p, count); }
+};
+struct PairCodes {
+  static constexpr int kCodes = 2;
+  // codes a0, a1 as the int16 lanes of one int32 (zero-extended: u8 values are non-negative int16s)
+  static int32_t load(const uint8_t* p) { return static_cast<int32_t>(uint32_t{p[0]} | uint32_t{p[1]} << 16); }
+  static int32_t load_partial(const uint8_t* p, int64_t) { return p[0]; }
+};
+
 #define MINIDL_TARGET_AVX2 __attribute__((target("avx2")))
 #define MINIDL_TARGET_AVX_VNNI __attribute__((target("avx2,avxvnni")))
 #define MINIDL_TARGET_AVX512_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
@@ -52,7 +65,7 @@ inline int32_t load_partial_group(const uint8_t* p, int64_t count) {
 // groups cannot overflow, so vpmaddwd widens once per W groups (W = 1: per group). Per 4-code group and 16
 // columns that is 2 vpmaddubsw + 2 / W vpmaddwd, the multiplies being the bound (two ports on Zen 3).
 template <int W>
-struct Avx2ExactStep {
+struct Avx2ExactStep : QuadCodes {
   static constexpr int kRows = W > 1 ? 3 : 4;  // W > 1 keeps 2 int16 sums per row live too: 3 rows fit 16 ymm
   static constexpr int kWindow = W;
   MINIDL_TARGET_AVX2 static __m256i products(int32_t a4, __m256i b) {
@@ -64,21 +77,18 @@ struct Avx2ExactStep {
   MINIDL_TARGET_AVX2 static __m256i apply(__m256i acc, int32_t a4, __m256i b) { return widen(acc, products(a4, b)); }
 };
 
-// AVX2, any weights: a = lo + 128 * hi with lo = a & 127, hi = a >> 7, each product pair exact in int16.
-struct Avx2SplitStep {
+// AVX2, any weights (maddubs_window() == 0): the codes widened to int16 (PackedInt8Weights::wide) and vpmaddwd,
+// 2 codes x 8 columns per instruction: |a * w| <= 255 * 128 fits an int16 product's int32 pair sum with room. Per 4
+// codes and 16 columns 4 vpmaddwd: the same multiply count as the one-group vpmaddubsw step.
+struct Avx2WideStep : PairCodes {
   static constexpr int kRows = 4;
   static constexpr int kWindow = 1;
-  MINIDL_TARGET_AVX2 static __m256i apply(__m256i acc, int32_t a4, __m256i b) {
-    const uint32_t u = static_cast<uint32_t>(a4);
-    const __m256i lo = _mm256_set1_epi32(static_cast<int32_t>(u & 0x7f7f7f7fu));
-    const __m256i hi = _mm256_set1_epi32(static_cast<int32_t>((u >> 7) & 0x01010101u));
-    const __m256i s_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, b), _mm256_set1_epi16(1));
-    const __m256i s_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, b), _mm256_set1_epi16(128));
-    return _mm256_add_epi32(acc, _mm256_add_epi32(s_lo, s_hi));
+  MINIDL_TARGET_AVX2 static __m256i apply(__m256i acc, int32_t a2, __m256i b) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_set1_epi32(a2), b));
   }
 };
 
-struct AvxVnniStep {
+struct AvxVnniStep : QuadCodes {
   static constexpr int kRows = 4;
   static constexpr int kWindow = 1;
   MINIDL_TARGET_AVX_VNNI static __m256i apply(__m256i acc, int32_t a4, __m256i b) {
@@ -160,12 +170,16 @@ bool host_has_avx512_vnni() {
 void int_gemm_avx2(int64_t m, const uint8_t* a, int64_t lda, const int8_t* bp, int64_t n, int64_t k, int maddubs_window,
                    int32_t* c, int64_t ldc) {
   switch (maddubs_window) {
-    case 0: ymm_avx2::gemm<Avx2SplitStep>(m, a, lda, bp, n, k, c, ldc); return;
     case 1: ymm_avx2::gemm<Avx2ExactStep<1>>(m, a, lda, bp, n, k, c, ldc); return;
     case 2: ymm_avx2::gemm<Avx2ExactStep<2>>(m, a, lda, bp, n, k, c, ldc); return;
     case 4: ymm_avx2::gemm<Avx2ExactStep<4>>(m, a, lda, bp, n, k, c, ldc); return;
     default: MINIDL_FAIL("gemm_u8s8_s32: no AVX2 kernel for a vpmaddubsw window of ", maddubs_window);
   }
+}
+
+void int_gemm_avx2_wide(int64_t m, const uint8_t* a, int64_t lda, const int16_t* bw, int64_t n, int64_t k, int32_t* c,
+                        int64_t ldc) {
+  ymm_avx2::gemm<Avx2WideStep>(m, a, lda, reinterpret_cast<const int8_t*>(bw), n, k, c, ldc);
 }
 
 void int_gemm_avx_vnni(int64_t m, const uint8_t* a, int64_t lda, const int8_t* bp, int64_t n, int64_t k, int32_t* c,
@@ -195,6 +209,9 @@ bool host_has_avx_vnni() { return false; }
 bool host_has_avx512_vnni() { return false; }
 
 void int_gemm_avx2(int64_t, const uint8_t*, int64_t, const int8_t*, int64_t, int64_t, int, int32_t*, int64_t) {
+  MINIDL_FAIL("gemm_u8s8_s32: the AVX2 kernel exists on x86-64 only");
+}
+void int_gemm_avx2_wide(int64_t, const uint8_t*, int64_t, const int16_t*, int64_t, int64_t, int32_t*, int64_t) {
   MINIDL_FAIL("gemm_u8s8_s32: the AVX2 kernel exists on x86-64 only");
 }
 void int_gemm_avx_vnni(int64_t, const uint8_t*, int64_t, const int8_t*, int64_t, int64_t, int32_t*, int64_t) {

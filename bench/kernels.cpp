@@ -176,7 +176,7 @@ void set_gops(benchmark::State& state, const IntGemmShape& s) {
 }
 
 // state.range(1): the kernel (backends::IntGemmKernel); state.range(2): the weights, 0 random 8-bit codes (the
-// AVX2 kernel's split path), 1 4-bit codes (its single-vpmaddubsw path).
+// AVX2 kernel's int16 vpmaddwd path), 1 4-bit codes (its 4-group vpmaddubsw window).
 void BM_IntGemm(benchmark::State& state) {
   const IntGemmShape& s = kIntGemmShapes[state.range(0)];
   const auto kernel = static_cast<backends::IntGemmKernel>(state.range(1));

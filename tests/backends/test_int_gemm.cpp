@@ -399,6 +399,19 @@ TEST_CASE("int gemm: the packed layout") {
       const int8_t want = j < 17 && q < 5 ? b[static_cast<size_t>(j * 6 + q)] : 0;
       CHECK(p.blocked()[static_cast<size_t>(((j / 16) * 2 + q / 4) * 64 + (j % 16) * 4 + q % 4)] == want);
     }
+  // codes up to 127 in magnitude: no vpmaddubsw window, so the int16 copy exists (3 pairs of codes, zero padded)
+  REQUIRE(p.maddubs_window() == 0);
+  REQUIRE(p.wide().size() == 2 * 3 * 32);
+  for (int64_t j = 0; j < 32; ++j)
+    for (int64_t q = 0; q < 6; ++q) {
+      const int16_t want = j < 17 && q < 5 ? b[static_cast<size_t>(j * 6 + q)] : 0;
+      CHECK(p.wide()[static_cast<size_t>(((j / 16) * 3 + q / 2) * 32 + (j % 16) * 2 + q % 2)] == want);
+    }
+  // 4-bit codes: window 4, no int16 copy
+  const std::vector<int8_t> small(17 * 5, -8);
+  const auto p4 = backends::pack_int8_weights(17, 5, small.data(), 5);
+  CHECK(p4.maddubs_window() == 4);
+  CHECK(p4.wide().empty());
   for (int64_t j = 0; j < 17; ++j) {
     int32_t s = 0;
     for (int64_t q = 0; q < 5; ++q) {
