@@ -1,8 +1,14 @@
-// Integer GEMM entry points (see int_gemm.h). The scalar oracle lives here; fast kernels plug in below.
+// Integer GEMM entry points (see int_gemm.h): packing, the scalar oracle, and the run-time choice of kernel
+// (backends/int_gemm_x86.cpp) with OpenMP over the rows of A.
 #include "backends/int_gemm.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <limits>
 
+#include "backends/int_gemm_x86.h"
+#include "core/cpu_isa.h"
 #include "core/error.h"
 
 namespace minidl::backends {
@@ -18,7 +24,118 @@ void check_gemm_args(int64_t m, const uint8_t* a, int64_t lda, const PackedInt8W
                "gemm_u8s8_s32: null input or output pointer");
 }
 
+// The oracle's loop: row i of A against every row of B's codes as given.
+void scalar_rows(int64_t m, const uint8_t* a, int64_t lda, const PackedInt8Weights& b, int32_t* c, int64_t ldc) {
+  const int64_t n = b.rows(), k = b.depth();
+  const int8_t* w = b.codes().data();
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      int32_t s = 0;
+      for (int64_t q = 0; q < k; ++q) s += int32_t{a[i * lda + q]} * int32_t{w[j * k + q]};
+      c[i * ldc + j] = s;
+    }
+}
+
+// PackedInt8Weights::maddubs_window: the largest W in {4, 2, 1} for which every int16 lane of W groups' vpmaddubsw
+// products stays in range for any u8 input, else 0.
+int maddubs_window_of(const int8_t* b, int64_t n, int64_t k, int64_t ldb) {
+  for (int w : {4, 2, 1}) {
+    bool ok = true;
+    for (int64_t j = 0; j < n && ok; ++j)
+      for (int64_t q0 = 0; q0 < k && ok; q0 += 4 * w)  // q0: the window's first code
+        for (int64_t h = 0; h < 2 && ok; ++h) {        // the lane's pair inside each group
+          int pos = 0, neg = 0;
+          for (int64_t q = q0 + 2 * h; q < std::min(k, q0 + 4 * w); q += 4)
+            for (int64_t e = 0; e < 2 && q + e < k; ++e) {
+              const int v = b[j * ldb + q + e];
+              pos += std::max(v, 0);
+              neg += std::min(v, 0);
+            }
+          ok = pos <= 128 && neg >= -128;
+        }
+    if (ok) return w;
+  }
+  return 0;
+}
+
+// Below this many multiply-adds a call runs on one thread: a parallel region costs a few microseconds, about
+// what an AVX2 core needs for 2^18 of them.
+constexpr int64_t kParallelMacs = int64_t{1} << 18;
+// Rows per thread are a multiple of this (the AVX-512 kernel's row block; a multiple of the AVX2 one's).
+constexpr int64_t kRowQuantum = 8;
+
+// One column block of the blocked layout: 4 codes x 16 columns.
+constexpr int64_t kGroupCols = 16, kGroupDepth = 4;
+
+void run_kernel(IntGemmKernel kernel, int64_t m, const uint8_t* a, int64_t lda, const PackedInt8Weights& b, int32_t* c,
+                int64_t ldc) {
+  const int64_t n = b.rows(), k = b.depth();
+  const int8_t* bp = b.blocked().data();
+  switch (kernel) {
+    case IntGemmKernel::Scalar: scalar_rows(m, a, lda, b, c, ldc); return;
+    case IntGemmKernel::Avx2:
+      if (b.maddubs_window() == 0) {
+        detail::int_gemm_avx2_wide(m, a, lda, b.wide().data(), n, k, c, ldc);
+      } else {
+        detail::int_gemm_avx2(m, a, lda, bp, n, k, b.maddubs_window(), c, ldc);
+      }
+      return;
+    case IntGemmKernel::AvxVnni: detail::int_gemm_avx_vnni(m, a, lda, bp, n, k, c, ldc); return;
+    case IntGemmKernel::Avx512Vnni: detail::int_gemm_avx512_vnni(m, a, lda, bp, n, k, c, ldc); return;
+  }
+}
+
+// Splits the rows among OpenMP threads (contiguous ranges, multiples of kRowQuantum) when the call is large.
+void run_parallel(IntGemmKernel kernel, int64_t m, const uint8_t* a, int64_t lda, const PackedInt8Weights& b,
+                  int32_t* c, int64_t ldc) {
+  if (m == 0 || b.rows() == 0) return;
+  const int64_t macs = m * b.rows() * b.depth();
+  const int64_t quanta = (m + kRowQuantum - 1) / kRowQuantum;
+  // inside a parallel region (a caller parallel over images) the call stays on its thread
+  const int nt = macs < kParallelMacs || omp_in_parallel() != 0
+                     ? 1
+                     : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), quanta));
+  if (nt <= 1) {
+    run_kernel(kernel, m, a, lda, b, c, ldc);
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    const int64_t t = omp_get_thread_num(), nth = omp_get_num_threads();
+    const int64_t per = (quanta + nth - 1) / nth * kRowQuantum;
+    const int64_t lo = std::min(m, t * per), hi = std::min(m, lo + per);
+    if (lo < hi) run_kernel(kernel, hi - lo, a + lo * lda, lda, b, c + lo * ldc, ldc);
+  }
+}
+
 }  // namespace
+
+const char* int_gemm_kernel_name(IntGemmKernel kernel) {
+  switch (kernel) {
+    case IntGemmKernel::Scalar: return "scalar";
+    case IntGemmKernel::Avx2: return "avx2";
+    case IntGemmKernel::AvxVnni: return "avx-vnni";
+    case IntGemmKernel::Avx512Vnni: return "avx512-vnni";
+  }
+  return "?";
+}
+
+bool int_gemm_kernel_runnable(IntGemmKernel kernel) {
+  switch (kernel) {
+    case IntGemmKernel::Scalar: return true;
+    case IntGemmKernel::Avx2: return cpu::isa_enabled(cpu::CpuIsa::Avx2);
+    // VEX-encoded ymm: an AVX2-level instruction, on hosts with the AVX-VNNI cpuid bit
+    case IntGemmKernel::AvxVnni: return cpu::isa_enabled(cpu::CpuIsa::Avx2) && detail::host_has_avx_vnni();
+    case IntGemmKernel::Avx512Vnni: return cpu::isa_enabled(cpu::CpuIsa::Avx512) && detail::host_has_avx512_vnni();
+  }
+  return false;
+}
+
+IntGemmKernel int_gemm_kernel() {
+  for (IntGemmKernel k : {IntGemmKernel::Avx512Vnni, IntGemmKernel::AvxVnni, IntGemmKernel::Avx2})
+    if (int_gemm_kernel_runnable(k)) return k;
+  return IntGemmKernel::Scalar;
+}
 
 PackedInt8Weights pack_int8_weights(int64_t n, int64_t k, const int8_t* b, int64_t ldb) {
   MINIDL_CHECK(n >= 0 && k >= 0, "pack_int8_weights: sizes must be >= 0, got n=", n, " k=", k);
@@ -38,23 +155,52 @@ PackedInt8Weights pack_int8_weights(int64_t n, int64_t k, const int8_t* b, int64
       p.codes_[static_cast<size_t>(j * k + q)] = v;
       p.row_sums_[static_cast<size_t>(j)] += v;
     }
+  p.maddubs_window_ = maddubs_window_of(b, n, k, ldb);
+  // Every kernel reads the same layout (int_gemm.h, kInt8LayoutK4N16), packed whatever the host: the ISA cap
+  // may change between packing and a call (tests), and the copy is small (N x K bytes, padded).
+  if (n > 0 && k > 0) {
+    const int64_t groups = (k + kGroupDepth - 1) / kGroupDepth, blocks = (n + kGroupCols - 1) / kGroupCols;
+    p.blocked_.assign(static_cast<size_t>(blocks * groups * kGroupCols * kGroupDepth), 0);
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t q = 0; q < k; ++q) {
+        const int64_t at = ((j / kGroupCols) * groups + q / kGroupDepth) * kGroupCols * kGroupDepth +
+                           (j % kGroupCols) * kGroupDepth + q % kGroupDepth;
+        p.blocked_[static_cast<size_t>(at)] = b[j * ldb + q];
+      }
+    p.layout_ = kInt8LayoutK4N16;
+    if (p.maddubs_window_ == 0) {  // 8-bit codes: the AVX2 kernel's int16 copy
+      const int64_t pairs = (k + 1) / 2;
+      p.wide_.assign(static_cast<size_t>(blocks * pairs * kGroupCols * 2), 0);
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t q = 0; q < k; ++q) {
+          const int64_t at = ((j / kGroupCols) * pairs + q / 2) * kGroupCols * 2 + (j % kGroupCols) * 2 + q % 2;
+          p.wide_[static_cast<size_t>(at)] = b[j * ldb + q];
+        }
+    }
+  }
   return p;
 }
 
 void gemm_u8s8_s32_ref(int64_t m, const uint8_t* a, int64_t lda, const PackedInt8Weights& b, int32_t* c, int64_t ldc) {
   check_gemm_args(m, a, lda, b, c, ldc);
-  const int64_t n = b.rows(), k = b.depth();
-  const int8_t* w = b.codes().data();
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j) {
-      int32_t s = 0;
-      for (int64_t q = 0; q < k; ++q) s += int32_t{a[i * lda + q]} * int32_t{w[j * k + q]};
-      c[i * ldc + j] = s;
-    }
+  scalar_rows(m, a, lda, b, c, ldc);
+}
+
+void gemm_u8s8_s32_with(IntGemmKernel kernel, int64_t m, const uint8_t* a, int64_t lda, const PackedInt8Weights& b,
+                        int32_t* c, int64_t ldc) {
+  check_gemm_args(m, a, lda, b, c, ldc);
+  MINIDL_CHECK(int_gemm_kernel_runnable(kernel), "gemm_u8s8_s32: the ", int_gemm_kernel_name(kernel),
+               " kernel cannot run here (host without its instructions, or MINIDL_CPU_ISA caps them; active level ",
+               cpu::isa_name(cpu::active_isa()), ")");
+  // k = 0: every sum is empty (the kernels' layouts need k > 0)
+  if (b.depth() == 0 || (kernel != IntGemmKernel::Scalar && b.layout() != kInt8LayoutK4N16)) {
+    kernel = IntGemmKernel::Scalar;
+  }
+  run_parallel(kernel, m, a, lda, b, c, ldc);
 }
 
 void gemm_u8s8_s32(int64_t m, const uint8_t* a, int64_t lda, const PackedInt8Weights& b, int32_t* c, int64_t ldc) {
-  gemm_u8s8_s32_ref(m, a, lda, b, c, ldc);
+  gemm_u8s8_s32_with(int_gemm_kernel(), m, a, lda, b, c, ldc);
 }
 
 }  // namespace minidl::backends

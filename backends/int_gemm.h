@@ -3,12 +3,42 @@
 // input codes against a layer's weight codes through this one entry point; which kernel runs (scalar here,
 // AVX2 / AVX-VNNI / AVX-512 VNNI in the cpu backend) is chosen at run time and never changes a result: every
 // kernel computes the same exact integer sums.
+//
+// Kernels (backends/int_gemm_x86.cpp, compiled into every x86-64 build: they need no oneDNN): a register-blocked
+// micro-kernel over `blocked` (layout kInt8LayoutK4N16, below) computes 16 output columns of 3, 4 or 8 rows at a
+// time. Choice, per call: cpu::active_isa() (MINIDL_CPU_ISA / set_cpu_isa_cap) gives the level; Baseline runs the
+// scalar loop; Avx512 with the host's AVX-512 VNNI runs vpdpbusd on zmm; Avx2 (or Avx512 without VNNI) runs
+// AVX-VNNI's vpdpbusd on ymm where the host has it, else the AVX2 maddubs kernel (see maddubs_window()).
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 namespace minidl::backends {
+
+/// The kernels gemm_u8s8_s32 can run.
+enum class IntGemmKernel {
+  Scalar = 0,      // gemm_u8s8_s32_ref's loop
+  Avx2 = 1,        // vpmaddubsw + vpmaddwd (exact: see PackedInt8Weights::maddubs_window)
+  AvxVnni = 2,     // vpdpbusd on ymm (AVX-VNNI, VEX-encoded: allowed at the Avx2 level)
+  Avx512Vnni = 3,  // vpdpbusd on zmm (AVX-512 VNNI: needs the Avx512 level)
+};
+
+/// "scalar", "avx2", "avx-vnni" or "avx512-vnni".
+const char* int_gemm_kernel_name(IntGemmKernel kernel);
+/// True when the host has the kernel's instructions and the ISA cap (cpu::active_isa()) allows them now.
+bool int_gemm_kernel_runnable(IntGemmKernel kernel);
+/// The kernel gemm_u8s8_s32 runs now: the best runnable one.
+IntGemmKernel int_gemm_kernel();
+
+/// `blocked` layout: for each block of 16 output rows of B (N padded to a multiple of 16 with zero rows), the
+/// K codes in groups of 4 (K padded with zeros), group-major: byte (block * groups + g) * 64 + col * 4 + t holds
+/// B[block * 16 + col][4 * g + t]. One 64-byte load is 4 codes of 16 columns: one zmm, or two ymm of 8.
+inline constexpr int kInt8LayoutK4N16 = 1;
+/// `wide` layout (PackedInt8Weights::wide): the same blocking with pairs of codes widened to int16: element
+/// (block * pairs + p) * 32 + col * 2 + e holds B[block * 16 + col][2 * p + e]; 64 bytes are again one step of
+/// 16 columns (2 codes each).
+inline constexpr int kInt16LayoutK2N16 = 2;
 
 /// A layer's weight codes (N output rows of K signed 8-bit codes), packed once into the layout the active
 /// kernel reads. Build with pack_int8_weights; immutable after that.
@@ -23,8 +53,21 @@ class PackedInt8Weights {
   const std::vector<int32_t>& row_sums() const { return row_sums_; }
   /// Kernel-specific copy (empty when the scalar path is the only one); layout is the kernel's business.
   const std::vector<int8_t>& blocked() const { return blocked_; }
-  /// Which layout `blocked` holds (0: none).
+  /// Which layout `blocked` holds (0: none, kInt8LayoutK4N16).
   int layout() const { return layout_; }
+  /// How the AVX2 kernel may use vpmaddubsw (u8 x s8 products of codes (2p, 2p + 1) added into an int16 that
+  /// saturates) exactly for every u8 input: the largest W in {4, 2, 1} such that, in every row and every aligned
+  /// window of W groups of 4 codes, the codes that land in one int16 lane (4g + 2h and 4g + 2h + 1 for the W
+  /// groups g, h = 0 or 1) have positive codes summing to <= 128 and negative ones to >= -128 (255 * 128 = 32640
+  /// fits an int16); then the kernel adds W groups' products in int16 before widening. W = 1 holds when every
+  /// |w| <= 64 (7-bit codes); W = 4 for 4-bit codes (8 codes of at most 8 in magnitude). 0 when no W holds (8-bit
+  /// codes): the AVX2 kernel then reads `wide` and multiplies with vpmaddwd, exact for any codes.
+  int maddubs_window() const { return maddubs_window_; }
+  /// maddubs_window() >= 1: one vpmaddubsw per pair of codes cannot saturate.
+  bool maddubs_exact() const { return maddubs_window_ >= 1; }
+  /// The codes widened to int16 in layout kInt16LayoutK2N16, for the AVX2 kernel when maddubs_window() == 0
+  /// (empty otherwise: about 2 N K bytes saved).
+  const std::vector<int16_t>& wide() const { return wide_; }
 
  private:
   friend PackedInt8Weights pack_int8_weights(int64_t n, int64_t k, const int8_t* b, int64_t ldb);
@@ -32,7 +75,9 @@ class PackedInt8Weights {
   std::vector<int8_t> codes_;
   std::vector<int32_t> row_sums_;
   std::vector<int8_t> blocked_;
+  std::vector<int16_t> wide_;
   int layout_ = 0;
+  int maddubs_window_ = 0;
 };
 
 /// Packs B (n rows of k codes, row stride ldb). Throws minidl::Error on negative sizes, ldb < k, or k too large
@@ -46,5 +91,10 @@ void gemm_u8s8_s32(int64_t m, const uint8_t* a, int64_t lda, const PackedInt8Wei
 
 /// The scalar oracle of gemm_u8s8_s32 (same contract): what every fast kernel is tested against.
 void gemm_u8s8_s32_ref(int64_t m, const uint8_t* a, int64_t lda, const PackedInt8Weights& b, int32_t* c, int64_t ldc);
+
+/// gemm_u8s8_s32 with a given kernel (tests, benchmarks). Throws minidl::Error when the kernel is not
+/// runnable (int_gemm_kernel_runnable) or on the arguments gemm_u8s8_s32 rejects.
+void gemm_u8s8_s32_with(IntGemmKernel kernel, int64_t m, const uint8_t* a, int64_t lda, const PackedInt8Weights& b,
+                        int32_t* c, int64_t ldc);
 
 }  // namespace minidl::backends

@@ -2,13 +2,21 @@
 // batch 128) and ResNet-18 (ImageNet, batch 32). Reports GFLOP/s or GB/s. The backend is MINIDL_BACKEND (cpu
 // by default). Activation-shaped tensors come in both layouts: /0 plain NCHW, /1 channels-last (how the cpu
 // backend keeps activations during training). Example:
-//   build/release/bench/kernels --benchmark_filter=Conv --benchmark_min_time=0.5 [--threads=N (default 2)]
+//   build/release/bench/kernels --benchmark_filter=Conv --benchmark_min_time=0.5 [--threads=N (default:
+//   MINIDL_BENCH_THREADS, else 2)]
 #include <benchmark/benchmark.h>
 #include <minidl.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <random>
+#include <vector>
+
+#include "backends/int_gemm.h"
+#ifdef MINIDL_WITH_ONEDNN
+#include <oneapi/dnnl/dnnl.hpp>
+#endif
 
 using namespace minidl;
 
@@ -173,6 +181,97 @@ void BM_QuantClip(benchmark::State& state, int mode) {
       static_cast<double>(x.numel()), benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
+// gemm_u8s8_s32 on ResNet-20's convolutions as im2col GEMMs (docs/deploy.md, "Integer kernels"): M = batch * H
+// * W rows of C * 3 * 3 activation codes against N output channels. state.range(0) indexes kIntGemmShapes.
+struct IntGemmShape {
+  int64_t m, n, k;
+};
+const IntGemmShape kIntGemmShapes[] = {
+    {32 * 32, 16, 144},       {16 * 16, 32, 288},       {8 * 8, 64, 576},        // batch 1
+    {128 * 32 * 32, 16, 144}, {128 * 16 * 16, 32, 288}, {128 * 8 * 8, 64, 576},  // batch 128
+};
+
+void set_gops(benchmark::State& state, const IntGemmShape& s) {
+  state.counters["GOPS"] =
+      benchmark::Counter(2.0 * static_cast<double>(s.m * s.n * s.k), benchmark::Counter::kIsIterationInvariantRate,
+                         benchmark::Counter::kIs1000);
+}
+
+// state.range(1): the kernel (backends::IntGemmKernel); state.range(2): the weights, 0 random 8-bit codes (the
+// AVX2 kernel's int16 vpmaddwd path), 1 4-bit codes (its 4-group vpmaddubsw window).
+void BM_IntGemm(benchmark::State& state) {
+  const IntGemmShape& s = kIntGemmShapes[state.range(0)];
+  const auto kernel = static_cast<backends::IntGemmKernel>(state.range(1));
+  const bool four_bit = state.range(2) != 0;
+  state.SetLabel(std::string(backends::int_gemm_kernel_name(kernel)) + (four_bit ? " w4" : " w8"));
+  if (!backends::int_gemm_kernel_runnable(kernel)) {
+    state.SkipWithError("kernel not runnable on this host / ISA cap");
+    return;
+  }
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> u8(0, 255), w(four_bit ? -8 : -128, four_bit ? 7 : 127);
+  std::vector<uint8_t> a(static_cast<size_t>(s.m * s.k));
+  std::vector<int8_t> b(static_cast<size_t>(s.n * s.k));
+  for (auto& v : a) v = static_cast<uint8_t>(u8(rng));
+  for (auto& v : b) v = static_cast<int8_t>(w(rng));
+  const auto packed = backends::pack_int8_weights(s.n, s.k, b.data(), s.k);
+  std::vector<int32_t> c(static_cast<size_t>(s.m * s.n));
+  for (auto _ : state) {
+    backends::gemm_u8s8_s32_with(kernel, s.m, a.data(), s.k, packed, c.data(), s.n);
+    benchmark::DoNotOptimize(c.data());
+  }
+  set_gops(state, s);
+}
+
+// The float GEMM of the same shape through the cpu backend's matmul (OpenBLAS sgemm).
+void BM_IntGemmFloatRef(benchmark::State& state) {
+  const IntGemmShape& s = kIntGemmShapes[state.range(0)];
+  Tensor a = randn({s.m, s.k}), w = randn({s.k, s.n}), out = empty({s.m, s.n});
+  Backend& b = backend_for(a);
+  for (auto _ : state) b.matmul(out, a, w, false, false);
+  set_gops(state, s);
+}
+
+#ifdef MINIDL_WITH_ONEDNN
+// oneDNN's int8 matmul of the same shape: u8 x s8 -> s32, weights in the layout oneDNN picks (format any,
+// reordered once, as for a deployed model). state.range(1): 0 random 8-bit weight codes, 1 4-bit codes.
+void BM_IntGemmOnednn(benchmark::State& state) {
+  const IntGemmShape& s = kIntGemmShapes[state.range(0)];
+  using dt = dnnl::memory::data_type;
+  using tag = dnnl::memory::format_tag;
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  dnnl::stream strm(eng);
+  const dnnl::memory::desc src_md({s.m, s.k}, dt::u8, tag::ab), dst_md({s.m, s.n}, dt::s32, tag::ab);
+  const dnnl::memory::desc w_plain({s.k, s.n}, dt::s8, tag::ba), w_any({s.k, s.n}, dt::s8, tag::any);
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, w_any, dst_md), eng);
+  const bool four_bit = state.range(1) != 0;
+  state.SetLabel(std::string("onednn ") + pd.impl_info_str() + (four_bit ? " w4" : " w8"));
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> u8(0, 255), s8(four_bit ? -8 : -128, four_bit ? 7 : 127);
+  dnnl::memory src(src_md, eng), dst(dst_md, eng), w_user(w_plain, eng), w(pd.weights_desc(), eng);
+  auto* ap = static_cast<uint8_t*>(src.get_data_handle());
+  for (int64_t i = 0; i < s.m * s.k; ++i) ap[i] = static_cast<uint8_t>(u8(rng));
+  auto* wp = static_cast<int8_t*>(w_user.get_data_handle());
+  for (int64_t i = 0; i < s.k * s.n; ++i) wp[i] = static_cast<int8_t>(s8(rng));
+  dnnl::reorder(w_user, w).execute(strm, w_user, w);
+  dnnl::matmul mm(pd);
+  for (auto _ : state) {
+    mm.execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, dst}});
+    strm.wait();
+  }
+  set_gops(state, s);
+  // oneDNN does not promise exact sums without VNNI (its AVX2 int8 path uses vpmaddubsw): count the outputs that
+  // differ from the exact ones
+  const auto packed = backends::pack_int8_weights(s.n, s.k, wp, s.k);
+  std::vector<int32_t> exact(static_cast<size_t>(s.m * s.n));
+  backends::gemm_u8s8_s32(s.m, ap, s.k, packed, exact.data(), s.n);
+  const auto* dp = static_cast<const int32_t*>(dst.get_data_handle());
+  int64_t wrong = 0;
+  for (int64_t i = 0; i < s.m * s.n; ++i) wrong += dp[i] != exact[static_cast<size_t>(i)];
+  state.counters["inexact"] = static_cast<double>(wrong);
+}
+#endif
+
 }  // namespace
 
 BENCHMARK_CAPTURE(BM_Conv, forward, ConvPass::Forward)
@@ -212,23 +311,40 @@ BENCHMARK(BM_MaxPool)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Gemm)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Elementwise, relu, false)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_Elementwise, add, true)->Unit(benchmark::kMicrosecond);
+// Wall-clock rates (UseRealTime): the calls are multi-threaded. The scalar kernel on the batch-1 shapes only
+// (batch 128 takes a second per call); kernels the host cannot run report an error line.
+BENCHMARK(BM_IntGemm)->ArgsProduct({{0, 1, 2}, {0}, {0}})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_IntGemm)
+    ->ArgsProduct({benchmark::CreateDenseRange(0, 5, 1), {1, 2, 3}, {0, 1}})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK(BM_IntGemmFloatRef)->DenseRange(0, 5, 1)->Unit(benchmark::kMicrosecond)->UseRealTime();
+#ifdef MINIDL_WITH_ONEDNN
+BENCHMARK(BM_IntGemmOnednn)
+    ->ArgsProduct({benchmark::CreateDenseRange(0, 5, 1), {0, 1}})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+#endif
 
 int main(int argc, char** argv) {
-  // --threads=N (before Google Benchmark's own flags are parsed); 2 by default, the machines' core count
-  int threads = 2;
+  // --threads=N (taken out before Google Benchmark parses its own flags), else MINIDL_BENCH_THREADS, else 2 (the
+  // machines' core count). 1 gives single-core figures whose CPU time is the whole work, which a host shared with
+  // other jobs still measures well.
+  const char* env_threads = std::getenv("MINIDL_BENCH_THREADS");
+  int threads = env_threads != nullptr ? std::atoi(env_threads) : 2;
   int kept = 1;
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--threads=", 10) == 0) {
       threads = std::atoi(argv[i] + 10);
-      if (threads < 1) {
-        std::fprintf(stderr, "--threads must be >= 1, got '%s'\n", argv[i] + 10);
-        return 1;
-      }
     } else {
       argv[kept++] = argv[i];
     }
   }
   argc = kept;
+  if (threads < 1) {
+    std::fprintf(stderr, "kernels: the thread count (--threads= or MINIDL_BENCH_THREADS) must be >= 1\n");
+    return 1;
+  }
   set_num_threads(threads);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

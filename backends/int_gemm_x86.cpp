@@ -1,0 +1,226 @@
+// The x86 kernels of gemm_u8s8_s32 (see int_gemm_x86.h). They are compiled into every x86-64 build, with or
+// without oneDNN (they need none of it, like data/resample.cpp's), each function for its own target through
+// function attributes, never global -m flags: the library runs on any x86-64 and int_gemm.cpp dispatches on
+// cpu::active_isa() plus the VNNI cpuid bits.
+//
+// Every kernel reads B in layout kInt8LayoutK4N16 (int_gemm.h): 4 K-codes of 16 output columns per 64 bytes. A
+// step broadcasts 4 activation codes of one row (an int32) and multiplies them with a 64-byte weight group:
+//   AVX2        vpmaddubsw (u8 x s8 pairs -> int16, saturating) then vpmaddwd with 1s (pairs -> int32). Exact
+//               only when no pair sum leaves int16: PackedInt8Weights::maddubs_window() >= 1; when it is 2 or 4,
+//               that many groups' int16 sums are added before one vpmaddwd (low-bit weights). Otherwise (8-bit
+//               weights) it reads the codes widened to int16 (PackedInt8Weights::wide) and multiplies 2 activation
+//               codes x 8 columns per vpmaddwd, whose int32 pair sums are exact.
+//   AVX-VNNI    vpdpbusd ymm: the 4 products summed straight into the int32 accumulator, no intermediate rounding.
+//   AVX-512VNNI vpdpbusd zmm: 16 columns per register.
+// Sums of K <= 2^31 / (255 * 128) products fit an int32 (pack_int8_weights checks), so every kernel is exact.
+#include "backends/int_gemm_x86.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
+namespace minidl::backends::detail {
+
+#if defined(__x86_64__)
+
+namespace {
+
+// 4 activation codes as one int32, little-endian: byte t is code 4g + t, as vpmaddubsw / vpdpbusd pair them.
+inline int32_t load_group(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+// The last group of a row whose K is not a multiple of 4: `count` codes, the rest 0, never reading past the row.
+inline int32_t load_partial_group(const uint8_t* p, int64_t count) {
+  int32_t v = 0;
+  std::memcpy(&v, p, static_cast<size_t>(count));
+  return v;
+}
+
+// How the ymm kernels read activation codes: 4 per step against 8-bit weights, 2 against 16-bit ones.
+struct QuadCodes {
+  static constexpr int kCodes = 4;
+  static int32_t load(const uint8_t* p) { return load_group(p); }
+  static int32_t load_partial(const uint8_t* p, int64_t count) { return load_partial_group(p, count); }
+};
+struct PairCodes {
+  static constexpr int kCodes = 2;
+  // codes a0, a1 as the int16 lanes of one int32 (zero-extended: u8 values are non-negative int16s)
+  static int32_t load(const uint8_t* p) { return static_cast<int32_t>(uint32_t{p[0]} | uint32_t{p[1]} << 16); }
+  static int32_t load_partial(const uint8_t* p, int64_t) { return p[0]; }
+};
+
+#define MINIDL_TARGET_AVX2 __attribute__((target("avx2")))
+#define MINIDL_TARGET_AVX_VNNI __attribute__((target("avx2,avxvnni")))
+#define MINIDL_TARGET_AVX512_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+// AVX2, weights with maddubs_window() >= W: one vpmaddubsw per group cannot saturate, and the int16 sums of W
+// groups cannot overflow, so vpmaddwd widens once per W groups (W = 1: per group). Per 4-code group and 16
+// columns that is 2 vpmaddubsw + 2 / W vpmaddwd, the multiplies being the bound (two ports on Zen 3).
+template <int W>
+struct Avx2ExactStep : QuadCodes {
+  static constexpr int kRows = W > 1 ? 3 : 4;  // W > 1 keeps 2 int16 sums per row live too: 3 rows fit 16 ymm
+  static constexpr int kWindow = W;
+  MINIDL_TARGET_AVX2 static __m256i products(int32_t a4, __m256i b) {
+    return _mm256_maddubs_epi16(_mm256_set1_epi32(a4), b);
+  }
+  MINIDL_TARGET_AVX2 static __m256i widen(__m256i acc, __m256i s) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(s, _mm256_set1_epi16(1)));
+  }
+  MINIDL_TARGET_AVX2 static __m256i apply(__m256i acc, int32_t a4, __m256i b) { return widen(acc, products(a4, b)); }
+};
+
+// AVX2, any weights (maddubs_window() == 0): the codes widened to int16 (PackedInt8Weights::wide) and vpmaddwd,
+// 2 codes x 8 columns per instruction: |a * w| <= 255 * 128 fits an int16 product's int32 pair sum with room. Per 4
+// codes and 16 columns 4 vpmaddwd: the same multiply count as the one-group vpmaddubsw step.
+struct Avx2WideStep : PairCodes {
+  static constexpr int kRows = 4;
+  static constexpr int kWindow = 1;
+  MINIDL_TARGET_AVX2 static __m256i apply(__m256i acc, int32_t a2, __m256i b) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_set1_epi32(a2), b));
+  }
+};
+
+struct AvxVnniStep : QuadCodes {
+  static constexpr int kRows = 4;
+  static constexpr int kWindow = 1;
+  MINIDL_TARGET_AVX_VNNI static __m256i apply(__m256i acc, int32_t a4, __m256i b) {
+    return _mm256_dpbusd_avx_epi32(acc, _mm256_set1_epi32(a4), b);
+  }
+};
+
+}  // namespace
+
+#define MINIDL_YMM_TARGET MINIDL_TARGET_AVX2
+#define MINIDL_YMM_NS ymm_avx2
+#include "backends/int_gemm_x86_ymm.inc"
+#undef MINIDL_YMM_TARGET
+#undef MINIDL_YMM_NS
+
+#define MINIDL_YMM_TARGET MINIDL_TARGET_AVX_VNNI
+#define MINIDL_YMM_NS ymm_avx_vnni
+#include "backends/int_gemm_x86_ymm.inc"
+#undef MINIDL_YMM_TARGET
+#undef MINIDL_YMM_NS
+
+namespace {
+
+constexpr int kZmmRows = 8;  // 8 rows x 16 columns: 8 zmm accumulators, the weights in one more
+
+template <int MR>
+MINIDL_TARGET_AVX512_VNNI void zmm_block(const uint8_t* a, int64_t lda, const int8_t* bb, int64_t k, int32_t* c,
+                                         int64_t ldc, int64_t cols) {
+  __m512i acc[MR];
+  for (int r = 0; r < MR; ++r) acc[r] = _mm512_setzero_si512();
+  const int64_t full = k / 4;
+  for (int64_t g = 0; g < full; ++g) {
+    const __m512i b = _mm512_loadu_si512(bb + g * 64);
+    for (int r = 0; r < MR; ++r)
+      acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_set1_epi32(load_group(a + r * lda + 4 * g)), b);
+  }
+  if (k % 4 != 0) {
+    const __m512i b = _mm512_loadu_si512(bb + full * 64);
+    for (int r = 0; r < MR; ++r)
+      acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_set1_epi32(load_partial_group(a + r * lda + 4 * full, k % 4)), b);
+  }
+  // a masked store writes only the `cols` columns of C in the last, partial column block
+  const __mmask16 mask = static_cast<__mmask16>((1u << cols) - 1u);
+  for (int r = 0; r < MR; ++r) _mm512_mask_storeu_epi32(c + r * ldc, mask, acc[r]);
+}
+
+template <int MR>
+MINIDL_TARGET_AVX512_VNNI void zmm_rows(const uint8_t* a, int64_t lda, const int8_t* bp, int64_t n, int64_t k,
+                                        int32_t* c, int64_t ldc) {
+  const int64_t groups = (k + 3) / 4;
+  for (int64_t j0 = 0; j0 < n; j0 += 16)
+    zmm_block<MR>(a, lda, bp + (j0 / 16) * groups * 64, k, c + j0, ldc, std::min<int64_t>(16, n - j0));
+}
+
+}  // namespace
+
+bool host_has_avx_vnni() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    // AVX-VNNI is cpuid leaf 7, sub-leaf 1, eax bit 4; read directly because clang 14's __builtin_cpu_supports
+    // does not know "avxvnni" (the fuzz build compiles the library with clang). The avx2 check covers the OS's
+    // ymm state.
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    const bool leaf = __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) != 0;
+    return __builtin_cpu_supports("avx2") && leaf && ((eax >> 4) & 1u) != 0;
+  }();
+  return has;
+}
+
+bool host_has_avx512_vnni() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  }();
+  return has;
+}
+
+void int_gemm_avx2(int64_t m, const uint8_t* a, int64_t lda, const int8_t* bp, int64_t n, int64_t k, int maddubs_window,
+                   int32_t* c, int64_t ldc) {
+  switch (maddubs_window) {
+    case 1: ymm_avx2::gemm<Avx2ExactStep<1>>(m, a, lda, bp, n, k, c, ldc); return;
+    case 2: ymm_avx2::gemm<Avx2ExactStep<2>>(m, a, lda, bp, n, k, c, ldc); return;
+    case 4: ymm_avx2::gemm<Avx2ExactStep<4>>(m, a, lda, bp, n, k, c, ldc); return;
+    default: MINIDL_FAIL("gemm_u8s8_s32: no AVX2 kernel for a vpmaddubsw window of ", maddubs_window);
+  }
+}
+
+void int_gemm_avx2_wide(int64_t m, const uint8_t* a, int64_t lda, const int16_t* bw, int64_t n, int64_t k, int32_t* c,
+                        int64_t ldc) {
+  ymm_avx2::gemm<Avx2WideStep>(m, a, lda, reinterpret_cast<const int8_t*>(bw), n, k, c, ldc);
+}
+
+void int_gemm_avx_vnni(int64_t m, const uint8_t* a, int64_t lda, const int8_t* bp, int64_t n, int64_t k, int32_t* c,
+                       int64_t ldc) {
+  ymm_avx_vnni::gemm<AvxVnniStep>(m, a, lda, bp, n, k, c, ldc);
+}
+
+void int_gemm_avx512_vnni(int64_t m, const uint8_t* a, int64_t lda, const int8_t* bp, int64_t n, int64_t k, int32_t* c,
+                          int64_t ldc) {
+  int64_t i = 0;
+  for (; i + kZmmRows <= m; i += kZmmRows) zmm_rows<kZmmRows>(a + i * lda, lda, bp, n, k, c + i * ldc, ldc);
+  switch (m - i) {
+    case 7: zmm_rows<7>(a + i * lda, lda, bp, n, k, c + i * ldc, ldc); break;
+    case 6: zmm_rows<6>(a + i * lda, lda, bp, n, k, c + i * ldc, ldc); break;
+    case 5: zmm_rows<5>(a + i * lda, lda, bp, n, k, c + i * ldc, ldc); break;
+    case 4: zmm_rows<4>(a + i * lda, lda, bp, n, k, c + i * ldc, ldc); break;
+    case 3: zmm_rows<3>(a + i * lda, lda, bp, n, k, c + i * ldc, ldc); break;
+    case 2: zmm_rows<2>(a + i * lda, lda, bp, n, k, c + i * ldc, ldc); break;
+    case 1: zmm_rows<1>(a + i * lda, lda, bp, n, k, c + i * ldc, ldc); break;
+    default: break;
+  }
+}
+
+#else  // not x86-64: no kernel is runnable (int_gemm.cpp asks host_has_* and the ISA level first)
+
+bool host_has_avx_vnni() { return false; }
+bool host_has_avx512_vnni() { return false; }
+
+void int_gemm_avx2(int64_t, const uint8_t*, int64_t, const int8_t*, int64_t, int64_t, int, int32_t*, int64_t) {
+  MINIDL_FAIL("gemm_u8s8_s32: the AVX2 kernel exists on x86-64 only");
+}
+void int_gemm_avx2_wide(int64_t, const uint8_t*, int64_t, const int16_t*, int64_t, int64_t, int32_t*, int64_t) {
+  MINIDL_FAIL("gemm_u8s8_s32: the AVX2 kernel exists on x86-64 only");
+}
+void int_gemm_avx_vnni(int64_t, const uint8_t*, int64_t, const int8_t*, int64_t, int64_t, int32_t*, int64_t) {
+  MINIDL_FAIL("gemm_u8s8_s32: the AVX-VNNI kernel exists on x86-64 only");
+}
+void int_gemm_avx512_vnni(int64_t, const uint8_t*, int64_t, const int8_t*, int64_t, int64_t, int32_t*, int64_t) {
+  MINIDL_FAIL("gemm_u8s8_s32: the AVX-512 VNNI kernel exists on x86-64 only");
+}
+
+#endif
+
+}  // namespace minidl::backends::detail
