@@ -3,9 +3,10 @@
 //   train_step --model resnet20 --mode train --batch 128 --steps 10 --warmup 3 --threads 2 [--profile]
 // With --actnn-level L0..L3 (train mode) the step runs under the ActNN packer and the RESULT line adds
 // saved_bytes= (the most the tape held through the packer in a measured step: codes, metadata, masks, indices and
-// exact tensors, parameters not counted), peak_bytes= and reserved_bytes= (the CPU allocator's peak live and
-// reserved bytes over the measured steps). L3 is ActNN's: adaptive bits (--ibits 8, --perlayer) on a float model,
-// whose conv / linear layers then carry the policy's gradient probes (adaptive=1 on the RESULT line).
+// exact tensors, parameters not counted). On the cpu every RESULT line has peak_bytes= and reserved_bytes= (the
+// CPU allocator's peak live and reserved bytes over the measured steps). L3 is ActNN's: adaptive bits (--ibits 8,
+// --perlayer) on a float model, whose conv / linear layers then carry the policy's gradient probes (adaptive=1 on the
+// RESULT line).
 //              [--device cuda]   (model, data and optimizer state on the GPU; MINIDL_CUDA_TF32=1 allows TF32)
 #include <backends/cuda/cuda_device.h>
 #include <backends/cuda_settings.h>
@@ -139,12 +140,14 @@ int main(int argc, char** argv) {
     sync();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     autograd::Profiler::set_enabled(false);
-    std::string actnn;  // the ActNN fields, on the same RESULT line
+    std::string extra;  // the ActNN fields and the cpu allocator's, on the same RESULT line
     if (packer) {
+      extra = " actnn_level=" + actnn_level + (policy ? " adaptive=1" : " adaptive=0") +
+              " saved_bytes=" + std::to_string(packer->peak().total());
+    }
+    if (!dev.is_cuda()) {
       const AllocatorStats st = alloc.stats();
-      actnn = " actnn_level=" + actnn_level + (policy ? " adaptive=1" : " adaptive=0") +
-              " saved_bytes=" + std::to_string(packer->peak().total()) +
-              " peak_bytes=" + std::to_string(st.peak_bytes) + " reserved_bytes=" + std::to_string(st.reserved_bytes);
+      extra += " peak_bytes=" + std::to_string(st.peak_bytes) + " reserved_bytes=" + std::to_string(st.reserved_bytes);
     }
     std::printf(
         "RESULT model=%s scheme=%s mode=%s batch=%lld backend=%s threads=%d ms_per_step=%.2f img_per_s=%.1f"
@@ -152,7 +155,7 @@ int main(int argc, char** argv) {
         model_name.c_str(), scheme == "float" ? "float" : (scheme + std::to_string(bits)).c_str(), mode.c_str(),
         static_cast<long long>(batch), dev.is_cuda() ? "cuda" : cpu_backend_name().c_str(), threads, 1e3 * s / steps,
         static_cast<double>(batch) * steps / s, device.c_str(), dev.is_cuda() && cuda_allow_tf32() ? 1 : 0,
-        actnn.c_str());
+        extra.c_str());
     if (dev.is_cuda()) std::printf("MEMORY %s\n", cuda_memory_summary().c_str());
     if (profile) std::printf("%s", autograd::Profiler::table().c_str());
     if (bit_map && policy)
