@@ -13,17 +13,14 @@ class CpuBackend final : public Backend {
  public:
   std::string name() const override { return "cpu"; }
   bool supports(OpKind op, DType dtype) const override;
-  /// f32 activations stay channels-last (nhwc) from conv to conv: oneDNN's avx2/avx512 nhwc convolutions run at
-  /// the blocked layout's speed here, and no NCHW <-> blocked reorder is paid around every call.
+  /// f32 activations stay channels-last (nhwc) from conv to conv, at every size (conv_output_format is the
+  /// base class's: channels-last when this says so): no NCHW <-> blocked reorder around any call, and the
+  /// Winograd F(4x4, 3x3) kernels, which read and write only nhwc, run every 3x3 stride-1 layer. Until commit
+  /// 40bcd7f ResNet-18's 64-512 channels at 56x56-7x7 were NCHW because oneDNN's nhwc direct kernels ran up to
+  /// 50% slower there than its blocked ones; with Winograd (and its layer-wide stages at 256-512 channels) a
+  /// ResNet-18 training step takes 1.7-1.8 s instead of 2.9-3.6 s and an eval step 0.56 s instead of 0.97-1.18 s
+  /// (batch 32, 2 threads, Zen 3 host, interleaved runs, 2026-12-04).
   bool prefers_channels_last(DType dtype) const override { return dtype == DType::f32; }
-  /// Channels-last for small feature maps with few channels (ResNet-20's 16-64 channels at 32x32 and below:
-  /// nhwc runs 5-30% faster per conv than nchw with reorders), plain NCHW otherwise: on ResNet-18's 64-512
-  /// channels at 56x56-7x7 oneDNN's nhwc kernels are up to 50% slower (backward-weights at 64@56x56) than its
-  /// blocked ones even with the reorders (bench/kernels, BM_Conv/*/0 vs /1, measured on this AVX2 host).
-  MemoryFormat conv_output_format(const Shape& y_shape, DType dtype) const override {
-    const bool small = y_shape.size() == 4 && y_shape[1] <= 64 && y_shape[2] * y_shape[3] <= 1024;
-    return dtype == DType::f32 && small ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
-  }
 
   void fill(Tensor& out, double value) override;
   void copy(Tensor& dst, const Tensor& src) override;
