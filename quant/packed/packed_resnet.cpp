@@ -2,7 +2,9 @@
 #include "quant/packed/packed_resnet.h"
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -344,6 +346,16 @@ std::string layer_meta(const PackedLayer& l) {
     << " stride=" << l.stride << " padding=" << l.padding << " weight=" << weight_quant_name(l.weight_kind)
     << " wbits=" << l.weight_bits << " index_bits=" << l.codes.bits << " act=" << act_quant_name(l.act)
     << " abits=" << l.act_bits << " semantics=" << semantics_name(l.semantics);
+  // The weight unit and the activation clip (a float32 value) in 17 significant digits: both read back exactly.
+  char buf[64];
+  std::snprintf(buf, sizeof buf, " unit=%.17g", l.weight_unit);
+  s << buf;
+  std::snprintf(buf, sizeof buf, " alpha=%.17g", l.act_alpha);
+  s << buf;
+  if (l.weight_kind != WeightQuant::Float) {
+    s << " book=";
+    for (size_t i = 0; i < l.codes.book.size(); ++i) s << (i ? "," : "") << l.codes.book[i];
+  }
   return s.str();
 }
 
@@ -354,12 +366,7 @@ void put_layer(TensorMap& t, Metadata& meta, const PackedLayer& l) {
   } else {
     t[l.name + ".codes"] =
         from_vector(l.codes.bytes, {static_cast<int64_t>(l.codes.bytes.size())}, TensorOptions{}.dtype(DType::u8));
-    t[l.name + ".book"] =
-        from_vector(l.codes.book, {static_cast<int64_t>(l.codes.book.size())}, TensorOptions{}.dtype(DType::i32));
   }
-  // weight unit and activation alpha in float64 (the alpha is a float32 value, held exactly).
-  t[l.name + ".scalars"] =
-      from_vector(std::vector<double>{l.weight_unit, l.act_alpha}, {2}, TensorOptions{}.dtype(DType::f64));
   std::vector<float> aff(l.scale);
   aff.insert(aff.end(), l.shift.begin(), l.shift.end());
   t[l.name + ".affine"] = from_vector(aff, {2, l.out});
@@ -392,6 +399,13 @@ int64_t to_int(const std::string& s, const std::string& what) {
     pos = 0;
   }
   MINIDL_CHECK(pos == s.size() && !s.empty(), what, ": '", s, "' is not an integer");
+  return v;
+}
+
+double to_double(const std::string& s, const std::string& what) {
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  MINIDL_CHECK(!s.empty() && end == s.c_str() + s.size() && std::isfinite(v), what, ": '", s, "' is not a number");
   return v;
 }
 
@@ -444,18 +458,20 @@ PackedLayer get_layer(const SafetensorsFile& f, const std::string& name) {
     l.float_weight = need_tensor(f.tensors, name + ".weight", DType::f32, what);
   } else {
     const Tensor& codes = need_tensor(f.tensors, name + ".codes", DType::u8, what);
-    const Tensor& book = need_tensor(f.tensors, name + ".book", DType::i32, what);
-    MINIDL_CHECK(codes.dim() == 1 && book.dim() == 1, what, ": codes and book must be 1-D");
+    MINIDL_CHECK(codes.dim() == 1, what, ": codes must be 1-D");
     l.codes.bytes = codes.to_vector<uint8_t>();
-    l.codes.book = book.to_vector<int32_t>();
+    std::istringstream bs(need(kv, "book", what));
+    std::string c;
+    while (std::getline(bs, c, ',')) {
+      const int64_t v = to_int(c, what + " book");
+      MINIDL_CHECK(v >= INT32_MIN && v <= INT32_MAX, what, ": book code ", v, " is out of range");
+      l.codes.book.push_back(static_cast<int32_t>(v));
+    }
     l.codes.bits = static_cast<int>(to_int(need(kv, "index_bits", what), what));
     l.codes.count = weight_count(l);
   }
-  const Tensor& sc = need_tensor(f.tensors, name + ".scalars", DType::f64, what);
-  MINIDL_CHECK(sc.numel() == 2, what, ": scalars must hold 2 values, got ", sc.numel());
-  const auto s = sc.to_vector<double>();
-  l.weight_unit = s[0];
-  l.act_alpha = s[1];
+  l.weight_unit = to_double(need(kv, "unit", what), what);
+  l.act_alpha = to_double(need(kv, "alpha", what), what);
   const Tensor& aff = need_tensor(f.tensors, name + ".affine", DType::f32, what);
   MINIDL_CHECK(aff.sizes() == Shape({2, l.out}), what, ": affine has shape ", shape_str(aff.sizes()), ", expected (2, ",
                l.out, ")");

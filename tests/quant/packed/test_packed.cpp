@@ -298,19 +298,30 @@ TEST_CASE("save_packed / load_packed: same logits, sizes vs fp32, corrupt and in
   CHECK_THROWS_WITH_AS(load_packed(path), doctest::Contains("layer2.1.conv2"), Error);
   // a missing tensor, a wrong dtype, a geometry that does not chain, not a packed file
   g = f;
-  g.tensors.erase("fc.scalars");
+  g.tensors.erase("fc.affine");
   rewrite(g);
-  CHECK_THROWS_WITH_AS(load_packed(path), doctest::Contains("missing tensor 'fc.scalars'"), Error);
+  CHECK_THROWS_WITH_AS(load_packed(path), doctest::Contains("missing tensor 'fc.affine'"), Error);
   g = f;
-  g.tensors["conv1.book"] = zeros({3});
+  g.tensors["conv1.codes"] = zeros({3});
   rewrite(g);
   CHECK_THROWS_WITH_AS(load_packed(path), doctest::Contains("dtype"), Error);
   g = f;
-  g.metadata["layer.layer1.1.conv1"] =
-      "kind=conv in=16 out=32 kernel=3 stride=1 padding=1 weight=apot wbits=4 "
-      "index_bits=4 act=apot abits=4 semantics=APoT-I";
-  rewrite(g);
+  const auto edit_meta = [&](const std::string& key, const std::string& from, const std::string& to) {
+    g = f;
+    std::string& line = g.metadata.at(key);
+    const auto at = line.find(from);
+    REQUIRE(at != std::string::npos);
+    line.replace(at, from.size(), to);
+    rewrite(g);
+  };
+  edit_meta("layer.layer1.1.conv1", "in=16 ", "in=32 ");
   CHECK_THROWS_WITH_AS(load_packed(path), doctest::Contains("does not chain"), Error);
+  edit_meta("layer.layer1.1.conv1", "book=", "book=3,");  // no longer sorted
+  CHECK_THROWS_WITH_AS(load_packed(path), doctest::Contains("not sorted"), Error);
+  edit_meta("layer.layer1.1.conv1", "unit=", "unit=x");
+  CHECK_THROWS_WITH_AS(load_packed(path), doctest::Contains("is not a number"), Error);
+  edit_meta("layer.layer1.1.conv1", "alpha=", "alpha=-");
+  CHECK_THROWS_WITH_AS(load_packed(path), doctest::Contains("alpha must be > 0"), Error);
   g = f;
   g.metadata.erase("format");
   rewrite(g);
