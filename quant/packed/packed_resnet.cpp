@@ -1,6 +1,7 @@
 // Packed ResNet forward, save and load (see packed_resnet.h; the file layout is documented in docs/deploy.md).
 #include "quant/packed/packed_resnet.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -25,6 +26,9 @@ constexpr const char* kVersion = "1";
 Scheme scheme_of(ActQuant a) {
   return a == ActQuant::Uniform ? Scheme::Uniform : a == ActQuant::PoT ? Scheme::PoT : Scheme::APoT;
 }
+Scheme scheme_of(WeightQuant w) {
+  return w == WeightQuant::Uniform ? Scheme::Uniform : w == WeightQuant::PoT ? Scheme::PoT : Scheme::APoT;
+}
 
 int64_t weight_count(const PackedLayer& l) { return l.out * l.in * (l.linear ? 1 : l.kernel * l.kernel); }
 
@@ -36,6 +40,47 @@ void check_float_cpu(const Tensor& t, const std::string& what) {
   MINIDL_CHECK(t.defined() && t.dtype() == DType::f32 && t.device() == kCPU, what,
                ": expected a float32 cpu tensor, got ",
                t.defined() ? std::string(dtype_name(t.dtype())) : std::string("undefined"));
+}
+
+// The float weight the fake-quant layer multiplies with, rebuilt from the codes in the quantizer's own float32
+// operations (so the float path's conv sees the same bits): signed-max 8-bit (code / 127) * max; binary
+// +-mean|w|; uniform (code / s) * alpha; APoT / PoT (+-level) * alpha with the level set's float32 magnitudes.
+// The float32 max / alpha are the unit times 127 / s / n_max, which rounds back to the float exactly.
+std::vector<float> dequantize_as_fake_quant(const PackedLayer& l, const std::vector<int32_t>& codes) {
+  std::vector<float> d(codes.size());
+  switch (l.weight_kind) {
+    case WeightQuant::SignedMax8: {
+      const auto m = static_cast<float>(l.weight_unit * 127.0);
+      for (size_t i = 0; i < codes.size(); ++i) d[i] = static_cast<float>(codes[i]) / 127.0f * m;
+      break;
+    }
+    case WeightQuant::Binary: {
+      const auto u = static_cast<float>(l.weight_unit);
+      for (size_t i = 0; i < codes.size(); ++i) d[i] = static_cast<float>(codes[i]) * u;
+      break;
+    }
+    default: {
+      const LevelSet ls = LevelSet::make(scheme_of(l.weight_kind), l.weight_bits, true);
+      if (ls.rounding) {
+        const auto s = static_cast<float>(ls.steps);
+        const auto alpha = static_cast<float>(l.weight_unit * ls.steps);
+        for (size_t i = 0; i < codes.size(); ++i) d[i] = static_cast<float>(codes[i]) / s * alpha;
+      } else {
+        int64_t n_max = 0;
+        const std::vector<int64_t> n = integer_levels(ls, n_max);
+        const std::vector<float> mag = ls.magnitudes.to_vector<float>();
+        const auto alpha = static_cast<float>(l.weight_unit * static_cast<double>(n_max));
+        for (size_t i = 0; i < codes.size(); ++i) {
+          const int64_t a = std::abs(static_cast<int64_t>(codes[i]));
+          const auto k = static_cast<size_t>(std::lower_bound(n.begin(), n.end(), a) - n.begin());
+          MINIDL_CHECK(k < n.size() && n[k] == a, "packed layer '", l.name, "': weight code ", codes[i],
+                       " is not on the ", ls.str(), " grid");
+          d[i] = (codes[i] < 0 ? -mag[k] : mag[k]) * alpha;
+        }
+      }
+    }
+  }
+  return d;
 }
 
 }  // namespace
@@ -120,9 +165,14 @@ void PackedLayer::prepare() {
     for (int64_t o = 0; o < out; ++o) mult_.push_back(act_unit_ * weight_unit * static_cast<double>(scale[o]));
     deq_weight_ = Tensor();
   } else if (weight_kind != WeightQuant::Float) {
-    std::vector<float> d(w.size());
-    for (size_t i = 0; i < w.size(); ++i) d[i] = static_cast<float>(static_cast<double>(w[i]) * weight_unit);
-    deq_weight_ = from_vector(d, weight_shape(*this));
+    deq_weight_ = from_vector(dequantize_as_fake_quant(*this, w), weight_shape(*this));
+  }
+  // The fc's bias goes into linear() itself, as in QuantLinear, so the float path adds it the same way.
+  bias_t_ = Tensor();
+  if (linear) {
+    for (float sc : scale)
+      MINIDL_CHECK(sc == 1.0f, what, ": a linear layer has scale 1 (its shift is the bias), got ", sc);
+    bias_t_ = from_vector(shift, {out});
   }
 }
 
@@ -225,12 +275,20 @@ Tensor PackedLayer::forward(const Tensor& x, const Tensor& residual, bool relu) 
     NoGradGuard no_grad;
     const Tensor xq = act == ActQuant::Float ? x : quantize(x);
     if (linear) {
-      y = minidl::linear(xq, deq_weight_);
+      // QuantLinear's own call (bias inside); scale is 1, so the epilogue below only adds a residual / ReLU.
+      y = minidl::linear(xq, deq_weight_, bias_t_);
     } else {
       Conv2dParams cp;
       cp.stride_h = cp.stride_w = stride;
       cp.pad_h = cp.pad_w = padding;
-      y = conv2d(xq, deq_weight_, Tensor(), cp);
+      // The fake-quant model's activations are channels-last (its convolutions' output format), and the conv's
+      // summation order depends on the input's layout: give it the same layout, so it computes the same bits.
+      Tensor xin = xq;
+      if (!xq.is_channels_last()) {
+        xin = empty(xq.sizes(), TensorOptions{}.dtype(xq.dtype()), MemoryFormat::ChannelsLast);
+        xin.copy_(xq);
+      }
+      y = conv2d(xin, deq_weight_, Tensor(), cp);
     }
   }
   y = y.contiguous();
@@ -243,9 +301,10 @@ Tensor PackedLayer::forward(const Tensor& x, const Tensor& residual, bool relu) 
 #pragma omp parallel for schedule(static)
   for (int64_t no = 0; no < total; ++no) {
     const int64_t o = no % out;
-    const float sc = scale[static_cast<size_t>(o)], sh = shift[static_cast<size_t>(o)];
+    // batch norm as the cpu backend's inference kernel applies it: x * a + b in float32, then + residual, ReLU
+    const float sc = linear ? 1.0f : scale[static_cast<size_t>(o)], sh = linear ? 0.0f : shift[static_cast<size_t>(o)];
     for (int64_t p = 0; p < P; ++p) {
-      float v = s[no * P + p] * sc + sh;
+      float v = linear ? s[no * P + p] : s[no * P + p] * sc + sh;
       if (rp) v += rp[no * P + p];
       d[no * P + p] = relu ? std::max(v, 0.0f) : v;
     }

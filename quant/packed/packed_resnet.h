@@ -56,6 +56,9 @@ struct PackedLayer {
   /// The layer's input activation codes (after prepare; integer layers): exactly the fake-quant quantizer's
   /// output divided by act_unit. Exposed for the tests.
   std::vector<uint8_t> input_codes(const Tensor& x) const;
+  /// Float path: the weight the float conv uses (rebuilt from the codes as the fake-quant quantizer computes
+  /// it); undefined on the integer path.
+  const Tensor& dequantized_weight() const { return deq_weight_; }
 
  private:
   Tensor quantize(const Tensor& x) const;
@@ -67,7 +70,8 @@ struct PackedLayer {
   LevelSet act_levels_;
   backends::PackedInt8Weights gemm_w_;
   std::vector<double> mult_;  // integer path: act_unit * weight_unit * scale per channel
-  Tensor deq_weight_;         // float path
+  Tensor deq_weight_;         // float path: the fake-quant layer's float weight, bit for bit
+  Tensor bias_t_;             // linear: the bias (= shift)
 };
 
 struct PackedBlock {

@@ -164,7 +164,7 @@ TEST_CASE("packed layers: integer codes and outputs equal the fake-quant layer +
       scale = std::max(scale, std::abs(r[i]));
     }
     // The integer sums are exact; what remains is float rounding of the fake-quant conv and the rescale.
-    CHECK(worst <= 2e-6 * scale);
+    CHECK(worst <= 1e-5 * scale);
     if (pl.integer()) {
       // The codes are the fake-quant quantizer's output over the unit, and cover the grid.
       const std::vector<uint8_t> codes = pl.input_codes(x);
@@ -226,6 +226,9 @@ TEST_CASE("packed ResNet-20: every layer equals the fake-quant layer on its inpu
       for (const Tensor& x : inputs) {
         Tensor y = model->bn1->forward_relu((*model->conv1)(x));
         close(p.stem.forward(x, Tensor(), true), y, "conv1");
+        // The float path rebuilds the fake-quant weight bit for bit and applies batch norm as the cpu kernel
+        // does, so the stem's output (the first quantizer's input) is the same bits.
+        CHECK(p.stem.forward(x, Tensor(), true).to_vector<float>() == y.contiguous().to_vector<float>());
         size_t bi = 0;
         for (auto& layer : model->layers)
           for (auto& child : layer->children()) {
@@ -252,6 +255,8 @@ TEST_CASE("packed ResNet-20: every layer equals the fake-quant layer on its inpu
                                     << d.max_abs << " of max |logit| " << d.max_ref << ", argmax differs on "
                                     << d.argmax_diff << " of " << x.size(0));
         CHECK(std::isfinite(d.max_abs));
+        // PoT 4-bit runs every layer on the float path: the whole model is then the fake-quant computation.
+        if (std::string(s.name) == "pot4") CHECK(d.max_abs == 0.0);
       }
     }
   }
