@@ -155,14 +155,14 @@ void PackedLayer::prepare() {
   for (int32_t c : w) codes_fit_s8 = codes_fit_s8 && c >= -128 && c <= 127;
   integer_ =
       !linear && weight_kind != WeightQuant::Float && act != ActQuant::Float && act_max_code_ <= 255 && codes_fit_s8;
-  mult_.clear();
+  unit_prod_ = 0;
   gemm_w_ = backends::PackedInt8Weights();
   if (integer_) {
     const std::vector<int8_t> w8(w.begin(), w.end());
     const int64_t depth = in * kernel * kernel;
     gemm_w_ = backends::pack_int8_weights(out, depth, w8.data(), depth);
-    // One rescale per output: the unit of a product of codes times the folded batch norm scale, in double.
-    for (int64_t o = 0; o < out; ++o) mult_.push_back(act_unit_ * weight_unit * static_cast<double>(scale[o]));
+    // The value of one unit of the integer sum: act_unit * weight_unit, in double.
+    unit_prod_ = act_unit_ * weight_unit;
     deq_weight_ = Tensor();
   } else if (weight_kind != WeightQuant::Float) {
     deq_weight_ = from_vector(dequantize_as_fake_quant(*this, w), weight_shape(*this));
@@ -256,11 +256,14 @@ Tensor PackedLayer::forward(const Tensor& x, const Tensor& residual, bool relu) 
         }
       backends::gemm_u8s8_s32(P, a.data(), K, gemm_w_, acc.data(), out);
       for (int64_t o = 0; o < out; ++o) {
-        const double m = mult_[static_cast<size_t>(o)], sh = shift[static_cast<size_t>(o)];
+        // The exact sum times the unit, rounded once to float32 (the conv value the fake-quant model's float
+        // conv approximates), then batch norm in the cpu inference kernel's float32 arithmetic: x * a + b.
+        const float sc = scale[static_cast<size_t>(o)], sh = shift[static_cast<size_t>(o)];
         float* dst = yp + (n * out + o) * P;
         const float* r = rp ? rp + (n * out + o) * P : nullptr;
         for (int64_t p = 0; p < P; ++p) {
-          float v = static_cast<float>(static_cast<double>(acc[static_cast<size_t>(p * out + o)]) * m + sh);
+          const auto c = static_cast<float>(static_cast<double>(acc[static_cast<size_t>(p * out + o)]) * unit_prod_);
+          float v = c * sc + sh;
           if (r) v += r[p];
           dst[p] = relu ? std::max(v, 0.0f) : v;
         }

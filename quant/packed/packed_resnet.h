@@ -4,9 +4,10 @@
 // and whose weight codes fit 8 signed bits runs on integers: its input is quantized by the layer's own
 // activation quantizer (the fake-quant op itself, so codes and ties are the trained model's), turned into codes,
 // laid out as im2col rows and multiplied with backends::gemm_u8s8_s32 (exact int32 sums); each output is then
-// rescaled once, acc * (act_unit * weight_unit * bn_scale) + bn_shift, batch norm folded into that per-channel
-// scale and shift. Other layers (float inputs of the first conv and fc, PoT activations with more than 255
-// codes) run the float conv on the dequantized weight codes, still stored packed.
+// rescaled once, acc * (act_unit * weight_unit) rounded to float32, then the batch norm folded into a per-channel
+// scale and shift (x * scale + shift, the cpu inference kernel's arithmetic). Other layers (float inputs of the
+// first conv and fc, PoT activations with more than 255 codes) run the float conv on the weights rebuilt from
+// their codes, still stored packed.
 #pragma once
 
 #include <cstdint>
@@ -69,9 +70,9 @@ struct PackedLayer {
   Tensor act_alpha_t_;
   LevelSet act_levels_;
   backends::PackedInt8Weights gemm_w_;
-  std::vector<double> mult_;  // integer path: act_unit * weight_unit * scale per channel
-  Tensor deq_weight_;         // float path: the fake-quant layer's float weight, bit for bit
-  Tensor bias_t_;             // linear: the bias (= shift)
+  double unit_prod_ = 0;  // integer path: act_unit * weight_unit, the value of one unit of the sum
+  Tensor deq_weight_;     // float path: the fake-quant layer's float weight, bit for bit
+  Tensor bias_t_;         // linear: the bias (= shift)
 };
 
 struct PackedBlock {
