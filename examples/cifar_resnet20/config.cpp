@@ -10,15 +10,14 @@
 
 namespace cifar_resnet20 {
 
-#define CONFIG_FIELDS(X)                                                                                               \
-  X(dataset)                                                                                                           \
-  X(data_dir)                                                                                                          \
-  X(augment)                                                                                                           \
-  X(workers) X(arch) X(shortcut) X(scheme) X(bit) X(act_bit) X(stage_act_bits) X(weight_thres) X(use_quantize_weight)  \
-      X(semantics) X(float_first_last) X(epochs) X(batch_size) X(lr) X(momentum) X(wd) X(alpha_lr) X(alpha_wd)         \
-          X(schedule) X(warmup_epochs) X(seed) X(threads) X(save_dir) X(save_every) X(init) X(print_freq) X(max_steps) \
-              X(actnn_level) X(ca) X(cabits) X(ibits) X(pergroup) X(perlayer) X(usegradient) X(groupsize)              \
-                  X(actnn_bits)
+#define CONFIG_FIELDS(X)                                                                                            \
+  X(dataset)                                                                                                        \
+  X(data_dir)                                                                                                       \
+  X(augment) X(workers) X(arch) X(shortcut) X(scheme) X(bit) X(act_bit) X(stage_act_bits) X(weight_thres)           \
+      X(use_quantize_weight) X(semantics) X(float_first_last) X(epochs) X(batch_size) X(lr) X(momentum) X(wd)       \
+          X(alpha_lr) X(alpha_wd) X(schedule) X(warmup_epochs) X(seed) X(threads) X(save_dir) X(save_every) X(init) \
+              X(print_freq) X(max_steps) X(actnn_level) X(ca) X(cabits) X(ibits) X(pergroup) X(perlayer)            \
+                  X(usegradient) X(groupsize) X(actnn_bits)
 
 std::string Config::to_json() const {
   nlohmann::json j;
