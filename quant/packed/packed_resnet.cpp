@@ -512,9 +512,10 @@ PackedLayer get_layer(const SafetensorsFile& f, const std::string& name) {
   l.act = parse_act(need(kv, "act", what), what);
   l.act_bits = static_cast<int>(to_int(need(kv, "abits", what), what));
   l.semantics = parse_semantics(need(kv, "semantics", what));
-  MINIDL_CHECK(
-      l.in > 0 && l.out > 0 && l.kernel > 0 && l.in < (int64_t{1} << 24) && l.out < (int64_t{1} << 24) && l.kernel < 64,
-      what, ": implausible geometry in=", l.in, " out=", l.out, " kernel=", l.kernel);
+  MINIDL_CHECK(l.in > 0 && l.out > 0 && l.kernel > 0 && l.in < (int64_t{1} << 20) && l.out < (int64_t{1} << 20) &&
+                   l.kernel < 32 && l.stride > 0 && l.stride < 32 && l.padding >= 0 && l.padding < 32,
+               what, ": implausible geometry in=", l.in, " out=", l.out, " kernel=", l.kernel, " stride=", l.stride,
+               " padding=", l.padding);
   if (l.weight_kind == WeightQuant::Float) {
     l.float_weight = need_tensor(f.tensors, name + ".weight", DType::f32, what);
   } else {

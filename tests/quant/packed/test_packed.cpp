@@ -325,6 +325,8 @@ TEST_CASE("save_packed / load_packed: same logits, sizes vs fp32, corrupt and in
   CHECK_THROWS_WITH_AS(load_packed(path), doctest::Contains("not sorted"), Error);
   edit_meta("layer.layer1.1.conv1", "unit=", "unit=x");
   CHECK_THROWS_WITH_AS(load_packed(path), doctest::Contains("is not a number"), Error);
+  edit_meta("layer.layer1.1.conv1", "stride=1 ", "stride=100000 ");
+  CHECK_THROWS_WITH_AS(load_packed(path), doctest::Contains("implausible geometry"), Error);
   edit_meta("layer.layer1.1.conv1", "alpha=", "alpha=-");
   CHECK_THROWS_WITH_AS(load_packed(path), doctest::Contains("alpha must be > 0"), Error);
   g = f;
