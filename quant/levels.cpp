@@ -166,4 +166,24 @@ std::string LevelSet::str() const {
   return os.str();
 }
 
+std::vector<int64_t> integer_levels(const LevelSet& ls, int64_t& n_max) {
+  MINIDL_CHECK(!ls.rounding && ls.magnitudes.defined(), "quant::integer_levels: ", ls.str(),
+               " is a rounding grid (k / steps), not a level set");
+  const int mag_bits = ls.is_signed ? ls.bits - 1 : ls.bits;
+  const std::vector<double> raw = raw_power_values(mag_bits, ls.scheme == Scheme::APoT);
+  int e = 0;
+  for (double v : raw) {
+    while (std::ldexp(v, e) != std::floor(std::ldexp(v, e))) {
+      ++e;
+      MINIDL_CHECK(e <= 62, "quant::integer_levels: the ", ls.str(), " levels have no integer grid below 2^62");
+    }
+  }
+  std::vector<int64_t> n;
+  for (double v : raw) n.push_back(static_cast<int64_t>(std::ldexp(v, e)));
+  n_max = n.back();
+  MINIDL_CHECK(static_cast<int64_t>(n.size()) == ls.magnitudes.numel(), "quant::integer_levels: ", ls.str(), " has ",
+               ls.magnitudes.numel(), " levels, its integer grid ", n.size());
+  return n;
+}
+
 }  // namespace minidl::quant

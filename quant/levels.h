@@ -45,6 +45,14 @@ bool uses_rounding(Scheme s, int bits, bool is_signed);
 /// s of the rounding path: 2^(b-1) - 1 (signed) or 2^b - 1 (unsigned).
 double rounding_steps(int bits, bool is_signed);
 
+struct LevelSet;
+/// The integer codes of a PoT / APoT level set's magnitudes (ascending): every level is raw / max(raw) with raw
+/// a sum of powers of two (section 1.2), so raw * 2^E is an integer n for the largest exponent E and the level
+/// is exactly n / n_max (APoT 3-bit unsigned: {0,1,2,3,4,6,8,10}, n_max 10). Used by the ONNX export and the
+/// packed models (quant/packed), whose codes are these n over the unit alpha / n_max. Throws for a rounding
+/// (uniform) set, which has the grid k / steps instead.
+std::vector<int64_t> integer_levels(const LevelSet& ls, int64_t& n_max);
+
 /// A quantizer's grid, ready for the ops: the magnitude levels as a 1-D tensor of `dtype` on `device` (for
 /// Backend::project_to_levels), or the rounding steps. Levels are rounded the way the reference builds them
 /// (float32(v) * float32(1 / max)), so projections agree with it bit for bit; float64 holds those same float32

@@ -102,10 +102,15 @@ std::optional<Config> parse_args(int argc, char** argv) {
                  "with --evaluate: run the model in f32 or f64 (f64: on the ref backend; logits in that dtype)")
       ->check(CLI::IsMember({"f32", "f64"}));
   std::vector<std::string> export_args;
-  app.add_option("--export", export_args, "FORMAT OUT: write the checkpoint of -e/--resume as FORMAT (onnx) to OUT")
+  app.add_option("--export", export_args,
+                 "FORMAT OUT: write the checkpoint of -e/--resume as FORMAT (onnx | packed) to OUT")
       ->expected(2);
   app.add_option("--export-samples", c.export_samples,
                  "with --export: also write OUT.samples.safetensors (the first N test images and minidl's logits)");
+  app.add_option("--evaluate-packed", c.evaluate_packed,
+                 "evaluate a packed model (--export packed) on the test set; with -e CKPT also compare it with the "
+                 "fake-quant model image by image");
+  app.add_option("--packed-batch", c.packed_batch, "with --evaluate-packed: batch size")->check(CLI::PositiveNumber);
   app.add_option("--print-freq", c.print_freq, "batches between progress lines");
   app.add_option("--max-steps", c.max_steps, "stop each epoch (and evaluation) after this many batches");
   app.add_flag("--profile", c.profile, "print where the time went at exit: every op's forward and backward, summed");
@@ -129,9 +134,11 @@ std::optional<Config> parse_args(int argc, char** argv) {
   if (!export_args.empty()) {
     c.export_format = export_args[0];
     c.export_path = export_args[1];
-    MINIDL_CHECK(c.export_format == "onnx", "--export: unknown format '", c.export_format, "' (valid: onnx)");
+    MINIDL_CHECK(c.export_format == "onnx" || c.export_format == "packed", "--export: unknown format '",
+                 c.export_format, "' (valid: onnx, packed)");
     MINIDL_CHECK(!c.evaluate.empty() || !c.resume.empty(), "--export needs a checkpoint: -e/--evaluate or --resume");
   }
+  MINIDL_CHECK(c.evaluate_packed.empty() || c.export_format.empty(), "--evaluate-packed and --export go separately");
   MINIDL_CHECK(c.export_samples >= 0, "--export-samples must be >= 0, got ", c.export_samples);
   MINIDL_CHECK(c.export_samples == 0 || !c.export_format.empty(), "--export-samples needs --export FORMAT OUT");
   if (q1 > 0 || q2 > 0 || q3 > 0) c.stage_act_bits = {q1, q2, q3};

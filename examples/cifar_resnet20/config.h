@@ -60,7 +60,11 @@ struct Config {
   std::string predict_in;   // --predict IN.safetensors (tensor `input`)
   std::string predict_out;  // --out OUT.safetensors (tensor `logits`)
   // --export FORMAT OUT (with -e/--evaluate or --resume CKPT): write the model in another format, no training
-  std::string export_format;  // onnx
+  std::string export_format;  // onnx | packed
+  // --evaluate-packed FILE: top-1 of a packed model (docs/deploy.md); with -e CKPT also the argmax agreement
+  // and logit difference against the fake-quant model over the test set. --packed-batch: its batch size.
+  std::string evaluate_packed;
+  int64_t packed_batch = 100;
   std::string export_path;
   int64_t export_samples = 0;  // --export-samples N: also OUT.samples.safetensors (N test images, minidl's logits)
   std::string dtype = "f32";   // --dtype f32 | f64: what --evaluate runs the model in (f64 on the ref backend)

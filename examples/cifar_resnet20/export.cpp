@@ -5,7 +5,10 @@
 #include <minidl.h>
 #include <quant/checkpoint.h>
 #include <quant/onnx/onnx_export.h>
+#include <quant/packed/pack.h>
 
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 
 #include "checkpoint.h"
@@ -46,7 +49,118 @@ void write_samples(nn::Module& model, const Config& c, int64_t n, const std::str
   std::printf("=> wrote %lld test images and minidl's logits to %s\n", static_cast<long long>(seen), path.c_str());
 }
 
+int write_packed(nn::ResNet& model, const std::string& path) {
+  const quant::PackedResNet p = quant::pack(model);
+  quant::save_packed(p, path);
+  int integer = 0;
+  for (const quant::PackedLayer* l : p.layers()) {
+    integer += l->integer();
+    const bool fw = l->weight_kind == quant::WeightQuant::Float;
+    std::string weights = fw ? std::string("float32 weights") : std::to_string(l->weight_bits);
+    if (!fw) weights.append("-bit weights, ").append(std::to_string(l->codes.bits)).append("-bit indices");
+    std::string input = quant::act_quant_name(l->act);
+    if (l->act != quant::ActQuant::Float) input.append(" ").append(std::to_string(l->act_bits)).append("-bit");
+    std::printf("   %-22s %-8s %-36s input %-12s %s path\n", l->name.c_str(), quant::weight_quant_name(l->weight_kind),
+                weights.c_str(), input.c_str(), l->integer() ? "integer" : "float");
+  }
+  const quant::PackedSizes sz = quant::measure_sizes(model, path, path + ".fp32.tmp");
+  std::printf(
+      "=> wrote %s (%s): %lld bytes packed vs %lld bytes fp32 (state dict as safetensors): %.2fx smaller; "
+      "%d of %zu layers on the integer path\n",
+      path.c_str(), p.description.c_str(), static_cast<long long>(sz.packed), static_cast<long long>(sz.fp32),
+      sz.ratio(), integer, p.layers().size());
+  return 0;
+}
+
+// Argmax of row i of a contiguous (N, C) float tensor.
+int64_t row_argmax(const std::vector<float>& v, int64_t i, int64_t c) {
+  int64_t best = 0;
+  for (int64_t j = 1; j < c; ++j)
+    if (v[static_cast<size_t>(i * c + j)] > v[static_cast<size_t>(i * c + best)]) best = j;
+  return best;
+}
+
 }  // namespace
+
+int run_evaluate_packed(const Config& flags) {
+  set_num_threads(flags.threads);
+  const quant::PackedResNet packed = quant::load_packed(flags.evaluate_packed);
+  std::printf("=> packed model %s (%s), %zu layers\n", flags.evaluate_packed.c_str(), packed.description.c_str(),
+              packed.layers().size());
+  Config c = flags;
+  std::shared_ptr<nn::Module> model;
+  if (!flags.evaluate.empty()) {
+    Checkpoint ck = load_checkpoint(flags.evaluate);
+    if (ck.config) c = *ck.config;
+    c.threads = flags.threads;
+    c.workers = flags.workers;
+    if (!flags.data_dir.empty()) c.data_dir = flags.data_dir;
+    model = make_model_for_weights(c, ck.model, ck.config ? nullptr : &ck.metadata);
+    quant::load_checkpoint(*model, ck.model);
+    model->eval();
+    std::printf("=> comparing with the fake-quant model of %s\n", flags.evaluate.c_str());
+  }
+  Datasets ds = make_datasets(c);
+  data::DataLoader loader(ds.test, {.batch_size = flags.packed_batch,
+                                    .shuffle = false,
+                                    .seed = c.seed,
+                                    .drop_last = false,
+                                    .num_workers = c.workers,
+                                    .prefetch_factor = 2});
+  int64_t seen = 0, correct_p = 0, correct_f = 0, agree = 0, close_rows = 0, batches = 0;
+  double max_diff = 0, t_packed = 0, t_fake = 0;
+  NoGradGuard no_grad;
+  using clock = std::chrono::steady_clock;
+  for (data::Batch& b : loader.epoch(0)) {
+    if (flags.max_steps > 0 && batches >= flags.max_steps) break;
+    ++batches;
+    const Tensor x = b.images.contiguous();
+    const int64_t n = x.size(0), k = packed.num_classes;
+    const std::vector<int64_t> y = b.labels.to_vector<int64_t>();
+    auto t0 = clock::now();
+    const std::vector<float> lp = packed.forward(x).to_vector<float>();
+    t_packed += std::chrono::duration<double>(clock::now() - t0).count();
+    std::vector<float> lf;
+    if (model) {
+      t0 = clock::now();
+      lf = (*model)(x).contiguous().to_vector<float>();
+      t_fake += std::chrono::duration<double>(clock::now() - t0).count();
+      MINIDL_CHECK(lf.size() == lp.size(), "--evaluate-packed: the checkpoint's model gives ", lf.size() / n,
+                   " logits per image, the packed model ", k);
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t ap = row_argmax(lp, i, k);
+      correct_p += ap == y[static_cast<size_t>(i)];
+      if (!model) continue;
+      const int64_t af = row_argmax(lf, i, k);
+      correct_f += af == y[static_cast<size_t>(i)];
+      agree += af == ap;
+      double d = 0;
+      for (int64_t j = 0; j < k; ++j)
+        d = std::max(
+            d, static_cast<double>(std::abs(lp[static_cast<size_t>(i * k + j)] - lf[static_cast<size_t>(i * k + j)])));
+      max_diff = std::max(max_diff, d);
+      close_rows += d <= 1e-4;
+    }
+    seen += n;
+  }
+  std::printf("=> packed: top-1 %.3f%% (%lld / %lld), %.2f ms per batch of %lld (%.1f img/s)\n",
+              100.0 * static_cast<double>(correct_p) / static_cast<double>(seen), static_cast<long long>(correct_p),
+              static_cast<long long>(seen), 1e3 * t_packed / static_cast<double>(batches),
+              static_cast<long long>(flags.packed_batch), static_cast<double>(seen) / t_packed);
+  if (model) {
+    std::printf("=> fake-quant: top-1 %.3f%% (%lld / %lld), %.2f ms per batch (%.1f img/s)\n",
+                100.0 * static_cast<double>(correct_f) / static_cast<double>(seen), static_cast<long long>(correct_f),
+                static_cast<long long>(seen), 1e3 * t_fake / static_cast<double>(batches),
+                static_cast<double>(seen) / t_fake);
+    std::printf(
+        "=> argmax agreement packed vs fake-quant: %lld / %lld images; logits within 1e-4 on %lld / %lld; "
+        "max |logit diff| %.3g\n",
+        static_cast<long long>(agree), static_cast<long long>(seen), static_cast<long long>(close_rows),
+        static_cast<long long>(seen), max_diff);
+  }
+  return 0;
+}
 
 int run_export(const Config& flags) {
   set_num_threads(flags.threads);
@@ -60,8 +174,9 @@ int run_export(const Config& flags) {
   quant::load_checkpoint(*model, ck.model);
   model->eval();
   auto* resnet = dynamic_cast<nn::ResNet*>(model.get());
-  MINIDL_CHECK(resnet != nullptr, "--export onnx: the exporter writes the CIFAR ResNets (resnet20/32/56); --arch ",
-               c.arch, " is not one of them");
+  MINIDL_CHECK(resnet != nullptr, "--export ", flags.export_format,
+               ": the exporter writes the CIFAR ResNets (resnet20/32/56); --arch ", c.arch, " is not one of them");
+  if (flags.export_format == "packed") return write_packed(*resnet, flags.export_path);
 
   quant::OnnxExportOptions opts;
   opts.metadata["minidl.checkpoint"] = source;

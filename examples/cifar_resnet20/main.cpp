@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
     auto cfg = cifar_resnet20::parse_args(argc, argv);
     if (!cfg) return 0;  // --help
     if (!cfg->export_format.empty()) return cifar_resnet20::run_export(*cfg);
+    if (!cfg->evaluate_packed.empty()) return cifar_resnet20::run_evaluate_packed(*cfg);
     minidl::autograd::Profiler::set_enabled(cfg->profile);
     const int rc = !cfg->measure_var.empty() ? cifar_resnet20::run_measure_var(*cfg)
                    : cfg->evaluate.empty()   ? cifar_resnet20::run_training(*cfg)

@@ -38,27 +38,6 @@ std::string qcdq(GraphBuilder& g, const std::string& name, const std::string& x,
   return d->output(0);
 }
 
-// The integer codes of a level set's magnitudes: every PoT / APoT level is raw / max(raw) with raw a sum of
-// powers of two (spec/quant.md 1.2), so raw * 2^E is an integer n for the largest exponent E, and the level is
-// exactly n / n_max. Returns n for each magnitude (ascending) and n_max.
-std::vector<int64_t> integer_codes(const LevelSet& ls, int64_t& n_max) {
-  const int mag_bits = ls.is_signed ? ls.bits - 1 : ls.bits;
-  const std::vector<double> raw = raw_power_values(mag_bits, ls.scheme == Scheme::APoT);
-  int e = 0;
-  for (double v : raw) {
-    while (std::ldexp(v, e) != std::floor(std::ldexp(v, e))) {
-      ++e;
-      MINIDL_CHECK(e <= 62, "onnx export: the ", ls.str(), " levels have no integer grid below 2^62");
-    }
-  }
-  std::vector<int64_t> n;
-  for (double v : raw) n.push_back(static_cast<int64_t>(std::ldexp(v, e)));
-  n_max = n.back();
-  MINIDL_CHECK(static_cast<int64_t>(n.size()) == ls.magnitudes.numel(), "onnx export: ", ls.str(), " has ",
-               ls.magnitudes.numel(), " levels, its integer grid ", n.size());
-  return n;
-}
-
 // {"minidl": "uniform", "alpha": 2.5, "steps": 15}: alpha printed with 9 significant digits, which round-trips
 // a float32 exactly.
 std::string quantizer_doc(const char* kind, double alpha, double steps) {
@@ -168,7 +147,7 @@ std::string emit_weight(GraphBuilder& g, const std::string& layer, const Tensor&
   // the initializer holds minidl's projected weights, and the Quant node states the integer grid they lie on
   // (codes n * sign, n from the level set, unit alpha / n_max), so a QONNX consumer recovers the integer codes.
   int64_t n_max = 0;
-  const std::vector<int64_t> codes = integer_codes(ls, n_max);
+  const std::vector<int64_t> codes = integer_levels(ls, n_max);
   const float scale = static_cast<float>(alpha / static_cast<double>(n_max));
   for (size_t i = 0; i < wq.size(); ++i) {
     const double c = std::fabs(std::nearbyint(static_cast<double>(wq[i]) / scale));
@@ -221,7 +200,7 @@ std::string emit_activation(GraphBuilder& g, const std::string& layer, const std
   // codes) is listed n_{k+1} - n_k times, so MultiThreshold's count of thresholds <= x is the code itself; a
   // standard Mul by alpha / n_max turns it into the level.
   int64_t n_max = 0;
-  const std::vector<int64_t> codes = integer_codes(act_levels, n_max);
+  const std::vector<int64_t> codes = integer_levels(act_levels, n_max);
   MINIDL_CHECK(n_max <= 65536, "onnx export: ", layer, ": the ", act_levels.str(), " activation grid needs ", n_max,
                " thresholds (more than 65536)");
   const std::vector<float> lv = host_floats(act_levels.magnitudes);

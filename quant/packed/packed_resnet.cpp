@@ -1,0 +1,619 @@
+// Packed ResNet forward, save and load (see packed_resnet.h; the file layout is documented in docs/deploy.md).
+#include "quant/packed/packed_resnet.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <sstream>
+
+#include "autograd/grad_mode.h"
+#include "autograd/ops.h"
+#include "core/error.h"
+#include "quant/quant_layers.h"
+#include "tensor/safetensors.h"
+
+namespace minidl::quant {
+
+namespace {
+
+constexpr const char* kFormat = "minidl.packed_resnet";
+constexpr const char* kVersion = "1";
+
+Scheme scheme_of(ActQuant a) {
+  return a == ActQuant::Uniform ? Scheme::Uniform : a == ActQuant::PoT ? Scheme::PoT : Scheme::APoT;
+}
+Scheme scheme_of(WeightQuant w) {
+  return w == WeightQuant::Uniform ? Scheme::Uniform : w == WeightQuant::PoT ? Scheme::PoT : Scheme::APoT;
+}
+
+int64_t weight_count(const PackedLayer& l) { return l.out * l.in * (l.linear ? 1 : l.kernel * l.kernel); }
+
+Shape weight_shape(const PackedLayer& l) {
+  return l.linear ? Shape{l.out, l.in} : Shape{l.out, l.in, l.kernel, l.kernel};
+}
+
+void check_float_cpu(const Tensor& t, const std::string& what) {
+  MINIDL_CHECK(t.defined() && t.dtype() == DType::f32 && t.device() == kCPU, what,
+               ": expected a float32 cpu tensor, got ",
+               t.defined() ? std::string(dtype_name(t.dtype())) : std::string("undefined"));
+}
+
+// The float weight the fake-quant layer multiplies with, rebuilt from the codes in the quantizer's own float32
+// operations (so the float path's conv sees the same bits): signed-max 8-bit (code / 127) * max; binary
+// +-mean|w|; uniform (code / s) * alpha; APoT / PoT (+-level) * alpha with the level set's float32 magnitudes.
+// The float32 max / alpha are the unit times 127 / s / n_max, which rounds back to the float exactly.
+std::vector<float> dequantize_as_fake_quant(const PackedLayer& l, const std::vector<int32_t>& codes) {
+  std::vector<float> d(codes.size());
+  switch (l.weight_kind) {
+    case WeightQuant::SignedMax8: {
+      const auto m = static_cast<float>(l.weight_unit * 127.0);
+      for (size_t i = 0; i < codes.size(); ++i) d[i] = static_cast<float>(codes[i]) / 127.0f * m;
+      break;
+    }
+    case WeightQuant::Binary: {
+      const auto u = static_cast<float>(l.weight_unit);
+      for (size_t i = 0; i < codes.size(); ++i) d[i] = static_cast<float>(codes[i]) * u;
+      break;
+    }
+    default: {
+      const LevelSet ls = LevelSet::make(scheme_of(l.weight_kind), l.weight_bits, true);
+      if (ls.rounding) {
+        const auto s = static_cast<float>(ls.steps);
+        const auto alpha = static_cast<float>(l.weight_unit * ls.steps);
+        for (size_t i = 0; i < codes.size(); ++i) d[i] = static_cast<float>(codes[i]) / s * alpha;
+      } else {
+        int64_t n_max = 0;
+        const std::vector<int64_t> n = integer_levels(ls, n_max);
+        const std::vector<float> mag = ls.magnitudes.to_vector<float>();
+        const auto alpha = static_cast<float>(l.weight_unit * static_cast<double>(n_max));
+        for (size_t i = 0; i < codes.size(); ++i) {
+          const int64_t a = std::abs(static_cast<int64_t>(codes[i]));
+          const auto k = static_cast<size_t>(std::lower_bound(n.begin(), n.end(), a) - n.begin());
+          MINIDL_CHECK(k < n.size() && n[k] == a, "packed layer '", l.name, "': weight code ", codes[i],
+                       " is not on the ", ls.str(), " grid");
+          d[i] = (codes[i] < 0 ? -mag[k] : mag[k]) * alpha;
+        }
+      }
+    }
+  }
+  return d;
+}
+
+}  // namespace
+
+// ---- PackedLayer ----
+
+void PackedLayer::prepare() {
+  const std::string what = "packed layer '" + name + "'";
+  MINIDL_CHECK(in > 0 && out > 0 && kernel > 0 && stride > 0 && padding >= 0, what, ": invalid geometry in=", in,
+               " out=", out, " kernel=", kernel, " stride=", stride, " padding=", padding);
+  MINIDL_CHECK(!linear || (kernel == 1 && stride == 1 && padding == 0), what,
+               ": a linear layer has kernel 1, stride 1, padding 0");
+  MINIDL_CHECK(static_cast<int64_t>(scale.size()) == out && static_cast<int64_t>(shift.size()) == out, what, ": ",
+               scale.size(), " scales and ", shift.size(), " shifts for ", out, " output channels");
+  const int64_t nw = weight_count(*this);
+
+  // The input quantizer: the same op and settings as the trained layer, plus the unit of one code.
+  act_unit_ = 0;
+  act_max_code_ = 0;
+  act_alpha_t_ = Tensor();
+  act_levels_ = LevelSet();
+  act_spec_ = QuantSpec::full_precision();
+  if (act != ActQuant::Float) {
+    act_spec_.act = act;
+    act_spec_.act_bits = act_bits;
+    act_spec_.semantics = semantics;
+    if (act != ActQuant::IntGrid) {
+      MINIDL_CHECK(act_alpha > 0 && std::isfinite(act_alpha), what, ": activation clip alpha must be > 0, got ",
+                   act_alpha);
+      act_alpha_t_ = scalar_tensor(act_alpha);
+    }
+    MINIDL_CHECK(act_bits >= 1 && act_bits <= 8, what, ": activation bit width ", act_bits, " is outside 1..8");
+    const int64_t k = (int64_t{1} << act_bits) - 1;
+    switch (act) {
+      case ActQuant::PACT:
+        act_unit_ = act_alpha / static_cast<double>(k);
+        act_max_code_ = k;
+        break;
+      case ActQuant::IntGrid:
+        act_unit_ = 1.0;
+        act_max_code_ = k;
+        break;
+      default: {
+        act_levels_ = LevelSet::make(scheme_of(act), act_bits, false);
+        if (act_levels_.rounding) {
+          act_unit_ = act_alpha / act_levels_.steps;
+          act_max_code_ = static_cast<int64_t>(act_levels_.steps);
+        } else {
+          int64_t n_max = 0;
+          integer_levels(act_levels_, n_max);
+          act_unit_ = act_alpha / static_cast<double>(n_max);
+          act_max_code_ = n_max;
+        }
+      }
+    }
+  }
+
+  // The weights: codes (checked against the geometry) or float32.
+  std::vector<int32_t> w;
+  if (weight_kind == WeightQuant::Float) {
+    check_float_cpu(float_weight, what + " float weight");
+    MINIDL_CHECK(float_weight.numel() == nw, what, ": float weight has ", float_weight.numel(), " values, expected ",
+                 nw);
+    deq_weight_ = float_weight.contiguous().reshape(weight_shape(*this));
+  } else {
+    MINIDL_CHECK(weight_unit > 0 && std::isfinite(weight_unit), what, ": weight unit must be > 0, got ", weight_unit);
+    MINIDL_CHECK(codes.count == nw, what, ": ", codes.count, " weight codes, expected ", nw, " for ",
+                 shape_str(weight_shape(*this)));
+    w = unpack_codes(codes, what + " weight codes");
+  }
+  bool codes_fit_s8 = !w.empty();
+  for (int32_t c : w) codes_fit_s8 = codes_fit_s8 && c >= -128 && c <= 127;
+  integer_ =
+      !linear && weight_kind != WeightQuant::Float && act != ActQuant::Float && act_max_code_ <= 255 && codes_fit_s8;
+  unit_prod_ = 0;
+  gemm_w_ = backends::PackedInt8Weights();
+  if (integer_) {
+    const std::vector<int8_t> w8(w.begin(), w.end());
+    const int64_t depth = in * kernel * kernel;
+    gemm_w_ = backends::pack_int8_weights(out, depth, w8.data(), depth);
+    // The value of one unit of the integer sum: act_unit * weight_unit, in double.
+    unit_prod_ = act_unit_ * weight_unit;
+    deq_weight_ = Tensor();
+  } else if (weight_kind != WeightQuant::Float) {
+    deq_weight_ = from_vector(dequantize_as_fake_quant(*this, w), weight_shape(*this));
+  }
+  // The fc's bias goes into linear() itself, as in QuantLinear, so the float path adds it the same way.
+  bias_t_ = Tensor();
+  if (linear) {
+    for (float sc : scale)
+      MINIDL_CHECK(sc == 1.0f, what, ": a linear layer has scale 1 (its shift is the bias), got ", sc);
+    bias_t_ = from_vector(shift, {out});
+  }
+}
+
+Tensor PackedLayer::quantize(const Tensor& x) const {
+  NoGradGuard no_grad;
+  return quantize_input(x, act_spec_, act_alpha_t_, act_levels_);
+}
+
+std::vector<uint8_t> PackedLayer::input_codes(const Tensor& x) const {
+  MINIDL_CHECK(act != ActQuant::Float && act_unit_ > 0, "packed layer '", name,
+               "': input codes need a quantized input (prepare() first)");
+  const Tensor xq = quantize(x).contiguous();
+  const float* p = xq.data<float>();
+  const int64_t n = xq.numel();
+  std::vector<uint8_t> codes(static_cast<size_t>(n));
+  const double inv = 1.0 / act_unit_;
+  bool ok = true;
+  int64_t bad = -1;
+  // The quantizer's output is alpha * level in float32: a code times the unit within float rounding, so the
+  // nearest integer is the code. The check guards against a quantizer whose grid is not this unit's.
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = static_cast<double>(p[i]) * inv;
+    const double c = std::nearbyint(v);
+    const bool good = c >= 0 && c <= static_cast<double>(act_max_code_) && std::abs(v - c) < 1e-3;
+    if (!good && ok) bad = i;
+    ok = ok && good;
+    codes[static_cast<size_t>(i)] = good ? static_cast<uint8_t>(c) : 0;
+  }
+  MINIDL_CHECK(ok, "packed layer '", name, "': quantized input ", bad >= 0 ? p[bad] : 0.0f, " is not a code 0..",
+               act_max_code_, " times the unit ", act_unit_);
+  return codes;
+}
+
+Tensor PackedLayer::forward(const Tensor& x, const Tensor& residual, bool relu) const {
+  const std::string what = "packed layer '" + name + "'";
+  check_float_cpu(x, what + " input");
+  if (linear) {
+    MINIDL_CHECK(x.dim() == 2 && x.size(1) == in, what, ": expected input (N, ", in, "), got ", shape_str(x.sizes()));
+  } else {
+    MINIDL_CHECK(x.dim() == 4 && x.size(1) == in, what, ": expected input (N, ", in, ", H, W), got ",
+                 shape_str(x.sizes()));
+  }
+  const int64_t N = x.size(0);
+  const int64_t H = linear ? 1 : x.size(2), W = linear ? 1 : x.size(3);
+  const int64_t OH = (H + 2 * padding - kernel) / stride + 1, OW = (W + 2 * padding - kernel) / stride + 1;
+  MINIDL_CHECK(OH > 0 && OW > 0, what, ": input ", shape_str(x.sizes()), " is smaller than the kernel");
+  const Shape out_shape = linear ? Shape{N, out} : Shape{N, out, OH, OW};
+  Tensor res;
+  if (residual.defined()) {
+    check_float_cpu(residual, what + " residual");
+    MINIDL_CHECK(residual.sizes() == out_shape, what, ": residual ", shape_str(residual.sizes()),
+                 " does not match the output ", shape_str(out_shape));
+    res = residual.contiguous();
+  }
+  const float* rp = res.defined() ? res.data<float>() : nullptr;
+  const int64_t P = OH * OW;
+
+  if (integer_) {
+    const std::vector<uint8_t> codes = input_codes(x);
+    const int64_t C = in, K = C * kernel * kernel;
+    Tensor y = empty(out_shape);
+    float* yp = y.data<float>();
+    // Per image: im2col rows of codes (row = output pixel, columns in the weight's (c, r, s) order; padding is
+    // code 0, the value 0 the fake-quant conv pads with), one integer GEMM, one rescale per output.
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t n = 0; n < N; ++n) {
+      std::vector<uint8_t> a(static_cast<size_t>(P * K));
+      std::vector<int32_t> acc(static_cast<size_t>(P * out));
+      const uint8_t* src = codes.data() + n * C * H * W;
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          uint8_t* row = a.data() + (oh * OW + ow) * K;
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t r = 0; r < kernel; ++r) {
+              const int64_t ih = oh * stride - padding + r;
+              for (int64_t s = 0; s < kernel; ++s) {
+                const int64_t iw = ow * stride - padding + s;
+                *row++ = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? src[(c * H + ih) * W + iw] : uint8_t{0};
+              }
+            }
+        }
+      backends::gemm_u8s8_s32(P, a.data(), K, gemm_w_, acc.data(), out);
+      for (int64_t o = 0; o < out; ++o) {
+        // The exact sum times the unit, rounded once to float32 (the conv value the fake-quant model's float
+        // conv approximates), then batch norm in the cpu inference kernel's float32 arithmetic: x * a + b.
+        const float sc = scale[static_cast<size_t>(o)], sh = shift[static_cast<size_t>(o)];
+        float* dst = yp + (n * out + o) * P;
+        const float* r = rp ? rp + (n * out + o) * P : nullptr;
+        for (int64_t p = 0; p < P; ++p) {
+          const auto c = static_cast<float>(static_cast<double>(acc[static_cast<size_t>(p * out + o)]) * unit_prod_);
+          float v = c * sc + sh;
+          if (r) v += r[p];
+          dst[p] = relu ? std::max(v, 0.0f) : v;
+        }
+      }
+    }
+    return y;
+  }
+
+  // Float path: the fake-quant layer's quantizer, then the float conv / linear on the dequantized codes.
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    const Tensor xq = act == ActQuant::Float ? x : quantize(x);
+    if (linear) {
+      // QuantLinear's own call (bias inside); scale is 1, so the epilogue below only adds a residual / ReLU.
+      y = minidl::linear(xq, deq_weight_, bias_t_);
+    } else {
+      Conv2dParams cp;
+      cp.stride_h = cp.stride_w = stride;
+      cp.pad_h = cp.pad_w = padding;
+      // The fake-quant model's activations are channels-last (its convolutions' output format), and the conv's
+      // summation order depends on the input's layout: give it the same layout, so it computes the same bits.
+      Tensor xin = xq;
+      if (!xq.is_channels_last()) {
+        xin = empty(xq.sizes(), TensorOptions{}.dtype(xq.dtype()), MemoryFormat::ChannelsLast);
+        xin.copy_(xq);
+      }
+      y = conv2d(xin, deq_weight_, Tensor(), cp);
+    }
+  }
+  y = y.contiguous();
+  MINIDL_CHECK(y.sizes() == out_shape, what, ": float path produced ", shape_str(y.sizes()), ", expected ",
+               shape_str(out_shape));
+  Tensor z = empty(out_shape);
+  const float* s = y.data<float>();
+  float* d = z.data<float>();
+  const int64_t total = N * out;
+#pragma omp parallel for schedule(static)
+  for (int64_t no = 0; no < total; ++no) {
+    const int64_t o = no % out;
+    // batch norm as the cpu backend's inference kernel applies it: x * a + b in float32, then + residual, ReLU
+    const float sc = linear ? 1.0f : scale[static_cast<size_t>(o)], sh = linear ? 0.0f : shift[static_cast<size_t>(o)];
+    for (int64_t p = 0; p < P; ++p) {
+      float v = linear ? s[no * P + p] : s[no * P + p] * sc + sh;
+      if (rp) v += rp[no * P + p];
+      d[no * P + p] = relu ? std::max(v, 0.0f) : v;
+    }
+  }
+  return z;
+}
+
+// ---- PackedResNet ----
+
+std::vector<const PackedLayer*> PackedResNet::layers() const {
+  std::vector<const PackedLayer*> v{&stem};
+  for (const auto& b : blocks) {
+    v.push_back(&b.conv1);
+    v.push_back(&b.conv2);
+    if (b.shortcut == PackedBlock::Shortcut::Conv) v.push_back(&b.downsample);
+  }
+  v.push_back(&fc);
+  return v;
+}
+
+void PackedResNet::prepare() {
+  MINIDL_CHECK(in_channels > 0 && num_classes > 0, "packed ResNet: in_channels ", in_channels, " and num_classes ",
+               num_classes, " must be positive");
+  MINIDL_CHECK(!stem.linear && stem.in == in_channels, "packed ResNet: the stem conv takes ", stem.in,
+               " channels, the model ", in_channels);
+  stem.prepare();
+  int64_t ch = stem.out;
+  for (auto& b : blocks) {
+    MINIDL_CHECK(b.in_planes == ch && b.conv1.in == ch && b.conv1.out == b.planes && b.conv2.in == b.planes &&
+                     b.conv2.out == b.planes && !b.conv1.linear && !b.conv2.linear && b.conv1.stride == b.stride,
+                 "packed ResNet: block '", b.name, "' does not chain (", ch, " channels in, block ", b.in_planes,
+                 " -> ", b.planes, ", convs ", b.conv1.in, "->", b.conv1.out, ", ", b.conv2.in, "->", b.conv2.out, ")");
+    b.conv1.prepare();
+    b.conv2.prepare();
+    if (b.shortcut == PackedBlock::Shortcut::Conv) {
+      MINIDL_CHECK(b.downsample.in == b.in_planes && b.downsample.out == b.planes && b.downsample.kernel == 1 &&
+                       b.downsample.stride == b.stride && !b.downsample.linear,
+                   "packed ResNet: block '", b.name, "': the shortcut conv does not match the block");
+      b.downsample.prepare();
+    } else if (b.shortcut == PackedBlock::Shortcut::Identity) {
+      MINIDL_CHECK(b.stride == 1 && b.in_planes == b.planes, "packed ResNet: block '", b.name,
+                   "' changes shape but has an identity shortcut");
+    } else {
+      MINIDL_CHECK(b.planes >= b.in_planes, "packed ResNet: block '", b.name,
+                   "': a padding shortcut cannot reduce "
+                   "channels");
+    }
+    ch = b.planes;
+  }
+  MINIDL_CHECK(fc.linear && fc.in == ch && fc.out == num_classes, "packed ResNet: the fc is ", fc.in, " -> ", fc.out,
+               ", expected ", ch, " -> ", num_classes);
+  fc.prepare();
+}
+
+namespace {
+// Option A: every stride-th pixel, zero channels split before and after (nn::BasicBlock::shortcut).
+Tensor pad_shortcut(const Tensor& x, int64_t stride, int64_t planes) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t OH = (H + stride - 1) / stride, OW = (W + stride - 1) / stride;
+  const int64_t front = (planes - C) / 2;
+  Tensor y = zeros({N, planes, OH, OW});
+  const Tensor xc = x.contiguous();
+  const float* s = xc.data<float>();
+  float* d = y.data<float>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow)
+          d[((n * planes + front + c) * OH + oh) * OW + ow] = s[((n * C + c) * H + oh * stride) * W + ow * stride];
+  return y;
+}
+}  // namespace
+
+Tensor PackedResNet::forward(const Tensor& x) const {
+  check_float_cpu(x, "packed ResNet input");
+  MINIDL_CHECK(x.dim() == 4 && x.size(1) == in_channels, "packed ResNet: expected input (N, ", in_channels,
+               ", H, W), got ", shape_str(x.sizes()));
+  NoGradGuard no_grad;
+  Tensor y = stem.forward(x, Tensor(), true);
+  for (const auto& b : blocks) {
+    Tensor identity = b.shortcut == PackedBlock::Shortcut::Identity ? y
+                      : b.shortcut == PackedBlock::Shortcut::Conv   ? b.downsample.forward(y, Tensor(), false)
+                                                                    : pad_shortcut(y, b.stride, b.planes);
+    const Tensor h = b.conv1.forward(y, Tensor(), true);
+    y = b.conv2.forward(h, identity, true);
+  }
+  y = adaptive_avg_pool2d(y, 1, 1).flatten(1).contiguous();
+  return fc.forward(y, Tensor(), false);
+}
+
+// ---- save / load ----
+
+namespace {
+
+std::string layer_meta(const PackedLayer& l) {
+  std::ostringstream s;
+  s << "kind=" << (l.linear ? "linear" : "conv") << " in=" << l.in << " out=" << l.out << " kernel=" << l.kernel
+    << " stride=" << l.stride << " padding=" << l.padding << " weight=" << weight_quant_name(l.weight_kind)
+    << " wbits=" << l.weight_bits << " index_bits=" << l.codes.bits << " act=" << act_quant_name(l.act)
+    << " abits=" << l.act_bits << " semantics=" << semantics_name(l.semantics);
+  // The weight unit and the activation clip (a float32 value) in 17 significant digits: both read back exactly.
+  char buf[64];
+  std::snprintf(buf, sizeof buf, " unit=%.17g", l.weight_unit);
+  s << buf;
+  std::snprintf(buf, sizeof buf, " alpha=%.17g", l.act_alpha);
+  s << buf;
+  if (l.weight_kind != WeightQuant::Float) {
+    s << " book=";
+    for (size_t i = 0; i < l.codes.book.size(); ++i) s << (i ? "," : "") << l.codes.book[i];
+  }
+  return s.str();
+}
+
+void put_layer(TensorMap& t, Metadata& meta, const PackedLayer& l) {
+  meta["layer." + l.name] = layer_meta(l);
+  if (l.weight_kind == WeightQuant::Float) {
+    t[l.name + ".weight"] = l.float_weight.contiguous();
+  } else {
+    t[l.name + ".codes"] =
+        from_vector(l.codes.bytes, {static_cast<int64_t>(l.codes.bytes.size())}, TensorOptions{}.dtype(DType::u8));
+  }
+  std::vector<float> aff(l.scale);
+  aff.insert(aff.end(), l.shift.begin(), l.shift.end());
+  t[l.name + ".affine"] = from_vector(aff, {2, l.out});
+}
+
+std::map<std::string, std::string> parse_kv(const std::string& line, const std::string& what) {
+  std::map<std::string, std::string> kv;
+  std::istringstream is(line);
+  std::string tok;
+  while (is >> tok) {
+    const auto eq = tok.find('=');
+    MINIDL_CHECK(eq != std::string::npos && eq > 0, what, ": malformed entry '", tok, "'");
+    kv[tok.substr(0, eq)] = tok.substr(eq + 1);
+  }
+  return kv;
+}
+
+const std::string& need(const std::map<std::string, std::string>& kv, const std::string& key, const std::string& what) {
+  const auto it = kv.find(key);
+  MINIDL_CHECK(it != kv.end(), what, ": missing '", key, "'");
+  return it->second;
+}
+
+int64_t to_int(const std::string& s, const std::string& what) {
+  size_t pos = 0;
+  int64_t v = 0;
+  try {
+    v = std::stoll(s, &pos);
+  } catch (const std::exception&) {
+    pos = 0;
+  }
+  MINIDL_CHECK(pos == s.size() && !s.empty(), what, ": '", s, "' is not an integer");
+  return v;
+}
+
+double to_double(const std::string& s, const std::string& what) {
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  MINIDL_CHECK(!s.empty() && end == s.c_str() + s.size() && std::isfinite(v), what, ": '", s, "' is not a number");
+  return v;
+}
+
+WeightQuant parse_weight(const std::string& s, const std::string& what) {
+  for (WeightQuant w : {WeightQuant::Float, WeightQuant::Uniform, WeightQuant::PoT, WeightQuant::APoT,
+                        WeightQuant::Binary, WeightQuant::SignedMax8})
+    if (s == weight_quant_name(w)) return w;
+  MINIDL_FAIL(what, ": unknown weight quantizer '", s, "'");
+}
+
+ActQuant parse_act(const std::string& s, const std::string& what) {
+  for (ActQuant a :
+       {ActQuant::Float, ActQuant::Uniform, ActQuant::PoT, ActQuant::APoT, ActQuant::PACT, ActQuant::IntGrid})
+    if (s == act_quant_name(a)) return a;
+  MINIDL_FAIL(what, ": unknown activation quantizer '", s, "'");
+}
+
+const Tensor& need_tensor(const TensorMap& t, const std::string& key, DType dtype, const std::string& what) {
+  const auto it = t.find(key);
+  MINIDL_CHECK(it != t.end(), what, ": missing tensor '", key, "'");
+  MINIDL_CHECK(it->second.dtype() == dtype, what, ": tensor '", key, "' has dtype ", dtype_name(it->second.dtype()),
+               ", expected ", dtype_name(dtype));
+  return it->second;
+}
+
+PackedLayer get_layer(const SafetensorsFile& f, const std::string& name) {
+  const std::string what = "layer '" + name + "'";
+  const auto mit = f.metadata.find("layer." + name);
+  MINIDL_CHECK(mit != f.metadata.end(), "missing metadata entry 'layer.", name, "'");
+  const auto kv = parse_kv(mit->second, what);
+  PackedLayer l;
+  l.name = name;
+  const std::string& kind = need(kv, "kind", what);
+  MINIDL_CHECK(kind == "conv" || kind == "linear", what, ": unknown kind '", kind, "'");
+  l.linear = kind == "linear";
+  l.in = to_int(need(kv, "in", what), what);
+  l.out = to_int(need(kv, "out", what), what);
+  l.kernel = to_int(need(kv, "kernel", what), what);
+  l.stride = to_int(need(kv, "stride", what), what);
+  l.padding = to_int(need(kv, "padding", what), what);
+  l.weight_kind = parse_weight(need(kv, "weight", what), what);
+  l.weight_bits = static_cast<int>(to_int(need(kv, "wbits", what), what));
+  l.act = parse_act(need(kv, "act", what), what);
+  l.act_bits = static_cast<int>(to_int(need(kv, "abits", what), what));
+  l.semantics = parse_semantics(need(kv, "semantics", what));
+  MINIDL_CHECK(l.in > 0 && l.out > 0 && l.kernel > 0 && l.in < (int64_t{1} << 20) && l.out < (int64_t{1} << 20) &&
+                   l.kernel < 32 && l.stride > 0 && l.stride < 32 && l.padding >= 0 && l.padding < 32,
+               what, ": implausible geometry in=", l.in, " out=", l.out, " kernel=", l.kernel, " stride=", l.stride,
+               " padding=", l.padding);
+  if (l.weight_kind == WeightQuant::Float) {
+    l.float_weight = need_tensor(f.tensors, name + ".weight", DType::f32, what);
+  } else {
+    const Tensor& codes = need_tensor(f.tensors, name + ".codes", DType::u8, what);
+    MINIDL_CHECK(codes.dim() == 1, what, ": codes must be 1-D");
+    l.codes.bytes = codes.to_vector<uint8_t>();
+    std::istringstream bs(need(kv, "book", what));
+    std::string c;
+    while (std::getline(bs, c, ',')) {
+      const int64_t v = to_int(c, what + " book");
+      MINIDL_CHECK(v >= INT32_MIN && v <= INT32_MAX, what, ": book code ", v, " is out of range");
+      l.codes.book.push_back(static_cast<int32_t>(v));
+    }
+    l.codes.bits = static_cast<int>(to_int(need(kv, "index_bits", what), what));
+    l.codes.count = weight_count(l);
+  }
+  l.weight_unit = to_double(need(kv, "unit", what), what);
+  l.act_alpha = to_double(need(kv, "alpha", what), what);
+  const Tensor& aff = need_tensor(f.tensors, name + ".affine", DType::f32, what);
+  MINIDL_CHECK(aff.sizes() == Shape({2, l.out}), what, ": affine has shape ", shape_str(aff.sizes()), ", expected (2, ",
+               l.out, ")");
+  const auto a = aff.to_vector<float>();
+  l.scale.assign(a.begin(), a.begin() + l.out);
+  l.shift.assign(a.begin() + l.out, a.end());
+  return l;
+}
+
+}  // namespace
+
+void save_packed(const PackedResNet& m, const std::string& path) {
+  TensorMap t;
+  Metadata meta{{"format", kFormat},
+                {"version", kVersion},
+                {"in_channels", std::to_string(m.in_channels)},
+                {"num_classes", std::to_string(m.num_classes)},
+                {"description", m.description}};
+  put_layer(t, meta, m.stem);
+  std::string blocks;
+  for (const auto& b : m.blocks) {
+    const char* sc = b.shortcut == PackedBlock::Shortcut::Identity ? "identity"
+                     : b.shortcut == PackedBlock::Shortcut::Conv   ? "conv"
+                                                                   : "pad";
+    blocks += (blocks.empty() ? "" : " ") + b.name + ":" + std::to_string(b.in_planes) + ":" +
+              std::to_string(b.planes) + ":" + std::to_string(b.stride) + ":" + sc;
+    put_layer(t, meta, b.conv1);
+    put_layer(t, meta, b.conv2);
+    if (b.shortcut == PackedBlock::Shortcut::Conv) put_layer(t, meta, b.downsample);
+  }
+  meta["blocks"] = blocks;
+  put_layer(t, meta, m.fc);
+  save_safetensors(path, t, meta);
+}
+
+PackedResNet load_packed(const std::string& path) {
+  const SafetensorsFile f = load_safetensors(path);
+  try {
+    const auto fmt = f.metadata.find("format");
+    MINIDL_CHECK(fmt != f.metadata.end() && fmt->second == kFormat, "not a packed minidl ResNet (metadata 'format' is ",
+                 fmt == f.metadata.end() ? std::string("missing") : "'" + fmt->second + "'", ", expected '", kFormat,
+                 "')");
+    const auto ver = f.metadata.find("version");
+    MINIDL_CHECK(ver != f.metadata.end() && ver->second == kVersion, "unsupported packed format version (expected ",
+                 kVersion, ")");
+    PackedResNet m;
+    const auto meta = [&](const std::string& k) -> const std::string& { return need(f.metadata, k, "metadata"); };
+    m.in_channels = to_int(meta("in_channels"), "in_channels");
+    m.num_classes = to_int(meta("num_classes"), "num_classes");
+    if (f.metadata.count("description")) m.description = f.metadata.at("description");
+    m.stem = get_layer(f, "conv1");
+    std::istringstream bs(meta("blocks"));
+    std::string tok;
+    while (bs >> tok) {
+      std::vector<std::string> parts;
+      std::string p;
+      std::istringstream ts(tok);
+      while (std::getline(ts, p, ':')) parts.push_back(p);
+      MINIDL_CHECK(parts.size() == 5, "blocks: malformed entry '", tok, "'");
+      PackedBlock b;
+      b.name = parts[0];
+      b.in_planes = to_int(parts[1], "block " + b.name);
+      b.planes = to_int(parts[2], "block " + b.name);
+      b.stride = to_int(parts[3], "block " + b.name);
+      MINIDL_CHECK(parts[4] == "identity" || parts[4] == "conv" || parts[4] == "pad", "block ", b.name,
+                   ": unknown shortcut '", parts[4], "'");
+      b.shortcut = parts[4] == "identity" ? PackedBlock::Shortcut::Identity
+                   : parts[4] == "conv"   ? PackedBlock::Shortcut::Conv
+                                          : PackedBlock::Shortcut::Pad;
+      b.conv1 = get_layer(f, b.name + ".conv1");
+      b.conv2 = get_layer(f, b.name + ".conv2");
+      if (b.shortcut == PackedBlock::Shortcut::Conv) b.downsample = get_layer(f, b.name + ".downsample.0");
+      m.blocks.push_back(std::move(b));
+    }
+    m.fc = get_layer(f, "fc");
+    m.prepare();
+    return m;
+  } catch (const Error& e) {
+    MINIDL_FAIL("load_packed(", path, "): ", e.what());
+  }
+}
+
+}  // namespace minidl::quant

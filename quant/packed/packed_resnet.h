@@ -1,0 +1,109 @@
+// Packed (deployment) ResNets (issue 18, docs/deploy.md): an eval-only CIFAR ResNet whose conv / fc weights are
+// bit-packed integer codes over a per-layer unit, made from a trained quantized model by quant::pack
+// (quant/packed/pack.h) and saved / loaded as safetensors. A body conv whose input codes fit 8 unsigned bits
+// and whose weight codes fit 8 signed bits runs on integers: its input is quantized by the layer's own
+// activation quantizer (the fake-quant op itself, so codes and ties are the trained model's), turned into codes,
+// laid out as im2col rows and multiplied with backends::gemm_u8s8_s32 (exact int32 sums); each output is then
+// rescaled once, acc * (act_unit * weight_unit) rounded to float32, then the batch norm folded into a per-channel
+// scale and shift (x * scale + shift, the cpu inference kernel's arithmetic). Other layers (float inputs of the
+// first conv and fc, PoT activations with more than 255 codes) run the float conv on the weights rebuilt from
+// their codes, still stored packed.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/int_gemm.h"
+#include "quant/packed/packed_format.h"
+#include "quant/quant_spec.h"
+#include "tensor/tensor.h"
+
+namespace minidl::quant {
+
+/// One conv (or the fc, a 1x1 conv on a 1x1 map) of a packed model.
+struct PackedLayer {
+  std::string name;  // dotted name as in the trained model ("layer1.0.conv1", "fc")
+  bool linear = false;
+  int64_t in = 0, out = 0, kernel = 1, stride = 1, padding = 0;
+
+  // Weights: codes (weight * 1 = code * weight_unit) for every quantized scheme, or float32 (float layers).
+  WeightQuant weight_kind = WeightQuant::Float;
+  int weight_bits = 32;
+  PackedCodes codes;       // weight_kind != Float: out * in * kernel^2 codes, (out, in, r, s) order
+  double weight_unit = 0;  // value of code 1
+  Tensor float_weight;     // weight_kind == Float: (out, in, k, k) or (out, in)
+
+  // Input quantizer, as the fake-quant layer applies it (act == Float: none).
+  ActQuant act = ActQuant::Float;
+  int act_bits = 32;
+  Semantics semantics = Semantics::APoT_I;
+  double act_alpha = 0;  // the float32 clip value (held exactly in a double)
+
+  // Per output channel: y = conv * scale + shift (batch norm folded; fc: scale 1, shift = bias).
+  std::vector<float> scale, shift;
+
+  /// Builds the run-time state (gemm weights or the dequantized float weight, the activation quantizer);
+  /// throws minidl::Error when the layer's fields disagree (code count vs geometry, missing alpha, ...).
+  void prepare();
+  /// Whether prepare() chose the integer path.
+  bool integer() const { return integer_; }
+  /// Value of activation code 1 and the largest activation code (after prepare; act != Float).
+  double act_unit() const { return act_unit_; }
+  int64_t act_max_code() const { return act_max_code_; }
+  /// y = [relu](layer(x) * scale + shift [+ residual]); x (N, in, H, W) or (N, in) for the fc, float32, cpu.
+  Tensor forward(const Tensor& x, const Tensor& residual, bool relu) const;
+  /// The layer's input activation codes (after prepare; integer layers): exactly the fake-quant quantizer's
+  /// output divided by act_unit. Exposed for the tests.
+  std::vector<uint8_t> input_codes(const Tensor& x) const;
+  /// Float path: the weight the float conv uses (rebuilt from the codes as the fake-quant quantizer computes
+  /// it); undefined on the integer path.
+  const Tensor& dequantized_weight() const { return deq_weight_; }
+
+ private:
+  Tensor quantize(const Tensor& x) const;
+  bool integer_ = false;
+  double act_unit_ = 0;
+  int64_t act_max_code_ = 0;
+  QuantSpec act_spec_;
+  Tensor act_alpha_t_;
+  LevelSet act_levels_;
+  backends::PackedInt8Weights gemm_w_;
+  double unit_prod_ = 0;  // integer path: act_unit * weight_unit, the value of one unit of the sum
+  Tensor deq_weight_;     // float path: the fake-quant layer's float weight, bit for bit
+  Tensor bias_t_;         // linear: the bias (= shift)
+};
+
+struct PackedBlock {
+  std::string name;  // "layer2.0"
+  int64_t in_planes = 0, planes = 0, stride = 1;
+  PackedLayer conv1, conv2;
+  enum class Shortcut { Identity, Conv, Pad } shortcut = Shortcut::Identity;
+  PackedLayer downsample;  // Shortcut::Conv
+};
+
+/// A packed CIFAR ResNet (eval only).
+class PackedResNet {
+ public:
+  int64_t in_channels = 3, num_classes = 10;
+  PackedLayer stem;  // conv1 (+ bn1 folded), ReLU
+  std::vector<PackedBlock> blocks;
+  PackedLayer fc;
+  std::string description;  // the trained model's quantization, for messages ("w4a4 (apot/apot, APoT-I)")
+
+  /// prepare() on every layer, and checks that the layers chain (channels, kinds).
+  void prepare();
+  /// (N, in_channels, H, W) float32 cpu -> logits (N, num_classes).
+  Tensor forward(const Tensor& x) const;
+  /// Layers in forward order (stem, each block's conv1, conv2, downsample, fc).
+  std::vector<const PackedLayer*> layers() const;
+};
+
+/// Writes the model as safetensors (layout: docs/deploy.md) atomically.
+void save_packed(const PackedResNet& m, const std::string& path);
+/// Reads a file written by save_packed and prepares it; a malformed or inconsistent file throws minidl::Error
+/// naming the file and the problem.
+PackedResNet load_packed(const std::string& path);
+
+}  // namespace minidl::quant
