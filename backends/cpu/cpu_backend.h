@@ -16,7 +16,7 @@ class CpuBackend final : public Backend {
   /// f32 activations stay channels-last (nhwc) from conv to conv, at every size (conv_output_format is the
   /// base class's: channels-last when this says so): no NCHW <-> blocked reorder around any call, and the
   /// Winograd F(4x4, 3x3) kernels, which read and write only nhwc, run every 3x3 stride-1 layer. Until commit
-  /// 40bcd7f ResNet-18's 64-512 channels at 56x56-7x7 were NCHW because oneDNN's nhwc direct kernels ran up to
+  /// 7435a50 ResNet-18's 64-512 channels at 56x56-7x7 were NCHW because oneDNN's nhwc direct kernels ran up to
   /// 50% slower there than its blocked ones; with Winograd (and its layer-wide stages at 256-512 channels) a
   /// ResNet-18 training step takes 1.7-1.8 s instead of 2.9-3.6 s and an eval step 0.56 s instead of 0.97-1.18 s
   /// (batch 32, 2 threads, Zen 3 host, interleaved runs, 2026-12-04).

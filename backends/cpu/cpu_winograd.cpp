@@ -456,9 +456,10 @@ MINIDL_AVX2 void weights_from_winograd_domain(float* gw, const float* dU, int64_
 }
 
 // Whether a layer runs the layer-wide stages: U (36 C K floats) well beyond what blocks of tiles can reuse from
-// the caches. From bench/kernels BM_Conv on a Zen 3 host (2 threads): 64 x 64 and 128 x 128 are faster in blocks,
-// 512 x 512 at 7 x 7 runs at a third of the direct convolution's speed in blocks. MINIDL_WINOGRAD_LAYERWIDE=0 / 1
-// forces the choice (tests compare the two).
+// the caches. From bench/kernels BM_Conv (batch 32, one thread, Zen 3): at 128 x 128 @28x28 neither wins in all
+// three directions (forward 43.9 / 41.6 ms blocked / layer-wide, backward-data 60.9 / 36.0, backward-weights
+// 42.1 / 45.5), at 256 x 256 @14x14 layer-wide wins each (e.g. forward 75.9 / 40.5), at 512 x 512 @7x7 by 4-5x.
+// MINIDL_WINOGRAD_LAYERWIDE=0 / 1 forces the choice (tests compare the two).
 bool layer_wide(int64_t C, int64_t K) {
   static const int forced = [] {
     const std::string v = env_string("MINIDL_WINOGRAD_LAYERWIDE").value_or("");
@@ -508,13 +509,20 @@ int batched_sgemm(bool trans_a, int64_t m, int64_t n, int64_t k, const float* A,
   return status.load();
 }
 
+// The geometry of the layer-wide stages: V[p][t][c] and M[p][t][k] (or Z) over all tiles of the batch.
+Geometry layer_wide_geometry(const WinogradShape& s, int64_t budget_bytes) {
+  Geometry g = make_geometry(s, budget_bytes);
+  const int64_t tiles = s.n * g.tiles_per_image;
+  g.vstride = tiles * g.C;
+  g.mstride = tiles * g.K;
+  return g;
+}
+
 // The forward through the layer-wide stages.
 void conv3x3_layer_wide(float* out, const float* in, const float* u, const WinogradShape& s,
                         const WinogradEpilogue& e) {
-  Geometry g = make_geometry(s, 320 * 1024);
+  const Geometry g = layer_wide_geometry(s, 320 * 1024);
   const int64_t tiles = s.n * g.tiles_per_image;
-  g.vstride = tiles * g.C;  // V[p][t][c] and M[p][t][k] over all tiles
-  g.mstride = tiles * g.K;
   const Scratch V(36 * g.vstride), M(36 * g.mstride);
   const std::vector<float> zeros(static_cast<size_t>(g.C), 0.f);
   for_tile_blocks(g, tiles,
@@ -526,10 +534,8 @@ void conv3x3_layer_wide(float* out, const float* in, const float* u, const Winog
 
 // Backward-weights through the layer-wide stages: dU[p] (C x K) = V[p]^T Z[p].
 void backward_weights_layer_wide(float* dU, const float* x, const float* gy, const WinogradShape& s) {
-  Geometry g = make_geometry(s, 640 * 1024);
+  const Geometry g = layer_wide_geometry(s, 640 * 1024);
   const int64_t tiles = s.n * g.tiles_per_image;
-  g.vstride = tiles * g.C;
-  g.mstride = tiles * g.K;
   const Scratch V(36 * g.vstride), Z(36 * g.mstride);
   const std::vector<float> zeros(static_cast<size_t>(std::max(g.C, g.K)), 0.f);
   for_tile_blocks(g, tiles, [&](int64_t t0, int64_t nt) {
