@@ -109,11 +109,16 @@ Tensor BasicBlock::shortcut(const Tensor& x, bool fused) {
     return (*downsample)(x);
   }
   if (!pad_shortcut) return x;
-  // Option A: keep every stride-th pixel, then zero channels split evenly before and after (for the CIFAR
-  // ResNets planes = 2 * in_planes, so planes/4 on each side as in the original code).
+  return option_a_shortcut(x, stride, planes);
+}
+
+Tensor option_a_shortcut(const Tensor& x, int64_t stride, int64_t planes) {
+  MINIDL_CHECK(x.dim() == 4 && stride >= 1 && planes >= x.size(1), "nn::option_a_shortcut: expected (N, C, H, W) ",
+               "with C <= planes and stride >= 1, got ", shape_str(x.sizes()), ", planes ", planes, ", stride ",
+               stride);
   Tensor sub = x;
   if (stride != 1) sub = x.slice(2, 0, x.size(2), stride).slice(3, 0, x.size(3), stride);
-  const int64_t extra = planes - in_planes, front = extra / 2, back = extra - front;
+  const int64_t extra = planes - x.size(1), front = extra / 2, back = extra - front;
   auto opts = TensorOptions{}.dtype(x.dtype()).device(x.device());
   std::vector<Tensor> parts;
   if (front > 0) parts.push_back(zeros({sub.size(0), front, sub.size(2), sub.size(3)}, opts));

@@ -57,6 +57,10 @@ struct ResNetConfig {
   bool fuse_inference = true;
 };
 
+/// The option-A shortcut of the CIFAR ResNets: every stride-th pixel of x (N, C, H, W), then zero channels split
+/// evenly before and after up to `planes` (planes = 2 C there: planes/4 on each side, as in the original code).
+Tensor option_a_shortcut(const Tensor& x, int64_t stride, int64_t planes);
+
 /// conv-bn-relu-conv-bn, plus the shortcut, then relu. Children: conv1, bn1, relu, conv2, bn2, [downsample].
 class BasicBlock : public Module {
  public:

@@ -12,6 +12,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "core/error.h"
+#include "nn/models/resnet.h"
 #include "quant/quant_layers.h"
 #include "tensor/safetensors.h"
 
@@ -361,25 +362,6 @@ void PackedResNet::prepare() {
   fc.prepare();
 }
 
-namespace {
-// Option A: every stride-th pixel, zero channels split before and after (nn::BasicBlock::shortcut).
-Tensor pad_shortcut(const Tensor& x, int64_t stride, int64_t planes) {
-  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  const int64_t OH = (H + stride - 1) / stride, OW = (W + stride - 1) / stride;
-  const int64_t front = (planes - C) / 2;
-  Tensor y = zeros({N, planes, OH, OW});
-  const Tensor xc = x.contiguous();
-  const float* s = xc.data<float>();
-  float* d = y.data<float>();
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t oh = 0; oh < OH; ++oh)
-        for (int64_t ow = 0; ow < OW; ++ow)
-          d[((n * planes + front + c) * OH + oh) * OW + ow] = s[((n * C + c) * H + oh * stride) * W + ow * stride];
-  return y;
-}
-}  // namespace
-
 Tensor PackedResNet::forward(const Tensor& x) const {
   check_float_cpu(x, "packed ResNet input");
   MINIDL_CHECK(x.dim() == 4 && x.size(1) == in_channels, "packed ResNet: expected input (N, ", in_channels,
@@ -389,7 +371,7 @@ Tensor PackedResNet::forward(const Tensor& x) const {
   for (const auto& b : blocks) {
     Tensor identity = b.shortcut == PackedBlock::Shortcut::Identity ? y
                       : b.shortcut == PackedBlock::Shortcut::Conv   ? b.downsample.forward(y, Tensor(), false)
-                                                                    : pad_shortcut(y, b.stride, b.planes);
+                                                                    : nn::option_a_shortcut(y, b.stride, b.planes);
     const Tensor h = b.conv1.forward(y, Tensor(), true);
     y = b.conv2.forward(h, identity, true);
   }
