@@ -36,10 +36,15 @@ void scalar_rows(int64_t m, const uint8_t* a, int64_t lda, const PackedInt8Weigh
     }
 }
 
-// PackedInt8Weights::maddubs_window: the largest W in {4, 2, 1} for which every int16 lane of W groups' vpmaddubsw
-// products stays in range for any u8 input, else 0.
-int maddubs_window_of(const int8_t* b, int64_t n, int64_t k, int64_t ldb) {
-  for (int w : {4, 2, 1}) {
+// The largest window PackedInt8Weights::maddubs_window reports: 64 groups (256 codes) widen once, which is
+// already rare next to the products; larger windows would gain nothing.
+constexpr int kMaxMaddubsWindow = 64;
+
+// PackedInt8Weights::maddubs_window: the largest W in {64, ..., 2, 1} for which every int16 lane of W groups'
+// vpmaddubsw products stays in range for inputs up to max_input, else 0.
+int maddubs_window_of(const int8_t* b, int64_t n, int64_t k, int64_t ldb, int max_input) {
+  const int pos_cap = 32767 / max_input, neg_cap = 32768 / max_input;
+  for (int w = kMaxMaddubsWindow; w >= 1; w /= 2) {
     bool ok = true;
     for (int64_t j = 0; j < n && ok; ++j)
       for (int64_t q0 = 0; q0 < k && ok; q0 += 4 * w)  // q0: the window's first code
@@ -51,7 +56,7 @@ int maddubs_window_of(const int8_t* b, int64_t n, int64_t k, int64_t ldb) {
               pos += std::max(v, 0);
               neg += std::min(v, 0);
             }
-          ok = pos <= 128 && neg >= -128;
+          ok = pos <= pos_cap && -neg <= neg_cap;
         }
     if (ok) return w;
   }
@@ -137,8 +142,9 @@ IntGemmKernel int_gemm_kernel() {
   return IntGemmKernel::Scalar;
 }
 
-PackedInt8Weights pack_int8_weights(int64_t n, int64_t k, const int8_t* b, int64_t ldb) {
+PackedInt8Weights pack_int8_weights(int64_t n, int64_t k, const int8_t* b, int64_t ldb, int max_input) {
   MINIDL_CHECK(n >= 0 && k >= 0, "pack_int8_weights: sizes must be >= 0, got n=", n, " k=", k);
+  MINIDL_CHECK(max_input >= 1 && max_input <= 255, "pack_int8_weights: max_input must be in 1..255, got ", max_input);
   MINIDL_CHECK(ldb >= k, "pack_int8_weights: ldb ", ldb, " is below k ", k);
   // The worst sum is k * 255 * 128 in magnitude; it must fit an int32 exactly.
   MINIDL_CHECK(k <= std::numeric_limits<int32_t>::max() / (255 * 128), "pack_int8_weights: depth ", k,
@@ -155,7 +161,8 @@ PackedInt8Weights pack_int8_weights(int64_t n, int64_t k, const int8_t* b, int64
       p.codes_[static_cast<size_t>(j * k + q)] = v;
       p.row_sums_[static_cast<size_t>(j)] += v;
     }
-  p.maddubs_window_ = maddubs_window_of(b, n, k, ldb);
+  p.max_input_ = max_input;
+  p.maddubs_window_ = maddubs_window_of(b, n, k, ldb, max_input);
   // Every kernel reads the same layout (int_gemm.h, kInt8LayoutK4N16), packed whatever the host: the ISA cap
   // may change between packing and a call (tests), and the copy is small (N x K bytes, padded).
   if (n > 0 && k > 0) {

@@ -55,13 +55,18 @@ class PackedInt8Weights {
   const std::vector<int8_t>& blocked() const { return blocked_; }
   /// Which layout `blocked` holds (0: none, kInt8LayoutK4N16).
   int layout() const { return layout_; }
+  /// The largest activation code the caller will pass (pack_int8_weights' max_input, 255 by default): the
+  /// kernels' exactness below assumes every A code is <= this. quant/packed passes a layer's largest activation
+  /// code (15 for 4-bit uniform codes), which lets the AVX2 kernel sum far longer in int16.
+  int max_input() const { return max_input_; }
   /// How the AVX2 kernel may use vpmaddubsw (u8 x s8 products of codes (2p, 2p + 1) added into an int16 that
-  /// saturates) exactly for every u8 input: the largest W in {4, 2, 1} such that, in every row and every aligned
-  /// window of W groups of 4 codes, the codes that land in one int16 lane (4g + 2h and 4g + 2h + 1 for the W
-  /// groups g, h = 0 or 1) have positive codes summing to <= 128 and negative ones to >= -128 (255 * 128 = 32640
-  /// fits an int16); then the kernel adds W groups' products in int16 before widening. W = 1 holds when every
-  /// |w| <= 64 (7-bit codes); W = 4 for 4-bit codes (8 codes of at most 8 in magnitude). 0 when no W holds (8-bit
-  /// codes): the AVX2 kernel then reads `wide` and multiplies with vpmaddwd, exact for any codes.
+  /// saturates) exactly for every input <= max_input(): the largest W in {64, 32, ..., 2, 1} such that, in every
+  /// row and every aligned window of W groups of 4 codes, the codes that land in one int16 lane (4g + 2h and
+  /// 4g + 2h + 1 for the W groups g, h = 0 or 1) have positive codes summing to at most 32767 / max_input() and
+  /// negative ones to at least -32768 / max_input() (for 255: 128 and -128); then every partial int16 sum of the
+  /// window is exact and the kernel widens once per window. W = 1 holds when every |w| <= 64 at 255 (7-bit codes);
+  /// 4-bit codes give W = 4 at 255 and W = 64 (the cap) at 15. 0 when no W holds (8-bit codes at 255): the AVX2
+  /// kernel then reads `wide` and multiplies with vpmaddwd, exact for any codes.
   int maddubs_window() const { return maddubs_window_; }
   /// maddubs_window() >= 1: one vpmaddubsw per pair of codes cannot saturate.
   bool maddubs_exact() const { return maddubs_window_ >= 1; }
@@ -70,7 +75,7 @@ class PackedInt8Weights {
   const std::vector<int16_t>& wide() const { return wide_; }
 
  private:
-  friend PackedInt8Weights pack_int8_weights(int64_t n, int64_t k, const int8_t* b, int64_t ldb);
+  friend PackedInt8Weights pack_int8_weights(int64_t n, int64_t k, const int8_t* b, int64_t ldb, int max_input);
   int64_t n_ = 0, k_ = 0;
   std::vector<int8_t> codes_;
   std::vector<int32_t> row_sums_;
@@ -78,11 +83,14 @@ class PackedInt8Weights {
   std::vector<int16_t> wide_;
   int layout_ = 0;
   int maddubs_window_ = 0;
+  int max_input_ = 255;
 };
 
-/// Packs B (n rows of k codes, row stride ldb). Throws minidl::Error on negative sizes, ldb < k, or k too large
-/// for an exact int32 sum (k * 255 * 128 must stay below 2^31).
-PackedInt8Weights pack_int8_weights(int64_t n, int64_t k, const int8_t* b, int64_t ldb);
+/// Packs B (n rows of k codes, row stride ldb) for inputs A of at most max_input (1..255; every call of
+/// gemm_u8s8_s32 with these weights must keep to it: larger codes may give wrong sums on the AVX2 kernel). Throws
+/// minidl::Error on negative sizes, ldb < k, max_input outside 1..255, or k too large for an exact int32 sum
+/// (k * 255 * 128 must stay below 2^31).
+PackedInt8Weights pack_int8_weights(int64_t n, int64_t k, const int8_t* b, int64_t ldb, int max_input = 255);
 
 /// C[i * ldc + j] = sum_k A[i * lda + k] * B[j][k] for i < m, j < B.rows(): exact int32 sums.
 /// A is m rows of B.depth() unsigned codes (row stride lda >= depth); C has row stride ldc >= rows.

@@ -5,11 +5,12 @@
 //
 // Every kernel reads B in layout kInt8LayoutK4N16 (int_gemm.h): 4 K-codes of 16 output columns per 64 bytes. A
 // step broadcasts 4 activation codes of one row (an int32) and multiplies them with a 64-byte weight group:
-//   AVX2        vpmaddubsw (u8 x s8 pairs -> int16, saturating) then vpmaddwd with 1s (pairs -> int32). Exact
-//               only when no pair sum leaves int16: PackedInt8Weights::maddubs_window() >= 1; when it is 2 or 4,
-//               that many groups' int16 sums are added before one vpmaddwd (low-bit weights). Otherwise (8-bit
-//               weights) it reads the codes widened to int16 (PackedInt8Weights::wide) and multiplies 2 activation
-//               codes x 8 columns per vpmaddwd, whose int32 pair sums are exact.
+//   AVX2        vpmaddubsw (u8 x s8 pairs -> int16, saturating) summed with vpaddw over a window of
+//               PackedInt8Weights::maddubs_window() groups, then vpmaddwd with 1s (pairs -> int32) once per window.
+//               Exact because the window is chosen at pack time so that no int16 partial sum can leave range
+//               for inputs <= max_input(). With window 0 (8-bit weights) it reads the codes widened to int16
+//               (PackedInt8Weights::wide) and multiplies 2 activation codes x 8 columns per vpmaddwd, whose int32
+//               pair sums are exact.
 //   AVX-VNNI    vpdpbusd ymm: the 4 products summed straight into the int32 accumulator, no intermediate rounding.
 //   AVX-512VNNI vpdpbusd zmm: 16 columns per register.
 // Sums of K <= 2^31 / (255 * 128) products fit an int32 (pack_int8_weights checks), so every kernel is exact.
@@ -61,28 +62,11 @@ struct PairCodes {
 #define MINIDL_TARGET_AVX_VNNI __attribute__((target("avx2,avxvnni")))
 #define MINIDL_TARGET_AVX512_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
-// AVX2, weights with maddubs_window() >= W: one vpmaddubsw per group cannot saturate, and the int16 sums of W
-// groups cannot overflow, so vpmaddwd widens once per W groups (W = 1: per group). Per 4-code group and 16
-// columns that is 2 vpmaddubsw + 2 / W vpmaddwd, the multiplies being the bound (two ports on Zen 3).
-template <int W>
-struct Avx2ExactStep : QuadCodes {
-  static constexpr int kRows = W > 1 ? 3 : 4;  // W > 1 keeps 2 int16 sums per row live too: 3 rows fit 16 ymm
-  static constexpr int kWindow = W;
-  MINIDL_TARGET_AVX2 static __m256i products(int32_t a4, __m256i b) {
-    return _mm256_maddubs_epi16(_mm256_set1_epi32(a4), b);
-  }
-  MINIDL_TARGET_AVX2 static __m256i widen(__m256i acc, __m256i s) {
-    return _mm256_add_epi32(acc, _mm256_madd_epi16(s, _mm256_set1_epi16(1)));
-  }
-  MINIDL_TARGET_AVX2 static __m256i apply(__m256i acc, int32_t a4, __m256i b) { return widen(acc, products(a4, b)); }
-};
-
 // AVX2, any weights (maddubs_window() == 0): the codes widened to int16 (PackedInt8Weights::wide) and vpmaddwd,
 // 2 codes x 8 columns per instruction: |a * w| <= 255 * 128 fits an int16 product's int32 pair sum with room. Per 4
 // codes and 16 columns 4 vpmaddwd: the same multiply count as the one-group vpmaddubsw step.
 struct Avx2WideStep : PairCodes {
   static constexpr int kRows = 4;
-  static constexpr int kWindow = 1;
   MINIDL_TARGET_AVX2 static __m256i apply(__m256i acc, int32_t a2, __m256i b) {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_set1_epi32(a2), b));
   }
@@ -90,7 +74,6 @@ struct Avx2WideStep : PairCodes {
 
 struct AvxVnniStep : QuadCodes {
   static constexpr int kRows = 4;
-  static constexpr int kWindow = 1;
   MINIDL_TARGET_AVX_VNNI static __m256i apply(__m256i acc, int32_t a4, __m256i b) {
     return _mm256_dpbusd_avx_epi32(acc, _mm256_set1_epi32(a4), b);
   }
@@ -145,6 +128,67 @@ MINIDL_TARGET_AVX512_VNNI void zmm_rows(const uint8_t* a, int64_t lda, const int
 
 }  // namespace
 
+namespace {
+
+// AVX2, weights with maddubs_window() = W >= 1: per window of W groups, the vpmaddubsw products of each row go into
+// two int16 sums (16 columns) with vpaddw, and are widened once at the window's end (vpmaddwd with 1s) into int32
+// sums kept in memory. 4 rows x 16 columns: 8 int16 sums, 2 weight registers, the broadcast codes: 12 ymm, no
+// spills in the inner loop; per group 8 vpmaddubsw for 256 multiply-adds, the multiply ports' bound.
+constexpr int kWindowRows = 4;
+
+template <int MR>
+MINIDL_TARGET_AVX2 void window_block(const uint8_t* a, int64_t lda, const int8_t* bb, int64_t k, int64_t window,
+                                     int32_t* c, int64_t ldc, int64_t cols) {
+  // int32 sums in registers across windows would need 8 more ymm: they live in memory (touched once per window)
+  alignas(32) int32_t acc[MR][16];
+  for (int r = 0; r < MR; ++r) {
+    _mm256_store_si256(reinterpret_cast<__m256i*>(acc[r]), _mm256_setzero_si256());
+    _mm256_store_si256(reinterpret_cast<__m256i*>(acc[r] + 8), _mm256_setzero_si256());
+  }
+  const __m256i ones = _mm256_set1_epi16(1);
+  const int64_t full = k / 4, groups = (k + 3) / 4;
+  for (int64_t g0 = 0; g0 < groups; g0 += window) {
+    const int64_t g1 = std::min(groups, g0 + window);
+    __m256i s[MR][2];
+    for (int r = 0; r < MR; ++r) s[r][0] = s[r][1] = _mm256_setzero_si256();
+    const int64_t whole = std::min(g1, full);
+    for (int64_t g = g0; g < whole; ++g) {
+      const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bb + g * 64));
+      const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bb + g * 64 + 32));
+      for (int r = 0; r < MR; ++r) {
+        const __m256i a4 = _mm256_set1_epi32(load_group(a + r * lda + 4 * g));
+        s[r][0] = _mm256_add_epi16(_mm256_maddubs_epi16(a4, b0), s[r][0]);
+        s[r][1] = _mm256_add_epi16(_mm256_maddubs_epi16(a4, b1), s[r][1]);
+      }
+    }
+    if (g1 > full) {  // the last group is partial: its missing codes read as 0 (their weights are 0 too)
+      const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bb + full * 64));
+      const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bb + full * 64 + 32));
+      for (int r = 0; r < MR; ++r) {
+        const __m256i a4 = _mm256_set1_epi32(load_partial_group(a + r * lda + 4 * full, k % 4));
+        s[r][0] = _mm256_add_epi16(s[r][0], _mm256_maddubs_epi16(a4, b0));
+        s[r][1] = _mm256_add_epi16(s[r][1], _mm256_maddubs_epi16(a4, b1));
+      }
+    }
+    for (int r = 0; r < MR; ++r)
+      for (int h = 0; h < 2; ++h) {
+        __m256i* at = reinterpret_cast<__m256i*>(acc[r] + 8 * h);
+        _mm256_store_si256(at, _mm256_add_epi32(_mm256_load_si256(at), _mm256_madd_epi16(s[r][h], ones)));
+      }
+  }
+  for (int r = 0; r < MR; ++r) std::memcpy(c + r * ldc, acc[r], static_cast<size_t>(cols) * sizeof(int32_t));
+}
+
+template <int MR>
+MINIDL_TARGET_AVX2 void window_rows(const uint8_t* a, int64_t lda, const int8_t* bp, int64_t n, int64_t k,
+                                    int64_t window, int32_t* c, int64_t ldc) {
+  const int64_t groups = (k + 3) / 4;
+  for (int64_t j0 = 0; j0 < n; j0 += 16)
+    window_block<MR>(a, lda, bp + (j0 / 16) * groups * 64, k, window, c + j0, ldc, std::min<int64_t>(16, n - j0));
+}
+
+}  // namespace
+
 bool host_has_avx_vnni() {
   static const bool has = [] {
     __builtin_cpu_init();
@@ -169,11 +213,15 @@ bool host_has_avx512_vnni() {
 
 void int_gemm_avx2(int64_t m, const uint8_t* a, int64_t lda, const int8_t* bp, int64_t n, int64_t k, int maddubs_window,
                    int32_t* c, int64_t ldc) {
-  switch (maddubs_window) {
-    case 1: ymm_avx2::gemm<Avx2ExactStep<1>>(m, a, lda, bp, n, k, c, ldc); return;
-    case 2: ymm_avx2::gemm<Avx2ExactStep<2>>(m, a, lda, bp, n, k, c, ldc); return;
-    case 4: ymm_avx2::gemm<Avx2ExactStep<4>>(m, a, lda, bp, n, k, c, ldc); return;
-    default: MINIDL_FAIL("gemm_u8s8_s32: no AVX2 kernel for a vpmaddubsw window of ", maddubs_window);
+  MINIDL_CHECK(maddubs_window >= 1, "gemm_u8s8_s32: no AVX2 vpmaddubsw kernel for a window of ", maddubs_window);
+  int64_t i = 0;
+  for (; i + kWindowRows <= m; i += kWindowRows)
+    window_rows<kWindowRows>(a + i * lda, lda, bp, n, k, maddubs_window, c + i * ldc, ldc);
+  switch (m - i) {
+    case 3: window_rows<3>(a + i * lda, lda, bp, n, k, maddubs_window, c + i * ldc, ldc); break;
+    case 2: window_rows<2>(a + i * lda, lda, bp, n, k, maddubs_window, c + i * ldc, ldc); break;
+    case 1: window_rows<1>(a + i * lda, lda, bp, n, k, maddubs_window, c + i * ldc, ldc); break;
+    default: break;
   }
 }
 

@@ -1,7 +1,11 @@
 // Packed ResNet forward, save and load (see packed_resnet.h; the file layout is documented in docs/deploy.md).
 #include "quant/packed/packed_resnet.h"
 
+#include <omp.h>
+
 #include <algorithm>
+#include <bit>
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -40,6 +44,27 @@ void check_float_cpu(const Tensor& t, const std::string& what) {
   MINIDL_CHECK(t.defined() && t.dtype() == DType::f32 && t.device() == kCPU, what,
                ": expected a float32 cpu tensor, got ",
                t.defined() ? std::string(dtype_name(t.dtype())) : std::string("undefined"));
+}
+
+// t itself when its memory is NHWC already, else a channels-last copy (the integer path's layout).
+Tensor to_channels_last(const Tensor& t) {
+  if (t.dim() != 4 || t.is_channels_last()) return t;
+  Tensor c = empty(t.sizes(), TensorOptions{}.dtype(t.dtype()), MemoryFormat::ChannelsLast);
+  c.copy_(t);
+  return c;
+}
+
+// quantize_to_codes over OpenMP threads (a batch's whole activation), returning the NaN count.
+int64_t quantize_parallel(const backends::CodeThresholds& q, const float* x, int64_t n, uint8_t* out) {
+  constexpr int64_t kChunk = int64_t{1} << 16;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  int64_t nan = 0;
+#pragma omp parallel for schedule(static) reduction(+ : nan) if (chunks > 1 && omp_in_parallel() == 0)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t lo = c * kChunk;
+    nan += backends::quantize_to_codes(q, x + lo, std::min(kChunk, n - lo), out + lo);
+  }
+  return nan;
 }
 
 // The float weight the fake-quant layer multiplies with, rebuilt from the codes in the quantizer's own float32
@@ -157,10 +182,11 @@ void PackedLayer::prepare() {
       !linear && weight_kind != WeightQuant::Float && act != ActQuant::Float && act_max_code_ <= 255 && codes_fit_s8;
   unit_prod_ = 0;
   gemm_w_ = backends::PackedInt8Weights();
+  act_codes_ = integer_ ? derive_thresholds() : backends::CodeThresholds();
   if (integer_) {
     const std::vector<int8_t> w8(w.begin(), w.end());
-    const int64_t depth = in * kernel * kernel;
-    gemm_w_ = backends::pack_int8_weights(out, depth, w8.data(), depth);
+    // The codes this layer's quantizer produces are at most act_max_code_: the AVX2 kernel's int16 windows use it.
+    gemm_w_ = backends::pack_conv_weights_rsc(out, in, kernel, w8.data(), static_cast<int>(act_max_code_));
     // The value of one unit of the integer sum: act_unit * weight_unit, in double.
     unit_prod_ = act_unit_ * weight_unit;
     deq_weight_ = Tensor();
@@ -181,29 +207,123 @@ Tensor PackedLayer::quantize(const Tensor& x) const {
   return quantize_input(x, act_spec_, act_alpha_t_, act_levels_);
 }
 
-std::vector<uint8_t> PackedLayer::input_codes(const Tensor& x) const {
-  MINIDL_CHECK(act != ActQuant::Float && act_unit_ > 0, "packed layer '", name,
-               "': input codes need a quantized input (prepare() first)");
-  const Tensor xq = quantize(x).contiguous();
-  const float* p = xq.data<float>();
-  const int64_t n = xq.numel();
-  std::vector<uint8_t> codes(static_cast<size_t>(n));
-  const double inv = 1.0 / act_unit_;
-  bool ok = true;
-  int64_t bad = -1;
-  // The quantizer's output is alpha * level in float32: a code times the unit within float rounding, so the
-  // nearest integer is the code. The check guards against a quantizer whose grid is not this unit's.
-  for (int64_t i = 0; i < n; ++i) {
-    const double v = static_cast<double>(p[i]) * inv;
-    const double c = std::nearbyint(v);
-    const bool good = c >= 0 && c <= static_cast<double>(act_max_code_) && std::abs(v - c) < 1e-3;
-    if (!good && ok) bad = i;
-    ok = ok && good;
-    codes[static_cast<size_t>(i)] = good ? static_cast<uint8_t>(c) : 0;
+// The thresholds of the input quantizer, found on the fake-quant op itself: for each code it can produce, the
+// smallest float32 that reaches it, by bisection over the ordered bit patterns of the non-negative floats (the op
+// runs once per step on all codes at once). Every activation quantizer clips and rounds or projects, so its code
+// is monotone in its input; the result is checked on the thresholds' neighbours and a sweep of the range, so a
+// quantizer that were not would fail here, not compute wrong codes.
+backends::CodeThresholds PackedLayer::derive_thresholds() const {
+  const std::string what = "packed layer '" + name + "'";
+  std::vector<int64_t> book;
+  if (act_levels_.magnitudes.defined()) {
+    int64_t n_max = 0;
+    book = integer_levels(act_levels_, n_max);
+  } else {
+    for (int64_t c = 0; c <= act_max_code_; ++c) book.push_back(c);
   }
-  MINIDL_CHECK(ok, "packed layer '", name, "': quantized input ", bad >= 0 ? p[bad] : 0.0f, " is not a code 0..",
-               act_max_code_, " times the unit ", act_unit_);
+  MINIDL_CHECK(book.size() >= 2 && book.front() >= 0 && book.back() <= 255, what, ": ", book.size(),
+               " activation codes up to ", book.empty() ? 0 : book.back(), " do not fit unsigned 8 bits");
+  const double inv = 1.0 / act_unit_;
+  const auto codes_of = [&](const std::vector<float>& xs) {
+    const std::vector<float> q = quantize(from_vector(xs, {static_cast<int64_t>(xs.size())})).to_vector<float>();
+    std::vector<int64_t> c(xs.size());
+    for (size_t i = 0; i < xs.size(); ++i) {
+      const double v = static_cast<double>(q[i]) * inv, r = std::nearbyint(v);
+      MINIDL_CHECK(std::abs(v - r) < 1e-3 && r >= 0 && r <= static_cast<double>(act_max_code_), what,
+                   ": the quantizer maps ", xs[i], " to ", q[i], ", not a code 0..", act_max_code_, " times the unit ",
+                   act_unit_);
+      c[i] = static_cast<int64_t>(r);
+    }
+    return c;
+  };
+  const std::vector<int64_t> ends = codes_of({0.0f, FLT_MAX});
+  MINIDL_CHECK(ends[0] == book.front() && ends[1] == book.back(), what, ": the quantizer maps 0 and FLT_MAX to codes ",
+               ends[0], " and ", ends[1], ", expected ", book.front(), " and ", book.back());
+  // invariant per code k >= 1: code(lo[k]) < book[k] <= code(hi[k])
+  const size_t L = book.size();
+  std::vector<uint32_t> lo(L, 0), hi(L, std::bit_cast<uint32_t>(FLT_MAX));
+  for (;;) {
+    std::vector<float> mid;
+    std::vector<size_t> which;
+    for (size_t k = 1; k < L; ++k)
+      if (hi[k] - lo[k] > 1) {
+        mid.push_back(std::bit_cast<float>(lo[k] + (hi[k] - lo[k]) / 2));
+        which.push_back(k);
+      }
+    if (mid.empty()) break;
+    const std::vector<int64_t> c = codes_of(mid);
+    for (size_t j = 0; j < which.size(); ++j) {
+      const size_t k = which[j];
+      (c[j] >= book[k] ? hi[k] : lo[k]) = std::bit_cast<uint32_t>(mid[j]);
+    }
+  }
+  // A code the quantizer never produces shares its threshold with the next one: keep the higher code.
+  std::vector<float> t;
+  std::vector<uint8_t> b{static_cast<uint8_t>(book[0])};
+  for (size_t k = 1; k < L; ++k) {
+    const float tk = std::bit_cast<float>(hi[k]);
+    if (!t.empty() && t.back() == tk) {
+      b.back() = static_cast<uint8_t>(book[k]);
+    } else {
+      t.push_back(tk);
+      b.push_back(static_cast<uint8_t>(book[k]));
+    }
+  }
+  backends::CodeThresholds q(t, b);
+  std::vector<float> probe{0.0f, -0.0f, -1.0f, FLT_MAX, -FLT_MAX, FLT_MIN};
+  for (float tk : t) {
+    probe.push_back(tk);
+    probe.push_back(std::nextafter(tk, -FLT_MAX));
+    probe.push_back(std::nextafter(tk, FLT_MAX));
+  }
+  const double top = act_unit_ * static_cast<double>(act_max_code_);
+  for (int i = 0; i < 1024; ++i) probe.push_back(static_cast<float>(top * (-0.25 + 1.5 * i / 1023.0)));
+  const std::vector<int64_t> want = codes_of(probe);
+  for (size_t i = 0; i < probe.size(); ++i)
+    MINIDL_CHECK(q.code(probe[i]) == want[i], what, ": the activation quantizer is not monotone (input ", probe[i],
+                 " gives code ", want[i], ", its thresholds ", int{q.code(probe[i])}, ")");
+  return q;
+}
+
+std::vector<uint8_t> PackedLayer::input_codes(const Tensor& x) const {
+  MINIDL_CHECK(integer_, "packed layer '", name, "': input codes exist on the integer path only (prepare() first)");
+  check_float_cpu(x, "packed layer '" + name + "' input");
+  const Tensor xc = x.contiguous();
+  std::vector<uint8_t> codes(static_cast<size_t>(xc.numel()));
+  const int64_t nan = quantize_parallel(act_codes_, xc.data<float>(), xc.numel(), codes.data());
+  MINIDL_CHECK(nan == 0, "packed layer '", name, "': ", nan, " input values are NaN");
   return codes;
+}
+
+Tensor PackedLayer::codes_nhwc(const Tensor& x) const {
+  MINIDL_CHECK(integer_, "packed layer '", name, "': codes_nhwc needs the integer path (prepare() first)");
+  check_float_cpu(x, "packed layer '" + name + "' input");
+  MINIDL_CHECK(x.dim() == 4 && x.size(1) == in, "packed layer '", name, "': expected input (N, ", in, ", H, W), got ",
+               shape_str(x.sizes()));
+  const Tensor xc = to_channels_last(x);
+  Tensor codes = empty({x.size(0), x.size(2), x.size(3), in}, TensorOptions{}.dtype(DType::u8));
+  const int64_t nan = quantize_parallel(act_codes_, xc.data<float>(), xc.numel(), codes.data<uint8_t>());
+  MINIDL_CHECK(nan == 0, "packed layer '", name, "': ", nan, " input values are NaN");
+  return codes;
+}
+
+void PackedLayer::conv_codes(int64_t N, int64_t H, int64_t W, const uint8_t* codes, backends::IntConvEpilogue e) const {
+  MINIDL_CHECK(integer_, "packed layer '", name, "': conv_codes needs the integer path (prepare() first)");
+  backends::IntConvGeometry g;
+  g.batch = N;
+  g.in_h = H;
+  g.in_w = W;
+  g.in_c = in;
+  g.out_c = out;
+  g.kernel = kernel;
+  g.stride = stride;
+  g.padding = padding;
+  e.unit = unit_prod_;
+  e.scale = scale.data();
+  e.shift = shift.data();
+  const int64_t nan = backends::int_conv2d_nhwc(g, codes, gemm_w_, e);
+  MINIDL_CHECK(nan == 0, "packed layer '", name, "': ", nan,
+               " outputs are NaN (a non-finite input or residual reached the next quantizer)");
 }
 
 Tensor PackedLayer::forward(const Tensor& x, const Tensor& residual, bool relu) const {
@@ -220,55 +340,26 @@ Tensor PackedLayer::forward(const Tensor& x, const Tensor& residual, bool relu) 
   const int64_t OH = (H + 2 * padding - kernel) / stride + 1, OW = (W + 2 * padding - kernel) / stride + 1;
   MINIDL_CHECK(OH > 0 && OW > 0, what, ": input ", shape_str(x.sizes()), " is smaller than the kernel");
   const Shape out_shape = linear ? Shape{N, out} : Shape{N, out, OH, OW};
+  // Outputs (and the residual) are channels-last: pixel p's channels at p * out (for the fc, (N, out) row-major).
   Tensor res;
   if (residual.defined()) {
     check_float_cpu(residual, what + " residual");
     MINIDL_CHECK(residual.sizes() == out_shape, what, ": residual ", shape_str(residual.sizes()),
                  " does not match the output ", shape_str(out_shape));
-    res = residual.contiguous();
+    res = linear ? residual.contiguous() : to_channels_last(residual);
   }
   const float* rp = res.defined() ? res.data<float>() : nullptr;
   const int64_t P = OH * OW;
 
   if (integer_) {
-    const std::vector<uint8_t> codes = input_codes(x);
-    const int64_t C = in, K = C * kernel * kernel;
-    Tensor y = empty(out_shape);
-    float* yp = y.data<float>();
-    // Per image: im2col rows of codes (row = output pixel, columns in the weight's (c, r, s) order; padding is
-    // code 0, the value 0 the fake-quant conv pads with), one integer GEMM, one rescale per output.
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int64_t n = 0; n < N; ++n) {
-      std::vector<uint8_t> a(static_cast<size_t>(P * K));
-      std::vector<int32_t> acc(static_cast<size_t>(P * out));
-      const uint8_t* src = codes.data() + n * C * H * W;
-      for (int64_t oh = 0; oh < OH; ++oh)
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          uint8_t* row = a.data() + (oh * OW + ow) * K;
-          for (int64_t c = 0; c < C; ++c)
-            for (int64_t r = 0; r < kernel; ++r) {
-              const int64_t ih = oh * stride - padding + r;
-              for (int64_t s = 0; s < kernel; ++s) {
-                const int64_t iw = ow * stride - padding + s;
-                *row++ = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? src[(c * H + ih) * W + iw] : uint8_t{0};
-              }
-            }
-        }
-      backends::gemm_u8s8_s32(P, a.data(), K, gemm_w_, acc.data(), out);
-      for (int64_t o = 0; o < out; ++o) {
-        // The exact sum times the unit, rounded once to float32 (the conv value the fake-quant model's float
-        // conv approximates), then batch norm in the cpu inference kernel's float32 arithmetic: x * a + b.
-        const float sc = scale[static_cast<size_t>(o)], sh = shift[static_cast<size_t>(o)];
-        float* dst = yp + (n * out + o) * P;
-        const float* r = rp ? rp + (n * out + o) * P : nullptr;
-        for (int64_t p = 0; p < P; ++p) {
-          const auto c = static_cast<float>(static_cast<double>(acc[static_cast<size_t>(p * out + o)]) * unit_prod_);
-          float v = c * sc + sh;
-          if (r) v += r[p];
-          dst[p] = relu ? std::max(v, 0.0f) : v;
-        }
-      }
-    }
+    // Channels-last codes, one fused conv + epilogue (backends::int_conv2d_nhwc); the output is channels-last.
+    const Tensor codes = codes_nhwc(x);
+    Tensor y = empty(out_shape, TensorOptions{}, MemoryFormat::ChannelsLast);
+    backends::IntConvEpilogue e;
+    e.residual = rp;
+    e.relu = relu;
+    e.out = y.data<float>();
+    conv_codes(N, H, W, codes.data<uint8_t>(), e);
     return y;
   }
 
@@ -294,23 +385,33 @@ Tensor PackedLayer::forward(const Tensor& x, const Tensor& residual, bool relu) 
       y = conv2d(xin, deq_weight_, Tensor(), cp);
     }
   }
-  y = y.contiguous();
+  y = linear ? y.contiguous() : to_channels_last(y);
   MINIDL_CHECK(y.sizes() == out_shape, what, ": float path produced ", shape_str(y.sizes()), ", expected ",
                shape_str(out_shape));
-  Tensor z = empty(out_shape);
+  Tensor z = linear ? empty(out_shape) : empty(out_shape, TensorOptions{}, MemoryFormat::ChannelsLast);
   const float* s = y.data<float>();
   float* d = z.data<float>();
-  const int64_t total = N * out;
-#pragma omp parallel for schedule(static)
-  for (int64_t no = 0; no < total; ++no) {
-    const int64_t o = no % out;
-    // batch norm as the cpu backend's inference kernel applies it: x * a + b in float32, then + residual, ReLU
-    const float sc = linear ? 1.0f : scale[static_cast<size_t>(o)], sh = linear ? 0.0f : shift[static_cast<size_t>(o)];
-    for (int64_t p = 0; p < P; ++p) {
-      float v = linear ? s[no * P + p] : s[no * P + p] * sc + sh;
-      if (rp) v += rp[no * P + p];
-      d[no * P + p] = relu ? std::max(v, 0.0f) : v;
+  // batch norm as the cpu backend's inference kernel applies it: x * a + b in float32, then + residual, ReLU.
+  // The fc's scale is 1 and its bias is already in: the affine step is skipped there. Branch-free inner loops
+  // over restrict pointers, so the compiler vectorizes them.
+  const int64_t pixels = N * P;
+  const float* __restrict sc = scale.data();
+  const float* __restrict sh = shift.data();
+#pragma omp parallel for schedule(static) if (pixels * out >= (int64_t{1} << 15))
+  for (int64_t p = 0; p < pixels; ++p) {
+    const float* __restrict src = s + p * out;
+    float* __restrict dst = d + p * out;
+    if (linear) {
+      for (int64_t o = 0; o < out; ++o) dst[o] = src[o];
+    } else {
+      for (int64_t o = 0; o < out; ++o) dst[o] = src[o] * sc[o] + sh[o];
     }
+    if (rp) {
+      const float* __restrict r = rp + p * out;
+      for (int64_t o = 0; o < out; ++o) dst[o] += r[o];
+    }
+    if (relu)
+      for (int64_t o = 0; o < out; ++o) dst[o] = std::max(dst[o], 0.0f);
   }
   return z;
 }
@@ -362,21 +463,114 @@ void PackedResNet::prepare() {
   fc.prepare();
 }
 
+namespace {
+
+// One activation between blocks: channels-last floats, plus the codes its integer consumers read (filled in by the
+// epilogue that produced it, or on demand).
+struct BlockInput {
+  Tensor f;
+  Tensor codes1, codes_ds;  // u8 NHWC codes for the next block's conv1 / downsample; undefined: not computed
+};
+
+// The codes `l` reads from `in`: the ones the producer's epilogue wrote, else quantized now.
+const uint8_t* codes_for(const PackedLayer& l, const Tensor& f, Tensor& cached) {
+  if (!cached.defined()) cached = l.codes_nhwc(f);
+  return cached.data<uint8_t>();
+}
+
+Tensor code_buffer(const Shape& nhwc) { return empty(nhwc, TensorOptions{}.dtype(DType::u8)); }
+
+}  // namespace
+
 Tensor PackedResNet::forward(const Tensor& x) const {
   check_float_cpu(x, "packed ResNet input");
   MINIDL_CHECK(x.dim() == 4 && x.size(1) == in_channels, "packed ResNet: expected input (N, ", in_channels,
                ", H, W), got ", shape_str(x.sizes()));
   NoGradGuard no_grad;
-  Tensor y = stem.forward(x, Tensor(), true);
-  for (const auto& b : blocks) {
-    Tensor identity = b.shortcut == PackedBlock::Shortcut::Identity ? y
-                      : b.shortcut == PackedBlock::Shortcut::Conv   ? b.downsample.forward(y, Tensor(), false)
-                                                                    : nn::option_a_shortcut(y, b.stride, b.planes);
-    const Tensor h = b.conv1.forward(y, Tensor(), true);
-    y = b.conv2.forward(h, identity, true);
+  const int64_t N = x.size(0);
+  BlockInput cur;
+  cur.f = stem.forward(x, Tensor(), true);  // channels-last
+  for (size_t bi = 0; bi < blocks.size(); ++bi) {
+    const PackedBlock& b = blocks[bi];
+    const PackedBlock* next = bi + 1 < blocks.size() ? &blocks[bi + 1] : nullptr;
+    const int64_t H = cur.f.size(2), W = cur.f.size(3);
+    const int64_t OH = (H + 2 * b.conv1.padding - b.conv1.kernel) / b.conv1.stride + 1;
+    const int64_t OW = (W + 2 * b.conv1.padding - b.conv1.kernel) / b.conv1.stride + 1;
+    const TensorOptions f32{};
+
+    // The shortcut.
+    Tensor identity;
+    switch (b.shortcut) {
+      case PackedBlock::Shortcut::Identity: identity = cur.f; break;
+      case PackedBlock::Shortcut::Pad:
+        identity = to_channels_last(nn::option_a_shortcut(cur.f, b.stride, b.planes));
+        break;
+      case PackedBlock::Shortcut::Conv:
+        if (b.downsample.integer()) {
+          identity = empty({N, b.planes, OH, OW}, f32, MemoryFormat::ChannelsLast);
+          backends::IntConvEpilogue e;
+          e.out = identity.data<float>();
+          b.downsample.conv_codes(N, H, W, codes_for(b.downsample, cur.f, cur.codes_ds), e);
+        } else {
+          identity = b.downsample.forward(cur.f, Tensor(), false);
+        }
+        break;
+    }
+
+    // conv1: straight into conv2's codes when both are integer (h is never stored as floats).
+    Tensor h;
+    Tensor h_codes;
+    if (b.conv1.integer()) {
+      backends::IntConvEpilogue e;
+      e.relu = true;
+      if (b.conv2.integer()) {
+        h_codes = code_buffer({N, OH, OW, b.planes});
+        e.quant[0] = &b.conv2.input_quantizer();
+        e.codes[0] = h_codes.data<uint8_t>();
+      } else {
+        h = empty({N, b.planes, OH, OW}, f32, MemoryFormat::ChannelsLast);
+        e.out = h.data<float>();
+      }
+      b.conv1.conv_codes(N, H, W, codes_for(b.conv1, cur.f, cur.codes1), e);
+    } else {
+      h = b.conv1.forward(cur.f, Tensor(), true);
+    }
+
+    // conv2 + shortcut + ReLU: the block's output, with the next block's input codes from the same epilogue.
+    BlockInput nxt;
+    if (b.conv2.integer()) {
+      const int64_t H2 = OH, W2 = OW;
+      const int64_t OH2 = (H2 + 2 * b.conv2.padding - b.conv2.kernel) / b.conv2.stride + 1;
+      const int64_t OW2 = (W2 + 2 * b.conv2.padding - b.conv2.kernel) / b.conv2.stride + 1;
+      nxt.f = empty({N, b.planes, OH2, OW2}, f32, MemoryFormat::ChannelsLast);
+      MINIDL_CHECK(identity.sizes() == nxt.f.sizes(), "packed ResNet: block '", b.name, "': shortcut ",
+                   shape_str(identity.sizes()), " does not match the output ", shape_str(nxt.f.sizes()));
+      const Tensor id_cl = to_channels_last(identity);
+      backends::IntConvEpilogue e;
+      e.residual = id_cl.data<float>();
+      e.relu = true;
+      e.out = nxt.f.data<float>();
+      const Shape nhwc{N, OH2, OW2, b.planes};
+      int k = 0;
+      if (next && next->conv1.integer()) {
+        nxt.codes1 = code_buffer(nhwc);
+        e.quant[k] = &next->conv1.input_quantizer();
+        e.codes[k++] = nxt.codes1.data<uint8_t>();
+      }
+      if (next && next->shortcut == PackedBlock::Shortcut::Conv && next->downsample.integer()) {
+        nxt.codes_ds = code_buffer(nhwc);
+        e.quant[k] = &next->downsample.input_quantizer();
+        e.codes[k++] = nxt.codes_ds.data<uint8_t>();
+      }
+      const uint8_t* in_codes = codes_for(b.conv2, h, h_codes);
+      b.conv2.conv_codes(N, H2, W2, in_codes, e);
+    } else {
+      nxt.f = b.conv2.forward(h, identity, true);
+    }
+    cur = std::move(nxt);
   }
-  y = adaptive_avg_pool2d(y, 1, 1).flatten(1).contiguous();
-  return fc.forward(y, Tensor(), false);
+  const Tensor pooled = adaptive_avg_pool2d(cur.f, 1, 1).flatten(1).contiguous();
+  return fc.forward(pooled, Tensor(), false);
 }
 
 // ---- save / load ----

@@ -1,13 +1,15 @@
 // Packed (deployment) ResNets (issue 18, docs/deploy.md): an eval-only CIFAR ResNet whose conv / fc weights are
 // bit-packed integer codes over a per-layer unit, made from a trained quantized model by quant::pack
 // (quant/packed/pack.h) and saved / loaded as safetensors. A body conv whose input codes fit 8 unsigned bits
-// and whose weight codes fit 8 signed bits runs on integers: its input is quantized by the layer's own
-// activation quantizer (the fake-quant op itself, so codes and ties are the trained model's), turned into codes,
-// laid out as im2col rows and multiplied with backends::gemm_u8s8_s32 (exact int32 sums); each output is then
-// rescaled once, acc * (act_unit * weight_unit) rounded to float32, then the batch norm folded into a per-channel
-// scale and shift (x * scale + shift, the cpu inference kernel's arithmetic). Other layers (float inputs of the
-// first conv and fc, PoT activations with more than 255 codes) run the float conv on the weights rebuilt from
-// their codes, still stored packed.
+// and whose weight codes fit 8 signed bits runs on integers (backends::int_conv2d_nhwc): its input is quantized
+// by the layer's own activation quantizer, given as float32 thresholds derived from the fake-quant op itself (so
+// codes and ties are the trained model's; prepare() derives and checks them), the channels-last codes are
+// multiplied with the weight codes in exact int32 sums, and each output is rescaled once, acc * (act_unit *
+// weight_unit) rounded to float32, then the batch norm folded into a per-channel scale and shift (x * scale +
+// shift, the cpu inference kernel's arithmetic). PackedResNet::forward keeps activations channels-last and has
+// each conv's epilogue write the codes its consumers read (conv1 -> conv2 never materializes floats). Other layers
+// (float inputs of the first conv and fc, PoT activations with more than 255 codes) run the float conv on the
+// weights rebuilt from their codes, still stored packed.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/int_conv.h"
 #include "backends/int_gemm.h"
 #include "quant/packed/packed_format.h"
 #include "quant/quant_spec.h"
@@ -54,25 +57,36 @@ struct PackedLayer {
   int64_t act_max_code() const { return act_max_code_; }
   /// y = [relu](layer(x) * scale + shift [+ residual]); x (N, in, H, W) or (N, in) for the fc, float32, cpu.
   Tensor forward(const Tensor& x, const Tensor& residual, bool relu) const;
-  /// The layer's input activation codes (after prepare; integer layers): exactly the fake-quant quantizer's
-  /// output divided by act_unit. Exposed for the tests.
+  /// The layer's input activation codes (after prepare; integer layers) in x's logical (N, C, H, W) order:
+  /// exactly the fake-quant quantizer's output divided by act_unit. Exposed for the tests.
   std::vector<uint8_t> input_codes(const Tensor& x) const;
+  /// Integer layers: the input quantizer as float32 thresholds (backends::CodeThresholds), derived from the
+  /// fake-quant op by prepare().
+  const backends::CodeThresholds& input_quantizer() const { return act_codes_; }
+  /// Integer layers: the codes of x (N, in, H, W) float32 cpu in any layout, as a u8 tensor (N, H, W, in)
+  /// (NHWC, from the caching allocator); throws on NaN.
+  Tensor codes_nhwc(const Tensor& x) const;
+  /// Integer layers: the conv of NHWC codes (N, H, W, in) through epilogue `e`, whose unit, scale and shift this
+  /// fills in (the caller sets residual, relu, out and the consumers); throws when a consumer meets NaN.
+  void conv_codes(int64_t N, int64_t H, int64_t W, const uint8_t* codes, backends::IntConvEpilogue e) const;
   /// Float path: the weight the float conv uses (rebuilt from the codes as the fake-quant quantizer computes
   /// it); undefined on the integer path.
   const Tensor& dequantized_weight() const { return deq_weight_; }
 
  private:
   Tensor quantize(const Tensor& x) const;
+  backends::CodeThresholds derive_thresholds() const;
   bool integer_ = false;
   double act_unit_ = 0;
   int64_t act_max_code_ = 0;
   QuantSpec act_spec_;
   Tensor act_alpha_t_;
   LevelSet act_levels_;
-  backends::PackedInt8Weights gemm_w_;
-  double unit_prod_ = 0;  // integer path: act_unit * weight_unit, the value of one unit of the sum
-  Tensor deq_weight_;     // float path: the fake-quant layer's float weight, bit for bit
-  Tensor bias_t_;         // linear: the bias (= shift)
+  backends::CodeThresholds act_codes_;  // integer path: the input quantizer
+  backends::PackedInt8Weights gemm_w_;  // integer path: (out, r, s, in) codes
+  double unit_prod_ = 0;                // integer path: act_unit * weight_unit, the value of one unit of the sum
+  Tensor deq_weight_;                   // float path: the fake-quant layer's float weight, bit for bit
+  Tensor bias_t_;                       // linear: the bias (= shift)
 };
 
 struct PackedBlock {

@@ -290,14 +290,14 @@ TEST_CASE("int gemm: the vpmaddubsw saturation edge") {
 }
 
 TEST_CASE("int gemm: the int16 window of vpmaddubsw sums") {
-  // maddubs_window W: the codes of one int16 lane over W groups (2 W codes) must sum to <= 128 (positive) and
-  // >= -128 (negative); constant codes v give 2 W v
+  // maddubs_window W (a power of two up to 64): the codes of one int16 lane over W groups (2 W codes) must sum
+  // to <= 128 (positive) and >= -128 (negative) for inputs up to 255; constant codes v give 2 W v
   struct Row {
     int v;
     int window;
   };
-  const Row rows[] = {{8, 4},   {16, 4},  {17, 2},  {32, 2},  {33, 1},  {64, 1},  {65, 0},   {127, 0},
-                      {-16, 4}, {-17, 2}, {-32, 2}, {-33, 1}, {-64, 1}, {-65, 0}, {-128, 0}, {0, 4}};
+  const Row rows[] = {{8, 8},   {16, 4},  {17, 2},  {32, 2},  {33, 1},  {64, 1},   {65, 0}, {127, 0}, {-16, 4},
+                      {-17, 2}, {-32, 2}, {-33, 1}, {-64, 1}, {-65, 0}, {-128, 0}, {0, 64}, {1, 64}};
   CapGuard guard;
   std::vector<CpuIsa> caps = {CpuIsa::Baseline};
   if (cpu::host_isa() >= CpuIsa::Avx2) caps.push_back(CpuIsa::Avx2);
@@ -309,7 +309,9 @@ TEST_CASE("int gemm: the int16 window of vpmaddubsw sums") {
       const int64_t n = 19, m = 11;
       const std::vector<int8_t> b(static_cast<size_t>(n * k), static_cast<int8_t>(row.v));
       const auto packed = backends::pack_int8_weights(n, k, b.data(), k);
-      CHECK(packed.maddubs_window() == row.window);
+      // a window covering every group of the row is the whole row, whatever its size
+      const int64_t groups = (k + 3) / 4;
+      CHECK(std::min<int64_t>(packed.maddubs_window(), groups) == std::min<int64_t>(row.window, groups));
       std::vector<uint8_t> a(static_cast<size_t>(m * k), 255);
       for (size_t i = a.size() / 2; i < a.size(); ++i) a[i] = static_cast<uint8_t>(rng());  // half 255, half random
       std::vector<int32_t> want(static_cast<size_t>(m * n));
@@ -332,6 +334,38 @@ TEST_CASE("int gemm: the int16 window of vpmaddubsw sums") {
   CHECK(backends::pack_int8_weights(1, 32, b.data(), 32).maddubs_window() == 2);
   b[13] = 120;  // pair (12, 13) sums to 240
   CHECK(backends::pack_int8_weights(1, 32, b.data(), 32).maddubs_window() == 0);
+}
+
+TEST_CASE("int gemm: a smaller input bound widens the int16 window, and the sums stay exact at the bound") {
+  // max_input 15 (4-bit activation codes): a lane may hold positive codes up to 32767 / 15 = 2184 per window, so
+  // constant codes v allow 2 W v <= 2184: v = 64 gives W = 16 (at 255 it gives 1), v = 127 gives 8 (at 255: 0).
+  struct Row {
+    int v, max_input, window;
+  };
+  const Row rows[] = {{64, 15, 16},  {127, 15, 8}, {-128, 15, 8}, {64, 255, 1},
+                      {127, 255, 0}, {8, 15, 64},  {127, 1, 64}};
+  CapGuard guard;
+  std::vector<CpuIsa> caps = {CpuIsa::Baseline};
+  if (cpu::host_isa() >= CpuIsa::Avx2) caps.push_back(CpuIsa::Avx2);
+  for (const Row& row : rows) {
+    const int64_t n = 19, m = 9, k = 1155;  // 289 groups, the last partial: many windows and a remainder
+    INFO("code " << row.v << " max_input " << row.max_input);
+    const std::vector<int8_t> b(static_cast<size_t>(n * k), static_cast<int8_t>(row.v));
+    const auto packed = backends::pack_int8_weights(n, k, b.data(), k, row.max_input);
+    CHECK(packed.max_input() == row.max_input);
+    CHECK(packed.maddubs_window() == row.window);
+    // every input at the bound: the extreme sums
+    const std::vector<uint8_t> a(static_cast<size_t>(m * k), static_cast<uint8_t>(row.max_input));
+    for (CpuIsa cap : caps) {
+      cpu::set_cpu_isa_cap(cap);
+      std::vector<int32_t> got(static_cast<size_t>(m * n), kSentinel);
+      backends::gemm_u8s8_s32(m, a.data(), k, packed, got.data(), n);
+      for (int32_t v : got) CHECK(v == row.max_input * row.v * static_cast<int32_t>(k));
+    }
+  }
+  const std::vector<int8_t> one(4, 1);
+  CHECK_THROWS_WITH_AS(backends::pack_int8_weights(1, 4, one.data(), 4, 0), doctest::Contains("max_input"), Error);
+  CHECK_THROWS_WITH_AS(backends::pack_int8_weights(1, 4, one.data(), 4, 256), doctest::Contains("max_input"), Error);
 }
 
 TEST_CASE("int gemm: the deepest K sums exactly in int32") {
@@ -407,10 +441,10 @@ TEST_CASE("int gemm: the packed layout") {
       const int16_t want = j < 17 && q < 5 ? b[static_cast<size_t>(j * 6 + q)] : 0;
       CHECK(p.wide()[static_cast<size_t>(((j / 16) * 3 + q / 2) * 32 + (j % 16) * 2 + q % 2)] == want);
     }
-  // 4-bit codes: window 4, no int16 copy
+  // 4-bit codes: one int16 window over both groups (2 x 2 codes of -8 per lane), no int16 copy
   const std::vector<int8_t> small(17 * 5, -8);
   const auto p4 = backends::pack_int8_weights(17, 5, small.data(), 5);
-  CHECK(p4.maddubs_window() == 4);
+  CHECK(p4.maddubs_window() >= 2);
   CHECK(p4.wide().empty());
   for (int64_t j = 0; j < 17; ++j) {
     int32_t s = 0;

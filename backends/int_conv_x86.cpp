@@ -1,0 +1,103 @@
+// AVX2 kernels of the integer convolution's quantizer and epilogue (see int_conv_x86.h). Exactness: the
+// quantizer compares with the same float32 thresholds (ordered compare, NaN reaches none) and counts; the
+// epilogue converts int32 -> double exactly, multiplies in double, rounds to float32 (cvtpd2ps, round to
+// nearest), then multiplies and adds in float32 as two instructions (the target has no FMA, and no contraction
+// happens across intrinsics), adds the residual, and takes max(0, v), which keeps NaN as std::max(v, 0) does.
+#include "backends/int_conv_x86.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "core/error.h"
+
+namespace minidl::backends::detail {
+
+#if defined(__x86_64__)
+
+#define MINIDL_TARGET_AVX2 __attribute__((target("avx2")))
+
+namespace {
+
+// The threshold count of 8 values as int32 lanes, and their NaN count.
+MINIDL_TARGET_AVX2 inline __m256i count8(const __m256* tv, int nt, __m256 x, int64_t& nan) {
+  __m256i cnt = _mm256_setzero_si256();
+  for (int k = 0; k < nt; ++k) cnt = _mm256_sub_epi32(cnt, _mm256_castps_si256(_mm256_cmp_ps(x, tv[k], _CMP_GE_OQ)));
+  const int un = _mm256_movemask_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+  nan += std::popcount(static_cast<unsigned>(un));
+  return cnt;
+}
+
+}  // namespace
+
+MINIDL_TARGET_AVX2 int64_t quantize_to_codes_avx2(const float* t, int nt, const uint8_t* book16, const float* x,
+                                                  int64_t n, uint8_t* out) {
+  MINIDL_CHECK(nt >= 0 && nt < kQuantizeAvx2MaxBook, "quantize_to_codes_avx2: ", nt, " thresholds");
+  __m256 tv[kQuantizeAvx2MaxBook];
+  for (int k = 0; k < nt; ++k) tv[k] = _mm256_set1_ps(t[k]);
+  const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(book16)));
+  // packs / packus interleave 128-bit lanes: this dword permute puts the 32 codes back in order
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  int64_t nan = 0, i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m256i c0 = count8(tv, nt, _mm256_loadu_ps(x + i), nan);
+    const __m256i c1 = count8(tv, nt, _mm256_loadu_ps(x + i + 8), nan);
+    const __m256i c2 = count8(tv, nt, _mm256_loadu_ps(x + i + 16), nan);
+    const __m256i c3 = count8(tv, nt, _mm256_loadu_ps(x + i + 24), nan);
+    const __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(c0, c1), _mm256_packs_epi32(c2, c3));
+    const __m256i idx = _mm256_permutevar8x32_epi32(b, order);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm256_shuffle_epi8(table, idx));
+  }
+  for (; i < n; ++i) {
+    int j = 0;
+    for (int k = 0; k < nt; ++k) j += x[i] >= t[k] ? 1 : 0;
+    nan += x[i] != x[i] ? 1 : 0;
+    out[i] = book16[j];
+  }
+  return nan;
+}
+
+MINIDL_TARGET_AVX2 void epilogue_values_avx2(const IntConvEpilogue& e, int64_t out_c, int64_t p0, int64_t rows,
+                                             const int32_t* acc, float* dst) {
+  const __m256d unit = _mm256_set1_pd(e.unit);
+  const __m256 zero = _mm256_setzero_ps();
+  const int64_t vec = out_c / 8 * 8;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int32_t* a = acc + r * out_c;
+    const float* res = e.residual ? e.residual + (p0 + r) * out_c : nullptr;
+    float* d = dst + r * out_c;
+    int64_t o = 0;
+    for (; o < vec; o += 8) {
+      const __m256i s = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + o));
+      const __m256d lo = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(s)), unit);
+      const __m256d hi = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(s, 1)), unit);
+      const __m256 c = _mm256_set_m128(_mm256_cvtpd_ps(hi), _mm256_cvtpd_ps(lo));
+      __m256 v = _mm256_add_ps(_mm256_mul_ps(c, _mm256_loadu_ps(e.scale + o)), _mm256_loadu_ps(e.shift + o));
+      if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + o));
+      if (e.relu) v = _mm256_max_ps(zero, v);
+      _mm256_storeu_ps(d + o, v);
+    }
+    for (; o < out_c; ++o) {
+      float v = static_cast<float>(static_cast<double>(a[o]) * e.unit) * e.scale[o] + e.shift[o];
+      if (res) v += res[o];
+      d[o] = e.relu ? std::max(v, 0.0f) : v;
+    }
+  }
+}
+
+#else  // not x86-64: int_conv.cpp never calls these (cpu::active_isa() is Baseline there)
+
+int64_t quantize_to_codes_avx2(const float*, int, const uint8_t*, const float*, int64_t, uint8_t*) {
+  MINIDL_FAIL("quantize_to_codes_avx2 exists on x86-64 only");
+}
+void epilogue_values_avx2(const IntConvEpilogue&, int64_t, int64_t, int64_t, const int32_t*, float*) {
+  MINIDL_FAIL("epilogue_values_avx2 exists on x86-64 only");
+}
+
+#endif
+
+}  // namespace minidl::backends::detail

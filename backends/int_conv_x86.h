@@ -1,0 +1,24 @@
+// The AVX2 kernels of backends/int_conv.cpp: the threshold quantizer and the fused epilogue, compiled for their
+// own target through function attributes (the library itself keeps the baseline ISA). Callers check
+// cpu::isa_enabled(CpuIsa::Avx2) first. Both compute exactly the scalar definitions of int_conv.h.
+#pragma once
+
+#include <cstdint>
+
+#include "backends/int_conv.h"
+
+namespace minidl::backends::detail {
+
+/// Codes of books of at most this many entries come from one in-register byte shuffle.
+constexpr int kQuantizeAvx2MaxBook = 16;
+
+/// out[i] = book[#{k < nt : x[i] >= t[k]}] for i < n (book padded to 16 entries, nt + 1 <= 16); returns the NaN
+/// count.
+int64_t quantize_to_codes_avx2(const float* t, int nt, const uint8_t* book16, const float* x, int64_t n, uint8_t* out);
+
+/// The float part of the epilogue for `rows` pixels starting at pixel p0: v (rescale, affine, residual, ReLU) into
+/// dst (rows x out_c, row stride out_c).
+void epilogue_values_avx2(const IntConvEpilogue& e, int64_t out_c, int64_t p0, int64_t rows, const int32_t* acc,
+                          float* dst);
+
+}  // namespace minidl::backends::detail
