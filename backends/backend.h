@@ -198,6 +198,16 @@ class Backend {
   /// ref's ReluBackward multiplies, giving -0 for a negative g, the cpu backend's selects +0).
   virtual void mask_from_bits_(Tensor& g, const Tensor& bits);
 
+  // ---- lossless code-book coding (a quantizer's output saved for backward as u8 codes; quant/coded_saves.h) ----
+  // x / out and codes are dense (contiguous or channels-last) with one layout (equal strides); element i is taken
+  // in memory order. codebook: 1-D contiguous, x's dtype, 1..256 entries whose bit patterns are strictly ascending
+  // in the total order of IEEE values (-0 sorts below +0; codebook_key). The base class is the host reference.
+  /// codes[i] = the index of the entry whose bits equal x[i]'s. Returns false when some element equals no entry
+  /// bit for bit (codes are then unspecified): the caller keeps x itself.
+  virtual bool codebook_encode(Tensor& codes, const Tensor& x, const Tensor& codebook);
+  /// out[i] = codebook[codes[i]] (a code past the last entry gives NaN, never a read out of bounds).
+  virtual void codebook_decode(Tensor& out, const Tensor& codes, const Tensor& codebook);
+
   // ---- optimizer updates (in place; the parameters and their state live on this backend's device) ----
   // Every tensor is contiguous, of one shape, dtype (floating) and device; an undefined state tensor means the
   // rule does not use it. The base class is the host reference (backends/optim_update.cpp): ref and cpu run it.

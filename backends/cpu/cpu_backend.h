@@ -87,6 +87,8 @@ class CpuBackend final : public Backend {
   void pack_mask_bits(Tensor& bits, const Tensor& x) override;
   void unpack_mask_bits(Tensor& out, const Tensor& bits) override;
   void mask_from_bits_(Tensor& g, const Tensor& bits) override;
+  bool codebook_encode(Tensor& codes, const Tensor& x, const Tensor& codebook) override;
+  void codebook_decode(Tensor& out, const Tensor& codes, const Tensor& codebook) override;
 };
 
 /// The registered instance (used by the cpu kernels to make strided inputs contiguous).

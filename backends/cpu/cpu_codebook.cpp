@@ -1,0 +1,137 @@
+// The cpu backend's code-book coding (codebook_encode / codebook_decode, backend.h): memory-order passes over
+// dense tensors in L1-sized blocks, parallel over blocks, compiled for AVX2 and for the baseline and picked at run
+// time. Encoding: an element's code is the count of entries whose key (codebook_key) is below its key (vectorised
+// compares over the block for code books of up to 32 entries, a binary search beyond), then the entry at that code
+// must have the element's key (one table load): exact bits or failure. Decoding is one load from a 256-entry table
+// (the entries, NaN past them) per element.
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "backends/codebook.h"
+#include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/cpu_isa.h"
+#include "backends/cpu/cpu_loops.h"
+
+namespace minidl {
+namespace {
+
+constexpr int64_t kBlock = 1024;   // elements per block
+constexpr int64_t kCountMax = 32;  // entries up to which counting them all beats a binary search
+
+template <typename T>
+using Key = decltype(codebook_key(T{}));
+
+template <typename T>
+struct EncodeArgs {
+  uint8_t* codes;
+  const T* x;
+  const Key<T>* keys;  // kPad entries: the code book's keys, then copies of the last one
+  int64_t n;           // entries
+};
+constexpr int64_t kPad = 257;
+
+// Elements [b, e); false when one has no entry.
+template <typename T>
+[[gnu::always_inline]] inline bool encode_range(const EncodeArgs<T>& A, int64_t b, int64_t e) {
+  using K = Key<T>;
+  K key[kBlock];
+  int32_t cnt[kBlock];
+  int32_t bad = 0;
+  for (int64_t s = b; s < e; s += kBlock) {
+    const int64_t m = std::min(kBlock, e - s);
+    const T* x = A.x + s;
+    for (int64_t i = 0; i < m; ++i) {
+      K bits;
+      std::memcpy(&bits, x + i, sizeof(K));
+      key[i] = bits ^ ((bits >> (8 * sizeof(K) - 1)) & std::numeric_limits<K>::max());
+    }
+    if (A.n <= kCountMax) {
+      for (int64_t i = 0; i < m; ++i) cnt[i] = 0;
+      for (int64_t j = 0; j < A.n; ++j) {
+        const K c = A.keys[j];
+        for (int64_t i = 0; i < m; ++i) cnt[i] += static_cast<int32_t>(c < key[i]);
+      }
+    } else {
+      for (int64_t i = 0; i < m; ++i)
+        cnt[i] = static_cast<int32_t>(std::lower_bound(A.keys, A.keys + A.n, key[i]) - A.keys);
+    }
+    uint8_t* codes = A.codes + s;
+    const auto n = static_cast<int32_t>(A.n);
+    for (int64_t i = 0; i < m; ++i) {
+      bad |= static_cast<int32_t>(cnt[i] >= n) | static_cast<int32_t>(A.keys[cnt[i]] != key[i]);
+      codes[i] = static_cast<uint8_t>(cnt[i]);
+    }
+    if (bad != 0) return false;
+  }
+  return true;
+}
+
+template <typename T>
+[[gnu::target("avx2")]] bool encode_avx2(const EncodeArgs<T>& A, int64_t b, int64_t e) {
+  return encode_range(A, b, e);
+}
+template <typename T>
+bool encode_base(const EncodeArgs<T>& A, int64_t b, int64_t e) {
+  return encode_range(A, b, e);
+}
+
+template <typename T>
+[[gnu::always_inline]] inline void decode_range(T* out, const uint8_t* codes, const T* table, int64_t b, int64_t e) {
+  for (int64_t i = b; i < e; ++i) out[i] = table[codes[i]];
+}
+template <typename T>
+[[gnu::target("avx2")]] void decode_avx2(T* out, const uint8_t* codes, const T* table, int64_t b, int64_t e) {
+  decode_range(out, codes, table, b, e);
+}
+template <typename T>
+void decode_base(T* out, const uint8_t* codes, const T* table, int64_t b, int64_t e) {
+  decode_range(out, codes, table, b, e);
+}
+
+bool have_avx2() { return cpu::isa_enabled(cpu::CpuIsa::Avx2); }
+
+}  // namespace
+
+bool CpuBackend::codebook_encode(Tensor& codes, const Tensor& x, const Tensor& codebook) {
+  const char* op = "codebook_encode";
+  codebook_detail::check_coded_pair(op, x, codes);
+  codebook_detail::check_codebook(op, codebook, x.dtype());
+  return dispatch_floating(x.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t n = codebook.numel();
+    std::vector<Key<T>> keys(kPad);
+    for (int64_t j = 0; j < kPad; ++j)
+      keys[static_cast<size_t>(j)] = codebook_key(codebook.data<T>()[std::min(j, n - 1)]);
+    const EncodeArgs<T> A{codes.data<uint8_t>(), x.data<T>(), keys.data(), n};
+    const auto fn = have_avx2() ? encode_avx2<T> : encode_base<T>;
+    const int64_t total = x.numel(), nblocks = (total + kBlock - 1) / kBlock;
+    std::atomic<bool> ok{true};
+    cpu::parallel_for(nblocks, kBlock, [&](int64_t b, int64_t e) {
+      if (!fn(A, b * kBlock, std::min(total, e * kBlock))) ok.store(false, std::memory_order_relaxed);
+    });
+    return ok.load();
+  });
+}
+
+void CpuBackend::codebook_decode(Tensor& out, const Tensor& codes, const Tensor& codebook) {
+  const char* op = "codebook_decode";
+  codebook_detail::check_coded_pair(op, out, codes);
+  codebook_detail::check_codebook(op, codebook, out.dtype());
+  dispatch_floating(out.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    alignas(64) T table[256];
+    std::fill_n(table, 256, std::numeric_limits<T>::quiet_NaN());
+    std::copy_n(codebook.data<T>(), codebook.numel(), table);
+    T* op_ = out.data<T>();
+    const uint8_t* cp = codes.data<uint8_t>();
+    const auto fn = have_avx2() ? decode_avx2<T> : decode_base<T>;
+    const int64_t total = out.numel(), nblocks = (total + kBlock - 1) / kBlock;
+    cpu::parallel_for(nblocks, kBlock,
+                      [&](int64_t b, int64_t e) { fn(op_, cp, table, b * kBlock, std::min(total, e * kBlock)); });
+  });
+}
+
+}  // namespace minidl
