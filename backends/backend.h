@@ -162,6 +162,13 @@ class Backend {
   /// out, mask and coef have x's shape and one layout. The base class is the host reference.
   virtual void quantize_clip_forward(Tensor& out, Tensor& mask, Tensor& coef, const Tensor& x, const Tensor& alpha,
                                      const Tensor& levels, double steps, double lo, double hi);
+  /// quantize_clip_forward without mask and coef that also writes each element's code (u8, x's shape, out's
+  /// layout): its index in quantize_clip_codebook(alpha, levels, steps) (codebook.h), so that codebook[code] is out
+  /// bit for bit. Returns false when an element has no entry there (the uniform path below 0, NaN) or the code book
+  /// cannot be made: codes are then unspecified, out is written regardless. The base class runs
+  /// quantize_clip_forward and then codebook_encode; the cpu backend writes the codes in its forward pass.
+  virtual bool quantize_clip_forward_coded(Tensor& out, Tensor& codes, const Tensor& x, const Tensor& alpha,
+                                           const Tensor& levels, double steps, double lo, double hi);
   /// Its backward: gx = gy * mask (when gx is defined) and galpha (one element) = sum(gy * coef) * scale (when
   /// defined): the products in the dtype, summed in double, rounded to the dtype, then scaled.
   virtual void quantize_clip_backward(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& mask,

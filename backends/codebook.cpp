@@ -3,6 +3,7 @@
 #include "backends/codebook.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <vector>
 
@@ -48,6 +49,43 @@ void check_coded_pair(const char* op, const Tensor& values, const Tensor& codes)
 }
 
 }  // namespace codebook_detail
+
+Tensor quantize_clip_codebook(const Tensor& alpha, const Tensor& levels, double steps) {
+  const char* op = "quantize_clip_codebook";
+  MINIDL_CHECK(alpha.defined() && alpha.numel() == 1 && is_floating(alpha.dtype()), op,
+               ": alpha must be one floating element");
+  return dispatch_floating(alpha.dtype(), op, [&](auto tag) -> Tensor {
+    using T = decltype(tag);
+    const T a = static_cast<T>(alpha.item<double>());
+    std::vector<T> v;
+    if (levels.defined()) {
+      MINIDL_CHECK(levels.dim() == 1 && levels.dtype() == alpha.dtype(), op, ": levels must be 1-D of alpha's dtype");
+      for (const T l : levels.to_vector<T>()) v.push_back(l * a);
+    } else {
+      if (!(steps >= 1.0 && steps <= 254.0 && steps == std::floor(steps))) return {};
+      const T s = static_cast<T>(steps);
+      v.push_back((-T(0) / s) * a);
+      for (int64_t j = 0; j <= static_cast<int64_t>(steps); ++j) v.push_back((static_cast<T>(j) / s) * a);
+    }
+    if (v.empty() || v.size() > 256) return {};
+    for (size_t j = 1; j < v.size(); ++j) {
+      if (!(codebook_key(v[j - 1]) < codebook_key(v[j]))) return {};
+    }
+    Tensor cb = empty({static_cast<int64_t>(v.size())}, TensorOptions{}.dtype(alpha.dtype()));
+    std::copy(v.begin(), v.end(), cb.data<T>());
+    return cb;
+  });
+}
+
+bool Backend::quantize_clip_forward_coded(Tensor& out, Tensor& codes, const Tensor& x, const Tensor& alpha,
+                                          const Tensor& levels, double steps, double lo, double hi) {
+  Tensor no_mask, no_coef;
+  quantize_clip_forward(out, no_mask, no_coef, x, alpha, levels, steps, lo, hi);
+  const Tensor host_alpha = alpha.device().is_cpu() ? alpha : alpha.to(kCPU);
+  const Tensor host_levels = !levels.defined() || levels.device().is_cpu() ? levels : levels.to(kCPU);
+  const Tensor book = quantize_clip_codebook(host_alpha, host_levels, steps);
+  return book.defined() && codebook_encode(codes, out, book);
+}
 
 bool Backend::codebook_encode(Tensor& codes, const Tensor& x, const Tensor& codebook) {
   const char* op = "codebook_encode";

@@ -21,6 +21,13 @@ inline int64_t codebook_key(double v) {
   return b ^ ((b >> 63) & 0x7fffffffffffffff);
 }
 
+/// The code book of the activation quantizer's outputs (Backend::quantize_clip_forward_coded) for alpha (one
+/// element, floating) and its grid, in alpha's dtype on the host: levels[k] * a for each level k (levels
+/// defined, 1-D, sorted), or on the uniform path {-0} followed by (j / steps) * a for j = 0..steps (-0 is what a
+/// -0 input gives); so code k is level k, and on the uniform path code 0 is -0 and code 1 + j is grid point j.
+/// Undefined when the entries would not be strictly ascending (codebook_key) or exceed 256.
+Tensor quantize_clip_codebook(const Tensor& alpha, const Tensor& levels, double steps);
+
 namespace codebook_detail {
 /// Throws unless codebook is 1-D, contiguous, of `dt`, with 1..256 entries strictly ascending by codebook_key,
 /// on host memory.

@@ -58,25 +58,17 @@ void set_coded_saves(bool on) { coded_saves_flag().store(on, std::memory_order_r
 
 Tensor activation_codebook(const Tensor& alpha, const LevelSet& levels, DType dtype) {
   MINIDL_CHECK(!levels.is_signed, "activation_codebook: activations use an unsigned level set, got ", levels.str());
-  return dispatch_floating(dtype, "activation_codebook", [&](auto tag) {
-    using T = decltype(tag);
-    const T a = alpha_value<T>(alpha, dtype);
-    std::vector<T> v;
-    if (levels.rounding) {
-      // q = nearbyint(c * steps) / steps with c in [lo, 1] (APoT-I: lo = 0, so k = 0..steps, and -0 from a -0 input)
-      const T s = static_cast<T>(levels.steps);
-      if (!(levels.steps >= 1.0 && levels.steps <= 254.0)) return Tensor();
-      for (int64_t k = 0; k <= static_cast<int64_t>(levels.steps); ++k) v.push_back((static_cast<T>(k) / s) * a);
-      v.push_back((-T(0) / s) * a);
-    } else {
-      MINIDL_CHECK(levels.magnitudes.defined(), "activation_codebook: level set ", levels.str(), " has no levels");
-      const Tensor lv = levels.magnitudes.dtype() == dtype && levels.magnitudes.device().is_cpu()
-                            ? levels.magnitudes
-                            : LevelSet::make(levels.scheme, levels.bits, false, dtype).magnitudes;
-      for (const T l : lv.to_vector<T>()) v.push_back(l * a);
-    }
-    return make_codebook(std::move(v), dtype);
-  });
+  MINIDL_CHECK(alpha.defined() && alpha.numel() == 1 && alpha.dtype() == dtype, "activation_codebook: alpha must be ",
+               "one element of ", dtype_name(dtype));
+  const Tensor host_alpha = alpha.device().is_cpu() ? alpha : alpha.to(kCPU);
+  Tensor lv;
+  if (!levels.rounding) {
+    MINIDL_CHECK(levels.magnitudes.defined(), "activation_codebook: level set ", levels.str(), " has no levels");
+    lv = levels.magnitudes.dtype() == dtype && levels.magnitudes.device().is_cpu()
+             ? levels.magnitudes
+             : LevelSet::make(levels.scheme, levels.bits, false, dtype).magnitudes;
+  }
+  return quantize_clip_codebook(host_alpha, lv, levels.steps);
 }
 
 Tensor pact_codebook(const Tensor& alpha, int bits, DType dtype) {
@@ -123,18 +115,22 @@ bool CodedSaveGuard::wanted(const Tensor& value) {
          dense_host_floating(value);
 }
 
-CodedSaveGuard::CodedSaveGuard(const Tensor& value, const Tensor& codebook) {
-  if (!codebook.defined() || !wanted(value)) return;
+CodedSaveGuard::CodedSaveGuard(const Tensor& value, const CodedTensor& coded) {
+  if ((!coded.codes.defined() && !coded.codebook.defined()) || !wanted(value)) return;
+  MINIDL_CHECK(!coded.codes.defined() || (coded.codes.sizes() == value.sizes() && coded.codebook.defined()),
+               "CodedSaveGuard: codes ", shape_str(coded.codes.sizes()), " do not match the value ",
+               shape_str(value.sizes()), " or have no code book");
   autograd::SavedTensorHooks h;
   // pack holds `value` (a handle: the guard's scope only); unpack, which every saved tensor keeps, holds nothing
-  h.pack = [value, codebook](const Tensor& t, const autograd::SaveInfo&) -> std::any {
+  h.pack = [value, coded](const Tensor& t, const autograd::SaveInfo&) -> std::any {
     if (same_view(t, value)) {
-      if (auto coded = encode(t, codebook)) return *coded;
+      if (coded.codes.defined()) return coded;
+      if (auto c = encode(t, coded.codebook)) return *c;
     }
     return t;
   };
   h.unpack = [](const std::any& payload) -> Tensor {
-    if (const auto* coded = std::any_cast<CodedTensor>(&payload)) return coded->decode();
+    if (const auto* c = std::any_cast<CodedTensor>(&payload)) return c->decode();
     return std::any_cast<const Tensor&>(payload);
   };
   guard_.emplace(std::move(h));

@@ -33,7 +33,8 @@ Tensor activation_codebook(const Tensor& alpha, const LevelSet& levels, DType dt
 Tensor pact_codebook(const Tensor& alpha, int bits, DType dtype);
 Tensor int_grid_codebook(int bits, DType dtype);
 
-/// What a coded save keeps: the codes (u8, the value's sizes and layout) and the code book.
+/// What a coded save keeps: the codes (u8, the value's sizes and layout) and the code book (the value of code k is
+/// codebook[k]).
 struct CodedTensor {
   Tensor codes;
   Tensor codebook;
@@ -45,11 +46,12 @@ struct CodedTensor {
 std::optional<CodedTensor> encode(const Tensor& value, const Tensor& codebook);
 
 /// RAII: while alive (on this thread), a tensor saved for backward that is `value` itself (the same storage,
-/// offset, sizes and strides) is kept as a CodedTensor when encode() succeeds; every other save is kept as is.
-/// Does nothing when !wanted(value) or codebook is undefined.
+/// offset, sizes and strides) is kept as `coded`: its codes when defined (made by the quantizer in its forward
+/// pass, quantize_activation's `coded`), else encode(value, coded.codebook) at save time when that succeeds. Every
+/// other save is kept as is. Does nothing when !wanted(value) or coded holds neither codes nor a code book.
 class CodedSaveGuard {
  public:
-  CodedSaveGuard(const Tensor& value, const Tensor& codebook);
+  CodedSaveGuard(const Tensor& value, const CodedTensor& coded);
   CodedSaveGuard(const CodedSaveGuard&) = delete;
   CodedSaveGuard& operator=(const CodedSaveGuard&) = delete;
   /// Whether a guard for value would code it: coded_saves() on, grad mode on, no saved-tensor hooks active, and

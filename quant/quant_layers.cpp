@@ -62,12 +62,13 @@ Tensor input_codebook(const Tensor& xq, const QuantSpec& spec, const Tensor& act
 }
 }  // namespace
 
-Tensor quantize_input(const Tensor& x, const QuantSpec& spec, const Tensor& act_alpha, const LevelSet& act_levels) {
+Tensor quantize_input(const Tensor& x, const QuantSpec& spec, const Tensor& act_alpha, const LevelSet& act_levels,
+                      CodedTensor* coded) {
   if (!spec.act_quantized()) return x;
   switch (spec.act) {
     case ActQuant::PACT: return pact(x, act_alpha, spec.act_bits);
     case ActQuant::IntGrid: return int_grid_activation(x, spec.act_bits);
-    default: return quantize_activation(x, act_alpha, act_levels, spec.semantics, spec.grad_scale);
+    default: return quantize_activation(x, act_alpha, act_levels, spec.semantics, spec.grad_scale, coded);
   }
 }
 
@@ -101,9 +102,11 @@ Tensor QuantConv2d::forward(const Tensor& x) {
   MINIDL_CHECK(x.dim() == 4 && x.size(1) == geometry.in_channels, "quant::QuantConv2d ('", path(),
                "'): expected input (N, ", geometry.in_channels, ", H, W), got ", shape_str(x.sizes()));
   const Tensor wq = quantized_weight();
-  const Tensor xq = quantize_input(x, spec, act_alpha, act_levels);
   // conv2d saves xq for the weight gradient: as u8 codes (coded_saves.h), rebuilt bit for bit in its backward
-  const CodedSaveGuard coded(xq, input_codebook(xq, spec, act_alpha, act_levels));
+  CodedTensor coded;
+  const Tensor xq = quantize_input(x, spec, act_alpha, act_levels, CodedSaveGuard::wanted(x) ? &coded : nullptr);
+  if (!coded.codes.defined()) coded.codebook = input_codebook(xq, spec, act_alpha, act_levels);
+  const CodedSaveGuard guard(xq, coded);
   return conv2d(xq, wq, bias, params());
 }
 
@@ -143,8 +146,10 @@ Tensor QuantLinear::forward(const Tensor& x) {
   MINIDL_CHECK(x.dim() == 2 && x.size(1) == geometry.in_features, "quant::QuantLinear ('", path(),
                "'): expected input (N, ", geometry.in_features, "), got ", shape_str(x.sizes()));
   const Tensor wq = quantized_weight();
-  const Tensor xq = quantize_input(x, spec, act_alpha, act_levels);
-  const CodedSaveGuard coded(xq, input_codebook(xq, spec, act_alpha, act_levels));
+  CodedTensor coded;
+  const Tensor xq = quantize_input(x, spec, act_alpha, act_levels, CodedSaveGuard::wanted(x) ? &coded : nullptr);
+  if (!coded.codes.defined()) coded.codebook = input_codebook(xq, spec, act_alpha, act_levels);
+  const CodedSaveGuard guard(xq, coded);
   return linear(xq, wq, bias);
 }
 

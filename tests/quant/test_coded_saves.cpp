@@ -16,6 +16,7 @@
 #include "autograd/ops.h"
 #include "autograd/saved_tensor.h"
 #include "backends/backend.h"
+#include "backends/cpu/cpu_isa.h"
 #include "quant/coded_saves.h"
 #include "quant/ops.h"
 #include "quant/quant_layers.h"
@@ -140,6 +141,52 @@ TEST_CASE("coded saves: every quantizer's output round-trips through its code bo
           check_same_bits(coded->decode(), y, where + " integer grid");
         }
       }
+    }
+  }
+}
+
+TEST_CASE("quantize_activation's codes from its forward pass: the output bit for bit, at every ISA level") {
+  // The cpu backend writes the codes in the quantizer's own pass (the AVX2 levels kernel for float32 sets of up to
+  // 16 levels, the compiled loops otherwise); ref runs the forward and then codebook_encode. Either way decoding
+  // gives the output's bits, and the codes are those codebook_encode finds.
+  for (const auto& be : cpu_backends()) {
+    BackendScope scope(be);
+    for (auto cap : {cpu::CpuIsa::Baseline, cpu::CpuIsa::Avx2, cpu::CpuIsa::Avx512}) {
+      if (static_cast<int>(cap) > static_cast<int>(cpu::host_isa())) continue;
+      cpu::set_cpu_isa_cap(cap);
+      for (DType dt : {DType::f32, DType::f64}) {
+        for (bool cl : {false, true}) {
+          const double alpha = 0.93;
+          const Tensor A = scalar_tensor(alpha, TensorOptions().dtype(dt).requires_grad());
+          for (auto [scheme, bits] : {std::pair{Scheme::APoT, 4}, std::pair{Scheme::PoT, 3},
+                                      std::pair{Scheme::Uniform, 4}, std::pair{Scheme::APoT, 6}}) {
+            for (Semantics sem : {Semantics::APoT_I, Semantics::APoT_C}) {
+              const std::string what = "backend " + be + " isa " + cpu::isa_name(cap) + " " + dtype_name(dt) +
+                                       (cl ? " channels-last " : " contiguous ") + scheme_name(scheme) + " " +
+                                       std::to_string(bits) + "-bit " + semantics_name(sem);
+              INFO(what);
+              const LevelSet ls = LevelSet::make(scheme, bits, false, dt);
+              // 3 * 8 * 13 * 11 elements: several blocks and a partial vector
+              const Tensor X = activation({3, 8, 13, 11}, dt, cl, alpha, 17 + bits).set_requires_grad(true);
+              CodedTensor coded;
+              const Tensor y = quantize_activation(X, A, ls, sem, 1.0, &coded);
+              const Tensor plain = quantize_activation(X, A, ls, sem);
+              check_same_bits(y, plain, what + ": output");
+              if (sem == Semantics::APoT_C && ls.rounding) {
+                CHECK_FALSE(coded.codes.defined());  // negative grid points have no code: saved as is
+                continue;
+              }
+              REQUIRE(coded.codes.defined());
+              CHECK(coded.codes.memory_format() == y.memory_format());
+              check_same_bits(coded.decode(), y, what + ": decoded");
+              const auto again = encode(y, activation_codebook(A, ls, dt));
+              REQUIRE(again.has_value());
+              check_same_bits(coded.codes, again->codes, what + ": codes");
+            }
+          }
+        }
+      }
+      cpu::set_cpu_isa_cap(std::nullopt);
     }
   }
 }
