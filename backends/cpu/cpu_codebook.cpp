@@ -81,6 +81,41 @@ bool encode_base(const EncodeArgs<T>& A, int64_t b, int64_t e) {
   return encode_range(A, b, e);
 }
 
+// float32 books of at most 32 entries, eight elements at a time in registers: the count of keys below each
+// element's key, then the key at that count (four 8-entry permutes and two selects) must be the element's.
+[[gnu::target("avx2")]] bool encode_f32_avx2_32(const EncodeArgs<float>& A, int64_t b, int64_t e) {
+  const auto* keys = reinterpret_cast<const int*>(A.keys);  // kPad >= 32 entries
+  const __m256i t0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(keys)),
+                t1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(keys + 8)),
+                t2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(keys + 16)),
+                t3 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(keys + 24));
+  const __m256i mag = _mm256_set1_epi32(0x7fffffff), bit3 = _mm256_set1_epi32(8), bit4 = _mm256_set1_epi32(16);
+  const __m256i last = _mm256_set1_epi32(static_cast<int>(A.n) - 1);
+  const int n = static_cast<int>(A.n);
+  __m256i bad = _mm256_setzero_si256();
+  int64_t i = b;
+  for (; i + 8 <= e; i += 8) {
+    const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.x + i));
+    const __m256i key = _mm256_xor_si256(bits, _mm256_and_si256(_mm256_srai_epi32(bits, 31), mag));
+    __m256i cnt = _mm256_setzero_si256();
+    for (int j = 0; j < n; ++j) cnt = _mm256_sub_epi32(cnt, _mm256_cmpgt_epi32(key, _mm256_set1_epi32(keys[j])));
+    const __m256 s3 = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(cnt, bit3), bit3));
+    const __m256 s4 = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(cnt, bit4), bit4));
+    const __m256 lo = _mm256_blendv_ps(_mm256_permutevar8x32_ps(_mm256_castsi256_ps(t0), cnt),
+                                       _mm256_permutevar8x32_ps(_mm256_castsi256_ps(t1), cnt), s3);
+    const __m256 hi = _mm256_blendv_ps(_mm256_permutevar8x32_ps(_mm256_castsi256_ps(t2), cnt),
+                                       _mm256_permutevar8x32_ps(_mm256_castsi256_ps(t3), cnt), s3);
+    const __m256i at = _mm256_castps_si256(_mm256_blendv_ps(lo, hi, s4));
+    // bad: the key at the count is not the element's, or the count is past the last entry
+    bad = _mm256_or_si256(bad, _mm256_cmpgt_epi32(cnt, last));
+    bad = _mm256_or_si256(bad, _mm256_xor_si256(_mm256_cmpeq_epi32(at, key), _mm256_set1_epi32(-1)));
+    const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(cnt), _mm256_extracti128_si256(cnt, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(A.codes + i), _mm_packus_epi16(w, w));
+  }
+  const bool ok = _mm256_testz_si256(bad, bad) != 0;
+  return (i < e ? encode_range(A, i, e) : true) && ok;
+}
+
 template <typename T>
 [[gnu::always_inline]] inline void decode_range(T* out, const uint8_t* codes, const T* table, int64_t b, int64_t e) {
   for (int64_t i = b; i < e; ++i) out[i] = table[codes[i]];
@@ -132,7 +167,10 @@ bool CpuBackend::codebook_encode(Tensor& codes, const Tensor& x, const Tensor& c
     for (int64_t j = 0; j < kPad; ++j)
       keys[static_cast<size_t>(j)] = codebook_key(codebook.data<T>()[std::min(j, n - 1)]);
     const EncodeArgs<T> A{codes.data<uint8_t>(), x.data<T>(), keys.data(), n};
-    const auto fn = have_avx2() ? encode_avx2<T> : encode_base<T>;
+    auto fn = have_avx2() ? encode_avx2<T> : encode_base<T>;
+    if constexpr (std::is_same_v<T, float>) {
+      if (have_avx2() && n <= 32) fn = encode_f32_avx2_32;
+    }
     const int64_t total = x.numel(), nblocks = (total + kBlock - 1) / kBlock;
     std::atomic<bool> ok{true};
     cpu::parallel_for(nblocks, kBlock, [&](int64_t b, int64_t e) {

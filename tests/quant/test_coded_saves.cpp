@@ -193,10 +193,9 @@ TEST_CASE("quantize_activation's codes from its forward pass: the output bit for
 
 TEST_CASE("codebook_encode / codebook_decode: exact bits or refusal, -0 apart from +0, on ref and cpu") {
   for (const auto& be : cpu_backends()) {
-    INFO("backend ", be);
     Backend& b = backend_by_name(be);
     for (DType dt : {DType::f32, DType::f64}) {
-      INFO(dtype_name(dt));
+      INFO("backend " + be + " " + dtype_name(dt));
       const Tensor cb = vec({-0.0, 0.0, 0.75, 1.5}, dt);
       // several blocks and a partial one, so the parallel split and the tails are covered
       const int64_t n = 3 * 1024 + 37;
@@ -280,6 +279,45 @@ StepResult conv_step(const QuantSpec& spec, const Tensor& x0, DType dt, uint64_t
 }
 
 }  // namespace
+
+TEST_CASE("codebook_encode / codebook_decode with 4 to 32 entries at every ISA level: exact bits or refusal") {
+  // The cpu backend encodes and decodes float32 books of up to 32 entries in AVX2 registers (permutes selected by
+  // bits 3 and 4 of the code) and the rest in compiled loops; every path gives the reference's codes and bits.
+  for (auto cap : {cpu::CpuIsa::Baseline, cpu::CpuIsa::Avx2, cpu::CpuIsa::Avx512}) {
+    if (static_cast<int>(cap) > static_cast<int>(cpu::host_isa())) continue;
+    cpu::set_cpu_isa_cap(cap);
+    for (int entries : {4, 9, 17, 32}) {
+      for (DType dt : {DType::f32, DType::f64}) {
+        INFO(std::string("isa ") + cpu::isa_name(cap) + ", " + std::to_string(entries) + " entries, " + dtype_name(dt));
+        std::vector<double> book{-0.0};
+        for (int k = 0; k + 1 < entries; ++k) book.push_back(k * 0.375);
+        const Tensor cb = vec(book, dt);
+        const int64_t n = 2 * 1024 + 45;
+        std::vector<double> v(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i)
+          v[static_cast<size_t>(i)] = book[static_cast<size_t>((i * 5 + i / 7) % entries)];
+        const Tensor x = vec(v, dt);
+        Tensor codes = empty({n}, TensorOptions().dtype(DType::u8)), ref_codes = codes.clone();
+        REQUIRE(backend_by_name("cpu").codebook_encode(codes, x, cb));
+        REQUIRE(backend_by_name("ref").codebook_encode(ref_codes, x, cb));
+        check_same_bits(codes, ref_codes, "codes");
+        Tensor back = empty({n}, TensorOptions().dtype(dt));
+        backend_by_name("cpu").codebook_decode(back, codes, cb);
+        check_same_bits(back, x, "decoded");
+        for (int64_t at : {int64_t{3}, int64_t{1029}, n - 2}) {  // in a vector, after a block, in the tail
+          std::vector<double> w = v;
+          w[static_cast<size_t>(at)] = 100.0;  // above every entry
+          CHECK_FALSE(backend_by_name("cpu").codebook_encode(codes, vec(w, dt), cb));
+          w[static_cast<size_t>(at)] = 0.1;  // between entries
+          CHECK_FALSE(backend_by_name("cpu").codebook_encode(codes, vec(w, dt), cb));
+          w[static_cast<size_t>(at)] = -1.0;  // below every entry
+          CHECK_FALSE(backend_by_name("cpu").codebook_encode(codes, vec(w, dt), cb));
+        }
+      }
+    }
+    cpu::set_cpu_isa_cap(std::nullopt);
+  }
+}
 
 TEST_CASE("QuantConv2d with coded saves: the uncoded path's gradients bit for bit, 3 bytes fewer per element") {
   QuantSpec pact_spec = QuantSpec::same(Scheme::APoT, 4);
