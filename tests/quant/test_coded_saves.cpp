@@ -195,7 +195,8 @@ TEST_CASE("codebook_encode / codebook_decode: exact bits or refusal, -0 apart fr
   for (const auto& be : cpu_backends()) {
     Backend& b = backend_by_name(be);
     for (DType dt : {DType::f32, DType::f64}) {
-      INFO("backend " + be + " " + dtype_name(dt));
+      const std::string where = "backend " + be + " " + dtype_name(dt);
+      INFO(where);
       const Tensor cb = vec({-0.0, 0.0, 0.75, 1.5}, dt);
       // several blocks and a partial one, so the parallel split and the tails are covered
       const int64_t n = 3 * 1024 + 37;
@@ -288,7 +289,9 @@ TEST_CASE("codebook_encode / codebook_decode with 4 to 32 entries at every ISA l
     cpu::set_cpu_isa_cap(cap);
     for (int entries : {4, 9, 17, 32}) {
       for (DType dt : {DType::f32, DType::f64}) {
-        INFO(std::string("isa ") + cpu::isa_name(cap) + ", " + std::to_string(entries) + " entries, " + dtype_name(dt));
+        const std::string where =
+            std::string("isa ") + cpu::isa_name(cap) + ", " + std::to_string(entries) + " entries, " + dtype_name(dt);
+        INFO(where);
         std::vector<double> book{-0.0};
         for (int k = 0; k + 1 < entries; ++k) book.push_back(k * 0.375);
         const Tensor cb = vec(book, dt);
