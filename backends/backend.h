@@ -166,7 +166,8 @@ class Backend {
   /// layout): its index in quantize_clip_codebook(alpha, levels, steps) (codebook.h), so that codebook[code] is out
   /// bit for bit. Returns false when an element has no entry there (the uniform path below 0, NaN) or the code book
   /// cannot be made: codes are then unspecified, out is written regardless. The base class runs
-  /// quantize_clip_forward and then codebook_encode; the cpu backend writes the codes in its forward pass.
+  /// quantize_clip_forward and then codebook_encode (host memory only, as the encode reference); the cpu backend
+  /// writes the codes in its forward pass. (Device backends do not override it: the quantizer asks only on the host.)
   virtual bool quantize_clip_forward_coded(Tensor& out, Tensor& codes, const Tensor& x, const Tensor& alpha,
                                            const Tensor& levels, double steps, double lo, double hi);
   /// Its backward: gx = gy * mask (when gx is defined) and galpha (one element) = sum(gy * coef) * scale (when

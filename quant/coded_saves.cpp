@@ -117,9 +117,11 @@ bool CodedSaveGuard::wanted(const Tensor& value) {
 
 CodedSaveGuard::CodedSaveGuard(const Tensor& value, const CodedTensor& coded) {
   if ((!coded.codes.defined() && !coded.codebook.defined()) || !wanted(value)) return;
-  MINIDL_CHECK(!coded.codes.defined() || (coded.codes.sizes() == value.sizes() && coded.codebook.defined()),
-               "CodedSaveGuard: codes ", shape_str(coded.codes.sizes()), " do not match the value ",
-               shape_str(value.sizes()), " or have no code book");
+  MINIDL_CHECK(
+      !coded.codes.defined() || (coded.codes.sizes() == value.sizes() &&
+                                 coded.codes.memory_format() == value.memory_format() && coded.codebook.defined()),
+      "CodedSaveGuard: codes ", shape_str(coded.codes.sizes()), " do not match the value ", shape_str(value.sizes()),
+      " in shape or layout, or have no code book");
   autograd::SavedTensorHooks h;
   // pack holds `value` (a handle: the guard's scope only); unpack, which every saved tensor keeps, holds nothing
   h.pack = [value, coded](const Tensor& t, const autograd::SaveInfo&) -> std::any {
