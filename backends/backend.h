@@ -162,6 +162,14 @@ class Backend {
   /// out, mask and coef have x's shape and one layout. The base class is the host reference.
   virtual void quantize_clip_forward(Tensor& out, Tensor& mask, Tensor& coef, const Tensor& x, const Tensor& alpha,
                                      const Tensor& levels, double steps, double lo, double hi);
+  /// quantize_clip_forward without mask and coef that also writes each element's code (u8, x's shape, out's
+  /// layout): its index in quantize_clip_codebook(alpha, levels, steps) (codebook.h), so that codebook[code] is out
+  /// bit for bit. Returns false when an element has no entry there (the uniform path below 0, NaN) or the code book
+  /// cannot be made: codes are then unspecified, out is written regardless. The base class runs
+  /// quantize_clip_forward and then codebook_encode (host memory only, as the encode reference); the cpu backend
+  /// writes the codes in its forward pass. (Device backends do not override it: the quantizer asks only on the host.)
+  virtual bool quantize_clip_forward_coded(Tensor& out, Tensor& codes, const Tensor& x, const Tensor& alpha,
+                                           const Tensor& levels, double steps, double lo, double hi);
   /// Its backward: gx = gy * mask (when gx is defined) and galpha (one element) = sum(gy * coef) * scale (when
   /// defined): the products in the dtype, summed in double, rounded to the dtype, then scaled.
   virtual void quantize_clip_backward(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& mask,
@@ -197,6 +205,16 @@ class Backend {
   /// a tensor y and then BinaryOp::ReluBackward(g, y), zeros' signs included (the default does exactly that;
   /// ref's ReluBackward multiplies, giving -0 for a negative g, the cpu backend's selects +0).
   virtual void mask_from_bits_(Tensor& g, const Tensor& bits);
+
+  // ---- lossless code-book coding (a quantizer's output saved for backward as u8 codes; quant/coded_saves.h) ----
+  // x / out and codes are dense (contiguous or channels-last) with one layout (equal strides); element i is taken
+  // in memory order. codebook: 1-D contiguous, x's dtype, 1..256 entries whose bit patterns are strictly ascending
+  // in the total order of IEEE values (-0 sorts below +0; codebook_key). The base class is the host reference.
+  /// codes[i] = the index of the entry whose bits equal x[i]'s. Returns false when some element equals no entry
+  /// bit for bit (codes are then unspecified): the caller keeps x itself.
+  virtual bool codebook_encode(Tensor& codes, const Tensor& x, const Tensor& codebook);
+  /// out[i] = codebook[codes[i]] (a code past the last entry gives NaN, never a read out of bounds).
+  virtual void codebook_decode(Tensor& out, const Tensor& codes, const Tensor& codebook);
 
   // ---- optimizer updates (in place; the parameters and their state live on this backend's device) ----
   // Every tensor is contiguous, of one shape, dtype (floating) and device; an undefined state tensor means the

@@ -181,6 +181,30 @@ void BM_QuantClip(benchmark::State& state, int mode) {
       static_cast<double>(x.numel()), benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
+// The coded saves of a quantized conv's input (quant/coded_saves.h) on the same activation: 0 codebook_encode of
+// the quantizer's output (16 APoT levels times alpha), 1 codebook_decode back to float32.
+void BM_Codebook(benchmark::State& state, int mode) {
+  Tensor x = activation({128, 16, 32, 32}, true), q = activation_out(x.sizes(), true);
+  Tensor alpha = full({}, 2.0f);
+  std::vector<float> lv{0, 1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 44, 48};
+  Tensor levels = empty({16}), book = empty({16});
+  for (int i = 0; i < 16; ++i) {
+    levels.data<float>()[i] = lv[static_cast<size_t>(i)] / 48.0f;
+    book.data<float>()[i] = levels.data<float>()[i] * 2.0f;
+  }
+  Tensor no_mask, no_coef;
+  Backend& b = backend_for(x);
+  b.quantize_clip_forward(q, no_mask, no_coef, x, alpha, levels, 0.0, 0.0, 1.0);
+  Tensor codes = empty(x.sizes(), TensorOptions().dtype(DType::u8), MemoryFormat::ChannelsLast);
+  if (!b.codebook_encode(codes, q, book)) state.SkipWithError("codebook_encode refused the quantizer's output");
+  for (auto _ : state) {
+    if (mode == 0) benchmark::DoNotOptimize(b.codebook_encode(codes, q, book));
+    if (mode == 1) b.codebook_decode(q, codes, book);
+  }
+  state.counters["Gelem/s"] = benchmark::Counter(
+      static_cast<double>(x.numel()), benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+
 // gemm_u8s8_s32 on ResNet-20's convolutions as im2col GEMMs (docs/deploy.md, "Integer kernels"): M = batch * H
 // * W rows of C * 3 * 3 activation codes against N output channels. state.range(0) indexes kIntGemmShapes.
 struct IntGemmShape {
@@ -307,6 +331,8 @@ BENCHMARK_CAPTURE(BM_Actnn, pack_mask, 2)->Arg(1)->Unit(benchmark::kMillisecond)
 BENCHMARK_CAPTURE(BM_Actnn, unpack_mask, 3)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_QuantClip, forward, 0)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_QuantClip, backward_from_input, 1)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Codebook, encode, 0)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Codebook, decode, 1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MaxPool)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Gemm)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Elementwise, relu, false)->Unit(benchmark::kMicrosecond);

@@ -9,6 +9,8 @@
 
 #include "autograd/function.h"
 #include "autograd/saved_tensor.h"
+#include "backends/codebook.h"
+#include "quant/coded_saves.h"
 #include "quant/op_utils.h"
 #include "quant/ops.h"
 
@@ -21,7 +23,7 @@ namespace {
 struct ActQuantFn : autograd::Function<ActQuantFn> {
   static constexpr const char* kName = "quant_activation";
   static Tensor forward(autograd::Context& ctx, const Tensor& X, const Tensor& alpha, const LevelSet& ls, Semantics sem,
-                        double grad_scale) {
+                        double grad_scale, CodedTensor* coded) {
     checked_alpha(kName, X, alpha);
     MINIDL_CHECK(!ls.is_signed, kName, ": activations need an unsigned level set, got ", ls.str());
     const bool api = sem == Semantics::APoT_I;
@@ -43,7 +45,17 @@ struct ActQuantFn : autograd::Function<ActQuantFn> {
       mask = empty(X.sizes(), TensorOptions().dtype(DType::u8).device(X.device()), fmt);
       coef = new_like(X.sizes(), X, fmt);
     }
-    backend_for(X).quantize_clip_forward(out, mask, coef, X, a, levels, ls.steps, lo, 1.0);
+    if (coded != nullptr && !mask.defined() && !autograd::SavedTensorHooksGuard::active() && X.device().is_cpu()) {
+      // the codes of out in the same pass (their code book lists alpha times each level / grid point)
+      Tensor codes = empty(X.sizes(), TensorOptions().dtype(DType::u8).device(X.device()), fmt);
+      *coded = {};
+      if (backend_for(X).quantize_clip_forward_coded(out, codes, X, a, levels, ls.steps, lo, 1.0)) {
+        *coded = CodedTensor{codes, quantize_clip_codebook(a, levels, ls.steps)};
+      }
+    } else {
+      if (coded != nullptr) *coded = {};
+      backend_for(X).quantize_clip_forward(out, mask, coef, X, a, levels, ls.steps, lo, 1.0);
+    }
     if (derive) {
       ctx.save(X, autograd::SaveKind::Activation);
       ctx.save(a, autograd::SaveKind::Parameter);
@@ -88,7 +100,12 @@ struct ActQuantFn : autograd::Function<ActQuantFn> {
 
 Tensor quantize_activation(const Tensor& x, const Tensor& alpha, const LevelSet& levels, Semantics sem,
                            double grad_scale) {
-  return ActQuantFn::apply(x, alpha, levels, sem, grad_scale);
+  return ActQuantFn::apply(x, alpha, levels, sem, grad_scale, static_cast<CodedTensor*>(nullptr));
+}
+
+Tensor quantize_activation(const Tensor& x, const Tensor& alpha, const LevelSet& levels, Semantics sem,
+                           double grad_scale, CodedTensor* coded) {
+  return ActQuantFn::apply(x, alpha, levels, sem, grad_scale, coded);
 }
 
 }  // namespace minidl::quant

@@ -2,9 +2,11 @@
 // y = clamp(round(x * k / (alpha + 1e-6)), 0, k) * alpha / k, k = 2^bits - 1 (the 1e-6 is the reference's).
 // dL/dx = g * 1[0 < x < alpha]; dL/dalpha = sum g * 1[x > alpha]. The reference's in-backward update of alpha
 // (lr 0.01, L2 1e-4) is left to the optimizer: give alpha its own parameter group. The forward is one backend
-// pass (Backend::pact_forward, saving a u8 mask and the 0/1 alpha coefficient), the backward another
-// (quantize_clip_backward, shared with the APoT activation quantizer).
+// pass (Backend::pact_forward), the backward another (quantize_clip_backward, shared with the APoT activation
+// quantizer) on the u8 mask and the 0/1 alpha coefficient: saved by the forward under saved-tensor hooks (ActNN)
+// or off the cpu, else made again in backward from the saved input x (which the ReLU before keeps anyway).
 #include "autograd/function.h"
+#include "autograd/saved_tensor.h"
 #include "quant/op_utils.h"
 #include "quant/ops.h"
 
@@ -26,21 +28,48 @@ struct PactFn : autograd::Function<PactFn> {
     const double k = static_cast<double>(grid_max(kName, bits));
     const MemoryFormat fmt = follow_format(x.sizes(), {x});
     Tensor y = new_like(x.sizes(), x, fmt);
-    Tensor mask, coef;  // the straight-through rule: dL/dx = g * mask, dL/dalpha = sum g * coef
-    if (ctx.recording()) {
+    const Tensor a = alpha_scalar(alpha);
+    // The straight-through rule: dL/dx = g * mask, dL/dalpha = sum g * coef. Both follow from x, which the
+    // batch norm + ReLU before the quantizer saves anyway: without saved-tensor hooks on the cpu the op saves x
+    // (no extra memory) and backward makes mask and coef again with this same kernel; under hooks (ActNN packs
+    // what is saved) it saves them (1 bit and coef_bits packed), as the activation quantizer does.
+    const bool derive = ctx.recording() && !autograd::SavedTensorHooksGuard::active() && x.device().is_cpu();
+    Tensor mask, coef;
+    if (ctx.recording() && !derive) {
       mask = empty(x.sizes(), TensorOptions().dtype(DType::u8).device(x.device()), fmt);
       coef = new_like(x.sizes(), x, fmt);
     }
-    backend_for(x).pact_forward(y, mask, coef, x, alpha_scalar(alpha), k);
-    if (ctx.recording()) {
+    backend_for(x).pact_forward(y, mask, coef, x, a, k);
+    if (derive) {
+      ctx.save(x, autograd::SaveKind::Activation);
+      ctx.save(a, autograd::SaveKind::Parameter);
+      ctx.data["k"] = k;
+    } else if (ctx.recording()) {
       ctx.save(mask, autograd::SaveKind::Mask);
       ctx.save(coef, autograd::SaveKind::Coefficient);
+    }
+    if (ctx.recording()) {
+      ctx.data["derive"] = derive;
       ctx.data["alpha_shape"] = alpha.sizes();
     }
     return y;
   }
   static std::vector<Tensor> backward(autograd::Context& ctx, std::vector<Tensor> g) {
-    return clip_backward(ctx, g[0], ctx.get<Shape>("alpha_shape"), 1.0);
+    const Shape& alpha_shape = ctx.get<Shape>("alpha_shape");
+    if (!ctx.get<bool>("derive")) return clip_backward(ctx, g[0], alpha_shape, 1.0);
+    // mask and coef as the forward would have saved them: the same kernel on the same x and alpha, in the
+    // forward's layout, transient (one layer at a time)
+    const Tensor x = ctx.saved(0), a = ctx.saved(1);
+    const MemoryFormat fmt = follow_format(x.sizes(), {x});
+    Tensor out = new_like(x.sizes(), x, fmt), coef = new_like(x.sizes(), x, fmt);
+    Tensor mask = empty(x.sizes(), TensorOptions().dtype(DType::u8).device(x.device()), fmt);
+    backend_for(x).pact_forward(out, mask, coef, x, a, ctx.get<double>("k"));
+    out = Tensor();
+    Tensor gx, ga;
+    if (ctx.needs_input_grad(0)) gx = new_like(g[0].sizes(), g[0], follow_format(g[0].sizes(), {coef}));
+    if (ctx.needs_input_grad(1)) ga = new_like(alpha_shape, g[0]);
+    if (gx.defined() || ga.defined()) backend_for(g[0]).quantize_clip_backward(gx, ga, g[0], mask, coef, 1.0);
+    return {gx, ga};
   }
 };
 

@@ -40,6 +40,13 @@ Tensor quantize_weight(const Tensor& w_hat, const Tensor& alpha, const LevelSet&
 /// dL/dalpha = sum g * (1[x > 1] + (q - x) * 1[lo <= x <= 1]) with lo = 0 (I) or -inf (C).
 Tensor quantize_activation(const Tensor& x, const Tensor& alpha, const LevelSet& levels, Semantics sem,
                            double grad_scale = 1.0);
+struct CodedTensor;  // quant/coded_saves.h
+/// The same, also setting *coded to its output as u8 codes into activation_codebook(alpha, levels) when the backend
+/// writes them in its forward pass (the cpu backend, without saved-tensor hooks): what a layer saves for its
+/// weight gradient instead of the output (coded_saves.h). *coded is left empty (codes undefined) otherwise, or when
+/// an element has no code (APoT-C's uniform path below zero).
+Tensor quantize_activation(const Tensor& x, const Tensor& alpha, const LevelSet& levels, Semantics sem,
+                           double grad_scale, CodedTensor* coded);
 
 /// Sections 1.9 / 4.2: the first/last layer "8-bit" weights: m = max(w) (signed maximum, detached),
 /// codes = round(127 * w / m), out = codes * m / 127, identity gradient. clamp_codes (minidl's default) limits

@@ -4,6 +4,7 @@
 
 #include "quant/actnn/packer.h"
 #include "quant/checkpoint.h"
+#include "quant/coded_saves.h"
 #include "quant/levels.h"
 #include "quant/ops.h"
 #include "quant/param_groups.h"

@@ -6,6 +6,7 @@
 
 #include "autograd/ops.h"
 #include "nn/init.h"
+#include "quant/coded_saves.h"
 
 namespace minidl::quant {
 
@@ -49,12 +50,25 @@ Tensor WeightQuantizer::forward(const Tensor& w) {
   }
 }
 
-Tensor quantize_input(const Tensor& x, const QuantSpec& spec, const Tensor& act_alpha, const LevelSet& act_levels) {
+namespace {
+// The code book of a quantized layer's input xq (coded_saves.h); undefined when it is not coded.
+Tensor input_codebook(const Tensor& xq, const QuantSpec& spec, const Tensor& act_alpha, const LevelSet& act_levels) {
+  if (!spec.act_quantized() || !CodedSaveGuard::wanted(xq)) return {};
+  switch (spec.act) {
+    case ActQuant::PACT: return pact_codebook(act_alpha, spec.act_bits, xq.dtype());
+    case ActQuant::IntGrid: return int_grid_codebook(spec.act_bits, xq.dtype());
+    default: return activation_codebook(act_alpha, act_levels, xq.dtype());
+  }
+}
+}  // namespace
+
+Tensor quantize_input(const Tensor& x, const QuantSpec& spec, const Tensor& act_alpha, const LevelSet& act_levels,
+                      CodedTensor* coded) {
   if (!spec.act_quantized()) return x;
   switch (spec.act) {
     case ActQuant::PACT: return pact(x, act_alpha, spec.act_bits);
     case ActQuant::IntGrid: return int_grid_activation(x, spec.act_bits);
-    default: return quantize_activation(x, act_alpha, act_levels, spec.semantics, spec.grad_scale);
+    default: return quantize_activation(x, act_alpha, act_levels, spec.semantics, spec.grad_scale, coded);
   }
 }
 
@@ -88,7 +102,11 @@ Tensor QuantConv2d::forward(const Tensor& x) {
   MINIDL_CHECK(x.dim() == 4 && x.size(1) == geometry.in_channels, "quant::QuantConv2d ('", path(),
                "'): expected input (N, ", geometry.in_channels, ", H, W), got ", shape_str(x.sizes()));
   const Tensor wq = quantized_weight();
-  const Tensor xq = quantize_input(x, spec, act_alpha, act_levels);
+  // conv2d saves xq for the weight gradient: as u8 codes (coded_saves.h), rebuilt bit for bit in its backward
+  CodedTensor coded;
+  const Tensor xq = quantize_input(x, spec, act_alpha, act_levels, CodedSaveGuard::wanted(x) ? &coded : nullptr);
+  if (!coded.codes.defined()) coded.codebook = input_codebook(xq, spec, act_alpha, act_levels);
+  const CodedSaveGuard guard(xq, coded);
   return conv2d(xq, wq, bias, params());
 }
 
@@ -111,8 +129,8 @@ std::string QuantConv2d::extra_repr() const {
 
 QuantLinear::QuantLinear(const nn::LinearSpec& g, const QuantSpec& s) : Module("QuantLinear"), geometry(g), spec(s) {
   spec.validate();
-  MINIDL_CHECK(g.in_features > 0 && g.out_features > 0, "quant::QuantLinear ('", g.name, "'): invalid geometry in=",
-               g.in_features, " out=", g.out_features);
+  MINIDL_CHECK(g.in_features > 0 && g.out_features > 0, "quant::QuantLinear ('", g.name,
+               "'): invalid geometry in=", g.in_features, " out=", g.out_features);
   weight = register_parameter("weight", empty({g.out_features, g.in_features}));
   if (g.bias) bias = register_parameter("bias", empty({g.out_features}));
   default_init(weight, bias);
@@ -127,7 +145,12 @@ Tensor QuantLinear::quantized_weight() { return weight_quant->forward(weight); }
 Tensor QuantLinear::forward(const Tensor& x) {
   MINIDL_CHECK(x.dim() == 2 && x.size(1) == geometry.in_features, "quant::QuantLinear ('", path(),
                "'): expected input (N, ", geometry.in_features, "), got ", shape_str(x.sizes()));
-  return linear(quantize_input(x, spec, act_alpha, act_levels), quantized_weight(), bias);
+  const Tensor wq = quantized_weight();
+  CodedTensor coded;
+  const Tensor xq = quantize_input(x, spec, act_alpha, act_levels, CodedSaveGuard::wanted(x) ? &coded : nullptr);
+  if (!coded.codes.defined()) coded.codebook = input_codebook(xq, spec, act_alpha, act_levels);
+  const CodedSaveGuard guard(xq, coded);
+  return linear(xq, wq, bias);
 }
 
 void QuantLinear::convert_state(DType dtype) {
@@ -136,8 +159,9 @@ void QuantLinear::convert_state(DType dtype) {
 }
 
 std::string QuantLinear::extra_repr() const {
-  return "in_features=" + std::to_string(geometry.in_features) + ", out_features=" +
-         std::to_string(geometry.out_features) + ", bias=" + (geometry.bias ? "True" : "False") + ", " + spec.str();
+  return "in_features=" + std::to_string(geometry.in_features) +
+         ", out_features=" + std::to_string(geometry.out_features) + ", bias=" + (geometry.bias ? "True" : "False") +
+         ", " + spec.str();
 }
 
 }  // namespace minidl::quant

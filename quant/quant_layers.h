@@ -30,7 +30,11 @@ class WeightQuantizer : public nn::Module {
 };
 
 /// The input-activation side: quantize_activation / pact / int_grid_activation with the spec's settings.
-Tensor quantize_input(const Tensor& x, const QuantSpec& spec, const Tensor& act_alpha, const LevelSet& act_levels);
+struct CodedTensor;
+/// coded (optional): for the level-set quantizers, also the output's codes when the backend writes them in its
+/// forward pass (quantize_activation's `coded`).
+Tensor quantize_input(const Tensor& x, const QuantSpec& spec, const Tensor& act_alpha, const LevelSet& act_levels,
+                      CodedTensor* coded = nullptr);
 
 class QuantConv2d : public nn::Module {
  public:

@@ -76,6 +76,8 @@ class CpuBackend final : public Backend {
   void project_to_levels(Tensor& out, const Tensor& x, const Tensor& levels, bool symmetric) override;
   void quantize_clip_forward(Tensor& out, Tensor& mask, Tensor& coef, const Tensor& x, const Tensor& alpha,
                              const Tensor& levels, double steps, double lo, double hi) override;
+  bool quantize_clip_forward_coded(Tensor& out, Tensor& codes, const Tensor& x, const Tensor& alpha,
+                                   const Tensor& levels, double steps, double lo, double hi) override;
   void quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& x,
                                          const Tensor& alpha, const Tensor& levels, double steps, double lo, double hi,
                                          double scale) override;
@@ -87,6 +89,8 @@ class CpuBackend final : public Backend {
   void pack_mask_bits(Tensor& bits, const Tensor& x) override;
   void unpack_mask_bits(Tensor& out, const Tensor& bits) override;
   void mask_from_bits_(Tensor& g, const Tensor& bits) override;
+  bool codebook_encode(Tensor& codes, const Tensor& x, const Tensor& codebook) override;
+  void codebook_decode(Tensor& out, const Tensor& codes, const Tensor& codebook) override;
 };
 
 /// The registered instance (used by the cpu kernels to make strided inputs contiguous).

@@ -8,11 +8,13 @@
 // partials of fixed 4096-element chunks in order (each chunk in 8 fixed lanes): the same result for any thread
 // count and any operand alignment.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
 #include <vector>
 
+#include "backends/codebook.h"
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/cpu_isa.h"
 #include "backends/cpu/cpu_loops.h"
@@ -30,6 +32,7 @@ struct FwdArgs {
   T* out;
   uint8_t* mask;  // null when not wanted (with coef)
   T* coef;
+  uint8_t* codes;  // null when not wanted: quantize_clip_forward_coded's codes
   const T* x;
   T a, lo, hi, steps;
   const T* lv;  // null: the uniform rounding path
@@ -41,10 +44,11 @@ struct FwdArgs {
 // step is its own loop over the block with no data-dependent branch (the level index is a count of midpoints
 // below c, then one table load), so the compiler vectorises all but the table load.
 template <typename T>
-[[gnu::always_inline]] inline void fwd_range(const FwdArgs<T>& A, int64_t b, int64_t e) {
+[[gnu::always_inline]] inline bool fwd_range(const FwdArgs<T>& A, int64_t b, int64_t e) {
   T v[kBlock], c[kBlock], q[kBlock];
   int32_t k[kBlock];
   const T a = A.a, lo = A.lo, hi = A.hi, steps = A.steps;
+  int32_t bad = 0;  // an element without a code (codes wanted)
   for (int64_t s = b; s < e; s += kBlock) {
     const int64_t n = std::min(kBlock, e - s);
     const T* x = A.x + s;
@@ -57,6 +61,15 @@ template <typename T>
     }
     if (A.lv == nullptr) {
       for (int64_t i = 0; i < n; ++i) q[i] = std::nearbyint(c[i] * steps) / steps;
+      if (A.codes != nullptr) {  // grid point r = 0..steps -> 1 + r, -0 -> 0 (quantize_clip_codebook's order)
+        uint8_t* cd = A.codes + s;
+        for (int64_t i = 0; i < n; ++i) {
+          const T r = std::nearbyint(c[i] * steps);
+          const bool ok = r >= T(0) && r <= steps;
+          bad |= static_cast<int32_t>(!ok);
+          cd[i] = ok ? static_cast<uint8_t>(std::signbit(r) ? 0 : static_cast<int32_t>(r) + 1) : uint8_t{0};
+        }
+      }
     } else {
       if (A.nm <= kSelectMax) {
         for (int64_t i = 0; i < n; ++i) k[i] = 0;
@@ -78,6 +91,10 @@ template <typename T>
           k[i] = static_cast<int32_t>(std::lower_bound(A.mid, A.mid + A.nm, c[i]) - A.mid);
       }
       for (int64_t i = 0; i < n; ++i) q[i] = A.lv[k[i]];
+      if (A.codes != nullptr) {
+        uint8_t* cd = A.codes + s;
+        for (int64_t i = 0; i < n; ++i) cd[i] = static_cast<uint8_t>(k[i]);
+      }
     }
     T* out = A.out + s;
     for (int64_t i = 0; i < n; ++i) out[i] = q[i] * a;
@@ -88,15 +105,16 @@ template <typename T>
       for (int64_t i = 0; i < n; ++i) cf[i] = q[i] - v[i] * static_cast<T>(mk[i]);
     }
   }
+  return bad == 0;
 }
 
 template <typename T>
-[[gnu::target("avx2")]] void fwd_avx2(const FwdArgs<T>& A, int64_t b, int64_t e) {
-  fwd_range(A, b, e);
+[[gnu::target("avx2")]] bool fwd_avx2(const FwdArgs<T>& A, int64_t b, int64_t e) {
+  return fwd_range(A, b, e);
 }
 template <typename T>
-void fwd_base(const FwdArgs<T>& A, int64_t b, int64_t e) {
-  fwd_range(A, b, e);
+bool fwd_base(const FwdArgs<T>& A, int64_t b, int64_t e) {
+  return fwd_range(A, b, e);
 }
 
 // Whether the hand-written AVX2 kernel covers these arguments: float32 levels, at most 16 of them.
@@ -106,12 +124,12 @@ bool levels_kernel_fits(const FwdArgs<T>& A) {
 }
 
 // [b, e) through the AVX2 levels kernel (whole vectors of 8) and fwd_avx2 for the rest: the same values.
-void fwd_levels_avx2(const FwdArgs<float>& A, int64_t b, int64_t e) {
+bool fwd_levels_avx2(const FwdArgs<float>& A, int64_t b, int64_t e) {
   const int64_t n8 = (e - b) / 8 * 8;
   cpu::quant_clip_levels_avx2(A.out + b, A.mask != nullptr ? A.mask + b : nullptr,
-                              A.coef != nullptr ? A.coef + b : nullptr, A.x + b, n8, A.a, A.lo, A.hi, A.lv, A.mid,
-                              A.nm);
-  if (b + n8 < e) fwd_avx2<float>(A, b + n8, e);
+                              A.coef != nullptr ? A.coef + b : nullptr, A.codes != nullptr ? A.codes + b : nullptr,
+                              A.x + b, n8, A.a, A.lo, A.hi, A.lv, A.mid, A.nm);
+  return b + n8 < e ? fwd_avx2<float>(A, b + n8, e) : true;
 }
 
 // gx = gy * mask over [b, e) (gx null: skipped); returns sum(gy * coef) of [b, e) in double (coef null: 0).
@@ -176,7 +194,7 @@ void pact_base(T* out, uint8_t* mask, T* coef, const T* x, T a, T den, T k, int6
 }
 
 template <typename T>
-using FwdFn = void (*)(const FwdArgs<T>&, int64_t, int64_t);
+using FwdFn = bool (*)(const FwdArgs<T>&, int64_t, int64_t);
 template <typename T>
 using BwdFn = double (*)(T*, const T*, const uint8_t*, const T*, int64_t, int64_t);
 
@@ -297,9 +315,11 @@ void finish_output(Tensor& t, const Tensor& work) {
 
 }  // namespace
 
-void CpuBackend::quantize_clip_forward(Tensor& out, Tensor& mask, Tensor& coef, const Tensor& x, const Tensor& alpha,
-                                       const Tensor& levels, double steps, double lo, double hi) {
-  const char* op = "quantize_clip_forward";
+namespace {
+
+// quantize_clip_forward, and with codes defined quantize_clip_forward_coded (false: an element without a code).
+bool clip_forward(const char* op, Tensor& out, Tensor& mask, Tensor& coef, Tensor& codes, const Tensor& x,
+                  const Tensor& alpha, const Tensor& levels, double steps, double lo, double hi) {
   cpu::check_cpu(op, "x", x);
   if (!is_floating(x.dtype())) cpu::unsupported(op, x.dtype());
   check_clip_args(op, x, alpha, levels, steps, lo, hi);
@@ -309,17 +329,19 @@ void CpuBackend::quantize_clip_forward(Tensor& out, Tensor& mask, Tensor& coef, 
     cpu::check_tensor(op, "mask", mask, DType::u8, x.sizes());
     cpu::check_tensor(op, "coef", coef, x.dtype(), x.sizes());
   }
-  dispatch_floating(x.dtype(), op, [&](auto tag) {
+  if (codes.defined()) cpu::check_tensor(op, "codes", codes, DType::u8, x.sizes());
+  return dispatch_floating(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     const LevelTable<T> t = level_table<T>(op, levels);
     // every operand in one dense layout (out's, or contiguous): then element i is the same place in each
     const Tensor o = dense(out) ? out : empty(out.sizes(), TensorOptions{}.dtype(out.dtype()));
-    const Tensor m = work_output(mask, o), k = work_output(coef, o);
+    const Tensor m = work_output(mask, o), k = work_output(coef, o), cd = work_output(codes, o);
     const Tensor xc = in_layout_of(x, o);
     const Tensor ac = cpu::contiguous_input(alpha);
     FwdArgs<T> A{o.data<T>(),
                  m.defined() ? m.data<uint8_t>() : nullptr,
                  k.defined() ? k.data<T>() : nullptr,
+                 cd.defined() ? cd.data<uint8_t>() : nullptr,
                  xc.data<T>(),
                  ac.data<T>()[0],
                  static_cast<T>(lo),
@@ -331,11 +353,40 @@ void CpuBackend::quantize_clip_forward(Tensor& out, Tensor& mask, Tensor& coef, 
     const int64_t n = x.numel();
     const int64_t nblocks = (n + kBlock - 1) / kBlock;
     const FwdFn<T> fwd = pick_fwd(A);
-    cpu::parallel_for(nblocks, kBlock * 4, [&](int64_t b, int64_t e) { fwd(A, b * kBlock, std::min(n, e * kBlock)); });
+    std::atomic<bool> ok{true};
+    cpu::parallel_for(nblocks, kBlock * 4, [&](int64_t b, int64_t e) {
+      if (!fwd(A, b * kBlock, std::min(n, e * kBlock))) ok.store(false, std::memory_order_relaxed);
+    });
     finish_output(out, o);
     finish_output(mask, m);
     finish_output(coef, k);
+    finish_output(codes, cd);
+    return ok.load();
   });
+}
+
+}  // namespace
+
+void CpuBackend::quantize_clip_forward(Tensor& out, Tensor& mask, Tensor& coef, const Tensor& x, const Tensor& alpha,
+                                       const Tensor& levels, double steps, double lo, double hi) {
+  Tensor no_codes;
+  clip_forward("quantize_clip_forward", out, mask, coef, no_codes, x, alpha, levels, steps, lo, hi);
+}
+
+bool CpuBackend::quantize_clip_forward_coded(Tensor& out, Tensor& codes, const Tensor& x, const Tensor& alpha,
+                                             const Tensor& levels, double steps, double lo, double hi) {
+  const char* op = "quantize_clip_forward_coded";
+  MINIDL_CHECK(codes.defined(), op, " (backend cpu): codes must be defined");
+  Tensor no_mask, no_coef;
+  // the codes are level indices (or 1 + grid point, 0 for -0): the code book must list exactly those values
+  const bool book =
+      alpha.defined() && alpha.device().is_cpu() && quantize_clip_codebook(alpha, levels, steps).defined();
+  if (!book) {
+    Tensor no_codes;
+    clip_forward(op, out, no_mask, no_coef, no_codes, x, alpha, levels, steps, lo, hi);
+    return false;
+  }
+  return clip_forward(op, out, no_mask, no_coef, codes, x, alpha, levels, steps, lo, hi);
 }
 
 void CpuBackend::quantize_clip_backward(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& mask,
@@ -414,6 +465,7 @@ void CpuBackend::quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, c
     const Tensor gxw = work_output(gx, base);
     const Tensor ac = cpu::contiguous_input(alpha);
     const FwdArgs<T> F{nullptr,
+                       nullptr,
                        nullptr,
                        nullptr,
                        base.data<T>(),

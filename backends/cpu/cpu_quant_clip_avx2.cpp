@@ -26,8 +26,9 @@ constexpr std::array<uint64_t, 256> kMaskBytes = make_mask_bytes();
 
 }  // namespace
 
-MINIDL_AVX2_ONLY void quant_clip_levels_avx2(float* out, uint8_t* mask, float* coef, const float* x, int64_t n, float a,
-                                             float lo, float hi, const float* lv, const float* mid, size_t nm) {
+MINIDL_AVX2_ONLY void quant_clip_levels_avx2(float* out, uint8_t* mask, float* coef, uint8_t* codes, const float* x,
+                                             int64_t n, float a, float lo, float hi, const float* lv, const float* mid,
+                                             size_t nm) {
   // levels padded to 16 (unused entries are never selected: the count is at most nm)
   alignas(32) float table[16] = {};
   for (size_t k = 0; k <= nm; ++k) table[k] = lv[k];
@@ -49,6 +50,10 @@ MINIDL_AVX2_ONLY void quant_clip_levels_avx2(float* out, uint8_t* mask, float* c
     const __m256 q_lo = _mm256_permutevar8x32_ps(lv_lo, k), q_hi = _mm256_permutevar8x32_ps(lv_hi, k);
     const __m256 q = _mm256_blendv_ps(q_lo, q_hi, _mm256_castsi256_ps(_mm256_cmpgt_epi32(k, seven)));
     _mm256_storeu_ps(out + i, _mm256_mul_ps(q, av));
+    if (codes != nullptr) {  // k (0..15) as eight bytes
+      const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(k), _mm256_extracti128_si256(k, 1));
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(codes + i), _mm_packus_epi16(w, w));
+    }
     if (mask != nullptr) {
       const __m256 inside = _mm256_cmp_ps(v, c, _CMP_EQ_OQ);
       const uint64_t bytes = kMaskBytes[static_cast<size_t>(_mm256_movemask_ps(inside))];

@@ -15,9 +15,9 @@ namespace minidl::cpu {
 constexpr size_t kQuantClipAvx2MaxLevels = 16;
 
 /// Elements [0, n) with n a multiple of 8: out = q * a and, when mask is not null, mask (u8) = 1[v == c] and
-/// coef = q - v * mask, for v = x / a, c = min(max(v, lo), hi), q = lv[count of mid below c]. `nm` midpoints
-/// (nm + 1 levels, nm + 1 <= kQuantClipAvx2MaxLevels).
-void quant_clip_levels_avx2(float* out, uint8_t* mask, float* coef, const float* x, int64_t n, float a, float lo,
-                            float hi, const float* lv, const float* mid, size_t nm);
+/// coef = q - v * mask, for v = x / a, c = min(max(v, lo), hi), q = lv[k], k = the count of mid below c; when
+/// codes is not null, codes (u8) = k. `nm` midpoints (nm + 1 levels, nm + 1 <= kQuantClipAvx2MaxLevels).
+void quant_clip_levels_avx2(float* out, uint8_t* mask, float* coef, uint8_t* codes, const float* x, int64_t n, float a,
+                            float lo, float hi, const float* lv, const float* mid, size_t nm);
 
 }  // namespace minidl::cpu

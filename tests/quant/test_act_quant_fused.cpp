@@ -311,3 +311,46 @@ TEST_CASE("fused PACT equals the unfused primitive chain bit for bit") {
     }
   }
 }
+
+TEST_CASE("PACT: the backward derived from the saved input equals the saved mask / coef path, and holds less") {
+  // Without saved-tensor hooks on the cpu, pact saves x (which the ReLU before it keeps anyway) and makes mask and
+  // coef again in backward; under hooks it saves them. Both give the same bits.
+  for (const auto& be : cpu_backends()) {
+    BackendScope scope(be);
+    for (DType dt : {DType::f32, DType::f64}) {
+      for (int bits : {2, 4, 8}) {
+        for (bool cl : {false, true}) {
+          INFO("backend ", be, " ", dtype_name(dt), " ", bits, "-bit", cl ? " channels-last" : " contiguous");
+          const double alpha = 1.37;
+          const Tensor X = random_activation({3, 16, 19, 23}, dt, cl, alpha, 3 + bits);
+          const Tensor go = random_activation(X.sizes(), dt, !cl, 1.0, 6);  // the other layout
+          Allocator& alloc = allocator_for(kCPU);
+          auto run = [&](bool hooked, Tensor& gx, Tensor& ga, size_t& held) {
+            std::unique_ptr<autograd::SavedTensorHooksGuard> guard;
+            if (hooked) guard = std::make_unique<autograd::SavedTensorHooksGuard>(keep_as_is());
+            Tensor Xg = X.detach().set_requires_grad(true);
+            Tensor Ag = scalar_tensor(alpha, TensorOptions().dtype(dt).requires_grad());
+            const size_t before = alloc.stats().live_bytes;
+            Tensor y = pact(Xg, Ag, bits);
+            held = alloc.stats().live_bytes - before - y.nbytes();
+            guard.reset();
+            minidl::sum(minidl::mul(y, go)).backward();
+            gx = Xg.grad();
+            ga = Ag.grad();
+            return y;
+          };
+          Tensor gx_saved, ga_saved, gx_derived, ga_derived;
+          size_t held_saved = 0, held_derived = 0;
+          const Tensor y_saved = run(true, gx_saved, ga_saved, held_saved);
+          const Tensor y_derived = run(false, gx_derived, ga_derived, held_derived);
+          check_bits_equal(y_derived, y_saved, "forward");
+          check_bits_equal(gx_derived, gx_saved, "gx");
+          check_bits_equal(ga_derived, ga_saved, "galpha");
+          const auto n = static_cast<size_t>(X.numel());
+          CHECK(held_derived < n);                        // X is the caller's: nothing activation-sized is added
+          CHECK(held_saved >= (1 + dtype_size(dt)) * n);  // u8 mask + coefficient
+        }
+      }
+    }
+  }
+}
