@@ -180,11 +180,15 @@ Tensor PackedLayer::forward_f64(const Tensor& x, const Tensor& residual, bool re
 
   const bool quantized_w = weight_kind != WeightQuant::Float;
   std::vector<int32_t> wcodes;
-  if (quantized_w && !integer_) wcodes = unpack_codes(codes, what + " weight codes");
+  if (quantized_w) wcodes = unpack_codes(codes, what + " weight codes");
   if (act != ActQuant::Float) {
     const std::vector<int32_t> a = input_codes_f64(xc);
     if (integer_) {
-      // Exact int32 sums against the packed weights, one image at a time: im2col rows of u8 codes, padding 0.
+      // Exact int32 sums, one image at a time: im2col rows of u8 codes (padding 0) in (c, r, s) order against the
+      // weight codes packed here in the same order (independent of the layout forward() keeps its weights in).
+      const std::vector<int8_t> w8(wcodes.begin(), wcodes.end());
+      const backends::PackedInt8Weights gw = backends::pack_int8_weights(out, K, w8.data(), K);
+      const double unit_prod = act_unit_ * weight_unit;
       std::vector<uint8_t> A(static_cast<size_t>(P * K));
       std::vector<int32_t> C(static_cast<size_t>(P * out));
       for (int64_t n = 0; n < N; ++n) {
@@ -200,11 +204,11 @@ Tensor PackedLayer::forward_f64(const Tensor& x, const Tensor& residual, bool re
                       inside ? static_cast<uint8_t>(a[static_cast<size_t>(((n * in + c) * H + ih) * W + iw)]) : 0;
                 }
           }
-        backends::gemm_u8s8_s32(P, A.data(), K, gemm_w_, C.data(), out);
+        backends::gemm_u8s8_s32(P, A.data(), K, gw, C.data(), out);
         for (int64_t o = 0; o < out; ++o)
           for (int64_t p = 0; p < P; ++p)
             sum[static_cast<size_t>((n * out + o) * P + p)] =
-                static_cast<double>(C[static_cast<size_t>(p * out + o)]) * unit_prod_;
+                static_cast<double>(C[static_cast<size_t>(p * out + o)]) * unit_prod;
       }
     } else if (quantized_w) {
       // Codes beyond 8 bits (PoT 4-bit activations): exact int64 sums.
