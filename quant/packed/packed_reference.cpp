@@ -183,7 +183,11 @@ Tensor PackedLayer::forward_f64(const Tensor& x, const Tensor& residual, bool re
   if (quantized_w) wcodes = unpack_codes(codes, what + " weight codes");
   if (act != ActQuant::Float) {
     const std::vector<int32_t> a = input_codes_f64(xc);
-    if (integer_) {
+    // u8 activation codes and s8 weight codes (what forward() runs on integers): the int32 GEMM; otherwise int64
+    // loops. Both sums are exact, so the choice (decided here, not by forward()'s integer()) changes no bit.
+    bool fits8 = quantized_w && act_max_code_ <= 255;
+    for (int32_t c : wcodes) fits8 = fits8 && c >= -128 && c <= 127;
+    if (fits8) {
       // Exact int32 sums, one image at a time: im2col rows of u8 codes (padding 0) in (c, r, s) order against the
       // weight codes packed here in the same order (independent of the layout forward() keeps its weights in).
       const std::vector<int8_t> w8(wcodes.begin(), wcodes.end());
