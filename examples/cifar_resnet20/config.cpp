@@ -99,7 +99,9 @@ std::optional<Config> parse_args(int argc, char** argv) {
   app.add_option("--predict", c.predict_in, "with --evaluate: run the model on tensor `input` of this file");
   app.add_option("--out", c.predict_out, "with --predict: write tensor `logits` to this file");
   app.add_option("--dtype", c.dtype,
-                 "with --evaluate: run the model in f32 or f64 (f64: on the ref backend; logits in that dtype)")
+                 "with --evaluate: run the model in f32 or f64 (f64: on the ref backend; logits in that dtype); "
+                 "with --evaluate-packed: the packed model in f64 and, with -e, the fake-quant model as the same "
+                 "model in f64 (docs/deploy.md)")
       ->check(CLI::IsMember({"f32", "f64"}));
   std::vector<std::string> export_args;
   app.add_option("--export", export_args,
@@ -151,8 +153,10 @@ std::optional<Config> parse_args(int argc, char** argv) {
   MINIDL_CHECK(c.save_every == 0 || !c.save_dir.empty() || !c.resume.empty(), "--save-every needs --save DIR");
   MINIDL_CHECK(c.predict_in.empty() || !c.evaluate.empty(), "--predict needs --evaluate CKPT");
   MINIDL_CHECK(c.predict_in.empty() == c.predict_out.empty(), "--predict and --out go together");
-  MINIDL_CHECK(c.dtype == "f32" || !c.evaluate.empty(), "--dtype ", c.dtype,
-               " needs --evaluate CKPT (training runs in float32 only)");
+  MINIDL_CHECK(c.dtype == "f32" || !c.evaluate.empty() || !c.evaluate_packed.empty(), "--dtype ", c.dtype,
+               " needs --evaluate CKPT or --evaluate-packed FILE (training runs in float32 only)");
+  MINIDL_CHECK(c.dtype == "f32" || c.export_format.empty(), "--dtype ", c.dtype,
+               " does not apply to --export (the exporters read the float32 model)");
   MINIDL_CHECK(c.device == "cpu" || c.dtype == "f32", "--device cuda runs float32 only (--dtype ", c.dtype, ")");
   MINIDL_CHECK(c.device == "cpu" || minidl::cuda_device_count() > 0, "--device cuda: no usable GPU (",
                minidl::cuda_device_status(), ")");

@@ -1,11 +1,13 @@
 // The --export job (see export.h).
 #include "export.h"
 
+#include <core/env.h>
 #include <data/loader.h>
 #include <minidl.h>
 #include <quant/checkpoint.h>
 #include <quant/onnx/onnx_export.h>
 #include <quant/packed/pack.h>
+#include <quant/packed/packed_reference.h>
 
 #include <chrono>
 #include <cmath>
@@ -72,8 +74,8 @@ int write_packed(nn::ResNet& model, const std::string& path) {
   return 0;
 }
 
-// Argmax of row i of a contiguous (N, C) float tensor.
-int64_t row_argmax(const std::vector<float>& v, int64_t i, int64_t c) {
+// Argmax of row i of a contiguous (N, C) tensor's values.
+int64_t row_argmax(const std::vector<double>& v, int64_t i, int64_t c) {
   int64_t best = 0;
   for (int64_t j = 1; j < c; ++j)
     if (v[static_cast<size_t>(i * c + j)] > v[static_cast<size_t>(i * c + best)]) best = j;
@@ -84,9 +86,19 @@ int64_t row_argmax(const std::vector<float>& v, int64_t i, int64_t c) {
 
 int run_evaluate_packed(const Config& flags) {
   set_num_threads(flags.threads);
+  // --dtype f64: the packed model in double (PackedResNet::forward_f64) and, with -e, the fake-quant model made
+  // the same model in float64 (quant::make_f64_reference) on the ref backend: docs/deploy.md, "Exactness in float64".
+  MINIDL_CHECK(flags.dtype == "f32" || flags.dtype == "f64", "--dtype: expected f32 or f64, got '", flags.dtype, "'");
+  const bool f64 = flags.dtype == "f64";
+  if (f64) {
+    MINIDL_CHECK(env_string("MINIDL_BACKEND").value_or("") != "cpu",
+                 "--evaluate-packed --dtype f64 runs the fake-quant reference on the ref backend (the cpu backend's "
+                 "convolutions are float32 only); unset MINIDL_BACKEND=cpu");
+    set_cpu_backend("ref");
+  }
   const quant::PackedResNet packed = quant::load_packed(flags.evaluate_packed);
-  std::printf("=> packed model %s (%s), %zu layers\n", flags.evaluate_packed.c_str(), packed.description.c_str(),
-              packed.layers().size());
+  std::printf("=> packed model %s (%s), %zu layers, evaluated in %s\n", flags.evaluate_packed.c_str(),
+              packed.description.c_str(), packed.layers().size(), f64 ? "float64" : "float32");
   Config c = flags;
   std::shared_ptr<nn::Module> model;
   if (!flags.evaluate.empty()) {
@@ -98,7 +110,19 @@ int run_evaluate_packed(const Config& flags) {
     model = make_model_for_weights(c, ck.model, ck.config ? nullptr : &ck.metadata);
     quant::load_checkpoint(*model, ck.model);
     model->eval();
-    std::printf("=> comparing with the fake-quant model of %s\n", flags.evaluate.c_str());
+    if (f64) {
+      auto* resnet = dynamic_cast<nn::ResNet*>(model.get());
+      MINIDL_CHECK(resnet != nullptr, "--evaluate-packed --dtype f64: -e ", flags.evaluate,
+                   " is not a CIFAR ResNet (--arch ", c.arch, ")");
+      quant::make_f64_reference(*resnet, packed);
+      std::printf(
+          "=> comparing with the fake-quant model of %s in float64 on the %s backend (batch norm as the cpu "
+          "kernel's float32 x * a + b, weights frozen at code x unit, exact APoT levels: checked against the "
+          "packed file)\n",
+          flags.evaluate.c_str(), cpu_backend_name().c_str());
+    } else {
+      std::printf("=> comparing with the fake-quant model of %s\n", flags.evaluate.c_str());
+    }
   }
   Datasets ds = make_datasets(c);
   data::DataLoader loader(ds.test, {.batch_size = flags.packed_batch,
@@ -107,23 +131,23 @@ int run_evaluate_packed(const Config& flags) {
                                     .drop_last = false,
                                     .num_workers = c.workers,
                                     .prefetch_factor = 2});
-  int64_t seen = 0, correct_p = 0, correct_f = 0, agree = 0, close_rows = 0, batches = 0;
+  int64_t seen = 0, correct_p = 0, correct_f = 0, agree = 0, close_rows = 0, tight_rows = 0, batches = 0;
   double max_diff = 0, t_packed = 0, t_fake = 0;
   NoGradGuard no_grad;
   using clock = std::chrono::steady_clock;
   for (data::Batch& b : loader.epoch(0)) {
     if (flags.max_steps > 0 && batches >= flags.max_steps) break;
     ++batches;
-    const Tensor x = b.images.contiguous();
+    const Tensor x = f64 ? b.images.to(DType::f64).contiguous() : b.images.contiguous();
     const int64_t n = x.size(0), k = packed.num_classes;
     const std::vector<int64_t> y = b.labels.to_vector<int64_t>();
     auto t0 = clock::now();
-    const std::vector<float> lp = packed.forward(x).to_vector<float>();
+    const std::vector<double> lp = (f64 ? packed.forward_f64(x) : packed.forward(x)).to_vector<double>();
     t_packed += std::chrono::duration<double>(clock::now() - t0).count();
-    std::vector<float> lf;
+    std::vector<double> lf;
     if (model) {
       t0 = clock::now();
-      lf = (*model)(x).contiguous().to_vector<float>();
+      lf = (*model)(x).contiguous().to_vector<double>();
       t_fake += std::chrono::duration<double>(clock::now() - t0).count();
       MINIDL_CHECK(lf.size() == lp.size(), "--evaluate-packed: the checkpoint's model gives ", lf.size() / n,
                    " logits per image, the packed model ", k);
@@ -137,10 +161,10 @@ int run_evaluate_packed(const Config& flags) {
       agree += af == ap;
       double d = 0;
       for (int64_t j = 0; j < k; ++j)
-        d = std::max(
-            d, static_cast<double>(std::abs(lp[static_cast<size_t>(i * k + j)] - lf[static_cast<size_t>(i * k + j)])));
+        d = std::max(d, std::abs(lp[static_cast<size_t>(i * k + j)] - lf[static_cast<size_t>(i * k + j)]));
       max_diff = std::max(max_diff, d);
       close_rows += d <= 1e-4;
+      tight_rows += d <= 1e-9;
     }
     seen += n;
   }
@@ -158,6 +182,9 @@ int run_evaluate_packed(const Config& flags) {
         "max |logit diff| %.3g\n",
         static_cast<long long>(agree), static_cast<long long>(seen), static_cast<long long>(close_rows),
         static_cast<long long>(seen), max_diff);
+    if (f64)
+      std::printf("=> float64: logits within 1e-9 on %lld / %lld images\n", static_cast<long long>(tight_rows),
+                  static_cast<long long>(seen));
   }
   return 0;
 }

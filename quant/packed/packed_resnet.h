@@ -72,6 +72,15 @@ struct PackedLayer {
   /// Float path: the weight the float conv uses (rebuilt from the codes as the fake-quant quantizer computes
   /// it); undefined on the integer path.
   const Tensor& dequantized_weight() const { return deq_weight_; }
+  /// The same layer in float64 (quant/packed/packed_reference.cpp; docs/deploy.md, "Exactness in float64"): x and
+  /// residual float64 cpu, shapes as forward(); returns float64. The codes come from the layer's quantizer op run
+  /// in float64 on the exact level set (exact_levels_f64); the sums are exact integers (gemm_u8s8_s32, or int64
+  /// where the codes do not fit 8 bits); a float input (stem, fc) is summed in double against code * unit (or
+  /// the float32 weight). The rescale, x * scale + shift (the stored float32 values), residual and ReLU run in
+  /// double.
+  Tensor forward_f64(const Tensor& x, const Tensor& residual, bool relu) const;
+  /// The input codes forward_f64 uses (act != Float), in (N, C, H, W) order.
+  std::vector<int32_t> input_codes_f64(const Tensor& x) const;
 
  private:
   Tensor quantize(const Tensor& x) const;
@@ -110,6 +119,9 @@ class PackedResNet {
   void prepare();
   /// (N, in_channels, H, W) float32 cpu -> logits (N, num_classes).
   Tensor forward(const Tensor& x) const;
+  /// (N, in_channels, H, W) float64 cpu -> float64 logits: every layer's forward_f64, the option-A shortcut and
+  /// the average pool in double (packed_reference.cpp).
+  Tensor forward_f64(const Tensor& x) const;
   /// Layers in forward order (stem, each block's conv1, conv2, downsample, fc).
   std::vector<const PackedLayer*> layers() const;
 };

@@ -5,7 +5,9 @@
 # with -e): the argmax must agree on at least 490 of them. Not on all: these 20-step models have small logit
 # margins, and a quantizer input that the fake-quant float conv leaves within rounding of a midpoint takes the
 # neighbouring code (docs/deploy.md; 498-500 of 500 measured). Bad input: a corrupt packed file and a float checkpoint
-# must fail with one error line. Exit 77 (CTest: skipped) without Fashion-MNIST.
+# must fail with one error line. In float64 (--dtype f64: the packed model and the fake-quant model made the same
+# model, docs/deploy.md "Exactness in float64") every image of the first 50 must agree, logits within 1e-9.
+# Exit 77 (CTest: skipped) without Fashion-MNIST.
 #   packed.sh EXE [DIR]
 set -uo pipefail
 exe="$1"
@@ -42,9 +44,29 @@ for m in "${models[@]}"; do
   echo "$name: $agree"
   n="$(sed -E 's/.*fake-quant: ([0-9]+) \/ 500 images.*/\1/' <<<"$agree")"
   [[ "$n" =~ ^[0-9]+$ ]] && ((n >= 490)) || { echo "FAIL $name: argmax agreement '$n' below 490 / 500"; fail=1; }
+  # In float64 the packed model and the fake-quant model made the same model (--dtype f64) must agree on every
+  # image, with logits within double rounding (first 50 images: the ref backend's float64 convs are slow).
+  if ! "$exe" --evaluate-packed "$dir/$name.packed" -e "$dir/$name.ck/last.safetensors" --dtype f64 \
+    --packed-batch 50 --max-steps 1 --threads 1 --workers 1 >"$dir/$name.eval64.log" 2>&1; then
+    echo "FAIL $name: --evaluate-packed --dtype f64"; tail -3 "$dir/$name.eval64.log"; fail=1; continue
+  fi
+  agree64="$(grep '^=> argmax agreement' "$dir/$name.eval64.log")"
+  echo "$name (float64): $agree64"
+  if ! grep -q 'fake-quant: 50 / 50 images' <<<"$agree64" ||
+    ! grep -q '^=> float64: logits within 1e-9 on 50 / 50 images' "$dir/$name.eval64.log"; then
+    echo "FAIL $name: float64 packed and fake-quant differ"; cat "$dir/$name.eval64.log"; fail=1
+  fi
 done
-# Bad input: a truncated packed file, and a checkpoint that is not quantized.
+# Bad input: a truncated packed file, and a checkpoint that is not quantized; --dtype f64 where it cannot run.
 if [[ -f "$dir/apot4.packed" ]]; then
+  if MINIDL_BACKEND=cpu "$exe" --evaluate-packed "$dir/apot4.packed" -e "$dir/apot4.ck/last.safetensors" --dtype f64 \
+    >"$dir/f64cpu.log" 2>&1 || ! grep -q "error: .*unset MINIDL_BACKEND=cpu" "$dir/f64cpu.log"; then
+    echo "FAIL: --evaluate-packed --dtype f64 with MINIDL_BACKEND=cpu was not refused"; cat "$dir/f64cpu.log"; fail=1
+  fi
+  if "$exe" -e "$dir/apot4.ck/last.safetensors" --export packed "$dir/x.packed" --dtype f64 >"$dir/f64export.log" 2>&1 ||
+    ! grep -q "error: --dtype f64 does not apply to --export" "$dir/f64export.log"; then
+    echo "FAIL: --export with --dtype f64 was not refused"; cat "$dir/f64export.log"; fail=1
+  fi
   head -c 5000 "$dir/apot4.packed" >"$dir/bad.packed"
   if "$exe" --evaluate-packed "$dir/bad.packed" --dataset fashion-mnist --data "$data" >"$dir/bad.log" 2>&1 ||
     ! grep -q "error: .*bad.packed" "$dir/bad.log"; then
