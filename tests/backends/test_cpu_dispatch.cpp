@@ -11,9 +11,11 @@
 #include "backends/cpu/cpu_winograd.h"
 #include "backends/cpu/dnnl_workarounds.h"
 #include "core/error.h"
+#include "test_scopes.h"
 
 using namespace minidl;
 using cpu::CpuIsa;
+using minidl::test::CapGuard;
 
 namespace {
 
@@ -22,11 +24,6 @@ Conv2dParams conv(int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, in
   p.stride_h = sh, p.stride_w = sw, p.pad_h = ph, p.pad_w = pw, p.dilation_h = dh, p.dilation_w = dw;
   return p;
 }
-
-// Restores the environment's cap when a test case ends, whatever it set.
-struct CapGuard {
-  ~CapGuard() { cpu::set_cpu_isa_cap(std::nullopt); }
-};
 
 }  // namespace
 

@@ -16,21 +16,15 @@
 #include "core/cpu_isa.h"
 #include "core/error.h"
 #include "core/threads.h"
+#include "test_scopes.h"
 
 using namespace minidl;
 using backends::CodeThresholds;
 using cpu::CpuIsa;
+using minidl::test::CapGuard;
+using minidl::test::ThreadsGuard;
 
 namespace {
-
-struct CapGuard {
-  ~CapGuard() { cpu::set_cpu_isa_cap(std::nullopt); }
-};
-struct ThreadsGuard {
-  explicit ThreadsGuard(int n) : saved(get_num_threads()) { set_num_threads(n); }
-  ~ThreadsGuard() { set_num_threads(saved); }
-  int saved;
-};
 
 std::vector<CpuIsa> runnable_caps() {
   std::vector<CpuIsa> caps{CpuIsa::Baseline};

@@ -16,25 +16,16 @@
 #include "core/cpu_isa.h"
 #include "core/error.h"
 #include "core/threads.h"
+#include "test_scopes.h"
 #include "test_skip.h"
 
 using namespace minidl;
 using backends::IntGemmKernel;
 using cpu::CpuIsa;
+using minidl::test::CapGuard;
+using minidl::test::ThreadsGuard;
 
 namespace {
-
-// Sets the OpenMP thread count for a scope.
-struct ThreadsGuard {
-  explicit ThreadsGuard(int n) : saved(get_num_threads()) { set_num_threads(n); }
-  ~ThreadsGuard() { set_num_threads(saved); }
-  int saved;
-};
-
-// Restores the environment's ISA cap when a test case ends.
-struct CapGuard {
-  ~CapGuard() { cpu::set_cpu_isa_cap(std::nullopt); }
-};
 
 constexpr int32_t kSentinel = -777777;  // C's padding (ldc > n) must keep it
 

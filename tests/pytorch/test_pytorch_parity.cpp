@@ -18,8 +18,10 @@
 #include "nn/models/resnet.h"
 #include "optim/sgd.h"
 #include "tensor/safetensors.h"
+#include "test_scopes.h"
 
 using namespace minidl;
+using minidl::test::BackendScope;
 
 namespace {
 
@@ -94,15 +96,6 @@ std::vector<std::string> cpu_backends() {
     if (b == "ref" || b == "cpu") out.push_back(b);
   return out;
 }
-
-/// Selects a CPU backend for a scope and restores the previous one.
-struct BackendScope {
-  std::string prev = cpu_backend_name();
-  explicit BackendScope(const std::string& name) { set_cpu_backend(name); }
-  ~BackendScope() { set_cpu_backend(prev); }
-  BackendScope(const BackendScope&) = delete;
-  BackendScope& operator=(const BackendScope&) = delete;
-};
 
 // ---- the deterministic ResNet-20 initial weights (mirror of init_value() in gen_pytorch_fixtures.py) ----
 

@@ -21,18 +21,13 @@
 #include "quant/op_utils.h"
 #include "quant/ops.h"
 #include "tensor/allocator.h"
+#include "test_scopes.h"
 
 using namespace minidl;
+using minidl::test::BackendScope;
 using namespace minidl::quant;
 
 namespace {
-
-// Restores the CPU backend chosen before the test.
-struct BackendScope {
-  std::string saved = cpu_backend_name();
-  explicit BackendScope(const std::string& name) { set_cpu_backend(name); }
-  ~BackendScope() { set_cpu_backend(saved); }
-};
 
 std::vector<std::string> cpu_backends() {
   std::vector<std::string> names;

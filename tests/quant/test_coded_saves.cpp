@@ -22,17 +22,13 @@
 #include "quant/quant_layers.h"
 #include "tensor/allocator.h"
 #include "tensor/generator.h"
+#include "test_scopes.h"
 
 using namespace minidl;
+using minidl::test::BackendScope;
 using namespace minidl::quant;
 
 namespace {
-
-struct BackendScope {
-  std::string saved = cpu_backend_name();
-  explicit BackendScope(const std::string& name) { set_cpu_backend(name); }
-  ~BackendScope() { set_cpu_backend(saved); }
-};
 
 struct CodedScope {
   bool saved = coded_saves();
