@@ -18,7 +18,9 @@
 #include <type_traits>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/cpu_batchnorm_avx512.h"
 #include "backends/cpu/cpu_loops.h"
+#include "core/cpu_isa.h"
 
 namespace minidl {
 namespace {
@@ -212,20 +214,21 @@ void bn_bwd(T* gx, T* gres, const T* gy, const T* relu_y, const T* x, const BnGe
 
 // ---- channels-last: x viewed as (M, C) rows, M = N*H*W ----
 
+// The channels-last loops' AVX-512 kernels (cpu_batchnorm_avx512.h, float32): same bits, more lanes.
+bool use_avx512() { return cpu::isa_enabled(cpu::CpuIsa::Avx512); }
+
 constexpr int64_t kRowsPerBlock = 256;  // rows summed into one partial: fixed, so sums are thread-count free
 
 // sums[c] = sum over rows of f(row pointers, c), accumulated per block of rows in double, blocks then added in
-// order. f(acc, r) adds row r's contribution to acc[0..C) (and acc[C..2C) when width is 2).
-template <typename RowFn>
-std::vector<double> channel_sums(int64_t M, int64_t C, int width, RowFn&& f) {
+// order. f adds the rows' contributions to acc[0..C) (and acc[C..2C) when width is 2).
+// f(acc, r0, r1) adds rows [r0, r1) (one block) in row order.
+template <typename BlockFn>
+std::vector<double> channel_sums(int64_t M, int64_t C, int width, BlockFn&& f) {
   const int64_t blocks = (M + kRowsPerBlock - 1) / kRowsPerBlock;
   std::vector<double> part(static_cast<size_t>(blocks * C * width), 0.0);
   cpu::parallel_for(blocks, kRowsPerBlock * C, [&](int64_t b0, int64_t b1) {
-    for (int64_t blk = b0; blk < b1; ++blk) {
-      double* acc = part.data() + blk * C * width;
-      const int64_t r1 = std::min(M, (blk + 1) * kRowsPerBlock);
-      for (int64_t r = blk * kRowsPerBlock; r < r1; ++r) f(acc, r);
-    }
+    for (int64_t blk = b0; blk < b1; ++blk)
+      f(part.data() + blk * C * width, blk * kRowsPerBlock, std::min(M, (blk + 1) * kRowsPerBlock));
   });
   std::vector<double> total(static_cast<size_t>(C * width), 0.0);
   for (int64_t blk = 0; blk < blocks; ++blk) {
@@ -242,6 +245,9 @@ void affine_rows(T* y, const T* x, const T* res, int64_t M, int64_t C, const std
   const T* pa = a.data();
   const T* pb = b.data();
   cpu::parallel_for(M, C, [&](int64_t r0, int64_t r1) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (use_avx512()) return cpu::bn_affine_rows_avx512(y, x, Res ? res : nullptr, r0, r1, C, pa, pb, Relu);
+    }
     for (int64_t r = r0; r < r1; ++r) {
       const T* xr = x + r * C;
       const T* rr = Res ? res + r * C : xr;
@@ -264,12 +270,20 @@ void channel_moments(const T* x, int64_t M, int64_t C, std::vector<double>& mean
       double* m = bm.data() + blk * C;
       double* q = bq.data() + blk * C;
       const int64_t r0 = blk * kRowsPerBlock, r1 = std::min(M, r0 + kRowsPerBlock);
+      const double inv_n = 1.0 / static_cast<double>(r1 - r0);
+      if constexpr (std::is_same_v<T, float>) {
+        if (use_avx512()) {
+          cpu::bn_sum_rows_avx512(x, r0, r1, C, m);
+          for (int64_t c = 0; c < C; ++c) m[c] *= inv_n;
+          cpu::bn_sqdev_rows_avx512(x, r0, r1, C, m, q);
+          continue;
+        }
+      }
       for (int64_t r = r0; r < r1; ++r) {
         const T* xr = x + r * C;
 #pragma omp simd
         for (int64_t c = 0; c < C; ++c) m[c] += static_cast<double>(xr[c]);
       }
-      const double inv_n = 1.0 / static_cast<double>(r1 - r0);
       for (int64_t c = 0; c < C; ++c) m[c] *= inv_n;
       for (int64_t r = r0; r < r1; ++r) {
         const T* xr = x + r * C;
@@ -331,19 +345,26 @@ void bn_bwd_nhwc(T* gx, T* gres, const T* gy, const T* relu_y, const T* x, int64
   const double* m = mean.data();
   // the incoming gradient (masked by the ReLU when fused), written out in each loop so it vectorises
   // acc[0..C): sum gy; acc[C..2C): sum gy * (x - mean)
-  const auto s = channel_sums(M, C, 2, [&](double* acc, int64_t r) {
-    const T* xr = x + r * C;
-    const T* gr = gy + r * C;
-    const T* yr = Relu ? relu_y + r * C : gr;
-    T* mr = StoreMask ? gres + r * C : nullptr;
+  const auto s = channel_sums(M, C, 2, [&](double* acc, int64_t r0, int64_t r1) {
     double* acc2 = acc + C;
+    if constexpr (std::is_same_v<T, float>) {
+      if (use_avx512())
+        return cpu::bn_bwd_sums_rows_avx512(x, gy, Relu ? relu_y : nullptr, StoreMask ? gres : nullptr, r0, r1, C, m,
+                                            acc, acc2);
+    }
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* xr = x + r * C;
+      const T* gr = gy + r * C;
+      const T* yr = Relu ? relu_y + r * C : gr;
+      T* mr = StoreMask ? gres + r * C : nullptr;
 #pragma omp simd
-    for (int64_t c = 0; c < C; ++c) {
-      const T gt = Relu ? relu_mask(gr[c], yr[c]) : gr[c];
-      if constexpr (StoreMask) mr[c] = gt;
-      const double gv = static_cast<double>(gt);
-      acc[c] += gv;
-      acc2[c] += gv * (static_cast<double>(xr[c]) - m[c]);
+      for (int64_t c = 0; c < C; ++c) {
+        const T gt = Relu ? relu_mask(gr[c], yr[c]) : gr[c];
+        if constexpr (StoreMask) mr[c] = gt;
+        const double gv = static_cast<double>(gt);
+        acc[c] += gv;
+        acc2[c] += gv * (static_cast<double>(xr[c]) - m[c]);
+      }
     }
   });
   std::vector<T> A(static_cast<size_t>(C)), B(static_cast<size_t>(C)), D(static_cast<size_t>(C)),
@@ -363,6 +384,10 @@ void bn_bwd_nhwc(T* gx, T* gres, const T* gy, const T* relu_y, const T* x, int64
   const T* g2 = StoreMask ? gres : gy;
   const T *pa = A.data(), *pb = B.data(), *pd = D.data(), *pm = Mu.data();
   cpu::parallel_for(M, 3 * C, [&](int64_t r0, int64_t r1) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (use_avx512())
+        return cpu::bn_bwd_dx_rows_avx512(gx, g2, kMask2 ? relu_y : nullptr, x, r0, r1, C, pa, pb, pd, pm);
+    }
     for (int64_t r = r0; r < r1; ++r) {
       const T* xr = x + r * C;
       const T* gr = g2 + r * C;

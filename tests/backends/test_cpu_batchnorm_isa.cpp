@@ -1,0 +1,118 @@
+// The channels-last batch norm's AVX-512 kernels (backends/cpu/cpu_batchnorm_avx512.h) against the portable
+// loops they replace, bit for bit: forward training (plain, + ReLU, + residual + ReLU) and every backward, at the
+// avx512 cap and at the avx2 cap (which runs the portable loops). Shapes cover channel counts that are not a
+// multiple of 16 (the scalar tails), row counts beyond one 256-row block and NaN / negative-zero inputs to the
+// ReLU. Named "cpu ISA: " so scripts/isa-matrix runs it on every leg; skipped on hosts without AVX-512.
+#ifdef MINIDL_WITH_ONEDNN
+
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "backends/backend.h"
+#include "core/cpu_isa.h"
+#include "tensor/generator.h"
+#include "tensor/tensor.h"
+#include "test_scopes.h"
+#include "test_skip.h"
+
+using namespace minidl;
+using cpu::CpuIsa;
+using minidl::test::BackendScope;
+using minidl::test::CapGuard;
+
+namespace {
+
+Tensor nhwc(const Tensor& src) {
+  Tensor t = empty(src.sizes(), TensorOptions{}, MemoryFormat::ChannelsLast);
+  t.copy_(src);
+  return t;
+}
+
+Tensor nhwc_like(const Shape& s) { return empty(s, TensorOptions{}, MemoryFormat::ChannelsLast); }
+
+struct Inputs {
+  Tensor x, res, gy, w, b;
+};
+
+// Every output of the fused and plain batch-norm primitives for one input set, in a fixed order.
+std::vector<Tensor> run_all(const Inputs& in) {
+  Backend& be = backend_for(in.x);
+  const Shape s = in.x.sizes();
+  const int64_t C = s[1];
+  const double eps = 1e-5;
+  std::vector<Tensor> out;
+  auto stats = [&] { return std::vector<Tensor>{empty({C}), empty({C})}; };
+  {  // plain forward + backward (gx and parameter gradients)
+    Tensor y = nhwc_like(s);
+    auto st = stats();
+    OpStatePtr state;
+    be.batch_norm_forward_training(y, st[0], st[1], in.x, in.w, in.b, eps, state);
+    Tensor gx = nhwc_like(s), gw = empty({C}), gb = empty({C});
+    be.batch_norm_backward(gx, gw, gb, in.gy, in.x, st[0], st[1], in.w, eps, state);
+    out.insert(out.end(), {y, st[0], st[1], gx, gw, gb});
+  }
+  {  // + ReLU
+    Tensor y = nhwc_like(s);
+    auto st = stats();
+    OpStatePtr state;
+    be.batch_norm_relu_forward_training(y, st[0], st[1], in.x, in.w, in.b, eps, state);
+    Tensor gx = nhwc_like(s), gw = empty({C}), gb = empty({C});
+    be.batch_norm_relu_backward(gx, gw, gb, in.gy, y, in.x, st[0], st[1], in.w, eps, state);
+    out.insert(out.end(), {y, st[0], st[1], gx, gw, gb});
+  }
+  {  // + residual + ReLU: every output, then the residual's gradient alone
+    Tensor y = nhwc_like(s);
+    auto st = stats();
+    OpStatePtr state;
+    be.batch_norm_add_relu_forward_training(y, st[0], st[1], in.x, in.res, in.w, in.b, eps, state);
+    Tensor gx = nhwc_like(s), gr = nhwc_like(s), gw = empty({C}), gb = empty({C});
+    be.batch_norm_add_relu_backward(gx, gr, gw, gb, in.gy, y, in.x, st[0], st[1], in.w, eps, state);
+    Tensor none, gr_only = nhwc_like(s);
+    be.batch_norm_add_relu_backward(none, gr_only, none, none, in.gy, y, in.x, st[0], st[1], in.w, eps, state);
+    out.insert(out.end(), {y, st[0], st[1], gx, gr, gw, gb, gr_only});
+  }
+  return out;
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  const Tensor ca = a.contiguous(), cb = b.contiguous();
+  return ca.numel() == cb.numel() &&
+         std::memcmp(ca.data<float>(), cb.data<float>(), static_cast<size_t>(ca.numel()) * sizeof(float)) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("cpu ISA: AVX-512 batch norm kernels give the portable loops' bits") {
+  if (cpu::host_isa() < CpuIsa::Avx512)
+    MINIDL_SKIP("no AVX-512 on this host (level " << cpu::isa_name(cpu::host_isa()) << ")");
+  BackendScope backend("cpu");
+  CapGuard guard;
+  cpu::set_cpu_isa_cap(std::nullopt);
+  if (cpu::active_isa() < CpuIsa::Avx512)
+    MINIDL_SKIP("MINIDL_CPU_ISA caps minidl's kernels at " << cpu::isa_name(cpu::active_isa()));
+  manual_seed(7);
+  const std::vector<Shape> shapes = {{2, 16, 9, 7}, {3, 24, 5, 5}, {2, 40, 13, 12}, {4, 3, 4, 4}, {8, 64, 8, 8}};
+  for (const Shape& s : shapes) {
+    INFO("shape " << s[0] << "x" << s[1] << "x" << s[2] << "x" << s[3]);
+    Inputs in{nhwc(randn(s)), nhwc(randn(s)), nhwc(randn(s)), randn({s[1]}), randn({s[1]})};
+    // ReLU edge values: exact zeros, negative zeros and a NaN in the pre-activation's path
+    float* x = in.x.data<float>();
+    x[0] = std::numeric_limits<float>::quiet_NaN();
+    x[1] = -0.0f;
+    in.res.data<float>()[2] = 0.0f;
+    cpu::set_cpu_isa_cap(CpuIsa::Avx512);
+    const auto fast = run_all(in);
+    cpu::set_cpu_isa_cap(CpuIsa::Avx2);
+    const auto portable = run_all(in);
+    REQUIRE(fast.size() == portable.size());
+    for (size_t i = 0; i < fast.size(); ++i) {
+      INFO("output " << i);
+      CHECK(same_bits(fast[i], portable[i]));
+    }
+  }
+}
+
+#endif  // MINIDL_WITH_ONEDNN
