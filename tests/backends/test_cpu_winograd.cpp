@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "backends/cpu/cpu_winograd.h"
 #include "core/env.h"
 #include "tensor/tensor.h"
+#include "test_scopes.h"
 #include "test_skip.h"
 
 using namespace minidl;
@@ -209,6 +211,61 @@ TEST_CASE("cpu winograd: the F(4x4,3x3) kernel against a double-precision direct
   cpu::set_winograd_layer_wide(std::nullopt);
   check_kernel({2, 256, 256, 7, 7, 1, false});  // layer-wide by default
   check_kernel({1, 256, 256, 7, 7, 1, true});
+}
+
+namespace {
+
+// Every output of the raw kernels for one case: forward (plain and with the epilogue) or backward-data (flip),
+// and backward-weights.
+std::vector<std::vector<float>> kernel_outputs(const KernelCase& kc) {
+  const cpu::WinogradShape s = shape_of(kc);
+  const auto in = uniform(static_cast<size_t>(s.n * s.in_h * s.in_w * s.in_c), 1);
+  const auto w = uniform(static_cast<size_t>(s.in_c * s.out_c * 9), 2);
+  const auto bias = uniform(static_cast<size_t>(s.out_c), 3);
+  const auto gy = uniform(static_cast<size_t>(s.n * s.out_h * s.out_w * s.out_c), 4);
+  const int64_t K = kc.flip ? s.in_c : s.out_c, C = kc.flip ? s.out_c : s.in_c;
+  std::vector<float> u(static_cast<size_t>(cpu::winograd_weights_size(s.in_c, s.out_c)));
+  cpu::winograd_transform_weights(u.data(), w.data(), K, C, kc.flip);
+  std::vector<float> plain(gy.size()), fused = gy, gw(static_cast<size_t>(s.in_c * s.out_c * 9));
+  cpu::winograd_conv3x3(plain.data(), in.data(), u.data(), s);
+  cpu::winograd_conv3x3(fused.data(), in.data(), u.data(), s, {bias.data(), true, true});
+  cpu::winograd_conv3x3_backward_weights(gw.data(), in.data(), gy.data(), s);
+  return {plain, fused, gw};
+}
+
+}  // namespace
+
+TEST_CASE("cpu winograd: the AVX-512 kernels give the AVX2 kernels' bits") {
+  if (cpu::host_isa() < cpu::CpuIsa::Avx512 || cpu::active_isa() < cpu::CpuIsa::Avx512 || !cpu::winograd_enabled()) {
+    MINIDL_SKIP("no AVX-512 Winograd here: " << cpu::isa_summary() << ", MINIDL_CPU_CONV "
+                                             << env_string("MINIDL_CPU_CONV").value_or("auto"));
+  }
+  // channel counts that are multiples of 16 run the zmm kernels; row counts that leave every GEMM tail (tiles
+  // per block not a multiple of 12); partial tiles, negative padding, backward-data
+  const std::vector<KernelCase> cases = {
+      {2, 16, 16, 8, 8, 1, false},   {3, 16, 32, 9, 11, 1, false},  {1, 32, 16, 5, 7, 0, false},
+      {5, 16, 16, 14, 14, 1, false}, {2, 64, 64, 10, 10, 1, false}, {1, 48, 32, 13, 3, 1, false},
+      {2, 16, 32, 9, 11, 1, true},   {1, 32, 16, 7, 6, -1, true},   {3, 16, 24, 9, 11, 1, false},
+      {7, 16, 16, 6, 6, 1, false},
+  };
+  minidl::test::CapGuard guard;
+  for (const bool wide : {false, true}) {
+    cpu::set_winograd_layer_wide(wide);
+    for (const auto& c : cases) {
+      const std::string name = c.str() + (wide ? " layer-wide" : " blocked");
+      CAPTURE(name);
+      cpu::set_cpu_isa_cap(cpu::CpuIsa::Avx512);
+      const auto fast = kernel_outputs(c);
+      cpu::set_cpu_isa_cap(cpu::CpuIsa::Avx2);
+      const auto narrow = kernel_outputs(c);
+      for (size_t i = 0; i < fast.size(); ++i) {
+        CAPTURE(i);
+        REQUIRE(fast[i].size() == narrow[i].size());
+        CHECK(std::memcmp(fast[i].data(), narrow[i].data(), fast[i].size() * sizeof(float)) == 0);
+      }
+    }
+  }
+  cpu::set_winograd_layer_wide(std::nullopt);
 }
 
 namespace {
