@@ -5,7 +5,8 @@
 // convolutions already run near the FMA peak, so the only way to make ResNet-20's 3x3 layers faster is to do
 // fewer multiplications. F(4x4, 3x3) computes each 4x4 output tile from a 6x6 input tile with 36 multiplies per
 // (input, output) channel pair instead of 144 (Lavin & Gray, "Fast Algorithms for Convolutional Neural
-// Networks", 2016). The transforms vectorise over 8 channels, which nhwc keeps contiguous.
+// Networks", 2016). The transforms vectorise over 8 channels (AVX2) or 16 (AVX-512, when both channel counts
+// divide by 16; the same bits), which nhwc keeps contiguous.
 //
 // Backward-data of a stride-1 3x3 convolution is itself one (gy convolved with the flipped, transposed weights,
 // padding 2 - pad), so the same kernel serves both; backward-weights runs the transposed algebra
