@@ -3,10 +3,10 @@
 // over the gradient for gx and the alpha sum. Elements run in L1-sized blocks, parallel over blocks; in a
 // block the level index is the count of midpoints below c (vectorised compares over the block), the index the
 // reference's binary search over midpoints finds (float32 sets of at most 16 levels: the hand-written AVX2
-// kernel of cpu_quant_clip_avx2.h, counting in registers). Kernels are compiled for AVX2 and for the baseline and
-// picked at run time; neither uses FMA, so both equal the reference bit for bit. The alpha sum adds double
-// partials of fixed 4096-element chunks in order (each chunk in 8 fixed lanes): the same result for any thread
-// count and any operand alignment.
+// kernel of cpu_quant_clip_avx2.h, counting in registers, or its AVX-512 twin of cpu_quant_clip_avx512.h). Kernels are
+// compiled for AVX2 and for the baseline and picked at run time; neither uses FMA, so both equal the reference bit for
+// bit. The alpha sum adds double partials of fixed 4096-element chunks in order (each chunk in 8 fixed lanes): the same
+// result for any thread count and any operand alignment.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -19,6 +19,7 @@
 #include "backends/cpu/cpu_isa.h"
 #include "backends/cpu/cpu_loops.h"
 #include "backends/cpu/cpu_quant_clip_avx2.h"
+#include "backends/cpu/cpu_quant_clip_avx512.h"
 
 namespace minidl {
 namespace {
@@ -123,6 +124,15 @@ bool levels_kernel_fits(const FwdArgs<T>& A) {
   return std::is_same_v<T, float> && A.lv != nullptr && A.nm + 1 <= cpu::kQuantClipAvx2MaxLevels;
 }
 
+// [b, e) through the AVX-512 levels kernel (whole vectors of 16) and fwd_avx2 for the rest: the same values.
+bool fwd_levels_avx512(const FwdArgs<float>& A, int64_t b, int64_t e) {
+  const int64_t n16 = (e - b) / 16 * 16;
+  cpu::quant_clip_levels_avx512(A.out + b, A.mask != nullptr ? A.mask + b : nullptr,
+                                A.coef != nullptr ? A.coef + b : nullptr, A.codes != nullptr ? A.codes + b : nullptr,
+                                A.x + b, n16, A.a, A.lo, A.hi, A.lv, A.mid, A.nm);
+  return b + n16 < e ? fwd_avx2<float>(A, b + n16, e) : true;
+}
+
 // [b, e) through the AVX2 levels kernel (whole vectors of 8) and fwd_avx2 for the rest: the same values.
 bool fwd_levels_avx2(const FwdArgs<float>& A, int64_t b, int64_t e) {
   const int64_t n8 = (e - b) / 8 * 8;
@@ -215,15 +225,16 @@ double bwd_from_input_chunk(const FwdArgs<T>& F, T* gx, const T* gy, int64_t b, 
   return bwd(gx == nullptr ? nullptr : gx + b, gy + b, mask, coef, 0, e - b);
 }
 
-// AVX2 present and allowed by MINIDL_CPU_ISA (cpu_isa.h).
+// AVX2 / AVX-512 present and allowed by MINIDL_CPU_ISA (cpu_isa.h).
 bool have_avx2() { return cpu::isa_enabled(cpu::CpuIsa::Avx2); }
+bool have_avx512() { return cpu::isa_enabled(cpu::CpuIsa::Avx512); }
 
 // The forward kernel for A on this host: the AVX2 levels kernel where it fits, else the compiled loops.
 template <typename T>
 FwdFn<T> pick_fwd(const FwdArgs<T>& A) {
   if (!have_avx2()) return fwd_base<T>;
   if constexpr (std::is_same_v<T, float>) {
-    if (levels_kernel_fits(A)) return fwd_levels_avx2;
+    if (levels_kernel_fits(A)) return have_avx512() ? fwd_levels_avx512 : fwd_levels_avx2;
   }
   return fwd_avx2<T>;
 }

@@ -1,0 +1,17 @@
+// The AVX-512 variant of the activation quantizer's levels kernel (cpu_quant_clip_avx2.h): 16 elements per zmm,
+// the level index counted into a mask-added integer vector and the level picked with one 16-entry permute. Same
+// values as the AVX2 kernel and the reference, bit for bit: the same f32 operations in the same order (v = x / a,
+// clamp, the midpoint count, q * a, q - v * mask), no FMA (its file is built with -ffp-contract=off). Callers check
+// cpu::isa_enabled(CpuIsa::Avx512) first.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace minidl::cpu {
+
+/// As quant_clip_levels_avx2 (same arguments and outputs), for n a multiple of 16.
+void quant_clip_levels_avx512(float* out, uint8_t* mask, float* coef, uint8_t* codes, const float* x, int64_t n,
+                              float a, float lo, float hi, const float* lv, const float* mid, size_t nm);
+
+}  // namespace minidl::cpu
