@@ -220,8 +220,8 @@ bool use_avx512() { return cpu::isa_enabled(cpu::CpuIsa::Avx512); }
 constexpr int64_t kRowsPerBlock = 256;  // rows summed into one partial: fixed, so sums are thread-count free
 
 // sums[c] = sum over rows of f(row pointers, c), accumulated per block of rows in double, blocks then added in
-// order. f adds the rows' contributions to acc[0..C) (and acc[C..2C) when width is 2).
-// f(acc, r0, r1) adds rows [r0, r1) (one block) in row order.
+// order. f(acc, r0, r1) adds the contributions of rows [r0, r1) (one block), in row order, to acc[0..C) (and
+// acc[C..2C) when width is 2).
 template <typename BlockFn>
 std::vector<double> channel_sums(int64_t M, int64_t C, int width, BlockFn&& f) {
   const int64_t blocks = (M + kRowsPerBlock - 1) / kRowsPerBlock;
