@@ -241,12 +241,16 @@ TEST_CASE("cpu winograd: the AVX-512 kernels give the AVX2 kernels' bits") {
                                              << env_string("MINIDL_CPU_CONV").value_or("auto"));
   }
   // channel counts that are multiples of 16 run the zmm kernels; row counts that leave every GEMM tail (tiles
-  // per block not a multiple of 12); partial tiles, negative padding, backward-data
+  // per block not a multiple of 12); partial tiles, negative padding, backward-data. 48 output channels take the
+  // zmm one-register column tail after a two-register block; 8 and 24 keep a layer on the ymm kernels at both caps
+  // (the dispatch must not send them to zmm).
   const std::vector<KernelCase> cases = {
       {2, 16, 16, 8, 8, 1, false},   {3, 16, 32, 9, 11, 1, false},  {1, 32, 16, 5, 7, 0, false},
       {5, 16, 16, 14, 14, 1, false}, {2, 64, 64, 10, 10, 1, false}, {1, 48, 32, 13, 3, 1, false},
       {2, 16, 32, 9, 11, 1, true},   {1, 32, 16, 7, 6, -1, true},   {3, 16, 24, 9, 11, 1, false},
-      {7, 16, 16, 6, 6, 1, false},
+      {7, 16, 16, 6, 6, 1, false},   {4, 16, 48, 7, 9, 1, false},   {2, 48, 48, 6, 10, 1, true},
+      {3, 8, 8, 9, 7, 1, false},     {2, 8, 16, 6, 6, 1, true},     {1, 24, 48, 11, 5, 1, false},
+      {12, 64, 16, 4, 4, 1, false},
   };
   minidl::test::CapGuard guard;
   for (const bool wide : {false, true}) {
