@@ -4,9 +4,9 @@
 // block the level index is the count of midpoints below c (vectorised compares over the block), the index the
 // reference's binary search over midpoints finds (float32 sets of at most 16 levels: the hand-written AVX2
 // kernel of cpu_quant_clip_avx2.h, counting in registers, or its AVX-512 twin of cpu_quant_clip_avx512.h). Kernels are
-// compiled for AVX2 and for the baseline and picked at run time; neither uses FMA, so both equal the reference bit for
-// bit. The alpha sum adds double partials of fixed 4096-element chunks in order (each chunk in 8 fixed lanes): the same
-// result for any thread count and any operand alignment.
+// compiled for AVX-512 (the levels kernel), AVX2 and the baseline and picked at run time; none uses FMA, so all equal
+// the reference bit for bit. The alpha sum adds double partials of fixed 4096-element chunks in order (each chunk in 8
+// fixed lanes): the same result for any thread count and any operand alignment.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -118,28 +118,24 @@ bool fwd_base(const FwdArgs<T>& A, int64_t b, int64_t e) {
   return fwd_range(A, b, e);
 }
 
-// Whether the hand-written AVX2 kernel covers these arguments: float32 levels, at most 16 of them.
+// Whether the hand-written levels kernels cover these arguments: float32 levels, at most 16 of them.
 template <typename T>
 bool levels_kernel_fits(const FwdArgs<T>& A) {
   return std::is_same_v<T, float> && A.lv != nullptr && A.nm + 1 <= cpu::kQuantClipAvx2MaxLevels;
 }
 
-// [b, e) through the AVX-512 levels kernel (whole vectors of 16) and fwd_avx2 for the rest: the same values.
-bool fwd_levels_avx512(const FwdArgs<float>& A, int64_t b, int64_t e) {
-  const int64_t n16 = (e - b) / 16 * 16;
-  cpu::quant_clip_levels_avx512(A.out + b, A.mask != nullptr ? A.mask + b : nullptr,
-                                A.coef != nullptr ? A.coef + b : nullptr, A.codes != nullptr ? A.codes + b : nullptr,
-                                A.x + b, n16, A.a, A.lo, A.hi, A.lv, A.mid, A.nm);
-  return b + n16 < e ? fwd_avx2<float>(A, b + n16, e) : true;
-}
+// The hand-written levels kernels (AVX2: cpu_quant_clip_avx2.h, AVX-512: cpu_quant_clip_avx512.h) share one
+// signature: n elements, n a multiple of the kernel's vector width.
+using LevelsKernel = void (*)(float*, uint8_t*, float*, uint8_t*, const float*, int64_t, float, float, float,
+                              const float*, const float*, size_t);
 
-// [b, e) through the AVX2 levels kernel (whole vectors of 8) and fwd_avx2 for the rest: the same values.
-bool fwd_levels_avx2(const FwdArgs<float>& A, int64_t b, int64_t e) {
-  const int64_t n8 = (e - b) / 8 * 8;
-  cpu::quant_clip_levels_avx2(A.out + b, A.mask != nullptr ? A.mask + b : nullptr,
-                              A.coef != nullptr ? A.coef + b : nullptr, A.codes != nullptr ? A.codes + b : nullptr,
-                              A.x + b, n8, A.a, A.lo, A.hi, A.lv, A.mid, A.nm);
-  return b + n8 < e ? fwd_avx2<float>(A, b + n8, e) : true;
+// [b, e) through a levels kernel (whole vectors of Lanes) and fwd_avx2 for the rest: the same values.
+template <int64_t Lanes, LevelsKernel Kernel>
+bool fwd_levels(const FwdArgs<float>& A, int64_t b, int64_t e) {
+  const int64_t n = (e - b) / Lanes * Lanes;
+  Kernel(A.out + b, A.mask != nullptr ? A.mask + b : nullptr, A.coef != nullptr ? A.coef + b : nullptr,
+         A.codes != nullptr ? A.codes + b : nullptr, A.x + b, n, A.a, A.lo, A.hi, A.lv, A.mid, A.nm);
+  return b + n < e ? fwd_avx2<float>(A, b + n, e) : true;
 }
 
 // gx = gy * mask over [b, e) (gx null: skipped); returns sum(gy * coef) of [b, e) in double (coef null: 0).
@@ -229,12 +225,14 @@ double bwd_from_input_chunk(const FwdArgs<T>& F, T* gx, const T* gy, int64_t b, 
 bool have_avx2() { return cpu::isa_enabled(cpu::CpuIsa::Avx2); }
 bool have_avx512() { return cpu::isa_enabled(cpu::CpuIsa::Avx512); }
 
-// The forward kernel for A on this host: the AVX2 levels kernel where it fits, else the compiled loops.
+// The forward kernel for A on this host: the widest levels kernel where it fits, else the compiled loops.
 template <typename T>
 FwdFn<T> pick_fwd(const FwdArgs<T>& A) {
   if (!have_avx2()) return fwd_base<T>;
   if constexpr (std::is_same_v<T, float>) {
-    if (levels_kernel_fits(A)) return have_avx512() ? fwd_levels_avx512 : fwd_levels_avx2;
+    if (levels_kernel_fits(A)) {
+      return have_avx512() ? fwd_levels<16, cpu::quant_clip_levels_avx512> : fwd_levels<8, cpu::quant_clip_levels_avx2>;
+    }
   }
   return fwd_avx2<T>;
 }
