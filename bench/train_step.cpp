@@ -160,6 +160,7 @@ int main(int argc, char** argv) {
     if (profile) std::printf("%s", autograd::Profiler::table().c_str());
     if (bit_map && policy)
       std::printf("=> actnn adaptive bits after the measured steps:\n%s", policy->bit_map().c_str());
+    if (bit_map && packer) std::printf("=> actnn tape (latest save of each):\n%s", packer->bit_map().c_str());
     return 0;
   } catch (const Error& e) {
     std::fprintf(stderr, "train_step: error: %s\n", e.what());

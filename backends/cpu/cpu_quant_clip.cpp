@@ -118,10 +118,13 @@ bool fwd_base(const FwdArgs<T>& A, int64_t b, int64_t e) {
   return fwd_range(A, b, e);
 }
 
-// Whether the hand-written levels kernels cover these arguments: float32 levels, at most 16 of them.
+// Whether the hand-written levels kernels cover these arguments: float32 levels, at most 16 of them, no NaN
+// midpoint (the AVX-512 kernels binary-search the midpoints, which equals counting them only when they ascend;
+// levels are checked sorted, so only a NaN could break that).
 template <typename T>
 bool levels_kernel_fits(const FwdArgs<T>& A) {
-  return std::is_same_v<T, float> && A.lv != nullptr && A.nm + 1 <= cpu::kQuantClipAvx2MaxLevels;
+  if (!std::is_same_v<T, float> || A.lv == nullptr || A.nm + 1 > cpu::kQuantClipAvx2MaxLevels) return false;
+  return std::none_of(A.mid, A.mid + A.nm, [](T m) { return std::isnan(m); });
 }
 
 // The hand-written levels kernels (AVX2: cpu_quant_clip_avx2.h, AVX-512: cpu_quant_clip_avx512.h) share one
@@ -138,28 +141,42 @@ bool fwd_levels(const FwdArgs<float>& A, int64_t b, int64_t e) {
   return b + n < e ? fwd_avx2<float>(A, b + n, e) : true;
 }
 
+// The alpha sum's partial of a chunk adds kSumLanes double partial sums in a fixed order from the chunk's start
+// (element b + j goes to lane j % kSumLanes), then the lanes in order: the same value wherever the operands sit in
+// memory (a compiler's vectorised reduction may peel for alignment, which moves elements between lanes), so the
+// backward from the saved input (its coef in a local buffer or in registers) gives the same bits as the one from
+// the saved coef.
+constexpr int64_t kSumLanes = 8;
+
+// gx = gy * mask over [b, e) (gx null: skipped); lane[(i - b) % kSumLanes] += gy * coef for each i (coef null:
+// no sum).
+template <typename T>
+[[gnu::always_inline]] inline void bwd_lanes(T* gx, const T* gy, const uint8_t* mask, const T* coef, int64_t b,
+                                             int64_t e, double* lane) {
+  if (gx != nullptr) {
+    for (int64_t i = b; i < e; ++i) gx[i] = gy[i] * static_cast<T>(mask[i]);
+  }
+  if (coef == nullptr) return;
+  int64_t i = b;
+  for (; i + kSumLanes <= e; i += kSumLanes) {
+    for (int64_t l = 0; l < kSumLanes; ++l) lane[l] += static_cast<double>(gy[i + l] * coef[i + l]);
+  }
+  for (int64_t l = 0; i < e; ++i, ++l) lane[l] += static_cast<double>(gy[i] * coef[i]);
+}
+
+double sum_lanes(const double* lane) {
+  double s = 0.0;
+  for (int64_t l = 0; l < kSumLanes; ++l) s += lane[l];
+  return s;
+}
+
 // gx = gy * mask over [b, e) (gx null: skipped); returns sum(gy * coef) of [b, e) in double (coef null: 0).
 template <typename T>
 [[gnu::always_inline]] inline double bwd_range(T* gx, const T* gy, const uint8_t* mask, const T* coef, int64_t b,
                                                int64_t e) {
-  if (gx != nullptr) {
-    for (int64_t i = b; i < e; ++i) gx[i] = gy[i] * static_cast<T>(mask[i]);
-  }
-  if (coef == nullptr) return 0.0;
-  // kLanes partial sums in a fixed order from b (element b + j goes to lane j % kLanes), then the lanes in order:
-  // the same value wherever the operands sit in memory (a compiler's vectorised reduction may peel for alignment,
-  // which moves elements between lanes), so the backward from the saved input (its coef in a local buffer) gives
-  // the same bits as the one from the saved coef.
-  constexpr int64_t kLanes = 8;
-  double lane[kLanes] = {};
-  int64_t i = b;
-  for (; i + kLanes <= e; i += kLanes) {
-    for (int64_t l = 0; l < kLanes; ++l) lane[l] += static_cast<double>(gy[i + l] * coef[i + l]);
-  }
-  for (int64_t l = 0; i < e; ++i, ++l) lane[l] += static_cast<double>(gy[i] * coef[i]);
-  double s = 0.0;
-  for (int64_t l = 0; l < kLanes; ++l) s += lane[l];
-  return s;
+  double lane[kSumLanes] = {};
+  bwd_lanes(gx, gy, mask, coef, b, e, lane);
+  return coef == nullptr ? 0.0 : sum_lanes(lane);
 }
 
 template <typename T>
@@ -219,6 +236,34 @@ double bwd_from_input_chunk(const FwdArgs<T>& F, T* gx, const T* gy, int64_t b, 
   A.coef = coef;
   fwd(A, 0, e - b);
   return bwd(gx == nullptr ? nullptr : gx + b, gy + b, mask, coef, 0, e - b);
+}
+
+// The hand-written backward-from-input kernels (cpu_quant_clip_avx2.h / _avx512.h): n elements, n a multiple of the
+// kernel's vector width, gx and the alpha sum's lanes in one pass.
+using LevelsBackwardKernel = void (*)(float*, double*, const float*, const float*, int64_t, float, float, float,
+                                      const float*, const float*, size_t);
+
+// bwd_from_input_chunk for float32 level sets the levels kernels cover: whole vectors of Lanes in one fused pass
+// (nothing but gx written), the tail (fewer than Lanes elements, starting on a lane boundary) through the forward
+// and backward loops into the same lanes. The same values and partial sum.
+template <int64_t Lanes, LevelsBackwardKernel Kernel>
+double bwd_levels_chunk(const FwdArgs<float>& F, float* gx, const float* gy, int64_t b, int64_t e) {
+  static_assert(Lanes % kSumLanes == 0, "a vector must end on a lane boundary");
+  double lane[kSumLanes] = {};
+  const int64_t n = (e - b) / Lanes * Lanes;
+  Kernel(gx == nullptr ? nullptr : gx + b, lane, gy + b, F.x + b, n, F.a, F.lo, F.hi, F.lv, F.mid, F.nm);
+  if (b + n < e) {
+    alignas(64) float out[Lanes], coef[Lanes];
+    alignas(64) uint8_t mask[Lanes];
+    FwdArgs<float> A = F;
+    A.x = F.x + b + n;
+    A.out = out;
+    A.mask = mask;
+    A.coef = coef;
+    fwd_avx2<float>(A, 0, e - b - n);
+    bwd_lanes<float>(gx == nullptr ? nullptr : gx + b + n, gy + b + n, mask, coef, 0, e - b - n, lane);
+  }
+  return sum_lanes(lane);
 }
 
 // AVX2 / AVX-512 present and allowed by MINIDL_CPU_ISA (cpu_isa.h).
@@ -492,10 +537,19 @@ void CpuBackend::quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, c
     std::vector<double> partial(static_cast<size_t>(nchunks), 0.0);
     const FwdFn<T> fwd = pick_fwd(F);
     const BwdFn<T> bwd = pick_bwd<T>();
+    // float32 sets the levels kernels cover: one fused pass per chunk (no mask / coef buffers)
+    double (*fused)(const FwdArgs<T>&, T*, const T*, int64_t, int64_t) = nullptr;
+    if constexpr (std::is_same_v<T, float>) {
+      if (have_avx2() && levels_kernel_fits(F)) {
+        fused = have_avx512() ? bwd_levels_chunk<16, cpu::quant_clip_levels_backward_avx512>
+                              : bwd_levels_chunk<8, cpu::quant_clip_levels_backward_avx2>;
+      }
+    }
     cpu::parallel_for(nchunks, kSumChunk * 4, [&](int64_t b, int64_t e) {
       for (int64_t ch = b; ch < e; ++ch) {
         const int64_t lo_i = ch * kSumChunk, hi_i = std::min(n, lo_i + kSumChunk);
-        partial[static_cast<size_t>(ch)] = bwd_from_input_chunk(F, gxp, gp, lo_i, hi_i, fwd, bwd);
+        partial[static_cast<size_t>(ch)] =
+            fused != nullptr ? fused(F, gxp, gp, lo_i, hi_i) : bwd_from_input_chunk(F, gxp, gp, lo_i, hi_i, fwd, bwd);
       }
     });
     store_galpha<T>(galpha, partial, scale);

@@ -63,4 +63,37 @@ MINIDL_AVX2_ONLY void quant_clip_levels_avx2(float* out, uint8_t* mask, float* c
   }
 }
 
+MINIDL_AVX2_ONLY void quant_clip_levels_backward_avx2(float* gx, double* lane, const float* gy, const float* x,
+                                                      int64_t n, float a, float lo, float hi, const float* lv,
+                                                      const float* mid, size_t nm) {
+  alignas(32) float table[16] = {};
+  for (size_t k = 0; k <= nm; ++k) table[k] = lv[k];
+  const __m256 lv_lo = _mm256_load_ps(table), lv_hi = _mm256_load_ps(table + 8);
+  __m256 midv[kQuantClipAvx2MaxLevels - 1];
+  for (size_t j = 0; j < nm; ++j) midv[j] = _mm256_set1_ps(mid[j]);
+  const __m256 av = _mm256_set1_ps(a), lov = _mm256_set1_ps(lo), hiv = _mm256_set1_ps(hi);
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256i seven = _mm256_set1_epi32(7);
+  __m256d acc_lo = _mm256_loadu_pd(lane), acc_hi = _mm256_loadu_pd(lane + 4);  // lanes 0-3 and 4-7
+  for (int64_t i = 0; i < n; i += 8) {
+    // v, c, k and q exactly as the forward kernel above
+    const __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i), av);
+    const __m256 t = _mm256_blendv_ps(v, lov, _mm256_cmp_ps(v, lov, _CMP_LT_OQ));
+    const __m256 c = _mm256_blendv_ps(t, hiv, _mm256_cmp_ps(hiv, t, _CMP_LT_OQ));
+    __m256i k = _mm256_setzero_si256();
+    for (size_t j = 0; j < nm; ++j) k = _mm256_sub_epi32(k, _mm256_castps_si256(_mm256_cmp_ps(midv[j], c, _CMP_LT_OQ)));
+    const __m256 q_lo = _mm256_permutevar8x32_ps(lv_lo, k), q_hi = _mm256_permutevar8x32_ps(lv_hi, k);
+    const __m256 q = _mm256_blendv_ps(q_lo, q_hi, _mm256_castsi256_ps(_mm256_cmpgt_epi32(k, seven)));
+    const __m256 m = _mm256_and_ps(_mm256_cmp_ps(v, c, _CMP_EQ_OQ), one);
+    const __m256 coef = _mm256_sub_ps(q, _mm256_mul_ps(v, m));
+    const __m256 g = _mm256_loadu_ps(gy + i);
+    if (gx != nullptr) _mm256_storeu_ps(gx + i, _mm256_mul_ps(g, m));
+    const __m256 p = _mm256_mul_ps(g, coef);
+    acc_lo = _mm256_add_pd(acc_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(p)));
+    acc_hi = _mm256_add_pd(acc_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(p, 1)));
+  }
+  _mm256_storeu_pd(lane, acc_lo);
+  _mm256_storeu_pd(lane + 4, acc_hi);
+}
+
 }  // namespace minidl::cpu

@@ -20,4 +20,11 @@ constexpr size_t kQuantClipAvx2MaxLevels = 16;
 void quant_clip_levels_avx2(float* out, uint8_t* mask, float* coef, uint8_t* codes, const float* x, int64_t n, float a,
                             float lo, float hi, const float* lv, const float* mid, size_t nm);
 
+/// The backward from the forward's input in one pass, for n a multiple of 8: with v, c, q, mask and coef as the
+/// forward makes them, gx = gy * mask (gx null: skipped) and lane[j % 8] += double(gy * coef) for element j, in
+/// order (the lanes of the cpu backend's alpha sum: its chunk loop continues them). No mask, coef or out reaches
+/// memory.
+void quant_clip_levels_backward_avx2(float* gx, double* lane, const float* gy, const float* x, int64_t n, float a,
+                                     float lo, float hi, const float* lv, const float* mid, size_t nm);
+
 }  // namespace minidl::cpu

@@ -72,7 +72,9 @@ void check_bits_equal(const Tensor& got, const Tensor& want, const char* what) {
     const bool same = (std::isnan(g[i]) && std::isnan(w[i])) || g[i] == w[i];
     if (!same && bad++ == 0) first = static_cast<int64_t>(i);
   }
-  CHECK_MESSAGE(bad == 0, what, ": ", bad, " elements differ, first at ", first);
+  const std::string msg =
+      std::string(what) + ": " + std::to_string(bad) + " elements differ, first at " + std::to_string(first);
+  CHECK_MESSAGE(bad == 0, msg);
 }
 
 struct QuantCase {
@@ -209,6 +211,84 @@ TEST_CASE("cpu quantize_clip_forward equals ref with NaN, infinities, -0, ties a
         check_bits_equal(got[0], want[0], "out");
         check_bits_equal(got[1], want[1], "mask");
         check_bits_equal(got[2], want[2], "coef");
+      }
+    }
+  }
+}
+
+TEST_CASE(
+    "fused activation quantizer: the backward from the input equals the saved mask / coef path at every ISA "
+    "level, with NaN, infinities, -0, ties and chunk tails") {
+  // The cpu backward from the input runs, for float32 sets of up to 16 levels, one fused AVX2 or AVX-512 pass
+  // (v, the level, mask and coef in registers, the alpha sum's eight lanes continued across vectors), its tail
+  // through the forward loops; the compiled loops otherwise. Each must give the bits of the backward from a saved
+  // mask and coef (ref's forward made them), gx and galpha alike.
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  const double alpha = 1.25;
+  for (auto [scheme, bits] : {std::pair{Scheme::APoT, 4}, std::pair{Scheme::PoT, 3}, std::pair{Scheme::APoT, 2},
+                              std::pair{Scheme::Uniform, 4}}) {
+    const LevelSet ls = LevelSet::make(scheme, bits, false, DType::f32);
+    // two full 4096-element sum chunks and tails of 13 (a vector and a half lane group) and 5 elements
+    for (int64_t n : {int64_t{2 * 4096 + 13}, int64_t{4096 + 5}, int64_t{3}}) {
+      // with non-finite inputs (galpha is then NaN: they check gx) or without (galpha finite)
+      for (bool non_finite : {true, false}) {
+        std::mt19937_64 rng(static_cast<uint64_t>(n) + static_cast<uint64_t>(bits));
+        std::uniform_real_distribution<double> d(-0.4 * alpha, 1.4 * alpha), dg(-1.0, 1.0);
+        std::vector<double> xv(static_cast<size_t>(n)), gv(static_cast<size_t>(n));
+        for (auto& e : xv) e = d(rng);
+        for (auto& e : gv) e = dg(rng);
+        std::vector<double> special = {-0.0, 0.0, alpha, -alpha, 1e-30};
+        if (non_finite) special.insert(special.end(), {nan, inf, -inf});
+        if (!ls.rounding) {
+          const auto L = ls.magnitudes.to_vector<double>();
+          for (size_t k = 0; k + 1 < L.size(); ++k) {
+            const float m = static_cast<float>((static_cast<float>(L[k]) + static_cast<float>(L[k + 1])) / 2);
+            special.push_back(m * alpha);  // a tie at a midpoint (goes low)
+            special.push_back(L[k] * alpha);
+          }
+        }
+        // specials spread over vector bodies and the last elements (the tail path)
+        for (size_t i = 0; i < special.size(); ++i) {
+          xv[(i * 37) % xv.size()] = special[i];
+          xv[xv.size() - 1 - (i % xv.size())] = special[(i + 3) % special.size()];
+        }
+        if (non_finite) {
+          gv[1 % gv.size()] = inf;  // times a zero mask: NaN in gx, as the saved path
+          gv[gv.size() - 1] = -0.0;
+        }
+        if (n > 64) {
+          // the alpha sum's lane order: lane 0 gets elements 32, 40, 48, 56 (coef 1: x above alpha) in this order,
+          // 1e30 + 0 + 1 - 1e30 = 0 in double, where any other order of them keeps the 1
+          for (int64_t j : {32, 40, 48, 56}) xv[static_cast<size_t>(j)] = 2 * alpha;
+          gv[32] = 1e30;
+          gv[40] = 0.0;
+          gv[48] = 1.0;
+          gv[56] = -1e30;
+        }
+        const Tensor x = from_vector(xv, {n}).to(DType::f32), gy = from_vector(gv, {n}).to(DType::f32);
+        const Tensor a = scalar_tensor(alpha, TensorOptions().dtype(DType::f32));
+        const Tensor lv = ls.rounding ? Tensor() : ls.magnitudes.to(DType::f32);
+        for (double lo : {0.0, -inf}) {
+          Tensor out = empty({n}), coef = empty({n}), mask = empty({n}, TensorOptions().dtype(DType::u8));
+          backend_by_name("ref").quantize_clip_forward(out, mask, coef, x, a, lv, ls.steps, lo, 1.0);
+          for (auto cap : {cpu::CpuIsa::Baseline, cpu::CpuIsa::Avx2, cpu::CpuIsa::Avx512}) {
+            if (static_cast<int>(cap) > static_cast<int>(cpu::host_isa())) continue;
+            INFO(std::string(scheme_name(scheme))
+                 << " " << bits << "-bit, n " << n << ", lo " << lo << ", isa " << std::string(cpu::isa_name(cap)));
+            cpu::set_cpu_isa_cap(cap);
+            for (int want : {0, 1, 2}) {  // both, gx only, galpha only
+              Tensor gx_s = want != 2 ? empty({n}) : Tensor(), ga_s = want != 1 ? empty({}) : Tensor();
+              Tensor gx_d = want != 2 ? empty({n}) : Tensor(), ga_d = want != 1 ? empty({}) : Tensor();
+              backend_by_name("cpu").quantize_clip_backward(gx_s, ga_s, gy, mask, coef, 0.5);
+              backend_by_name("cpu").quantize_clip_backward_from_input(gx_d, ga_d, gy, x, a, lv, ls.steps, lo, 1.0,
+                                                                       0.5);
+              if (gx_d.defined()) check_bits_equal(gx_d, gx_s, "gx");
+              if (ga_d.defined()) check_bits_equal(ga_d, ga_s, "galpha");
+              if (ga_d.defined() && !non_finite) CHECK(std::isfinite(ga_d.item<double>()));
+            }
+            cpu::set_cpu_isa_cap(std::nullopt);
+          }
+        }
       }
     }
   }
