@@ -187,6 +187,11 @@ class Backend {
   /// rounded to the dtype). When defined, mask (u8) = 1[0 < x < a] and coef (x's dtype) = 1[x > a]: its
   /// straight-through gradients, for quantize_clip_backward. The base class is the host reference.
   virtual void pact_forward(Tensor& out, Tensor& mask, Tensor& coef, const Tensor& x, const Tensor& alpha, double k);
+  /// Its backward from the forward's input: quantize_clip_backward on the mask and coef pact_forward would make
+  /// from x, alpha and k, the same gx and galpha bit for bit. The base class runs pact_forward into temporaries
+  /// and then quantize_clip_backward (any backend, any device); the cpu backend fuses it into one pass.
+  virtual void pact_backward_from_input(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& x,
+                                        const Tensor& alpha, double k, double scale);
 
   // ---- activation compression (ActNN, spec/quant.md section 2.3; layout and arithmetic: actnn_codec.h) ----
   // x and out are dense with the sample dim outermost in memory (contiguous or channels-last); elements are taken

@@ -141,6 +141,21 @@ void Backend::quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, cons
   quantize_clip_backward(gx, galpha, gy, mask, coef, scale);
 }
 
+void Backend::pact_backward_from_input(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& x,
+                                       const Tensor& alpha, double k, double scale) {
+  MINIDL_CHECK(x.defined() && gy.defined() && x.sizes() == gy.sizes(),
+               "pact_backward_from_input: x and gy must have one shape");
+  if (!gx.defined() && !galpha.defined()) return;
+  // mask and coef in x's layout and device, as the forward would have saved them
+  const MemoryFormat fmt = x.is_channels_last() ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+  const TensorOptions on = TensorOptions{}.device(x.device());
+  Tensor out = empty(x.sizes(), on.dtype(x.dtype()), fmt);
+  Tensor mask = empty(x.sizes(), on.dtype(DType::u8), fmt);
+  Tensor coef = empty(x.sizes(), on.dtype(x.dtype()), fmt);
+  pact_forward(out, mask, coef, x, alpha, k);
+  quantize_clip_backward(gx, galpha, gy, mask, coef, scale);
+}
+
 void Backend::pact_forward(Tensor& out, Tensor& mask, Tensor& coef, const Tensor& x, const Tensor& alpha, double k) {
   const char* op = "pact_forward";
   MINIDL_CHECK(x.defined() && x.device().is_cpu(), op, ": backend ", name(), " has no kernel for this device");

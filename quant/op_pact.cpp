@@ -4,7 +4,8 @@
 // (lr 0.01, L2 1e-4) is left to the optimizer: give alpha its own parameter group. The forward is one backend
 // pass (Backend::pact_forward), the backward another (quantize_clip_backward, shared with the APoT activation
 // quantizer) on the u8 mask and the 0/1 alpha coefficient: saved by the forward under saved-tensor hooks (ActNN)
-// or off the cpu, else made again in backward from the saved input x (which the ReLU before keeps anyway).
+// or off the cpu, else made again in backward from the saved input x (which the ReLU before keeps anyway) by
+// Backend::pact_backward_from_input.
 #include "autograd/function.h"
 #include "autograd/saved_tensor.h"
 #include "quant/op_utils.h"
@@ -57,18 +58,22 @@ struct PactFn : autograd::Function<PactFn> {
   static std::vector<Tensor> backward(autograd::Context& ctx, std::vector<Tensor> g) {
     const Shape& alpha_shape = ctx.get<Shape>("alpha_shape");
     if (!ctx.get<bool>("derive")) return clip_backward(ctx, g[0], alpha_shape, 1.0);
-    // mask and coef as the forward would have saved them: the same kernel on the same x and alpha, in the
-    // forward's layout, transient (one layer at a time)
-    const Tensor x = ctx.saved(0), a = ctx.saved(1);
-    const MemoryFormat fmt = follow_format(x.sizes(), {x});
-    Tensor out = new_like(x.sizes(), x, fmt), coef = new_like(x.sizes(), x, fmt);
-    Tensor mask = empty(x.sizes(), TensorOptions().dtype(DType::u8).device(x.device()), fmt);
-    backend_for(x).pact_forward(out, mask, coef, x, a, ctx.get<double>("k"));
-    out = Tensor();
+    // mask and coef as the forward would have made them, derived from the saved input in the backward's pass
+    Tensor x = ctx.saved(0);
+    const Tensor a = ctx.saved(1);
+    // x in the layout the forward computed in (its output's), so the backend walks the elements in the saved
+    // path's order and the alpha sum adds the same partials (a copy only where a backend keeps a layout apart,
+    // e.g. float64 channels-last on the cpu)
+    if (const MemoryFormat fmt = follow_format(x.sizes(), {x}); x.memory_format() != fmt) {
+      Tensor in_fmt = new_like(x.sizes(), x, fmt);
+      backend_for(x).copy(in_fmt, x);
+      x = in_fmt;
+    }
     Tensor gx, ga;
-    if (ctx.needs_input_grad(0)) gx = new_like(g[0].sizes(), g[0], follow_format(g[0].sizes(), {coef}));
+    if (ctx.needs_input_grad(0)) gx = new_like(g[0].sizes(), g[0], follow_format(g[0].sizes(), {x}));
     if (ctx.needs_input_grad(1)) ga = new_like(alpha_shape, g[0]);
-    if (gx.defined() || ga.defined()) backend_for(g[0]).quantize_clip_backward(gx, ga, g[0], mask, coef, 1.0);
+    if (gx.defined() || ga.defined())
+      backend_for(g[0]).pact_backward_from_input(gx, ga, g[0], x, a, ctx.get<double>("k"), 1.0);
     return {gx, ga};
   }
 };

@@ -1,12 +1,13 @@
-// The cpu backend's fused activation quantizers (quantize_clip_forward / _backward, pact_forward): one pass over x
-// instead of the seven elementwise primitives (and seven activation-sized temporaries) of the unfused op, and one pass
-// over the gradient for gx and the alpha sum. Elements run in L1-sized blocks, parallel over blocks; in a
-// block the level index is the count of midpoints below c (vectorised compares over the block), the index the
-// reference's binary search over midpoints finds (float32 sets of at most 16 levels: the hand-written AVX2
-// kernel of cpu_quant_clip_avx2.h, counting in registers, or its AVX-512 twin of cpu_quant_clip_avx512.h). Kernels are
-// compiled for AVX-512 (the levels kernel), AVX2 and the baseline and picked at run time; none uses FMA, so all equal
-// the reference bit for bit. The alpha sum adds double partials of fixed 4096-element chunks in order (each chunk in 8
-// fixed lanes): the same result for any thread count and any operand alignment.
+// The cpu backend's fused activation quantizers (quantize_clip_forward / _backward / _backward_from_input,
+// pact_forward / pact_backward_from_input): one pass over x instead of the seven elementwise primitives (and seven
+// activation-sized temporaries) of the unfused op, and one pass over the gradient for gx and the alpha sum. Elements
+// run in L1-sized blocks, parallel over blocks; in a block the level index is the count of midpoints below c
+// (vectorised compares over the block), the index the reference's binary search over midpoints finds. Float32 sets of
+// at most 16 levels and the float32 uniform grid run hand-written AVX2 / AVX-512 kernels (cpu_quant_clip_avx2.h,
+// cpu_quant_clip_avx512.h: the level by a count or a binary search in registers), forward and backward from the
+// input in one pass each; everything else compiled loops. Kernels are picked at run time (MINIDL_CPU_ISA caps them);
+// none uses FMA, so all equal the reference bit for bit. The alpha sum adds double partials of fixed 4096-element
+// chunks in order (each chunk in 8 fixed lanes): the same result for any thread count and any operand alignment.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -127,18 +128,48 @@ bool levels_kernel_fits(const FwdArgs<T>& A) {
   return std::none_of(A.mid, A.mid + A.nm, [](T m) { return std::isnan(m); });
 }
 
-// The hand-written levels kernels (AVX2: cpu_quant_clip_avx2.h, AVX-512: cpu_quant_clip_avx512.h) share one
-// signature: n elements, n a multiple of the kernel's vector width.
+// The hand-written kernels (AVX2: cpu_quant_clip_avx2.h, AVX-512: cpu_quant_clip_avx512.h) for float32 level sets of
+// up to 16 levels and for the uniform grid, each forward and backward from the input, behind two signatures:
+// elements [b, b + n) of A's operands, n a multiple of the kernel's vector width.
+using VecFwd = bool (*)(const FwdArgs<float>& A, int64_t b, int64_t n);  // false: an element without a code
+using VecBwd = void (*)(const FwdArgs<float>& F, float* gx, double* lane, const float* gy, int64_t b, int64_t n);
+
 using LevelsKernel = void (*)(float*, uint8_t*, float*, uint8_t*, const float*, int64_t, float, float, float,
                               const float*, const float*, size_t);
+using LevelsBackwardKernel = void (*)(float*, double*, const float*, const float*, int64_t, float, float, float,
+                                      const float*, const float*, size_t);
+using GridKernel = bool (*)(float*, uint8_t*, float*, uint8_t*, const float*, int64_t, float, float, float, float);
+using GridBackwardKernel = void (*)(float*, double*, const float*, const float*, int64_t, float, float, float, float);
 
-// [b, e) through a levels kernel (whole vectors of Lanes) and fwd_avx2 for the rest: the same values.
-template <int64_t Lanes, LevelsKernel Kernel>
-bool fwd_levels(const FwdArgs<float>& A, int64_t b, int64_t e) {
+template <typename P>
+P* at(P* p, int64_t b) {
+  return p == nullptr ? nullptr : p + b;
+}
+
+template <LevelsKernel K>
+bool levels_fwd(const FwdArgs<float>& A, int64_t b, int64_t n) {
+  K(A.out + b, at(A.mask, b), at(A.coef, b), at(A.codes, b), A.x + b, n, A.a, A.lo, A.hi, A.lv, A.mid, A.nm);
+  return true;
+}
+template <GridKernel K>
+bool grid_fwd(const FwdArgs<float>& A, int64_t b, int64_t n) {
+  return K(A.out + b, at(A.mask, b), at(A.coef, b), at(A.codes, b), A.x + b, n, A.a, A.lo, A.hi, A.steps);
+}
+template <LevelsBackwardKernel K>
+void levels_bwd(const FwdArgs<float>& F, float* gx, double* lane, const float* gy, int64_t b, int64_t n) {
+  K(at(gx, b), lane, gy + b, F.x + b, n, F.a, F.lo, F.hi, F.lv, F.mid, F.nm);
+}
+template <GridBackwardKernel K>
+void grid_bwd(const FwdArgs<float>& F, float* gx, double* lane, const float* gy, int64_t b, int64_t n) {
+  K(at(gx, b), lane, gy + b, F.x + b, n, F.a, F.lo, F.hi, F.steps);
+}
+
+// [b, e) through a vector kernel (whole vectors of Lanes) and fwd_avx2 for the rest: the same values.
+template <int64_t Lanes, VecFwd Kernel>
+bool fwd_vec(const FwdArgs<float>& A, int64_t b, int64_t e) {
   const int64_t n = (e - b) / Lanes * Lanes;
-  Kernel(A.out + b, A.mask != nullptr ? A.mask + b : nullptr, A.coef != nullptr ? A.coef + b : nullptr,
-         A.codes != nullptr ? A.codes + b : nullptr, A.x + b, n, A.a, A.lo, A.hi, A.lv, A.mid, A.nm);
-  return b + n < e ? fwd_avx2<float>(A, b + n, e) : true;
+  const bool ok = Kernel(A, b, n);
+  return (b + n < e ? fwd_avx2<float>(A, b + n, e) : true) && ok;
 }
 
 // The alpha sum's partial of a chunk adds kSumLanes double partial sums in a fixed order from the chunk's start
@@ -216,6 +247,37 @@ void pact_base(T* out, uint8_t* mask, T* coef, const T* x, T a, T den, T k, int6
   pact_range(out, mask, coef, x, a, den, k, b, e);
 }
 
+// PACT's backward from its input over one sum chunk [b, e): mask = 1[0 < x < a] and coef = 1[x > a] as
+// pact_range makes them, gx = gy * mask (gx null: skipped), and the chunk's partial of sum(gy * coef) in the
+// lanes of bwd_lanes. Nothing but gx is written.
+template <typename T>
+[[gnu::always_inline]] inline double pact_bwd_range(T* gx, const T* gy, const T* x, T a, int64_t b, int64_t e) {
+  if (gx != nullptr) {
+    for (int64_t i = b; i < e; ++i) gx[i] = gy[i] * static_cast<T>((x[i] > T(0)) & (x[i] < a));
+  }
+  double lane[kSumLanes] = {};
+  int64_t i = b;
+  for (; i + kSumLanes <= e; i += kSumLanes) {
+    for (int64_t l = 0; l < kSumLanes; ++l) lane[l] += static_cast<double>(gy[i + l] * static_cast<T>(x[i + l] > a));
+  }
+  for (int64_t l = 0; i < e; ++i, ++l) lane[l] += static_cast<double>(gy[i] * static_cast<T>(x[i] > a));
+  return sum_lanes(lane);
+}
+
+template <typename T>
+[[gnu::target("avx512f,avx512bw,avx512vl,avx512dq")]] double pact_bwd_avx512(T* gx, const T* gy, const T* x, T a,
+                                                                             int64_t b, int64_t e) {
+  return pact_bwd_range(gx, gy, x, a, b, e);
+}
+template <typename T>
+[[gnu::target("avx2")]] double pact_bwd_avx2(T* gx, const T* gy, const T* x, T a, int64_t b, int64_t e) {
+  return pact_bwd_range(gx, gy, x, a, b, e);
+}
+template <typename T>
+double pact_bwd_base(T* gx, const T* gy, const T* x, T a, int64_t b, int64_t e) {
+  return pact_bwd_range(gx, gy, x, a, b, e);
+}
+
 template <typename T>
 using FwdFn = bool (*)(const FwdArgs<T>&, int64_t, int64_t);
 template <typename T>
@@ -238,20 +300,15 @@ double bwd_from_input_chunk(const FwdArgs<T>& F, T* gx, const T* gy, int64_t b, 
   return bwd(gx == nullptr ? nullptr : gx + b, gy + b, mask, coef, 0, e - b);
 }
 
-// The hand-written backward-from-input kernels (cpu_quant_clip_avx2.h / _avx512.h): n elements, n a multiple of the
-// kernel's vector width, gx and the alpha sum's lanes in one pass.
-using LevelsBackwardKernel = void (*)(float*, double*, const float*, const float*, int64_t, float, float, float,
-                                      const float*, const float*, size_t);
-
-// bwd_from_input_chunk for float32 level sets the levels kernels cover: whole vectors of Lanes in one fused pass
+// bwd_from_input_chunk for float32 operands the vector kernels cover: whole vectors of Lanes in one fused pass
 // (nothing but gx written), the tail (fewer than Lanes elements, starting on a lane boundary) through the forward
 // and backward loops into the same lanes. The same values and partial sum.
-template <int64_t Lanes, LevelsBackwardKernel Kernel>
-double bwd_levels_chunk(const FwdArgs<float>& F, float* gx, const float* gy, int64_t b, int64_t e) {
+template <int64_t Lanes, VecBwd Kernel>
+double bwd_vec_chunk(const FwdArgs<float>& F, float* gx, const float* gy, int64_t b, int64_t e) {
   static_assert(Lanes % kSumLanes == 0, "a vector must end on a lane boundary");
   double lane[kSumLanes] = {};
   const int64_t n = (e - b) / Lanes * Lanes;
-  Kernel(gx == nullptr ? nullptr : gx + b, lane, gy + b, F.x + b, n, F.a, F.lo, F.hi, F.lv, F.mid, F.nm);
+  Kernel(F, gx, lane, gy, b, n);
   if (b + n < e) {
     alignas(64) float out[Lanes], coef[Lanes];
     alignas(64) uint8_t mask[Lanes];
@@ -260,8 +317,9 @@ double bwd_levels_chunk(const FwdArgs<float>& F, float* gx, const float* gy, int
     A.out = out;
     A.mask = mask;
     A.coef = coef;
+    A.codes = nullptr;
     fwd_avx2<float>(A, 0, e - b - n);
-    bwd_lanes<float>(gx == nullptr ? nullptr : gx + b + n, gy + b + n, mask, coef, 0, e - b - n, lane);
+    bwd_lanes<float>(at(gx, b + n), gy + b + n, mask, coef, 0, e - b - n, lane);
   }
   return sum_lanes(lane);
 }
@@ -276,7 +334,12 @@ FwdFn<T> pick_fwd(const FwdArgs<T>& A) {
   if (!have_avx2()) return fwd_base<T>;
   if constexpr (std::is_same_v<T, float>) {
     if (levels_kernel_fits(A)) {
-      return have_avx512() ? fwd_levels<16, cpu::quant_clip_levels_avx512> : fwd_levels<8, cpu::quant_clip_levels_avx2>;
+      return have_avx512() ? fwd_vec<16, levels_fwd<cpu::quant_clip_levels_avx512>>
+                           : fwd_vec<8, levels_fwd<cpu::quant_clip_levels_avx2>>;
+    }
+    if (A.lv == nullptr) {
+      return have_avx512() ? fwd_vec<16, grid_fwd<cpu::quant_clip_grid_avx512>>
+                           : fwd_vec<8, grid_fwd<cpu::quant_clip_grid_avx2>>;
     }
   }
   return fwd_avx2<T>;
@@ -537,12 +600,15 @@ void CpuBackend::quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, c
     std::vector<double> partial(static_cast<size_t>(nchunks), 0.0);
     const FwdFn<T> fwd = pick_fwd(F);
     const BwdFn<T> bwd = pick_bwd<T>();
-    // float32 sets the levels kernels cover: one fused pass per chunk (no mask / coef buffers)
+    // float32 operands the vector kernels cover: one fused pass per chunk (no mask / coef buffers)
     double (*fused)(const FwdArgs<T>&, T*, const T*, int64_t, int64_t) = nullptr;
     if constexpr (std::is_same_v<T, float>) {
       if (have_avx2() && levels_kernel_fits(F)) {
-        fused = have_avx512() ? bwd_levels_chunk<16, cpu::quant_clip_levels_backward_avx512>
-                              : bwd_levels_chunk<8, cpu::quant_clip_levels_backward_avx2>;
+        fused = have_avx512() ? bwd_vec_chunk<16, levels_bwd<cpu::quant_clip_levels_backward_avx512>>
+                              : bwd_vec_chunk<8, levels_bwd<cpu::quant_clip_levels_backward_avx2>>;
+      } else if (have_avx2() && F.lv == nullptr) {
+        fused = have_avx512() ? bwd_vec_chunk<16, grid_bwd<cpu::quant_clip_grid_backward_avx512>>
+                              : bwd_vec_chunk<8, grid_bwd<cpu::quant_clip_grid_backward_avx2>>;
       }
     }
     cpu::parallel_for(nchunks, kSumChunk * 4, [&](int64_t b, int64_t e) {
@@ -596,6 +662,56 @@ void CpuBackend::pact_forward(Tensor& out, Tensor& mask, Tensor& coef, const Ten
     finish_output(out, o);
     finish_output(mask, m);
     finish_output(coef, c);
+  });
+}
+
+void CpuBackend::pact_backward_from_input(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& x,
+                                          const Tensor& alpha, double k, double scale) {
+  const char* op = "pact_backward_from_input";
+  cpu::check_cpu(op, "gy", gy);
+  cpu::check_cpu(op, "x", x);
+  cpu::check_cpu(op, "alpha", alpha);
+  if (!is_floating(gy.dtype())) cpu::unsupported(op, gy.dtype());
+  MINIDL_CHECK(x.dtype() == gy.dtype() && x.sizes() == gy.sizes(), op,
+               " (backend cpu): x and gy must have one dtype and shape, got ", dtype_name(x.dtype()), " ",
+               shape_str(x.sizes()), " and ", dtype_name(gy.dtype()), " ", shape_str(gy.sizes()));
+  MINIDL_CHECK(alpha.numel() == 1 && alpha.dtype() == x.dtype(), op,
+               " (backend cpu): alpha must be one element of x's dtype, got ", dtype_name(alpha.dtype()), " ",
+               shape_str(alpha.sizes()));
+  MINIDL_CHECK(k >= 1.0 && k == std::floor(k), op, " (backend cpu): the grid maximum k must be an integer >= 1, got ",
+               k);
+  if (gx.defined()) cpu::check_tensor(op, "gx", gx, gy.dtype(), gy.sizes());
+  if (galpha.defined()) {
+    cpu::check_cpu(op, "galpha", galpha);
+    MINIDL_CHECK(galpha.numel() == 1 && galpha.dtype() == gy.dtype(), op,
+                 " (backend cpu): galpha must be one element of gy's dtype, got ", dtype_name(galpha.dtype()), " ",
+                 shape_str(galpha.sizes()));
+  }
+  if (!gx.defined() && !galpha.defined()) return;
+  dispatch_floating(gy.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    // x in a dense layout (as the forward saw it); gy and gx brought to it
+    const Tensor base = dense(x) ? x : cpu::contiguous_input(x);
+    const Tensor g = in_layout_of(gy, base);
+    const Tensor gxw = work_output(gx, base);
+    const T a = static_cast<T>(cpu::contiguous_input(alpha).data<T>()[0]);
+    T* gxp = gxw.defined() ? gxw.data<T>() : nullptr;
+    const T* gp = g.data<T>();
+    const T* xp = base.data<T>();
+    const int64_t n = gy.numel();
+    const int64_t nchunks = (n + kSumChunk - 1) / kSumChunk;
+    std::vector<double> partial(static_cast<size_t>(nchunks), 0.0);
+    double (*bwd)(T*, const T*, const T*, T, int64_t, int64_t) = have_avx512() ? pact_bwd_avx512<T>
+                                                                 : have_avx2() ? pact_bwd_avx2<T>
+                                                                               : pact_bwd_base<T>;
+    cpu::parallel_for(nchunks, kSumChunk * 4, [&](int64_t b, int64_t e) {
+      for (int64_t ch = b; ch < e; ++ch) {
+        const int64_t lo_i = ch * kSumChunk, hi_i = std::min(n, lo_i + kSumChunk);
+        partial[static_cast<size_t>(ch)] = bwd(gxp, gp, xp, a, lo_i, hi_i);
+      }
+    });
+    store_galpha<T>(galpha, partial, scale);
+    finish_output(gx, gxw);
   });
 }
 

@@ -27,4 +27,14 @@ void quant_clip_levels_avx2(float* out, uint8_t* mask, float* coef, uint8_t* cod
 void quant_clip_levels_backward_avx2(float* gx, double* lane, const float* gy, const float* x, int64_t n, float a,
                                      float lo, float hi, const float* lv, const float* mid, size_t nm);
 
+/// The uniform grid (no level set: q = nearbyint(c * steps) / steps), n a multiple of 8: out, mask and coef as
+/// quant_clip_levels_avx2; codes (when not null) = 1 + nearbyint(c * steps) for grid points 0..steps, 0 for -0
+/// (quantize_clip_codebook's order). Returns false when an element has no code (NaN, or outside the grid).
+bool quant_clip_grid_avx2(float* out, uint8_t* mask, float* coef, uint8_t* codes, const float* x, int64_t n, float a,
+                          float lo, float hi, float steps);
+
+/// Its backward from the input, as quant_clip_levels_backward_avx2.
+void quant_clip_grid_backward_avx2(float* gx, double* lane, const float* gy, const float* x, int64_t n, float a,
+                                   float lo, float hi, float steps);
+
 }  // namespace minidl::cpu

@@ -1137,6 +1137,7 @@ TEST_CASE("conformance: the table covers every Backend primitive") {
                                             "quantize_clip_backward",
                                             "quantize_clip_backward_from_input",
                                             "pact_forward",
+                                            "pact_backward_from_input",
                                             "actnn_quantize",
                                             "actnn_dequantize",
                                             "pack_mask_bits",

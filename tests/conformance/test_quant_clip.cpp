@@ -231,6 +231,28 @@ std::vector<Row> quant_clip_rows() {
       r.ask_supports = false;
       rows.push_back(std::move(r));
     }
+    // its backward from the input, with a gradient in another layout: gx exact, galpha a sum
+    for (bool want_gx : {true, false}) {
+      Row r{"pact_backward_from_input",
+            "k " + std::to_string(static_cast<int>(pc.k)) + " " + shape_str(pc.s) + " " + layout_name(pc.l) +
+                (want_gx ? ", gx and galpha" : ", galpha only"),
+            OpKind::Quantize,
+            want_gx ? kExact : kSum32,
+            want_gx ? kExact : kSum64,
+            [pc](DType dt, Rng& rng) {
+              std::vector<double> v = uni(pc.s, DType::f64, rng, -0.5 * pc.alpha, 1.5 * pc.alpha).to_vector<double>();
+              for (size_t i = 0; i < v.size(); i += 4) v[i] = (i / 4) % 2 == 0 ? 0.0 : pc.alpha;  // both edges
+              return Inputs{relayout(host_tensor(v, pc.s, dt), pc.l), host_tensor({pc.alpha}, {}, dt),
+                            relayout(uni(pc.s, dt, rng), pc.l == Layout::Contig ? Layout::Permuted : Layout::Contig)};
+            },
+            [pc, want_gx](Ctx& c, const Inputs& in) {
+              Tensor gx = want_gx ? clip_out(c, in[0], c.dt) : Tensor(), ga = c.out({1});
+              c.be.pact_backward_from_input(gx, ga, in[2], in[0], in[1], pc.k, 0.5);
+              return want_gx ? std::vector<Tensor>{gx} : std::vector<Tensor>{ga};
+            }};
+      r.ask_supports = false;
+      rows.push_back(std::move(r));
+    }
   }
   return rows;
 }

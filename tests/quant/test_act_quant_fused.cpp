@@ -199,11 +199,28 @@ TEST_CASE("cpu quantize_clip_forward equals ref with NaN, infinities, -0, ties a
         backend_for(x).quantize_clip_forward(out, mask, coef, x, a, lv, ls.steps, lo, 1.0);
         return std::vector<Tensor>{out, mask.to(DType::f32), coef};
       };
+      // quantize_clip_forward_coded: the codes the kernels write in the same pass, on the inputs as they are (NaN:
+      // no code, both refuse) and with the non-finite ones replaced (every element has a code on APoT-I)
+      auto run_coded = [&](const std::string& be, bool finite) {
+        BackendScope scope(be);
+        std::vector<double> w = v;
+        if (finite) {
+          for (auto& e : w) e = std::isfinite(e) ? e : 0.5;
+        }
+        const Tensor x = from_vector(w, {n}).to(DType::f32);
+        const Tensor a = scalar_tensor(alpha, TensorOptions().dtype(DType::f32));
+        Tensor out = empty({n}), codes = empty({n}, TensorOptions().dtype(DType::u8));
+        const Tensor lv = ls.rounding ? Tensor() : ls.magnitudes.to(DType::f32);
+        const bool ok = backend_for(x).quantize_clip_forward_coded(out, codes, x, a, lv, ls.steps, lo, 1.0);
+        return std::pair{ok, ok ? codes.to(DType::f32) : Tensor()};
+      };
       const auto want = run("ref");
+      const auto want_coded = run_coded("ref", false), want_coded_finite = run_coded("ref", true);
       for (auto cap : {cpu::CpuIsa::Baseline, cpu::CpuIsa::Avx2, cpu::CpuIsa::Avx512}) {
         if (static_cast<int>(cap) > static_cast<int>(cpu::host_isa())) continue;
         cpu::set_cpu_isa_cap(cap);
         const auto got = run("cpu");
+        const auto got_coded = run_coded("cpu", false), got_coded_finite = run_coded("cpu", true);
         cpu::set_cpu_isa_cap(std::nullopt);
         const std::string where = std::string(scheme_name(scheme)) + " " + std::to_string(bits) + "-bit, lo " +
                                   std::to_string(lo) + ", isa " + cpu::isa_name(cap);
@@ -211,6 +228,12 @@ TEST_CASE("cpu quantize_clip_forward equals ref with NaN, infinities, -0, ties a
         check_bits_equal(got[0], want[0], "out");
         check_bits_equal(got[1], want[1], "mask");
         check_bits_equal(got[2], want[2], "coef");
+        CHECK(got_coded.first == want_coded.first);
+        if (got_coded.first && want_coded.first) check_bits_equal(got_coded.second, want_coded.second, "codes");
+        CHECK(got_coded_finite.first == want_coded_finite.first);
+        if (lo == 0.0) CHECK(got_coded_finite.first);
+        if (got_coded_finite.first && want_coded_finite.first)
+          check_bits_equal(got_coded_finite.second, want_coded_finite.second, "codes of finite inputs");
       }
     }
   }
@@ -294,6 +317,59 @@ TEST_CASE(
   }
 }
 
+TEST_CASE(
+    "fused PACT: the backward from the input equals the saved mask / coef path at every ISA level, with "
+    "NaN, infinities, -0, the clip edges and chunk tails") {
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  const double alpha = 1.375, k = 15;
+  for (DType dt : {DType::f32, DType::f64}) {
+    for (int64_t n : {int64_t{2 * 4096 + 13}, int64_t{3}}) {
+      for (bool non_finite : {true, false}) {
+        std::mt19937_64 rng(static_cast<uint64_t>(n));
+        std::uniform_real_distribution<double> d(-0.5 * alpha, 1.5 * alpha), dg(-1.0, 1.0);
+        std::vector<double> xv(static_cast<size_t>(n)), gv(static_cast<size_t>(n));
+        for (auto& e : xv) e = d(rng);
+        for (auto& e : gv) e = dg(rng);
+        std::vector<double> special = {-0.0, 0.0, alpha, -alpha, 1e-30, std::nextafter(alpha, 2.0)};
+        if (non_finite) special.insert(special.end(), {nan, inf, -inf});
+        for (size_t i = 0; i < special.size(); ++i) {
+          xv[(i * 37) % xv.size()] = special[i];
+          xv[xv.size() - 1 - (i % xv.size())] = special[(i + 2) % special.size()];
+        }
+        if (non_finite) gv[1 % gv.size()] = inf;
+        if (n > 64) {  // the lane-order probe of the test above (coef 1: x above alpha)
+          for (int64_t j : {32, 40, 48, 56}) xv[static_cast<size_t>(j)] = 2 * alpha;
+          gv[32] = 1e30;
+          gv[40] = 0.0;
+          gv[48] = 1.0;
+          gv[56] = -1e30;
+        }
+        const Tensor x = from_vector(xv, {n}).to(dt), gy = from_vector(gv, {n}).to(dt);
+        const Tensor a = scalar_tensor(alpha, TensorOptions().dtype(dt));
+        Tensor out = empty({n}, TensorOptions().dtype(dt)), coef = empty({n}, TensorOptions().dtype(dt));
+        Tensor mask = empty({n}, TensorOptions().dtype(DType::u8));
+        backend_by_name("ref").pact_forward(out, mask, coef, x, a, k);
+        for (auto cap : {cpu::CpuIsa::Baseline, cpu::CpuIsa::Avx2, cpu::CpuIsa::Avx512}) {
+          if (static_cast<int>(cap) > static_cast<int>(cpu::host_isa())) continue;
+          INFO(std::string(dtype_name(dt)) << ", n " << n << ", isa " << std::string(cpu::isa_name(cap)));
+          cpu::set_cpu_isa_cap(cap);
+          for (int want : {0, 1, 2}) {  // both, gx only, galpha only
+            const TensorOptions o = TensorOptions().dtype(dt);
+            Tensor gx_s = want != 2 ? empty({n}, o) : Tensor(), ga_s = want != 1 ? empty({}, o) : Tensor();
+            Tensor gx_d = want != 2 ? empty({n}, o) : Tensor(), ga_d = want != 1 ? empty({}, o) : Tensor();
+            backend_by_name("cpu").quantize_clip_backward(gx_s, ga_s, gy, mask, coef, 0.5);
+            backend_by_name("cpu").pact_backward_from_input(gx_d, ga_d, gy, x, a, k, 0.5);
+            if (gx_d.defined()) check_bits_equal(gx_d, gx_s, "gx");
+            if (ga_d.defined()) check_bits_equal(ga_d, ga_s, "galpha");
+            if (ga_d.defined() && !non_finite) CHECK(std::isfinite(ga_d.item<double>()));
+          }
+          cpu::set_cpu_isa_cap(std::nullopt);
+        }
+      }
+    }
+  }
+}
+
 namespace {
 // Hooks that keep every saved tensor as is: the op then takes its hooked path (saves the mask and coefficient).
 autograd::SavedTensorHooks keep_as_is() {
@@ -362,7 +438,8 @@ TEST_CASE("fused PACT equals the unfused primitive chain bit for bit") {
     for (DType dt : {DType::f32, DType::f64}) {
       for (int bits : {2, 4, 8}) {
         for (bool cl : {false, true}) {
-          INFO("backend ", be, " ", dtype_name(dt), " ", bits, "-bit", cl ? " channels-last" : " contiguous");
+          INFO("backend ", be, " ", std::string(dtype_name(dt)), " ", bits, "-bit",
+               std::string(cl ? " channels-last" : " contiguous"));
           const double alpha = 1.37, k = static_cast<double>((1 << bits) - 1);
           const Tensor X = random_activation({3, 16, 19, 21}, dt, cl, alpha, 11 + bits);
           const Tensor A = scalar_tensor(alpha, TensorOptions().dtype(dt));
@@ -395,7 +472,8 @@ TEST_CASE("PACT: the backward derived from the saved input equals the saved mask
     for (DType dt : {DType::f32, DType::f64}) {
       for (int bits : {2, 4, 8}) {
         for (bool cl : {false, true}) {
-          INFO("backend ", be, " ", dtype_name(dt), " ", bits, "-bit", cl ? " channels-last" : " contiguous");
+          INFO("backend ", be, " ", std::string(dtype_name(dt)), " ", bits, "-bit",
+               std::string(cl ? " channels-last" : " contiguous"));
           const double alpha = 1.37;
           const Tensor X = random_activation({3, 16, 19, 23}, dt, cl, alpha, 3 + bits);
           const Tensor go = random_activation(X.sizes(), dt, !cl, 1.0, 6);  // the other layout
