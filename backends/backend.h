@@ -187,6 +187,11 @@ class Backend {
   /// rounded to the dtype). When defined, mask (u8) = 1[0 < x < a] and coef (x's dtype) = 1[x > a]: its
   /// straight-through gradients, for quantize_clip_backward. The base class is the host reference.
   virtual void pact_forward(Tensor& out, Tensor& mask, Tensor& coef, const Tensor& x, const Tensor& alpha, double k);
+  /// pact_forward (no mask or coef) that also writes codes (u8, x's shape and layout): each output's index in
+  /// pact_forward_codebook(alpha, k) (backends/codebook.h). Returns false, codes unspecified, when that book is
+  /// undefined or an output is not in it (NaN). The base class encodes the output in a second pass; the cpu
+  /// backend writes the codes in its forward pass.
+  virtual bool pact_forward_coded(Tensor& out, Tensor& codes, const Tensor& x, const Tensor& alpha, double k);
   /// Its backward from the forward's input: quantize_clip_backward on the mask and coef pact_forward would make
   /// from x, alpha and k, the same gx and galpha bit for bit. The base class runs pact_forward into temporaries
   /// and then quantize_clip_backward (any backend, any device); the cpu backend fuses it into one pass.

@@ -77,6 +77,32 @@ Tensor quantize_clip_codebook(const Tensor& alpha, const Tensor& levels, double 
   });
 }
 
+Tensor pact_forward_codebook(const Tensor& alpha, double k) {
+  const char* op = "pact_forward_codebook";
+  MINIDL_CHECK(alpha.defined() && alpha.numel() == 1 && is_floating(alpha.dtype()), op,
+               ": alpha must be one floating element");
+  if (!(k >= 1.0 && k <= 254.0 && k == std::floor(k))) return {};
+  return dispatch_floating(alpha.dtype(), op, [&](auto tag) -> Tensor {
+    using T = decltype(tag);
+    const T a = static_cast<T>(alpha.item<double>()), tk = static_cast<T>(k);
+    std::vector<T> v{-T(0) * a / tk};
+    for (int64_t t = 0; t <= static_cast<int64_t>(k); ++t) v.push_back(static_cast<T>(t) * a / tk);
+    for (size_t j = 1; j < v.size(); ++j) {
+      if (!(codebook_key(v[j - 1]) < codebook_key(v[j]))) return {};
+    }
+    Tensor cb = empty({static_cast<int64_t>(v.size())}, TensorOptions{}.dtype(alpha.dtype()));
+    std::copy(v.begin(), v.end(), cb.data<T>());
+    return cb;
+  });
+}
+
+bool Backend::pact_forward_coded(Tensor& out, Tensor& codes, const Tensor& x, const Tensor& alpha, double k) {
+  Tensor no_mask, no_coef;
+  pact_forward(out, no_mask, no_coef, x, alpha, k);
+  const Tensor book = pact_forward_codebook(alpha.device().is_cpu() ? alpha : alpha.to(kCPU), k);
+  return book.defined() && codebook_encode(codes, out, book);
+}
+
 bool Backend::quantize_clip_forward_coded(Tensor& out, Tensor& codes, const Tensor& x, const Tensor& alpha,
                                           const Tensor& levels, double steps, double lo, double hi) {
   Tensor no_mask, no_coef;

@@ -28,6 +28,12 @@ inline int64_t codebook_key(double v) {
 /// Undefined when the entries would not be strictly ascending (codebook_key) or exceed 256.
 Tensor quantize_clip_codebook(const Tensor& alpha, const Tensor& levels, double steps);
 
+/// The code book of PACT's outputs (Backend::pact_forward_coded) for alpha (one floating element) and the grid
+/// maximum k, in alpha's dtype on the host: {-0 * a / k} followed by (t * a) / k for t = 0..k (the forward's
+/// expression; -0 is what a small negative x gives), so code 0 is -0 and code 1 + t is grid point t. Undefined when
+/// the entries would not be strictly ascending (codebook_key; alpha <= 0) or exceed 256 (k > 254).
+Tensor pact_forward_codebook(const Tensor& alpha, double k);
+
 namespace codebook_detail {
 /// Throws unless codebook is 1-D, contiguous, of `dt`, with 1..256 entries strictly ascending by codebook_key,
 /// on host memory.

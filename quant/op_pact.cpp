@@ -8,6 +8,8 @@
 // Backend::pact_backward_from_input.
 #include "autograd/function.h"
 #include "autograd/saved_tensor.h"
+#include "backends/codebook.h"
+#include "quant/coded_saves.h"
 #include "quant/op_utils.h"
 #include "quant/ops.h"
 
@@ -24,7 +26,7 @@ int64_t grid_max(const char* op, int bits) {
 
 struct PactFn : autograd::Function<PactFn> {
   static constexpr const char* kName = "quant_pact";
-  static Tensor forward(autograd::Context& ctx, const Tensor& x, const Tensor& alpha, int bits) {
+  static Tensor forward(autograd::Context& ctx, const Tensor& x, const Tensor& alpha, int bits, CodedTensor* coded) {
     checked_alpha(kName, x, alpha);
     const double k = static_cast<double>(grid_max(kName, bits));
     const MemoryFormat fmt = follow_format(x.sizes(), {x});
@@ -40,7 +42,15 @@ struct PactFn : autograd::Function<PactFn> {
       mask = empty(x.sizes(), TensorOptions().dtype(DType::u8).device(x.device()), fmt);
       coef = new_like(x.sizes(), x, fmt);
     }
-    backend_for(x).pact_forward(y, mask, coef, x, a, k);
+    if (coded != nullptr) *coded = {};
+    if (coded != nullptr && !mask.defined() && !autograd::SavedTensorHooksGuard::active() && x.device().is_cpu()) {
+      // the codes of y in the same pass, for the layer's coded save of its input (coded_saves.h)
+      Tensor codes = empty(x.sizes(), TensorOptions().dtype(DType::u8).device(x.device()), fmt);
+      if (backend_for(x).pact_forward_coded(y, codes, x, a, k))
+        *coded = CodedTensor{codes, pact_forward_codebook(a, k)};
+    } else {
+      backend_for(x).pact_forward(y, mask, coef, x, a, k);
+    }
     if (derive) {
       ctx.save(x, autograd::SaveKind::Activation);
       ctx.save(a, autograd::SaveKind::Parameter);
@@ -97,7 +107,13 @@ struct IntGridFn : autograd::Function<IntGridFn> {
 
 }  // namespace
 
-Tensor pact(const Tensor& x, const Tensor& alpha, int bits) { return PactFn::apply(x, alpha, bits); }
+Tensor pact(const Tensor& x, const Tensor& alpha, int bits) {
+  return PactFn::apply(x, alpha, bits, static_cast<CodedTensor*>(nullptr));
+}
+
+Tensor pact(const Tensor& x, const Tensor& alpha, int bits, CodedTensor* coded) {
+  return PactFn::apply(x, alpha, bits, coded);
+}
 
 Tensor int_grid_activation(const Tensor& x, int bits) { return IntGridFn::apply(x, bits); }
 

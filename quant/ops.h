@@ -57,6 +57,10 @@ Tensor signed_max_int8(const Tensor& w, bool clamp_codes);
 /// dL/dx = g * 1[0 < x < alpha]; dL/dalpha = sum g * 1[x > alpha]. alpha is an ordinary learnable tensor (its L2
 /// term comes from the optimizer's parameter group, not from inside backward as in the reference).
 Tensor pact(const Tensor& x, const Tensor& alpha, int bits);
+/// The same, also setting *coded to its output as u8 codes into pact_forward_codebook(alpha, k)
+/// (backends/codebook.h) when the backend writes them in its forward pass (the cpu backend, without saved-tensor
+/// hooks), as quantize_activation's coded form; *coded is left empty otherwise.
+Tensor pact(const Tensor& x, const Tensor& alpha, int bits, CodedTensor* coded);
 
 /// Section 3.2 (Quantized_ResNet's BinActive as wired): y = min(max(round(x), 0), k), k = 2^bits - 1 (integer
 /// grid, step 1, no scale); dL/dx = g * 1[0 < x < k].

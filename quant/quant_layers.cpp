@@ -66,7 +66,7 @@ Tensor quantize_input(const Tensor& x, const QuantSpec& spec, const Tensor& act_
                       CodedTensor* coded) {
   if (!spec.act_quantized()) return x;
   switch (spec.act) {
-    case ActQuant::PACT: return pact(x, act_alpha, spec.act_bits);
+    case ActQuant::PACT: return pact(x, act_alpha, spec.act_bits, coded);
     case ActQuant::IntGrid: return int_grid_activation(x, spec.act_bits);
     default: return quantize_activation(x, act_alpha, act_levels, spec.semantics, spec.grad_scale, coded);
   }

@@ -220,31 +220,54 @@ double bwd_base(T* gx, const T* gy, const uint8_t* mask, const T* coef, int64_t 
 }
 
 // PACT over [b, e): out = clamp(round(x * k / den), 0, k) * a / k with the unfused chain's operation order;
-// mask = 1[0 < x < a], coef = 1[x > a] (mask null: not wanted).
-template <typename T>
-[[gnu::always_inline]] inline void pact_range(T* out, uint8_t* mask, T* coef, const T* x, T a, T den, T k, int64_t b,
-                                              int64_t e) {
+// mask = 1[0 < x < a], coef = 1[x > a] (mask null: not wanted); codes (null: not wanted) = 1 + the grid point, 0
+// for -0 (pact_forward_codebook's order). Returns false when an output has no code (NaN).
+template <typename T, bool Codes>
+[[gnu::always_inline]] inline bool pact_values(T* out, uint8_t* codes, const T* x, T a, T den, T k, int64_t b,
+                                               int64_t e) {
+  int32_t bad = 0;
   for (int64_t i = b; i < e; ++i) {
     const T r = std::nearbyint(x[i] * k / den);
     const T t = r < T(0) ? T(0) : r;  // min(max(r, 0), k) on values; NaN stays NaN
-    out[i] = (k < t ? k : t) * a / k;
+    const T g = k < t ? k : t;
+    out[i] = g * a / k;
+    if constexpr (Codes) {
+      const bool ok = g == g;
+      bad |= static_cast<int32_t>(!ok);
+      codes[i] = ok && !std::signbit(g) ? static_cast<uint8_t>(static_cast<int32_t>(g) + 1) : uint8_t{0};
+    }
   }
+  return bad == 0;
+}
+
+template <typename T>
+[[gnu::always_inline]] inline bool pact_range(T* out, uint8_t* mask, T* coef, uint8_t* codes, const T* x, T a, T den,
+                                              T k, int64_t b, int64_t e) {
+  const bool ok = codes != nullptr ? pact_values<T, true>(out, codes, x, a, den, k, b, e)
+                                   : pact_values<T, false>(out, nullptr, x, a, den, k, b, e);
   if (mask != nullptr) {
     for (int64_t i = b; i < e; ++i) {
       mask[i] = static_cast<uint8_t>((x[i] > T(0)) & (x[i] < a));
       coef[i] = static_cast<T>(x[i] > a);
     }
   }
+  return ok;
 }
 
 template <typename T>
-[[gnu::target("avx2")]] void pact_avx2(T* out, uint8_t* mask, T* coef, const T* x, T a, T den, T k, int64_t b,
-                                       int64_t e) {
-  pact_range(out, mask, coef, x, a, den, k, b, e);
+[[gnu::target("avx512f,avx512bw,avx512vl,avx512dq")]] bool pact_avx512(T* out, uint8_t* mask, T* coef, uint8_t* codes,
+                                                                       const T* x, T a, T den, T k, int64_t b,
+                                                                       int64_t e) {
+  return pact_range(out, mask, coef, codes, x, a, den, k, b, e);
 }
 template <typename T>
-void pact_base(T* out, uint8_t* mask, T* coef, const T* x, T a, T den, T k, int64_t b, int64_t e) {
-  pact_range(out, mask, coef, x, a, den, k, b, e);
+[[gnu::target("avx2")]] bool pact_avx2(T* out, uint8_t* mask, T* coef, uint8_t* codes, const T* x, T a, T den, T k,
+                                       int64_t b, int64_t e) {
+  return pact_range(out, mask, coef, codes, x, a, den, k, b, e);
+}
+template <typename T>
+bool pact_base(T* out, uint8_t* mask, T* coef, uint8_t* codes, const T* x, T a, T den, T k, int64_t b, int64_t e) {
+  return pact_range(out, mask, coef, codes, x, a, den, k, b, e);
 }
 
 // PACT's backward from its input over one sum chunk [b, e): mask = 1[0 < x < a] and coef = 1[x > a] as
@@ -623,8 +646,11 @@ void CpuBackend::quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, c
   });
 }
 
-void CpuBackend::pact_forward(Tensor& out, Tensor& mask, Tensor& coef, const Tensor& x, const Tensor& alpha, double k) {
-  const char* op = "pact_forward";
+namespace {
+
+// pact_forward, and with codes defined pact_forward_coded (false: an output without a code).
+bool pact_fwd(const char* op, Tensor& out, Tensor& mask, Tensor& coef, Tensor& codes, const Tensor& x,
+              const Tensor& alpha, double k) {
   cpu::check_cpu(op, "x", x);
   cpu::check_cpu(op, "alpha", alpha);
   if (!is_floating(x.dtype())) cpu::unsupported(op, x.dtype());
@@ -639,30 +665,52 @@ void CpuBackend::pact_forward(Tensor& out, Tensor& mask, Tensor& coef, const Ten
     cpu::check_tensor(op, "mask", mask, DType::u8, x.sizes());
     cpu::check_tensor(op, "coef", coef, x.dtype(), x.sizes());
   }
-  dispatch_floating(x.dtype(), op, [&](auto tag) {
+  if (codes.defined()) cpu::check_tensor(op, "codes", codes, DType::u8, x.sizes());
+  return dispatch_floating(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     const Tensor o = dense(out) ? out : empty(out.sizes(), TensorOptions{}.dtype(out.dtype()));
-    const Tensor m = work_output(mask, o), c = work_output(coef, o);
+    const Tensor m = work_output(mask, o), c = work_output(coef, o), cd = work_output(codes, o);
     const Tensor xc = in_layout_of(x, o);
     const double ad = cpu::contiguous_input(alpha).data<T>()[0];
     const T a = static_cast<T>(ad), den = static_cast<T>(ad + 1e-6), tk = static_cast<T>(k);
     T* op_ = o.data<T>();
     uint8_t* mp = m.defined() ? m.data<uint8_t>() : nullptr;
     T* cp = c.defined() ? c.data<T>() : nullptr;
+    uint8_t* cdp = cd.defined() ? cd.data<uint8_t>() : nullptr;
     const T* xp = xc.data<T>();
     const int64_t n = x.numel();
-    const bool avx2 = have_avx2();
+    bool (*fwd)(T*, uint8_t*, T*, uint8_t*, const T*, T, T, T, int64_t, int64_t) = have_avx512() ? pact_avx512<T>
+                                                                                   : have_avx2() ? pact_avx2<T>
+                                                                                                 : pact_base<T>;
+    std::atomic<bool> ok{true};
     cpu::parallel_for(n, 4, [&](int64_t b, int64_t e) {
-      if (avx2) {
-        pact_avx2<T>(op_, mp, cp, xp, a, den, tk, b, e);
-      } else {
-        pact_base<T>(op_, mp, cp, xp, a, den, tk, b, e);
-      }
+      if (!fwd(op_, mp, cp, cdp, xp, a, den, tk, b, e)) ok.store(false, std::memory_order_relaxed);
     });
     finish_output(out, o);
     finish_output(mask, m);
     finish_output(coef, c);
+    finish_output(codes, cd);
+    return ok.load();
   });
+}
+
+}  // namespace
+
+void CpuBackend::pact_forward(Tensor& out, Tensor& mask, Tensor& coef, const Tensor& x, const Tensor& alpha, double k) {
+  Tensor no_codes;
+  pact_fwd("pact_forward", out, mask, coef, no_codes, x, alpha, k);
+}
+
+bool CpuBackend::pact_forward_coded(Tensor& out, Tensor& codes, const Tensor& x, const Tensor& alpha, double k) {
+  const char* op = "pact_forward_coded";
+  MINIDL_CHECK(codes.defined(), op, " (backend cpu): codes must be defined");
+  Tensor no_mask, no_coef, no_codes;
+  // the codes are 1 + grid point (0 for -0): the code book must list exactly those values
+  if (!alpha.defined() || !alpha.device().is_cpu() || !pact_forward_codebook(alpha, k).defined()) {
+    pact_fwd(op, out, no_mask, no_coef, no_codes, x, alpha, k);
+    return false;
+  }
+  return pact_fwd(op, out, no_mask, no_coef, codes, x, alpha, k);
 }
 
 void CpuBackend::pact_backward_from_input(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& x,

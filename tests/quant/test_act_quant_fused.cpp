@@ -6,6 +6,7 @@
 // semantics.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <any>
 #include <cmath>
 #include <initializer_list>
@@ -13,6 +14,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <tuple>
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
@@ -349,10 +351,22 @@ TEST_CASE(
         Tensor out = empty({n}, TensorOptions().dtype(dt)), coef = empty({n}, TensorOptions().dtype(dt));
         Tensor mask = empty({n}, TensorOptions().dtype(DType::u8));
         backend_by_name("ref").pact_forward(out, mask, coef, x, a, k);
+        // the coded forward: the same output, and codes into pact_forward_codebook (refused with a NaN output)
+        auto coded = [&](const std::string& be) {
+          Tensor o = empty({n}, TensorOptions().dtype(dt)), cd = empty({n}, TensorOptions().dtype(DType::u8));
+          const bool ok = backend_by_name(be).pact_forward_coded(o, cd, x, a, k);
+          return std::tuple{ok, o, cd.to(DType::f32)};
+        };
+        const auto [ok_ref, out_ref, codes_ref] = coded("ref");
+        CHECK(ok_ref == std::none_of(xv.begin(), xv.end(), [](double e) { return std::isnan(e); }));
         for (auto cap : {cpu::CpuIsa::Baseline, cpu::CpuIsa::Avx2, cpu::CpuIsa::Avx512}) {
           if (static_cast<int>(cap) > static_cast<int>(cpu::host_isa())) continue;
           INFO(std::string(dtype_name(dt)) << ", n " << n << ", isa " << std::string(cpu::isa_name(cap)));
           cpu::set_cpu_isa_cap(cap);
+          const auto [ok_cpu, out_cpu, codes_cpu] = coded("cpu");
+          CHECK(ok_cpu == ok_ref);
+          check_bits_equal(out_cpu, out_ref, "coded forward's output");
+          if (ok_cpu && ok_ref) check_bits_equal(codes_cpu, codes_ref, "codes");
           for (int want : {0, 1, 2}) {  // both, gx only, galpha only
             const TensorOptions o = TensorOptions().dtype(dt);
             Tensor gx_s = want != 2 ? empty({n}, o) : Tensor(), ga_s = want != 1 ? empty({}, o) : Tensor();
