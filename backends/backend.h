@@ -182,6 +182,14 @@ class Backend {
   virtual void quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& x,
                                                  const Tensor& alpha, const Tensor& levels, double steps, double lo,
                                                  double hi, double scale);
+  /// The signed weight quantizer's forward (spec/quant.md sections 1.5, 1.6) in one pass, a = alpha (one element,
+  /// w's dtype): x = w / a, c = min(max(x, -1), 1), q = s * levels[k] with s = sign(c) (0 for 0, -0 and NaN) and k
+  /// = the number of midpoints below |c| (levels: the sorted magnitudes), or with levels undefined q =
+  /// nearbyint(c * steps) / steps; out = q * a. When defined (both or neither): inside = 1 - 1[|x| > 1] and coef =
+  /// sign(x) * (1 - inside) + (q - x) * inside (sign(x) = x for 0, -0 and NaN), in w's dtype, each operation as the
+  /// unfused chain of primitives computes it (no fused multiply-add). The base class is the host reference.
+  virtual void quantize_weight_forward(Tensor& out, Tensor& coef, Tensor& inside, const Tensor& w, const Tensor& alpha,
+                                       const Tensor& levels, double steps);
   /// PACT's activation quantizer in one pass (spec/quant.md section 3.4), k = 2^bits - 1, a = alpha (one element,
   /// x's dtype): out = min(max(nearbyint(x * k / (a + 1e-6)), 0), k) * a / k (a + 1e-6 formed in double, then
   /// rounded to the dtype). When defined, mask (u8) = 1[0 < x < a] and coef (x's dtype) = 1[x > a]: its

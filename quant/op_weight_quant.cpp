@@ -3,12 +3,13 @@
 // ternary paths), out = alpha * q. Straight-through: g * 1[|x| <= 1] (APoT-I, b >= 3) or g (APoT-C, and 2-bit
 // "calibrated" weights everywhere); alpha gets sum g * (|x| > 1 ? sign(x) : q - x).
 // Forward keeps two weight-sized tensors for backward: the input mask (clipped STE only) and the per-element
-// alpha coefficient, so backward is one multiply and one sum.
+// alpha coefficient, so backward is one multiply and one sum. On the host, forward is one backend pass
+// (Backend::quantize_weight_forward); elsewhere the chain of primitives it equals.
 #include <cctype>
 
 #include "autograd/function.h"
-#include "quant/ops.h"
 #include "quant/op_utils.h"
+#include "quant/ops.h"
 
 namespace minidl::quant {
 
@@ -28,20 +29,34 @@ namespace {
 
 struct WeightQuantFn : autograd::Function<WeightQuantFn> {
   static constexpr const char* kName = "quant_weight";
-  static Tensor forward(autograd::Context& ctx, const Tensor& w, const Tensor& alpha, const LevelSet& ls,
-                        bool clip_ste, double grad_scale) {
+  static Tensor forward(autograd::Context& ctx, const Tensor& w, const Tensor& alpha, const LevelSet& ls, bool clip_ste,
+                        double grad_scale) {
     checked_alpha(kName, w, alpha);
     MINIDL_CHECK(ls.is_signed, kName, ": weights need a signed level set, got ", ls.str());
     const Tensor a = alpha_scalar(alpha);
-    const Tensor x = div_raw(w, a);
-    const Tensor c = unary_raw(UnaryOp::Clamp, x, -1.0, 1.0);
-    const Tensor q = project(c, ls);
-    Tensor out = mul_raw(q, a);
+    Tensor out, coef, inside;
+    if (w.device().is_cpu()) {
+      // one backend pass (the same values as the chain below, bit for bit)
+      out = new_like(w.sizes(), w);
+      if (ctx.recording()) {
+        coef = new_like(w.sizes(), w);
+        inside = new_like(w.sizes(), w);
+      }
+      backend_for(w).quantize_weight_forward(out, coef, inside, w, a, ls.rounding ? Tensor() : levels_like(ls, w),
+                                             ls.steps);
+    } else {
+      const Tensor x = div_raw(w, a);
+      const Tensor c = unary_raw(UnaryOp::Clamp, x, -1.0, 1.0);
+      const Tensor q = project(c, ls);
+      out = mul_raw(q, a);
+      if (ctx.recording()) {
+        // outside = 1[|x| > 1]; coefficient = outside ? sign(x) : q - x
+        const Tensor outside = cmp_scalar(BinaryOp::Gt, unary_raw(UnaryOp::Abs, x), 1.0, kName);
+        inside = unary_raw(UnaryOp::Affine, outside, -1.0, 1.0);
+        coef = add_raw(mul_raw(unary_raw(UnaryOp::Sign, x), outside), mul_raw(sub_raw(q, x), inside));
+      }
+    }
     if (ctx.recording()) {
-      // outside = 1[|x| > 1]; coefficient = outside ? sign(x) : q - x
-      const Tensor outside = cmp_scalar(BinaryOp::Gt, unary_raw(UnaryOp::Abs, x), 1.0, kName);
-      const Tensor inside = unary_raw(UnaryOp::Affine, outside, -1.0, 1.0);
-      const Tensor coef = add_raw(mul_raw(unary_raw(UnaryOp::Sign, x), outside), mul_raw(sub_raw(q, x), inside));
       ctx.save(coef, autograd::SaveKind::Parameter);
       if (clip_ste) ctx.save(inside, autograd::SaveKind::Mask);
       ctx.data["clip"] = clip_ste;
@@ -56,7 +71,8 @@ struct WeightQuantFn : autograd::Function<WeightQuantFn> {
     Tensor gw;
     if (ctx.needs_input_grad(0)) gw = ctx.get<bool>("clip") ? mul_raw(go, ctx.saved(1)) : go;
     Tensor ga;
-    if (ctx.needs_input_grad(1)) ga = sum_as(mul_raw(go, coef), ctx.get<Shape>("alpha_shape"), ctx.get<double>("grad_scale"));
+    if (ctx.needs_input_grad(1))
+      ga = sum_as(mul_raw(go, coef), ctx.get<Shape>("alpha_shape"), ctx.get<double>("grad_scale"));
     return {gw, ga};
   }
 };

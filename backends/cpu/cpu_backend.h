@@ -84,6 +84,8 @@ class CpuBackend final : public Backend {
   void quantize_clip_backward(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& mask, const Tensor& coef,
                               double scale) override;
   void pact_forward(Tensor& out, Tensor& mask, Tensor& coef, const Tensor& x, const Tensor& alpha, double k) override;
+  void quantize_weight_forward(Tensor& out, Tensor& coef, Tensor& inside, const Tensor& w, const Tensor& alpha,
+                               const Tensor& levels, double steps) override;
   bool pact_forward_coded(Tensor& out, Tensor& codes, const Tensor& x, const Tensor& alpha, double k) override;
   void pact_backward_from_input(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& x, const Tensor& alpha,
                                 double k, double scale) override;
