@@ -76,16 +76,8 @@ struct ActQuantFn : autograd::Function<ActQuantFn> {
   static std::vector<Tensor> backward(autograd::Context& ctx, std::vector<Tensor> g) {
     const double scale = ctx.get<double>("grad_scale");
     if (!ctx.get<bool>("derive")) return clip_backward(ctx, g[0], ctx.get<Shape>("alpha_shape"), scale);
-    Tensor X = ctx.saved(0);
+    const Tensor X = in_forward_layout(ctx.saved(0));
     const Tensor a = ctx.saved(1), levels = ctx.saved(2);
-    // X in the layout forward computed in (its output's): the backend then walks the elements in the order the
-    // saved-mask path would, so the alpha sum adds the same partials (a copy only where a backend keeps a
-    // layout apart, e.g. float64 channels-last on the cpu)
-    if (const MemoryFormat fmt = follow_format(X.sizes(), {X}); X.memory_format() != fmt) {
-      Tensor in_fmt = new_like(X.sizes(), X, fmt);
-      backend_for(X).copy(in_fmt, X);
-      X = in_fmt;
-    }
     Tensor gx, ga;
     if (ctx.needs_input_grad(0)) gx = new_like(g[0].sizes(), g[0], follow_format(g[0].sizes(), {X}));
     if (ctx.needs_input_grad(1)) ga = new_like(ctx.get<Shape>("alpha_shape"), g[0]);

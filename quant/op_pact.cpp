@@ -69,16 +69,7 @@ struct PactFn : autograd::Function<PactFn> {
     const Shape& alpha_shape = ctx.get<Shape>("alpha_shape");
     if (!ctx.get<bool>("derive")) return clip_backward(ctx, g[0], alpha_shape, 1.0);
     // mask and coef as the forward would have made them, derived from the saved input in the backward's pass
-    Tensor x = ctx.saved(0);
-    const Tensor a = ctx.saved(1);
-    // x in the layout the forward computed in (its output's), so the backend walks the elements in the saved
-    // path's order and the alpha sum adds the same partials (a copy only where a backend keeps a layout apart,
-    // e.g. float64 channels-last on the cpu)
-    if (const MemoryFormat fmt = follow_format(x.sizes(), {x}); x.memory_format() != fmt) {
-      Tensor in_fmt = new_like(x.sizes(), x, fmt);
-      backend_for(x).copy(in_fmt, x);
-      x = in_fmt;
-    }
+    const Tensor x = in_forward_layout(ctx.saved(0)), a = ctx.saved(1);
     Tensor gx, ga;
     if (ctx.needs_input_grad(0)) gx = new_like(g[0].sizes(), g[0], follow_format(g[0].sizes(), {x}));
     if (ctx.needs_input_grad(1)) ga = new_like(alpha_shape, g[0]);

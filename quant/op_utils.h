@@ -69,6 +69,17 @@ inline Tensor project(const Tensor& c, const LevelSet& ls) {
   return q;
 }
 
+/// x in the layout a fused quantizer's forward computed in (its output's, follow_format): a backward that derives
+/// the mask and coefficient from the saved input then walks the elements in the saved path's order, so the alpha
+/// sum adds the same partials. A copy only where a backend keeps a layout apart (float64 channels-last on the cpu).
+inline Tensor in_forward_layout(const Tensor& x) {
+  const MemoryFormat fmt = follow_format(x.sizes(), {x});
+  if (x.memory_format() == fmt) return x;
+  Tensor in_fmt = new_like(x.sizes(), x, fmt);
+  backend_for(x).copy(in_fmt, x);
+  return in_fmt;
+}
+
 /// The backward of the fused clip quantizers (activation quantizer and PACT) from their saved u8 mask (saved 0)
 /// and alpha coefficient (saved 1): gx = g * mask in the saved tensors' layout (that of x, so the kernel walks
 /// mask, coef and gx in step) and galpha = scale * sum(g * coef) shaped like alpha.
