@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "backends/int_conv_avx512.h"
 #include "backends/int_conv_x86.h"
 #include "core/cpu_isa.h"
 #include "core/error.h"
@@ -37,6 +38,8 @@ int64_t quantize_to_codes(const CodeThresholds& q, const float* x, int64_t n, ui
   MINIDL_CHECK(!q.empty(), "quantize_to_codes: empty quantizer");
   MINIDL_CHECK(n >= 0 && (n == 0 || (x != nullptr && out != nullptr)), "quantize_to_codes: bad arguments (n ", n, ")");
   const auto nt = static_cast<int>(q.thresholds().size());
+  if (nt + 1 <= detail::kQuantizeAvx512MaxBook && cpu::isa_enabled(cpu::CpuIsa::Avx512))
+    return detail::quantize_to_codes_avx512(q, x, n, out);
   if (nt + 1 <= detail::kQuantizeAvx2MaxBook && cpu::isa_enabled(cpu::CpuIsa::Avx2)) {
     uint8_t book16[detail::kQuantizeAvx2MaxBook] = {};
     std::copy(q.book().begin(), q.book().end(), book16);
@@ -73,6 +76,9 @@ namespace detail {
 
 int64_t int_conv_epilogue(const IntConvEpilogue& e, int64_t out_c, int64_t p0, int64_t rows, const int32_t* acc,
                           float* scratch) {
+  // AVX-512 with books of <= 16 codes: values and codes in one pass, in registers.
+  if (cpu::isa_enabled(cpu::CpuIsa::Avx512) && avx512_epilogue_fits(e))
+    return int_conv_epilogue_avx512(e, out_c, p0, rows, acc);
   // The values go straight to `out` when there is one (the quantizers read them back from cache), else to scratch.
   float* dst = e.out ? e.out + p0 * out_c : scratch;
   if (cpu::isa_enabled(cpu::CpuIsa::Avx2)) {
@@ -195,9 +201,15 @@ int64_t int_conv2d_nhwc(const IntConvGeometry& g, const uint8_t* codes, const Pa
   const bool pointwise = g.kernel == 1 && g.stride == 1 && g.padding == 0;  // the codes are the GEMM's rows
   const int nthreads = omp_in_parallel() != 0 || M * N * K < kParallelMacs ? 1 : omp_get_max_threads();
   int64_t tile = kTileRows;
-  if (nthreads > 1 && (M + tile - 1) / tile < 2 * nthreads)  // small layers (batch 1): one tile per thread
-    tile = std::min(kTileRows, ((M + nthreads - 1) / nthreads + kRowQuantum - 1) / kRowQuantum * kRowQuantum);
+  if (nthreads > 1) {
+    // As many tiles per thread (small layers, batch 1: one each), of at most kTileRows rows: a layer of 9 full
+    // tiles on 2 threads would leave one thread idle for a ninth of it.
+    const int64_t per_thread = std::max<int64_t>(1, (M + kTileRows * nthreads - 1) / (kTileRows * nthreads));
+    const int64_t rows = (M + per_thread * nthreads - 1) / (per_thread * nthreads);
+    tile = std::min(kTileRows, (rows + kRowQuantum - 1) / kRowQuantum * kRowQuantum);
+  }
   const int64_t tiles = (M + tile - 1) / tile;
+  const bool avx512 = cpu::isa_enabled(cpu::CpuIsa::Avx512);
 
   int64_t nan = 0;
 #pragma omp parallel for schedule(static) num_threads(nthreads) reduction(+ : nan) if (nthreads > 1)
@@ -208,8 +220,13 @@ int64_t int_conv2d_nhwc(const IntConvGeometry& g, const uint8_t* codes, const Pa
     if (s.f.size() < static_cast<size_t>(tile * N)) s.f.resize(static_cast<size_t>(tile * N));
     const uint8_t* a = codes + p0 * K;
     if (!pointwise) {
-      if (s.a.size() < static_cast<size_t>(tile * K)) s.a.resize(static_cast<size_t>(tile * K));
-      im2col_rows(g, codes, p0, rows, s.a.data());
+      const auto need = static_cast<size_t>(tile * K + detail::kIm2colAvx512Slack);
+      if (s.a.size() < need) s.a.resize(need);
+      if (avx512) {
+        detail::im2col_rows_avx512(g, codes, p0, rows, s.a.data());
+      } else {
+        im2col_rows(g, codes, p0, rows, s.a.data());
+      }
       a = s.a.data();
     }
     gemm_u8s8_s32(rows, a, K, w, s.acc.data(), N);
