@@ -117,6 +117,8 @@ struct TileScratch {
   std::vector<uint8_t> a;
   std::vector<int32_t> acc;
   std::vector<float> f;
+  std::vector<const uint8_t*> pieces;  // segment_rows' pointers
+  std::vector<uint8_t> zeros;          // a kernel row of code 0 (padding rows)
 };
 TileScratch& tile_scratch() {
   static thread_local TileScratch s;
@@ -177,6 +179,49 @@ void im2col_rows(const IntConvGeometry& g, const uint8_t* codes, int64_t p0, int
   }
 }
 
+// The im2col of output pixels [p0, p0 + rows) as pointers, for gemm_u8s8_s32_segments: piece r of row i (kernel
+// row r of pixel p0 + i, kernel * in_c codes) at pieces[i * kernel + r]. A kernel row inside the image is read in
+// place from the codes (its pixels are contiguous in NHWC), one above or below the image is `zeros`, and one
+// crossing the left or right border is assembled in `a` at its im2col position.
+void segment_rows(const IntConvGeometry& g, const uint8_t* codes, int64_t p0, int64_t rows, uint8_t* a,
+                  const uint8_t* zeros, const uint8_t** pieces) {
+  const int64_t OH = g.out_h(), OW = g.out_w(), C = g.in_c, k = g.kernel, depth = g.depth(), kc = k * C;
+  int64_t n = p0 / (OH * OW), oh = (p0 / OW) % OH, ow = p0 % OW;
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t iw0 = ow * g.stride - g.padding;
+    const bool inside_w = iw0 >= 0 && iw0 + k <= g.in_w;
+    const uint8_t* image = codes + n * g.in_h * g.in_w * C;
+    for (int64_t r = 0; r < k; ++r) {
+      const int64_t ih = oh * g.stride - g.padding + r;
+      const uint8_t** piece = pieces + i * k + r;
+      if (ih < 0 || ih >= g.in_h) {
+        *piece = zeros;
+      } else if (inside_w) {
+        *piece = image + (ih * g.in_w + iw0) * C;
+      } else {
+        uint8_t* dst = a + i * depth + r * kc;
+        const uint8_t* src = image + ih * g.in_w * C;
+        for (int64_t t = 0; t < k; ++t) {
+          const int64_t iw = iw0 + t;
+          if (iw < 0 || iw >= g.in_w) {
+            zero_codes(dst + t * C, C);
+          } else {
+            copy_codes(dst + t * C, src + iw * C, C);
+          }
+        }
+        *piece = dst;
+      }
+    }
+    if (++ow == OW) {
+      ow = 0;
+      if (++oh == OH) {
+        oh = 0;
+        ++n;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 int64_t int_conv2d_nhwc(const IntConvGeometry& g, const uint8_t* codes, const PackedInt8Weights& w,
@@ -210,6 +255,10 @@ int64_t int_conv2d_nhwc(const IntConvGeometry& g, const uint8_t* codes, const Pa
   }
   const int64_t tiles = (M + tile - 1) / tile;
   const bool avx512 = cpu::isa_enabled(cpu::CpuIsa::Avx512);
+  // The GEMM reads each kernel row's codes in place where its kernel can (AVX-512 VNNI, kernel rows of whole
+  // groups of 4 codes): no im2col copy for pixels inside the image.
+  const int64_t kc = g.kernel * g.in_c;
+  const bool in_place = !pointwise && gemm_u8s8_s32_segments_runnable(w, kc);
 
   int64_t nan = 0;
 #pragma omp parallel for schedule(static) num_threads(nthreads) reduction(+ : nan) if (nthreads > 1)
@@ -219,7 +268,14 @@ int64_t int_conv2d_nhwc(const IntConvGeometry& g, const uint8_t* codes, const Pa
     if (s.acc.size() < static_cast<size_t>(tile * N)) s.acc.resize(static_cast<size_t>(tile * N));
     if (s.f.size() < static_cast<size_t>(tile * N)) s.f.resize(static_cast<size_t>(tile * N));
     const uint8_t* a = codes + p0 * K;
-    if (!pointwise) {
+    if (in_place) {
+      const auto need = static_cast<size_t>(tile * K);
+      if (s.a.size() < need) s.a.resize(need);
+      if (s.pieces.size() < static_cast<size_t>(tile * g.kernel)) s.pieces.resize(static_cast<size_t>(tile * g.kernel));
+      if (s.zeros.size() < static_cast<size_t>(kc)) s.zeros.assign(static_cast<size_t>(kc), 0);
+      segment_rows(g, codes, p0, rows, s.a.data(), s.zeros.data(), s.pieces.data());
+      gemm_u8s8_s32_segments(rows, s.pieces.data(), g.kernel, kc, w, s.acc.data(), N);
+    } else if (!pointwise) {
       const auto need = static_cast<size_t>(tile * K + detail::kIm2colAvx512Slack);
       if (s.a.size() < need) s.a.resize(need);
       if (avx512) {
@@ -229,7 +285,7 @@ int64_t int_conv2d_nhwc(const IntConvGeometry& g, const uint8_t* codes, const Pa
       }
       a = s.a.data();
     }
-    gemm_u8s8_s32(rows, a, K, w, s.acc.data(), N);
+    if (!in_place) gemm_u8s8_s32(rows, a, K, w, s.acc.data(), N);
     nan += detail::int_conv_epilogue(e, N, p0, rows, s.acc.data(), s.f.data());
   }
   return nan;

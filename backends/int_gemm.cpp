@@ -206,6 +206,23 @@ void gemm_u8s8_s32_with(IntGemmKernel kernel, int64_t m, const uint8_t* a, int64
   run_parallel(kernel, m, a, lda, b, c, ldc);
 }
 
+bool gemm_u8s8_s32_segments_runnable(const PackedInt8Weights& b, int64_t seg_len) {
+  return seg_len > 0 && seg_len % 4 == 0 && b.layout() == kInt8LayoutK4N16 &&
+         int_gemm_kernel() == IntGemmKernel::Avx512Vnni;
+}
+
+void gemm_u8s8_s32_segments(int64_t m, const uint8_t* const* rows, int64_t pieces, int64_t seg_len,
+                            const PackedInt8Weights& b, int32_t* c, int64_t ldc) {
+  MINIDL_CHECK(gemm_u8s8_s32_segments_runnable(b, seg_len), "gemm_u8s8_s32_segments: not runnable (kernel ",
+               int_gemm_kernel_name(int_gemm_kernel()), ", piece length ", seg_len, ")");
+  MINIDL_CHECK(m >= 0 && pieces > 0 && pieces * seg_len == b.depth() && ldc >= b.rows() &&
+                   (m == 0 || (rows != nullptr && c != nullptr)),
+               "gemm_u8s8_s32_segments: bad sizes (m ", m, ", ", pieces, " pieces of ", seg_len, ", depth ", b.depth(),
+               ", ldc ", ldc, ")");
+  if (m == 0 || b.rows() == 0) return;
+  detail::int_gemm_avx512_vnni_segments(m, rows, pieces, seg_len, b.blocked().data(), b.rows(), c, ldc);
+}
+
 void gemm_u8s8_s32(int64_t m, const uint8_t* a, int64_t lda, const PackedInt8Weights& b, int32_t* c, int64_t ldc) {
   gemm_u8s8_s32_with(int_gemm_kernel(), m, a, lda, b, c, ldc);
 }

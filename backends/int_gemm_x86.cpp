@@ -174,6 +174,65 @@ MINIDL_TARGET_AVX512_VNNI void zmm_gemm(int64_t m, const uint8_t* a, int64_t lda
   if (i < m) zmm_rest<MR - 1>(m - i, a + i * lda, lda, bp, n, k, c + i * ldc, ldc);
 }
 
+// The same tiles with each row of A given as pieces (an im2col read in place, int_gemm.h's
+// gemm_u8s8_s32_segments): row r's piece s at seg[r * pieces + s], seg_groups groups of 4 codes each.
+template <int MR, int NR>
+MINIDL_TARGET_AVX512_VNNI void zmm_tile_seg(const uint8_t* const* seg, int64_t pieces, int64_t seg_groups,
+                                            const int8_t* bb, int64_t gstride, int32_t* c, int64_t ldc, int64_t cols) {
+  __m512i acc[MR * NR];
+  for (int i = 0; i < MR * NR; ++i) acc[i] = _mm512_setzero_si512();
+  for (int64_t s = 0; s < pieces; ++s) {
+    const uint8_t* p[MR];
+    for (int r = 0; r < MR; ++r) p[r] = seg[r * pieces + s];
+    const int8_t* bs = bb + s * seg_groups * 64;
+    for (int64_t g = 0; g < seg_groups; ++g) {
+      __m512i b[NR];
+      for (int j = 0; j < NR; ++j) b[j] = _mm512_loadu_si512(bs + j * gstride + g * 64);
+      for (int r = 0; r < MR; ++r) {
+        const __m512i a4 = _mm512_set1_epi32(load_group(p[r] + 4 * g));
+        for (int j = 0; j < NR; ++j) acc[r * NR + j] = dpbusd(acc[r * NR + j], a4, b[j]);
+      }
+    }
+  }
+  for (int j = 0; j < NR; ++j) {
+    const int64_t left = std::min<int64_t>(16, cols - 16 * j);
+    const auto mask = static_cast<__mmask16>((1u << left) - 1u);
+    for (int r = 0; r < MR; ++r) _mm512_mask_storeu_epi32(c + r * ldc + 16 * j, mask, acc[r * NR + j]);
+  }
+}
+
+template <int MR, int NR>
+MINIDL_TARGET_AVX512_VNNI void zmm_rows_seg(const uint8_t* const* seg, int64_t pieces, int64_t seg_groups,
+                                            const int8_t* bp, int64_t n, int32_t* c, int64_t ldc) {
+  const int64_t gstride = pieces * seg_groups * 64, blocks = (n + 15) / 16;
+  int64_t jb = 0;
+  for (; jb + NR <= blocks; jb += NR)
+    zmm_tile_seg<MR, NR>(seg, pieces, seg_groups, bp + jb * gstride, gstride, c + 16 * jb, ldc,
+                         std::min<int64_t>(16 * NR, n - 16 * jb));
+  if constexpr (NR > 1) {
+    if (jb < blocks)
+      zmm_rows_seg<MR, NR - 1>(seg, pieces, seg_groups, bp + jb * gstride, n - 16 * jb, c + 16 * jb, ldc);
+  }
+}
+
+template <int MR>
+MINIDL_TARGET_AVX512_VNNI void zmm_rest_seg(int64_t rows, const uint8_t* const* seg, int64_t pieces, int64_t seg_groups,
+                                            const int8_t* bp, int64_t n, int32_t* c, int64_t ldc) {
+  if constexpr (MR > 0) {
+    if (rows == MR) return zmm_rows_seg<MR, 1>(seg, pieces, seg_groups, bp, n, c, ldc);
+    zmm_rest_seg<MR - 1>(rows, seg, pieces, seg_groups, bp, n, c, ldc);
+  }
+}
+
+template <int NR>
+MINIDL_TARGET_AVX512_VNNI void zmm_gemm_seg(int64_t m, const uint8_t* const* seg, int64_t pieces, int64_t seg_groups,
+                                            const int8_t* bp, int64_t n, int32_t* c, int64_t ldc) {
+  constexpr int MR = kZmmRowsFor[NR];
+  int64_t i = 0;
+  for (; i + MR <= m; i += MR) zmm_rows_seg<MR, NR>(seg + i * pieces, pieces, seg_groups, bp, n, c + i * ldc, ldc);
+  if (i < m) zmm_rest_seg<MR - 1>(m - i, seg + i * pieces, pieces, seg_groups, bp, n, c + i * ldc, ldc);
+}
+
 }  // namespace
 
 namespace {
@@ -292,6 +351,15 @@ void int_gemm_avx512_vnni(int64_t m, const uint8_t* a, int64_t lda, const int8_t
   }
 }
 
+void int_gemm_avx512_vnni_segments(int64_t m, const uint8_t* const* seg, int64_t pieces, int64_t seg_len,
+                                   const int8_t* bp, int64_t n, int32_t* c, int64_t ldc) {
+  if (n <= 16) {
+    zmm_gemm_seg<1>(m, seg, pieces, seg_len / 4, bp, n, c, ldc);
+  } else {
+    zmm_gemm_seg<2>(m, seg, pieces, seg_len / 4, bp, n, c, ldc);
+  }
+}
+
 #else  // not x86-64: no kernel is runnable (int_gemm.cpp asks host_has_* and the ISA level first)
 
 bool host_has_avx_vnni() { return false; }
@@ -308,6 +376,10 @@ void int_gemm_avx_vnni(int64_t, const uint8_t*, int64_t, const int8_t*, int64_t,
 }
 void int_gemm_avx512_vnni(int64_t, const uint8_t*, int64_t, const int8_t*, int64_t, int64_t, int32_t*, int64_t) {
   MINIDL_FAIL("gemm_u8s8_s32: the AVX-512 VNNI kernel exists on x86-64 only");
+}
+void int_gemm_avx512_vnni_segments(int64_t, const uint8_t* const*, int64_t, int64_t, const int8_t*, int64_t, int32_t*,
+                                   int64_t) {
+  MINIDL_FAIL("gemm_u8s8_s32_segments: the AVX-512 VNNI kernel exists on x86-64 only");
 }
 
 #endif

@@ -25,4 +25,8 @@ void int_gemm_avx_vnni(int64_t m, const uint8_t* a, int64_t lda, const int8_t* b
 void int_gemm_avx512_vnni(int64_t m, const uint8_t* a, int64_t lda, const int8_t* bp, int64_t n, int64_t k, int32_t* c,
                           int64_t ldc);
 
+/// vpdpbusd on zmm, A's rows as pieces (gemm_u8s8_s32_segments); seg_len a multiple of 4.
+void int_gemm_avx512_vnni_segments(int64_t m, const uint8_t* const* seg, int64_t pieces, int64_t seg_len,
+                                   const int8_t* bp, int64_t n, int32_t* c, int64_t ldc);
+
 }  // namespace minidl::backends::detail
