@@ -7,6 +7,7 @@
 //                    --batch 1 --batch 128 --rounds 9 --threads 2 [--image 28]
 // --cpu-time measures the calling thread's CPU time instead of wall time (only meaningful with --threads 1: a
 // way to compare single-thread cost on a busy host, where wall time includes the waits for a core).
+// --images-per-pass N sets PackedResNet::images_per_pass (0: every layer on the whole batch).
 #include <minidl.h>
 #include <quant/packed/packed_resnet.h>
 #include <time.h>
