@@ -179,38 +179,51 @@ void im2col_rows(const IntConvGeometry& g, const uint8_t* codes, int64_t p0, int
   }
 }
 
+// segment_rows for a pixel whose kernel window leaves the image: each kernel row's pointer into the codes, at
+// `zeros` above or below the image, or at the row assembled in `row` (its im2col row) when it crosses a side.
+void segment_border_pixel(const IntConvGeometry& g, const uint8_t* image, int64_t iw0, int64_t ih0, bool inside_w,
+                          uint8_t* row, const uint8_t* zeros, const uint8_t** pieces) {
+  const int64_t C = g.in_c, k = g.kernel, kc = k * C;
+  for (int64_t r = 0; r < k; ++r) {
+    const int64_t ih = ih0 + r;
+    if (ih < 0 || ih >= g.in_h) {
+      pieces[r] = zeros;
+    } else if (inside_w) {
+      pieces[r] = image + (ih * g.in_w + iw0) * C;
+    } else {
+      uint8_t* dst = row + r * kc;
+      const uint8_t* src = image + ih * g.in_w * C;
+      for (int64_t t = 0; t < k; ++t) {
+        const int64_t iw = iw0 + t;
+        if (iw < 0 || iw >= g.in_w) {
+          zero_codes(dst + t * C, C);
+        } else {
+          copy_codes(dst + t * C, src + iw * C, C);
+        }
+      }
+      pieces[r] = dst;
+    }
+  }
+}
+
 // The im2col of output pixels [p0, p0 + rows) as pointers, for gemm_u8s8_s32_segments: piece r of row i (kernel
 // row r of pixel p0 + i, kernel * in_c codes) at pieces[i * kernel + r]. A kernel row inside the image is read in
 // place from the codes (its pixels are contiguous in NHWC), one above or below the image is `zeros`, and one
 // crossing the left or right border is assembled in `a` at its im2col position.
 void segment_rows(const IntConvGeometry& g, const uint8_t* codes, int64_t p0, int64_t rows, uint8_t* a,
                   const uint8_t* zeros, const uint8_t** pieces) {
-  const int64_t OH = g.out_h(), OW = g.out_w(), C = g.in_c, k = g.kernel, depth = g.depth(), kc = k * C;
+  const int64_t OH = g.out_h(), OW = g.out_w(), C = g.in_c, k = g.kernel, depth = g.depth();
   int64_t n = p0 / (OH * OW), oh = (p0 / OW) % OH, ow = p0 % OW;
+  const int64_t row_codes = g.in_w * C;
   for (int64_t i = 0; i < rows; ++i) {
-    const int64_t iw0 = ow * g.stride - g.padding;
+    const int64_t iw0 = ow * g.stride - g.padding, ih0 = oh * g.stride - g.padding;
     const bool inside_w = iw0 >= 0 && iw0 + k <= g.in_w;
-    const uint8_t* image = codes + n * g.in_h * g.in_w * C;
-    for (int64_t r = 0; r < k; ++r) {
-      const int64_t ih = oh * g.stride - g.padding + r;
-      const uint8_t** piece = pieces + i * k + r;
-      if (ih < 0 || ih >= g.in_h) {
-        *piece = zeros;
-      } else if (inside_w) {
-        *piece = image + (ih * g.in_w + iw0) * C;
-      } else {
-        uint8_t* dst = a + i * depth + r * kc;
-        const uint8_t* src = image + ih * g.in_w * C;
-        for (int64_t t = 0; t < k; ++t) {
-          const int64_t iw = iw0 + t;
-          if (iw < 0 || iw >= g.in_w) {
-            zero_codes(dst + t * C, C);
-          } else {
-            copy_codes(dst + t * C, src + iw * C, C);
-          }
-        }
-        *piece = dst;
-      }
+    const uint8_t* image = codes + n * g.in_h * row_codes;
+    if (inside_w && ih0 >= 0 && ih0 + k <= g.in_h) {  // most pixels: every kernel row inside the image
+      const uint8_t* at = image + ih0 * row_codes + iw0 * C;
+      for (int64_t r = 0; r < k; ++r) pieces[i * k + r] = at + r * row_codes;
+    } else {
+      segment_border_pixel(g, image, iw0, ih0, inside_w, a + i * depth, zeros, pieces + i * k);
     }
     if (++ow == OW) {
       ow = 0;
