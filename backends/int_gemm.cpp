@@ -175,6 +175,16 @@ PackedInt8Weights pack_int8_weights(int64_t n, int64_t k, const int8_t* b, int64
         p.blocked_[static_cast<size_t>(at)] = b[j * ldb + q];
       }
     p.layout_ = kInt8LayoutK4N16;
+    if (n <= kGroupCols) {
+      const int64_t pairs = (groups + 1) / 2;
+      p.paired_.assign(static_cast<size_t>(pairs * 128), 0);
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t q = 0; q < k; ++q) {
+          const int64_t g = q / kGroupDepth;
+          const int64_t at = (g / 2) * 128 + (j / 8) * 64 + (j % 8) * 8 + (g % 2) * 4 + q % kGroupDepth;
+          p.paired_[static_cast<size_t>(at)] = b[j * ldb + q];
+        }
+    }
     if (p.maddubs_window_ == 0) {  // 8-bit codes: the AVX2 kernel's int16 copy
       const int64_t pairs = (k + 1) / 2;
       p.wide_.assign(static_cast<size_t>(blocks * pairs * kGroupCols * 2), 0);
@@ -220,7 +230,11 @@ void gemm_u8s8_s32_segments(int64_t m, const uint8_t* const* rows, int64_t piece
                "gemm_u8s8_s32_segments: bad sizes (m ", m, ", ", pieces, " pieces of ", seg_len, ", depth ", b.depth(),
                ", ldc ", ldc, ")");
   if (m == 0 || b.rows() == 0) return;
-  detail::int_gemm_avx512_vnni_segments(m, rows, pieces, seg_len, b.blocked().data(), b.rows(), c, ldc);
+  if (!b.paired().empty() && (seg_len / 4) % 2 == 0) {
+    detail::int_gemm_avx512_vnni_segments_paired(m, rows, pieces, seg_len, b.paired().data(), b.rows(), c, ldc);
+  } else {
+    detail::int_gemm_avx512_vnni_segments(m, rows, pieces, seg_len, b.blocked().data(), b.rows(), c, ldc);
+  }
 }
 
 void gemm_u8s8_s32(int64_t m, const uint8_t* a, int64_t lda, const PackedInt8Weights& b, int32_t* c, int64_t ldc) {

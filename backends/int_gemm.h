@@ -73,6 +73,11 @@ class PackedInt8Weights {
   /// The codes widened to int16 in layout kInt16LayoutK2N16, for the AVX2 kernel when maddubs_window() == 0
   /// (empty otherwise: about 2 N K bytes saved).
   const std::vector<int16_t>& wide() const { return wide_; }
+  /// For at most 16 rows (one column block): the codes with pairs of groups interleaved per column, 128 bytes per
+  /// pair p: byte h * 64 + (col - 8 h) * 8 + e * 4 + t holds B[col][4 (2p + e) + t] for the columns 8h..8h+7
+  /// (h = 0, 1), groups padded to an even count. The AVX-512 VNNI kernel of gemm_u8s8_s32_segments broadcasts 8
+  /// codes (two groups) per vpdpbusd pair with it. Empty for more rows.
+  const std::vector<int8_t>& paired() const { return paired_; }
 
  private:
   friend PackedInt8Weights pack_int8_weights(int64_t n, int64_t k, const int8_t* b, int64_t ldb, int max_input);
@@ -81,6 +86,7 @@ class PackedInt8Weights {
   std::vector<int32_t> row_sums_;
   std::vector<int8_t> blocked_;
   std::vector<int16_t> wide_;
+  std::vector<int8_t> paired_;
   int layout_ = 0;
   int maddubs_window_ = 0;
   int max_input_ = 255;

@@ -233,6 +233,49 @@ MINIDL_TARGET_AVX512_VNNI void zmm_gemm_seg(int64_t m, const uint8_t* const* seg
   if (i < m) zmm_rest_seg<MR - 1>(m - i, seg + i * pieces, pieces, seg_groups, bp, n, c + i * ldc, ldc);
 }
 
+// 16 columns from PackedInt8Weights::paired: per pair of groups one 8-code broadcast per row (vpbroadcastq) against
+// two weight registers (columns 0-7 and 8-15, the pair's two groups in alternate lanes), so half the broadcasts of
+// zmm_tile_seg<MR, 1>; each column's two lanes are added once at the end.
+template <int MR>
+MINIDL_TARGET_AVX512_VNNI void zmm_tile_pair(const uint8_t* const* seg, int64_t pieces, int64_t seg_pairs,
+                                             const int8_t* bpair, int32_t* c, int64_t ldc, int64_t cols) {
+  __m512i acc[2 * MR];
+  for (int i = 0; i < 2 * MR; ++i) acc[i] = _mm512_setzero_si512();
+  for (int64_t s = 0; s < pieces; ++s) {
+    const uint8_t* p[MR];
+    for (int r = 0; r < MR; ++r) p[r] = seg[r * pieces + s];
+    const int8_t* bs = bpair + s * seg_pairs * 128;
+    for (int64_t q = 0; q < seg_pairs; ++q) {
+      const __m512i w0 = _mm512_loadu_si512(bs + q * 128), w1 = _mm512_loadu_si512(bs + q * 128 + 64);
+      for (int r = 0; r < MR; ++r) {
+        int64_t a8;
+        std::memcpy(&a8, p[r] + 8 * q, 8);
+        const __m512i a = _mm512_set1_epi64(a8);
+        acc[2 * r] = dpbusd(acc[2 * r], a, w0);
+        acc[2 * r + 1] = dpbusd(acc[2 * r + 1], a, w1);
+      }
+    }
+  }
+  // lanes 2c and 2c + 1 of acc[2r + h] are column 8h + c's two groups: add them, then take the even lanes
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const auto mask = static_cast<__mmask16>((1u << cols) - 1u);
+  for (int r = 0; r < MR; ++r) {
+    const __m512i lo = _mm512_add_epi32(acc[2 * r], _mm512_maskz_shuffle_epi32(0xffff, acc[2 * r], _MM_PERM_CDAB));
+    const __m512i hi =
+        _mm512_add_epi32(acc[2 * r + 1], _mm512_maskz_shuffle_epi32(0xffff, acc[2 * r + 1], _MM_PERM_CDAB));
+    _mm512_mask_storeu_epi32(c + r * ldc, mask, _mm512_permutex2var_epi32(lo, even, hi));
+  }
+}
+
+template <int MR>
+MINIDL_TARGET_AVX512_VNNI void zmm_rest_pair(int64_t rows, const uint8_t* const* seg, int64_t pieces, int64_t seg_pairs,
+                                             const int8_t* bpair, int32_t* c, int64_t ldc, int64_t cols) {
+  if constexpr (MR > 0) {
+    if (rows == MR) return zmm_tile_pair<MR>(seg, pieces, seg_pairs, bpair, c, ldc, cols);
+    zmm_rest_pair<MR - 1>(rows, seg, pieces, seg_pairs, bpair, c, ldc, cols);
+  }
+}
+
 }  // namespace
 
 namespace {
@@ -360,6 +403,15 @@ void int_gemm_avx512_vnni_segments(int64_t m, const uint8_t* const* seg, int64_t
   }
 }
 
+void int_gemm_avx512_vnni_segments_paired(int64_t m, const uint8_t* const* seg, int64_t pieces, int64_t seg_len,
+                                          const int8_t* bpair, int64_t n, int32_t* c, int64_t ldc) {
+  constexpr int MR = kZmmRowsFor[1];
+  const int64_t seg_pairs = seg_len / 8;
+  int64_t i = 0;
+  for (; i + MR <= m; i += MR) zmm_tile_pair<MR>(seg + i * pieces, pieces, seg_pairs, bpair, c + i * ldc, ldc, n);
+  if (i < m) zmm_rest_pair<MR - 1>(m - i, seg + i * pieces, pieces, seg_pairs, bpair, c + i * ldc, ldc, n);
+}
+
 #else  // not x86-64: no kernel is runnable (int_gemm.cpp asks host_has_* and the ISA level first)
 
 bool host_has_avx_vnni() { return false; }
@@ -379,6 +431,10 @@ void int_gemm_avx512_vnni(int64_t, const uint8_t*, int64_t, const int8_t*, int64
 }
 void int_gemm_avx512_vnni_segments(int64_t, const uint8_t* const*, int64_t, int64_t, const int8_t*, int64_t, int32_t*,
                                    int64_t) {
+  MINIDL_FAIL("gemm_u8s8_s32_segments: the AVX-512 VNNI kernel exists on x86-64 only");
+}
+void int_gemm_avx512_vnni_segments_paired(int64_t, const uint8_t* const*, int64_t, int64_t, const int8_t*, int64_t,
+                                          int32_t*, int64_t) {
   MINIDL_FAIL("gemm_u8s8_s32_segments: the AVX-512 VNNI kernel exists on x86-64 only");
 }
 

@@ -482,7 +482,8 @@ TEST_CASE("int gemm: rows given as pieces read in place equal the dense rows") {
   std::mt19937 rng(3);
   // (rows, pieces, piece length, columns): ResNet-20's kernel rows (48, 96, 192 codes), a partial column block,
   // row counts off the 12- and 8-row tiles
-  const int64_t shapes[][4] = {{29, 3, 48, 16}, {17, 3, 96, 32}, {13, 3, 192, 64}, {7, 2, 8, 20}, {1, 1, 4, 5}};
+  const int64_t shapes[][4] = {{29, 3, 48, 16}, {17, 3, 96, 32}, {13, 3, 192, 64},
+                               {7, 2, 8, 20},   {1, 1, 4, 5},    {5, 2, 16, 7}};
   for (const auto& sh : shapes) {
     const int64_t m = sh[0], pieces = sh[1], len = sh[2], n = sh[3], k = pieces * len;
     CAPTURE(m);
