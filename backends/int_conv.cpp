@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "backends/int_conv_avx512.h"
 #include "backends/int_conv_x86.h"
 #include "core/cpu_isa.h"
 #include "core/error.h"
@@ -37,6 +38,8 @@ int64_t quantize_to_codes(const CodeThresholds& q, const float* x, int64_t n, ui
   MINIDL_CHECK(!q.empty(), "quantize_to_codes: empty quantizer");
   MINIDL_CHECK(n >= 0 && (n == 0 || (x != nullptr && out != nullptr)), "quantize_to_codes: bad arguments (n ", n, ")");
   const auto nt = static_cast<int>(q.thresholds().size());
+  if (nt + 1 <= detail::kQuantizeAvx512MaxBook && cpu::isa_enabled(cpu::CpuIsa::Avx512))
+    return detail::quantize_to_codes_avx512(q, x, n, out);
   if (nt + 1 <= detail::kQuantizeAvx2MaxBook && cpu::isa_enabled(cpu::CpuIsa::Avx2)) {
     uint8_t book16[detail::kQuantizeAvx2MaxBook] = {};
     std::copy(q.book().begin(), q.book().end(), book16);
@@ -73,6 +76,9 @@ namespace detail {
 
 int64_t int_conv_epilogue(const IntConvEpilogue& e, int64_t out_c, int64_t p0, int64_t rows, const int32_t* acc,
                           float* scratch) {
+  // AVX-512 with books of <= 16 codes: values and codes in one pass, in registers.
+  if (cpu::isa_enabled(cpu::CpuIsa::Avx512) && avx512_epilogue_fits(e))
+    return int_conv_epilogue_avx512(e, out_c, p0, rows, acc);
   // The values go straight to `out` when there is one (the quantizers read them back from cache), else to scratch.
   float* dst = e.out ? e.out + p0 * out_c : scratch;
   if (cpu::isa_enabled(cpu::CpuIsa::Avx2)) {
@@ -111,6 +117,8 @@ struct TileScratch {
   std::vector<uint8_t> a;
   std::vector<int32_t> acc;
   std::vector<float> f;
+  std::vector<const uint8_t*> pieces;  // segment_rows' pointers
+  std::vector<uint8_t> zeros;          // a kernel row of code 0 (padding rows)
 };
 TileScratch& tile_scratch() {
   static thread_local TileScratch s;
@@ -171,6 +179,62 @@ void im2col_rows(const IntConvGeometry& g, const uint8_t* codes, int64_t p0, int
   }
 }
 
+// segment_rows for a pixel whose kernel window leaves the image: each kernel row's pointer into the codes, at
+// `zeros` above or below the image, or at the row assembled in `row` (its im2col row) when it crosses a side.
+void segment_border_pixel(const IntConvGeometry& g, const uint8_t* image, int64_t iw0, int64_t ih0, bool inside_w,
+                          uint8_t* row, const uint8_t* zeros, const uint8_t** pieces) {
+  const int64_t C = g.in_c, k = g.kernel, kc = k * C;
+  for (int64_t r = 0; r < k; ++r) {
+    const int64_t ih = ih0 + r;
+    if (ih < 0 || ih >= g.in_h) {
+      pieces[r] = zeros;
+    } else if (inside_w) {
+      pieces[r] = image + (ih * g.in_w + iw0) * C;
+    } else {
+      uint8_t* dst = row + r * kc;
+      const uint8_t* src = image + ih * g.in_w * C;
+      for (int64_t t = 0; t < k; ++t) {
+        const int64_t iw = iw0 + t;
+        if (iw < 0 || iw >= g.in_w) {
+          zero_codes(dst + t * C, C);
+        } else {
+          copy_codes(dst + t * C, src + iw * C, C);
+        }
+      }
+      pieces[r] = dst;
+    }
+  }
+}
+
+// The im2col of output pixels [p0, p0 + rows) as pointers, for gemm_u8s8_s32_segments: piece r of row i (kernel
+// row r of pixel p0 + i, kernel * in_c codes) at pieces[i * kernel + r]. A kernel row inside the image is read in
+// place from the codes (its pixels are contiguous in NHWC), one above or below the image is `zeros`, and one
+// crossing the left or right border is assembled in `a` at its im2col position.
+void segment_rows(const IntConvGeometry& g, const uint8_t* codes, int64_t p0, int64_t rows, uint8_t* a,
+                  const uint8_t* zeros, const uint8_t** pieces) {
+  const int64_t OH = g.out_h(), OW = g.out_w(), C = g.in_c, k = g.kernel, depth = g.depth();
+  int64_t n = p0 / (OH * OW), oh = (p0 / OW) % OH, ow = p0 % OW;
+  const int64_t row_codes = g.in_w * C;
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t iw0 = ow * g.stride - g.padding, ih0 = oh * g.stride - g.padding;
+    const bool inside_w = iw0 >= 0 && iw0 + k <= g.in_w;
+    const uint8_t* image = codes + n * g.in_h * row_codes;
+    if (inside_w && ih0 >= 0 && ih0 + k <= g.in_h) {  // most pixels: every kernel row inside the image
+      const uint8_t* at = image + ih0 * row_codes + iw0 * C;
+      for (int64_t r = 0; r < k; ++r) pieces[i * k + r] = at + r * row_codes;
+    } else {
+      segment_border_pixel(g, image, iw0, ih0, inside_w, a + i * depth, zeros, pieces + i * k);
+    }
+    if (++ow == OW) {
+      ow = 0;
+      if (++oh == OH) {
+        oh = 0;
+        ++n;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 int64_t int_conv2d_nhwc(const IntConvGeometry& g, const uint8_t* codes, const PackedInt8Weights& w,
@@ -195,9 +259,19 @@ int64_t int_conv2d_nhwc(const IntConvGeometry& g, const uint8_t* codes, const Pa
   const bool pointwise = g.kernel == 1 && g.stride == 1 && g.padding == 0;  // the codes are the GEMM's rows
   const int nthreads = omp_in_parallel() != 0 || M * N * K < kParallelMacs ? 1 : omp_get_max_threads();
   int64_t tile = kTileRows;
-  if (nthreads > 1 && (M + tile - 1) / tile < 2 * nthreads)  // small layers (batch 1): one tile per thread
-    tile = std::min(kTileRows, ((M + nthreads - 1) / nthreads + kRowQuantum - 1) / kRowQuantum * kRowQuantum);
+  if (nthreads > 1) {
+    // As many tiles per thread (small layers, batch 1: one each), of at most kTileRows rows: a layer of 9 full
+    // tiles on 2 threads would leave one thread idle for a ninth of it.
+    const int64_t per_thread = std::max<int64_t>(1, (M + kTileRows * nthreads - 1) / (kTileRows * nthreads));
+    const int64_t rows = (M + per_thread * nthreads - 1) / (per_thread * nthreads);
+    tile = std::min(kTileRows, (rows + kRowQuantum - 1) / kRowQuantum * kRowQuantum);
+  }
   const int64_t tiles = (M + tile - 1) / tile;
+  const bool avx512 = cpu::isa_enabled(cpu::CpuIsa::Avx512);
+  // The GEMM reads each kernel row's codes in place where its kernel can (AVX-512 VNNI, kernel rows of whole
+  // groups of 4 codes): no im2col copy for pixels inside the image.
+  const int64_t kc = g.kernel * g.in_c;
+  const bool in_place = !pointwise && gemm_u8s8_s32_segments_runnable(w, kc);
 
   int64_t nan = 0;
 #pragma omp parallel for schedule(static) num_threads(nthreads) reduction(+ : nan) if (nthreads > 1)
@@ -207,12 +281,24 @@ int64_t int_conv2d_nhwc(const IntConvGeometry& g, const uint8_t* codes, const Pa
     if (s.acc.size() < static_cast<size_t>(tile * N)) s.acc.resize(static_cast<size_t>(tile * N));
     if (s.f.size() < static_cast<size_t>(tile * N)) s.f.resize(static_cast<size_t>(tile * N));
     const uint8_t* a = codes + p0 * K;
-    if (!pointwise) {
-      if (s.a.size() < static_cast<size_t>(tile * K)) s.a.resize(static_cast<size_t>(tile * K));
-      im2col_rows(g, codes, p0, rows, s.a.data());
+    if (in_place) {
+      const auto need = static_cast<size_t>(tile * K);
+      if (s.a.size() < need) s.a.resize(need);
+      if (s.pieces.size() < static_cast<size_t>(tile * g.kernel)) s.pieces.resize(static_cast<size_t>(tile * g.kernel));
+      if (s.zeros.size() < static_cast<size_t>(kc)) s.zeros.assign(static_cast<size_t>(kc), 0);
+      segment_rows(g, codes, p0, rows, s.a.data(), s.zeros.data(), s.pieces.data());
+      gemm_u8s8_s32_segments(rows, s.pieces.data(), g.kernel, kc, w, s.acc.data(), N);
+    } else if (!pointwise) {
+      const auto need = static_cast<size_t>(tile * K + detail::kIm2colAvx512Slack);
+      if (s.a.size() < need) s.a.resize(need);
+      if (avx512) {
+        detail::im2col_rows_avx512(g, codes, p0, rows, s.a.data());
+      } else {
+        im2col_rows(g, codes, p0, rows, s.a.data());
+      }
       a = s.a.data();
     }
-    gemm_u8s8_s32(rows, a, K, w, s.acc.data(), N);
+    if (!in_place) gemm_u8s8_s32(rows, a, K, w, s.acc.data(), N);
     nan += detail::int_conv_epilogue(e, N, p0, rows, s.acc.data(), s.f.data());
   }
   return nan;

@@ -10,8 +10,10 @@
 // are the trained model's codes, ties included.
 //
 // Kernels: scalar everywhere; AVX2 (backends/int_conv_x86.cpp, function target attributes) for the quantizer and
-// the epilogue, chosen at run time by cpu::active_isa(). Both compute the same bits: the epilogue is a multiply in
-// double, a round to float32, then separate float32 multiply and add (never fused), as the scalar code does.
+// the epilogue; AVX-512 (backends/int_conv_avx512.cpp) for the quantizer of books up to 16 codes (a binary search)
+// and the epilogue fused with those quantizers; chosen at run time by cpu::active_isa(). All compute the same bits:
+// the epilogue is a multiply in double, a round to float32, then separate float32 multiply and add (never fused),
+// as the scalar code does.
 #pragma once
 
 #include <cstdint>
@@ -87,7 +89,7 @@ int64_t int_conv2d_nhwc(const IntConvGeometry& g, const uint8_t* codes, const Pa
 
 namespace detail {
 /// The epilogue of `rows` output pixels whose sums are acc (rows x out_c, row-major), written at pixel offset p0;
-/// scalar or AVX2 by cpu::active_isa(). Returns the NaN count of the quantizers. Exposed for the tests.
+/// scalar, AVX2 or AVX-512 by cpu::active_isa(). Returns the NaN count of the quantizers. Exposed for the tests.
 int64_t int_conv_epilogue(const IntConvEpilogue& e, int64_t out_c, int64_t p0, int64_t rows, const int32_t* acc,
                           float* scratch);
 }  // namespace detail

@@ -175,6 +175,16 @@ PackedInt8Weights pack_int8_weights(int64_t n, int64_t k, const int8_t* b, int64
         p.blocked_[static_cast<size_t>(at)] = b[j * ldb + q];
       }
     p.layout_ = kInt8LayoutK4N16;
+    if (n <= kGroupCols) {
+      const int64_t pairs = (groups + 1) / 2;
+      p.paired_.assign(static_cast<size_t>(pairs * 128), 0);
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t q = 0; q < k; ++q) {
+          const int64_t g = q / kGroupDepth;
+          const int64_t at = (g / 2) * 128 + (j / 8) * 64 + (j % 8) * 8 + (g % 2) * 4 + q % kGroupDepth;
+          p.paired_[static_cast<size_t>(at)] = b[j * ldb + q];
+        }
+    }
     if (p.maddubs_window_ == 0) {  // 8-bit codes: the AVX2 kernel's int16 copy
       const int64_t pairs = (k + 1) / 2;
       p.wide_.assign(static_cast<size_t>(blocks * pairs * kGroupCols * 2), 0);
@@ -204,6 +214,27 @@ void gemm_u8s8_s32_with(IntGemmKernel kernel, int64_t m, const uint8_t* a, int64
     kernel = IntGemmKernel::Scalar;
   }
   run_parallel(kernel, m, a, lda, b, c, ldc);
+}
+
+bool gemm_u8s8_s32_segments_runnable(const PackedInt8Weights& b, int64_t seg_len) {
+  return seg_len > 0 && seg_len % 4 == 0 && b.layout() == kInt8LayoutK4N16 &&
+         int_gemm_kernel() == IntGemmKernel::Avx512Vnni;
+}
+
+void gemm_u8s8_s32_segments(int64_t m, const uint8_t* const* rows, int64_t pieces, int64_t seg_len,
+                            const PackedInt8Weights& b, int32_t* c, int64_t ldc) {
+  MINIDL_CHECK(gemm_u8s8_s32_segments_runnable(b, seg_len), "gemm_u8s8_s32_segments: not runnable (kernel ",
+               int_gemm_kernel_name(int_gemm_kernel()), ", piece length ", seg_len, ")");
+  MINIDL_CHECK(m >= 0 && pieces > 0 && pieces * seg_len == b.depth() && ldc >= b.rows() &&
+                   (m == 0 || (rows != nullptr && c != nullptr)),
+               "gemm_u8s8_s32_segments: bad sizes (m ", m, ", ", pieces, " pieces of ", seg_len, ", depth ", b.depth(),
+               ", ldc ", ldc, ")");
+  if (m == 0 || b.rows() == 0) return;
+  if (!b.paired().empty() && (seg_len / 4) % 2 == 0) {
+    detail::int_gemm_avx512_vnni_segments_paired(m, rows, pieces, seg_len, b.paired().data(), b.rows(), c, ldc);
+  } else {
+    detail::int_gemm_avx512_vnni_segments(m, rows, pieces, seg_len, b.blocked().data(), b.rows(), c, ldc);
+  }
 }
 
 void gemm_u8s8_s32(int64_t m, const uint8_t* a, int64_t lda, const PackedInt8Weights& b, int32_t* c, int64_t ldc) {

@@ -73,6 +73,11 @@ class PackedInt8Weights {
   /// The codes widened to int16 in layout kInt16LayoutK2N16, for the AVX2 kernel when maddubs_window() == 0
   /// (empty otherwise: about 2 N K bytes saved).
   const std::vector<int16_t>& wide() const { return wide_; }
+  /// For at most 16 rows (one column block): the codes with pairs of groups interleaved per column, 128 bytes per
+  /// pair p: byte h * 64 + (col - 8 h) * 8 + e * 4 + t holds B[col][4 (2p + e) + t] for the columns 8h..8h+7
+  /// (h = 0, 1), groups padded to an even count. The AVX-512 VNNI kernel of gemm_u8s8_s32_segments broadcasts 8
+  /// codes (two groups) per vpdpbusd pair with it. Empty for more rows.
+  const std::vector<int8_t>& paired() const { return paired_; }
 
  private:
   friend PackedInt8Weights pack_int8_weights(int64_t n, int64_t k, const int8_t* b, int64_t ldb, int max_input);
@@ -81,6 +86,7 @@ class PackedInt8Weights {
   std::vector<int32_t> row_sums_;
   std::vector<int8_t> blocked_;
   std::vector<int16_t> wide_;
+  std::vector<int8_t> paired_;
   int layout_ = 0;
   int maddubs_window_ = 0;
   int max_input_ = 255;
@@ -99,6 +105,15 @@ void gemm_u8s8_s32(int64_t m, const uint8_t* a, int64_t lda, const PackedInt8Wei
 
 /// The scalar oracle of gemm_u8s8_s32 (same contract): what every fast kernel is tested against.
 void gemm_u8s8_s32_ref(int64_t m, const uint8_t* a, int64_t lda, const PackedInt8Weights& b, int32_t* c, int64_t ldc);
+
+/// Whether gemm_u8s8_s32_segments can run now for these weights and pieces of seg_len codes: the kernel in use is
+/// the AVX-512 VNNI one and seg_len is a multiple of 4 (a group of 4 codes never straddles two pieces).
+bool gemm_u8s8_s32_segments_runnable(const PackedInt8Weights& b, int64_t seg_len);
+/// gemm_u8s8_s32 with row i of A given as `pieces` pieces of seg_len codes, piece s at rows[i * pieces + s]
+/// (pieces * seg_len == b.depth()): an im2col the GEMM reads in place. On the calling thread. Throws minidl::Error
+/// when not gemm_u8s8_s32_segments_runnable or on bad sizes.
+void gemm_u8s8_s32_segments(int64_t m, const uint8_t* const* rows, int64_t pieces, int64_t seg_len,
+                            const PackedInt8Weights& b, int32_t* c, int64_t ldc);
 
 /// gemm_u8s8_s32 with a given kernel (tests, benchmarks). Throws minidl::Error when the kernel is not
 /// runnable (int_gemm_kernel_runnable) or on the arguments gemm_u8s8_s32 rejects.

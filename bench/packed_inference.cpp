@@ -7,6 +7,7 @@
 //                    --batch 1 --batch 128 --rounds 9 --threads 2 [--image 28]
 // --cpu-time measures the calling thread's CPU time instead of wall time (only meaningful with --threads 1: a
 // way to compare single-thread cost on a busy host, where wall time includes the waits for a core).
+// --images-per-pass N sets PackedResNet::images_per_pass (0: every layer on the whole batch).
 #include <minidl.h>
 #include <quant/packed/packed_resnet.h>
 #include <time.h>
@@ -53,7 +54,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> files;
   std::vector<int64_t> batches{1, 128};
   int rounds = 7, reps = 0, threads = 2;
-  int64_t image = 28;
+  int64_t image = 28, per_pass = -1;
   bool cpu_time = false;
   app.add_option("--packed", files, "packed model files (cifar_resnet20 --export packed)")->required();
   app.add_option("--batch", batches, "batch sizes")->check(CLI::PositiveNumber);
@@ -61,6 +62,8 @@ int main(int argc, char** argv) {
   app.add_option("--reps", reps, "calls per variant per round (0: 64 at batch 1, 2 at 128, in between scaled)");
   app.add_option("--threads", threads, "OpenMP threads")->check(CLI::PositiveNumber);
   app.add_option("--image", image, "input height = width (Fashion-MNIST 28, CIFAR 32)")->check(CLI::PositiveNumber);
+  app.add_option("--images-per-pass", per_pass,
+                 "PackedResNet::images_per_pass (0: the whole batch per layer; default: the library's)");
   app.add_flag("--cpu-time", cpu_time, "time the calling thread's CPU time (use with --threads 1)");
   CLI11_PARSE(app, argc, argv);
   if (cpu_time && threads != 1) {
@@ -71,6 +74,8 @@ int main(int argc, char** argv) {
     set_num_threads(threads);
     std::vector<quant::PackedResNet> models;
     for (const auto& f : files) models.push_back(quant::load_packed(f));
+    if (per_pass >= 0)
+      for (auto& m : models) m.images_per_pass = per_pass;
     const quant::PackedResNet& first = models.front();
     nn::ResNetConfig cfg;
     cfg.depth = 2 + 6 * static_cast<int64_t>(first.blocks.size() / 3);

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <map>
 #include <sstream>
 
@@ -480,16 +481,10 @@ const uint8_t* codes_for(const PackedLayer& l, const Tensor& f, Tensor& cached) 
 
 Tensor code_buffer(const Shape& nhwc) { return empty(nhwc, TensorOptions{}.dtype(DType::u8)); }
 
-}  // namespace
-
-Tensor PackedResNet::forward(const Tensor& x) const {
-  check_float_cpu(x, "packed ResNet input");
-  MINIDL_CHECK(x.dim() == 4 && x.size(1) == in_channels, "packed ResNet: expected input (N, ", in_channels,
-               ", H, W), got ", shape_str(x.sizes()));
-  NoGradGuard no_grad;
-  const int64_t N = x.size(0);
-  BlockInput cur;
-  cur.f = stem.forward(x, Tensor(), true);  // channels-last
+// The residual blocks on `cur` (channels-last floats of N images, and any codes already computed): the last
+// block's output.
+BlockInput run_blocks(const std::vector<PackedBlock>& blocks, BlockInput cur) {
+  const int64_t N = cur.f.size(0);
   for (size_t bi = 0; bi < blocks.size(); ++bi) {
     const PackedBlock& b = blocks[bi];
     const PackedBlock* next = bi + 1 < blocks.size() ? &blocks[bi + 1] : nullptr;
@@ -569,7 +564,59 @@ Tensor PackedResNet::forward(const Tensor& x) const {
     }
     cur = std::move(nxt);
   }
-  const Tensor pooled = adaptive_avg_pool2d(cur.f, 1, 1).flatten(1).contiguous();
+  return cur;
+}
+
+}  // namespace
+
+Tensor PackedResNet::forward(const Tensor& x) const {
+  check_float_cpu(x, "packed ResNet input");
+  MINIDL_CHECK(x.dim() == 4 && x.size(1) == in_channels, "packed ResNet: expected input (N, ", in_channels,
+               ", H, W), got ", shape_str(x.sizes()));
+  NoGradGuard no_grad;
+  const int64_t N = x.size(0);
+  const Tensor stem_out = stem.forward(x, Tensor(), true);  // channels-last
+  // A batch goes through the blocks images_per_pass images at a time when every block layer is integer, each pass
+  // on one OpenMP thread: a whole batch-128 activation (6.4 MB of floats at 28 x 28) does not stay in cache from
+  // one layer to the next, a pass's does, and the threads need no barrier per layer. Integer layers compute each
+  // image's bits independently of the others (int_conv2d_nhwc runs on the calling thread inside the region). Float
+  // layers (their conv's summation order may depend on the batch) keep the whole batch, as do the stem, the pool
+  // and the fc.
+  bool all_integer = true;
+  for (const PackedBlock& b : blocks)
+    all_integer = all_integer && b.conv1.integer() && b.conv2.integer() &&
+                  (b.shortcut != PackedBlock::Shortcut::Conv || b.downsample.integer());
+  Tensor feat;
+  const int64_t per_pass = images_per_pass;
+  if (!all_integer || per_pass <= 0 || N <= per_pass) {
+    BlockInput in;
+    in.f = stem_out;
+    feat = run_blocks(blocks, std::move(in)).f;
+  } else {
+    const int64_t passes = (N + per_pass - 1) / per_pass;
+    std::vector<Tensor> parts(static_cast<size_t>(passes));
+    std::exception_ptr error;
+#pragma omp parallel for schedule(static) \
+    num_threads(static_cast <int>(std::min <int64_t>(passes, omp_get_max_threads())))
+    for (int64_t i = 0; i < passes; ++i) {
+      try {
+        NoGradGuard pass_no_grad;  // grad mode is per thread
+        BlockInput in;
+        in.f = stem_out.narrow(0, i * per_pass, std::min(per_pass, N - i * per_pass));  // channels-last, contiguous
+        parts[static_cast<size_t>(i)] = run_blocks(blocks, std::move(in)).f;
+      } catch (...) {
+#pragma omp critical(minidl_packed_pass_error)
+        if (!error) error = std::current_exception();
+      }
+    }
+    if (error) std::rethrow_exception(error);
+    Shape s = parts.front().sizes();
+    s[0] = N;
+    feat = empty(s, TensorOptions{}, MemoryFormat::ChannelsLast);
+    for (int64_t i = 0; i < passes; ++i)
+      feat.narrow(0, i * per_pass, parts[static_cast<size_t>(i)].size(0)).copy_(parts[static_cast<size_t>(i)]);
+  }
+  const Tensor pooled = adaptive_avg_pool2d(feat, 1, 1).flatten(1).contiguous();
   return fc.forward(pooled, Tensor(), false);
 }
 

@@ -114,6 +114,10 @@ class PackedResNet {
   std::vector<PackedBlock> blocks;
   PackedLayer fc;
   std::string description;  // the trained model's quantization, for messages ("w4a4 (apot/apot, APoT-I)")
+  /// forward runs the residual blocks on at most this many images at a time (0: the whole batch at once) when
+  /// they are all integer layers, so a pass's activations stay in cache between layers; the logits are the same
+  /// bits for every value.
+  int64_t images_per_pass = 16;
 
   /// prepare() on every layer, and checks that the layers chain (channels, kinds).
   void prepare();

@@ -5,6 +5,7 @@
 // reported skipped.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <random>
@@ -469,4 +470,43 @@ TEST_CASE("int gemm: bad arguments are clear errors") {
   for (IntGemmKernel k : {IntGemmKernel::Avx2, IntGemmKernel::AvxVnni, IntGemmKernel::Avx512Vnni})
     CHECK_THROWS_WITH_AS(backends::gemm_u8s8_s32_with(k, 2, a.data(), 8, p, c.data(), 4),
                          doctest::Contains("cannot run here"), Error);
+}
+
+TEST_CASE("int gemm: rows given as pieces read in place equal the dense rows") {
+  CapGuard guard;
+  cpu::set_cpu_isa_cap(std::nullopt);
+  const auto probe = backends::pack_int8_weights(1, 4, std::vector<int8_t>(4, 1).data(), 4);
+  if (!backends::gemm_u8s8_s32_segments_runnable(probe, 4))
+    MINIDL_SKIP("the AVX-512 VNNI kernel is not in use here ("
+                << backends::int_gemm_kernel_name(backends::int_gemm_kernel()) << ")");
+  std::mt19937 rng(3);
+  // (rows, pieces, piece length, columns): ResNet-20's kernel rows (48, 96, 192 codes), a partial column block,
+  // row counts off the 12- and 8-row tiles
+  const int64_t shapes[][4] = {{29, 3, 48, 16}, {17, 3, 96, 32}, {13, 3, 192, 64},
+                               {7, 2, 8, 20},   {1, 1, 4, 5},    {5, 2, 16, 7}};
+  for (const auto& sh : shapes) {
+    const int64_t m = sh[0], pieces = sh[1], len = sh[2], n = sh[3], k = pieces * len;
+    CAPTURE(m);
+    CAPTURE(k);
+    CAPTURE(n);
+    std::vector<int8_t> w(static_cast<size_t>(n * k));
+    for (auto& v : w) v = static_cast<int8_t>(static_cast<int>(rng() % 256) - 128);
+    const auto b = backends::pack_int8_weights(n, k, w.data(), k);
+    // the pieces live apart in a pool; the dense rows are their concatenation
+    std::vector<uint8_t> pool(static_cast<size_t>(m * pieces * (len + 5))), dense(static_cast<size_t>(m * k));
+    for (auto& v : pool) v = static_cast<uint8_t>(rng() % 256);
+    std::vector<const uint8_t*> rows(static_cast<size_t>(m * pieces));
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t s = 0; s < pieces; ++s) {
+        const uint8_t* at = pool.data() + ((s * m + i) * (len + 5));  // pieces of a row far apart, in any order
+        rows[static_cast<size_t>(i * pieces + s)] = at;
+        std::copy(at, at + len, dense.begin() + i * k + s * len);
+      }
+    std::vector<int32_t> want(static_cast<size_t>(m * n)), got(want.size(), -1);
+    backends::gemm_u8s8_s32_ref(m, dense.data(), k, b, want.data(), n);
+    backends::gemm_u8s8_s32_segments(m, rows.data(), pieces, len, b, got.data(), n);
+    CHECK(got == want);
+  }
+  CHECK_THROWS_WITH_AS(backends::gemm_u8s8_s32_segments(1, nullptr, 2, 6, probe, nullptr, 1),
+                       doctest::Contains("not runnable"), Error);
 }

@@ -263,6 +263,24 @@ TEST_CASE("packed ResNet-20: every layer equals the fake-quant layer on its inpu
   if (!have_fm) MESSAGE("Fashion-MNIST not installed: random inputs only");
 }
 
+TEST_CASE("packed ResNet-20: the blocks in passes of a few images give the whole batch's logits, bit for bit") {
+  manual_seed(13);
+  const Tensor x = randn({37, 1, 28, 28});
+  for (const SchemeCase& s : {kSchemes[0], kSchemes[6], kSchemes[5]})  // apot4, binary + PACT, pot4 (float path)
+    for (nn::Shortcut sc : {nn::Shortcut::B, nn::Shortcut::A}) {
+      CAPTURE(std::string(s.name));
+      CAPTURE(sc == nn::Shortcut::A ? "shortcut A" : "shortcut B");
+      PackedResNet p = pack(*make_model(s, 17, sc));
+      p.images_per_pass = 0;  // the whole batch through each layer
+      const std::vector<float> whole = p.forward(x).to_vector<float>();
+      for (int64_t per_pass : {16, 5, 1}) {
+        CAPTURE(per_pass);
+        p.images_per_pass = per_pass;
+        CHECK(p.forward(x).to_vector<float>() == whole);
+      }
+    }
+}
+
 TEST_CASE("save_packed / load_packed: same logits, sizes vs fp32, corrupt and inconsistent files") {
   manual_seed(7);
   const Tensor x = randn({4, 1, 28, 28});

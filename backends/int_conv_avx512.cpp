@@ -1,0 +1,308 @@
+// AVX-512 kernels of the integer convolution's quantizer and epilogue (see int_conv_avx512.h).
+//
+// The quantizer: the code index of x is the number of thresholds t[k] with x >= t[k] (an ordered compare: NaN
+// reaches none). The predicate is true for a prefix of the ascending thresholds, so a binary search finds the
+// count in log2(book) steps instead of one compare per threshold: with the thresholds padded to 16 by NaN (never
+// reached), step s (8, 4, 2, 1) asks whether x reaches t[j + s - 1] and adds s to j if so. The step's threshold
+// per lane comes from one vpermps of a 16-entry table shifted by s - 1, indexed by j; the book entry from one
+// vpermd. Same compares as the scalar definition, so the same codes for ties, -0.0, infinities and NaN.
+//
+// The epilogue: the same operations as the scalar and AVX2 code in the same order (int32 -> double exactly, a
+// double multiply, a round to float32 by cvtpd2ps, then float32 multiply, add, residual add, max(0, v)). AVX-512F
+// brings FMA and GCC would contract an intrinsic multiply + add; the *_round_* intrinsics with the current
+// rounding direction are the plain instructions the compiler does not fuse, so the file needs no special flags.
+#include "backends/int_conv_avx512.h"
+
+#include <algorithm>
+#include <bit>
+#include <limits>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "core/error.h"
+
+// GCC 12 reports the "undefined" pass-through operands of its AVX-512 intrinsics as maybe-uninitialized once they
+// are inlined: a known false positive of its headers.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace minidl::backends::detail {
+
+bool avx512_epilogue_fits(const IntConvEpilogue& e) {
+  for (const CodeThresholds* q : e.quant)
+    if (q && q->book().size() > static_cast<size_t>(kQuantizeAvx512MaxBook)) return false;
+  return true;
+}
+
+#if defined(__x86_64__)
+
+#define MINIDL_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+
+namespace {
+
+constexpr int kRound = _MM_FROUND_CUR_DIRECTION;
+
+// One quantizer's search, laid out for the kernels: steps = ceil(log2(book size)) (0 for a one-code book), the
+// first step's threshold broadcast, the later steps' shifted tables, the book as int32 lanes.
+struct Search {
+  int steps = 0;
+  float t16[16];       // the thresholds, NaN past the last
+  float first = 0;     // t16[2^(steps-1) - 1]
+  float table[3][16];  // table[i][l] = t16[min(l + s_i - 1, 15)], s_i = 2^(steps - 2 - i)
+  int32_t book[16] = {};
+};
+
+Search make_search(const CodeThresholds& q) {
+  const auto& t = q.thresholds();
+  const auto nt = static_cast<int>(t.size());
+  MINIDL_CHECK(nt + 1 <= kQuantizeAvx512MaxBook, "AVX-512 quantizer: ", nt, " thresholds");
+  Search s;
+  for (int l = 0; l < 16; ++l) s.t16[l] = l < nt ? t[static_cast<size_t>(l)] : std::numeric_limits<float>::quiet_NaN();
+  while ((1 << s.steps) < nt + 1) ++s.steps;
+  if (s.steps > 0) s.first = s.t16[(1 << (s.steps - 1)) - 1];
+  for (int i = 0; i + 1 < s.steps; ++i) {
+    const int step = 1 << (s.steps - 2 - i);
+    for (int l = 0; l < 16; ++l) s.table[i][l] = s.t16[std::min(l + step - 1, 15)];
+  }
+  for (size_t c = 0; c < q.book().size(); ++c) s.book[c] = q.book()[c];
+  return s;
+}
+
+// The tables of one Search in registers (a kernel loads them once per call).
+struct SearchRegs {
+  __m512 first, table[3];
+  __m512i book;
+};
+
+MINIDL_TARGET_AVX512 inline SearchRegs load_search(const Search& s) {
+  SearchRegs r;
+  r.first = _mm512_set1_ps(s.first);
+  for (int i = 0; i < 3; ++i) r.table[i] = _mm512_loadu_ps(s.table[i]);
+  r.book = _mm512_loadu_si512(s.book);
+  return r;
+}
+
+// Vectors searched together: one search is a chain of dependent permutes and compares, so 4 independent ones
+// interleave to keep the vector units busy.
+constexpr int kGroup = 4;
+
+// The codes of kGroup vectors of 16 values: x[g]'s lanes in m[g] go to out[g] (g < count). STEPS compares each,
+// against the thresholds the running index picks, then one permute of the book.
+template <int STEPS>
+MINIDL_TARGET_AVX512 inline void codes_group(const SearchRegs& r, const __m512 (&x)[kGroup], int count,
+                                             uint8_t* const (&out)[kGroup], const __mmask16 (&m)[kGroup]) {
+  __m512i j[kGroup];
+  if constexpr (STEPS == 0) {
+    for (int g = 0; g < kGroup; ++g) j[g] = _mm512_setzero_si512();
+  } else {
+    constexpr int top = 1 << (STEPS - 1);
+    for (int g = 0; g < kGroup; ++g)
+      j[g] = _mm512_maskz_mov_epi32(_mm512_cmp_ps_mask(x[g], r.first, _CMP_GE_OQ), _mm512_set1_epi32(top));
+    for (int i = 0; i + 1 < STEPS; ++i)
+      for (int g = 0; g < kGroup; ++g) {
+        const __m512 thr = _mm512_permutexvar_ps(j[g], r.table[i]);
+        j[g] = _mm512_mask_add_epi32(j[g], _mm512_cmp_ps_mask(x[g], thr, _CMP_GE_OQ), j[g],
+                                     _mm512_set1_epi32(top >> (i + 1)));
+      }
+  }
+  for (int g = 0; g < count; ++g) {
+    // narrow in a register, then a plain store: vpmovdb with a memory operand is many times slower on Zen
+    const __m128i bytes = _mm512_cvtepi32_epi8(_mm512_permutexvar_epi32(j[g], r.book));
+    if (m[g] == 0xffff) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out[g]), bytes);
+    } else {
+      _mm_mask_storeu_epi8(out[g], m[g], bytes);
+    }
+  }
+}
+
+MINIDL_TARGET_AVX512 inline void codes_group(int steps, const SearchRegs& r, const __m512 (&x)[kGroup], int count,
+                                             uint8_t* const (&out)[kGroup], const __mmask16 (&m)[kGroup]) {
+  switch (steps) {
+    case 0: codes_group<0>(r, x, count, out, m); return;
+    case 1: codes_group<1>(r, x, count, out, m); return;
+    case 2: codes_group<2>(r, x, count, out, m); return;
+    case 3: codes_group<3>(r, x, count, out, m); return;
+    default: codes_group<4>(r, x, count, out, m); return;
+  }
+}
+
+MINIDL_TARGET_AVX512 inline int64_t nan_count(__m512 x, __mmask16 m) {
+  const __mmask16 un = _mm512_mask_cmp_ps_mask(m, x, x, _CMP_UNORD_Q);
+  return un == 0 ? 0 : std::popcount(static_cast<unsigned>(un));
+}
+
+inline __mmask16 lanes(int64_t count) {
+  return count >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << count) - 1u);
+}
+
+template <int STEPS>
+MINIDL_TARGET_AVX512 int64_t quantize_steps(const Search& s, const float* x, int64_t n, uint8_t* out) {
+  const SearchRegs r = load_search(s);
+  int64_t nan = 0;
+  for (int64_t i = 0; i < n; i += 16 * kGroup) {
+    __m512 v[kGroup];
+    __mmask16 m[kGroup];
+    uint8_t* o[kGroup];
+    int count = 0;
+    for (int g = 0; g < kGroup; ++g) {
+      const int64_t at = i + 16 * g;
+      m[g] = at < n ? lanes(n - at) : 0;
+      v[g] = _mm512_maskz_loadu_ps(m[g], x + std::min(at, n));
+      o[g] = out + std::min(at, n);
+      nan += nan_count(v[g], m[g]);
+      count += m[g] != 0 ? 1 : 0;
+    }
+    codes_group<STEPS>(r, v, count, o, m);
+  }
+  return nan;
+}
+
+}  // namespace
+
+MINIDL_TARGET_AVX512 int64_t quantize_to_codes_avx512(const CodeThresholds& q, const float* x, int64_t n,
+                                                      uint8_t* out) {
+  const Search s = make_search(q);
+  switch (s.steps) {
+    case 0: return quantize_steps<0>(s, x, n, out);
+    case 1: return quantize_steps<1>(s, x, n, out);
+    case 2: return quantize_steps<2>(s, x, n, out);
+    case 3: return quantize_steps<3>(s, x, n, out);
+    default: return quantize_steps<4>(s, x, n, out);
+  }
+}
+
+MINIDL_TARGET_AVX512 int64_t int_conv_epilogue_avx512(const IntConvEpilogue& e, int64_t out_c, int64_t p0, int64_t rows,
+                                                      const int32_t* acc) {
+  Search search[IntConvEpilogue::kMaxConsumers];
+  SearchRegs regs[IntConvEpilogue::kMaxConsumers];
+  uint8_t* codes[IntConvEpilogue::kMaxConsumers];
+  int nq = 0;
+  for (int i = 0; i < IntConvEpilogue::kMaxConsumers; ++i)
+    if (e.quant[i]) {
+      search[nq] = make_search(*e.quant[i]);
+      regs[nq] = load_search(search[nq]);
+      codes[nq++] = e.codes[i] + p0 * out_c;
+    }
+  const __m512d unit = _mm512_set1_pd(e.unit);
+  const __m512 zero = _mm512_setzero_ps();
+  // The tile's vectors in order (row r, channels o..o+15), kGroup at a time: values, then each consumer's codes.
+  const int64_t per_row = (out_c + 15) / 16, total = rows * per_row;
+  int64_t nan = 0, r = 0, o = 0;
+  for (int64_t v0 = 0; v0 < total; v0 += kGroup) {
+    __m512 v[kGroup];
+    __mmask16 m[kGroup];
+    int64_t at[kGroup];  // the vector's first element, relative to p0 * out_c
+    const int count = static_cast<int>(std::min<int64_t>(kGroup, total - v0));
+    for (int g = 0; g < kGroup; ++g) {
+      if (g >= count) {
+        v[g] = zero;
+        m[g] = 0;
+        at[g] = 0;
+        continue;
+      }
+      m[g] = lanes(out_c - o);
+      at[g] = r * out_c + o;
+      const __m512i s = _mm512_maskz_loadu_epi32(m[g], acc + at[g]);
+      const __m512d lo = _mm512_mul_round_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(s)), unit, kRound);
+      const __m512d hi = _mm512_mul_round_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(s, 1)), unit, kRound);
+      const __m512 c = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
+      __m512 x = _mm512_add_round_ps(_mm512_mul_round_ps(c, _mm512_maskz_loadu_ps(m[g], e.scale + o), kRound),
+                                     _mm512_maskz_loadu_ps(m[g], e.shift + o), kRound);
+      if (e.residual) x = _mm512_add_round_ps(x, _mm512_maskz_loadu_ps(m[g], e.residual + p0 * out_c + at[g]), kRound);
+      if (e.relu) x = _mm512_max_ps(zero, x);  // max(0, NaN) is NaN and max(0, -0) is -0, as std::max(v, 0)
+      if (e.out) _mm512_mask_storeu_ps(e.out + p0 * out_c + at[g], m[g], x);
+      v[g] = x;
+      if (nq > 0) nan += nq * nan_count(x, m[g]);
+      o += 16;
+      if (o >= out_c) {
+        o = 0;
+        ++r;
+      }
+    }
+    for (int q = 0; q < nq; ++q) {
+      uint8_t* const dst[kGroup] = {codes[q] + at[0], codes[q] + at[1], codes[q] + at[2], codes[q] + at[3]};
+      codes_group(search[q].steps, regs[q], v, count, dst, m);
+    }
+  }
+  return nan;
+}
+
+namespace {
+
+// A copy of n bytes as `full` whole zmm and a masked tail. Every store is a whole zmm: the bytes past n it writes
+// (the tail's zeros) are overwritten by the next copy, which starts at n, or land in the buffer's slack; the loads
+// are masked, so nothing past the source is read.
+struct ZmmCopy {
+  int64_t full;
+  __mmask64 tail;
+  explicit ZmmCopy(int64_t n) : full(n / 64), tail(n % 64 == 0 ? 0 : (~uint64_t{0} >> (64 - n % 64))) {}
+};
+
+MINIDL_TARGET_AVX512 inline void copy_zmm(uint8_t* dst, const uint8_t* src, const ZmmCopy& c) {
+  for (int64_t i = 0; i < c.full; ++i) _mm512_storeu_si512(dst + 64 * i, _mm512_loadu_si512(src + 64 * i));
+  if (c.tail) _mm512_storeu_si512(dst + 64 * c.full, _mm512_maskz_loadu_epi8(c.tail, src + 64 * c.full));
+}
+
+MINIDL_TARGET_AVX512 inline void zero_zmm(uint8_t* dst, const ZmmCopy& c) {
+  for (int64_t i = 0; i < c.full + (c.tail ? 1 : 0); ++i) _mm512_storeu_si512(dst + 64 * i, _mm512_setzero_si512());
+}
+
+}  // namespace
+
+MINIDL_TARGET_AVX512 void im2col_rows_avx512(const IntConvGeometry& g, const uint8_t* codes, int64_t p0, int64_t rows,
+                                             uint8_t* a) {
+  const int64_t OH = g.out_h(), OW = g.out_w(), C = g.in_c, k = g.kernel, depth = g.depth(), kc = k * C;
+  const ZmmCopy kernel_row(kc), pixel(C);
+  int64_t n = p0 / (OH * OW), oh = (p0 / OW) % OH, ow = p0 % OW;
+  for (int64_t i = 0; i < rows; ++i) {
+    uint8_t* row = a + i * depth;
+    const int64_t iw0 = ow * g.stride - g.padding;
+    const bool inside_w = iw0 >= 0 && iw0 + k <= g.in_w;
+    const uint8_t* image = codes + n * g.in_h * g.in_w * C;
+    for (int64_t r = 0; r < k; ++r) {
+      const int64_t ih = oh * g.stride - g.padding + r;
+      uint8_t* dst = row + r * kc;
+      if (ih < 0 || ih >= g.in_h) {
+        zero_zmm(dst, kernel_row);
+      } else if (inside_w) {  // the k pixels of this kernel row are contiguous in NHWC
+        copy_zmm(dst, image + (ih * g.in_w + iw0) * C, kernel_row);
+      } else {
+        for (int64_t s = 0; s < k; ++s) {
+          const int64_t iw = iw0 + s;
+          if (iw < 0 || iw >= g.in_w) {
+            zero_zmm(dst + s * C, pixel);
+          } else {
+            copy_zmm(dst + s * C, image + (ih * g.in_w + iw) * C, pixel);
+          }
+        }
+      }
+    }
+    if (++ow == OW) {
+      ow = 0;
+      if (++oh == OH) {
+        oh = 0;
+        ++n;
+      }
+    }
+  }
+}
+
+#else  // not x86-64: int_conv.cpp never calls these (cpu::active_isa() is Baseline there)
+
+int64_t quantize_to_codes_avx512(const CodeThresholds&, const float*, int64_t, uint8_t*) {
+  MINIDL_FAIL("quantize_to_codes_avx512 exists on x86-64 only");
+}
+int64_t int_conv_epilogue_avx512(const IntConvEpilogue&, int64_t, int64_t, int64_t, const int32_t*) {
+  MINIDL_FAIL("int_conv_epilogue_avx512 exists on x86-64 only");
+}
+void im2col_rows_avx512(const IntConvGeometry&, const uint8_t*, int64_t, int64_t, uint8_t*) {
+  MINIDL_FAIL("im2col_rows_avx512 exists on x86-64 only");
+}
+
+#endif
+
+}  // namespace minidl::backends::detail

@@ -1,0 +1,38 @@
+// The AVX-512 kernels of backends/int_conv.cpp: the threshold quantizer as a branch-free binary search (16 values
+// per zmm, the thresholds of each step picked by vpermps on the running count), and the epilogue fused with its
+// consumers' quantizers, so the values of a tile go from the int32 sums to codes in registers. Compiled for their own
+// target through function attributes; callers check cpu::isa_enabled(CpuIsa::Avx512) first. Both compute exactly
+// the scalar definitions of int_conv.h (CodeThresholds::code, IntConvEpilogue).
+#pragma once
+
+#include <cstdint>
+
+#include "backends/int_conv.h"
+
+namespace minidl::backends::detail {
+
+/// Books of at most this many entries (15 thresholds: 4-bit codes) run the binary search; larger ones the scalar
+/// or AVX2 count.
+constexpr int kQuantizeAvx512MaxBook = 16;
+
+/// True when every consumer of `e` has a book the AVX-512 search handles (int_conv_epilogue_avx512 may run).
+bool avx512_epilogue_fits(const IntConvEpilogue& e);
+
+/// As quantize_to_codes for a quantizer with at most kQuantizeAvx512MaxBook codes: the codes of x[0..n) and the NaN
+/// count.
+int64_t quantize_to_codes_avx512(const CodeThresholds& q, const float* x, int64_t n, uint8_t* out);
+
+/// The whole epilogue of `rows` pixels starting at pixel p0 (int_conv.h's detail::int_conv_epilogue), for an `e`
+/// with avx512_epilogue_fits(e): the values into e.out when set, each consumer's codes; returns the quantizers' NaN
+/// count (the NaN values times the number of consumers, as the scalar path counts them).
+int64_t int_conv_epilogue_avx512(const IntConvEpilogue& e, int64_t out_c, int64_t p0, int64_t rows, const int32_t* acc);
+
+/// Bytes the AVX-512 im2col may write past the end of its rows (its last copy stores a whole zmm): the buffer must
+/// have this much room after rows * depth.
+constexpr int64_t kIm2colAvx512Slack = 64;
+
+/// im2col of output pixels [p0, p0 + rows) into `a` (row i: the kernel x kernel x in_c codes of pixel p0 + i in
+/// (r, s, c) order, code 0 outside the image), as int_conv.cpp's portable loop, with zmm copies.
+void im2col_rows_avx512(const IntConvGeometry& g, const uint8_t* codes, int64_t p0, int64_t rows, uint8_t* a);
+
+}  // namespace minidl::backends::detail
