@@ -125,20 +125,30 @@ void Backend::quantize_clip_backward(Tensor& gx, Tensor& galpha, const Tensor& g
   });
 }
 
+namespace {
+// The base class's backward from the input: out, mask and coef in x's layout and device, as the forward would have
+// saved them.
+struct ForwardTemporaries {
+  Tensor out, mask, coef;
+  explicit ForwardTemporaries(const Tensor& x) {
+    const MemoryFormat fmt = x.is_channels_last() ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+    const TensorOptions on = TensorOptions{}.device(x.device());
+    out = empty(x.sizes(), on.dtype(x.dtype()), fmt);
+    mask = empty(x.sizes(), on.dtype(DType::u8), fmt);
+    coef = empty(x.sizes(), on.dtype(x.dtype()), fmt);
+  }
+};
+}  // namespace
+
 void Backend::quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& x,
                                                 const Tensor& alpha, const Tensor& levels, double steps, double lo,
                                                 double hi, double scale) {
   MINIDL_CHECK(x.defined() && gy.defined() && x.sizes() == gy.sizes(),
                "quantize_clip_backward_from_input: x and gy must have one shape");
   if (!gx.defined() && !galpha.defined()) return;
-  // mask and coef in x's layout and device, as the forward would have saved them
-  const MemoryFormat fmt = x.is_channels_last() ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
-  const TensorOptions on = TensorOptions{}.device(x.device());
-  Tensor out = empty(x.sizes(), on.dtype(x.dtype()), fmt);
-  Tensor mask = empty(x.sizes(), on.dtype(DType::u8), fmt);
-  Tensor coef = empty(x.sizes(), on.dtype(x.dtype()), fmt);
-  quantize_clip_forward(out, mask, coef, x, alpha, levels, steps, lo, hi);
-  quantize_clip_backward(gx, galpha, gy, mask, coef, scale);
+  ForwardTemporaries t(x);
+  quantize_clip_forward(t.out, t.mask, t.coef, x, alpha, levels, steps, lo, hi);
+  quantize_clip_backward(gx, galpha, gy, t.mask, t.coef, scale);
 }
 
 void Backend::pact_backward_from_input(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& x,
@@ -146,14 +156,9 @@ void Backend::pact_backward_from_input(Tensor& gx, Tensor& galpha, const Tensor&
   MINIDL_CHECK(x.defined() && gy.defined() && x.sizes() == gy.sizes(),
                "pact_backward_from_input: x and gy must have one shape");
   if (!gx.defined() && !galpha.defined()) return;
-  // mask and coef in x's layout and device, as the forward would have saved them
-  const MemoryFormat fmt = x.is_channels_last() ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
-  const TensorOptions on = TensorOptions{}.device(x.device());
-  Tensor out = empty(x.sizes(), on.dtype(x.dtype()), fmt);
-  Tensor mask = empty(x.sizes(), on.dtype(DType::u8), fmt);
-  Tensor coef = empty(x.sizes(), on.dtype(x.dtype()), fmt);
-  pact_forward(out, mask, coef, x, alpha, k);
-  quantize_clip_backward(gx, galpha, gy, mask, coef, scale);
+  ForwardTemporaries t(x);
+  pact_forward(t.out, t.mask, t.coef, x, alpha, k);
+  quantize_clip_backward(gx, galpha, gy, t.mask, t.coef, scale);
 }
 
 void Backend::pact_forward(Tensor& out, Tensor& mask, Tensor& coef, const Tensor& x, const Tensor& alpha, double k) {

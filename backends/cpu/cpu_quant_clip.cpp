@@ -372,6 +372,37 @@ BwdFn<T> pick_bwd() {
   return have_avx2() ? bwd_avx2<T> : bwd_base<T>;
 }
 
+// galpha: one host element of gy's dtype.
+void check_galpha(const char* op, const Tensor& galpha, const Tensor& gy) {
+  cpu::check_cpu(op, "galpha", galpha);
+  MINIDL_CHECK(galpha.numel() == 1 && galpha.dtype() == gy.dtype(), op,
+               " (backend cpu): galpha must be one element of gy's dtype, got ", dtype_name(galpha.dtype()), " ",
+               shape_str(galpha.sizes()));
+}
+
+// The checks the backward-from-input primitives share: gy and x host tensors of one floating dtype and shape, gx
+// (when defined) like gy, galpha (when defined) one element.
+void check_from_input_grads(const char* op, const Tensor& gx, const Tensor& galpha, const Tensor& gy, const Tensor& x) {
+  cpu::check_cpu(op, "gy", gy);
+  cpu::check_cpu(op, "x", x);
+  if (!is_floating(gy.dtype())) cpu::unsupported(op, gy.dtype());
+  MINIDL_CHECK(x.dtype() == gy.dtype() && x.sizes() == gy.sizes(), op,
+               " (backend cpu): x and gy must have one dtype and shape, got ", dtype_name(x.dtype()), " ",
+               shape_str(x.sizes()), " and ", dtype_name(gy.dtype()), " ", shape_str(gy.sizes()));
+  if (gx.defined()) cpu::check_tensor(op, "gx", gx, gy.dtype(), gy.sizes());
+  if (galpha.defined()) check_galpha(op, galpha, gy);
+}
+
+// PACT's alpha (one host element of x's dtype) and grid maximum k (an integer >= 1).
+void check_pact_args(const char* op, const Tensor& x, const Tensor& alpha, double k) {
+  cpu::check_cpu(op, "alpha", alpha);
+  MINIDL_CHECK(alpha.numel() == 1 && alpha.dtype() == x.dtype(), op,
+               " (backend cpu): alpha must be one element of x's dtype, got ", dtype_name(alpha.dtype()), " ",
+               shape_str(alpha.sizes()));
+  MINIDL_CHECK(k >= 1.0 && k == std::floor(k), op, " (backend cpu): the grid maximum k must be an integer >= 1, got ",
+               k);
+}
+
 // The checks quantize_clip_forward and quantize_clip_backward_from_input share (x, alpha, clip range, levels or
 // steps); x's device and dtype are checked by the caller.
 void check_clip_args(const char* op, const Tensor& x, const Tensor& alpha, const Tensor& levels, double steps,
@@ -541,10 +572,7 @@ void CpuBackend::quantize_clip_backward(Tensor& gx, Tensor& galpha, const Tensor
     cpu::check_tensor(op, "gx", gx, gy.dtype(), gy.sizes());
   }
   if (galpha.defined()) {
-    cpu::check_cpu(op, "galpha", galpha);
-    MINIDL_CHECK(galpha.numel() == 1 && galpha.dtype() == gy.dtype(), op,
-                 " (backend cpu): galpha must be one element of gy's dtype, got ", dtype_name(galpha.dtype()), " ",
-                 shape_str(galpha.sizes()));
+    check_galpha(op, galpha, gy);
     cpu::check_tensor(op, "coef", coef, gy.dtype(), gy.sizes());
   }
   if (!gx.defined() && !galpha.defined()) return;
@@ -581,20 +609,8 @@ void CpuBackend::quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, c
                                                    const Tensor& alpha, const Tensor& levels, double steps, double lo,
                                                    double hi, double scale) {
   const char* op = "quantize_clip_backward_from_input";
-  cpu::check_cpu(op, "gy", gy);
-  cpu::check_cpu(op, "x", x);
-  if (!is_floating(gy.dtype())) cpu::unsupported(op, gy.dtype());
-  MINIDL_CHECK(x.dtype() == gy.dtype() && x.sizes() == gy.sizes(), op,
-               " (backend cpu): x and gy must have one dtype and shape, got ", dtype_name(x.dtype()), " ",
-               shape_str(x.sizes()), " and ", dtype_name(gy.dtype()), " ", shape_str(gy.sizes()));
+  check_from_input_grads(op, gx, galpha, gy, x);
   check_clip_args(op, x, alpha, levels, steps, lo, hi);
-  if (gx.defined()) cpu::check_tensor(op, "gx", gx, gy.dtype(), gy.sizes());
-  if (galpha.defined()) {
-    cpu::check_cpu(op, "galpha", galpha);
-    MINIDL_CHECK(galpha.numel() == 1 && galpha.dtype() == gy.dtype(), op,
-                 " (backend cpu): galpha must be one element of gy's dtype, got ", dtype_name(galpha.dtype()), " ",
-                 shape_str(galpha.sizes()));
-  }
   if (!gx.defined() && !galpha.defined()) return;
   dispatch_floating(gy.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
@@ -652,13 +668,8 @@ namespace {
 bool pact_fwd(const char* op, Tensor& out, Tensor& mask, Tensor& coef, Tensor& codes, const Tensor& x,
               const Tensor& alpha, double k) {
   cpu::check_cpu(op, "x", x);
-  cpu::check_cpu(op, "alpha", alpha);
   if (!is_floating(x.dtype())) cpu::unsupported(op, x.dtype());
-  MINIDL_CHECK(alpha.numel() == 1 && alpha.dtype() == x.dtype(), op,
-               " (backend cpu): alpha must be one element of x's dtype, got ", dtype_name(alpha.dtype()), " ",
-               shape_str(alpha.sizes()));
-  MINIDL_CHECK(k >= 1.0 && k == std::floor(k), op, " (backend cpu): the grid maximum k must be an integer >= 1, got ",
-               k);
+  check_pact_args(op, x, alpha, k);
   cpu::check_tensor(op, "out", out, x.dtype(), x.sizes());
   MINIDL_CHECK(mask.defined() == coef.defined(), op, " (backend cpu): give both mask and coef or neither");
   if (mask.defined()) {
@@ -716,25 +727,8 @@ bool CpuBackend::pact_forward_coded(Tensor& out, Tensor& codes, const Tensor& x,
 void CpuBackend::pact_backward_from_input(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& x,
                                           const Tensor& alpha, double k, double scale) {
   const char* op = "pact_backward_from_input";
-  cpu::check_cpu(op, "gy", gy);
-  cpu::check_cpu(op, "x", x);
-  cpu::check_cpu(op, "alpha", alpha);
-  if (!is_floating(gy.dtype())) cpu::unsupported(op, gy.dtype());
-  MINIDL_CHECK(x.dtype() == gy.dtype() && x.sizes() == gy.sizes(), op,
-               " (backend cpu): x and gy must have one dtype and shape, got ", dtype_name(x.dtype()), " ",
-               shape_str(x.sizes()), " and ", dtype_name(gy.dtype()), " ", shape_str(gy.sizes()));
-  MINIDL_CHECK(alpha.numel() == 1 && alpha.dtype() == x.dtype(), op,
-               " (backend cpu): alpha must be one element of x's dtype, got ", dtype_name(alpha.dtype()), " ",
-               shape_str(alpha.sizes()));
-  MINIDL_CHECK(k >= 1.0 && k == std::floor(k), op, " (backend cpu): the grid maximum k must be an integer >= 1, got ",
-               k);
-  if (gx.defined()) cpu::check_tensor(op, "gx", gx, gy.dtype(), gy.sizes());
-  if (galpha.defined()) {
-    cpu::check_cpu(op, "galpha", galpha);
-    MINIDL_CHECK(galpha.numel() == 1 && galpha.dtype() == gy.dtype(), op,
-                 " (backend cpu): galpha must be one element of gy's dtype, got ", dtype_name(galpha.dtype()), " ",
-                 shape_str(galpha.sizes()));
-  }
+  check_from_input_grads(op, gx, galpha, gy, x);
+  check_pact_args(op, x, alpha, k);
   if (!gx.defined() && !galpha.defined()) return;
   dispatch_floating(gy.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
