@@ -1,4 +1,5 @@
-// The activation quantizer's AVX-512 levels kernels (see cpu_quant_clip_avx512.h).
+// The activation quantizer's AVX-512 kernels (see cpu_quant_clip_avx512.h): level sets and the uniform grid, forward
+// and backward from the input, built from the per-vector steps below (the same steps as the AVX2 kernels, 16 lanes).
 #include "backends/cpu/cpu_quant_clip_avx512.h"
 
 #include <immintrin.h>
@@ -19,40 +20,74 @@ namespace minidl::cpu {
 
 namespace {
 
-// The per-call constants: levels and midpoints as 16-entry tables, alpha and the clip range broadcast.
-struct LevelsConsts {
-  __m512 lvv, midv, av, lov, hiv;
+// alpha and the clip range, broadcast: v = x / a, c = min(max(v, lo), hi) spelled as the reference's compares (NaN
+// stays NaN: both are false).
+struct Clip {
+  __m512 av, lov, hiv;
+  MINIDL_AVX512 Clip(float a, float lo, float hi)
+      : av(_mm512_set1_ps(a)), lov(_mm512_set1_ps(lo)), hiv(_mm512_set1_ps(hi)) {}
+  MINIDL_AVX512 void operator()(const float* x, __m512& v, __m512& c) const {
+    v = _mm512_div_ps(_mm512_loadu_ps(x), av);
+    const __m512 t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, lov, _CMP_LT_OQ), v, lov);
+    c = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(hiv, t, _CMP_LT_OQ), t, hiv);
+  }
 };
 
-MINIDL_AVX512 inline LevelsConsts levels_consts(float a, float lo, float hi, const float* lv, const float* mid,
-                                                size_t nm) {
-  // levels padded to 16 (unused entries are never selected: the count is at most nm); midpoints padded with +inf,
-  // which no clipped value exceeds, so the search below never counts them
-  alignas(64) float table[16] = {};
-  alignas(64) float mids[16];
-  for (size_t k = 0; k <= nm; ++k) table[k] = lv[k];
-  for (size_t j = 0; j < 16; ++j) mids[j] = j < nm ? mid[j] : std::numeric_limits<float>::infinity();
-  return {_mm512_load_ps(table), _mm512_load_ps(mids), _mm512_set1_ps(a), _mm512_set1_ps(lo), _mm512_set1_ps(hi)};
-}
-
-// k = the number of midpoints m with m < c, found by a four-step binary search over the 16-entry table: the
-// midpoints ascend, so "m < c" holds for a prefix of them and the search lands on its length, the count the
-// reference's binary search (and the AVX2 kernel's full count) gives. NaN c compares false everywhere: k = 0.
-MINIDL_AVX512 inline __m512i level_index(__m512 c, __m512 midv) {
-  __m512i k = _mm512_setzero_si512();
-  for (int step = 8; step >= 1; step /= 2) {
-    const __m512i probe = _mm512_add_epi32(k, _mm512_set1_epi32(step - 1));
-    const __mmask16 below = _mm512_cmp_ps_mask(_mm512_permutexvar_ps(probe, midv), c, _CMP_LT_OQ);
-    k = _mm512_mask_add_epi32(k, below, k, _mm512_set1_epi32(step));
+// A level set of at most 16 levels as 16-entry tables: levels padded with zeros (never selected: the count is at most
+// nm), midpoints padded with +inf (no clipped value exceeds it). k = the number of midpoints m with m < c, found by a
+// four-step binary search: the midpoints ascend, so "m < c" holds for a prefix of them and the search lands on its
+// length, the count the reference's binary search (and the AVX2 kernel's full count) gives. NaN c compares false
+// everywhere: k = 0. q = the level k.
+struct Levels {
+  __m512 lvv, midv;
+  MINIDL_AVX512 Levels(const float* lv, const float* mid, size_t nm) {
+    alignas(64) float table[16] = {};
+    alignas(64) float mids[16];
+    for (size_t k = 0; k <= nm; ++k) table[k] = lv[k];
+    for (size_t j = 0; j < 16; ++j) mids[j] = j < nm ? mid[j] : std::numeric_limits<float>::infinity();
+    lvv = _mm512_load_ps(table);
+    midv = _mm512_load_ps(mids);
   }
-  return k;
+  MINIDL_AVX512 __m512 operator()(__m512 c, __m512i& k) const {
+    k = _mm512_setzero_si512();
+    for (int step = 8; step >= 1; step /= 2) {
+      const __m512i probe = _mm512_add_epi32(k, _mm512_set1_epi32(step - 1));
+      const __mmask16 below = _mm512_cmp_ps_mask(_mm512_permutexvar_ps(probe, midv), c, _CMP_LT_OQ);
+      k = _mm512_mask_add_epi32(k, below, k, _mm512_set1_epi32(step));
+    }
+    return _mm512_permutexvar_ps(k, lvv);
+  }
+};
+
+// The uniform grid: r = nearbyint(c * steps) in the default rounding mode (nearest, ties to even), no exception
+// flags: the reference's std::nearbyint; q = r / steps.
+struct Grid {
+  __m512 stepsv;
+  MINIDL_AVX512 explicit Grid(float steps) : stepsv(_mm512_set1_ps(steps)) {}
+  MINIDL_AVX512 __m512 operator()(__m512 c, __m512& r) const {
+    r = _mm512_roundscale_ps(_mm512_mul_ps(c, stepsv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    return _mm512_div_ps(r, stepsv);
+  }
+};
+
+// The forward's straight-through outputs of 16 elements: mask (u8) = 1[v == c], coef = q - v * mask (v * 0 as the
+// reference computes it: an infinite or NaN v outside the range gives a NaN coef there).
+MINIDL_AVX512 inline void store_mask_coef(uint8_t* mask, float* coef, __m512 v, __m512 c, __m512 q) {
+  const __mmask16 inside = _mm512_cmp_ps_mask(v, c, _CMP_EQ_OQ);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(mask), _mm_maskz_mov_epi8(inside, _mm_set1_epi8(1)));
+  _mm512_storeu_ps(coef, _mm512_sub_ps(q, _mm512_mul_ps(v, _mm512_maskz_mov_ps(inside, _mm512_set1_ps(1.0f)))));
 }
 
-// v = x / a and c = min(max(v, lo), hi) spelled as the reference's compares (NaN stays NaN: both are false).
-MINIDL_AVX512 inline void clip_value(const float* x, const LevelsConsts& K, __m512& v, __m512& c) {
-  v = _mm512_div_ps(_mm512_loadu_ps(x), K.av);
-  const __m512 t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, K.lov, _CMP_LT_OQ), v, K.lov);
-  c = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(K.hiv, t, _CMP_LT_OQ), t, K.hiv);
+// The backward of 16 elements: gx = gy * mask, and gy * coef into the alpha sum's 8 lanes (elements 0 .. 7 to lanes
+// 0 .. 7, then 8 .. 15: each lane adds its elements in order).
+MINIDL_AVX512 inline void backward_step(float* gx, const float* gy, __m512 v, __m512 c, __m512 q, __m512d& acc) {
+  const __m512 m = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, c, _CMP_EQ_OQ), _mm512_set1_ps(1.0f));
+  const __m512 coef = _mm512_sub_ps(q, _mm512_mul_ps(v, m));
+  const __m512 g = _mm512_loadu_ps(gy);
+  if (gx != nullptr) _mm512_storeu_ps(gx, _mm512_mul_ps(g, m));
+  const __m512 p = _mm512_mul_ps(g, coef);
+  acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm512_castps512_ps256(p)));
+  acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(p), 1))));
 }
 
 }  // namespace
@@ -60,105 +95,68 @@ MINIDL_AVX512 inline void clip_value(const float* x, const LevelsConsts& K, __m5
 MINIDL_AVX512 void quant_clip_levels_avx512(float* out, uint8_t* mask, float* coef, uint8_t* codes, const float* x,
                                             int64_t n, float a, float lo, float hi, const float* lv, const float* mid,
                                             size_t nm) {
-  const LevelsConsts K = levels_consts(a, lo, hi, lv, mid, nm);
-  const __m512 one = _mm512_set1_ps(1.0f);
-  const __m128i one8 = _mm_set1_epi8(1);
+  const Clip clip(a, lo, hi);
+  const Levels levels(lv, mid, nm);
   for (int64_t i = 0; i < n; i += 16) {
     __m512 v, c;
-    clip_value(x + i, K, v, c);
-    const __m512i k = level_index(c, K.midv);
-    const __m512 q = _mm512_permutexvar_ps(k, K.lvv);
-    _mm512_storeu_ps(out + i, _mm512_mul_ps(q, K.av));
+    __m512i k;
+    clip(x + i, v, c);
+    const __m512 q = levels(c, k);
+    _mm512_storeu_ps(out + i, _mm512_mul_ps(q, clip.av));
     if (codes != nullptr) _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + i), _mm512_cvtepi32_epi8(k));
-    if (mask != nullptr) {
-      const __mmask16 inside = _mm512_cmp_ps_mask(v, c, _CMP_EQ_OQ);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(mask + i), _mm_maskz_mov_epi8(inside, one8));
-      // v * (1 or 0) as the reference computes it (an infinite or NaN v outside the range gives a NaN coef there)
-      _mm512_storeu_ps(coef + i, _mm512_sub_ps(q, _mm512_mul_ps(v, _mm512_maskz_mov_ps(inside, one))));
-    }
+    if (mask != nullptr) store_mask_coef(mask + i, coef + i, v, c, q);
   }
 }
 
 MINIDL_AVX512 void quant_clip_levels_backward_avx512(float* gx, double* lane, const float* gy, const float* x,
                                                      int64_t n, float a, float lo, float hi, const float* lv,
                                                      const float* mid, size_t nm) {
-  const LevelsConsts K = levels_consts(a, lo, hi, lv, mid, nm);
-  const __m512 one = _mm512_set1_ps(1.0f);
+  const Clip clip(a, lo, hi);
+  const Levels levels(lv, mid, nm);
   __m512d acc = _mm512_loadu_pd(lane);
   for (int64_t i = 0; i < n; i += 16) {
     __m512 v, c;
-    clip_value(x + i, K, v, c);
-    const __m512 q = _mm512_permutexvar_ps(level_index(c, K.midv), K.lvv);
-    const __m512 m = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, c, _CMP_EQ_OQ), one);
-    const __m512 coef = _mm512_sub_ps(q, _mm512_mul_ps(v, m));
-    const __m512 g = _mm512_loadu_ps(gy + i);
-    if (gx != nullptr) _mm512_storeu_ps(gx + i, _mm512_mul_ps(g, m));
-    // elements i .. i + 7 go to lanes 0 .. 7, then i + 8 .. i + 15: each lane adds its elements in order
-    const __m512 p = _mm512_mul_ps(g, coef);
-    acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm512_castps512_ps256(p)));
-    acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(p), 1))));
+    __m512i k;
+    clip(x + i, v, c);
+    backward_step(gx == nullptr ? nullptr : gx + i, gy + i, v, c, levels(c, k), acc);
   }
   _mm512_storeu_pd(lane, acc);
 }
 
-namespace {
-
-// r = nearbyint(c * steps) in the default rounding mode (nearest, ties to even), no exception flags: the
-// reference's std::nearbyint
-MINIDL_AVX512 inline __m512 grid_round(__m512 c, __m512 stepsv) {
-  return _mm512_roundscale_ps(_mm512_mul_ps(c, stepsv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-}
-
-}  // namespace
-
 MINIDL_AVX512 bool quant_clip_grid_avx512(float* out, uint8_t* mask, float* coef, uint8_t* codes, const float* x,
                                           int64_t n, float a, float lo, float hi, float steps) {
-  const LevelsConsts K{_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_set1_ps(a), _mm512_set1_ps(lo),
-                       _mm512_set1_ps(hi)};
-  const __m512 stepsv = _mm512_set1_ps(steps), zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+  const Clip clip(a, lo, hi);
+  const Grid grid(steps);
+  const __m512 zero = _mm512_setzero_ps();
   const __m512i onei = _mm512_set1_epi32(1);
-  const __m128i one8 = _mm_set1_epi8(1);
   __mmask16 bad = 0;
   for (int64_t i = 0; i < n; i += 16) {
-    __m512 v, c;
-    clip_value(x + i, K, v, c);
-    const __m512 r = grid_round(c, stepsv);
-    const __m512 q = _mm512_div_ps(r, stepsv);
-    _mm512_storeu_ps(out + i, _mm512_mul_ps(q, K.av));
+    __m512 v, c, r;
+    clip(x + i, v, c);
+    const __m512 q = grid(c, r);
+    _mm512_storeu_ps(out + i, _mm512_mul_ps(q, clip.av));
     if (codes != nullptr) {
       // grid point r (0 <= r <= steps; NaN fails both) -> 1 + r, -0 (sign set, equal to 0) -> 0
-      const __mmask16 ok = _mm512_cmp_ps_mask(r, zero, _CMP_GE_OQ) & _mm512_cmp_ps_mask(r, stepsv, _CMP_LE_OQ);
+      const __mmask16 ok = _mm512_cmp_ps_mask(r, zero, _CMP_GE_OQ) & _mm512_cmp_ps_mask(r, grid.stepsv, _CMP_LE_OQ);
       bad |= static_cast<__mmask16>(~ok);
       const __mmask16 negative = _mm512_movepi32_mask(_mm512_castps_si512(r));
       const __m512i code = _mm512_maskz_add_epi32(ok & static_cast<__mmask16>(~negative), _mm512_cvttps_epi32(r), onei);
       _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + i), _mm512_cvtepi32_epi8(code));
     }
-    if (mask != nullptr) {
-      const __mmask16 inside = _mm512_cmp_ps_mask(v, c, _CMP_EQ_OQ);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(mask + i), _mm_maskz_mov_epi8(inside, one8));
-      _mm512_storeu_ps(coef + i, _mm512_sub_ps(q, _mm512_mul_ps(v, _mm512_maskz_mov_ps(inside, one))));
-    }
+    if (mask != nullptr) store_mask_coef(mask + i, coef + i, v, c, q);
   }
   return bad == 0;
 }
 
 MINIDL_AVX512 void quant_clip_grid_backward_avx512(float* gx, double* lane, const float* gy, const float* x, int64_t n,
                                                    float a, float lo, float hi, float steps) {
-  const LevelsConsts K{_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_set1_ps(a), _mm512_set1_ps(lo),
-                       _mm512_set1_ps(hi)};
-  const __m512 stepsv = _mm512_set1_ps(steps), one = _mm512_set1_ps(1.0f);
+  const Clip clip(a, lo, hi);
+  const Grid grid(steps);
   __m512d acc = _mm512_loadu_pd(lane);
   for (int64_t i = 0; i < n; i += 16) {
-    __m512 v, c;
-    clip_value(x + i, K, v, c);
-    const __m512 q = _mm512_div_ps(grid_round(c, stepsv), stepsv);
-    const __m512 m = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, c, _CMP_EQ_OQ), one);
-    const __m512 coef = _mm512_sub_ps(q, _mm512_mul_ps(v, m));
-    const __m512 g = _mm512_loadu_ps(gy + i);
-    if (gx != nullptr) _mm512_storeu_ps(gx + i, _mm512_mul_ps(g, m));
-    const __m512 p = _mm512_mul_ps(g, coef);  // lanes as in quant_clip_levels_backward_avx512
-    acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm512_castps512_ps256(p)));
-    acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(p), 1))));
+    __m512 v, c, r;
+    clip(x + i, v, c);
+    backward_step(gx == nullptr ? nullptr : gx + i, gy + i, v, c, grid(c, r), acc);
   }
   _mm512_storeu_pd(lane, acc);
 }
