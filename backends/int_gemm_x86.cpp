@@ -110,6 +110,16 @@ MINIDL_TARGET_AVX512_VNNI inline __m512i dpbusd(__m512i acc, __m512i a, __m512i 
   return acc;
 }
 
+// A tile's accumulators into C: masked stores write only the columns of C in the last, partial column block.
+template <int MR, int NR>
+MINIDL_TARGET_AVX512_VNNI inline void store_tile(const __m512i* acc, int32_t* c, int64_t ldc, int64_t cols) {
+  for (int j = 0; j < NR; ++j) {
+    const int64_t left = std::min<int64_t>(16, cols - 16 * j);
+    const auto mask = static_cast<__mmask16>((1u << left) - 1u);
+    for (int r = 0; r < MR; ++r) _mm512_mask_storeu_epi32(c + r * ldc + 16 * j, mask, acc[r * NR + j]);
+  }
+}
+
 // C[r][j] for r < MR and the `cols` (<= 16 * NR) columns from the block at bb (the next blocks gstride bytes
 // apart), over all K.
 template <int MR, int NR>
@@ -134,12 +144,7 @@ MINIDL_TARGET_AVX512_VNNI void zmm_tile(const uint8_t* a, int64_t lda, const int
       for (int j = 0; j < NR; ++j) acc[r * NR + j] = dpbusd(acc[r * NR + j], a4, b[j]);
     }
   }
-  // masked stores write only the columns of C in the last, partial column block
-  for (int j = 0; j < NR; ++j) {
-    const int64_t left = std::min<int64_t>(16, cols - 16 * j);
-    const auto mask = static_cast<__mmask16>((1u << left) - 1u);
-    for (int r = 0; r < MR; ++r) _mm512_mask_storeu_epi32(c + r * ldc + 16 * j, mask, acc[r * NR + j]);
-  }
+  store_tile<MR, NR>(acc, c, ldc, cols);
 }
 
 // MR rows, all n columns: tiles of NR blocks, the blocks left over in narrower tiles.
@@ -194,11 +199,7 @@ MINIDL_TARGET_AVX512_VNNI void zmm_tile_seg(const uint8_t* const* seg, int64_t p
       }
     }
   }
-  for (int j = 0; j < NR; ++j) {
-    const int64_t left = std::min<int64_t>(16, cols - 16 * j);
-    const auto mask = static_cast<__mmask16>((1u << left) - 1u);
-    for (int r = 0; r < MR; ++r) _mm512_mask_storeu_epi32(c + r * ldc + 16 * j, mask, acc[r * NR + j]);
-  }
+  store_tile<MR, NR>(acc, c, ldc, cols);
 }
 
 template <int MR, int NR>
