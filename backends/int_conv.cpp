@@ -138,6 +138,20 @@ inline void zero_codes(uint8_t* dst, int64_t n) {
   if (i < n) std::memset(dst + i, 0, static_cast<size_t>(n - i));
 }
 
+// One kernel row of a pixel whose window crosses the left or right side: the k pixels from image row src starting
+// at column iw0, code 0 for the columns outside the image.
+void clipped_kernel_row(const IntConvGeometry& g, const uint8_t* src, int64_t iw0, uint8_t* dst) {
+  const int64_t C = g.in_c;
+  for (int64_t s = 0; s < g.kernel; ++s) {
+    const int64_t iw = iw0 + s;
+    if (iw < 0 || iw >= g.in_w) {
+      zero_codes(dst + s * C, C);
+    } else {
+      copy_codes(dst + s * C, src + iw * C, C);
+    }
+  }
+}
+
 // im2col of output pixels [p0, p0 + rows): row i holds the kernel x kernel x in_c codes of pixel p0 + i in
 // (r, s, c) order, code 0 outside the image. The pixel's (n, oh, ow) advance incrementally (no divisions per row).
 void im2col_rows(const IntConvGeometry& g, const uint8_t* codes, int64_t p0, int64_t rows, uint8_t* a) {
@@ -160,14 +174,7 @@ void im2col_rows(const IntConvGeometry& g, const uint8_t* codes, int64_t p0, int
         copy_codes(dst, src + iw0 * C, kc);
         continue;
       }
-      for (int64_t s = 0; s < k; ++s) {
-        const int64_t iw = iw0 + s;
-        if (iw < 0 || iw >= g.in_w) {
-          zero_codes(dst + s * C, C);
-        } else {
-          copy_codes(dst + s * C, src + iw * C, C);
-        }
-      }
+      clipped_kernel_row(g, src, iw0, dst);
     }
     if (++ow == OW) {
       ow = 0;
@@ -193,14 +200,7 @@ void segment_border_pixel(const IntConvGeometry& g, const uint8_t* image, int64_
     } else {
       uint8_t* dst = row + r * kc;
       const uint8_t* src = image + ih * g.in_w * C;
-      for (int64_t t = 0; t < k; ++t) {
-        const int64_t iw = iw0 + t;
-        if (iw < 0 || iw >= g.in_w) {
-          zero_codes(dst + t * C, C);
-        } else {
-          copy_codes(dst + t * C, src + iw * C, C);
-        }
-      }
+      clipped_kernel_row(g, src, iw0, dst);
       pieces[r] = dst;
     }
   }
