@@ -451,6 +451,22 @@ void store_galpha(Tensor& galpha, const std::vector<double>& partial, double sca
   galpha.data<T>()[0] = s;
 }
 
+// A backward pass in fixed kSumChunk-element chunks, in parallel (work_per_element: the scheduler's cost hint):
+// chunk(lo, hi) writes its gx and returns its partial of the alpha sum; galpha is then the partials in order
+// (store_galpha), the same for any thread count.
+template <typename T, typename Chunk>
+void backward_chunks(Tensor& galpha, int64_t n, int64_t work_per_element, double scale, Chunk&& chunk) {
+  const int64_t nchunks = (n + kSumChunk - 1) / kSumChunk;
+  std::vector<double> partial(static_cast<size_t>(nchunks), 0.0);
+  cpu::parallel_for(nchunks, kSumChunk * work_per_element, [&](int64_t b, int64_t e) {
+    for (int64_t ch = b; ch < e; ++ch) {
+      const int64_t lo = ch * kSumChunk;
+      partial[static_cast<size_t>(ch)] = chunk(lo, std::min(n, lo + kSumChunk));
+    }
+  });
+  store_galpha<T>(galpha, partial, scale);
+}
+
 // True when a and b (same sizes) lay their elements out identically (strides of size-1 dims do not matter).
 bool same_layout(const Tensor& a, const Tensor& b) {
   if (a.sizes() != b.sizes()) return false;
@@ -591,16 +607,9 @@ void CpuBackend::quantize_clip_backward(Tensor& gx, Tensor& galpha, const Tensor
     const uint8_t* mp = m.defined() ? m.data<uint8_t>() : nullptr;
     const T* cp = c.defined() ? c.data<T>() : nullptr;
     const int64_t n = gy.numel();
-    const int64_t nchunks = (n + kSumChunk - 1) / kSumChunk;
-    std::vector<double> partial(static_cast<size_t>(nchunks), 0.0);
     const BwdFn<T> bwd = pick_bwd<T>();
-    cpu::parallel_for(nchunks, kSumChunk * 2, [&](int64_t b, int64_t e) {
-      for (int64_t ch = b; ch < e; ++ch) {
-        const int64_t lo_i = ch * kSumChunk, hi_i = std::min(n, lo_i + kSumChunk);
-        partial[static_cast<size_t>(ch)] = bwd(gxp, gp, mp, cp, lo_i, hi_i);
-      }
-    });
-    store_galpha<T>(galpha, partial, scale);
+    backward_chunks<T>(galpha, n, 2, scale,
+                       [&](int64_t lo_i, int64_t hi_i) { return bwd(gxp, gp, mp, cp, lo_i, hi_i); });
     finish_output(gx, gxw);
   });
 }
@@ -635,8 +644,6 @@ void CpuBackend::quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, c
     T* gxp = gxw.defined() ? gxw.data<T>() : nullptr;
     const T* gp = g.data<T>();
     const int64_t n = gy.numel();
-    const int64_t nchunks = (n + kSumChunk - 1) / kSumChunk;
-    std::vector<double> partial(static_cast<size_t>(nchunks), 0.0);
     const FwdFn<T> fwd = pick_fwd(F);
     const BwdFn<T> bwd = pick_bwd<T>();
     // float32 operands the vector kernels cover: one fused pass per chunk (no mask / coef buffers)
@@ -650,14 +657,9 @@ void CpuBackend::quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, c
                               : bwd_vec_chunk<8, grid_bwd<cpu::quant_clip_grid_backward_avx2>>;
       }
     }
-    cpu::parallel_for(nchunks, kSumChunk * 4, [&](int64_t b, int64_t e) {
-      for (int64_t ch = b; ch < e; ++ch) {
-        const int64_t lo_i = ch * kSumChunk, hi_i = std::min(n, lo_i + kSumChunk);
-        partial[static_cast<size_t>(ch)] =
-            fused != nullptr ? fused(F, gxp, gp, lo_i, hi_i) : bwd_from_input_chunk(F, gxp, gp, lo_i, hi_i, fwd, bwd);
-      }
+    backward_chunks<T>(galpha, n, 4, scale, [&](int64_t lo_i, int64_t hi_i) {
+      return fused != nullptr ? fused(F, gxp, gp, lo_i, hi_i) : bwd_from_input_chunk(F, gxp, gp, lo_i, hi_i, fwd, bwd);
     });
-    store_galpha<T>(galpha, partial, scale);
     finish_output(gx, gxw);
   });
 }
@@ -741,18 +743,11 @@ void CpuBackend::pact_backward_from_input(Tensor& gx, Tensor& galpha, const Tens
     const T* gp = g.data<T>();
     const T* xp = base.data<T>();
     const int64_t n = gy.numel();
-    const int64_t nchunks = (n + kSumChunk - 1) / kSumChunk;
-    std::vector<double> partial(static_cast<size_t>(nchunks), 0.0);
     double (*bwd)(T*, const T*, const T*, T, int64_t, int64_t) = have_avx512() ? pact_bwd_avx512<T>
                                                                  : have_avx2() ? pact_bwd_avx2<T>
                                                                                : pact_bwd_base<T>;
-    cpu::parallel_for(nchunks, kSumChunk * 4, [&](int64_t b, int64_t e) {
-      for (int64_t ch = b; ch < e; ++ch) {
-        const int64_t lo_i = ch * kSumChunk, hi_i = std::min(n, lo_i + kSumChunk);
-        partial[static_cast<size_t>(ch)] = bwd(gxp, gp, xp, a, lo_i, hi_i);
-      }
-    });
-    store_galpha<T>(galpha, partial, scale);
+    backward_chunks<T>(galpha, n, 4, scale,
+                       [&](int64_t lo_i, int64_t hi_i) { return bwd(gxp, gp, xp, a, lo_i, hi_i); });
     finish_output(gx, gxw);
   });
 }
