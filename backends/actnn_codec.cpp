@@ -143,9 +143,12 @@ void Backend::unpack_mask_bits(Tensor& out, const Tensor& bits) {
   });
 }
 
+// Composed of two virtual primitives, so a device backend with unpack_mask_bits and binary runs it as is.
 void Backend::mask_from_bits_(Tensor& g, const Tensor& bits) {
   const char* op = "mask_from_bits_";
-  check_dense(op, "g", g);
+  MINIDL_CHECK(g.is_contiguous() || g.is_channels_last(), op, ": g ", shape_str(g.sizes()),
+               " must be contiguous or channels-last (dense, samples outermost)");
+  MINIDL_CHECK(bits.device() == g.device(), op, ": bits live on ", bits.device().str(), " and g on ", g.device().str());
   MINIDL_CHECK(is_floating(g.dtype()), op, ": g must be floating, got ", dtype_name(g.dtype()));
   check_bytes(op, "bits", bits, (g.numel() + 7) / 8);
   Tensor y = empty(g.sizes(), TensorOptions().dtype(g.dtype()).device(g.device()), g.memory_format());

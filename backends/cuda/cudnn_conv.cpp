@@ -1,7 +1,11 @@
-// cuDNN convolutions (see cudnn_conv.h), on cuDNN 9's convolution API (libcudnn_cnn). Activations may be
-// contiguous NCHW or channels-last (cuDNN takes both through strides); any other layout is made contiguous
-// first. fp32 runs with CUDNN_FMA_MATH (no TF32) unless cuda_allow_tf32(): an algorithm whose math type would
-// use tensor cores on fp32 data is never picked then, so results round like the CPU's.
+// cuDNN convolutions (see cudnn_conv.h), on cuDNN 9's convolution API (libcudnn_cnn). Each call runs in one
+// layout, NCHW or NHWC, for its activations and its filter alike: cuDNN 9 offers no algorithm (backward) or
+// refuses the fused forward when they mix (seen on an H200 for every channels-last backward case of the
+// conformance suite, where the weights are NCHW). As PyTorch does, the layout follows one activation (the input
+// forward, the output gradient's producer backward: see each function); an operand in another layout is copied
+// into it, and an output in another layout is computed into a temporary and copied back. fp32 runs with CUDNN_FMA_MATH
+// (no TF32) unless cuda_allow_tf32(): an algorithm whose math type would use tensor cores on fp32 data is never picked
+// then, so results round like the CPU's.
 #include "backends/cuda/cudnn_conv.h"
 
 #include <algorithm>
@@ -9,7 +13,9 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <vector>
 
+#include "backends/backend.h"
 #include "backends/cuda/cuda_handles.cuh"
 #include "backends/cuda_settings.h"
 
@@ -26,28 +32,59 @@ cudnnDataType_t data_type(DType dt, const char* op) {
   }
 }
 
-// A tensor cuDNN can read through its strides: contiguous or channels-last, no broadcast dims.
-Tensor dense(const Tensor& t) {
-  const bool ok = t.is_contiguous() || t.memory_format() == MemoryFormat::ChannelsLast;
-  return ok ? t : t.contiguous();
+// ---- one layout per call ----
+
+/// The layout of a call: NHWC when the deciding activation is channels-last (and not also plain contiguous).
+bool nhwc_for(const Tensor& t) { return t.memory_format() == MemoryFormat::ChannelsLast; }
+
+/// Dense in the call's layout (a tensor with size-1 dims can be both).
+bool in_layout(const Tensor& t, bool nhwc) { return nhwc ? t.is_channels_last() : t.is_contiguous(); }
+
+Tensor empty_in_layout(const Tensor& like, bool nhwc) {
+  return empty(like.sizes(), TensorOptions{}.dtype(like.dtype()).device(like.device()),
+               nhwc ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
 }
 
-void check_dense_output(const Tensor& t, const char* op, const char* what) {
-  MINIDL_CHECK(t.is_contiguous() || t.memory_format() == MemoryFormat::ChannelsLast, kWho, ": ", op, ": ", what,
-               " must be contiguous or channels-last");
+/// t itself when it is in the call's layout, else a copy in it (by the backend's copy kernel: no autograd).
+Tensor to_layout(const Tensor& t, bool nhwc) {
+  if (in_layout(t, nhwc)) return t;
+  Tensor c = empty_in_layout(t, nhwc);
+  backend_by_name("cuda").copy(c, t);
+  return c;
+}
+
+/// Where a call writes an output: the output itself when it is in the call's layout, else a temporary that
+/// finish() copies into it.
+struct OutputIn {
+  Tensor& dst;
+  Tensor work;
+  OutputIn(Tensor& out, bool nhwc) : dst(out), work(in_layout(out, nhwc) ? out : empty_in_layout(out, nhwc)) {}
+  void finish() {
+    if (!work.is_same(dst)) backend_by_name("cuda").copy(dst, work);
+  }
+};
+
+/// The strides of a dense 4-D tensor in the call's layout. A size-1 dim's stride never addresses memory, so these
+/// describe the same elements as the tensor's own strides, without leaving cuDNN to guess the layout from them.
+std::vector<int64_t> layout_strides(const Shape& s, bool nhwc) {
+  if (nhwc) return {s[1] * s[2] * s[3], 1, s[3] * s[1], s[1]};
+  return {s[1] * s[2] * s[3], s[2] * s[3], s[3], 1};
 }
 
 struct TensorDesc {
   cudnnTensorDescriptor_t d = nullptr;
-  TensorDesc(const Tensor& t, const char* op) {
+  /// t must be dense in the call's layout (to_layout / OutputIn).
+  TensorDesc(const Tensor& t, bool nhwc, const char* op) {
     MINIDL_CHECK(t.dim() == 4, kWho, ": ", op, ": expected a 4-D tensor, got shape ", shape_str(t.sizes()));
+    MINIDL_CHECK(in_layout(t, nhwc), kWho, ": ", op, ": internal: tensor ", shape_str(t.sizes()), " strides ",
+                 shape_str(t.strides()), " is not ", nhwc ? "NHWC" : "NCHW");
     MINIDL_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d), kWho, ": ", op);
     const auto& s = t.sizes();
-    const auto& st = t.strides();
+    const std::vector<int64_t> st = layout_strides(s, nhwc);
     auto i = [](int64_t v) { return static_cast<int>(v); };
     MINIDL_CUDNN_CHECK(cudnnSetTensor4dDescriptorEx(d, data_type(t.dtype(), op), i(s[0]), i(s[1]), i(s[2]), i(s[3]),
                                                     i(st[0]), i(st[1]), i(st[2]), i(st[3])),
-                       kWho, ": ", op, ": tensor of shape ", shape_str(s), " strides ", shape_str(st));
+                       kWho, ": ", op, ": tensor of shape ", shape_str(s), " strides ", shape_str(t.strides()));
   }
   /// (1, K, 1, 1) for a bias of K elements.
   TensorDesc(int64_t k, DType dt, const char* op) {
@@ -63,10 +100,11 @@ struct TensorDesc {
 
 struct FilterDesc {
   cudnnFilterDescriptor_t d = nullptr;
-  FilterDesc(const Tensor& w, const char* op) {
+  /// w must be dense in the call's layout (to_layout / OutputIn).
+  FilterDesc(const Tensor& w, bool nhwc, const char* op) {
     MINIDL_CHECK(w.dim() == 4, kWho, ": ", op, ": expected 4-D weights, got shape ", shape_str(w.sizes()));
-    const bool nhwc = !w.is_contiguous() && w.memory_format() == MemoryFormat::ChannelsLast;
-    MINIDL_CHECK(w.is_contiguous() || nhwc, kWho, ": ", op, ": weights must be contiguous or channels-last");
+    MINIDL_CHECK(in_layout(w, nhwc), kWho, ": ", op, ": internal: weights ", shape_str(w.sizes()), " are not ",
+                 nhwc ? "NHWC" : "NCHW");
     MINIDL_CUDNN_CHECK(cudnnCreateFilterDescriptor(&d), kWho, ": ", op);
     const auto& s = w.sizes();
     MINIDL_CUDNN_CHECK(
@@ -226,39 +264,43 @@ Choice forward_choice(const TensorDesc& xd, const FilterDesc& wd, const ConvDesc
 
 }  // namespace
 
-void conv2d_forward(Tensor& y, const Tensor& x_in, const Tensor& w_in, const Tensor& bias, const Conv2dParams& p) {
+void conv2d_forward(Tensor& y_out, const Tensor& x_in, const Tensor& w_in, const Tensor& bias, const Conv2dParams& p) {
   const char* op = "conv2d_forward";
   check_common(op, x_in, w_in);
-  check_dense_output(y, op, "output");
-  const Tensor x = dense(x_in), w = dense(w_in);
-  TensorDesc xd(x, op), yd(y, op);
-  FilterDesc wd(w, op);
+  const bool nhwc = nhwc_for(x_in);
+  const Tensor x = to_layout(x_in, nhwc), w = to_layout(w_in, nhwc);
+  OutputIn y(y_out, nhwc);
+  TensorDesc xd(x, nhwc, op), yd(y.work, nhwc, op);
+  FilterDesc wd(w, nhwc, op);
   ConvDesc cd(p, x.dtype(), op);
-  const Choice c = forward_choice(xd, wd, cd, yd, x, w, y, p, op);
+  const Choice c = forward_choice(xd, wd, cd, yd, x, w, y.work, p, op);
   cd.set_math(c.math, op);
   Tensor ws = workspace_tensor(c.workspace);
   const Scalars s(x.dtype());
   MINIDL_CUDNN_CHECK(cudnnConvolutionForward(cudnn_handle(), s.one(), xd.d, device_ptr(x), wd.d, device_ptr(w), cd.d,
                                              static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ws_ptr(ws), c.workspace,
-                                             s.zero(), yd.d, device_ptr(y)),
+                                             s.zero(), yd.d, device_ptr(y.work)),
                      kWho, ": ", op, ": x ", shape_str(x.sizes()), " w ", shape_str(w.sizes()));
   if (bias.defined()) {
-    const Tensor b = dense(bias);
+    const Tensor b = to_layout(bias, false);
     TensorDesc bd(b.numel(), b.dtype(), op);
-    MINIDL_CUDNN_CHECK(cudnnAddTensor(cudnn_handle(), s.one(), bd.d, device_ptr(b), s.one(), yd.d, device_ptr(y)), kWho,
-                       ": ", op, ": adding the bias");
+    MINIDL_CUDNN_CHECK(cudnnAddTensor(cudnn_handle(), s.one(), bd.d, device_ptr(b), s.one(), yd.d, device_ptr(y.work)),
+                       kWho, ": ", op, ": adding the bias");
   }
+  y.finish();
 }
 
-void conv2d_backward_data(Tensor& gx, const Tensor& gy_in, const Tensor& w_in, const Conv2dParams& p) {
+// The layout follows the input gradient (the output here, allocated in the forward input's layout).
+void conv2d_backward_data(Tensor& gx_out, const Tensor& gy_in, const Tensor& w_in, const Conv2dParams& p) {
   const char* op = "conv2d_backward_data";
   check_common(op, gy_in, w_in);
-  check_dense_output(gx, op, "gradient of the input");
-  const Tensor gy = dense(gy_in), w = dense(w_in);
-  TensorDesc gxd(gx, op), gyd(gy, op);
-  FilterDesc wd(w, op);
+  const bool nhwc = nhwc_for(gx_out);
+  const Tensor gy = to_layout(gy_in, nhwc), w = to_layout(w_in, nhwc);
+  OutputIn gx(gx_out, nhwc);
+  TensorDesc gxd(gx.work, nhwc, op), gyd(gy, nhwc, op);
+  FilterDesc wd(w, nhwc, op);
   ConvDesc cd(p, gy.dtype(), op);
-  const std::string key = problem_key("bwd-data", gx, w, gy, p);
+  const std::string key = problem_key("bwd-data", gx.work, w, gy, p);
   const Choice c = cached(key, [&] {
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     int n = 0;
@@ -269,8 +311,8 @@ void conv2d_backward_data(Tensor& gx, const Tensor& gy_in, const Tensor& w_in, c
       Tensor ws = workspace_tensor(bench_workspace(perf, n));
       MINIDL_CUDNN_CHECK(
           cudnnFindConvolutionBackwardDataAlgorithmEx(cudnn_handle(), wd.d, device_ptr(w), gyd.d, device_ptr(gy), cd.d,
-                                                      gxd.d, device_ptr(gx), CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n,
-                                                      perf, ws_ptr(ws), ws.defined() ? ws.nbytes() : 0),
+                                                      gxd.d, device_ptr(gx.work), CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                                                      &n, perf, ws_ptr(ws), ws.defined() ? ws.nbytes() : 0),
           kWho, ": ", op, ": algorithm benchmark");
     }
     return pick(perf, n, gy.dtype(), op, key);
@@ -280,19 +322,26 @@ void conv2d_backward_data(Tensor& gx, const Tensor& gy_in, const Tensor& w_in, c
   const Scalars s(gy.dtype());
   MINIDL_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn_handle(), s.one(), wd.d, device_ptr(w), gyd.d, device_ptr(gy),
                                                   cd.d, static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo), ws_ptr(ws),
-                                                  c.workspace, s.zero(), gxd.d, device_ptr(gx)),
+                                                  c.workspace, s.zero(), gxd.d, device_ptr(gx.work)),
                      kWho, ": ", op, ": gy ", shape_str(gy.sizes()), " w ", shape_str(w.sizes()));
+  gx.finish();
 }
 
-void conv2d_backward_weight(Tensor& gw, Tensor& gbias, const Tensor& gy_in, const Tensor& x_in, const Conv2dParams& p) {
+// The layout follows the forward input x; the weight gradient is computed in it and copied into gw (contiguous).
+// float64 runs in NCHW: cuDNN 9 has no NHWC float64 backward-filter algorithm (none offered on an H200), while its
+// NHWC float64 forward and backward-data ones exist.
+void conv2d_backward_weight(Tensor& gw_out, Tensor& gbias, const Tensor& gy_in, const Tensor& x_in,
+                            const Conv2dParams& p) {
   const char* op = "conv2d_backward_weight";
   check_common(op, gy_in, x_in);
-  MINIDL_CHECK(gw.is_contiguous(), kWho, ": ", op, ": the weight gradient must be contiguous");
-  const Tensor gy = dense(gy_in), x = dense(x_in);
-  TensorDesc xd(x, op), gyd(gy, op);
-  FilterDesc gwd(gw, op);
+  MINIDL_CHECK(gw_out.is_contiguous(), kWho, ": ", op, ": the weight gradient must be contiguous");
+  const bool nhwc = nhwc_for(x_in) && x_in.dtype() != DType::f64;
+  const Tensor gy = to_layout(gy_in, nhwc), x = to_layout(x_in, nhwc);
+  OutputIn gw(gw_out, nhwc);
+  TensorDesc xd(x, nhwc, op), gyd(gy, nhwc, op);
+  FilterDesc gwd(gw.work, nhwc, op);
   ConvDesc cd(p, x.dtype(), op);
-  const std::string key = problem_key("bwd-filter", x, gw, gy, p);
+  const std::string key = problem_key("bwd-filter", x, gw.work, gy, p);
   const Choice c = cached(key, [&] {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     int n = 0;
@@ -303,7 +352,7 @@ void conv2d_backward_weight(Tensor& gw, Tensor& gbias, const Tensor& gy_in, cons
       Tensor ws = workspace_tensor(bench_workspace(perf, n));
       MINIDL_CUDNN_CHECK(
           cudnnFindConvolutionBackwardFilterAlgorithmEx(
-              cudnn_handle(), xd.d, device_ptr(x), gyd.d, device_ptr(gy), cd.d, gwd.d, device_ptr(gw),
+              cudnn_handle(), xd.d, device_ptr(x), gyd.d, device_ptr(gy), cd.d, gwd.d, device_ptr(gw.work),
               CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf, ws_ptr(ws), ws.defined() ? ws.nbytes() : 0),
           kWho, ": ", op, ": algorithm benchmark");
     }
@@ -314,8 +363,9 @@ void conv2d_backward_weight(Tensor& gw, Tensor& gbias, const Tensor& gy_in, cons
   const Scalars s(x.dtype());
   MINIDL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(cudnn_handle(), s.one(), xd.d, device_ptr(x), gyd.d, device_ptr(gy),
                                                     cd.d, static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo),
-                                                    ws_ptr(ws), c.workspace, s.zero(), gwd.d, device_ptr(gw)),
+                                                    ws_ptr(ws), c.workspace, s.zero(), gwd.d, device_ptr(gw.work)),
                      kWho, ": ", op, ": x ", shape_str(x.sizes()), " gy ", shape_str(gy.sizes()));
+  gw.finish();
   if (gbias.defined()) {
     MINIDL_CHECK(gbias.is_contiguous(), kWho, ": ", op, ": the bias gradient must be contiguous");
     TensorDesc bd(gbias.numel(), gbias.dtype(), op);
@@ -325,35 +375,45 @@ void conv2d_backward_weight(Tensor& gw, Tensor& gbias, const Tensor& gy_in, cons
   }
 }
 
-bool conv2d_inference_fused(Tensor& y, const Tensor& x_in, const Tensor& w_in, const Tensor& bias,
+namespace {
+// cuDNN 9 splits "not supported" into sub-codes (CUDNN_STATUS_NOT_SUPPORTED_SHAPE, _LAYOUT, ...: 3001-3999).
+bool not_supported(cudnnStatus_t st) {
+  const int v = static_cast<int>(st), base = static_cast<int>(CUDNN_STATUS_NOT_SUPPORTED);
+  return v >= base && v < base + 1000;
+}
+}  // namespace
+
+bool conv2d_inference_fused(Tensor& y_out, const Tensor& x_in, const Tensor& w_in, const Tensor& bias,
                             const Conv2dParams& p, const Tensor& residual, bool relu) {
   const char* op = "conv2d_inference";
   if (!relu || !bias.defined()) return false;  // cuDNN fuses with a bias and a ReLU; the rest is composed
   check_common(op, x_in, w_in);
-  check_dense_output(y, op, "output");
-  const Tensor x = dense(x_in), w = dense(w_in), b = dense(bias);
-  const Tensor z = residual.defined() ? dense(residual) : y;
-  TensorDesc xd(x, op), yd(y, op), zd(z, op), bd(b.numel(), b.dtype(), op);
-  FilterDesc wd(w, op);
+  const bool nhwc = nhwc_for(x_in);
+  const Tensor x = to_layout(x_in, nhwc), w = to_layout(w_in, nhwc), b = to_layout(bias, false);
+  OutputIn y(y_out, nhwc);
+  const Tensor z = residual.defined() ? to_layout(residual, nhwc) : y.work;
+  TensorDesc xd(x, nhwc, op), yd(y.work, nhwc, op), zd(z, nhwc, op), bd(b.numel(), b.dtype(), op);
+  FilterDesc wd(w, nhwc, op);
   ConvDesc cd(p, x.dtype(), op);
   ActDesc act;
-  const Choice c = forward_choice(xd, wd, cd, yd, x, w, y, p, op);
+  const Choice c = forward_choice(xd, wd, cd, yd, x, w, y.work, p, op);
   cd.set_math(c.math, op);
   Tensor ws = workspace_tensor(c.workspace);
   const Scalars s(x.dtype());
   if (!residual.defined()) {
     // z = y with alpha2 = 0: zero it first (after any benchmark wrote y), so that whatever y held (a NaN) cannot leak
     // in as 0 * NaN
-    MINIDL_CUDA_CHECK(cudaMemsetAsync(device_ptr(y), 0, y.nbytes(), current_stream()), kWho, ": ", op,
+    MINIDL_CUDA_CHECK(cudaMemsetAsync(device_ptr(y.work), 0, y.work.nbytes(), current_stream()), kWho, ": ", op,
                       ": zeroing the output");
   }
   const cudnnStatus_t st = cudnnConvolutionBiasActivationForward(
       cudnn_handle(), s.one(), xd.d, device_ptr(x), wd.d, device_ptr(w), cd.d,
       static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ws_ptr(ws), c.workspace, residual.defined() ? s.one() : s.zero(),
-      zd.d, device_ptr(z), bd.d, device_ptr(b), act.d, yd.d, device_ptr(y));
-  if (st == CUDNN_STATUS_NOT_SUPPORTED) return false;
+      zd.d, device_ptr(z), bd.d, device_ptr(b), act.d, yd.d, device_ptr(y.work));
+  if (not_supported(st)) return false;
   MINIDL_CUDNN_CHECK(st, kWho, ": ", op, ": fused bias + residual + ReLU, x ", shape_str(x.sizes()), " w ",
                      shape_str(w.sizes()));
+  y.finish();
   return true;
 }
 

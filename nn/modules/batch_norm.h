@@ -48,6 +48,14 @@ class BatchNorm2d : public Module {
  private:
   // residual: added before the ReLU when defined (relu must then be true)
   Tensor forward_impl(const Tensor& x, bool relu, const Tensor& residual = {});
+  /// num_batches_tracked += 1 (see the .cpp for why a device counter has a host mirror).
+  void count_batch();
+
+  // The host mirror of a device num_batches_tracked: trusted while the tensor is the storage and version it last
+  // wrote (a load, copy_ or move re-reads it once).
+  int64_t tracked_mirror_ = 0;
+  std::weak_ptr<Storage> tracked_storage_;
+  uint64_t tracked_version_ = 0;
 };
 
 }  // namespace minidl::nn

@@ -722,7 +722,7 @@ PackedLayer get_layer(const SafetensorsFile& f, const std::string& name) {
   const auto kv = parse_kv(mit->second, what);
   PackedLayer l;
   l.name = name;
-  const std::string& kind = need(kv, "kind", what);
+  const std::string kind = need(kv, "kind", what);
   MINIDL_CHECK(kind == "conv" || kind == "linear", what, ": unknown kind '", kind, "'");
   l.linear = kind == "linear";
   l.in = to_int(need(kv, "in", what), what);
@@ -742,7 +742,7 @@ PackedLayer get_layer(const SafetensorsFile& f, const std::string& name) {
   if (l.weight_kind == WeightQuant::Float) {
     l.float_weight = need_tensor(f.tensors, name + ".weight", DType::f32, what);
   } else {
-    const Tensor& codes = need_tensor(f.tensors, name + ".codes", DType::u8, what);
+    const Tensor codes = need_tensor(f.tensors, name + ".codes", DType::u8, what);
     MINIDL_CHECK(codes.dim() == 1, what, ": codes must be 1-D");
     l.codes.bytes = codes.to_vector<uint8_t>();
     std::istringstream bs(need(kv, "book", what));
@@ -757,7 +757,7 @@ PackedLayer get_layer(const SafetensorsFile& f, const std::string& name) {
   }
   l.weight_unit = to_double(need(kv, "unit", what), what);
   l.act_alpha = to_double(need(kv, "alpha", what), what);
-  const Tensor& aff = need_tensor(f.tensors, name + ".affine", DType::f32, what);
+  const Tensor aff = need_tensor(f.tensors, name + ".affine", DType::f32, what);
   MINIDL_CHECK(aff.sizes() == Shape({2, l.out}), what, ": affine has shape ", shape_str(aff.sizes()), ", expected (2, ",
                l.out, ")");
   const auto a = aff.to_vector<float>();

@@ -11,6 +11,7 @@
 
 #include "backends/backend.h"
 #include "backends/cuda/cuda_device.h"
+#include "nn/modules/batch_norm.h"
 #include "tensor/allocator.h"
 #include "tensor/tensor.h"
 #include "test_skip.h"
@@ -217,4 +218,31 @@ TEST_CASE("cuda: the reducing kernels give the same bits run after run") {
   CHECK(m1.to_vector<float>() == m2.to_vector<float>());
   CHECK(i1.to_vector<float>() == i2.to_vector<float>());
   CHECK(y1.to_vector<float>() == y2.to_vector<float>());
+}
+
+TEST_CASE("cuda: BatchNorm2d counts num_batches_tracked on the device, also after a load and a move") {
+  if (cuda_device_count() == 0) MINIDL_SKIP("no CUDA device (" << cuda_device_status() << ")");
+  nn::BatchNorm2d bn(3);
+  bn.to(kGpu);
+  bn.train();
+  const Tensor x = randn({4, 3, 5, 5}).to(kGpu);
+  for (int i = 0; i < 3; ++i) bn.forward(x);
+  CHECK(bn.num_batches_tracked.item<int64_t>() == 3);
+  // a load between steps: the device value is read again, not the host mirror's
+  TensorMap state = bn.state_dict();
+  state["num_batches_tracked"] = full({}, 100, TensorOptions().dtype(DType::i64));
+  bn.load_state_dict(state);
+  bn.forward_relu(x);
+  CHECK(bn.num_batches_tracked.item<int64_t>() == 101);
+  // to the host and back: counted there in place, then on the device from the moved value
+  bn.to(kCPU);
+  bn.forward(x.to(kCPU));
+  CHECK(bn.num_batches_tracked.item<int64_t>() == 102);
+  bn.to(kGpu);
+  bn.forward_add_relu(x, x);
+  CHECK(bn.num_batches_tracked.item<int64_t>() == 103);
+  // eval does not count
+  bn.eval();
+  bn.forward(x);
+  CHECK(bn.num_batches_tracked.item<int64_t>() == 103);
 }
