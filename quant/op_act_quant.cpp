@@ -79,7 +79,12 @@ struct ActQuantFn : autograd::Function<ActQuantFn> {
     const Tensor X = in_forward_layout(ctx.saved(0));
     const Tensor a = ctx.saved(1), levels = ctx.saved(2);
     Tensor gx, ga;
-    if (ctx.needs_input_grad(0)) gx = new_like(g[0].sizes(), g[0], follow_format(g[0].sizes(), {X}));
+    // gx over the incoming gradient when this backward owns it alone (the kernels read each element before
+    // writing it): no fresh activation-sized buffer, whose first write would also read it into the cache
+    if (ctx.needs_input_grad(0)) {
+      const MemoryFormat fmt = follow_format(g[0].sizes(), {X});
+      gx = reuse_or_new(g[0], g[0].sizes(), g[0], fmt);
+    }
     if (ctx.needs_input_grad(1)) ga = new_like(ctx.get<Shape>("alpha_shape"), g[0]);
     if (gx.defined() || ga.defined())
       backend_for(g[0]).quantize_clip_backward_from_input(gx, ga, g[0], X, a, levels, ctx.get<double>("steps"),

@@ -71,7 +71,11 @@ struct PactFn : autograd::Function<PactFn> {
     // mask and coef as the forward would have made them, derived from the saved input in the backward's pass
     const Tensor x = in_forward_layout(ctx.saved(0)), a = ctx.saved(1);
     Tensor gx, ga;
-    if (ctx.needs_input_grad(0)) gx = new_like(g[0].sizes(), g[0], follow_format(g[0].sizes(), {x}));
+    // gx over the incoming gradient when this backward owns it alone (as the activation quantizer's)
+    if (ctx.needs_input_grad(0)) {
+      const MemoryFormat fmt = follow_format(g[0].sizes(), {x});
+      gx = reuse_or_new(g[0], g[0].sizes(), g[0], fmt);
+    }
     if (ctx.needs_input_grad(1)) ga = new_like(alpha_shape, g[0]);
     if (gx.defined() || ga.defined())
       backend_for(g[0]).pact_backward_from_input(gx, ga, g[0], x, a, ctx.get<double>("k"), 1.0);

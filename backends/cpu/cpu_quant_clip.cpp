@@ -184,15 +184,17 @@ constexpr int64_t kSumLanes = 8;
 template <typename T>
 [[gnu::always_inline]] inline void bwd_lanes(T* gx, const T* gy, const uint8_t* mask, const T* coef, int64_t b,
                                              int64_t e, double* lane) {
+  // the sum first: gx may be gy itself (the op hands over a gradient buffer it owns alone)
+  if (coef != nullptr) {
+    int64_t i = b;
+    for (; i + kSumLanes <= e; i += kSumLanes) {
+      for (int64_t l = 0; l < kSumLanes; ++l) lane[l] += static_cast<double>(gy[i + l] * coef[i + l]);
+    }
+    for (int64_t l = 0; i < e; ++i, ++l) lane[l] += static_cast<double>(gy[i] * coef[i]);
+  }
   if (gx != nullptr) {
     for (int64_t i = b; i < e; ++i) gx[i] = gy[i] * static_cast<T>(mask[i]);
   }
-  if (coef == nullptr) return;
-  int64_t i = b;
-  for (; i + kSumLanes <= e; i += kSumLanes) {
-    for (int64_t l = 0; l < kSumLanes; ++l) lane[l] += static_cast<double>(gy[i + l] * coef[i + l]);
-  }
-  for (int64_t l = 0; i < e; ++i, ++l) lane[l] += static_cast<double>(gy[i] * coef[i]);
 }
 
 double sum_lanes(const double* lane) {
@@ -275,15 +277,16 @@ bool pact_base(T* out, uint8_t* mask, T* coef, uint8_t* codes, const T* x, T a, 
 // lanes of bwd_lanes. Nothing but gx is written.
 template <typename T>
 [[gnu::always_inline]] inline double pact_bwd_range(T* gx, const T* gy, const T* x, T a, int64_t b, int64_t e) {
-  if (gx != nullptr) {
-    for (int64_t i = b; i < e; ++i) gx[i] = gy[i] * static_cast<T>((x[i] > T(0)) & (x[i] < a));
-  }
+  // the sum first: gx may be gy itself (the op hands over a gradient buffer it owns alone)
   double lane[kSumLanes] = {};
   int64_t i = b;
   for (; i + kSumLanes <= e; i += kSumLanes) {
     for (int64_t l = 0; l < kSumLanes; ++l) lane[l] += static_cast<double>(gy[i + l] * static_cast<T>(x[i + l] > a));
   }
   for (int64_t l = 0; i < e; ++i, ++l) lane[l] += static_cast<double>(gy[i] * static_cast<T>(x[i] > a));
+  if (gx != nullptr) {
+    for (int64_t j = b; j < e; ++j) gx[j] = gy[j] * static_cast<T>((x[j] > T(0)) & (x[j] < a));
+  }
   return sum_lanes(lane);
 }
 

@@ -310,6 +310,18 @@ TEST_CASE(
               if (gx_d.defined()) check_bits_equal(gx_d, gx_s, "gx");
               if (ga_d.defined()) check_bits_equal(ga_d, ga_s, "galpha");
               if (ga_d.defined() && !non_finite) CHECK(std::isfinite(ga_d.item<double>()));
+              if (want == 0) {
+                // gx written over gy itself (the op hands over a gradient it owns alone): the same bits, both paths
+                Tensor g_in = gy.clone(), ga_in = empty({});
+                backend_by_name("cpu").quantize_clip_backward_from_input(g_in, ga_in, g_in, x, a, lv, ls.steps, lo, 1.0,
+                                                                         0.5);
+                check_bits_equal(g_in, gx_s, "gx over gy (from the input)");
+                check_bits_equal(ga_in, ga_s, "galpha with gx over gy (from the input)");
+                Tensor g_sv = gy.clone(), ga_sv = empty({});
+                backend_by_name("cpu").quantize_clip_backward(g_sv, ga_sv, g_sv, mask, coef, 0.5);
+                check_bits_equal(g_sv, gx_s, "gx over gy (saved)");
+                check_bits_equal(ga_sv, ga_s, "galpha with gx over gy (saved)");
+              }
             }
             cpu::set_cpu_isa_cap(std::nullopt);
           }
@@ -376,6 +388,12 @@ TEST_CASE(
             if (gx_d.defined()) check_bits_equal(gx_d, gx_s, "gx");
             if (ga_d.defined()) check_bits_equal(ga_d, ga_s, "galpha");
             if (ga_d.defined() && !non_finite) CHECK(std::isfinite(ga_d.item<double>()));
+            if (want == 0) {  // gx written over gy itself (as the op does with a gradient it owns alone)
+              Tensor g_in = gy.clone(), ga_in = empty({}, o);
+              backend_by_name("cpu").pact_backward_from_input(g_in, ga_in, g_in, x, a, k, 0.5);
+              check_bits_equal(g_in, gx_s, "gx over gy");
+              check_bits_equal(ga_in, ga_s, "galpha with gx over gy");
+            }
           }
           cpu::set_cpu_isa_cap(std::nullopt);
         }
