@@ -91,9 +91,13 @@ struct BatchNormTrainFnT : autograd::Function<BatchNormTrainFnT<Tail>> {
     }
     Tensor x = ctx.saved(0), weight = ctx.saved(1), mean = ctx.saved(2), invstd = ctx.saved(3);
     Tensor gx, gr, gw, gb;  // the backend writes only the defined ones
-    // gx over x when x is a restored copy this backward owns alone (the kernels read x[i] before writing gx[i])
+    // gx over x when x is a restored copy this backward owns alone (the kernels read x[i] before writing gx[i]),
+    // else over the incoming gradient when this backward owns that alone and the host runs it (the host kernels take
+    // their sums first and read gy[i] before writing gx[i]; tests/backends/test_cpu_batchnorm_isa.cpp): no fresh
+    // activation-sized buffer. The device kernels are not checked for it yet.
     const MemoryFormat x_format = follow_format(x.sizes(), {x, gy});
-    if (ctx.needs_input_grad(0)) gx = reuse_or_new(x, x.sizes(), gy, x_format);
+    const Tensor& reusable = sole_owner(x) || !gy.device().is_cpu() ? x : grads[0];
+    if (ctx.needs_input_grad(0)) gx = reuse_or_new(reusable, x.sizes(), gy, x_format);
     if (ctx.needs_input_grad(2)) gw = new_like({x.size(1)}, gy);
     if (ctx.needs_input_grad(3)) gb = new_like({x.size(1)}, gy);
     const double eps = ctx.get<double>("eps");

@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "backends/backend.h"
@@ -111,6 +112,53 @@ TEST_CASE("cpu ISA: AVX-512 batch norm kernels give the portable loops' bits") {
     for (size_t i = 0; i < fast.size(); ++i) {
       INFO("output " << i);
       CHECK(same_bits(fast[i], portable[i]));
+    }
+  }
+}
+
+TEST_CASE("cpu ISA: batch norm backward writes gx over gy with the same bits (both layouts, every level, ref)") {
+  // The batch norm op hands a host backward the incoming gradient as gx when it owns it alone: every backward
+  // must take its sums before writing gx and read each gy element before writing that element.
+  CapGuard guard;
+  manual_seed(11);
+  const double eps = 1e-5;
+  for (const Shape& s : std::vector<Shape>{{2, 16, 9, 7}, {3, 24, 5, 5}, {2, 40, 13, 12}}) {
+    const int64_t C = s[1];
+    for (bool cl : {true, false}) {
+      auto fmt = [&](const Tensor& t) { return cl ? nhwc(t) : t.contiguous(); };
+      auto like = [&] { return cl ? nhwc_like(s) : empty(s); };
+      const Tensor x = fmt(randn(s)), res = fmt(randn(s)), gy = fmt(randn(s)), w = randn({C}), b = randn({C});
+      for (const char* name : {"cpu", "ref"}) {
+        for (auto cap : {CpuIsa::Baseline, CpuIsa::Avx2, CpuIsa::Avx512}) {
+          if (cap > cpu::host_isa() || (std::string(name) == "ref" && cap != CpuIsa::Baseline)) continue;
+          INFO(name << ", " << (cl ? "channels-last" : "contiguous") << ", level " << cpu::isa_name(cap) << ", shape "
+                    << s[0] << "x" << s[1] << "x" << s[2] << "x" << s[3]);
+          cpu::set_cpu_isa_cap(cap);
+          Backend& be = backend_by_name(name);
+          for (int tail = 0; tail < 3; ++tail) {  // plain, + ReLU, + residual + ReLU
+            Tensor y = like(), mean = empty({C}), invstd = empty({C});
+            OpStatePtr state;
+            if (tail == 0) be.batch_norm_forward_training(y, mean, invstd, x, w, b, eps, state);
+            if (tail == 1) be.batch_norm_relu_forward_training(y, mean, invstd, x, w, b, eps, state);
+            if (tail == 2) be.batch_norm_add_relu_forward_training(y, mean, invstd, x, res, w, b, eps, state);
+            auto run = [&](Tensor& gx, const Tensor& g, Tensor& gr, Tensor& gw, Tensor& gb) {
+              if (tail == 0) be.batch_norm_backward(gx, gw, gb, g, x, mean, invstd, w, eps, state);
+              if (tail == 1) be.batch_norm_relu_backward(gx, gw, gb, g, y, x, mean, invstd, w, eps, state);
+              if (tail == 2) be.batch_norm_add_relu_backward(gx, gr, gw, gb, g, y, x, mean, invstd, w, eps, state);
+            };
+            Tensor gx = like(), gr = tail == 2 ? like() : Tensor(), gw = empty({C}), gb = empty({C});
+            run(gx, gy, gr, gw, gb);
+            Tensor over = cl ? nhwc(gy) : gy.clone(), gr2 = tail == 2 ? like() : Tensor(), gw2 = empty({C}),
+                   gb2 = empty({C});
+            run(over, over, gr2, gw2, gb2);
+            INFO("tail " << tail);
+            CHECK(same_bits(over, gx));
+            CHECK(same_bits(gw2, gw));
+            CHECK(same_bits(gb2, gb));
+            if (tail == 2) CHECK(same_bits(gr2, gr));
+          }
+        }
+      }
     }
   }
 }
