@@ -71,10 +71,13 @@ def torch_img_per_s(model_name, mode, batch, shape, classes, steps, warmup, devi
     return batch * steps / (time.perf_counter() - t0)
 
 
-def minidl_img_per_s(exe, model_name, mode, batch, steps, warmup, threads, device="cpu", tf32=False):
+def minidl_img_per_s(exe, model_name, mode, batch, steps, warmup, threads, device="cpu", tf32=False,
+                     cudnn_benchmark=False):
     cmd = [exe, "--model", model_name, "--mode", mode, "--batch", str(batch), "--steps", str(steps),
            "--warmup", str(warmup), "--threads", str(threads), "--device", device]
     env = dict(os.environ, MINIDL_CUDA_TF32="1" if tf32 else "0")
+    if cudnn_benchmark:
+        env["MINIDL_CUDNN_BENCHMARK"] = "1"
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     for line in out.splitlines():
         if line.startswith("RESULT"):
@@ -94,6 +97,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--tf32", action="store_true", help="allow TF32 on both sides (GPU only)")
+    ap.add_argument("--cudnn-benchmark", action="store_true",
+                    help="minidl times cuDNN's algorithms too (MINIDL_CUDNN_BENCHMARK=1), as PyTorch does here "
+                         "(cudnn.benchmark = True); default: minidl's heuristics (GPU only)")
     ap.add_argument("--batch20", type=int, default=None, help="ResNet-20 batch (default 128)")
     ap.add_argument("--batch18", type=int, default=None, help="ResNet-18 batch (default 32)")
     args = ap.parse_args()
@@ -104,7 +110,9 @@ def main():
         torch.backends.cuda.matmul.allow_tf32 = args.tf32
         torch.backends.cudnn.allow_tf32 = args.tf32
         torch.backends.cudnn.benchmark = True  # PyTorch's fastest configuration; minidl uses its heuristics
-    print(f"device {args.device}, TF32 {'on' if args.tf32 else 'off'}")
+    print(f"device {args.device}, TF32 {'on' if args.tf32 else 'off'}"
+          + (f", minidl cuDNN algorithms {'timed' if args.cudnn_benchmark else 'by heuristics'}"
+             if args.device == "cuda" else ""))
     print(f"PyTorch {torch.__version__}, {args.threads} threads, {args.repeats} interleaved repeats")
     print(f"{'case':16} {'minidl img/s (min/med/max)':>30} {'PyTorch img/s (min/med/max)':>30} "
           f"{'ratio of medians':>17} {'pairwise ratio (min/med/max)':>30}")
@@ -118,7 +126,7 @@ def main():
         ours, theirs = [], []
         for _ in range(args.repeats):
             ours.append(minidl_img_per_s(args.train_step, model_name, mode, batch, steps, args.warmup, args.threads,
-                                         args.device, args.tf32))
+                                         args.device, args.tf32, args.cudnn_benchmark))
             theirs.append(torch_img_per_s(model_name, mode, batch, shape, classes, steps, args.warmup, args.device))
         pair = [a / b for a, b in zip(ours, theirs)]
 

@@ -118,6 +118,44 @@ TEST_CASE("cuda: cuDNN convolutions match ref, and deterministic mode repeats bi
   CHECK(rel_err(yi, yi_ref) < 1e-5);
 }
 
+TEST_CASE("cuda: cuDNN's timed algorithm choice (MINIDL_CUDNN_BENCHMARK) matches ref in both layouts") {
+  // cudnnFind* runs every candidate into the real output and workspace before the chosen one runs: its results
+  // must equal the heuristics' within float rounding, NCHW and channels-last alike (the layout is part of the key).
+  REQUIRE_GPU();
+  Backend& ref = backend_by_name("ref");
+  Backend& gpu = backend_by_name("cuda");
+  manual_seed(4);
+  Conv2dParams p;
+  p.pad_h = p.pad_w = 1;
+  const Tensor x = randn({8, 16, 12, 12}), w = randn({24, 16, 3, 3}), bias = randn({24}), gy = randn({8, 24, 12, 12});
+  OpStatePtr st;
+  Tensor y_ref = empty(gy.sizes()), gx_ref = empty(x.sizes()), gw_ref = empty(w.sizes()), gb_ref = empty({24});
+  ref.conv2d_forward(y_ref, x, w, bias, p, st);
+  ref.conv2d_backward_data(gx_ref, gy, w, p, st);
+  ref.conv2d_backward_weight(gw_ref, gb_ref, gy, x, p, st);
+  set_cudnn_benchmark(true);
+  for (bool cl : {false, true}) {
+    CAPTURE(cl);
+    const MemoryFormat f = cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+    auto dev = [&](const Tensor& t) {
+      Tensor d = empty(t.sizes(), TensorOptions{}.device(kGpu), f);
+      d.copy_(t.to(kGpu));
+      return d;
+    };
+    Tensor y = empty(y_ref.sizes(), TensorOptions{}.device(kGpu), f),
+           gx = empty(x.sizes(), TensorOptions{}.device(kGpu), f);
+    Tensor gw = gpu_empty(w.sizes()), gb = gpu_empty({24});
+    gpu.conv2d_forward(y, dev(x), w.to(kGpu), bias.to(kGpu), p, st);
+    gpu.conv2d_backward_data(gx, dev(gy), w.to(kGpu), p, st);
+    gpu.conv2d_backward_weight(gw, gb, dev(gy), dev(x), p, st);
+    CHECK(rel_err(y, y_ref) < 1e-5);
+    CHECK(rel_err(gx, gx_ref) < 1e-5);
+    CHECK(rel_err(gw, gw_ref) < 1e-5);
+    CHECK(rel_err(gb, gb_ref) < 1e-5);
+  }
+  set_cudnn_benchmark(false);
+}
+
 TEST_CASE("cuda: optimizers update parameters and state on the device as on the CPU") {
   REQUIRE_GPU();
   using OptPtr = std::unique_ptr<optim::Optimizer>;
