@@ -4,6 +4,7 @@
 // device these cases report skipped; the settings case runs everywhere.
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -42,6 +43,18 @@ bool same_bits(const Tensor& a, const Tensor& b) {
 }
 
 Tensor gpu_empty(const Shape& s) { return empty(s, TensorOptions{}.device(kGpu)); }
+
+// ref's forward, input gradient and weight / bias gradients of one convolution (y, gx, gw, gb)
+std::array<Tensor, 4> ref_conv(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& gy,
+                               const Conv2dParams& p) {
+  Backend& ref = backend_by_name("ref");
+  OpStatePtr st;
+  std::array<Tensor, 4> r{empty(gy.sizes()), empty(x.sizes()), empty(w.sizes()), empty({w.size(0)})};
+  ref.conv2d_forward(r[0], x, w, bias, p, st);
+  ref.conv2d_backward_data(r[1], gy, w, p, st);
+  ref.conv2d_backward_weight(r[2], r[3], gy, x, p, st);
+  return r;
+}
 
 }  // namespace
 
@@ -92,10 +105,7 @@ TEST_CASE("cuda: cuDNN convolutions match ref, and deterministic mode repeats bi
   const int64_t P = conv_out_size(15, 3, 2, 1);
   Tensor gy = randn({4, 16, P, P});
   OpStatePtr st;
-  Tensor y_ref = empty({4, 16, P, P}), gx_ref = empty(x.sizes()), gw_ref = empty(w.sizes()), gb_ref = empty({16});
-  ref.conv2d_forward(y_ref, x, w, bias, p, st);
-  ref.conv2d_backward_data(gx_ref, gy, w, p, st);
-  ref.conv2d_backward_weight(gw_ref, gb_ref, gy, x, p, st);
+  const auto [y_ref, gx_ref, gw_ref, gb_ref] = ref_conv(x, w, bias, gy, p);
   set_cuda_deterministic(true);
   Tensor gw1;
   for (int rep = 0; rep < 2; ++rep) {
@@ -122,17 +132,13 @@ TEST_CASE("cuda: cuDNN's timed algorithm choice (MINIDL_CUDNN_BENCHMARK) matches
   // cudnnFind* runs every candidate into the real output and workspace before the chosen one runs: its results
   // must equal the heuristics' within float rounding, NCHW and channels-last alike (the layout is part of the key).
   REQUIRE_GPU();
-  Backend& ref = backend_by_name("ref");
   Backend& gpu = backend_by_name("cuda");
   manual_seed(4);
   Conv2dParams p;
   p.pad_h = p.pad_w = 1;
   const Tensor x = randn({8, 16, 12, 12}), w = randn({24, 16, 3, 3}), bias = randn({24}), gy = randn({8, 24, 12, 12});
   OpStatePtr st;
-  Tensor y_ref = empty(gy.sizes()), gx_ref = empty(x.sizes()), gw_ref = empty(w.sizes()), gb_ref = empty({24});
-  ref.conv2d_forward(y_ref, x, w, bias, p, st);
-  ref.conv2d_backward_data(gx_ref, gy, w, p, st);
-  ref.conv2d_backward_weight(gw_ref, gb_ref, gy, x, p, st);
+  const auto [y_ref, gx_ref, gw_ref, gb_ref] = ref_conv(x, w, bias, gy, p);
   set_cudnn_benchmark(true);
   for (bool cl : {false, true}) {
     CAPTURE(cl);
