@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "backends/int_conv_avx512.h"
+#include "backends/int_conv_im2col.h"
 #include "backends/int_conv_x86.h"
 #include "core/cpu_isa.h"
 #include "core/error.h"
@@ -138,52 +139,22 @@ inline void zero_codes(uint8_t* dst, int64_t n) {
   if (i < n) std::memset(dst + i, 0, static_cast<size_t>(n - i));
 }
 
-// One kernel row of a pixel whose window crosses the left or right side: the k pixels from image row src starting
-// at column iw0, code 0 for the columns outside the image.
+// The portable byte moves of the im2col walk (int_conv_im2col.h).
+struct PortableCopies {
+  int64_t row_bytes, pixel_bytes;
+  explicit PortableCopies(const IntConvGeometry& g) : row_bytes(g.kernel * g.in_c), pixel_bytes(g.in_c) {}
+  void zero_row(uint8_t* dst) const { zero_codes(dst, row_bytes); }
+  void copy_row(uint8_t* dst, const uint8_t* src) const { copy_codes(dst, src, row_bytes); }
+  void zero_pixel(uint8_t* dst) const { zero_codes(dst, pixel_bytes); }
+  void copy_pixel(uint8_t* dst, const uint8_t* src) const { copy_codes(dst, src, pixel_bytes); }
+};
+
 void clipped_kernel_row(const IntConvGeometry& g, const uint8_t* src, int64_t iw0, uint8_t* dst) {
-  const int64_t C = g.in_c;
-  for (int64_t s = 0; s < g.kernel; ++s) {
-    const int64_t iw = iw0 + s;
-    if (iw < 0 || iw >= g.in_w) {
-      zero_codes(dst + s * C, C);
-    } else {
-      copy_codes(dst + s * C, src + iw * C, C);
-    }
-  }
+  detail::clipped_kernel_row_with(g, src, iw0, dst, PortableCopies(g));
 }
 
-// im2col of output pixels [p0, p0 + rows): row i holds the kernel x kernel x in_c codes of pixel p0 + i in
-// (r, s, c) order, code 0 outside the image. The pixel's (n, oh, ow) advance incrementally (no divisions per row).
 void im2col_rows(const IntConvGeometry& g, const uint8_t* codes, int64_t p0, int64_t rows, uint8_t* a) {
-  const int64_t OH = g.out_h(), OW = g.out_w(), C = g.in_c, k = g.kernel, depth = g.depth(), kc = k * C;
-  int64_t n = p0 / (OH * OW), oh = (p0 / OW) % OH, ow = p0 % OW;
-  for (int64_t i = 0; i < rows; ++i) {
-    uint8_t* row = a + i * depth;
-    const int64_t iw0 = ow * g.stride - g.padding;
-    const bool inside_w = iw0 >= 0 && iw0 + k <= g.in_w;
-    const uint8_t* image = codes + n * g.in_h * g.in_w * C;
-    for (int64_t r = 0; r < k; ++r) {
-      const int64_t ih = oh * g.stride - g.padding + r;
-      uint8_t* dst = row + r * kc;
-      if (ih < 0 || ih >= g.in_h) {
-        zero_codes(dst, kc);
-        continue;
-      }
-      const uint8_t* src = image + ih * g.in_w * C;
-      if (inside_w) {  // the k pixels of this kernel row are contiguous in NHWC
-        copy_codes(dst, src + iw0 * C, kc);
-        continue;
-      }
-      clipped_kernel_row(g, src, iw0, dst);
-    }
-    if (++ow == OW) {
-      ow = 0;
-      if (++oh == OH) {
-        oh = 0;
-        ++n;
-      }
-    }
-  }
+  detail::im2col_rows_with(g, codes, p0, rows, a, PortableCopies(g));
 }
 
 // segment_rows for a pixel whose kernel window leaves the image: each kernel row's pointer into the codes, at

@@ -21,6 +21,7 @@
 #include <immintrin.h>
 #endif
 
+#include "backends/int_conv_im2col.h"
 #include "core/error.h"
 
 // GCC 12 reports the "undefined" pass-through operands of its AVX-512 intrinsics as maybe-uninitialized once they
@@ -251,44 +252,21 @@ MINIDL_TARGET_AVX512 inline void zero_zmm(uint8_t* dst, const ZmmCopy& c) {
   for (int64_t i = 0; i < c.full + (c.tail ? 1 : 0); ++i) _mm512_storeu_si512(dst + 64 * i, _mm512_setzero_si512());
 }
 
+// The zmm byte moves of the im2col walk (int_conv_im2col.h).
+struct ZmmCopies {
+  ZmmCopy row, pixel;
+  explicit ZmmCopies(const IntConvGeometry& g) : row(g.kernel * g.in_c), pixel(g.in_c) {}
+  MINIDL_TARGET_AVX512 void zero_row(uint8_t* dst) const { zero_zmm(dst, row); }
+  MINIDL_TARGET_AVX512 void copy_row(uint8_t* dst, const uint8_t* src) const { copy_zmm(dst, src, row); }
+  MINIDL_TARGET_AVX512 void zero_pixel(uint8_t* dst) const { zero_zmm(dst, pixel); }
+  MINIDL_TARGET_AVX512 void copy_pixel(uint8_t* dst, const uint8_t* src) const { copy_zmm(dst, src, pixel); }
+};
+
 }  // namespace
 
 MINIDL_TARGET_AVX512 void im2col_rows_avx512(const IntConvGeometry& g, const uint8_t* codes, int64_t p0, int64_t rows,
                                              uint8_t* a) {
-  const int64_t OH = g.out_h(), OW = g.out_w(), C = g.in_c, k = g.kernel, depth = g.depth(), kc = k * C;
-  const ZmmCopy kernel_row(kc), pixel(C);
-  int64_t n = p0 / (OH * OW), oh = (p0 / OW) % OH, ow = p0 % OW;
-  for (int64_t i = 0; i < rows; ++i) {
-    uint8_t* row = a + i * depth;
-    const int64_t iw0 = ow * g.stride - g.padding;
-    const bool inside_w = iw0 >= 0 && iw0 + k <= g.in_w;
-    const uint8_t* image = codes + n * g.in_h * g.in_w * C;
-    for (int64_t r = 0; r < k; ++r) {
-      const int64_t ih = oh * g.stride - g.padding + r;
-      uint8_t* dst = row + r * kc;
-      if (ih < 0 || ih >= g.in_h) {
-        zero_zmm(dst, kernel_row);
-      } else if (inside_w) {  // the k pixels of this kernel row are contiguous in NHWC
-        copy_zmm(dst, image + (ih * g.in_w + iw0) * C, kernel_row);
-      } else {
-        for (int64_t s = 0; s < k; ++s) {
-          const int64_t iw = iw0 + s;
-          if (iw < 0 || iw >= g.in_w) {
-            zero_zmm(dst + s * C, pixel);
-          } else {
-            copy_zmm(dst + s * C, image + (ih * g.in_w + iw) * C, pixel);
-          }
-        }
-      }
-    }
-    if (++ow == OW) {
-      ow = 0;
-      if (++oh == OH) {
-        oh = 0;
-        ++n;
-      }
-    }
-  }
+  im2col_rows_with(g, codes, p0, rows, a, ZmmCopies(g));
 }
 
 #else  // not x86-64: int_conv.cpp never calls these (cpu::active_isa() is Baseline there)
