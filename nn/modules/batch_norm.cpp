@@ -67,13 +67,13 @@ Tensor BatchNorm2d::forward_impl(const Tensor& x, bool relu, const Tensor& resid
 // profiled host time in those copies). The mirror is read from the device only when the tensor is not the one it
 // last wrote (first step, load_state_dict, to()).
 void BatchNorm2d::count_batch() {
-  autograd::NoGradGuard no_grad;
-  Tensor t = num_batches_tracked.detach();
-  if (t.device().is_cpu()) {
-    t.data<int64_t>()[0] += 1;
+  if (num_batches_tracked.device().is_cpu()) {
+    num_batches_tracked.data<int64_t>()[0] += 1;
     num_batches_tracked.bump_version();
     return;
   }
+  autograd::NoGradGuard no_grad;
+  Tensor t = num_batches_tracked.detach();
   const bool mirror_current = tracked_storage_.lock() == t.storage() && tracked_version_ == t.version();
   if (!mirror_current) tracked_mirror_ = t.item<int64_t>();
   ++tracked_mirror_;
