@@ -129,6 +129,16 @@ class Backend {
                                             const Tensor& gy, const Tensor& y, const Tensor& x, const Tensor& save_mean,
                                             const Tensor& save_invstd, const Tensor& weight, double eps,
                                             OpStatePtr& state);
+  /// The backward of batch norm + ReLU + the activation quantizer after it (y = relu(bn(x)), q = quantize_clip(y)),
+  /// from g = dL/dq: gq and galpha as quantize_clip_backward_from_input(gq, galpha, g, y, alpha, levels, steps, lo,
+  /// hi, scale), then batch_norm_relu_backward(gx, gweight, gbias, gq, y, x, ...). gx may be g itself. The base
+  /// class runs those two primitives; the cpu backend interleaves them block by block (the same bits).
+  virtual void batch_norm_relu_quantize_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, Tensor& galpha,
+                                                 const Tensor& g, const Tensor& y, const Tensor& x,
+                                                 const Tensor& save_mean, const Tensor& save_invstd,
+                                                 const Tensor& weight, double eps, const Tensor& alpha,
+                                                 const Tensor& levels, double steps, double lo, double hi, double scale,
+                                                 OpStatePtr& state);
 
   // ---- pooling over (N,C,H,W) ----
   /// indices (i64, same shape as y): flat h*W+w position of the max inside the input plane.

@@ -181,6 +181,39 @@ void BM_QuantClip(benchmark::State& state, int mode) {
       static_cast<double>(x.numel()), benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
+// The backward of batch norm + ReLU + the activation quantizer on a stage-1 activation (128x16x32x32, channels-last,
+// 16 APoT-like levels): 0 the two primitives (quantize_clip_backward_from_input, then batch_norm_relu_backward), 1
+// batch_norm_relu_quantize_backward (the cpu backend interleaves them block by block). Before each iteration a 64 MiB
+// buffer is rewritten (not timed), so the operands start in memory as in a training step, not in cache.
+void BM_BnReluQuantBackward(benchmark::State& state, int mode) {
+  Tensor x = activation({128, 16, 32, 32}, true), g = activation(x.sizes(), true);
+  Tensor y = activation_out(x.sizes(), true), gx = activation_out(x.sizes(), true),
+         gq = activation_out(x.sizes(), true);
+  Tensor w = ones({16}), bias = zeros({16}), mean = empty({16}), invstd = empty({16}), gw = empty({16}),
+         gb = empty({16});
+  Tensor alpha = full({}, 2.0f), galpha = empty({});
+  std::vector<float> lv{0, 1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 44, 48};
+  Tensor levels = empty({16});
+  for (int i = 0; i < 16; ++i) levels.data<float>()[i] = lv[static_cast<size_t>(i)] / 48.0f;
+  Backend& b = backend_for(x);
+  OpStatePtr st;
+  b.batch_norm_relu_forward_training(y, mean, invstd, x, w, bias, 1e-5, st);
+  std::vector<float> flush(size_t{16} << 20, 1.0f);
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (size_t i = 0; i < flush.size(); i += 16) flush[i] += 1.0f;
+    benchmark::DoNotOptimize(flush.data());
+    state.ResumeTiming();
+    if (mode == 0) {
+      b.quantize_clip_backward_from_input(gq, galpha, g, y, alpha, levels, 0.0, 0.0, 1.0, 1.0);
+      b.batch_norm_relu_backward(gx, gw, gb, gq, y, x, mean, invstd, w, 1e-5, st);
+    } else {
+      b.batch_norm_relu_quantize_backward(gx, gw, gb, galpha, g, y, x, mean, invstd, w, 1e-5, alpha, levels, 0.0, 0.0,
+                                          1.0, 1.0, st);
+    }
+  }
+}
+
 // The coded saves of a quantized conv's input (quant/coded_saves.h) on the same activation: 0 codebook_encode of
 // the quantizer's output (16 APoT levels times alpha), 1 codebook_decode back to float32.
 void BM_Codebook(benchmark::State& state, int mode) {
@@ -331,6 +364,8 @@ BENCHMARK_CAPTURE(BM_Actnn, pack_mask, 2)->Arg(1)->Unit(benchmark::kMillisecond)
 BENCHMARK_CAPTURE(BM_Actnn, unpack_mask, 3)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_QuantClip, forward, 0)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_QuantClip, backward_from_input, 1)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_BnReluQuantBackward, two_primitives, 0)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_BnReluQuantBackward, interleaved, 1)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Codebook, encode, 0)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Codebook, decode, 1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MaxPool)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);

@@ -6,6 +6,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/saved_tensor.h"
+#include "nn/modules/batch_norm.h"
 
 namespace minidl::nn {
 
@@ -24,6 +25,11 @@ Tensor Module::operator()(Tensor&& x) {
 }
 
 Tensor Module::forward_owned(Tensor x) { return forward(x); }
+
+Tensor Module::forward_after_bn_relu(BatchNorm2d& bn, const Tensor& x) {
+  Tensor y = bn.forward_relu(x);
+  return (*this)(std::move(y));
+}
 
 void Module::check_new_name(const std::string& name, const char* what) const {
   MINIDL_CHECK(!name.empty() && name.find('.') == std::string::npos, "nn::", type_name_, ": ", what, " name '", name,

@@ -20,6 +20,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/cpu_batchnorm_avx512.h"
 #include "backends/cpu/cpu_loops.h"
+#include "backends/cpu/cpu_quant_clip_chunks.h"
 #include "core/cpu_isa.h"
 
 namespace minidl {
@@ -337,15 +338,23 @@ void bn_infer_nhwc(T* y, const T* x, int64_t M, int64_t C, double eps, const std
   affine_rows<T>(y, x, nullptr, M, C, a, sh);
 }
 
-// Backward over (M, C) rows; Relu, StoreMask, relu_y and gres as in bn_bwd.
-template <typename T, bool Relu = false, bool StoreMask = false>
+// A hook run on each row block of the backward's reduction pass before the block is summed (see
+// batch_norm_relu_quantize_backward); by default nothing.
+struct NoPre {
+  void operator()(int64_t, int64_t) const {}
+};
+
+// Backward over (M, C) rows; Relu, StoreMask, relu_y and gres as in bn_bwd. pre(r0, r1) runs first on each block of
+// rows of the reduction pass, in the thread that then sums it (it may write the block's gy).
+template <typename T, bool Relu = false, bool StoreMask = false, typename Pre = NoPre>
 void bn_bwd_nhwc(T* gx, T* gres, const T* gy, const T* relu_y, const T* x, int64_t M, int64_t C,
                  const std::vector<double>& mean, const std::vector<double>& invstd, const std::vector<double>& w,
-                 std::vector<double>& gw, std::vector<double>& gb) {
+                 std::vector<double>& gw, std::vector<double>& gb, const Pre& pre = Pre{}) {
   const double* m = mean.data();
   // the incoming gradient (masked by the ReLU when fused), written out in each loop so it vectorises
   // acc[0..C): sum gy; acc[C..2C): sum gy * (x - mean)
   const auto s = channel_sums(M, C, 2, [&](double* acc, int64_t r0, int64_t r1) {
+    pre(r0, r1);
     double* acc2 = acc + C;
     if constexpr (std::is_same_v<T, float>) {
       if (use_avx512())
@@ -449,9 +458,10 @@ void train_forward(const char* op, Tensor& y, Tensor& save_mean, Tensor& save_in
 
 // Backward, plain or through a fused ReLU whose output relu_y (when defined) masks gy; gres (when defined: the
 // fused residual's gradient) receives the masked gy. Each of gx, gres, gweight, gbias is written when defined.
+template <typename Pre = NoPre>
 void backward(const char* op, Tensor& gx, Tensor& gres, Tensor& gweight, Tensor& gbias, const Tensor& gy,
               const Tensor& x, const Tensor& save_mean, const Tensor& save_invstd, const Tensor& weight,
-              const Tensor& relu_y) {
+              const Tensor& relu_y, const Pre& pre = Pre{}) {
   const BnGeom g = check_bn_input(op, x);
   const DType dt = x.dtype();
   cpu::check_tensor(op, "gy", gy, dt, x.sizes());
@@ -486,7 +496,8 @@ void backward(const char* op, Tensor& gx, Tensor& gres, Tensor& gweight, Tensor&
     with_flags(yp != nullptr, gresp != nullptr, [&](auto relu_flag, auto store_flag) {
       constexpr bool rl = decltype(relu_flag)::value, store = decltype(store_flag)::value;
       if (nhwc)
-        bn_bwd_nhwc<T, rl, store>(gxp, gresp, gyc.data<T>(), yp, xc.data<T>(), g.N * g.S, g.C, mean, invstd, w, gw, gb);
+        bn_bwd_nhwc<T, rl, store>(gxp, gresp, gyc.data<T>(), yp, xc.data<T>(), g.N * g.S, g.C, mean, invstd, w, gw, gb,
+                                  pre);
       else
         bn_bwd<T, rl, store>(gxp, gresp, gyc.data<T>(), yp, xc.data<T>(), g, mean, invstd, w, gw, gb);
     });
@@ -571,6 +582,46 @@ void CpuBackend::batch_norm_add_relu_backward(Tensor& gx, Tensor& gresidual, Ten
   const char* op = "batch_norm_add_relu_backward";
   MINIDL_CHECK(y.defined(), op, " (backend cpu): y is required");
   backward(op, gx, gresidual, gweight, gbias, gy, x, save_mean, save_invstd, weight, y);
+}
+
+// Batch norm + ReLU + activation quantizer backward, channels-last float32: the quantizer's backward pass (gq over
+// gx, the alpha partials) runs one row block at a time inside the batch norm's reduction pass, just before that
+// block is summed, so the block's gq and y are read back from cache rather than memory. A block of kRowsPerBlock
+// rows holds whole kChunk-element alpha-sum chunks when C * kRowsPerBlock is a multiple of kChunk (C a multiple
+// of 16), so each chunk's partial is the primitive's; the batch norm then reads gq from gx exactly as it would read
+// the separate primitive's output. Anything else runs the base class's two primitives.
+void CpuBackend::batch_norm_relu_quantize_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, Tensor& galpha,
+                                                   const Tensor& g, const Tensor& y, const Tensor& x,
+                                                   const Tensor& save_mean, const Tensor& save_invstd,
+                                                   const Tensor& weight, double eps, const Tensor& alpha,
+                                                   const Tensor& levels, double steps, double lo, double hi,
+                                                   double scale, OpStatePtr& state) {
+  using Chunks = cpu::QuantClipBackwardChunks;
+  const auto nhwc_f32 = [&](const Tensor& t) {
+    return t.defined() && t.dtype() == DType::f32 && t.device().is_cpu() && t.dim() == 4 && t.sizes() == x.sizes() &&
+           cpu::is_nhwc(t);
+  };
+  std::unique_ptr<Chunks> q;
+  if (nhwc_f32(x) && nhwc_f32(y) && nhwc_f32(g) && nhwc_f32(gx) && (x.size(1) * kRowsPerBlock) % Chunks::kChunk == 0 &&
+      (!galpha.defined() || (galpha.dtype() == DType::f32 && galpha.numel() == 1 && galpha.device().is_cpu())))
+    q = Chunks::make(y, alpha, levels, steps, lo, hi);
+  if (!q) {
+    Backend::batch_norm_relu_quantize_backward(gx, gweight, gbias, galpha, g, y, x, save_mean, save_invstd, weight, eps,
+                                               alpha, levels, steps, lo, hi, scale, state);
+    return;
+  }
+  const char* op = "batch_norm_relu_quantize_backward";
+  const int64_t n = g.numel(), C = x.size(1);
+  std::vector<double> partial(static_cast<size_t>((n + Chunks::kChunk - 1) / Chunks::kChunk), 0.0);
+  float* gq = gx.data<float>();
+  const float* gp = g.data<float>();
+  const auto pre = [&](int64_t r0, int64_t r1) {
+    for (int64_t lo_i = r0 * C; lo_i < r1 * C; lo_i += Chunks::kChunk)
+      partial[static_cast<size_t>(lo_i / Chunks::kChunk)] = q->chunk(gq, gp, lo_i, std::min(n, lo_i + Chunks::kChunk));
+  };
+  Tensor no_gres;
+  backward(op, gx, no_gres, gweight, gbias, gx, x, save_mean, save_invstd, weight, y, pre);
+  Chunks::store(galpha, partial, scale);
 }
 
 }  // namespace minidl

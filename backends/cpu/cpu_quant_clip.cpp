@@ -21,6 +21,7 @@
 #include "backends/cpu/cpu_loops.h"
 #include "backends/cpu/cpu_quant_clip_avx2.h"
 #include "backends/cpu/cpu_quant_clip_avx512.h"
+#include "backends/cpu/cpu_quant_clip_chunks.h"
 
 namespace minidl {
 namespace {
@@ -470,6 +471,22 @@ void backward_chunks(Tensor& galpha, int64_t n, int64_t work_per_element, double
   store_galpha<T>(galpha, partial, scale);
 }
 
+// quantize_clip_backward_from_input's one-pass vector kernel for float32 operands on this host (null: none covers
+// them; the forward-into-buffers path runs instead), shared with cpu::QuantClipBackwardChunks.
+template <typename T>
+using FusedBwd = double (*)(const FwdArgs<T>&, T*, const T*, int64_t, int64_t);
+FusedBwd<float> pick_fused_bwd(const FwdArgs<float>& F) {
+  if (have_avx2() && levels_kernel_fits(F)) {
+    return have_avx512() ? bwd_vec_chunk<16, levels_bwd<cpu::quant_clip_levels_backward_avx512>>
+                         : bwd_vec_chunk<8, levels_bwd<cpu::quant_clip_levels_backward_avx2>>;
+  }
+  if (have_avx2() && F.lv == nullptr) {
+    return have_avx512() ? bwd_vec_chunk<16, grid_bwd<cpu::quant_clip_grid_backward_avx512>>
+                         : bwd_vec_chunk<8, grid_bwd<cpu::quant_clip_grid_backward_avx2>>;
+  }
+  return nullptr;
+}
+
 // True when a and b (same sizes) lay their elements out identically (strides of size-1 dims do not matter).
 bool same_layout(const Tensor& a, const Tensor& b) {
   if (a.sizes() != b.sizes()) return false;
@@ -650,16 +667,8 @@ void CpuBackend::quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, c
     const FwdFn<T> fwd = pick_fwd(F);
     const BwdFn<T> bwd = pick_bwd<T>();
     // float32 operands the vector kernels cover: one fused pass per chunk (no mask / coef buffers)
-    double (*fused)(const FwdArgs<T>&, T*, const T*, int64_t, int64_t) = nullptr;
-    if constexpr (std::is_same_v<T, float>) {
-      if (have_avx2() && levels_kernel_fits(F)) {
-        fused = have_avx512() ? bwd_vec_chunk<16, levels_bwd<cpu::quant_clip_levels_backward_avx512>>
-                              : bwd_vec_chunk<8, levels_bwd<cpu::quant_clip_levels_backward_avx2>>;
-      } else if (have_avx2() && F.lv == nullptr) {
-        fused = have_avx512() ? bwd_vec_chunk<16, grid_bwd<cpu::quant_clip_grid_backward_avx512>>
-                              : bwd_vec_chunk<8, grid_bwd<cpu::quant_clip_grid_backward_avx2>>;
-      }
-    }
+    FusedBwd<T> fused = nullptr;
+    if constexpr (std::is_same_v<T, float>) fused = pick_fused_bwd(F);
     backward_chunks<T>(galpha, n, 4, scale, [&](int64_t lo_i, int64_t hi_i) {
       return fused != nullptr ? fused(F, gxp, gp, lo_i, hi_i) : bwd_from_input_chunk(F, gxp, gp, lo_i, hi_i, fwd, bwd);
     });
@@ -755,4 +764,59 @@ void CpuBackend::pact_backward_from_input(Tensor& gx, Tensor& galpha, const Tens
   });
 }
 
+namespace cpu {
+namespace {
+
+class QuantClipBackwardChunksF32 final : public QuantClipBackwardChunks {
+ public:
+  QuantClipBackwardChunksF32(const Tensor& x, float a, LevelTable<float> table, double steps, double lo, double hi,
+                             bool has_levels)
+      : x_(x), table_(std::move(table)) {
+    F_ = FwdArgs<float>{nullptr,
+                        nullptr,
+                        nullptr,
+                        nullptr,
+                        x_.data<float>(),
+                        a,
+                        static_cast<float>(lo),
+                        static_cast<float>(hi),
+                        static_cast<float>(steps),
+                        has_levels ? table_.lv.data() : nullptr,
+                        table_.mid.data(),
+                        table_.mid.size()};
+    kernel_ = pick_fused_bwd(F_);
+  }
+  bool usable() const { return kernel_ != nullptr; }
+  double chunk(float* gx, const float* gy, int64_t b, int64_t e) const override { return kernel_(F_, gx, gy, b, e); }
+
+ private:
+  Tensor x_;  // keeps the input alive for F_.x
+  LevelTable<float> table_;
+  FwdArgs<float> F_{};
+  FusedBwd<float> kernel_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<QuantClipBackwardChunks> QuantClipBackwardChunks::make(const Tensor& x, const Tensor& alpha,
+                                                                       const Tensor& levels, double steps, double lo,
+                                                                       double hi) {
+  const char* op = "quantize_clip_backward_from_input";
+  static_assert(kChunk == kSumChunk, "the primitive's alpha-sum chunk");
+  if (!x.defined() || x.dtype() != DType::f32 || !x.device().is_cpu() || !dense(x)) return nullptr;
+  if (!alpha.defined() || alpha.dtype() != DType::f32 || !alpha.device().is_cpu() || alpha.numel() != 1) return nullptr;
+  if (levels.defined() && (levels.dtype() != DType::f32 || !levels.device().is_cpu())) return nullptr;
+  check_clip_args(op, x, alpha, levels, steps, lo, hi);
+  auto c =
+      std::make_unique<QuantClipBackwardChunksF32>(x, cpu::contiguous_input(alpha).data<float>()[0],
+                                                   level_table<float>(op, levels), steps, lo, hi, levels.defined());
+  if (!c->usable()) return nullptr;
+  return c;
+}
+
+void QuantClipBackwardChunks::store(Tensor& galpha, const std::vector<double>& partial, double scale) {
+  store_galpha<float>(galpha, partial, scale);
+}
+
+}  // namespace cpu
 }  // namespace minidl

@@ -163,4 +163,61 @@ TEST_CASE("cpu ISA: batch norm backward writes gx over gy with the same bits (bo
   }
 }
 
+TEST_CASE("cpu ISA: batch norm + ReLU + quantizer backward equals its two primitives bit for bit at every level") {
+  // The cpu form runs the quantizer's backward block by block inside the batch norm's reduction pass (channels-last
+  // float32, C a multiple of 16); everything else takes the two primitives. Either way: the primitives' bits, gx
+  // over g too. Shapes: several 256-row blocks and a partial one, one partial block, two whole blocks, C = 24 and
+  // an NCHW input (both the unfused path).
+  CapGuard guard;
+  manual_seed(13);
+  const double eps = 1e-5, scale = 0.25, nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<float> lv{0, 1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 44, 48};
+  Tensor levels = empty({16});
+  for (int i = 0; i < 16; ++i) levels.data<float>()[i] = lv[static_cast<size_t>(i)] / 48.0f;
+  for (const Shape& s : std::vector<Shape>{{4, 16, 20, 20}, {3, 32, 9, 7}, {2, 64, 16, 16}, {2, 24, 8, 8}}) {
+    for (bool cl : {true, false}) {
+      const int64_t C = s[1];
+      auto fmt = [&](const Tensor& t) { return cl ? nhwc(t) : t.contiguous(); };
+      auto like = [&] { return cl ? nhwc_like(s) : empty(s); };
+      Tensor x = fmt(randn(s)), g = fmt(randn(s));
+      const Tensor w = randn({C}), b = randn({C}), alpha = full({}, 0.8);
+      g.data<float>()[5] = static_cast<float>(nan);  // a NaN gradient: galpha NaN, the same in both
+      for (bool with_nan : {false, true}) {
+        Tensor gn = with_nan ? g : fmt(randn(s));
+        for (auto cap : {CpuIsa::Baseline, CpuIsa::Avx2, CpuIsa::Avx512}) {
+          if (cap > cpu::host_isa()) continue;
+          cpu::set_cpu_isa_cap(cap);
+          Backend& be = backend_by_name("cpu");
+          Tensor y = like(), mean = empty({C}), invstd = empty({C});
+          OpStatePtr state;
+          be.batch_norm_relu_forward_training(y, mean, invstd, x, w, b, eps, state);
+          for (int grid = 0; grid < 2; ++grid) {
+            const Tensor lvs = grid ? Tensor() : levels;
+            const double steps = grid ? 15.0 : 0.0;
+            INFO((cl ? "channels-last" : "contiguous")
+                 << ", level " << cpu::isa_name(cap) << ", shape " << s[0] << "x" << s[1] << "x" << s[2] << "x" << s[3]
+                 << ", " << (grid ? "grid" : "levels") << (with_nan ? ", NaN" : ""));
+            Tensor gq = like(), ga2 = empty({}), gx2 = like(), gw2 = empty({C}), gb2 = empty({C});
+            be.quantize_clip_backward_from_input(gq, ga2, gn, y, alpha, lvs, steps, 0.0, 1.0, scale);
+            be.batch_norm_relu_backward(gx2, gw2, gb2, gq, y, x, mean, invstd, w, eps, state);
+            Tensor gx1 = like(), gw1 = empty({C}), gb1 = empty({C}), ga1 = empty({});
+            be.batch_norm_relu_quantize_backward(gx1, gw1, gb1, ga1, gn, y, x, mean, invstd, w, eps, alpha, lvs, steps,
+                                                 0.0, 1.0, scale, state);
+            CHECK(same_bits(gx1, gx2));
+            CHECK(same_bits(gw1, gw2));
+            CHECK(same_bits(gb1, gb2));
+            CHECK(same_bits(ga1, ga2));
+            // gx over g itself
+            Tensor over = cl ? nhwc(gn) : gn.clone(), gw3 = empty({C}), gb3 = empty({C}), ga3 = empty({});
+            be.batch_norm_relu_quantize_backward(over, gw3, gb3, ga3, over, y, x, mean, invstd, w, eps, alpha, lvs,
+                                                 steps, 0.0, 1.0, scale, state);
+            CHECK(same_bits(over, gx2));
+            CHECK(same_bits(ga3, ga2));
+          }
+        }
+      }
+    }
+  }
+}
+
 #endif  // MINIDL_WITH_ONEDNN
