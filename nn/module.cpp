@@ -26,8 +26,9 @@ Tensor Module::operator()(Tensor&& x) {
 
 Tensor Module::forward_owned(Tensor x) { return forward(x); }
 
-Tensor Module::forward_after_bn_relu(BatchNorm2d& bn, const Tensor& x) {
+Tensor Module::forward_after_bn_relu(BatchNorm2d& bn, Tensor x) {
   Tensor y = bn.forward_relu(x);
+  x = Tensor();  // the batch norm's input goes as soon as nothing needs it (under ActNN the tape holds only a copy)
   return (*this)(std::move(y));
 }
 

@@ -1,8 +1,11 @@
-// Training batch norm + ReLU + the activation quantizer after it as one op (quant/ops.h: batch_norm_relu_quantize):
-// the forward runs the same primitives as batch_norm_relu then quantize_activation (so the same bits), the backward
-// one Backend::batch_norm_relu_quantize_backward, which the cpu backend interleaves block by block (the
-// quantizer's gradient pass and the batch norm's sums over the same rows while they are in cache). The two ops'
-// backwards give the same bits: tests/quant/test_bn_relu_quant.cpp.
+// Training batch norm + ReLU + the activation quantizer after it as one op (quant/ops.h: batch_norm_relu_quantize).
+// On the cpu (channels-last float32, C a multiple of 16, a quantizer with a vector kernel) the forward is one
+// Backend::batch_norm_relu_quantize_forward_training: the ReLU's output y stays in cache between the batch norm and
+// the quantizer and is not kept for backward, which recomputes it from x (the op saves x, the statistics and the
+// per-channel affine coefficients, not y: 4 bytes per element less than the two ops). Elsewhere the forward runs
+// batch_norm_relu then quantize_activation's primitives and keeps y. The backward is one
+// Backend::batch_norm_relu_quantize_backward, which the cpu backend interleaves block by block. Either way the
+// results are the two ops' bits: tests/quant/test_bn_relu_quant.cpp.
 #include <atomic>
 #include <limits>
 
@@ -26,8 +29,8 @@ std::atomic<bool>& fused_flag() {
 }
 
 // Inputs x, weight, bias, alpha; outputs q, the batch mean and the inverse std (the last two for the running
-// statistics, not differentiable). Saves what both ops saved: x, weight, the statistics and y (the batch norm's
-// ReLU mask and the quantizer's input), alpha and the levels.
+// statistics, not differentiable). Saves x, weight, the statistics, alpha and the levels, and either y (the ReLU's
+// output: its mask and the quantizer's input) or the coefficients to recompute it from x.
 struct BnReluQuantFn : autograd::Function<BnReluQuantFn> {
   static constexpr const char* kName = "batch_norm_relu_quantize";
   static std::vector<Tensor> forward(autograd::Context& ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
@@ -35,25 +38,31 @@ struct BnReluQuantFn : autograd::Function<BnReluQuantFn> {
                                      CodedTensor* coded) {
     const int64_t c = x.size(1);
     Backend& be = backend_for(x);
-    // batch_norm_relu's training op
-    Tensor y = new_like(x.sizes(), x, follow_format(x.sizes(), {x}));
-    Tensor mean = new_like({c}, x), invstd = new_like({c}, x);
-    be.batch_norm_relu_forward_training(y, mean, invstd, x, weight, bias, eps, ctx.op_state);
-    // quantize_activation's, as it runs without saved-tensor hooks on the host
-    checked_alpha(kName, y, alpha);
+    checked_alpha(kName, x, alpha);
     const Tensor a = alpha_scalar(alpha);
-    const Tensor levels = ls.rounding ? Tensor() : levels_like(ls, y);
-    const MemoryFormat fmt = follow_format(y.sizes(), {y});
-    Tensor q = new_like(y.sizes(), y, fmt);
-    if (coded != nullptr) {
-      Tensor codes = empty(y.sizes(), TensorOptions().dtype(DType::u8).device(y.device()), fmt);
-      *coded = {};
-      if (be.quantize_clip_forward_coded(q, codes, y, a, levels, ls.steps, lo, 1.0))
-        *coded = CodedTensor{codes, quantize_clip_codebook(a, levels, ls.steps)};
-    } else {
-      Tensor no_mask, no_coef;
-      be.quantize_clip_forward(q, no_mask, no_coef, y, a, levels, ls.steps, lo, 1.0);
+    const Tensor levels = ls.rounding ? Tensor() : levels_like(ls, x);
+    const MemoryFormat fmt = follow_format(x.sizes(), {x});
+    Tensor q = new_like(x.sizes(), x, fmt);
+    Tensor mean = new_like({c}, x), invstd = new_like({c}, x);
+    // the codes only where the code book lists exactly the values the kernel computes
+    const Tensor book = coded != nullptr ? quantize_clip_codebook(a, levels, ls.steps) : Tensor();
+    Tensor codes =
+        book.defined() ? empty(x.sizes(), TensorOptions().dtype(DType::u8).device(x.device()), fmt) : Tensor();
+    Tensor y, y_scale = new_like({c}, x), y_shift = new_like({c}, x);
+    if (!be.batch_norm_relu_quantize_forward_training(q, codes, mean, invstd, y_scale, y_shift, x, weight, bias, eps, a,
+                                                      levels, ls.steps, lo, 1.0, ctx.op_state)) {
+      // batch_norm_relu's training op, then quantize_activation's, as it runs without saved-tensor hooks
+      y_scale = y_shift = Tensor();
+      y = new_like(x.sizes(), x, follow_format(x.sizes(), {x}));
+      be.batch_norm_relu_forward_training(y, mean, invstd, x, weight, bias, eps, ctx.op_state);
+      if (codes.defined()) {
+        if (!be.quantize_clip_forward_coded(q, codes, y, a, levels, ls.steps, lo, 1.0)) codes = Tensor();
+      } else {
+        Tensor no_mask, no_coef;
+        be.quantize_clip_forward(q, no_mask, no_coef, y, a, levels, ls.steps, lo, 1.0);
+      }
     }
+    if (coded != nullptr) *coded = codes.defined() ? CodedTensor{codes, book} : CodedTensor{};
     ctx.save(x, autograd::SaveKind::Activation);
     ctx.save(weight, autograd::SaveKind::Parameter);
     ctx.save(mean, autograd::SaveKind::Statistic);
@@ -61,6 +70,8 @@ struct BnReluQuantFn : autograd::Function<BnReluQuantFn> {
     ctx.save(y, autograd::SaveKind::Activation);
     ctx.save(a, autograd::SaveKind::Parameter);
     ctx.save(levels, autograd::SaveKind::Parameter);
+    ctx.save(y_scale, autograd::SaveKind::Statistic);
+    ctx.save(y_shift, autograd::SaveKind::Statistic);
     ctx.data["eps"] = eps;
     ctx.data["steps"] = static_cast<double>(ls.steps);
     ctx.data["lo"] = lo;
@@ -72,7 +83,9 @@ struct BnReluQuantFn : autograd::Function<BnReluQuantFn> {
   }
   static std::vector<Tensor> backward(autograd::Context& ctx, std::vector<Tensor> grads) {
     const Tensor x = ctx.saved(0), weight = ctx.saved(1), mean = ctx.saved(2), invstd = ctx.saved(3);
-    const Tensor y = in_forward_layout(ctx.saved(4)), a = ctx.saved(5), levels = ctx.saved(6);
+    const Tensor saved_y = ctx.saved(4);
+    const Tensor y = saved_y.defined() ? in_forward_layout(saved_y) : Tensor();
+    const Tensor a = ctx.saved(5), levels = ctx.saved(6), y_scale = ctx.saved(7), y_shift = ctx.saved(8);
     Tensor gx, gw, gb, ga;
     // gx over the incoming gradient when this backward owns it alone (both kernels read an element before
     // writing it), as the two ops did
@@ -81,9 +94,10 @@ struct BnReluQuantFn : autograd::Function<BnReluQuantFn> {
     if (ctx.needs_input_grad(1)) gw = new_like({x.size(1)}, grads[0]);
     if (ctx.needs_input_grad(2)) gb = new_like({x.size(1)}, grads[0]);
     if (ctx.needs_input_grad(3)) ga = new_like(ctx.get<Shape>("alpha_shape"), grads[0]);
-    backend_for(grads[0]).batch_norm_relu_quantize_backward(
-        gx, gw, gb, ga, grads[0], y, x, mean, invstd, weight, ctx.get<double>("eps"), a, levels,
-        ctx.get<double>("steps"), ctx.get<double>("lo"), 1.0, ctx.get<double>("grad_scale"), ctx.op_state);
+    backend_for(grads[0]).batch_norm_relu_quantize_backward(gx, gw, gb, ga, grads[0], y, x, mean, invstd, weight,
+                                                            ctx.get<double>("eps"), a, levels, ctx.get<double>("steps"),
+                                                            ctx.get<double>("lo"), 1.0, ctx.get<double>("grad_scale"),
+                                                            y_scale, y_shift, ctx.op_state);
     return {gx, gw, gb, ga};
   }
 };

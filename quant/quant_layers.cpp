@@ -112,12 +112,12 @@ Tensor QuantConv2d::forward(const Tensor& x) {
   return conv2d(xq, wq, bias, params());
 }
 
-Tensor QuantConv2d::forward_after_bn_relu(nn::BatchNorm2d& bn, const Tensor& x) {
+Tensor QuantConv2d::forward_after_bn_relu(nn::BatchNorm2d& bn, Tensor x) {
   const bool levels_quantizer = spec.act_quantized() && (spec.act == ActQuant::Uniform || spec.act == ActQuant::PoT ||
                                                          spec.act == ActQuant::APoT);
   const bool fusable = fused_bn_relu_quantize() && levels_quantizer && bn.is_training() && !bn.training_override &&
                        x.defined() && x.dim() == 4 && x.device().is_cpu() && !autograd::SavedTensorHooksGuard::active();
-  if (!fusable) return Module::forward_after_bn_relu(bn, x);
+  if (!fusable) return Module::forward_after_bn_relu(bn, std::move(x));
   MINIDL_CHECK(x.size(1) == bn.num_features && bn.num_features == geometry.in_channels, "quant::QuantConv2d ('", path(),
                "'): batch norm '", bn.path(), "' of ", bn.num_features, " channels before a conv of ",
                geometry.in_channels, " input channels, input ", shape_str(x.sizes()));

@@ -45,7 +45,7 @@ class QuantConv2d : public nn::Module {
   /// without a training override, host tensors, no saved-tensor hooks and fused_bn_relu_quantize() on, the batch
   /// norm + ReLU + input quantizer run as one op (quant::batch_norm_relu_quantize: the same bits, one backward
   /// pass less over memory); otherwise bn.forward_relu then this layer.
-  Tensor forward_after_bn_relu(nn::BatchNorm2d& bn, const Tensor& x) override;
+  Tensor forward_after_bn_relu(nn::BatchNorm2d& bn, Tensor x) override;
   std::string extra_repr() const override;
   /// The weight the convolution uses (quantized), for inspection.
   Tensor quantized_weight();

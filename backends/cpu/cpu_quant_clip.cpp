@@ -21,7 +21,7 @@
 #include "backends/cpu/cpu_loops.h"
 #include "backends/cpu/cpu_quant_clip_avx2.h"
 #include "backends/cpu/cpu_quant_clip_avx512.h"
-#include "backends/cpu/cpu_quant_clip_chunks.h"
+#include "backends/cpu/cpu_quant_clip_blocks.h"
 
 namespace minidl {
 namespace {
@@ -472,7 +472,7 @@ void backward_chunks(Tensor& galpha, int64_t n, int64_t work_per_element, double
 }
 
 // quantize_clip_backward_from_input's one-pass vector kernel for float32 operands on this host (null: none covers
-// them; the forward-into-buffers path runs instead), shared with cpu::QuantClipBackwardChunks.
+// them; the forward-into-buffers path runs instead), shared with cpu::QuantClipBlockKernels.
 template <typename T>
 using FusedBwd = double (*)(const FwdArgs<T>&, T*, const T*, int64_t, int64_t);
 FusedBwd<float> pick_fused_bwd(const FwdArgs<float>& F) {
@@ -767,16 +767,15 @@ void CpuBackend::pact_backward_from_input(Tensor& gx, Tensor& galpha, const Tens
 namespace cpu {
 namespace {
 
-class QuantClipBackwardChunksF32 final : public QuantClipBackwardChunks {
+class QuantClipBlockKernelsF32 final : public QuantClipBlockKernels {
  public:
-  QuantClipBackwardChunksF32(const Tensor& x, float a, LevelTable<float> table, double steps, double lo, double hi,
-                             bool has_levels)
-      : x_(x), table_(std::move(table)) {
+  QuantClipBlockKernelsF32(float a, LevelTable<float> table, double steps, double lo, double hi, bool has_levels)
+      : table_(std::move(table)) {
     F_ = FwdArgs<float>{nullptr,
                         nullptr,
                         nullptr,
                         nullptr,
-                        x_.data<float>(),
+                        nullptr,
                         a,
                         static_cast<float>(lo),
                         static_cast<float>(hi),
@@ -784,37 +783,46 @@ class QuantClipBackwardChunksF32 final : public QuantClipBackwardChunks {
                         has_levels ? table_.lv.data() : nullptr,
                         table_.mid.data(),
                         table_.mid.size()};
-    kernel_ = pick_fused_bwd(F_);
+    fwd_ = pick_fwd(F_);
+    bwd_ = pick_fused_bwd(F_);
   }
-  bool usable() const { return kernel_ != nullptr; }
-  double chunk(float* gx, const float* gy, int64_t b, int64_t e) const override { return kernel_(F_, gx, gy, b, e); }
+  bool usable() const { return bwd_ != nullptr; }
+  bool forward(float* q, uint8_t* codes, const float* y, int64_t n) const override {
+    FwdArgs<float> A = F_;
+    A.out = q;
+    A.codes = codes;
+    A.x = y;
+    return fwd_(A, 0, n);
+  }
+  double backward(float* gx, const float* gy, const float* y, int64_t n) const override {
+    FwdArgs<float> A = F_;
+    A.x = y;
+    return bwd_(A, gx, gy, 0, n);
+  }
 
  private:
-  Tensor x_;  // keeps the input alive for F_.x
-  LevelTable<float> table_;
+  LevelTable<float> table_;  // F_ points into it
   FwdArgs<float> F_{};
-  FusedBwd<float> kernel_ = nullptr;
+  FwdFn<float> fwd_ = nullptr;
+  FusedBwd<float> bwd_ = nullptr;
 };
 
 }  // namespace
 
-std::unique_ptr<QuantClipBackwardChunks> QuantClipBackwardChunks::make(const Tensor& x, const Tensor& alpha,
-                                                                       const Tensor& levels, double steps, double lo,
-                                                                       double hi) {
-  const char* op = "quantize_clip_backward_from_input";
+std::unique_ptr<QuantClipBlockKernels> QuantClipBlockKernels::make(const Tensor& alpha, const Tensor& levels,
+                                                                   double steps, double lo, double hi) {
+  const char* op = "quantize_clip (blocks)";
   static_assert(kChunk == kSumChunk, "the primitive's alpha-sum chunk");
-  if (!x.defined() || x.dtype() != DType::f32 || !x.device().is_cpu() || !dense(x)) return nullptr;
   if (!alpha.defined() || alpha.dtype() != DType::f32 || !alpha.device().is_cpu() || alpha.numel() != 1) return nullptr;
   if (levels.defined() && (levels.dtype() != DType::f32 || !levels.device().is_cpu())) return nullptr;
-  check_clip_args(op, x, alpha, levels, steps, lo, hi);
-  auto c =
-      std::make_unique<QuantClipBackwardChunksF32>(x, cpu::contiguous_input(alpha).data<float>()[0],
-                                                   level_table<float>(op, levels), steps, lo, hi, levels.defined());
-  if (!c->usable()) return nullptr;
-  return c;
+  check_clip_args(op, alpha, alpha, levels, steps, lo, hi);  // alpha stands in for x: only its dtype is read
+  auto k = std::make_unique<QuantClipBlockKernelsF32>(cpu::contiguous_input(alpha).data<float>()[0],
+                                                      level_table<float>(op, levels), steps, lo, hi, levels.defined());
+  if (!k->usable()) return nullptr;
+  return k;
 }
 
-void QuantClipBackwardChunks::store(Tensor& galpha, const std::vector<double>& partial, double scale) {
+void QuantClipBlockKernels::store(Tensor& galpha, const std::vector<double>& partial, double scale) {
   store_galpha<float>(galpha, partial, scale);
 }
 

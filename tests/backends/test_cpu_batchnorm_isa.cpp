@@ -80,8 +80,8 @@ std::vector<Tensor> run_all(const Inputs& in) {
 
 bool same_bits(const Tensor& a, const Tensor& b) {
   const Tensor ca = a.contiguous(), cb = b.contiguous();
-  return ca.numel() == cb.numel() &&
-         std::memcmp(ca.data<float>(), cb.data<float>(), static_cast<size_t>(ca.numel()) * sizeof(float)) == 0;
+  return ca.dtype() == cb.dtype() && ca.numel() == cb.numel() &&
+         std::memcmp(ca.raw_data(), cb.raw_data(), ca.nbytes()) == 0;
 }
 
 }  // namespace
@@ -201,8 +201,9 @@ TEST_CASE("cpu ISA: batch norm + ReLU + quantizer backward equals its two primit
             be.quantize_clip_backward_from_input(gq, ga2, gn, y, alpha, lvs, steps, 0.0, 1.0, scale);
             be.batch_norm_relu_backward(gx2, gw2, gb2, gq, y, x, mean, invstd, w, eps, state);
             Tensor gx1 = like(), gw1 = empty({C}), gb1 = empty({C}), ga1 = empty({});
+            const Tensor none;
             be.batch_norm_relu_quantize_backward(gx1, gw1, gb1, ga1, gn, y, x, mean, invstd, w, eps, alpha, lvs, steps,
-                                                 0.0, 1.0, scale, state);
+                                                 0.0, 1.0, scale, none, none, state);
             CHECK(same_bits(gx1, gx2));
             CHECK(same_bits(gw1, gw2));
             CHECK(same_bits(gb1, gb2));
@@ -210,7 +211,80 @@ TEST_CASE("cpu ISA: batch norm + ReLU + quantizer backward equals its two primit
             // gx over g itself
             Tensor over = cl ? nhwc(gn) : gn.clone(), gw3 = empty({C}), gb3 = empty({C}), ga3 = empty({});
             be.batch_norm_relu_quantize_backward(over, gw3, gb3, ga3, over, y, x, mean, invstd, w, eps, alpha, lvs,
-                                                 steps, 0.0, 1.0, scale, state);
+                                                 steps, 0.0, 1.0, scale, none, none, state);
+            CHECK(same_bits(over, gx2));
+            CHECK(same_bits(ga3, ga2));
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("cpu ISA: batch norm + ReLU + quantizer forward in one pass and backward from x equal the primitives") {
+  // batch_norm_relu_quantize_forward_training runs where it can (channels-last float32, C a multiple of 16, a
+  // vector quantizer kernel: the avx2 and avx512 caps) and then keeps no y: the backward recomputes it from x. Its
+  // q, codes, statistics and every gradient must be the bits of batch_norm_relu_forward_training +
+  // quantize_clip_forward_coded and of the two backward primitives; elsewhere it must decline (false, nothing
+  // written). Shapes as above, plus a NaN input (no code for it: codes come back undefined) and a negative zero.
+  CapGuard guard;
+  manual_seed(17);
+  const double eps = 1e-5, scale = 0.25, nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<float> lv{0, 1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 44, 48};
+  Tensor levels = empty({16});
+  for (int i = 0; i < 16; ++i) levels.data<float>()[i] = lv[static_cast<size_t>(i)] / 48.0f;
+  for (const Shape& s : std::vector<Shape>{{4, 16, 20, 20}, {3, 32, 9, 7}, {2, 64, 16, 16}, {2, 24, 8, 8}}) {
+    for (bool cl : {true, false}) {
+      const int64_t C = s[1];
+      auto fmt = [&](const Tensor& t) { return cl ? nhwc(t) : t.contiguous(); };
+      auto like = [&] { return cl ? nhwc_like(s) : empty(s); };
+      auto codes_like = [&] {
+        return empty(s, TensorOptions{}.dtype(DType::u8), cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
+      };
+      const Tensor w = randn({C}), b = randn({C}), alpha = full({}, 0.8);
+      for (bool with_nan : {false, true}) {
+        Tensor x = fmt(randn(s)), g = fmt(randn(s));
+        x.data<float>()[3] = -0.0f;
+        if (with_nan) x.data<float>()[7] = static_cast<float>(nan);
+        for (auto cap : {CpuIsa::Baseline, CpuIsa::Avx2, CpuIsa::Avx512}) {
+          if (cap > cpu::host_isa()) continue;
+          cpu::set_cpu_isa_cap(cap);
+          Backend& be = backend_by_name("cpu");
+          for (int grid = 0; grid < 2; ++grid) {
+            const Tensor lvs = grid ? Tensor() : levels;
+            const double steps = grid ? 15.0 : 0.0;
+            INFO((cl ? "channels-last" : "contiguous")
+                 << ", level " << cpu::isa_name(cap) << ", shape " << s[0] << "x" << s[1] << "x" << s[2] << "x" << s[3]
+                 << ", " << (grid ? "grid" : "levels") << (with_nan ? ", NaN input" : ""));
+            OpStatePtr state;
+            Tensor y = like(), mean2 = empty({C}), invstd2 = empty({C}), q2 = like(), codes2 = codes_like();
+            be.batch_norm_relu_forward_training(y, mean2, invstd2, x, w, b, eps, state);
+            const bool coded2 = be.quantize_clip_forward_coded(q2, codes2, y, alpha, lvs, steps, 0.0, 1.0);
+            Tensor q1 = like(), codes1 = codes_like(), mean1 = empty({C}), invstd1 = empty({C}), ya = empty({C}),
+                   yb = empty({C});
+            const bool fused = be.batch_norm_relu_quantize_forward_training(q1, codes1, mean1, invstd1, ya, yb, x, w, b,
+                                                                            eps, alpha, lvs, steps, 0.0, 1.0, state);
+            CHECK(fused == (cl && C % 16 == 0 && cap >= CpuIsa::Avx2));
+            if (!fused) continue;
+            CHECK(same_bits(q1, q2));
+            CHECK(same_bits(mean1, mean2));
+            CHECK(same_bits(invstd1, invstd2));
+            CHECK(codes1.defined() == coded2);
+            if (coded2) CHECK(same_bits(codes1, codes2));
+            Tensor gq = like(), ga2 = empty({}), gx2 = like(), gw2 = empty({C}), gb2 = empty({C});
+            be.quantize_clip_backward_from_input(gq, ga2, g, y, alpha, lvs, steps, 0.0, 1.0, scale);
+            be.batch_norm_relu_backward(gx2, gw2, gb2, gq, y, x, mean2, invstd2, w, eps, state);
+            const Tensor no_y;
+            Tensor gx1 = like(), gw1 = empty({C}), gb1 = empty({C}), ga1 = empty({});
+            be.batch_norm_relu_quantize_backward(gx1, gw1, gb1, ga1, g, no_y, x, mean1, invstd1, w, eps, alpha, lvs,
+                                                 steps, 0.0, 1.0, scale, ya, yb, state);
+            CHECK(same_bits(gx1, gx2));
+            CHECK(same_bits(gw1, gw2));
+            CHECK(same_bits(gb1, gb2));
+            CHECK(same_bits(ga1, ga2));
+            Tensor over = nhwc(g), gw3 = empty({C}), gb3 = empty({C}), ga3 = empty({});
+            be.batch_norm_relu_quantize_backward(over, gw3, gb3, ga3, over, no_y, x, mean1, invstd1, w, eps, alpha, lvs,
+                                                 steps, 0.0, 1.0, scale, ya, yb, state);
             CHECK(same_bits(over, gx2));
             CHECK(same_bits(ga3, ga2));
           }

@@ -13,6 +13,7 @@
 #include "backends/cpu/cpu_isa.h"
 #include "quant/ops.h"
 #include "quant/quant_resnet.h"
+#include "tensor/allocator.h"
 #include "tensor/generator.h"
 #include "test_scopes.h"
 
@@ -39,6 +40,7 @@ struct Step {
   Tensor loss;
   std::vector<std::pair<std::string, Tensor>> grads, buffers;
   int64_t fused_calls = 0;
+  size_t peak_bytes = 0;  // the cpu allocator's peak over forward + backward
 };
 
 // One training step of `model` on (x, y) with the fusion on or off.
@@ -46,11 +48,14 @@ Step train_step(nn::Module& model, const Tensor& x, const Tensor& y, bool fused)
   FusedScope scope(fused);
   autograd::Profiler::reset();
   Step s;
+  Allocator& alloc = allocator_for(kCPU);
+  alloc.reset_peak();
   {
     autograd::ProfilerGuard prof;
     s.loss = cross_entropy(model(x), y);
     s.loss.backward();
   }
+  s.peak_bytes = alloc.stats().peak_bytes;
   for (const auto& t : autograd::Profiler::report())
     if (t.op == "batch_norm_relu_quantize" && t.phase == "forward") s.fused_calls = t.calls;
   for (auto& [name, p] : model.named_parameters()) s.grads.emplace_back(name, p.grad());
@@ -89,6 +94,11 @@ TEST_CASE("batch_norm_relu_quantize: a quantized ResNet-20 step equals the two o
           const Step plain = train_step(*b, x, y, false);
           CHECK(fused.fused_calls == 9);  // one per block (bn1 + ReLU + conv2's quantizer)
           CHECK(plain.fused_calls == 0);
+          if (cl && cap >= cpu::CpuIsa::Avx2) {
+            // the one-pass forward keeps no ReLU output: at least the 3 stage-1 blocks' y (4x16x32x32 floats, 256
+            // KiB each) fewer bytes at the peak (the end of the forward)
+            CHECK(fused.peak_bytes + 3 * (size_t{256} << 10) <= plain.peak_bytes);
+          }
           CHECK(same_bits(fused.loss, plain.loss));
           REQUIRE(fused.grads.size() == plain.grads.size());
           for (size_t i = 0; i < fused.grads.size(); ++i) {
