@@ -106,6 +106,12 @@ void for_each_quantizer_case(std::initializer_list<QuantCase> cases, Body body) 
   }
 }
 
+// A quantizer's float32 operands on the current backend: the values v as a 1-D tensor and alpha as a scalar.
+std::pair<Tensor, Tensor> f32_operands(const std::vector<double>& v, double alpha) {
+  return {from_vector(v, {static_cast<int64_t>(v.size())}).to(DType::f32),
+          scalar_tensor(alpha, TensorOptions().dtype(DType::f32))};
+}
+
 }  // namespace
 
 TEST_CASE("fused activation quantizer: ties go low, clip boundaries, straight-through gradients by hand") {
@@ -194,8 +200,7 @@ TEST_CASE("cpu quantize_clip_forward equals ref with NaN, infinities, -0, ties a
     for (double lo : {0.0, -inf}) {
       auto run = [&](const std::string& be) {
         BackendScope scope(be);
-        const Tensor x = from_vector(v, {n}).to(DType::f32);
-        const Tensor a = scalar_tensor(alpha, TensorOptions().dtype(DType::f32));
+        const auto [x, a] = f32_operands(v, alpha);
         Tensor out = empty({n}), coef = empty({n}), mask = empty({n}, TensorOptions().dtype(DType::u8));
         const Tensor lv = ls.rounding ? Tensor() : ls.magnitudes.to(DType::f32);
         backend_for(x).quantize_clip_forward(out, mask, coef, x, a, lv, ls.steps, lo, 1.0);
@@ -209,8 +214,7 @@ TEST_CASE("cpu quantize_clip_forward equals ref with NaN, infinities, -0, ties a
         if (finite) {
           for (auto& e : w) e = std::isfinite(e) ? e : 0.5;
         }
-        const Tensor x = from_vector(w, {n}).to(DType::f32);
-        const Tensor a = scalar_tensor(alpha, TensorOptions().dtype(DType::f32));
+        const auto [x, a] = f32_operands(w, alpha);
         Tensor out = empty({n}), codes = empty({n}, TensorOptions().dtype(DType::u8));
         const Tensor lv = ls.rounding ? Tensor() : ls.magnitudes.to(DType::f32);
         const bool ok = backend_for(x).quantize_clip_forward_coded(out, codes, x, a, lv, ls.steps, lo, 1.0);
@@ -270,8 +274,7 @@ TEST_CASE("cpu quantize_clip_forward_coded from thresholds on x: ref's codes and
       for (double lo : {0.0, -inf}) {
         auto run = [&](const std::string& be) {
           BackendScope scope(be);
-          const Tensor x = from_vector(v, {n}).to(DType::f32);
-          const Tensor a = scalar_tensor(alpha, TensorOptions().dtype(DType::f32));
+          const auto [x, a] = f32_operands(v, alpha);
           Tensor out = empty({n}), codes = empty({n}, TensorOptions().dtype(DType::u8));
           REQUIRE(backend_for(x).quantize_clip_forward_coded(out, codes, x, a, ls.magnitudes.to(DType::f32), ls.steps,
                                                              lo, 1.0));
