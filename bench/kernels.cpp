@@ -181,6 +181,48 @@ void BM_QuantClip(benchmark::State& state, int mode) {
       static_cast<double>(x.numel()), benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
+// Batch norm + ReLU + the activation quantizer on a stage-1 activation (128x16x32x32, channels-last, 16 APoT-like
+// levels), forward and backward: 0 the primitives of the two ops (batch_norm_relu_forward_training and
+// quantize_clip_forward_coded, keeping y; quantize_clip_backward_from_input, then batch_norm_relu_backward), 1 the
+// fused pair (batch_norm_relu_quantize_forward_training, y recomputed by batch_norm_relu_quantize_backward). Before
+// each iteration a 64 MiB buffer is rewritten (not timed), so the operands start in memory as in a training step.
+void BM_BnReluQuant(benchmark::State& state, int mode) {
+  Tensor x = activation({128, 16, 32, 32}, true), g = activation(x.sizes(), true);
+  Tensor y = activation_out(x.sizes(), true), q = activation_out(x.sizes(), true), gx = activation_out(x.sizes(), true),
+         gq = activation_out(x.sizes(), true);
+  Tensor codes = empty(x.sizes(), TensorOptions().dtype(DType::u8), MemoryFormat::ChannelsLast);
+  Tensor w = ones({16}), bias = zeros({16}), mean = empty({16}), invstd = empty({16}), gw = empty({16}),
+         gb = empty({16}), ya = empty({16}), yb = empty({16});
+  Tensor alpha = full({}, 2.0f), galpha = empty({});
+  std::vector<float> lv{0, 1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 44, 48};
+  Tensor levels = empty({16});
+  for (int i = 0; i < 16; ++i) levels.data<float>()[i] = lv[static_cast<size_t>(i)] / 48.0f;
+  Backend& b = backend_for(x);
+  OpStatePtr st;
+  std::vector<float> flush(size_t{16} << 20, 1.0f);
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (size_t i = 0; i < flush.size(); i += 16) flush[i] += 1.0f;
+    benchmark::DoNotOptimize(flush.data());
+    state.ResumeTiming();
+    if (mode == 0) {
+      b.batch_norm_relu_forward_training(y, mean, invstd, x, w, bias, 1e-5, st);
+      b.quantize_clip_forward_coded(q, codes, y, alpha, levels, 0.0, 0.0, 1.0);
+      b.quantize_clip_backward_from_input(gq, galpha, g, y, alpha, levels, 0.0, 0.0, 1.0, 1.0);
+      b.batch_norm_relu_backward(gx, gw, gb, gq, y, x, mean, invstd, w, 1e-5, st);
+    } else {
+      Tensor c = codes;
+      if (!b.batch_norm_relu_quantize_forward_training(q, c, mean, invstd, ya, yb, x, w, bias, 1e-5, alpha, levels, 0.0,
+                                                       0.0, 1.0, st)) {
+        state.SkipWithError("no fused batch norm + ReLU + quantizer on this host");
+        return;
+      }
+      b.batch_norm_relu_quantize_backward(gx, gw, gb, galpha, g, Tensor(), x, mean, invstd, w, 1e-5, alpha, levels, 0.0,
+                                          0.0, 1.0, 1.0, ya, yb, st);
+    }
+  }
+}
+
 // The coded saves of a quantized conv's input (quant/coded_saves.h) on the same activation: 0 codebook_encode of
 // the quantizer's output (16 APoT levels times alpha), 1 codebook_decode back to float32.
 void BM_Codebook(benchmark::State& state, int mode) {
@@ -331,6 +373,8 @@ BENCHMARK_CAPTURE(BM_Actnn, pack_mask, 2)->Arg(1)->Unit(benchmark::kMillisecond)
 BENCHMARK_CAPTURE(BM_Actnn, unpack_mask, 3)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_QuantClip, forward, 0)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_QuantClip, backward_from_input, 1)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_BnReluQuant, two_ops, 0)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_BnReluQuant, fused, 1)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Codebook, encode, 0)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Codebook, decode, 1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MaxPool)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);

@@ -6,6 +6,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/saved_tensor.h"
+#include "nn/modules/batch_norm.h"
 
 namespace minidl::nn {
 
@@ -24,6 +25,12 @@ Tensor Module::operator()(Tensor&& x) {
 }
 
 Tensor Module::forward_owned(Tensor x) { return forward(x); }
+
+Tensor Module::forward_after_bn_relu(BatchNorm2d& bn, Tensor x) {
+  Tensor y = bn.forward_relu(x);
+  x = Tensor();  // the batch norm's input goes as soon as nothing needs it (under ActNN the tape holds only a copy)
+  return (*this)(std::move(y));
+}
 
 void Module::check_new_name(const std::string& name, const char* what) const {
   MINIDL_CHECK(!name.empty() && name.find('.') == std::string::npos, "nn::", type_name_, ": ", what, " name '", name,

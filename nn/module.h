@@ -17,6 +17,7 @@
 namespace minidl::nn {
 
 class Module;
+class BatchNorm2d;  // nn/modules/batch_norm.h
 using ModulePtr = std::shared_ptr<Module>;
 
 /// What load_state_dict found when strict=false (with strict=true any entry here is an error).
@@ -44,6 +45,11 @@ class Module {
   /// The computation on an input this call owns. The default is forward(x); ResNet frees the input batch once
   /// its first convolution has run (when the tape keeps only a compressed copy, that is memory given back).
   virtual Tensor forward_owned(Tensor x);
+  /// This module applied to relu(bn(x)) (a ResNet block's bn1 + ReLU before its second conv). The default is
+  /// (*this)(bn.forward_relu(x)), releasing x in between (the caller hands it over, as it did when it reassigned
+  /// its tensor); a module may compute both in one op (QuantConv2d folds the ReLU's output into
+  /// its input quantizer: quant/ops.h batch_norm_relu_quantize) with the same results.
+  virtual Tensor forward_after_bn_relu(BatchNorm2d& bn, Tensor x);
 
   /// "Conv2d", "BatchNorm2d", "ResNet", ...
   const std::string& type_name() const { return type_name_; }

@@ -48,6 +48,20 @@ struct CodedTensor;  // quant/coded_saves.h
 Tensor quantize_activation(const Tensor& x, const Tensor& alpha, const LevelSet& levels, Semantics sem,
                            double grad_scale, CodedTensor* coded);
 
+/// relu(batch_norm(x)) in training, then quantize_activation, as one op on host tensors: the same outputs, running
+/// statistics and gradients bit for bit as batch_norm_relu(x, ..., training = true) followed by
+/// quantize_activation(.., alpha, levels, sem, grad_scale, coded) without saved-tensor hooks; its backward is one
+/// Backend::batch_norm_relu_quantize_backward (the cpu backend runs the two passes block by block in cache).
+/// QuantConv2d::forward_after_bn_relu uses it for the batch norm + ReLU before a quantized conv in a ResNet block
+/// while fused_bn_relu_quantize() is on (default; MINIDL_QAT_FUSE_BN=0 or set_fused_bn_relu_quantize(false) turn
+/// it off).
+Tensor batch_norm_relu_quantize(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                                const Tensor& weight, const Tensor& bias, double momentum, double eps,
+                                const Tensor& alpha, const LevelSet& levels, Semantics sem, double grad_scale,
+                                CodedTensor* coded);
+bool fused_bn_relu_quantize();
+void set_fused_bn_relu_quantize(bool on);
+
 /// Sections 1.9 / 4.2: the first/last layer "8-bit" weights: m = max(w) (signed maximum, detached),
 /// codes = round(127 * w / m), out = codes * m / 127, identity gradient. clamp_codes (minidl's default) limits
 /// the codes to [-127, 127]; APoT-C does not (codes below -127 when |min w| > max w). m <= 0 is an error.

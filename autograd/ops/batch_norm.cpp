@@ -29,10 +29,6 @@ void check_bn(const Tensor& x, const Tensor& weight, const Tensor& bias, const T
   check_vec(rv, "running_var");
 }
 
-/// The running statistics' in-place update from a training step's batch mean and inverse std (no recording).
-void update_running_stats(const Tensor& running_mean, const Tensor& running_var, const Tensor& mean,
-                          const Tensor& invstd, int64_t n, double momentum, double eps);
-
 /// Dims reduced per channel: all but dim 1.
 std::vector<int64_t> non_channel_dims(int64_t rank) {
   return rank == 4 ? std::vector<int64_t>{0, 2, 3} : std::vector<int64_t>{0};
@@ -246,7 +242,7 @@ Tensor batch_norm_add_relu(const Tensor& x, const Tensor& residual, const Tensor
                                                       eps);
 }
 
-namespace {
+namespace ops_detail {
 
 void update_running_stats(const Tensor& running_mean, const Tensor& running_var, const Tensor& mean,
                           const Tensor& invstd, int64_t n, double momentum, double eps) {
@@ -262,6 +258,6 @@ void update_running_stats(const Tensor& running_mean, const Tensor& running_var,
   }
 }
 
-}  // namespace
+}  // namespace ops_detail
 
 }  // namespace minidl

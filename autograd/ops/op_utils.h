@@ -59,6 +59,12 @@ inline Tensor reuse_or_new(const Tensor& reuse, const Shape& shape, const Tensor
   return new_like(shape, like, format);
 }
 
+/// A batch norm's running statistics updated in place from a training step's batch mean and inverse std (biased
+/// variance; n values per channel), with PyTorch's momentum convention and the unbiased variance; no recording.
+/// Nothing when running_mean is undefined. Defined in batch_norm.cpp.
+void update_running_stats(const Tensor& running_mean, const Tensor& running_var, const Tensor& mean,
+                          const Tensor& invstd, int64_t n, double momentum, double eps);
+
 /// Checks conv2d's operands (dtypes, devices, ranks, groups, stride/padding/dilation, bias, that the kernel
 /// fits) with errors naming conv2d and the shapes; returns the output shape (N, K, P, Q). Defined in conv.cpp.
 Shape checked_conv_output(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p);

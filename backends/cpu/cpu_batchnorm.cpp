@@ -12,6 +12,7 @@
 // Fusions (both layouts): the ReLU after the batch norm, and the residual add before it (the tail of a ResNet
 // block, relu(bn(x) + residual)), applied in the affine pass; backward reads the ReLU mask from y in its
 // reduction pass (storing the masked gradient there when the residual needs it, which the second pass then reads).
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -20,6 +21,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/cpu_batchnorm_avx512.h"
 #include "backends/cpu/cpu_loops.h"
+#include "backends/cpu/cpu_quant_clip_blocks.h"
 #include "core/cpu_isa.h"
 
 namespace minidl {
@@ -238,23 +240,29 @@ std::vector<double> channel_sums(int64_t M, int64_t C, int width, BlockFn&& f) {
   return total;
 }
 
-// y[r, c] = epilogue(x[r, c] * a[c] + b[c], res[r, c]); res (rows like x) read only when Res
+// rows [0, rows) of y = epilogue(x * a + b, res), C values per row; res (rows like x) read only when Res. Each
+// element's value does not depend on where the rows sit, so a block computed into a buffer (the batch norm + ReLU +
+// quantizer op, in forward and again in backward) has the bits of the whole pass.
+template <typename T, bool Res = false, bool Relu = false>
+void affine_block(T* y, const T* x, const T* res, int64_t rows, int64_t C, const T* pa, const T* pb) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (use_avx512()) return cpu::bn_affine_rows_avx512(y, x, Res ? res : nullptr, 0, rows, C, pa, pb, Relu);
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * C;
+    const T* rr = Res ? res + r * C : xr;
+    T* yr = y + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) yr[c] = epilogue<Res, Relu>(xr[c] * pa[c] + pb[c], rr[c]);
+  }
+}
+
+// y[r, c] = epilogue(x[r, c] * a[c] + b[c], res[r, c]) over M rows, in parallel
 template <typename T, bool Res = false, bool Relu = false>
 void affine_rows(T* y, const T* x, const T* res, int64_t M, int64_t C, const std::vector<T>& a,
                  const std::vector<T>& b) {
-  const T* pa = a.data();
-  const T* pb = b.data();
   cpu::parallel_for(M, C, [&](int64_t r0, int64_t r1) {
-    if constexpr (std::is_same_v<T, float>) {
-      if (use_avx512()) return cpu::bn_affine_rows_avx512(y, x, Res ? res : nullptr, r0, r1, C, pa, pb, Relu);
-    }
-    for (int64_t r = r0; r < r1; ++r) {
-      const T* xr = x + r * C;
-      const T* rr = Res ? res + r * C : xr;
-      T* yr = y + r * C;
-#pragma omp simd
-      for (int64_t c = 0; c < C; ++c) yr[c] = epilogue<Res, Relu>(xr[c] * pa[c] + pb[c], rr[c]);
-    }
+    affine_block<T, Res, Relu>(y + r0 * C, x + r0 * C, Res ? res + r0 * C : nullptr, r1 - r0, C, a.data(), b.data());
   });
 }
 
@@ -310,18 +318,29 @@ void channel_moments(const T* x, int64_t M, int64_t C, std::vector<double>& mean
   }
 }
 
-template <typename T, bool Res = false, bool Relu = false>
-void bn_train_fwd_nhwc(T* y, const T* x, const T* res, int64_t M, int64_t C, double eps, const std::vector<double>& w,
-                       const std::vector<double>& b, std::vector<double>& mean, std::vector<double>& invstd) {
+// A training forward's batch statistics of x's M rows and its affine pass's coefficients: y = x * a + sh per
+// channel (a = w * invstd and sh = b - mean * a, computed in double, then rounded to T).
+template <typename T>
+void train_statistics(const T* x, int64_t M, int64_t C, double eps, const std::vector<double>& w,
+                      const std::vector<double>& b, std::vector<double>& mean, std::vector<double>& invstd,
+                      std::vector<T>& a, std::vector<T>& sh) {
   std::vector<double> var(static_cast<size_t>(C));
   channel_moments(x, M, C, mean, var);
-  std::vector<T> a(static_cast<size_t>(C)), sh(static_cast<size_t>(C));
+  a.assign(static_cast<size_t>(C), T(0));
+  sh.assign(static_cast<size_t>(C), T(0));
   for (size_t c = 0; c < static_cast<size_t>(C); ++c) {
     invstd[c] = 1.0 / std::sqrt(var[c] + eps);
     const double ac = invstd[c] * w[c];
     a[c] = static_cast<T>(ac);
     sh[c] = static_cast<T>(b[c] - mean[c] * ac);
   }
+}
+
+template <typename T, bool Res = false, bool Relu = false>
+void bn_train_fwd_nhwc(T* y, const T* x, const T* res, int64_t M, int64_t C, double eps, const std::vector<double>& w,
+                       const std::vector<double>& b, std::vector<double>& mean, std::vector<double>& invstd) {
+  std::vector<T> a, sh;
+  train_statistics(x, M, C, eps, w, b, mean, invstd, a, sh);
   affine_rows<T, Res, Relu>(y, x, res, M, C, a, sh);
 }
 
@@ -337,15 +356,23 @@ void bn_infer_nhwc(T* y, const T* x, int64_t M, int64_t C, double eps, const std
   affine_rows<T>(y, x, nullptr, M, C, a, sh);
 }
 
-// Backward over (M, C) rows; Relu, StoreMask, relu_y and gres as in bn_bwd.
-template <typename T, bool Relu = false, bool StoreMask = false>
+// A hook run on each row block of the backward's reduction pass before the block is summed (see
+// batch_norm_relu_quantize_backward); by default nothing.
+struct NoPre {
+  void operator()(int64_t, int64_t) const {}
+};
+
+// Backward over (M, C) rows; Relu, StoreMask, relu_y and gres as in bn_bwd. pre(r0, r1) runs first on each block of
+// rows of the reduction pass, in the thread that then sums it (it may write the block's gy).
+template <typename T, bool Relu = false, bool StoreMask = false, typename Pre = NoPre>
 void bn_bwd_nhwc(T* gx, T* gres, const T* gy, const T* relu_y, const T* x, int64_t M, int64_t C,
                  const std::vector<double>& mean, const std::vector<double>& invstd, const std::vector<double>& w,
-                 std::vector<double>& gw, std::vector<double>& gb) {
+                 std::vector<double>& gw, std::vector<double>& gb, const Pre& pre = Pre{}) {
   const double* m = mean.data();
   // the incoming gradient (masked by the ReLU when fused), written out in each loop so it vectorises
   // acc[0..C): sum gy; acc[C..2C): sum gy * (x - mean)
   const auto s = channel_sums(M, C, 2, [&](double* acc, int64_t r0, int64_t r1) {
+    pre(r0, r1);
     double* acc2 = acc + C;
     if constexpr (std::is_same_v<T, float>) {
       if (use_avx512())
@@ -449,9 +476,10 @@ void train_forward(const char* op, Tensor& y, Tensor& save_mean, Tensor& save_in
 
 // Backward, plain or through a fused ReLU whose output relu_y (when defined) masks gy; gres (when defined: the
 // fused residual's gradient) receives the masked gy. Each of gx, gres, gweight, gbias is written when defined.
+template <typename Pre = NoPre>
 void backward(const char* op, Tensor& gx, Tensor& gres, Tensor& gweight, Tensor& gbias, const Tensor& gy,
               const Tensor& x, const Tensor& save_mean, const Tensor& save_invstd, const Tensor& weight,
-              const Tensor& relu_y) {
+              const Tensor& relu_y, const Pre& pre = Pre{}) {
   const BnGeom g = check_bn_input(op, x);
   const DType dt = x.dtype();
   cpu::check_tensor(op, "gy", gy, dt, x.sizes());
@@ -486,7 +514,8 @@ void backward(const char* op, Tensor& gx, Tensor& gres, Tensor& gweight, Tensor&
     with_flags(yp != nullptr, gresp != nullptr, [&](auto relu_flag, auto store_flag) {
       constexpr bool rl = decltype(relu_flag)::value, store = decltype(store_flag)::value;
       if (nhwc)
-        bn_bwd_nhwc<T, rl, store>(gxp, gresp, gyc.data<T>(), yp, xc.data<T>(), g.N * g.S, g.C, mean, invstd, w, gw, gb);
+        bn_bwd_nhwc<T, rl, store>(gxp, gresp, gyc.data<T>(), yp, xc.data<T>(), g.N * g.S, g.C, mean, invstd, w, gw, gb,
+                                  pre);
       else
         bn_bwd<T, rl, store>(gxp, gresp, gyc.data<T>(), yp, xc.data<T>(), g, mean, invstd, w, gw, gb);
     });
@@ -571,6 +600,137 @@ void CpuBackend::batch_norm_add_relu_backward(Tensor& gx, Tensor& gresidual, Ten
   const char* op = "batch_norm_add_relu_backward";
   MINIDL_CHECK(y.defined(), op, " (backend cpu): y is required");
   backward(op, gx, gresidual, gweight, gbias, gy, x, save_mean, save_invstd, weight, y);
+}
+
+// ---- batch norm + ReLU + activation quantizer (quant::batch_norm_relu_quantize), channels-last float32 ----
+// Forward: the batch statistics, then per block of kRowsPerBlock rows y = relu(x * a + sh) into a per-thread buffer
+// and the quantizer's forward kernel from there into q (and codes): y never goes to memory, and the op saves only
+// x, the statistics and a, sh. Backward: per block, y again into the buffer (the same kernel on the same values,
+// so the same bits), the quantizer's backward kernel from it (gq over gx, the alpha partials of its whole
+// 4096-element chunks: C * kRowsPerBlock is a multiple of 4096 for C a multiple of 16), the ReLU's mask applied
+// to gq, then the block's batch-norm sums, all while the block is in cache; the batch norm's gx pass follows. The
+// same bits as batch_norm_relu + quantize_activation (tests/backends/test_cpu_batchnorm_isa.cpp,
+// tests/quant/test_bn_relu_quant.cpp). Anything else (other dtypes or layouts, C not a multiple of 16, quantizers
+// without a vector kernel on this host) is left to the base class's primitives.
+
+namespace {
+
+bool nhwc_f32_like(const Tensor& t, const Tensor& x) {
+  return t.defined() && t.dtype() == DType::f32 && t.device().is_cpu() && t.sizes() == x.sizes() && cpu::is_nhwc(t);
+}
+
+bool fused_shapes_fit(const Tensor& x) {
+  return nhwc_f32_like(x, x) && x.dim() == 4 && (x.size(1) * kRowsPerBlock) % cpu::QuantClipBlockKernels::kChunk == 0;
+}
+
+// A per-thread buffer of n floats (one block of rows), kept between calls.
+float* block_buffer(int64_t n) {
+  thread_local std::vector<float> buf;
+  if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<size_t>(n));
+  return buf.data();
+}
+
+}  // namespace
+
+bool CpuBackend::batch_norm_relu_quantize_forward_training(Tensor& q, Tensor& codes, Tensor& save_mean,
+                                                           Tensor& save_invstd, Tensor& y_scale, Tensor& y_shift,
+                                                           const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                                           double eps, const Tensor& alpha, const Tensor& levels,
+                                                           double steps, double lo, double hi, OpStatePtr&) {
+  const char* op = "batch_norm_relu_quantize_forward_training";
+  if (!fused_shapes_fit(x) || !nhwc_f32_like(q, x) || (codes.defined() && !cpu::is_nhwc(codes))) return false;
+  const auto k = cpu::QuantClipBlockKernels::make(alpha, levels, steps, lo, hi);
+  if (!k) return false;
+  if (codes.defined()) cpu::check_tensor(op, "codes", codes, DType::u8, x.sizes());
+  MINIDL_CHECK(save_mean.defined() && save_invstd.defined() && y_scale.defined() && y_shift.defined(), op,
+               " (backend cpu): save_mean, save_invstd, y_scale and y_shift are required");
+  const BnGeom g = check_bn_input(op, x);
+  const int64_t M = g.N * g.S, C = g.C;
+  const auto w = channel_values(op, "weight", weight, C, DType::f32, 1.0);
+  const auto b = channel_values(op, "bias", bias, C, DType::f32, 0.0);
+  std::vector<double> mean(static_cast<size_t>(C)), invstd(static_cast<size_t>(C));
+  std::vector<float> a, sh;
+  const float* xp = x.data<float>();
+  train_statistics(xp, M, C, eps, w, b, mean, invstd, a, sh);
+  float* qp = q.data<float>();
+  uint8_t* cp = codes.defined() ? codes.data<uint8_t>() : nullptr;
+  const int64_t blocks = (M + kRowsPerBlock - 1) / kRowsPerBlock;
+  std::atomic<bool> all_coded{true};
+  cpu::parallel_for(blocks, kRowsPerBlock * C * 4, [&](int64_t b0, int64_t b1) {
+    float* y = block_buffer(kRowsPerBlock * C);
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t r0 = blk * kRowsPerBlock, rows = std::min(M, r0 + kRowsPerBlock) - r0;
+      affine_block<float, false, true>(y, xp + r0 * C, nullptr, rows, C, a.data(), sh.data());
+      if (!k->forward(qp + r0 * C, cp ? cp + r0 * C : nullptr, y, rows * C))
+        all_coded.store(false, std::memory_order_relaxed);
+    }
+  });
+  if (!all_coded.load()) codes = Tensor();
+  store_channels(op, "save_mean", save_mean, mean, DType::f32);
+  store_channels(op, "save_invstd", save_invstd, invstd, DType::f32);
+  store_channels(op, "y_scale", y_scale, std::vector<double>(a.begin(), a.end()), DType::f32);
+  store_channels(op, "y_shift", y_shift, std::vector<double>(sh.begin(), sh.end()), DType::f32);
+  return true;
+}
+
+void CpuBackend::batch_norm_relu_quantize_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, Tensor& galpha,
+                                                   const Tensor& g, const Tensor& y, const Tensor& x,
+                                                   const Tensor& save_mean, const Tensor& save_invstd,
+                                                   const Tensor& weight, double eps, const Tensor& alpha,
+                                                   const Tensor& levels, double steps, double lo, double hi,
+                                                   double scale, const Tensor& y_scale, const Tensor& y_shift,
+                                                   OpStatePtr& state) {
+  using Kernels = cpu::QuantClipBlockKernels;
+  const char* op = "batch_norm_relu_quantize_backward";
+  std::unique_ptr<Kernels> k;
+  const bool operands_fit =
+      fused_shapes_fit(x) && nhwc_f32_like(g, x) && nhwc_f32_like(gx, x) && (!y.defined() || nhwc_f32_like(y, x)) &&
+      (!galpha.defined() || (galpha.dtype() == DType::f32 && galpha.numel() == 1 && galpha.device().is_cpu()));
+  if (operands_fit) k = Kernels::make(alpha, levels, steps, lo, hi);
+  if (!k) {
+    MINIDL_CHECK(
+        y.defined(), op,
+        " (backend cpu): without y (recomputed from x) the operands must be the fused forward's: channels-last "
+        "float32, C a multiple of 16, a quantizer with a vector kernel on this host");
+    Backend::batch_norm_relu_quantize_backward(gx, gweight, gbias, galpha, g, y, x, save_mean, save_invstd, weight, eps,
+                                               alpha, levels, steps, lo, hi, scale, y_scale, y_shift, state);
+    return;
+  }
+  const int64_t n = g.numel(), C = x.size(1);
+  std::vector<float> a, sh;
+  if (!y.defined()) {
+    MINIDL_CHECK(y_scale.defined() && y_shift.defined(), op,
+                 " (backend cpu): y_scale and y_shift are required when y is not given");
+    const auto av = channel_values(op, "y_scale", y_scale, C, DType::f32, 1.0);
+    const auto shv = channel_values(op, "y_shift", y_shift, C, DType::f32, 0.0);
+    a.assign(av.begin(), av.end());  // exact: they were float32
+    sh.assign(shv.begin(), shv.end());
+  }
+  std::vector<double> partial(static_cast<size_t>((n + Kernels::kChunk - 1) / Kernels::kChunk), 0.0);
+  float* gq = gx.data<float>();
+  const float* gp = g.data<float>();
+  const float* xp = x.data<float>();
+  const float* yp = y.defined() ? y.data<float>() : nullptr;
+  // run by the batch norm's reduction pass on each block of rows, just before it sums the block's gq
+  const auto pre = [&](int64_t r0, int64_t r1) {
+    const int64_t b0 = r0 * C, len = (r1 - r0) * C;
+    const float* yb = yp ? yp + b0 : nullptr;
+    if (!yb) {
+      float* buf = block_buffer(kRowsPerBlock * C);
+      affine_block<float, false, true>(buf, xp + b0, nullptr, r1 - r0, C, a.data(), sh.data());
+      yb = buf;
+    }
+    for (int64_t i = 0; i < len; i += Kernels::kChunk) {
+      const int64_t m = std::min(len - i, Kernels::kChunk);
+      partial[static_cast<size_t>((b0 + i) / Kernels::kChunk)] = k->backward(gq + b0 + i, gp + b0 + i, yb + i, m);
+    }
+    float* gblock = gq + b0;
+#pragma omp simd
+    for (int64_t i = 0; i < len; ++i) gblock[i] = relu_mask(gblock[i], yb[i]);
+  };
+  Tensor no_gres, no_relu_y;  // the ReLU's mask is applied above
+  backward(op, gx, no_gres, gweight, gbias, gx, x, save_mean, save_invstd, weight, no_relu_y, pre);
+  Kernels::store(galpha, partial, scale);
 }
 
 }  // namespace minidl

@@ -3,7 +3,8 @@
 // time. Encoding: an element's code is the count of entries whose key (codebook_key) is below its key (vectorised
 // compares over the block for code books of up to 32 entries, a binary search beyond), then the entry at that code
 // must have the element's key (one table load): exact bits or failure. Decoding is one load from a 256-entry table
-// (the entries, NaN past them) per element.
+// (the entries, NaN past them) per element; float32 books of up to 32 entries decode through register permutes
+// (AVX2: four 8-entry tables, AVX-512: one two-table permute).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -147,12 +148,35 @@ template <typename T>
   }
   for (; i < e; ++i) out[i] = table[codes[i]];
 }
+// GCC 12 reports the "undefined" pass-through operand of _mm512_cvtepu8_epi32 as maybe-uninitialized once inlined
+// (a false positive: the mask is all ones).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// The same with AVX-512: sixteen codes at a time through one two-table permute (vpermt2ps: bits 0-4 of the code
+// pick one of the 32 entries); a code of 32 or more takes the table's NaN. About a quarter of the AVX2 form's
+// instructions per element (the coded saves' decode in every quantized conv's backward).
+[[gnu::target("avx512f,avx512bw,avx512vl,avx512dq")]] void decode_f32_avx512_32(float* out, const uint8_t* codes,
+                                                                                const float* table, int64_t b,
+                                                                                int64_t e) {
+  const __m512 t0 = _mm512_loadu_ps(table), t1 = _mm512_loadu_ps(table + 16);
+  const __m512 nan = _mm512_set1_ps(std::numeric_limits<float>::quiet_NaN());
+  const __m512i last = _mm512_set1_epi32(31);
+  int64_t i = b;
+  for (; i + 16 <= e; i += 16) {
+    const __m512i k = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + i)));
+    const __m512 v = _mm512_permutex2var_ps(t0, k, t1);
+    _mm512_storeu_ps(out + i, _mm512_mask_mov_ps(v, _mm512_cmpgt_epi32_mask(k, last), nan));
+  }
+  for (; i < e; ++i) out[i] = table[codes[i]];
+}
+#pragma GCC diagnostic pop
 template <typename T>
 void decode_base(T* out, const uint8_t* codes, const T* table, int64_t b, int64_t e) {
   decode_range(out, codes, table, b, e);
 }
 
 bool have_avx2() { return cpu::isa_enabled(cpu::CpuIsa::Avx2); }
+bool have_avx512() { return cpu::isa_enabled(cpu::CpuIsa::Avx512); }
 
 }  // namespace
 
@@ -193,7 +217,7 @@ void CpuBackend::codebook_decode(Tensor& out, const Tensor& codes, const Tensor&
     const uint8_t* cp = codes.data<uint8_t>();
     auto fn = have_avx2() ? decode_avx2<T> : decode_base<T>;
     if constexpr (std::is_same_v<T, float>) {
-      if (have_avx2() && codebook.numel() <= 32) fn = decode_f32_avx2_32;
+      if (have_avx2() && codebook.numel() <= 32) fn = have_avx512() ? decode_f32_avx512_32 : decode_f32_avx2_32;
     }
     const int64_t total = out.numel(), nblocks = (total + kBlock - 1) / kBlock;
     cpu::parallel_for(nblocks, kBlock,

@@ -10,8 +10,10 @@
 // chunks in order (each chunk in 8 fixed lanes): the same result for any thread count and any operand alignment.
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -21,6 +23,7 @@
 #include "backends/cpu/cpu_loops.h"
 #include "backends/cpu/cpu_quant_clip_avx2.h"
 #include "backends/cpu/cpu_quant_clip_avx512.h"
+#include "backends/cpu/cpu_quant_clip_blocks.h"
 
 namespace minidl {
 namespace {
@@ -40,6 +43,10 @@ struct FwdArgs {
   const T* lv;  // null: the uniform rounding path
   const T* mid;
   size_t nm;
+  // float32 sets that run quant_clip_levels_by_thresholds_avx512 (no mask / coef wanted): its 16 thresholds on x and
+  // 16 outputs (LevelThresholds); null otherwise
+  const T* thr = nullptr;
+  const T* thr_out = nullptr;
 };
 
 // Elements [b, e) of the forward. Always inlined so each target variant below gets its own vector code. Each
@@ -128,6 +135,65 @@ bool levels_kernel_fits(const FwdArgs<T>& A) {
   return std::none_of(A.mid, A.mid + A.nm, [](T m) { return std::isnan(m); });
 }
 
+// The forward's level index of one float32 x as every levels kernel computes it: v = x / a, the clamp, the number of
+// midpoints below.
+int32_t level_index(const FwdArgs<float>& A, float x) {
+  const float v = x / A.a;
+  const float t = v < A.lo ? A.lo : v;
+  const float c = A.hi < t ? A.hi : t;
+  int32_t k = 0;
+  for (size_t j = 0; j < A.nm; ++j) k += static_cast<int32_t>(A.mid[j] < c);
+  return k;
+}
+
+// Floats in their numeric order as unsigned integers (-0 just below +0); NaN excluded.
+uint32_t order_key(float f) {
+  const uint32_t b = std::bit_cast<uint32_t>(f);
+  return (b & 0x80000000u) != 0 ? ~b : (b | 0x80000000u);
+}
+float from_order_key(uint32_t k) { return std::bit_cast<float>((k & 0x80000000u) != 0 ? (k & 0x7fffffffu) : ~k); }
+
+// What quant_clip_levels_by_thresholds_avx512 reads in place of the division: t[j] = the smallest float x with
+// level_index(x) >= j + 1 (NaN when no x reaches it), outs[k] = lv[k] * a rounded as the kernels round it. Exact
+// because level_index only grows with x for a > 0 (a division by a positive number, a clamp and a count are
+// monotone; -0 and +0 get one index), so "x reaches t[j]" is "its index exceeds j" for every non-NaN x, and NaN
+// reaches nothing (index 0, as in the kernels).
+struct LevelThresholds {
+  alignas(64) float t[16];
+  alignas(64) float outs[16];
+};
+bool level_thresholds(const FwdArgs<float>& A, LevelThresholds& th) {
+  if (!(A.a > 0.0f) || !std::isfinite(A.a) || A.lv == nullptr || A.nm + 1 > 16) return false;
+  const float inf = std::numeric_limits<float>::infinity();
+  const uint32_t lowest = order_key(-inf), highest = order_key(inf);
+  for (size_t j = 0; j < 16; ++j) {
+    th.outs[j] = j <= A.nm ? A.lv[j] * A.a : 0.0f;
+    th.t[j] = std::numeric_limits<float>::quiet_NaN();
+    const int32_t want = static_cast<int32_t>(j) + 1;
+    if (j >= A.nm || level_index(A, inf) < want) continue;
+    if (level_index(A, -inf) >= want) {
+      th.t[j] = -inf;
+      continue;
+    }
+    uint32_t lo = lowest, hi = highest;  // level_index(lo) < want <= level_index(hi)
+    while (hi - lo > 1) {
+      const uint32_t m = lo + (hi - lo) / 2;
+      (level_index(A, from_order_key(m)) >= want ? hi : lo) = m;
+    }
+    th.t[j] = from_order_key(hi);
+  }
+  return true;
+}
+
+// Points A at th when the threshold kernel can replace the division for it (AVX-512, float32 levels the vector
+// kernels take, no mask / coef wanted).
+void use_thresholds(FwdArgs<float>& A, LevelThresholds& th) {
+  if (A.mask != nullptr || !cpu::isa_enabled(cpu::CpuIsa::Avx512) || !levels_kernel_fits(A)) return;
+  if (!level_thresholds(A, th)) return;
+  A.thr = th.t;
+  A.thr_out = th.outs;
+}
+
 // The hand-written kernels (AVX2: cpu_quant_clip_avx2.h, AVX-512: cpu_quant_clip_avx512.h) for float32 level sets of
 // up to 16 levels and for the uniform grid, each forward and backward from the input, behind two signatures:
 // elements [b, b + n) of A's operands, n a multiple of the kernel's vector width.
@@ -154,6 +220,10 @@ bool levels_fwd(const FwdArgs<float>& A, int64_t b, int64_t n) {
 template <GridKernel K>
 bool grid_fwd(const FwdArgs<float>& A, int64_t b, int64_t n) {
   return K(A.out + b, at(A.mask, b), at(A.coef, b), at(A.codes, b), A.x + b, n, A.a, A.lo, A.hi, A.steps);
+}
+bool levels_thr_fwd(const FwdArgs<float>& A, int64_t b, int64_t n) {
+  cpu::quant_clip_levels_by_thresholds_avx512(A.out + b, at(A.codes, b), A.x + b, n, A.thr, A.thr_out);
+  return true;
 }
 template <LevelsBackwardKernel K>
 void levels_bwd(const FwdArgs<float>& F, float* gx, double* lane, const float* gy, int64_t b, int64_t n) {
@@ -359,6 +429,7 @@ template <typename T>
 FwdFn<T> pick_fwd(const FwdArgs<T>& A) {
   if (!have_avx2()) return fwd_base<T>;
   if constexpr (std::is_same_v<T, float>) {
+    if (A.thr != nullptr && A.mask == nullptr && have_avx512()) return fwd_vec<16, levels_thr_fwd>;
     if (levels_kernel_fits(A)) {
       return have_avx512() ? fwd_vec<16, levels_fwd<cpu::quant_clip_levels_avx512>>
                            : fwd_vec<8, levels_fwd<cpu::quant_clip_levels_avx2>>;
@@ -470,6 +541,22 @@ void backward_chunks(Tensor& galpha, int64_t n, int64_t work_per_element, double
   store_galpha<T>(galpha, partial, scale);
 }
 
+// quantize_clip_backward_from_input's one-pass vector kernel for float32 operands on this host (null: none covers
+// them; the forward-into-buffers path runs instead), shared with cpu::QuantClipBlockKernels.
+template <typename T>
+using FusedBwd = double (*)(const FwdArgs<T>&, T*, const T*, int64_t, int64_t);
+FusedBwd<float> pick_fused_bwd(const FwdArgs<float>& F) {
+  if (have_avx2() && levels_kernel_fits(F)) {
+    return have_avx512() ? bwd_vec_chunk<16, levels_bwd<cpu::quant_clip_levels_backward_avx512>>
+                         : bwd_vec_chunk<8, levels_bwd<cpu::quant_clip_levels_backward_avx2>>;
+  }
+  if (have_avx2() && F.lv == nullptr) {
+    return have_avx512() ? bwd_vec_chunk<16, grid_bwd<cpu::quant_clip_grid_backward_avx512>>
+                         : bwd_vec_chunk<8, grid_bwd<cpu::quant_clip_grid_backward_avx2>>;
+  }
+  return nullptr;
+}
+
 // True when a and b (same sizes) lay their elements out identically (strides of size-1 dims do not matter).
 bool same_layout(const Tensor& a, const Tensor& b) {
   if (a.sizes() != b.sizes()) return false;
@@ -542,6 +629,8 @@ bool clip_forward(const char* op, Tensor& out, Tensor& mask, Tensor& coef, Tenso
                  t.mid.size()};
     const int64_t n = x.numel();
     const int64_t nblocks = (n + kBlock - 1) / kBlock;
+    LevelThresholds th;
+    if constexpr (std::is_same_v<T, float>) use_thresholds(A, th);
     const FwdFn<T> fwd = pick_fwd(A);
     std::atomic<bool> ok{true};
     cpu::parallel_for(nblocks, kBlock * 4, [&](int64_t b, int64_t e) {
@@ -650,16 +739,8 @@ void CpuBackend::quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, c
     const FwdFn<T> fwd = pick_fwd(F);
     const BwdFn<T> bwd = pick_bwd<T>();
     // float32 operands the vector kernels cover: one fused pass per chunk (no mask / coef buffers)
-    double (*fused)(const FwdArgs<T>&, T*, const T*, int64_t, int64_t) = nullptr;
-    if constexpr (std::is_same_v<T, float>) {
-      if (have_avx2() && levels_kernel_fits(F)) {
-        fused = have_avx512() ? bwd_vec_chunk<16, levels_bwd<cpu::quant_clip_levels_backward_avx512>>
-                              : bwd_vec_chunk<8, levels_bwd<cpu::quant_clip_levels_backward_avx2>>;
-      } else if (have_avx2() && F.lv == nullptr) {
-        fused = have_avx512() ? bwd_vec_chunk<16, grid_bwd<cpu::quant_clip_grid_backward_avx512>>
-                              : bwd_vec_chunk<8, grid_bwd<cpu::quant_clip_grid_backward_avx2>>;
-      }
-    }
+    FusedBwd<T> fused = nullptr;
+    if constexpr (std::is_same_v<T, float>) fused = pick_fused_bwd(F);
     backward_chunks<T>(galpha, n, 4, scale, [&](int64_t lo_i, int64_t hi_i) {
       return fused != nullptr ? fused(F, gxp, gp, lo_i, hi_i) : bwd_from_input_chunk(F, gxp, gp, lo_i, hi_i, fwd, bwd);
     });
@@ -755,4 +836,71 @@ void CpuBackend::pact_backward_from_input(Tensor& gx, Tensor& galpha, const Tens
   });
 }
 
+namespace cpu {
+namespace {
+
+class QuantClipBlockKernelsF32 final : public QuantClipBlockKernels {
+ public:
+  QuantClipBlockKernelsF32(float a, LevelTable<float> table, double steps, double lo, double hi, bool has_levels)
+      : table_(std::move(table)) {
+    F_ = FwdArgs<float>{nullptr,
+                        nullptr,
+                        nullptr,
+                        nullptr,
+                        nullptr,
+                        a,
+                        static_cast<float>(lo),
+                        static_cast<float>(hi),
+                        static_cast<float>(steps),
+                        has_levels ? table_.lv.data() : nullptr,
+                        table_.mid.data(),
+                        table_.mid.size()};
+    Ffwd_ = F_;
+    use_thresholds(Ffwd_, th_);
+    fwd_ = pick_fwd(Ffwd_);
+    bwd_ = pick_fused_bwd(F_);
+  }
+  bool usable() const { return bwd_ != nullptr; }
+  bool forward(float* q, uint8_t* codes, const float* y, int64_t n) const override {
+    FwdArgs<float> A = Ffwd_;
+    A.out = q;
+    A.codes = codes;
+    A.x = y;
+    return fwd_(A, 0, n);
+  }
+  double backward(float* gx, const float* gy, const float* y, int64_t n) const override {
+    FwdArgs<float> A = F_;
+    A.x = y;
+    return bwd_(A, gx, gy, 0, n);
+  }
+
+ private:
+  LevelTable<float> table_;  // F_ points into it
+  LevelThresholds th_{};     // the forward's thresholds, when it runs the threshold kernel
+  FwdArgs<float> F_{};       // the backward's arguments
+  FwdArgs<float> Ffwd_{};    // the forward's: F_, plus th_ when used
+  FwdFn<float> fwd_ = nullptr;
+  FusedBwd<float> bwd_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<QuantClipBlockKernels> QuantClipBlockKernels::make(const Tensor& alpha, const Tensor& levels,
+                                                                   double steps, double lo, double hi) {
+  const char* op = "quantize_clip (blocks)";
+  static_assert(kChunk == kSumChunk, "the primitive's alpha-sum chunk");
+  if (!alpha.defined() || alpha.dtype() != DType::f32 || !alpha.device().is_cpu() || alpha.numel() != 1) return nullptr;
+  if (levels.defined() && (levels.dtype() != DType::f32 || !levels.device().is_cpu())) return nullptr;
+  check_clip_args(op, alpha, alpha, levels, steps, lo, hi);  // alpha stands in for x: only its dtype is read
+  auto k = std::make_unique<QuantClipBlockKernelsF32>(cpu::contiguous_input(alpha).data<float>()[0],
+                                                      level_table<float>(op, levels), steps, lo, hi, levels.defined());
+  if (!k->usable()) return nullptr;
+  return k;
+}
+
+void QuantClipBlockKernels::store(Tensor& galpha, const std::vector<double>& partial, double scale) {
+  store_galpha<float>(galpha, partial, scale);
+}
+
+}  // namespace cpu
 }  // namespace minidl

@@ -108,6 +108,22 @@ MINIDL_AVX512 void quant_clip_levels_avx512(float* out, uint8_t* mask, float* co
   }
 }
 
+MINIDL_AVX512 void quant_clip_levels_by_thresholds_avx512(float* out, uint8_t* codes, const float* x, int64_t n,
+                                                          const float* t, const float* outs) {
+  const __m512 tv = _mm512_loadu_ps(t), ov = _mm512_loadu_ps(outs);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __m512 xv = _mm512_loadu_ps(x + i);
+    __m512i k = _mm512_setzero_si512();
+    for (int step = 8; step >= 1; step /= 2) {
+      const __m512i probe = _mm512_add_epi32(k, _mm512_set1_epi32(step - 1));
+      const __mmask16 reached = _mm512_cmp_ps_mask(xv, _mm512_permutexvar_ps(probe, tv), _CMP_GE_OQ);
+      k = _mm512_mask_add_epi32(k, reached, k, _mm512_set1_epi32(step));
+    }
+    _mm512_storeu_ps(out + i, _mm512_permutexvar_ps(k, ov));
+    if (codes != nullptr) _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + i), _mm512_cvtepi32_epi8(k));
+  }
+}
+
 MINIDL_AVX512 void quant_clip_levels_backward_avx512(float* gx, double* lane, const float* gy, const float* x,
                                                      int64_t n, float a, float lo, float hi, const float* lv,
                                                      const float* mid, size_t nm) {

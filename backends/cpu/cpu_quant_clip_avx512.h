@@ -14,6 +14,14 @@ namespace minidl::cpu {
 void quant_clip_levels_avx512(float* out, uint8_t* mask, float* coef, uint8_t* codes, const float* x, int64_t n,
                               float a, float lo, float hi, const float* lv, const float* mid, size_t nm);
 
+/// The same forward without mask and coef, from thresholds on x instead of a division: the level index is the number
+/// of entries t[j] with x >= t[j] (a four-step binary search; t ascending, padded with NaN, which no x reaches),
+/// out = outs[k] and codes (when not null) = k. The caller derives t[j] as the smallest float x whose index by
+/// quant_clip_levels_avx512 is at least j + 1 (that index only grows with x) and outs[k] = lv[k] * a as that kernel
+/// rounds it, so both kernels give the same bits, NaN included (index 0); n a multiple of 16.
+void quant_clip_levels_by_thresholds_avx512(float* out, uint8_t* codes, const float* x, int64_t n, const float* t,
+                                            const float* outs);
+
 /// The backward from the forward's input in one pass, for n a multiple of 16: with v, c, q, mask and coef as the
 /// forward makes them, gx = gy * mask (gx null: skipped) and lane[j % 8] += double(gy * coef) for element j, in
 /// order (the lanes of the cpu backend's alpha sum: its chunk loop continues them). No mask, coef or out reaches

@@ -88,8 +88,7 @@ Tensor BasicBlock::forward(const Tensor& x) {
   // batch norm the budget of the conv saved just before it, which must be conv2, not the shortcut's conv.
   const Tensor identity = shortcut(x, false);
   Tensor out = (*conv1)(x);
-  out = bn1->forward_relu(out);
-  out = (*conv2)(out);
+  out = conv2->forward_after_bn_relu(*bn1, std::move(out));  // relu(bn1(out)) into conv2 (one op for a quantized conv2)
   check_shortcut(identity, out);
   const Module* act = relu.get();
   if (act && typeid(*act) == typeid(ReLU)) return bn2->forward_add_relu(out, identity);

@@ -51,7 +51,7 @@ Tensor BatchNorm2d::forward_impl(const Tensor& x, bool relu, const Tensor& resid
                num_features, ", H, W), got ", shape_str(x.sizes()));
   // Without running statistics PyTorch normalises with batch statistics in eval too.
   const bool use_batch_stats = is_training() || !running_mean.defined();
-  if (is_training() && num_batches_tracked.defined()) count_batch();
+  if (is_training()) count_batch();
   if (is_training() && training_override) return training_override->forward(*this, x, relu, residual);
   if (residual.defined())
     return batch_norm_add_relu(x, residual, running_mean, running_var, weight, bias, use_batch_stats, options.momentum,
@@ -67,6 +67,7 @@ Tensor BatchNorm2d::forward_impl(const Tensor& x, bool relu, const Tensor& resid
 // profiled host time in those copies). The mirror is read from the device only when the tensor is not the one it
 // last wrote (first step, load_state_dict, to()).
 void BatchNorm2d::count_batch() {
+  if (!num_batches_tracked.defined()) return;
   if (num_batches_tracked.device().is_cpu()) {
     num_batches_tracked.data<int64_t>()[0] += 1;
     num_batches_tracked.bump_version();

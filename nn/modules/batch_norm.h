@@ -44,12 +44,13 @@ class BatchNorm2d : public Module {
   Tensor running_mean, running_var, num_batches_tracked;  // (C), (C), i64 0-dim when tracking
   /// When set, training-mode forwards go through it (num_batches_tracked is still counted here).
   std::shared_ptr<BatchNormTrainingOverride> training_override;
+  /// num_batches_tracked += 1, as a training forward does; for an op that computes this module's training forward
+  /// itself (quant::batch_norm_relu_quantize). Nothing when the counter is not tracked.
+  void count_batch();
 
  private:
   // residual: added before the ReLU when defined (relu must then be true)
   Tensor forward_impl(const Tensor& x, bool relu, const Tensor& residual = {});
-  /// num_batches_tracked += 1 (see the .cpp for why a device counter has a host mirror).
-  void count_batch();
 
   // The host mirror of a device num_batches_tracked: trusted while the tensor is the storage and version it last
   // wrote (a load, copy_ or move re-reads it once).

@@ -80,9 +80,20 @@ std::vector<Tensor> run_all(const Inputs& in) {
 
 bool same_bits(const Tensor& a, const Tensor& b) {
   const Tensor ca = a.contiguous(), cb = b.contiguous();
-  return ca.numel() == cb.numel() &&
-         std::memcmp(ca.data<float>(), cb.data<float>(), static_cast<size_t>(ca.numel()) * sizeof(float)) == 0;
+  return ca.dtype() == cb.dtype() && ca.numel() == cb.numel() &&
+         std::memcmp(ca.raw_data(), cb.raw_data(), ca.nbytes()) == 0;
 }
+
+// 16 APoT-like levels in [0, 1] (a 4-bit activation quantizer's set) for the batch norm + quantizer tests.
+Tensor apot_like_levels() {
+  const std::vector<float> lv{0, 1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 44, 48};
+  Tensor levels = empty({16});
+  for (int i = 0; i < 16; ++i) levels.data<float>()[i] = lv[static_cast<size_t>(i)] / 48.0f;
+  return levels;
+}
+
+// Several 256-row blocks and a partial one, one partial block, two whole blocks, and C = 24 (not a multiple of 16).
+std::vector<Shape> bn_quant_shapes() { return {{4, 16, 20, 20}, {3, 32, 9, 7}, {2, 64, 16, 16}, {2, 24, 8, 8}}; }
 
 }  // namespace
 
@@ -156,6 +167,87 @@ TEST_CASE("cpu ISA: batch norm backward writes gx over gy with the same bits (bo
             CHECK(same_bits(gw2, gw));
             CHECK(same_bits(gb2, gb));
             if (tail == 2) CHECK(same_bits(gr2, gr));
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("cpu ISA: batch norm + ReLU + quantizer in one op equals its primitives bit for bit at every level") {
+  // The fused forward (batch_norm_relu_quantize_forward_training) runs where it can (channels-last float32, C a
+  // multiple of 16, a vector quantizer kernel: the avx2 and avx512 caps) and keeps no y; elsewhere it declines
+  // (false). Its q, codes and statistics must be the bits of batch_norm_relu_forward_training +
+  // quantize_clip_forward_coded. The backward, given y (the path after a declined forward: on the cpu the quantizer
+  // runs block by block inside the batch norm's reduction pass where the operands allow) or recomputing y from x
+  // (after the fused forward), must give the two backward primitives' gx, gweight, gbias and galpha, also with gx
+  // over g. Cases: a NaN gradient element (galpha NaN in both), a NaN input (no code for it: codes come back
+  // undefined), a negative zero input.
+  CapGuard guard;
+  manual_seed(13);
+  const double eps = 1e-5, scale = 0.25, nan = std::numeric_limits<double>::quiet_NaN();
+  const Tensor levels = apot_like_levels(), none;
+  for (const Shape& s : bn_quant_shapes()) {
+    for (bool cl : {true, false}) {
+      const int64_t C = s[1];
+      auto fmt = [&](const Tensor& t) { return cl ? nhwc(t) : t.contiguous(); };
+      auto like = [&] { return cl ? nhwc_like(s) : empty(s); };
+      auto codes_like = [&] {
+        return empty(s, TensorOptions{}.dtype(DType::u8), cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
+      };
+      const Tensor w = randn({C}), b = randn({C}), alpha = full({}, 0.8);
+      for (int nan_case = 0; nan_case < 3; ++nan_case) {
+        Tensor x = fmt(randn(s)), g = fmt(randn(s));
+        x.data<float>()[3] = -0.0f;
+        if (nan_case == 1) g.data<float>()[5] = static_cast<float>(nan);
+        if (nan_case == 2) x.data<float>()[7] = static_cast<float>(nan);
+        for (auto cap : {CpuIsa::Baseline, CpuIsa::Avx2, CpuIsa::Avx512}) {
+          if (cap > cpu::host_isa()) continue;
+          cpu::set_cpu_isa_cap(cap);
+          Backend& be = backend_by_name("cpu");
+          for (int grid = 0; grid < 2; ++grid) {
+            const Tensor lvs = grid ? Tensor() : levels;
+            const double steps = grid ? 15.0 : 0.0;
+            INFO((cl ? "channels-last" : "contiguous")
+                 << ", level " << cpu::isa_name(cap) << ", shape " << s[0] << "x" << s[1] << "x" << s[2] << "x" << s[3]
+                 << ", " << (grid ? "grid" : "levels") << ", NaN case " << nan_case);
+            // the primitives
+            OpStatePtr state;
+            Tensor y = like(), mean2 = empty({C}), invstd2 = empty({C}), q2 = like(), codes2 = codes_like();
+            be.batch_norm_relu_forward_training(y, mean2, invstd2, x, w, b, eps, state);
+            const bool coded2 = be.quantize_clip_forward_coded(q2, codes2, y, alpha, lvs, steps, 0.0, 1.0);
+            Tensor gq = like(), ga2 = empty({}), gx2 = like(), gw2 = empty({C}), gb2 = empty({C});
+            be.quantize_clip_backward_from_input(gq, ga2, g, y, alpha, lvs, steps, 0.0, 1.0, scale);
+            be.batch_norm_relu_backward(gx2, gw2, gb2, gq, y, x, mean2, invstd2, w, eps, state);
+            const auto check_backward = [&](const Tensor& saved_y, const Tensor& mean, const Tensor& invstd,
+                                            const Tensor& ya, const Tensor& yb) {
+              Tensor gx1 = like(), gw1 = empty({C}), gb1 = empty({C}), ga1 = empty({});
+              be.batch_norm_relu_quantize_backward(gx1, gw1, gb1, ga1, g, saved_y, x, mean, invstd, w, eps, alpha, lvs,
+                                                   steps, 0.0, 1.0, scale, ya, yb, state);
+              CHECK(same_bits(gx1, gx2));
+              CHECK(same_bits(gw1, gw2));
+              CHECK(same_bits(gb1, gb2));
+              CHECK(same_bits(ga1, ga2));
+              Tensor over = cl ? nhwc(g) : g.clone(), gw3 = empty({C}), gb3 = empty({C}), ga3 = empty({});
+              be.batch_norm_relu_quantize_backward(over, gw3, gb3, ga3, over, saved_y, x, mean, invstd, w, eps, alpha,
+                                                   lvs, steps, 0.0, 1.0, scale, ya, yb, state);
+              CHECK(same_bits(over, gx2));
+              CHECK(same_bits(ga3, ga2));
+            };
+            check_backward(y, mean2, invstd2, none, none);
+            // the one-pass forward, then the backward from x
+            Tensor q1 = like(), codes1 = codes_like(), mean1 = empty({C}), invstd1 = empty({C}), ya = empty({C}),
+                   yb = empty({C});
+            const bool fused = be.batch_norm_relu_quantize_forward_training(q1, codes1, mean1, invstd1, ya, yb, x, w, b,
+                                                                            eps, alpha, lvs, steps, 0.0, 1.0, state);
+            CHECK(fused == (cl && C % 16 == 0 && cap >= CpuIsa::Avx2));
+            if (!fused) continue;
+            CHECK(same_bits(q1, q2));
+            CHECK(same_bits(mean1, mean2));
+            CHECK(same_bits(invstd1, invstd2));
+            CHECK(codes1.defined() == coded2);
+            if (coded2) CHECK(same_bits(codes1, codes2));
+            check_backward(none, mean1, invstd1, ya, yb);
           }
         }
       }

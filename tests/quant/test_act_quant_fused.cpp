@@ -106,6 +106,12 @@ void for_each_quantizer_case(std::initializer_list<QuantCase> cases, Body body) 
   }
 }
 
+// A quantizer's float32 operands on the current backend: the values v as a 1-D tensor and alpha as a scalar.
+std::pair<Tensor, Tensor> f32_operands(const std::vector<double>& v, double alpha) {
+  return {from_vector(v, {static_cast<int64_t>(v.size())}).to(DType::f32),
+          scalar_tensor(alpha, TensorOptions().dtype(DType::f32))};
+}
+
 }  // namespace
 
 TEST_CASE("fused activation quantizer: ties go low, clip boundaries, straight-through gradients by hand") {
@@ -194,8 +200,7 @@ TEST_CASE("cpu quantize_clip_forward equals ref with NaN, infinities, -0, ties a
     for (double lo : {0.0, -inf}) {
       auto run = [&](const std::string& be) {
         BackendScope scope(be);
-        const Tensor x = from_vector(v, {n}).to(DType::f32);
-        const Tensor a = scalar_tensor(alpha, TensorOptions().dtype(DType::f32));
+        const auto [x, a] = f32_operands(v, alpha);
         Tensor out = empty({n}), coef = empty({n}), mask = empty({n}, TensorOptions().dtype(DType::u8));
         const Tensor lv = ls.rounding ? Tensor() : ls.magnitudes.to(DType::f32);
         backend_for(x).quantize_clip_forward(out, mask, coef, x, a, lv, ls.steps, lo, 1.0);
@@ -209,12 +214,11 @@ TEST_CASE("cpu quantize_clip_forward equals ref with NaN, infinities, -0, ties a
         if (finite) {
           for (auto& e : w) e = std::isfinite(e) ? e : 0.5;
         }
-        const Tensor x = from_vector(w, {n}).to(DType::f32);
-        const Tensor a = scalar_tensor(alpha, TensorOptions().dtype(DType::f32));
+        const auto [x, a] = f32_operands(w, alpha);
         Tensor out = empty({n}), codes = empty({n}, TensorOptions().dtype(DType::u8));
         const Tensor lv = ls.rounding ? Tensor() : ls.magnitudes.to(DType::f32);
         const bool ok = backend_for(x).quantize_clip_forward_coded(out, codes, x, a, lv, ls.steps, lo, 1.0);
-        return std::pair{ok, ok ? codes.to(DType::f32) : Tensor()};
+        return std::pair{ok, ok ? codes.to(DType::f32) : out};  // the codes, or the values when there are none
       };
       const auto want = run("ref");
       const auto want_coded = run_coded("ref", false), want_coded_finite = run_coded("ref", true);
@@ -231,11 +235,62 @@ TEST_CASE("cpu quantize_clip_forward equals ref with NaN, infinities, -0, ties a
         check_bits_equal(got[1], want[1], "mask");
         check_bits_equal(got[2], want[2], "coef");
         CHECK(got_coded.first == want_coded.first);
-        if (got_coded.first && want_coded.first) check_bits_equal(got_coded.second, want_coded.second, "codes");
+        if (got_coded.first == want_coded.first) check_bits_equal(got_coded.second, want_coded.second, "codes / out");
         CHECK(got_coded_finite.first == want_coded_finite.first);
         if (lo == 0.0) CHECK(got_coded_finite.first);
         if (got_coded_finite.first && want_coded_finite.first)
           check_bits_equal(got_coded_finite.second, want_coded_finite.second, "codes of finite inputs");
+      }
+    }
+  }
+}
+
+TEST_CASE("cpu quantize_clip_forward_coded from thresholds on x: ref's codes and values at every ulp near a boundary") {
+  // With AVX-512 the forward without mask / coef finds the level from thresholds on x (no division): each threshold
+  // is the first float whose x / a lands above a midpoint. Sweep +-3 ulps around every midpoint * alpha, for alphas
+  // whose products round both ways, on both clip ranges and at every cap: codes and values must be ref's.
+  const double inf = std::numeric_limits<double>::infinity();
+  for (auto [scheme, bits] : {std::pair{Scheme::APoT, 4}, std::pair{Scheme::PoT, 4}, std::pair{Scheme::APoT, 3}}) {
+    const LevelSet ls = LevelSet::make(scheme, bits, false, DType::f32);
+    const auto L = ls.magnitudes.to_vector<double>();
+    for (double alpha : {1.5, 0.8137, 6.0, 0.0123, 3.3e4, 1.0 / 3.0}) {
+      const float af = static_cast<float>(alpha);
+      std::vector<double> v = {-0.0, 0.0, 1e-45, -1e-45, -inf, inf, -2.0 * alpha, alpha, 2.0 * alpha};
+      for (size_t k = 0; k + 1 < L.size(); ++k) {
+        const float m = static_cast<float>((static_cast<float>(L[k]) + static_cast<float>(L[k + 1])) / 2);
+        for (float x : {m * af, static_cast<float>(L[k]) * af}) {
+          float lo_x = x, hi_x = x;
+          v.push_back(x);
+          for (int u = 0; u < 3; ++u) {
+            lo_x = std::nextafter(lo_x, -1.0f);
+            hi_x = std::nextafter(hi_x, 2.0f * af);
+            v.push_back(lo_x);
+            v.push_back(hi_x);
+          }
+        }
+      }
+      while (v.size() % 16 != 7) v.push_back(0.11 * alpha * static_cast<double>(v.size() % 13));
+      const int64_t n = static_cast<int64_t>(v.size());
+      for (double lo : {0.0, -inf}) {
+        auto run = [&](const std::string& be) {
+          BackendScope scope(be);
+          const auto [x, a] = f32_operands(v, alpha);
+          Tensor out = empty({n}), codes = empty({n}, TensorOptions().dtype(DType::u8));
+          REQUIRE(backend_for(x).quantize_clip_forward_coded(out, codes, x, a, ls.magnitudes.to(DType::f32), ls.steps,
+                                                             lo, 1.0));
+          return std::pair{out, codes.to(DType::f32)};
+        };
+        const auto want = run("ref");
+        for (auto cap : {cpu::CpuIsa::Avx2, cpu::CpuIsa::Avx512}) {
+          if (static_cast<int>(cap) > static_cast<int>(cpu::host_isa())) continue;
+          cpu::set_cpu_isa_cap(cap);
+          const auto got = run("cpu");
+          cpu::set_cpu_isa_cap(std::nullopt);
+          INFO(scheme_name(scheme) << " " << bits << "-bit, alpha " << alpha << ", lo " << lo << ", isa "
+                                   << cpu::isa_name(cap));
+          check_bits_equal(got.first, want.first, "out");
+          check_bits_equal(got.second, want.second, "codes");
+        }
       }
     }
   }

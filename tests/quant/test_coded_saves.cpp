@@ -303,6 +303,16 @@ TEST_CASE("codebook_encode / codebook_decode with 4 to 32 entries at every ISA l
         Tensor back = empty({n}, TensorOptions().dtype(dt));
         backend_by_name("cpu").codebook_decode(back, codes, cb);
         check_same_bits(back, x, "decoded");
+        {  // codes past the book decode to NaN on every path (in a vector, in the tail; past 32 and just past it)
+          Tensor bad = codes.clone();
+          bad.data<uint8_t>()[5] = static_cast<uint8_t>(entries);
+          bad.data<uint8_t>()[17] = 200;
+          bad.data<uint8_t>()[n - 1] = 33;
+          backend_by_name("cpu").codebook_decode(back, bad, cb);
+          const Tensor b64 = back.to(DType::f64);
+          for (int64_t at : {int64_t{5}, int64_t{17}, n - 1}) CHECK(std::isnan(b64.data<double>()[at]));
+          CHECK(b64.data<double>()[6] == v[6]);
+        }
         for (int64_t at : {int64_t{3}, int64_t{1029}, n - 2}) {  // in a vector, after a block, in the tail
           std::vector<double> w = v;
           w[static_cast<size_t>(at)] = 100.0;  // above every entry

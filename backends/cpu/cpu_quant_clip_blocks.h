@@ -1,0 +1,36 @@
+// The float32 activation quantizer's vector kernels (cpu_quant_clip.cpp: quantize_clip_forward_coded and
+// quantize_clip_backward_from_input) for a caller that runs them one block of elements at a time inside its own
+// passes: the batch norm + ReLU + quantizer op (cpu_batchnorm.cpp) quantizes each block of rows right after
+// normalising it into a buffer that stays in cache, and in backward recomputes the block's quantizer input there.
+// The kernels, their alpha-sum chunks and the order of the sum are the primitives', so the results are their bits.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace minidl::cpu {
+
+class QuantClipBlockKernels {
+ public:
+  /// Elements per partial of the alpha-gradient sum: the primitives' chunk, which a caller's blocks must not split.
+  static constexpr int64_t kChunk = 4096;
+  /// For a float32 alpha (one host element) and levels (undefined: the uniform grid of `steps`) that both primitives
+  /// run with one AVX2 / AVX-512 vector pass on this host; null otherwise (the caller then runs the primitives).
+  /// Throws the primitives' errors for bad levels or clip ranges.
+  static std::unique_ptr<QuantClipBlockKernels> make(const Tensor& alpha, const Tensor& levels, double steps, double lo,
+                                                     double hi);
+  virtual ~QuantClipBlockKernels() = default;
+  /// q[0, n) = quantize(y[0, n)) and, when codes is not null, their codes (quantize_clip_forward_coded's); false
+  /// when some element has no code (NaN).
+  virtual bool forward(float* q, uint8_t* codes, const float* y, int64_t n) const = 0;
+  /// gx[0, n) = gy[0, n) * the straight-through mask of y[0, n) (gx may be gy), returning the alpha sum's partial
+  /// of these elements; n <= kChunk, and [0, n) must be one whole chunk of the primitive (or its last, shorter one).
+  virtual double backward(float* gx, const float* gy, const float* y, int64_t n) const = 0;
+  /// galpha (when defined) from the partials of chunks 0, 1, ... in order, times scale, as the primitive stores it.
+  static void store(Tensor& galpha, const std::vector<double>& partial, double scale);
+};
+
+}  // namespace minidl::cpu
