@@ -48,6 +48,16 @@ enum class OpKind : uint8_t {
 };
 const char* op_name(OpKind k);
 
+/// An activation quantizer as the batch norm + ReLU + quantizer primitives take it: quantize_clip's (alpha, levels
+/// or the uniform grid of `steps`, the clip range [lo, hi]) or, with pact_k > 0, PACT's (alpha and the grid maximum
+/// k = 2^bits - 1; levels, steps, lo and hi unused).
+struct ActQuantizer {
+  Tensor alpha, levels;
+  double steps = 0, lo = 0, hi = 1;
+  double pact_k = 0;
+  bool is_pact() const { return pact_k > 0; }
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -129,28 +139,28 @@ class Backend {
                                             const Tensor& gy, const Tensor& y, const Tensor& x, const Tensor& save_mean,
                                             const Tensor& save_invstd, const Tensor& weight, double eps,
                                             OpStatePtr& state);
-  /// Training batch norm + ReLU + the activation quantizer after it in one pass: q = quantize_clip(y, alpha, levels,
-  /// steps, lo, hi) of y = relu(batch_norm(x)), with the codes of quantize_clip_forward_coded into `codes` when it
-  /// is defined (left undefined on return when some element has no code), the batch statistics into save_mean /
-  /// save_invstd, and into y_scale / y_shift the per-channel a, sh of y = relu(x * a + sh) as the forward computed
-  /// it, so that the backward can recompute y from x instead of keeping it. Returns false, writing nothing, when
-  /// this backend has no such pass for these operands (the base class: never); the caller then runs
-  /// batch_norm_relu_forward_training and quantize_clip_forward[_coded] and keeps y.
+  /// Training batch norm + ReLU + the activation quantizer after it in one pass: q = quantizer(y) of
+  /// y = relu(batch_norm(x)), with the quantizer's codes (quantize_clip_forward_coded's or pact_forward_coded's)
+  /// into `codes` when it is defined (left undefined on return when some element has no code), the batch statistics
+  /// into save_mean / save_invstd, and into y_scale / y_shift the per-channel a, sh of y = relu(x * a + sh) as the
+  /// forward computed it, so that the backward can recompute y from x instead of keeping it. Returns false, writing
+  /// nothing, when this backend has no such pass for these operands (the base class: never); the caller then runs
+  /// batch_norm_relu_forward_training and the quantizer's forward and keeps y.
   virtual bool batch_norm_relu_quantize_forward_training(Tensor& q, Tensor& codes, Tensor& save_mean,
                                                          Tensor& save_invstd, Tensor& y_scale, Tensor& y_shift,
                                                          const Tensor& x, const Tensor& weight, const Tensor& bias,
-                                                         double eps, const Tensor& alpha, const Tensor& levels,
-                                                         double steps, double lo, double hi, OpStatePtr& state);
-  /// Its backward, from g = dL/dq: gq and galpha as quantize_clip_backward_from_input(gq, galpha, g, y, alpha,
-  /// levels, steps, lo, hi, scale), then batch_norm_relu_backward(gx, gweight, gbias, gq, y, x, ...). gx may be g
-  /// itself. y undefined: recomputed from x, y_scale and y_shift (after the fused forward above; backends without
-  /// that forward need y). The base class runs the two primitives; the cpu backend interleaves them block by block.
+                                                         double eps, const ActQuantizer& quantizer, OpStatePtr& state);
+  /// Its backward, from g = dL/dq: gq and galpha as the quantizer's backward from its input y
+  /// (quantize_clip_backward_from_input or pact_backward_from_input, galpha times scale), then
+  /// batch_norm_relu_backward(gx, gweight, gbias, gq, y, x, ...). gx may be g itself. y undefined: recomputed from
+  /// x, y_scale and y_shift (after the fused forward above; backends without that forward need y). The base class
+  /// runs the two primitives; the cpu backend interleaves them block by block.
   virtual void batch_norm_relu_quantize_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, Tensor& galpha,
                                                  const Tensor& g, const Tensor& y, const Tensor& x,
                                                  const Tensor& save_mean, const Tensor& save_invstd,
-                                                 const Tensor& weight, double eps, const Tensor& alpha,
-                                                 const Tensor& levels, double steps, double lo, double hi, double scale,
-                                                 const Tensor& y_scale, const Tensor& y_shift, OpStatePtr& state);
+                                                 const Tensor& weight, double eps, const ActQuantizer& quantizer,
+                                                 double scale, const Tensor& y_scale, const Tensor& y_shift,
+                                                 OpStatePtr& state);
 
   // ---- pooling over (N,C,H,W) ----
   /// indices (i64, same shape as y): flat h*W+w position of the max inside the input plane.

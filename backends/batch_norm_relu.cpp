@@ -24,24 +24,26 @@ void Backend::batch_norm_relu_backward(Tensor& gx, Tensor& gweight, Tensor& gbia
 
 bool Backend::batch_norm_relu_quantize_forward_training(Tensor&, Tensor&, Tensor&, Tensor&, Tensor&, Tensor&,
                                                         const Tensor&, const Tensor&, const Tensor&, double,
-                                                        const Tensor&, const Tensor&, double, double, double,
-                                                        OpStatePtr&) {
+                                                        const ActQuantizer&, OpStatePtr&) {
   return false;
 }
 
 void Backend::batch_norm_relu_quantize_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, Tensor& galpha,
                                                 const Tensor& g, const Tensor& y, const Tensor& x,
                                                 const Tensor& save_mean, const Tensor& save_invstd,
-                                                const Tensor& weight, double eps, const Tensor& alpha,
-                                                const Tensor& levels, double steps, double lo, double hi, double scale,
-                                                const Tensor&, const Tensor&, OpStatePtr& state) {
+                                                const Tensor& weight, double eps, const ActQuantizer& quantizer,
+                                                double scale, const Tensor&, const Tensor&, OpStatePtr& state) {
   MINIDL_CHECK(g.defined() && y.defined() && g.sizes() == y.sizes(), "batch_norm_relu_quantize_backward (backend ",
                name(), "): g ", g.defined() ? shape_str(g.sizes()) : "undefined", " and y ",
                y.defined() ? shape_str(y.sizes()) : "undefined (this backend cannot recompute it)",
                " must be defined with one shape");
   Tensor gq = empty(g.sizes(), TensorOptions{}.dtype(g.dtype()).device(g.device()),
                     y.is_channels_last() && !y.is_contiguous() ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
-  quantize_clip_backward_from_input(gq, galpha, g, y, alpha, levels, steps, lo, hi, scale);
+  const ActQuantizer& q = quantizer;
+  if (q.is_pact())
+    pact_backward_from_input(gq, galpha, g, y, q.alpha, q.pact_k, scale);
+  else
+    quantize_clip_backward_from_input(gq, galpha, g, y, q.alpha, q.levels, q.steps, q.lo, q.hi, scale);
   batch_norm_relu_backward(gx, gweight, gbias, gq, y, x, save_mean, save_invstd, weight, eps, state);
 }
 

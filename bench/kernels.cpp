@@ -212,13 +212,15 @@ void BM_BnReluQuant(benchmark::State& state, int mode) {
       b.batch_norm_relu_backward(gx, gw, gb, gq, y, x, mean, invstd, w, 1e-5, st);
     } else {
       Tensor c = codes;
-      if (!b.batch_norm_relu_quantize_forward_training(q, c, mean, invstd, ya, yb, x, w, bias, 1e-5, alpha, levels, 0.0,
-                                                       0.0, 1.0, st)) {
+      ActQuantizer quantizer;
+      quantizer.alpha = alpha;
+      quantizer.levels = levels;
+      if (!b.batch_norm_relu_quantize_forward_training(q, c, mean, invstd, ya, yb, x, w, bias, 1e-5, quantizer, st)) {
         state.SkipWithError("no fused batch norm + ReLU + quantizer on this host");
         return;
       }
-      b.batch_norm_relu_quantize_backward(gx, gw, gb, galpha, g, Tensor(), x, mean, invstd, w, 1e-5, alpha, levels, 0.0,
-                                          0.0, 1.0, 1.0, ya, yb, st);
+      b.batch_norm_relu_quantize_backward(gx, gw, gb, galpha, g, Tensor(), x, mean, invstd, w, 1e-5, quantizer, 1.0, ya,
+                                          yb, st);
     }
   }
 }

@@ -59,6 +59,11 @@ Tensor batch_norm_relu_quantize(const Tensor& x, const Tensor& running_mean, con
                                 const Tensor& weight, const Tensor& bias, double momentum, double eps,
                                 const Tensor& alpha, const LevelSet& levels, Semantics sem, double grad_scale,
                                 CodedTensor* coded);
+/// The same with PACT as the quantizer: batch_norm_relu(x, ..., training = true) followed by pact(.., alpha, bits,
+/// coded), bit for bit.
+Tensor batch_norm_relu_pact(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                            const Tensor& weight, const Tensor& bias, double momentum, double eps, const Tensor& alpha,
+                            int bits, CodedTensor* coded);
 bool fused_bn_relu_quantize();
 void set_fused_bn_relu_quantize(bool on);
 

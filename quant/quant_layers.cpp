@@ -115,8 +115,10 @@ Tensor QuantConv2d::forward(const Tensor& x) {
 Tensor QuantConv2d::forward_after_bn_relu(nn::BatchNorm2d& bn, Tensor x) {
   const bool levels_quantizer = spec.act_quantized() && (spec.act == ActQuant::Uniform || spec.act == ActQuant::PoT ||
                                                          spec.act == ActQuant::APoT);
-  const bool fusable = fused_bn_relu_quantize() && levels_quantizer && bn.is_training() && !bn.training_override &&
-                       x.defined() && x.dim() == 4 && x.device().is_cpu() && !autograd::SavedTensorHooksGuard::active();
+  const bool pact_quantizer = spec.act_quantized() && spec.act == ActQuant::PACT;
+  const bool fusable = fused_bn_relu_quantize() && (levels_quantizer || pact_quantizer) && bn.is_training() &&
+                       !bn.training_override && x.defined() && x.dim() == 4 && x.device().is_cpu() &&
+                       !autograd::SavedTensorHooksGuard::active();
   if (!fusable) return Module::forward_after_bn_relu(bn, std::move(x));
   MINIDL_CHECK(x.size(1) == bn.num_features && bn.num_features == geometry.in_channels, "quant::QuantConv2d ('", path(),
                "'): batch norm '", bn.path(), "' of ", bn.num_features, " channels before a conv of ",
@@ -127,9 +129,12 @@ Tensor QuantConv2d::forward_after_bn_relu(nn::BatchNorm2d& bn, Tensor x) {
   const Tensor wq = quantized_weight();
   CodedTensor coded;
   const bool want_codes = CodedSaveGuard::wanted(x);
-  const Tensor xq = batch_norm_relu_quantize(x, bn.running_mean, bn.running_var, bn.weight, bn.bias,
-                                             bn.options.momentum, bn.options.eps, act_alpha, act_levels, spec.semantics,
-                                             spec.grad_scale, want_codes ? &coded : nullptr);
+  const Tensor xq =
+      pact_quantizer ? batch_norm_relu_pact(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, bn.options.momentum,
+                                            bn.options.eps, act_alpha, spec.act_bits, want_codes ? &coded : nullptr)
+                     : batch_norm_relu_quantize(x, bn.running_mean, bn.running_var, bn.weight, bn.bias,
+                                                bn.options.momentum, bn.options.eps, act_alpha, act_levels,
+                                                spec.semantics, spec.grad_scale, want_codes ? &coded : nullptr);
   if (!coded.codes.defined()) coded.codebook = input_codebook(xq, spec, act_alpha, act_levels);
   const CodedSaveGuard save_guard(xq, coded);
   return conv2d(xq, wq, bias, params());

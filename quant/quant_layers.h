@@ -41,10 +41,10 @@ class QuantConv2d : public nn::Module {
   /// Geometry from the model's conv request (square kernel, groups 1).
   QuantConv2d(const nn::ConvSpec& geometry, const QuantSpec& spec);
   Tensor forward(const Tensor& x) override;
-  /// relu(bn(x)) into this layer: with a levels or grid activation quantizer (APoT, PoT, uniform), a training bn
-  /// without a training override, host tensors, no saved-tensor hooks and fused_bn_relu_quantize() on, the batch
-  /// norm + ReLU + input quantizer run as one op (quant::batch_norm_relu_quantize: the same bits, one backward
-  /// pass less over memory); otherwise bn.forward_relu then this layer.
+  /// relu(bn(x)) into this layer: with an APoT, PoT, uniform or PACT activation quantizer, a training bn without a
+  /// training override, host tensors, no saved-tensor hooks and fused_bn_relu_quantize() on, the batch norm + ReLU +
+  /// input quantizer run as one op (quant::batch_norm_relu_quantize / batch_norm_relu_pact: the same bits; on the
+  /// cpu one forward pass, and the ReLU's output is not kept); otherwise bn.forward_relu then this layer.
   Tensor forward_after_bn_relu(nn::BatchNorm2d& bn, Tensor x) override;
   std::string extra_repr() const override;
   /// The weight the convolution uses (quantized), for inspection.

@@ -63,14 +63,12 @@ class CpuBackend final : public Backend {
   bool batch_norm_relu_quantize_forward_training(Tensor& q, Tensor& codes, Tensor& save_mean, Tensor& save_invstd,
                                                  Tensor& y_scale, Tensor& y_shift, const Tensor& x,
                                                  const Tensor& weight, const Tensor& bias, double eps,
-                                                 const Tensor& alpha, const Tensor& levels, double steps, double lo,
-                                                 double hi, OpStatePtr& state) override;
+                                                 const ActQuantizer& quantizer, OpStatePtr& state) override;
   void batch_norm_relu_quantize_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, Tensor& galpha, const Tensor& g,
                                          const Tensor& y, const Tensor& x, const Tensor& save_mean,
                                          const Tensor& save_invstd, const Tensor& weight, double eps,
-                                         const Tensor& alpha, const Tensor& levels, double steps, double lo, double hi,
-                                         double scale, const Tensor& y_scale, const Tensor& y_shift,
-                                         OpStatePtr& state) override;
+                                         const ActQuantizer& quantizer, double scale, const Tensor& y_scale,
+                                         const Tensor& y_shift, OpStatePtr& state) override;
 
   void max_pool2d_forward(Tensor& y, Tensor& indices, const Tensor& x, const Pool2dParams& p) override;
   void max_pool2d_backward(Tensor& gx, const Tensor& gy, const Tensor& indices, const Pool2dParams& p) override;

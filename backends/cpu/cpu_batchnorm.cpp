@@ -18,10 +18,10 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "backends/cpu/cpu_act_quant_blocks.h"
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/cpu_batchnorm_avx512.h"
 #include "backends/cpu/cpu_loops.h"
-#include "backends/cpu/cpu_quant_clip_blocks.h"
 #include "core/cpu_isa.h"
 
 namespace minidl {
@@ -610,7 +610,8 @@ void CpuBackend::batch_norm_add_relu_backward(Tensor& gx, Tensor& gresidual, Ten
 // 4096-element chunks: C * kRowsPerBlock is a multiple of 4096 for C a multiple of 16), the ReLU's mask applied
 // to gq, then the block's batch-norm sums, all while the block is in cache; the batch norm's gx pass follows. The
 // same bits as batch_norm_relu + quantize_activation (tests/backends/test_cpu_batchnorm_isa.cpp,
-// tests/quant/test_bn_relu_quant.cpp). Anything else (other dtypes or layouts, C not a multiple of 16, quantizers
+// tests/quant/test_bn_relu_quant.cpp). The quantizer is quantize_clip's (levels or grid, with its vector kernels:
+// AVX2 or AVX-512) or PACT's. Anything else (other dtypes or layouts, C not a multiple of 16, a levels quantizer
 // without a vector kernel on this host) is left to the base class's primitives.
 
 namespace {
@@ -620,7 +621,7 @@ bool nhwc_f32_like(const Tensor& t, const Tensor& x) {
 }
 
 bool fused_shapes_fit(const Tensor& x) {
-  return nhwc_f32_like(x, x) && x.dim() == 4 && (x.size(1) * kRowsPerBlock) % cpu::QuantClipBlockKernels::kChunk == 0;
+  return nhwc_f32_like(x, x) && x.dim() == 4 && (x.size(1) * kRowsPerBlock) % cpu::ActQuantBlockKernels::kChunk == 0;
 }
 
 // A per-thread buffer of n floats (one block of rows), kept between calls.
@@ -635,11 +636,10 @@ float* block_buffer(int64_t n) {
 bool CpuBackend::batch_norm_relu_quantize_forward_training(Tensor& q, Tensor& codes, Tensor& save_mean,
                                                            Tensor& save_invstd, Tensor& y_scale, Tensor& y_shift,
                                                            const Tensor& x, const Tensor& weight, const Tensor& bias,
-                                                           double eps, const Tensor& alpha, const Tensor& levels,
-                                                           double steps, double lo, double hi, OpStatePtr&) {
+                                                           double eps, const ActQuantizer& quantizer, OpStatePtr&) {
   const char* op = "batch_norm_relu_quantize_forward_training";
   if (!fused_shapes_fit(x) || !nhwc_f32_like(q, x) || (codes.defined() && !cpu::is_nhwc(codes))) return false;
-  const auto k = cpu::QuantClipBlockKernels::make(alpha, levels, steps, lo, hi);
+  const auto k = cpu::ActQuantBlockKernels::make(quantizer);
   if (!k) return false;
   if (codes.defined()) cpu::check_tensor(op, "codes", codes, DType::u8, x.sizes());
   MINIDL_CHECK(save_mean.defined() && save_invstd.defined() && y_scale.defined() && y_shift.defined(), op,
@@ -676,24 +676,23 @@ bool CpuBackend::batch_norm_relu_quantize_forward_training(Tensor& q, Tensor& co
 void CpuBackend::batch_norm_relu_quantize_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, Tensor& galpha,
                                                    const Tensor& g, const Tensor& y, const Tensor& x,
                                                    const Tensor& save_mean, const Tensor& save_invstd,
-                                                   const Tensor& weight, double eps, const Tensor& alpha,
-                                                   const Tensor& levels, double steps, double lo, double hi,
+                                                   const Tensor& weight, double eps, const ActQuantizer& quantizer,
                                                    double scale, const Tensor& y_scale, const Tensor& y_shift,
                                                    OpStatePtr& state) {
-  using Kernels = cpu::QuantClipBlockKernels;
+  using Kernels = cpu::ActQuantBlockKernels;
   const char* op = "batch_norm_relu_quantize_backward";
   std::unique_ptr<Kernels> k;
   const bool operands_fit =
       fused_shapes_fit(x) && nhwc_f32_like(g, x) && nhwc_f32_like(gx, x) && (!y.defined() || nhwc_f32_like(y, x)) &&
       (!galpha.defined() || (galpha.dtype() == DType::f32 && galpha.numel() == 1 && galpha.device().is_cpu()));
-  if (operands_fit) k = Kernels::make(alpha, levels, steps, lo, hi);
+  if (operands_fit) k = Kernels::make(quantizer);
   if (!k) {
     MINIDL_CHECK(
         y.defined(), op,
         " (backend cpu): without y (recomputed from x) the operands must be the fused forward's: channels-last "
         "float32, C a multiple of 16, a quantizer with a vector kernel on this host");
     Backend::batch_norm_relu_quantize_backward(gx, gweight, gbias, galpha, g, y, x, save_mean, save_invstd, weight, eps,
-                                               alpha, levels, steps, lo, hi, scale, y_scale, y_shift, state);
+                                               quantizer, scale, y_scale, y_shift, state);
     return;
   }
   const int64_t n = g.numel(), C = x.size(1);

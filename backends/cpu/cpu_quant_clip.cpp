@@ -18,12 +18,12 @@
 #include <vector>
 
 #include "backends/codebook.h"
+#include "backends/cpu/cpu_act_quant_blocks.h"
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/cpu_isa.h"
 #include "backends/cpu/cpu_loops.h"
 #include "backends/cpu/cpu_quant_clip_avx2.h"
 #include "backends/cpu/cpu_quant_clip_avx512.h"
-#include "backends/cpu/cpu_quant_clip_blocks.h"
 
 namespace minidl {
 namespace {
@@ -542,7 +542,7 @@ void backward_chunks(Tensor& galpha, int64_t n, int64_t work_per_element, double
 }
 
 // quantize_clip_backward_from_input's one-pass vector kernel for float32 operands on this host (null: none covers
-// them; the forward-into-buffers path runs instead), shared with cpu::QuantClipBlockKernels.
+// them; the forward-into-buffers path runs instead), shared with cpu::ActQuantBlockKernels.
 template <typename T>
 using FusedBwd = double (*)(const FwdArgs<T>&, T*, const T*, int64_t, int64_t);
 FusedBwd<float> pick_fused_bwd(const FwdArgs<float>& F) {
@@ -839,9 +839,9 @@ void CpuBackend::pact_backward_from_input(Tensor& gx, Tensor& galpha, const Tens
 namespace cpu {
 namespace {
 
-class QuantClipBlockKernelsF32 final : public QuantClipBlockKernels {
+class ClipBlockKernels final : public ActQuantBlockKernels {
  public:
-  QuantClipBlockKernelsF32(float a, LevelTable<float> table, double steps, double lo, double hi, bool has_levels)
+  ClipBlockKernels(float a, LevelTable<float> table, double steps, double lo, double hi, bool has_levels)
       : table_(std::move(table)) {
     F_ = FwdArgs<float>{nullptr,
                         nullptr,
@@ -883,22 +883,49 @@ class QuantClipBlockKernelsF32 final : public QuantClipBlockKernels {
   FusedBwd<float> bwd_ = nullptr;
 };
 
+// PACT's kernels (pact_range / pact_bwd_range at the widest level allowed) on a block: any float32 alpha.
+class PactBlockKernels final : public ActQuantBlockKernels {
+ public:
+  PactBlockKernels(float a, double k)
+      : a_(a), den_(static_cast<float>(static_cast<double>(a) + 1e-6)), k_(static_cast<float>(k)) {
+    fwd_ = have_avx512() ? pact_avx512<float> : have_avx2() ? pact_avx2<float> : pact_base<float>;
+    bwd_ = have_avx512() ? pact_bwd_avx512<float> : have_avx2() ? pact_bwd_avx2<float> : pact_bwd_base<float>;
+  }
+  bool forward(float* q, uint8_t* codes, const float* y, int64_t n) const override {
+    return fwd_(q, nullptr, nullptr, codes, y, a_, den_, k_, 0, n);
+  }
+  double backward(float* gx, const float* gy, const float* y, int64_t n) const override {
+    return bwd_(gx, gy, y, a_, 0, n);
+  }
+
+ private:
+  float a_, den_, k_;  // as pact_fwd derives them from alpha (den: alpha + 1e-6 in double, then rounded)
+  bool (*fwd_)(float*, uint8_t*, float*, uint8_t*, const float*, float, float, float, int64_t, int64_t) = nullptr;
+  double (*bwd_)(float*, const float*, const float*, float, int64_t, int64_t) = nullptr;
+};
+
 }  // namespace
 
-std::unique_ptr<QuantClipBlockKernels> QuantClipBlockKernels::make(const Tensor& alpha, const Tensor& levels,
-                                                                   double steps, double lo, double hi) {
-  const char* op = "quantize_clip (blocks)";
-  static_assert(kChunk == kSumChunk, "the primitive's alpha-sum chunk");
+std::unique_ptr<ActQuantBlockKernels> ActQuantBlockKernels::make(const ActQuantizer& quantizer) {
+  static_assert(kChunk == kSumChunk, "the primitives' alpha-sum chunk");
+  const Tensor& alpha = quantizer.alpha;
   if (!alpha.defined() || alpha.dtype() != DType::f32 || !alpha.device().is_cpu() || alpha.numel() != 1) return nullptr;
+  const float a = cpu::contiguous_input(alpha).data<float>()[0];
+  if (quantizer.is_pact()) {
+    check_pact_args("pact (blocks)", alpha, alpha, quantizer.pact_k);  // alpha stands in for x: only its dtype is read
+    return std::make_unique<PactBlockKernels>(a, quantizer.pact_k);
+  }
+  const char* op = "quantize_clip (blocks)";
+  const Tensor& levels = quantizer.levels;
   if (levels.defined() && (levels.dtype() != DType::f32 || !levels.device().is_cpu())) return nullptr;
-  check_clip_args(op, alpha, alpha, levels, steps, lo, hi);  // alpha stands in for x: only its dtype is read
-  auto k = std::make_unique<QuantClipBlockKernelsF32>(cpu::contiguous_input(alpha).data<float>()[0],
-                                                      level_table<float>(op, levels), steps, lo, hi, levels.defined());
+  check_clip_args(op, alpha, alpha, levels, quantizer.steps, quantizer.lo, quantizer.hi);
+  auto k = std::make_unique<ClipBlockKernels>(a, level_table<float>(op, levels), quantizer.steps, quantizer.lo,
+                                              quantizer.hi, levels.defined());
   if (!k->usable()) return nullptr;
   return k;
 }
 
-void QuantClipBlockKernels::store(Tensor& galpha, const std::vector<double>& partial, double scale) {
+void ActQuantBlockKernels::store(Tensor& galpha, const std::vector<double>& partial, double scale) {
   store_galpha<float>(galpha, partial, scale);
 }
 

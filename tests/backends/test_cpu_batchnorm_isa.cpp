@@ -176,13 +176,13 @@ TEST_CASE("cpu ISA: batch norm backward writes gx over gy with the same bits (bo
 
 TEST_CASE("cpu ISA: batch norm + ReLU + quantizer in one op equals its primitives bit for bit at every level") {
   // The fused forward (batch_norm_relu_quantize_forward_training) runs where it can (channels-last float32, C a
-  // multiple of 16, a vector quantizer kernel: the avx2 and avx512 caps) and keeps no y; elsewhere it declines
-  // (false). Its q, codes and statistics must be the bits of batch_norm_relu_forward_training +
-  // quantize_clip_forward_coded. The backward, given y (the path after a declined forward: on the cpu the quantizer
-  // runs block by block inside the batch norm's reduction pass where the operands allow) or recomputing y from x
-  // (after the fused forward), must give the two backward primitives' gx, gweight, gbias and galpha, also with gx
-  // over g. Cases: a NaN gradient element (galpha NaN in both), a NaN input (no code for it: codes come back
-  // undefined), a negative zero input.
+  // multiple of 16; a levels / grid quantizer needs the avx2 or avx512 cap, PACT runs at every cap) and keeps no y;
+  // elsewhere it declines (false). Its q, codes and statistics must be the bits of batch_norm_relu_forward_training +
+  // quantize_clip_forward_coded (pact_forward_coded). The backward, given y (the path after a declined forward: on the
+  // cpu the quantizer runs block by block inside the batch norm's reduction pass where the operands allow) or
+  // recomputing y from x (after the fused forward), must give the two backward primitives' gx, gweight, gbias and
+  // galpha, also with gx over g. Cases: a NaN gradient element (galpha NaN in both), a NaN input (no code for it: codes
+  // come back undefined), a negative zero input.
   CapGuard guard;
   manual_seed(13);
   const double eps = 1e-5, scale = 0.25, nan = std::numeric_limits<double>::quiet_NaN();
@@ -205,32 +205,44 @@ TEST_CASE("cpu ISA: batch norm + ReLU + quantizer in one op equals its primitive
           if (cap > cpu::host_isa()) continue;
           cpu::set_cpu_isa_cap(cap);
           Backend& be = backend_by_name("cpu");
-          for (int grid = 0; grid < 2; ++grid) {
-            const Tensor lvs = grid ? Tensor() : levels;
-            const double steps = grid ? 15.0 : 0.0;
-            INFO((cl ? "channels-last" : "contiguous")
-                 << ", level " << cpu::isa_name(cap) << ", shape " << s[0] << "x" << s[1] << "x" << s[2] << "x" << s[3]
-                 << ", " << (grid ? "grid" : "levels") << ", NaN case " << nan_case);
+          for (int kind = 0; kind < 3; ++kind) {  // levels, the uniform grid, PACT (4 bits)
+            ActQuantizer quantizer;
+            quantizer.alpha = alpha;
+            if (kind == 0) quantizer.levels = levels;
+            if (kind == 1) quantizer.steps = 15.0;
+            if (kind == 2) quantizer.pact_k = 15.0;
+            const ActQuantizer& Q = quantizer;
+            INFO((cl ? "channels-last" : "contiguous") << ", level " << cpu::isa_name(cap) << ", shape " << s[0] << "x"
+                                                       << s[1] << "x" << s[2] << "x" << s[3] << ", "
+                                                       << (kind == 0   ? "levels"
+                                                           : kind == 1 ? "grid"
+                                                                       : "PACT")
+                                                       << ", NaN case " << nan_case);
             // the primitives
             OpStatePtr state;
             Tensor y = like(), mean2 = empty({C}), invstd2 = empty({C}), q2 = like(), codes2 = codes_like();
             be.batch_norm_relu_forward_training(y, mean2, invstd2, x, w, b, eps, state);
-            const bool coded2 = be.quantize_clip_forward_coded(q2, codes2, y, alpha, lvs, steps, 0.0, 1.0);
+            const bool coded2 =
+                Q.is_pact() ? be.pact_forward_coded(q2, codes2, y, alpha, Q.pact_k)
+                            : be.quantize_clip_forward_coded(q2, codes2, y, alpha, Q.levels, Q.steps, Q.lo, Q.hi);
             Tensor gq = like(), ga2 = empty({}), gx2 = like(), gw2 = empty({C}), gb2 = empty({C});
-            be.quantize_clip_backward_from_input(gq, ga2, g, y, alpha, lvs, steps, 0.0, 1.0, scale);
+            if (Q.is_pact())
+              be.pact_backward_from_input(gq, ga2, g, y, alpha, Q.pact_k, scale);
+            else
+              be.quantize_clip_backward_from_input(gq, ga2, g, y, alpha, Q.levels, Q.steps, Q.lo, Q.hi, scale);
             be.batch_norm_relu_backward(gx2, gw2, gb2, gq, y, x, mean2, invstd2, w, eps, state);
             const auto check_backward = [&](const Tensor& saved_y, const Tensor& mean, const Tensor& invstd,
                                             const Tensor& ya, const Tensor& yb) {
               Tensor gx1 = like(), gw1 = empty({C}), gb1 = empty({C}), ga1 = empty({});
-              be.batch_norm_relu_quantize_backward(gx1, gw1, gb1, ga1, g, saved_y, x, mean, invstd, w, eps, alpha, lvs,
-                                                   steps, 0.0, 1.0, scale, ya, yb, state);
+              be.batch_norm_relu_quantize_backward(gx1, gw1, gb1, ga1, g, saved_y, x, mean, invstd, w, eps, Q, scale,
+                                                   ya, yb, state);
               CHECK(same_bits(gx1, gx2));
               CHECK(same_bits(gw1, gw2));
               CHECK(same_bits(gb1, gb2));
               CHECK(same_bits(ga1, ga2));
               Tensor over = cl ? nhwc(g) : g.clone(), gw3 = empty({C}), gb3 = empty({C}), ga3 = empty({});
-              be.batch_norm_relu_quantize_backward(over, gw3, gb3, ga3, over, saved_y, x, mean, invstd, w, eps, alpha,
-                                                   lvs, steps, 0.0, 1.0, scale, ya, yb, state);
+              be.batch_norm_relu_quantize_backward(over, gw3, gb3, ga3, over, saved_y, x, mean, invstd, w, eps, Q,
+                                                   scale, ya, yb, state);
               CHECK(same_bits(over, gx2));
               CHECK(same_bits(ga3, ga2));
             };
@@ -239,8 +251,8 @@ TEST_CASE("cpu ISA: batch norm + ReLU + quantizer in one op equals its primitive
             Tensor q1 = like(), codes1 = codes_like(), mean1 = empty({C}), invstd1 = empty({C}), ya = empty({C}),
                    yb = empty({C});
             const bool fused = be.batch_norm_relu_quantize_forward_training(q1, codes1, mean1, invstd1, ya, yb, x, w, b,
-                                                                            eps, alpha, lvs, steps, 0.0, 1.0, state);
-            CHECK(fused == (cl && C % 16 == 0 && cap >= CpuIsa::Avx2));
+                                                                            eps, Q, state);
+            CHECK(fused == (cl && C % 16 == 0 && (Q.is_pact() || cap >= CpuIsa::Avx2)));
             if (!fused) continue;
             CHECK(same_bits(q1, q2));
             CHECK(same_bits(mean1, mean2));
