@@ -690,7 +690,7 @@ void CpuBackend::batch_norm_relu_quantize_backward(Tensor& gx, Tensor& gweight, 
     MINIDL_CHECK(
         y.defined(), op,
         " (backend cpu): without y (recomputed from x) the operands must be the fused forward's: channels-last "
-        "float32, C a multiple of 16, a quantizer with a vector kernel on this host");
+        "float32, C a multiple of 16, a quantizer with a block kernel on this host");
     Backend::batch_norm_relu_quantize_backward(gx, gweight, gbias, galpha, g, y, x, save_mean, save_invstd, weight, eps,
                                                quantizer, scale, y_scale, y_shift, state);
     return;
