@@ -185,10 +185,10 @@ bool level_thresholds(const FwdArgs<float>& A, LevelThresholds& th) {
   return true;
 }
 
-// Points A at th when the threshold kernel can replace the division for it (AVX-512, float32 levels the vector
+// Points A at th when a threshold kernel can replace the division for it (AVX2 or AVX-512, float32 levels the vector
 // kernels take, no mask / coef wanted).
 void use_thresholds(FwdArgs<float>& A, LevelThresholds& th) {
-  if (A.mask != nullptr || !cpu::isa_enabled(cpu::CpuIsa::Avx512) || !levels_kernel_fits(A)) return;
+  if (A.mask != nullptr || !cpu::isa_enabled(cpu::CpuIsa::Avx2) || !levels_kernel_fits(A)) return;
   if (!level_thresholds(A, th)) return;
   A.thr = th.t;
   A.thr_out = th.outs;
@@ -223,6 +223,10 @@ bool grid_fwd(const FwdArgs<float>& A, int64_t b, int64_t n) {
 }
 bool levels_thr_fwd(const FwdArgs<float>& A, int64_t b, int64_t n) {
   cpu::quant_clip_levels_by_thresholds_avx512(A.out + b, at(A.codes, b), A.x + b, n, A.thr, A.thr_out);
+  return true;
+}
+bool levels_thr_fwd_avx2(const FwdArgs<float>& A, int64_t b, int64_t n) {
+  cpu::quant_clip_levels_by_thresholds_avx2(A.out + b, at(A.codes, b), A.x + b, n, A.thr, A.thr_out);
   return true;
 }
 template <LevelsBackwardKernel K>
@@ -429,7 +433,8 @@ template <typename T>
 FwdFn<T> pick_fwd(const FwdArgs<T>& A) {
   if (!have_avx2()) return fwd_base<T>;
   if constexpr (std::is_same_v<T, float>) {
-    if (A.thr != nullptr && A.mask == nullptr && have_avx512()) return fwd_vec<16, levels_thr_fwd>;
+    if (A.thr != nullptr && A.mask == nullptr)
+      return have_avx512() ? fwd_vec<16, levels_thr_fwd> : fwd_vec<8, levels_thr_fwd_avx2>;
     if (levels_kernel_fits(A)) {
       return have_avx512() ? fwd_vec<16, levels_fwd<cpu::quant_clip_levels_avx512>>
                            : fwd_vec<8, levels_fwd<cpu::quant_clip_levels_avx2>>;

@@ -120,6 +120,23 @@ MINIDL_AVX2_ONLY void quant_clip_levels_avx2(float* out, uint8_t* mask, float* c
   }
 }
 
+MINIDL_AVX2_ONLY void quant_clip_levels_by_thresholds_avx2(float* out, uint8_t* codes, const float* x, int64_t n,
+                                                           const float* t, const float* outs) {
+  size_t nt = 0;  // the thresholds some x can reach (the rest are NaN padding)
+  __m256 tv[16];
+  for (; nt < 16 && t[nt] == t[nt]; ++nt) tv[nt] = _mm256_set1_ps(t[nt]);
+  const __m256 o_lo = _mm256_loadu_ps(outs), o_hi = _mm256_loadu_ps(outs + 8);
+  for (int64_t i = 0; i < n; i += 8) {
+    const __m256 xv = _mm256_loadu_ps(x + i);
+    __m256i k = _mm256_setzero_si256();
+    for (size_t j = 0; j < nt; ++j) k = _mm256_sub_epi32(k, _mm256_castps_si256(_mm256_cmp_ps(xv, tv[j], _CMP_GE_OQ)));
+    const __m256 q_lo = _mm256_permutevar8x32_ps(o_lo, k), q_hi = _mm256_permutevar8x32_ps(o_hi, k);
+    _mm256_storeu_ps(out + i,
+                     _mm256_blendv_ps(q_lo, q_hi, _mm256_castsi256_ps(_mm256_cmpgt_epi32(k, _mm256_set1_epi32(7)))));
+    if (codes != nullptr) store_codes(codes + i, k);
+  }
+}
+
 MINIDL_AVX2_ONLY void quant_clip_levels_backward_avx2(float* gx, double* lane, const float* gy, const float* x,
                                                       int64_t n, float a, float lo, float hi, const float* lv,
                                                       const float* mid, size_t nm) {

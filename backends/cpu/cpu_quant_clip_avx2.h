@@ -20,6 +20,12 @@ constexpr size_t kQuantClipAvx2MaxLevels = 16;
 void quant_clip_levels_avx2(float* out, uint8_t* mask, float* coef, uint8_t* codes, const float* x, int64_t n, float a,
                             float lo, float hi, const float* lv, const float* mid, size_t nm);
 
+/// The forward without mask and coef from thresholds on x (as quant_clip_levels_by_thresholds_avx512, see there):
+/// k = the number of t[j], j < 16, with x >= t[j] (a count; t ascending, padded with NaN), out = outs[k], codes
+/// (when not null) = k; n a multiple of 8.
+void quant_clip_levels_by_thresholds_avx2(float* out, uint8_t* codes, const float* x, int64_t n, const float* t,
+                                          const float* outs);
+
 /// The backward from the forward's input in one pass, for n a multiple of 8: with v, c, q, mask and coef as the
 /// forward makes them, gx = gy * mask (gx null: skipped) and lane[j % 8] += double(gy * coef) for element j, in
 /// order (the lanes of the cpu backend's alpha sum: its chunk loop continues them). No mask, coef or out reaches
