@@ -37,8 +37,7 @@ void Backend::batch_norm_relu_quantize_backward(Tensor& gx, Tensor& gweight, Ten
                name(), "): g ", g.defined() ? shape_str(g.sizes()) : "undefined", " and y ",
                y.defined() ? shape_str(y.sizes()) : "undefined (this backend cannot recompute it)",
                " must be defined with one shape");
-  Tensor gq = empty(g.sizes(), TensorOptions{}.dtype(g.dtype()).device(g.device()),
-                    y.is_channels_last() && !y.is_contiguous() ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
+  Tensor gq = empty(g.sizes(), TensorOptions{}.dtype(g.dtype()).device(g.device()), y.memory_format());
   const ActQuantizer& q = quantizer;
   if (q.is_pact())
     pact_backward_from_input(gq, galpha, g, y, q.alpha, q.pact_k, scale);

@@ -167,9 +167,8 @@ Tensor batch_norm_relu_pact(const Tensor& x, const Tensor& running_mean, const T
                             const Tensor& weight, const Tensor& bias, double momentum, double eps, const Tensor& alpha,
                             int bits, CodedTensor* coded) {
   const int64_t n = checked_bn_input("batch_norm_relu_pact", x);
-  MINIDL_CHECK(bits >= 1 && bits <= 16, "batch_norm_relu_pact: bit width ", bits, " is not supported (valid: 1..16)");
   QuantizerDesc desc;
-  desc.pact_k = static_cast<double>((int64_t{1} << bits) - 1);
+  desc.pact_k = static_cast<double>(grid_max("batch_norm_relu_pact", bits));
   std::vector<Tensor> outs = BnReluQuantFn::apply(x, weight, bias, alpha, eps, desc, 1.0, coded);
   update_running_stats(running_mean, running_var, outs[1], outs[2], n, momentum, eps);
   return outs[0];

@@ -19,11 +19,6 @@ using namespace detail;
 
 namespace {
 
-int64_t grid_max(const char* op, int bits) {
-  MINIDL_CHECK(bits >= 1 && bits <= 16, op, ": bit width ", bits, " is not supported (valid: 1..16)");
-  return (int64_t{1} << bits) - 1;
-}
-
 struct PactFn : autograd::Function<PactFn> {
   static constexpr const char* kName = "quant_pact";
   static Tensor forward(autograd::Context& ctx, const Tensor& x, const Tensor& alpha, int bits, CodedTensor* coded) {

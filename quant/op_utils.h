@@ -23,6 +23,12 @@ inline double checked_alpha(const char* op, const Tensor& x, const Tensor& alpha
   return a;
 }
 
+/// The largest point 2^bits - 1 of a b-bit integer grid (PACT, the integer-grid activation); bits must be 1..16.
+inline int64_t grid_max(const char* op, int bits) {
+  MINIDL_CHECK(bits >= 1 && bits <= 16, op, ": bit width ", bits, " is not supported (valid: 1..16)");
+  return (int64_t{1} << bits) - 1;
+}
+
 /// alpha as a 0-dim view (alpha may be stored as shape [1]).
 inline Tensor alpha_scalar(const Tensor& alpha) { return alpha.as_strided({}, {}, alpha.offset()); }
 

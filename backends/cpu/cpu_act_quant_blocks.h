@@ -22,7 +22,10 @@ class ActQuantBlockKernels {
   /// For a float32 quantizer (alpha one host element; levels float32 or the uniform grid; or PACT) whose primitives
   /// run these kernels on this host (quantize_clip: an AVX2 / AVX-512 vector pass each way; PACT: any level); null
   /// otherwise (the caller then runs the primitives). Throws the primitives' errors for bad arguments.
-  static std::unique_ptr<ActQuantBlockKernels> make(const ActQuantizer& quantizer);
+  /// For = Backward skips what only the forward uses (the level thresholds, a bisection per threshold); forward()
+  /// then runs the dividing kernel, with the same bits.
+  enum class For { Forward, Backward };
+  static std::unique_ptr<ActQuantBlockKernels> make(const ActQuantizer& quantizer, For use);
   virtual ~ActQuantBlockKernels() = default;
   /// q[0, n) = quantize(y[0, n)) and, when codes is not null, their codes (the coded forward primitive's); false
   /// when some element has no code (NaN).

@@ -639,7 +639,7 @@ bool CpuBackend::batch_norm_relu_quantize_forward_training(Tensor& q, Tensor& co
                                                            double eps, const ActQuantizer& quantizer, OpStatePtr&) {
   const char* op = "batch_norm_relu_quantize_forward_training";
   if (!fused_shapes_fit(x) || !nhwc_f32_like(q, x) || (codes.defined() && !cpu::is_nhwc(codes))) return false;
-  const auto k = cpu::ActQuantBlockKernels::make(quantizer);
+  const auto k = cpu::ActQuantBlockKernels::make(quantizer, cpu::ActQuantBlockKernels::For::Forward);
   if (!k) return false;
   if (codes.defined()) cpu::check_tensor(op, "codes", codes, DType::u8, x.sizes());
   MINIDL_CHECK(save_mean.defined() && save_invstd.defined() && y_scale.defined() && y_shift.defined(), op,
@@ -685,7 +685,7 @@ void CpuBackend::batch_norm_relu_quantize_backward(Tensor& gx, Tensor& gweight, 
   const bool operands_fit =
       fused_shapes_fit(x) && nhwc_f32_like(g, x) && nhwc_f32_like(gx, x) && (!y.defined() || nhwc_f32_like(y, x)) &&
       (!galpha.defined() || (galpha.dtype() == DType::f32 && galpha.numel() == 1 && galpha.device().is_cpu()));
-  if (operands_fit) k = Kernels::make(quantizer);
+  if (operands_fit) k = Kernels::make(quantizer, Kernels::For::Backward);
   if (!k) {
     MINIDL_CHECK(
         y.defined(), op,

@@ -846,7 +846,7 @@ namespace {
 
 class ClipBlockKernels final : public ActQuantBlockKernels {
  public:
-  ClipBlockKernels(float a, LevelTable<float> table, double steps, double lo, double hi, bool has_levels)
+  ClipBlockKernels(float a, LevelTable<float> table, double steps, double lo, double hi, bool has_levels, For use)
       : table_(std::move(table)) {
     F_ = FwdArgs<float>{nullptr,
                         nullptr,
@@ -861,7 +861,7 @@ class ClipBlockKernels final : public ActQuantBlockKernels {
                         table_.mid.data(),
                         table_.mid.size()};
     Ffwd_ = F_;
-    use_thresholds(Ffwd_, th_);
+    if (use == For::Forward) use_thresholds(Ffwd_, th_);
     fwd_ = pick_fwd(Ffwd_);
     bwd_ = pick_fused_bwd(F_);
   }
@@ -911,7 +911,7 @@ class PactBlockKernels final : public ActQuantBlockKernels {
 
 }  // namespace
 
-std::unique_ptr<ActQuantBlockKernels> ActQuantBlockKernels::make(const ActQuantizer& quantizer) {
+std::unique_ptr<ActQuantBlockKernels> ActQuantBlockKernels::make(const ActQuantizer& quantizer, For use) {
   static_assert(kChunk == kSumChunk, "the primitives' alpha-sum chunk");
   const Tensor& alpha = quantizer.alpha;
   if (!alpha.defined() || alpha.dtype() != DType::f32 || !alpha.device().is_cpu() || alpha.numel() != 1) return nullptr;
@@ -925,7 +925,7 @@ std::unique_ptr<ActQuantBlockKernels> ActQuantBlockKernels::make(const ActQuanti
   if (levels.defined() && (levels.dtype() != DType::f32 || !levels.device().is_cpu())) return nullptr;
   check_clip_args(op, alpha, alpha, levels, quantizer.steps, quantizer.lo, quantizer.hi);
   auto k = std::make_unique<ClipBlockKernels>(a, level_table<float>(op, levels), quantizer.steps, quantizer.lo,
-                                              quantizer.hi, levels.defined());
+                                              quantizer.hi, levels.defined(), use);
   if (!k->usable()) return nullptr;
   return k;
 }
