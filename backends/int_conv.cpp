@@ -73,23 +73,31 @@ PackedInt8Weights pack_conv_weights_rsc(int64_t out_c, int64_t in_c, int64_t ker
 
 // ---- epilogue ----
 
+std::vector<float> epilogue_factors(const IntConvEpilogue& e, int64_t out_c) {
+  MINIDL_CHECK(out_c >= 0 && (out_c == 0 || e.scale != nullptr), "epilogue_factors: no scale");
+  std::vector<float> k(static_cast<size_t>(out_c));
+  for (int64_t o = 0; o < out_c; ++o)
+    k[static_cast<size_t>(o)] = static_cast<float>(e.unit * static_cast<double>(e.scale[o]));
+  return k;
+}
+
 namespace detail {
 
-int64_t int_conv_epilogue(const IntConvEpilogue& e, int64_t out_c, int64_t p0, int64_t rows, const int32_t* acc,
-                          float* scratch) {
+int64_t int_conv_epilogue(const IntConvEpilogue& e, const float* k, int64_t out_c, int64_t p0, int64_t rows,
+                          const int32_t* acc, float* scratch) {
   // AVX-512 with books of <= 16 codes: values and codes in one pass, in registers.
   if (cpu::isa_enabled(cpu::CpuIsa::Avx512) && avx512_epilogue_fits(e))
-    return int_conv_epilogue_avx512(e, out_c, p0, rows, acc);
+    return int_conv_epilogue_avx512(e, k, out_c, p0, rows, acc);
   // The values go straight to `out` when there is one (the quantizers read them back from cache), else to scratch.
   float* dst = e.out ? e.out + p0 * out_c : scratch;
   if (cpu::isa_enabled(cpu::CpuIsa::Avx2)) {
-    epilogue_values_avx2(e, out_c, p0, rows, acc, dst);
+    epilogue_values_avx2(e, k, out_c, p0, rows, acc, dst);
   } else {
     for (int64_t r = 0; r < rows; ++r) {
       const float* res = e.residual ? e.residual + (p0 + r) * out_c : nullptr;
       for (int64_t o = 0; o < out_c; ++o) {
-        const auto c = static_cast<float>(static_cast<double>(acc[r * out_c + o]) * e.unit);
-        float v = c * e.scale[o] + e.shift[o];
+        // multiply, then add: two roundings (the x86-64 baseline target has no FMA to contract them into)
+        float v = static_cast<float>(acc[r * out_c + o]) * k[o] + e.shift[o];
         if (res) v += res[o];
         dst[r * out_c + o] = e.relu ? std::max(v, 0.0f) : v;
       }
@@ -118,8 +126,7 @@ struct TileScratch {
   std::vector<uint8_t> a;
   std::vector<int32_t> acc;
   std::vector<float> f;
-  std::vector<const uint8_t*> pieces;  // segment_rows' pointers
-  std::vector<uint8_t> zeros;          // a kernel row of code 0 (padding rows)
+  std::vector<const uint8_t*> starts;  // segment_rows' row starts
 };
 TileScratch& tile_scratch() {
   static thread_local TileScratch s;
@@ -157,46 +164,58 @@ void im2col_rows(const IntConvGeometry& g, const uint8_t* codes, int64_t p0, int
   detail::im2col_rows_with(g, codes, p0, rows, a, PortableCopies(g));
 }
 
-// segment_rows for a pixel whose kernel window leaves the image: each kernel row's pointer into the codes, at
-// `zeros` above or below the image, or at the row assembled in `row` (its im2col row) when it crosses a side.
-void segment_border_pixel(const IntConvGeometry& g, const uint8_t* image, int64_t iw0, int64_t ih0, bool inside_w,
-                          uint8_t* row, const uint8_t* zeros, const uint8_t** pieces) {
-  const int64_t C = g.in_c, k = g.kernel, kc = k * C;
-  for (int64_t r = 0; r < k; ++r) {
-    const int64_t ih = ih0 + r;
-    if (ih < 0 || ih >= g.in_h) {
-      pieces[r] = zeros;
-    } else if (inside_w) {
-      pieces[r] = image + (ih * g.in_w + iw0) * C;
-    } else {
-      uint8_t* dst = row + r * kc;
-      const uint8_t* src = image + ih * g.in_w * C;
-      clipped_kernel_row(g, src, iw0, dst);
-      pieces[r] = dst;
-    }
-  }
-}
+// The in-place GEMM's rows (gemm_u8s8_s32_segments): for output pixel p0 + i, where its first kernel row starts,
+// the next kernel rows following every row_codes = in_w * in_c bytes (one image row of NHWC codes apart). A window
+// inside the image is read in place. One that leaves the image is assembled in `border` with the same spacing:
+// kernel row r of the j-th such pixel at border + (j / per_group) * kernel * row_codes + r * row_codes +
+// (j % per_group) * kc, so per_group = row_codes / kc (>= 1: in_w >= kernel) pixels share a group without their
+// rows overlapping; codes outside the image are 0. The caller sizes border for rows such pixels
+// (border_bytes()).
+struct SegmentLayout {
+  int64_t row_codes, kc, per_group, group_bytes;
+  explicit SegmentLayout(const IntConvGeometry& g)
+      : row_codes(g.in_w * g.in_c),
+        kc(g.kernel * g.in_c),
+        per_group(row_codes / kc),
+        group_bytes(g.kernel * row_codes) {}
+  int64_t border_bytes(int64_t rows) const { return (rows + per_group - 1) / per_group * group_bytes; }
+};
 
-// The im2col of output pixels [p0, p0 + rows) as pointers, for gemm_u8s8_s32_segments: piece r of row i (kernel
-// row r of pixel p0 + i, kernel * in_c codes) at pieces[i * kernel + r]. A kernel row inside the image is read in
-// place from the codes (its pixels are contiguous in NHWC), one above or below the image is `zeros`, and one
-// crossing the left or right border is assembled in `a` at its im2col position.
-void segment_rows(const IntConvGeometry& g, const uint8_t* codes, int64_t p0, int64_t rows, uint8_t* a,
-                  const uint8_t* zeros, const uint8_t** pieces) {
-  const int64_t OH = g.out_h(), OW = g.out_w(), C = g.in_c, k = g.kernel, depth = g.depth();
-  int64_t n = p0 / (OH * OW), oh = (p0 / OW) % OH, ow = p0 % OW;
-  const int64_t row_codes = g.in_w * C;
-  for (int64_t i = 0; i < rows; ++i) {
-    const int64_t iw0 = ow * g.stride - g.padding, ih0 = oh * g.stride - g.padding;
-    const bool inside_w = iw0 >= 0 && iw0 + k <= g.in_w;
-    const uint8_t* image = codes + n * g.in_h * row_codes;
-    if (inside_w && ih0 >= 0 && ih0 + k <= g.in_h) {  // most pixels: every kernel row inside the image
-      const uint8_t* at = image + ih0 * row_codes + iw0 * C;
-      for (int64_t r = 0; r < k; ++r) pieces[i * k + r] = at + r * row_codes;
+void segment_rows(const IntConvGeometry& g, const SegmentLayout& L, const uint8_t* codes, int64_t p0, int64_t rows,
+                  uint8_t* border, const uint8_t** starts) {
+  const int64_t OH = g.out_h(), OW = g.out_w(), C = g.in_c, k = g.kernel, step = g.stride * C;
+  // output columns [ow_lo, ow_hi) have their window inside the image's width
+  const int64_t ow_lo = (g.padding + g.stride - 1) / g.stride, ow_hi = (g.in_w - k + g.padding) / g.stride + 1;
+  int64_t n = p0 / (OH * OW), oh = (p0 / OW) % OH, ow = p0 % OW, slot = 0;
+  for (int64_t i = 0; i < rows;) {
+    const int64_t ih0 = oh * g.stride - g.padding, iw0 = ow * g.stride - g.padding;
+    const uint8_t* image = codes + n * g.in_h * L.row_codes;
+    const bool inside_h = ih0 >= 0 && ih0 + k <= g.in_h;
+    int64_t run = 1;
+    if (inside_h && ow >= ow_lo && ow < ow_hi) {  // most pixels: a run of windows inside the image, step bytes apart
+      run = std::min(rows - i, ow_hi - ow);
+      const uint8_t* at = image + ih0 * L.row_codes + iw0 * C;
+      for (int64_t j = 0; j < run; ++j) starts[i + j] = at + j * step;
     } else {
-      segment_border_pixel(g, image, iw0, ih0, inside_w, a + i * depth, zeros, pieces + i * k);
+      uint8_t* at = border + slot / L.per_group * L.group_bytes + slot % L.per_group * L.kc;
+      ++slot;
+      const bool inside_w = ow >= ow_lo && ow < ow_hi;
+      for (int64_t r = 0; r < k; ++r) {
+        const int64_t ih = ih0 + r;
+        uint8_t* dst = at + r * L.row_codes;
+        if (ih < 0 || ih >= g.in_h) {
+          zero_codes(dst, L.kc);
+        } else if (inside_w) {
+          copy_codes(dst, image + ih * L.row_codes + iw0 * C, L.kc);
+        } else {
+          clipped_kernel_row(g, image + ih * L.row_codes, iw0, dst);
+        }
+      }
+      starts[i] = at;
     }
-    if (++ow == OW) {
+    i += run;
+    ow += run;
+    if (ow == OW) {
       ow = 0;
       if (++oh == OH) {
         oh = 0;
@@ -240,10 +259,12 @@ int64_t int_conv2d_nhwc(const IntConvGeometry& g, const uint8_t* codes, const Pa
   const int64_t tiles = (M + tile - 1) / tile;
   const bool avx512 = cpu::isa_enabled(cpu::CpuIsa::Avx512);
   // The GEMM reads each kernel row's codes in place where its kernel can (AVX-512 VNNI, kernel rows of whole
-  // groups of 4 codes): no im2col copy for pixels inside the image.
-  const int64_t kc = g.kernel * g.in_c;
-  const bool in_place = !pointwise && gemm_u8s8_s32_segments_runnable(w, kc);
+  // groups of 4 codes) and the image is at least as wide as the kernel (SegmentLayout): no im2col copy for pixels
+  // inside the image.
+  const SegmentLayout layout(g);
+  const bool in_place = !pointwise && g.in_w >= g.kernel && gemm_u8s8_s32_segments_runnable(w, layout.kc);
 
+  const std::vector<float> factors = epilogue_factors(e, N);
   int64_t nan = 0;
 #pragma omp parallel for schedule(static) num_threads(nthreads) reduction(+ : nan) if (nthreads > 1)
   for (int64_t t = 0; t < tiles; ++t) {
@@ -253,12 +274,11 @@ int64_t int_conv2d_nhwc(const IntConvGeometry& g, const uint8_t* codes, const Pa
     if (s.f.size() < static_cast<size_t>(tile * N)) s.f.resize(static_cast<size_t>(tile * N));
     const uint8_t* a = codes + p0 * K;
     if (in_place) {
-      const auto need = static_cast<size_t>(tile * K);
+      const auto need = static_cast<size_t>(layout.border_bytes(tile));
       if (s.a.size() < need) s.a.resize(need);
-      if (s.pieces.size() < static_cast<size_t>(tile * g.kernel)) s.pieces.resize(static_cast<size_t>(tile * g.kernel));
-      if (s.zeros.size() < static_cast<size_t>(kc)) s.zeros.assign(static_cast<size_t>(kc), 0);
-      segment_rows(g, codes, p0, rows, s.a.data(), s.zeros.data(), s.pieces.data());
-      gemm_u8s8_s32_segments(rows, s.pieces.data(), g.kernel, kc, w, s.acc.data(), N);
+      if (s.starts.size() < static_cast<size_t>(tile)) s.starts.resize(static_cast<size_t>(tile));
+      segment_rows(g, layout, codes, p0, rows, s.a.data(), s.starts.data());
+      gemm_u8s8_s32_segments(rows, s.starts.data(), g.kernel, layout.kc, layout.row_codes, w, s.acc.data(), N);
     } else if (!pointwise) {
       const auto need = static_cast<size_t>(tile * K + detail::kIm2colAvx512Slack);
       if (s.a.size() < need) s.a.resize(need);
@@ -270,7 +290,7 @@ int64_t int_conv2d_nhwc(const IntConvGeometry& g, const uint8_t* codes, const Pa
       a = s.a.data();
     }
     if (!in_place) gemm_u8s8_s32(rows, a, K, w, s.acc.data(), N);
-    nan += detail::int_conv_epilogue(e, N, p0, rows, s.acc.data(), s.f.data());
+    nan += detail::int_conv_epilogue(e, factors.data(), N, p0, rows, s.acc.data(), s.f.data());
   }
   return nan;
 }

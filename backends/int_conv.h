@@ -12,8 +12,8 @@
 // Kernels: scalar everywhere; AVX2 (backends/int_conv_x86.cpp, function target attributes) for the quantizer and
 // the epilogue; AVX-512 (backends/int_conv_avx512.cpp) for the quantizer of books up to 16 codes (a binary search)
 // and the epilogue fused with those quantizers; chosen at run time by cpu::active_isa(). All compute the same bits:
-// the epilogue is a multiply in double, a round to float32, then separate float32 multiply and add (never fused),
-// as the scalar code does.
+// the epilogue converts the sum to float32, multiplies it by the channel's float32 factor unit * scale[o] (rounded
+// once from double) and adds shift[o] as two float32 instructions (never fused), as the scalar code does.
 #pragma once
 
 #include <cstdint>
@@ -56,7 +56,9 @@ struct IntConvGeometry {
 };
 
 /// What happens to each output sum. Per output pixel p and channel o (NHWC, index p * out_c + o):
-///   v = float32(double(sum) * unit) * scale[o] + shift[o]   (float32 multiply, then add)
+///   v = float32(sum) * k[o] + shift[o]                     (float32 multiply, then add; k[o] = float32(unit *
+///                                                          double(scale[o])), the rescale and the batch norm's
+///                                                          slope as one factor: epilogue_factors)
 ///   v += residual[p * out_c + o]                          (when residual)
 ///   v = max(v, 0)                                         (when relu; NaN stays NaN)
 ///   out[p * out_c + o] = v                                (when out)
@@ -87,11 +89,18 @@ PackedInt8Weights pack_conv_weights_rsc(int64_t out_c, int64_t in_c, int64_t ker
 int64_t int_conv2d_nhwc(const IntConvGeometry& g, const uint8_t* codes, const PackedInt8Weights& w,
                         const IntConvEpilogue& e);
 
+/// k[o] = float32(e.unit * double(e.scale[o])) for o < out_c: the one factor each sum is multiplied by. float32(sum)
+/// is exact for |sum| < 2^24 (ResNet-20's 4-bit layers stay below 2^17); above it the conversion rounds once more.
+/// Against the fake-quant model's float32(sum * unit) * scale (its conv's output through the batch norm) this is one
+/// rounding less: both are within float rounding of the exact value, which packed_reference.cpp computes in double.
+std::vector<float> epilogue_factors(const IntConvEpilogue& e, int64_t out_c);
+
 namespace detail {
 /// The epilogue of `rows` output pixels whose sums are acc (rows x out_c, row-major), written at pixel offset p0;
 /// scalar, AVX2 or AVX-512 by cpu::active_isa(). Returns the NaN count of the quantizers. Exposed for the tests.
-int64_t int_conv_epilogue(const IntConvEpilogue& e, int64_t out_c, int64_t p0, int64_t rows, const int32_t* acc,
-                          float* scratch);
+/// k: epilogue_factors(e, out_c).
+int64_t int_conv_epilogue(const IntConvEpilogue& e, const float* k, int64_t out_c, int64_t p0, int64_t rows,
+                          const int32_t* acc, float* scratch);
 }  // namespace detail
 
 }  // namespace minidl::backends

@@ -7,8 +7,8 @@
 // per lane comes from one vpermps of a 16-entry table shifted by s - 1, indexed by j; the book entry from one
 // vpermd. Same compares as the scalar definition, so the same codes for ties, -0.0, infinities and NaN.
 //
-// The epilogue: the same operations as the scalar and AVX2 code in the same order (int32 -> double exactly, a
-// double multiply, a round to float32 by cvtpd2ps, then float32 multiply, add, residual add, max(0, v)). AVX-512F
+// The epilogue: the same operations as the scalar and AVX2 code in the same order (int32 -> float32 by cvtdq2ps,
+// float32 multiply by the channel's factor, add, residual add, max(0, v)). AVX-512F
 // brings FMA and GCC would contract an intrinsic multiply + add; the *_round_* intrinsics with the current
 // rounding direction are the plain instructions the compiler does not fuse, so the file needs no special flags.
 #include "backends/int_conv_avx512.h"
@@ -176,8 +176,8 @@ MINIDL_TARGET_AVX512 int64_t quantize_to_codes_avx512(const CodeThresholds& q, c
   }
 }
 
-MINIDL_TARGET_AVX512 int64_t int_conv_epilogue_avx512(const IntConvEpilogue& e, int64_t out_c, int64_t p0, int64_t rows,
-                                                      const int32_t* acc) {
+MINIDL_TARGET_AVX512 int64_t int_conv_epilogue_avx512(const IntConvEpilogue& e, const float* k, int64_t out_c,
+                                                      int64_t p0, int64_t rows, const int32_t* acc) {
   Search search[IntConvEpilogue::kMaxConsumers];
   SearchRegs regs[IntConvEpilogue::kMaxConsumers];
   uint8_t* codes[IntConvEpilogue::kMaxConsumers];
@@ -188,7 +188,6 @@ MINIDL_TARGET_AVX512 int64_t int_conv_epilogue_avx512(const IntConvEpilogue& e, 
       regs[nq] = load_search(search[nq]);
       codes[nq++] = e.codes[i] + p0 * out_c;
     }
-  const __m512d unit = _mm512_set1_pd(e.unit);
   const __m512 zero = _mm512_setzero_ps();
   // The tile's vectors in order (row r, channels o..o+15), kGroup at a time: values, then each consumer's codes.
   const int64_t per_row = (out_c + 15) / 16, total = rows * per_row;
@@ -207,11 +206,8 @@ MINIDL_TARGET_AVX512 int64_t int_conv_epilogue_avx512(const IntConvEpilogue& e, 
       }
       m[g] = lanes(out_c - o);
       at[g] = r * out_c + o;
-      const __m512i s = _mm512_maskz_loadu_epi32(m[g], acc + at[g]);
-      const __m512d lo = _mm512_mul_round_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(s)), unit, kRound);
-      const __m512d hi = _mm512_mul_round_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(s, 1)), unit, kRound);
-      const __m512 c = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
-      __m512 x = _mm512_add_round_ps(_mm512_mul_round_ps(c, _mm512_maskz_loadu_ps(m[g], e.scale + o), kRound),
+      const __m512 c = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m[g], acc + at[g]));
+      __m512 x = _mm512_add_round_ps(_mm512_mul_round_ps(c, _mm512_maskz_loadu_ps(m[g], k + o), kRound),
                                      _mm512_maskz_loadu_ps(m[g], e.shift + o), kRound);
       if (e.residual) x = _mm512_add_round_ps(x, _mm512_maskz_loadu_ps(m[g], e.residual + p0 * out_c + at[g]), kRound);
       if (e.relu) x = _mm512_max_ps(zero, x);  // max(0, NaN) is NaN and max(0, -0) is -0, as std::max(v, 0)
@@ -274,7 +270,7 @@ MINIDL_TARGET_AVX512 void im2col_rows_avx512(const IntConvGeometry& g, const uin
 int64_t quantize_to_codes_avx512(const CodeThresholds&, const float*, int64_t, uint8_t*) {
   MINIDL_FAIL("quantize_to_codes_avx512 exists on x86-64 only");
 }
-int64_t int_conv_epilogue_avx512(const IntConvEpilogue&, int64_t, int64_t, int64_t, const int32_t*) {
+int64_t int_conv_epilogue_avx512(const IntConvEpilogue&, const float*, int64_t, int64_t, int64_t, const int32_t*) {
   MINIDL_FAIL("int_conv_epilogue_avx512 exists on x86-64 only");
 }
 void im2col_rows_avx512(const IntConvGeometry&, const uint8_t*, int64_t, int64_t, uint8_t*) {

@@ -25,7 +25,8 @@ int64_t quantize_to_codes_avx512(const CodeThresholds& q, const float* x, int64_
 /// The whole epilogue of `rows` pixels starting at pixel p0 (int_conv.h's detail::int_conv_epilogue), for an `e`
 /// with avx512_epilogue_fits(e): the values into e.out when set, each consumer's codes; returns the quantizers' NaN
 /// count (the NaN values times the number of consumers, as the scalar path counts them).
-int64_t int_conv_epilogue_avx512(const IntConvEpilogue& e, int64_t out_c, int64_t p0, int64_t rows, const int32_t* acc);
+int64_t int_conv_epilogue_avx512(const IntConvEpilogue& e, const float* k, int64_t out_c, int64_t p0, int64_t rows,
+                                 const int32_t* acc);
 
 /// Bytes the AVX-512 im2col may write past the end of its rows (its last copy stores a whole zmm): the buffer must
 /// have this much room after rows * depth.

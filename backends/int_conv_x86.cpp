@@ -1,8 +1,8 @@
 // AVX2 kernels of the integer convolution's quantizer and epilogue (see int_conv_x86.h). Exactness: the
 // quantizer compares with the same float32 thresholds (ordered compare, NaN reaches none) and counts; the
-// epilogue converts int32 -> double exactly, multiplies in double, rounds to float32 (cvtpd2ps, round to
-// nearest), then multiplies and adds in float32 as two instructions (the target has no FMA, and no contraction
-// happens across intrinsics), adds the residual, and takes max(0, v), which keeps NaN as std::max(v, 0) does.
+// epilogue converts int32 -> float32 (cvtdq2ps, round to nearest), multiplies by the channel's factor and adds the
+// shift as two instructions (the target has no FMA, and no contraction happens across intrinsics), adds the
+// residual, and takes max(0, v), which keeps NaN as std::max(v, 0) does.
 #include "backends/int_conv_x86.h"
 
 #include <algorithm>
@@ -61,9 +61,8 @@ MINIDL_TARGET_AVX2 int64_t quantize_to_codes_avx2(const float* t, int nt, const 
   return nan;
 }
 
-MINIDL_TARGET_AVX2 void epilogue_values_avx2(const IntConvEpilogue& e, int64_t out_c, int64_t p0, int64_t rows,
-                                             const int32_t* acc, float* dst) {
-  const __m256d unit = _mm256_set1_pd(e.unit);
+MINIDL_TARGET_AVX2 void epilogue_values_avx2(const IntConvEpilogue& e, const float* k, int64_t out_c, int64_t p0,
+                                             int64_t rows, const int32_t* acc, float* dst) {
   const __m256 zero = _mm256_setzero_ps();
   const int64_t vec = out_c / 8 * 8;
   for (int64_t r = 0; r < rows; ++r) {
@@ -72,17 +71,14 @@ MINIDL_TARGET_AVX2 void epilogue_values_avx2(const IntConvEpilogue& e, int64_t o
     float* d = dst + r * out_c;
     int64_t o = 0;
     for (; o < vec; o += 8) {
-      const __m256i s = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + o));
-      const __m256d lo = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(s)), unit);
-      const __m256d hi = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(s, 1)), unit);
-      const __m256 c = _mm256_set_m128(_mm256_cvtpd_ps(hi), _mm256_cvtpd_ps(lo));
-      __m256 v = _mm256_add_ps(_mm256_mul_ps(c, _mm256_loadu_ps(e.scale + o)), _mm256_loadu_ps(e.shift + o));
+      const __m256 c = _mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + o)));
+      __m256 v = _mm256_add_ps(_mm256_mul_ps(c, _mm256_loadu_ps(k + o)), _mm256_loadu_ps(e.shift + o));
       if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + o));
       if (e.relu) v = _mm256_max_ps(zero, v);
       _mm256_storeu_ps(d + o, v);
     }
     for (; o < out_c; ++o) {
-      float v = static_cast<float>(static_cast<double>(a[o]) * e.unit) * e.scale[o] + e.shift[o];
+      float v = static_cast<float>(a[o]) * k[o] + e.shift[o];
       if (res) v += res[o];
       d[o] = e.relu ? std::max(v, 0.0f) : v;
     }
@@ -94,7 +90,7 @@ MINIDL_TARGET_AVX2 void epilogue_values_avx2(const IntConvEpilogue& e, int64_t o
 int64_t quantize_to_codes_avx2(const float*, int, const uint8_t*, const float*, int64_t, uint8_t*) {
   MINIDL_FAIL("quantize_to_codes_avx2 exists on x86-64 only");
 }
-void epilogue_values_avx2(const IntConvEpilogue&, int64_t, int64_t, int64_t, const int32_t*, float*) {
+void epilogue_values_avx2(const IntConvEpilogue&, const float*, int64_t, int64_t, int64_t, const int32_t*, float*) {
   MINIDL_FAIL("epilogue_values_avx2 exists on x86-64 only");
 }
 

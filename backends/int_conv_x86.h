@@ -18,7 +18,7 @@ int64_t quantize_to_codes_avx2(const float* t, int nt, const uint8_t* book16, co
 
 /// The float part of the epilogue for `rows` pixels starting at pixel p0: v (rescale, affine, residual, ReLU) into
 /// dst (rows x out_c, row stride out_c).
-void epilogue_values_avx2(const IntConvEpilogue& e, int64_t out_c, int64_t p0, int64_t rows, const int32_t* acc,
-                          float* dst);
+void epilogue_values_avx2(const IntConvEpilogue& e, const float* k, int64_t out_c, int64_t p0, int64_t rows,
+                          const int32_t* acc, float* dst);
 
 }  // namespace minidl::backends::detail

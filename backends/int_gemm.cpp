@@ -221,19 +221,20 @@ bool gemm_u8s8_s32_segments_runnable(const PackedInt8Weights& b, int64_t seg_len
          int_gemm_kernel() == IntGemmKernel::Avx512Vnni;
 }
 
-void gemm_u8s8_s32_segments(int64_t m, const uint8_t* const* rows, int64_t pieces, int64_t seg_len,
+void gemm_u8s8_s32_segments(int64_t m, const uint8_t* const* rows, int64_t pieces, int64_t seg_len, int64_t seg_stride,
                             const PackedInt8Weights& b, int32_t* c, int64_t ldc) {
   MINIDL_CHECK(gemm_u8s8_s32_segments_runnable(b, seg_len), "gemm_u8s8_s32_segments: not runnable (kernel ",
                int_gemm_kernel_name(int_gemm_kernel()), ", piece length ", seg_len, ")");
   MINIDL_CHECK(m >= 0 && pieces > 0 && pieces * seg_len == b.depth() && ldc >= b.rows() &&
-                   (m == 0 || (rows != nullptr && c != nullptr)),
-               "gemm_u8s8_s32_segments: bad sizes (m ", m, ", ", pieces, " pieces of ", seg_len, ", depth ", b.depth(),
-               ", ldc ", ldc, ")");
+                   (pieces == 1 || seg_stride >= seg_len) && (m == 0 || (rows != nullptr && c != nullptr)),
+               "gemm_u8s8_s32_segments: bad sizes (m ", m, ", ", pieces, " pieces of ", seg_len, " every ", seg_stride,
+               " bytes, depth ", b.depth(), ", ldc ", ldc, ")");
   if (m == 0 || b.rows() == 0) return;
   if (!b.paired().empty() && (seg_len / 4) % 2 == 0) {
-    detail::int_gemm_avx512_vnni_segments_paired(m, rows, pieces, seg_len, b.paired().data(), b.rows(), c, ldc);
+    detail::int_gemm_avx512_vnni_segments_paired(m, rows, pieces, seg_len, seg_stride, b.paired().data(), b.rows(), c,
+                                                 ldc);
   } else {
-    detail::int_gemm_avx512_vnni_segments(m, rows, pieces, seg_len, b.blocked().data(), b.rows(), c, ldc);
+    detail::int_gemm_avx512_vnni_segments(m, rows, pieces, seg_len, seg_stride, b.blocked().data(), b.rows(), c, ldc);
   }
 }
 

@@ -109,10 +109,11 @@ void gemm_u8s8_s32_ref(int64_t m, const uint8_t* a, int64_t lda, const PackedInt
 /// Whether gemm_u8s8_s32_segments can run now for these weights and pieces of seg_len codes: the kernel in use is
 /// the AVX-512 VNNI one and seg_len is a multiple of 4 (a group of 4 codes never straddles two pieces).
 bool gemm_u8s8_s32_segments_runnable(const PackedInt8Weights& b, int64_t seg_len);
-/// gemm_u8s8_s32 with row i of A given as `pieces` pieces of seg_len codes, piece s at rows[i * pieces + s]
-/// (pieces * seg_len == b.depth()): an im2col the GEMM reads in place. On the calling thread. Throws minidl::Error
-/// when not gemm_u8s8_s32_segments_runnable or on bad sizes.
-void gemm_u8s8_s32_segments(int64_t m, const uint8_t* const* rows, int64_t pieces, int64_t seg_len,
+/// gemm_u8s8_s32 with row i of A given as `pieces` pieces of seg_len codes, piece s at rows[i] + s * seg_stride
+/// (pieces * seg_len == b.depth()): an im2col the GEMM reads in place, one pointer per row (an NHWC convolution's
+/// kernel rows are one image row apart). On the calling thread. Throws minidl::Error when not
+/// gemm_u8s8_s32_segments_runnable or on bad sizes.
+void gemm_u8s8_s32_segments(int64_t m, const uint8_t* const* rows, int64_t pieces, int64_t seg_len, int64_t seg_stride,
                             const PackedInt8Weights& b, int32_t* c, int64_t ldc);
 
 /// gemm_u8s8_s32 with a given kernel (tests, benchmarks). Throws minidl::Error when the kernel is not

@@ -180,15 +180,16 @@ MINIDL_TARGET_AVX512_VNNI void zmm_gemm(int64_t m, const uint8_t* a, int64_t lda
 }
 
 // The same tiles with each row of A given as pieces (an im2col read in place, int_gemm.h's
-// gemm_u8s8_s32_segments): row r's piece s at seg[r * pieces + s], seg_groups groups of 4 codes each.
+// gemm_u8s8_s32_segments): row r's piece s at seg[r] + s * seg_stride, seg_groups groups of 4 codes each.
 template <int MR, int NR>
 MINIDL_TARGET_AVX512_VNNI void zmm_tile_seg(const uint8_t* const* seg, int64_t pieces, int64_t seg_groups,
-                                            const int8_t* bb, int64_t gstride, int32_t* c, int64_t ldc, int64_t cols) {
+                                            int64_t seg_stride, const int8_t* bb, int64_t gstride, int32_t* c,
+                                            int64_t ldc, int64_t cols) {
   __m512i acc[MR * NR];
   for (int i = 0; i < MR * NR; ++i) acc[i] = _mm512_setzero_si512();
   for (int64_t s = 0; s < pieces; ++s) {
     const uint8_t* p[MR];
-    for (int r = 0; r < MR; ++r) p[r] = seg[r * pieces + s];
+    for (int r = 0; r < MR; ++r) p[r] = seg[r] + s * seg_stride;
     const int8_t* bs = bb + s * seg_groups * 64;
     for (int64_t g = 0; g < seg_groups; ++g) {
       __m512i b[NR];
@@ -204,34 +205,34 @@ MINIDL_TARGET_AVX512_VNNI void zmm_tile_seg(const uint8_t* const* seg, int64_t p
 
 template <int MR, int NR>
 MINIDL_TARGET_AVX512_VNNI void zmm_rows_seg(const uint8_t* const* seg, int64_t pieces, int64_t seg_groups,
-                                            const int8_t* bp, int64_t n, int32_t* c, int64_t ldc) {
+                                            int64_t seg_stride, const int8_t* bp, int64_t n, int32_t* c, int64_t ldc) {
   const int64_t gstride = pieces * seg_groups * 64, blocks = (n + 15) / 16;
   int64_t jb = 0;
   for (; jb + NR <= blocks; jb += NR)
-    zmm_tile_seg<MR, NR>(seg, pieces, seg_groups, bp + jb * gstride, gstride, c + 16 * jb, ldc,
+    zmm_tile_seg<MR, NR>(seg, pieces, seg_groups, seg_stride, bp + jb * gstride, gstride, c + 16 * jb, ldc,
                          std::min<int64_t>(16 * NR, n - 16 * jb));
   if constexpr (NR > 1) {
     if (jb < blocks)
-      zmm_rows_seg<MR, NR - 1>(seg, pieces, seg_groups, bp + jb * gstride, n - 16 * jb, c + 16 * jb, ldc);
+      zmm_rows_seg<MR, NR - 1>(seg, pieces, seg_groups, seg_stride, bp + jb * gstride, n - 16 * jb, c + 16 * jb, ldc);
   }
 }
 
 template <int MR>
 MINIDL_TARGET_AVX512_VNNI void zmm_rest_seg(int64_t rows, const uint8_t* const* seg, int64_t pieces, int64_t seg_groups,
-                                            const int8_t* bp, int64_t n, int32_t* c, int64_t ldc) {
+                                            int64_t seg_stride, const int8_t* bp, int64_t n, int32_t* c, int64_t ldc) {
   if constexpr (MR > 0) {
-    if (rows == MR) return zmm_rows_seg<MR, 1>(seg, pieces, seg_groups, bp, n, c, ldc);
-    zmm_rest_seg<MR - 1>(rows, seg, pieces, seg_groups, bp, n, c, ldc);
+    if (rows == MR) return zmm_rows_seg<MR, 1>(seg, pieces, seg_groups, seg_stride, bp, n, c, ldc);
+    zmm_rest_seg<MR - 1>(rows, seg, pieces, seg_groups, seg_stride, bp, n, c, ldc);
   }
 }
 
 template <int NR>
 MINIDL_TARGET_AVX512_VNNI void zmm_gemm_seg(int64_t m, const uint8_t* const* seg, int64_t pieces, int64_t seg_groups,
-                                            const int8_t* bp, int64_t n, int32_t* c, int64_t ldc) {
+                                            int64_t seg_stride, const int8_t* bp, int64_t n, int32_t* c, int64_t ldc) {
   constexpr int MR = kZmmRowsFor[NR];
   int64_t i = 0;
-  for (; i + MR <= m; i += MR) zmm_rows_seg<MR, NR>(seg + i * pieces, pieces, seg_groups, bp, n, c + i * ldc, ldc);
-  if (i < m) zmm_rest_seg<MR - 1>(m - i, seg + i * pieces, pieces, seg_groups, bp, n, c + i * ldc, ldc);
+  for (; i + MR <= m; i += MR) zmm_rows_seg<MR, NR>(seg + i, pieces, seg_groups, seg_stride, bp, n, c + i * ldc, ldc);
+  if (i < m) zmm_rest_seg<MR - 1>(m - i, seg + i, pieces, seg_groups, seg_stride, bp, n, c + i * ldc, ldc);
 }
 
 // 16 columns from PackedInt8Weights::paired: per pair of groups one 8-code broadcast per row (vpbroadcastq) against
@@ -239,12 +240,13 @@ MINIDL_TARGET_AVX512_VNNI void zmm_gemm_seg(int64_t m, const uint8_t* const* seg
 // zmm_tile_seg<MR, 1>; each column's two lanes are added once at the end.
 template <int MR>
 MINIDL_TARGET_AVX512_VNNI void zmm_tile_pair(const uint8_t* const* seg, int64_t pieces, int64_t seg_pairs,
-                                             const int8_t* bpair, int32_t* c, int64_t ldc, int64_t cols) {
+                                             int64_t seg_stride, const int8_t* bpair, int32_t* c, int64_t ldc,
+                                             int64_t cols) {
   __m512i acc[2 * MR];
   for (int i = 0; i < 2 * MR; ++i) acc[i] = _mm512_setzero_si512();
   for (int64_t s = 0; s < pieces; ++s) {
     const uint8_t* p[MR];
-    for (int r = 0; r < MR; ++r) p[r] = seg[r * pieces + s];
+    for (int r = 0; r < MR; ++r) p[r] = seg[r] + s * seg_stride;
     const int8_t* bs = bpair + s * seg_pairs * 128;
     for (int64_t q = 0; q < seg_pairs; ++q) {
       const __m512i w0 = _mm512_loadu_si512(bs + q * 128), w1 = _mm512_loadu_si512(bs + q * 128 + 64);
@@ -270,10 +272,11 @@ MINIDL_TARGET_AVX512_VNNI void zmm_tile_pair(const uint8_t* const* seg, int64_t 
 
 template <int MR>
 MINIDL_TARGET_AVX512_VNNI void zmm_rest_pair(int64_t rows, const uint8_t* const* seg, int64_t pieces, int64_t seg_pairs,
-                                             const int8_t* bpair, int32_t* c, int64_t ldc, int64_t cols) {
+                                             int64_t seg_stride, const int8_t* bpair, int32_t* c, int64_t ldc,
+                                             int64_t cols) {
   if constexpr (MR > 0) {
-    if (rows == MR) return zmm_tile_pair<MR>(seg, pieces, seg_pairs, bpair, c, ldc, cols);
-    zmm_rest_pair<MR - 1>(rows, seg, pieces, seg_pairs, bpair, c, ldc, cols);
+    if (rows == MR) return zmm_tile_pair<MR>(seg, pieces, seg_pairs, seg_stride, bpair, c, ldc, cols);
+    zmm_rest_pair<MR - 1>(rows, seg, pieces, seg_pairs, seg_stride, bpair, c, ldc, cols);
   }
 }
 
@@ -396,21 +399,21 @@ void int_gemm_avx512_vnni(int64_t m, const uint8_t* a, int64_t lda, const int8_t
 }
 
 void int_gemm_avx512_vnni_segments(int64_t m, const uint8_t* const* seg, int64_t pieces, int64_t seg_len,
-                                   const int8_t* bp, int64_t n, int32_t* c, int64_t ldc) {
+                                   int64_t seg_stride, const int8_t* bp, int64_t n, int32_t* c, int64_t ldc) {
   if (n <= 16) {
-    zmm_gemm_seg<1>(m, seg, pieces, seg_len / 4, bp, n, c, ldc);
+    zmm_gemm_seg<1>(m, seg, pieces, seg_len / 4, seg_stride, bp, n, c, ldc);
   } else {
-    zmm_gemm_seg<2>(m, seg, pieces, seg_len / 4, bp, n, c, ldc);
+    zmm_gemm_seg<2>(m, seg, pieces, seg_len / 4, seg_stride, bp, n, c, ldc);
   }
 }
 
 void int_gemm_avx512_vnni_segments_paired(int64_t m, const uint8_t* const* seg, int64_t pieces, int64_t seg_len,
-                                          const int8_t* bpair, int64_t n, int32_t* c, int64_t ldc) {
+                                          int64_t seg_stride, const int8_t* bpair, int64_t n, int32_t* c, int64_t ldc) {
   constexpr int MR = kZmmRowsFor[1];
   const int64_t seg_pairs = seg_len / 8;
   int64_t i = 0;
-  for (; i + MR <= m; i += MR) zmm_tile_pair<MR>(seg + i * pieces, pieces, seg_pairs, bpair, c + i * ldc, ldc, n);
-  if (i < m) zmm_rest_pair<MR - 1>(m - i, seg + i * pieces, pieces, seg_pairs, bpair, c + i * ldc, ldc, n);
+  for (; i + MR <= m; i += MR) zmm_tile_pair<MR>(seg + i, pieces, seg_pairs, seg_stride, bpair, c + i * ldc, ldc, n);
+  if (i < m) zmm_rest_pair<MR - 1>(m - i, seg + i, pieces, seg_pairs, seg_stride, bpair, c + i * ldc, ldc, n);
 }
 
 #else  // not x86-64: no kernel is runnable (int_gemm.cpp asks host_has_* and the ISA level first)
@@ -430,12 +433,12 @@ void int_gemm_avx_vnni(int64_t, const uint8_t*, int64_t, const int8_t*, int64_t,
 void int_gemm_avx512_vnni(int64_t, const uint8_t*, int64_t, const int8_t*, int64_t, int64_t, int32_t*, int64_t) {
   MINIDL_FAIL("gemm_u8s8_s32: the AVX-512 VNNI kernel exists on x86-64 only");
 }
-void int_gemm_avx512_vnni_segments(int64_t, const uint8_t* const*, int64_t, int64_t, const int8_t*, int64_t, int32_t*,
-                                   int64_t) {
+void int_gemm_avx512_vnni_segments(int64_t, const uint8_t* const*, int64_t, int64_t, int64_t, const int8_t*, int64_t,
+                                   int32_t*, int64_t) {
   MINIDL_FAIL("gemm_u8s8_s32_segments: the AVX-512 VNNI kernel exists on x86-64 only");
 }
-void int_gemm_avx512_vnni_segments_paired(int64_t, const uint8_t* const*, int64_t, int64_t, const int8_t*, int64_t,
-                                          int32_t*, int64_t) {
+void int_gemm_avx512_vnni_segments_paired(int64_t, const uint8_t* const*, int64_t, int64_t, int64_t, const int8_t*,
+                                          int64_t, int32_t*, int64_t) {
   MINIDL_FAIL("gemm_u8s8_s32_segments: the AVX-512 VNNI kernel exists on x86-64 only");
 }
 

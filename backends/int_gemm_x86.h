@@ -27,11 +27,11 @@ void int_gemm_avx512_vnni(int64_t m, const uint8_t* a, int64_t lda, const int8_t
 
 /// vpdpbusd on zmm, A's rows as pieces (gemm_u8s8_s32_segments); seg_len a multiple of 4.
 void int_gemm_avx512_vnni_segments(int64_t m, const uint8_t* const* seg, int64_t pieces, int64_t seg_len,
-                                   const int8_t* bp, int64_t n, int32_t* c, int64_t ldc);
+                                   int64_t seg_stride, const int8_t* bp, int64_t n, int32_t* c, int64_t ldc);
 
 /// The same for n <= 16 with PackedInt8Weights::paired (seg_len a multiple of 8): one 8-code broadcast per two
 /// vpdpbusd.
 void int_gemm_avx512_vnni_segments_paired(int64_t m, const uint8_t* const* seg, int64_t pieces, int64_t seg_len,
-                                          const int8_t* bpair, int64_t n, int32_t* c, int64_t ldc);
+                                          int64_t seg_stride, const int8_t* bpair, int64_t n, int32_t* c, int64_t ldc);
 
 }  // namespace minidl::backends::detail

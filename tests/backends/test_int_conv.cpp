@@ -76,7 +76,10 @@ void reference(const Case& g, const std::vector<uint8_t>& codes, const std::vect
                        w_rsc[static_cast<size_t>(o * depth + (r * g.kernel + s) * g.in_c + c)];
             }
           const size_t i = static_cast<size_t>(p * g.out_c + o);
-          float v = static_cast<float>(static_cast<double>(sum) * e.unit) * e.scale[o] + e.shift[o];
+          // int_conv.h's definition: float32(sum) times the channel's factor float32(unit * scale), then + shift
+          const auto k = static_cast<float>(e.unit * static_cast<double>(e.scale[o]));
+          float v = static_cast<float>(sum) * k;
+          v += e.shift[o];
           if (e.residual) v += e.residual[i];
           if (e.relu) v = std::max(v, 0.0f);
           out[i] = v;
@@ -146,6 +149,8 @@ TEST_CASE("int conv: every geometry equals the definition, bit for bit, at every
       {2, 6, 6, 3, 17, 3, 1, 0},     // no padding, 17 outputs (a partial column block)
       {1, 4, 4, 24, 16, 1, 1, 0},    // pointwise: the codes are the GEMM's rows
       {130, 3, 3, 16, 16, 3, 1, 1},  // many images: several tiles, tile edges inside images
+      {3, 2, 2, 16, 16, 3, 1, 1},    // narrower than the kernel: the in-place GEMM declines (im2col)
+      {2, 6, 5, 16, 32, 3, 1, 2},    // padding 2: windows reaching two columns / rows past the image
   };
   const CodeThresholds qa = apot_like(), q8 = uniform8();
   std::mt19937 rng(11);

@@ -492,21 +492,33 @@ TEST_CASE("int gemm: rows given as pieces read in place equal the dense rows") {
     std::vector<int8_t> w(static_cast<size_t>(n * k));
     for (auto& v : w) v = static_cast<int8_t>(static_cast<int>(rng() % 256) - 128);
     const auto b = backends::pack_int8_weights(n, k, w.data(), k);
-    // the pieces live apart in a pool; the dense rows are their concatenation
-    std::vector<uint8_t> pool(static_cast<size_t>(m * pieces * (len + 5))), dense(static_cast<size_t>(m * k));
+    // the pieces live apart in a pool, row i's piece s at i * (len + 5) + s * stride (the rows interleaved, as an
+    // image's kernel rows are); the dense rows are their concatenation
+    const int64_t stride = (m + 1) * (len + 5);
+    std::vector<uint8_t> pool(static_cast<size_t>(pieces * stride)), dense(static_cast<size_t>(m * k));
     for (auto& v : pool) v = static_cast<uint8_t>(rng() % 256);
-    std::vector<const uint8_t*> rows(static_cast<size_t>(m * pieces));
-    for (int64_t i = 0; i < m; ++i)
+    std::vector<const uint8_t*> rows(static_cast<size_t>(m));
+    for (int64_t i = 0; i < m; ++i) {
+      rows[static_cast<size_t>(i)] = pool.data() + i * (len + 5);
       for (int64_t s = 0; s < pieces; ++s) {
-        const uint8_t* at = pool.data() + ((s * m + i) * (len + 5));  // pieces of a row far apart, in any order
-        rows[static_cast<size_t>(i * pieces + s)] = at;
+        const uint8_t* at = rows[static_cast<size_t>(i)] + s * stride;
         std::copy(at, at + len, dense.begin() + i * k + s * len);
       }
+    }
     std::vector<int32_t> want(static_cast<size_t>(m * n)), got(want.size(), -1);
     backends::gemm_u8s8_s32_ref(m, dense.data(), k, b, want.data(), n);
-    backends::gemm_u8s8_s32_segments(m, rows.data(), pieces, len, b, got.data(), n);
+    backends::gemm_u8s8_s32_segments(m, rows.data(), pieces, len, stride, b, got.data(), n);
     CHECK(got == want);
   }
-  CHECK_THROWS_WITH_AS(backends::gemm_u8s8_s32_segments(1, nullptr, 2, 6, probe, nullptr, 1),
+  // pieces closer than their length would overlap
+  const auto two = backends::pack_int8_weights(1, 8, std::vector<int8_t>(8, 1).data(), 8);
+  const std::vector<uint8_t> codes(16, 1);
+  const uint8_t* one_row[] = {codes.data()};
+  int32_t out = 0;
+  CHECK_THROWS_WITH_AS(backends::gemm_u8s8_s32_segments(1, one_row, 2, 4, 3, two, &out, 1),
+                       doctest::Contains("bad sizes"), Error);
+  backends::gemm_u8s8_s32_segments(1, one_row, 2, 4, 4, two, &out, 1);
+  CHECK(out == 8);
+  CHECK_THROWS_WITH_AS(backends::gemm_u8s8_s32_segments(1, nullptr, 2, 6, 6, probe, nullptr, 1),
                        doctest::Contains("not runnable"), Error);
 }
