@@ -54,6 +54,7 @@ struct Search {
   float first = 0;     // t16[2^(steps-1) - 1]
   float table[3][16];  // table[i][l] = t16[min(l + s_i - 1, 15)], s_i = 2^(steps - 2 - i)
   int32_t book[16] = {};
+  bool identity_book = false;  // book[c] == c: the index is the code
 };
 
 Search make_search(const CodeThresholds& q) {
@@ -68,7 +69,11 @@ Search make_search(const CodeThresholds& q) {
     const int step = 1 << (s.steps - 2 - i);
     for (int l = 0; l < 16; ++l) s.table[i][l] = s.t16[std::min(l + step - 1, 15)];
   }
-  for (size_t c = 0; c < q.book().size(); ++c) s.book[c] = q.book()[c];
+  s.identity_book = true;
+  for (size_t c = 0; c < q.book().size(); ++c) {
+    s.book[c] = q.book()[c];
+    s.identity_book = s.identity_book && s.book[c] == static_cast<int32_t>(c);
+  }
   return s;
 }
 
@@ -76,6 +81,7 @@ Search make_search(const CodeThresholds& q) {
 struct SearchRegs {
   __m512 first, table[3];
   __m512i book;
+  bool identity_book;
 };
 
 MINIDL_TARGET_AVX512 inline SearchRegs load_search(const Search& s) {
@@ -83,6 +89,7 @@ MINIDL_TARGET_AVX512 inline SearchRegs load_search(const Search& s) {
   r.first = _mm512_set1_ps(s.first);
   for (int i = 0; i < 3; ++i) r.table[i] = _mm512_loadu_ps(s.table[i]);
   r.book = _mm512_loadu_si512(s.book);
+  r.identity_book = s.identity_book;
   return r;
 }
 
@@ -111,7 +118,7 @@ MINIDL_TARGET_AVX512 inline void codes_group(const SearchRegs& r, const __m512 (
   }
   for (int g = 0; g < count; ++g) {
     // narrow in a register, then a plain store: vpmovdb with a memory operand is many times slower on Zen
-    const __m128i bytes = _mm512_cvtepi32_epi8(_mm512_permutexvar_epi32(j[g], r.book));
+    const __m128i bytes = _mm512_cvtepi32_epi8(r.identity_book ? j[g] : _mm512_permutexvar_epi32(j[g], r.book));
     if (m[g] == 0xffff) {
       _mm_storeu_si128(reinterpret_cast<__m128i*>(out[g]), bytes);
     } else {
@@ -176,18 +183,19 @@ MINIDL_TARGET_AVX512 int64_t quantize_to_codes_avx512(const CodeThresholds& q, c
   }
 }
 
-MINIDL_TARGET_AVX512 int64_t int_conv_epilogue_avx512(const IntConvEpilogue& e, const float* k, int64_t out_c,
-                                                      int64_t p0, int64_t rows, const int32_t* acc) {
-  Search search[IntConvEpilogue::kMaxConsumers];
-  SearchRegs regs[IntConvEpilogue::kMaxConsumers];
-  uint8_t* codes[IntConvEpilogue::kMaxConsumers];
-  int nq = 0;
-  for (int i = 0; i < IntConvEpilogue::kMaxConsumers; ++i)
-    if (e.quant[i]) {
-      search[nq] = make_search(*e.quant[i]);
-      regs[nq] = load_search(search[nq]);
-      codes[nq++] = e.codes[i] + p0 * out_c;
-    }
+namespace {
+
+template <bool Full>
+MINIDL_TARGET_AVX512 inline __m512 load(__mmask16 m, const float* p) {
+  return Full ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
+}
+
+// The epilogue's loop; Full: out_c is a multiple of 16, so every vector is whole (plain loads the multiplies and adds
+// take as memory operands, plain stores) instead of masked ones.
+template <bool Full>
+MINIDL_TARGET_AVX512 int64_t epilogue_vectors(const IntConvEpilogue& e, const float* k, int64_t out_c, int64_t p0,
+                                              int64_t rows, const int32_t* acc, int nq, const Search* search,
+                                              const SearchRegs* regs, uint8_t* const* codes) {
   const __m512 zero = _mm512_setzero_ps();
   // The tile's vectors in order (row r, channels o..o+15), kGroup at a time: values, then each consumer's codes.
   const int64_t per_row = (out_c + 15) / 16, total = rows * per_row;
@@ -204,14 +212,21 @@ MINIDL_TARGET_AVX512 int64_t int_conv_epilogue_avx512(const IntConvEpilogue& e, 
         at[g] = 0;
         continue;
       }
-      m[g] = lanes(out_c - o);
+      m[g] = Full ? static_cast<__mmask16>(0xffff) : lanes(out_c - o);
       at[g] = r * out_c + o;
-      const __m512 c = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m[g], acc + at[g]));
-      __m512 x = _mm512_add_round_ps(_mm512_mul_round_ps(c, _mm512_maskz_loadu_ps(m[g], k + o), kRound),
-                                     _mm512_maskz_loadu_ps(m[g], e.shift + o), kRound);
-      if (e.residual) x = _mm512_add_round_ps(x, _mm512_maskz_loadu_ps(m[g], e.residual + p0 * out_c + at[g]), kRound);
+      const __m512i s = Full ? _mm512_loadu_si512(acc + at[g]) : _mm512_maskz_loadu_epi32(m[g], acc + at[g]);
+      const __m512 c = _mm512_cvtepi32_ps(s);
+      __m512 x = _mm512_add_round_ps(_mm512_mul_round_ps(c, load<Full>(m[g], k + o), kRound),
+                                     load<Full>(m[g], e.shift + o), kRound);
+      if (e.residual) x = _mm512_add_round_ps(x, load<Full>(m[g], e.residual + p0 * out_c + at[g]), kRound);
       if (e.relu) x = _mm512_max_ps(zero, x);  // max(0, NaN) is NaN and max(0, -0) is -0, as std::max(v, 0)
-      if (e.out) _mm512_mask_storeu_ps(e.out + p0 * out_c + at[g], m[g], x);
+      if (e.out) {
+        if (Full) {
+          _mm512_storeu_ps(e.out + p0 * out_c + at[g], x);
+        } else {
+          _mm512_mask_storeu_ps(e.out + p0 * out_c + at[g], m[g], x);
+        }
+      }
       v[g] = x;
       if (nq > 0) nan += nq * nan_count(x, m[g]);
       o += 16;
@@ -226,6 +241,24 @@ MINIDL_TARGET_AVX512 int64_t int_conv_epilogue_avx512(const IntConvEpilogue& e, 
     }
   }
   return nan;
+}
+
+}  // namespace
+
+MINIDL_TARGET_AVX512 int64_t int_conv_epilogue_avx512(const IntConvEpilogue& e, const float* k, int64_t out_c,
+                                                      int64_t p0, int64_t rows, const int32_t* acc) {
+  Search search[IntConvEpilogue::kMaxConsumers];
+  SearchRegs regs[IntConvEpilogue::kMaxConsumers];
+  uint8_t* codes[IntConvEpilogue::kMaxConsumers];
+  int nq = 0;
+  for (int i = 0; i < IntConvEpilogue::kMaxConsumers; ++i)
+    if (e.quant[i]) {
+      search[nq] = make_search(*e.quant[i]);
+      regs[nq] = load_search(search[nq]);
+      codes[nq++] = e.codes[i] + p0 * out_c;
+    }
+  if (out_c % 16 == 0) return epilogue_vectors<true>(e, k, out_c, p0, rows, acc, nq, search, regs, codes);
+  return epilogue_vectors<false>(e, k, out_c, p0, rows, acc, nq, search, regs, codes);
 }
 
 namespace {

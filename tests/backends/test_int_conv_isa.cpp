@@ -28,15 +28,16 @@ using minidl::test::CapGuard;
 
 namespace {
 
-// A book of `codes` entries over ascending thresholds (uneven gaps, one at 0 so that -0.0 meets it).
-CodeThresholds book_of(int codes, std::mt19937& rng) {
+// A book of `codes` entries over ascending thresholds (uneven gaps, one at 0 so that -0.0 meets it); codes with
+// gaps, or 0, 1, 2, ... (identity: the AVX-512 kernels skip the book's lookup then).
+CodeThresholds book_of(int codes, std::mt19937& rng, bool identity = false) {
   std::vector<float> t;
-  std::vector<uint8_t> b{static_cast<uint8_t>(rng() % 4)};
+  std::vector<uint8_t> b{static_cast<uint8_t>(identity ? 0 : rng() % 4)};
   float at = 0.0f;
   for (int c = 1; c < codes; ++c) {
     t.push_back(at);
     at += 0.05f + 0.3f * static_cast<float>(rng() % 5);
-    b.push_back(static_cast<uint8_t>(b.back() + 1 + rng() % 3));
+    b.push_back(static_cast<uint8_t>(identity ? c : b.back() + 1 + rng() % 3));
   }
   if (!t.empty()) {
     const float mid = t[t.size() / 2];
@@ -93,28 +94,30 @@ TEST_CASE("cpu ISA: int conv quantizer kernels give the scalar codes for every b
   std::vector<int> sizes;
   for (int c = 1; c <= 16; ++c) sizes.push_back(c);
   sizes.push_back(256);
-  for (int codes : sizes) {
-    CAPTURE(codes);
-    const CodeThresholds q = book_of(codes, rng);
-    const std::vector<float> x = edge_values(q, rng);
-    const auto n = static_cast<int64_t>(x.size());
-    cpu::set_cpu_isa_cap(CpuIsa::Baseline);
-    std::vector<uint8_t> want(x.size());
-    REQUIRE(backends::quantize_to_codes(q, x.data(), n, want.data()) == nan_count(x));
-    for (size_t i = 0; i < x.size(); ++i) REQUIRE(want[i] == q.code(x[i]));
-    for (CpuIsa level : levels) {
-      INFO("level " << cpu::isa_name(level));
-      cpu::set_cpu_isa_cap(level);
-      for (int64_t len : {n, n - 1, int64_t{15}, int64_t{1}}) {  // full vectors and every tail shape
-        CAPTURE(len);
-        std::vector<uint8_t> got(x.size(), 0xee);
-        CHECK(backends::quantize_to_codes(q, x.data(), len, got.data()) ==
-              nan_count(std::vector<float>(x.begin(), x.begin() + len)));
-        CHECK(std::memcmp(got.data(), want.data(), static_cast<size_t>(len)) == 0);
-        CHECK(std::all_of(got.begin() + len, got.end(), [](uint8_t c) { return c == 0xee; }));  // nothing past n
+  for (int codes : sizes)
+    for (bool identity : {false, true}) {
+      CAPTURE(codes);
+      CAPTURE(identity);
+      const CodeThresholds q = book_of(codes, rng, identity);
+      const std::vector<float> x = edge_values(q, rng);
+      const auto n = static_cast<int64_t>(x.size());
+      cpu::set_cpu_isa_cap(CpuIsa::Baseline);
+      std::vector<uint8_t> want(x.size());
+      REQUIRE(backends::quantize_to_codes(q, x.data(), n, want.data()) == nan_count(x));
+      for (size_t i = 0; i < x.size(); ++i) REQUIRE(want[i] == q.code(x[i]));
+      for (CpuIsa level : levels) {
+        INFO("level " << cpu::isa_name(level));
+        cpu::set_cpu_isa_cap(level);
+        for (int64_t len : {n, n - 1, int64_t{15}, int64_t{1}}) {  // full vectors and every tail shape
+          CAPTURE(len);
+          std::vector<uint8_t> got(x.size(), 0xee);
+          CHECK(backends::quantize_to_codes(q, x.data(), len, got.data()) ==
+                nan_count(std::vector<float>(x.begin(), x.begin() + len)));
+          CHECK(std::memcmp(got.data(), want.data(), static_cast<size_t>(len)) == 0);
+          CHECK(std::all_of(got.begin() + len, got.end(), [](uint8_t c) { return c == 0xee; }));  // nothing past n
+        }
       }
     }
-  }
 }
 
 TEST_CASE("cpu ISA: int conv epilogue kernels give the scalar values and codes") {
@@ -123,11 +126,13 @@ TEST_CASE("cpu ISA: int conv epilogue kernels give the scalar values and codes")
   if (levels.empty()) MINIDL_SKIP("only the baseline level runs here (" << cpu::isa_name(cpu::active_isa()) << ")");
   std::mt19937 rng(9);
   const CodeThresholds q4 = book_of(16, rng), q2 = book_of(4, rng), q1 = book_of(2, rng), q8 = book_of(256, rng);
+  const CodeThresholds q4i = book_of(16, rng, true), q3i = book_of(8, rng, true);
   struct Consumers {
     const CodeThresholds* a;
     const CodeThresholds* b;
   };
-  const Consumers consumer_sets[] = {{&q4, nullptr}, {&q4, &q2}, {&q1, &q4}, {&q4, &q8}, {nullptr, nullptr}};
+  const Consumers consumer_sets[] = {{&q4, nullptr}, {&q4, &q2},      {&q1, &q4},        {&q4, &q8},
+                                     {&q4i, &q3i},   {&q3i, nullptr}, {nullptr, nullptr}};
   for (int64_t out_c : {16, 64, 5, 37}) {
     const int64_t rows = 13, p0 = 3, total = (p0 + rows) * out_c;
     std::vector<int32_t> acc(static_cast<size_t>(rows * out_c));
