@@ -151,6 +151,8 @@ TEST_CASE("int conv: every geometry equals the definition, bit for bit, at every
       {130, 3, 3, 16, 16, 3, 1, 1},  // many images: several tiles, tile edges inside images
       {3, 2, 2, 16, 16, 3, 1, 1},    // narrower than the kernel: the in-place GEMM declines (im2col)
       {2, 6, 5, 16, 32, 3, 1, 2},    // padding 2: windows reaching two columns / rows past the image
+      {2, 7, 7, 64, 64, 3, 1, 1},    // ResNet-20 stage 3: kernel rows of 192 codes (border windows of 3 zmm)
+      {2, 9, 8, 32, 32, 3, 2, 1},    // 96-code kernel rows, strided
   };
   const CodeThresholds qa = apot_like(), q8 = uniform8();
   std::mt19937 rng(11);
