@@ -83,11 +83,19 @@ std::vector<float> epilogue_factors(const IntConvEpilogue& e, int64_t out_c) {
 
 namespace detail {
 
-int64_t int_conv_epilogue(const IntConvEpilogue& e, const float* k, int64_t out_c, int64_t p0, int64_t rows,
+EpiloguePlan::EpiloguePlan(const IntConvEpilogue& e, int64_t out_c)
+    : factors(epilogue_factors(e, out_c)), avx512(cpu::isa_enabled(cpu::CpuIsa::Avx512) && avx512_epilogue_fits(e)) {
+  if (avx512)
+    for (const CodeThresholds* q : e.quant)
+      if (q) searches.push_back(make_threshold_search(*q));
+}
+EpiloguePlan::~EpiloguePlan() = default;
+
+int64_t int_conv_epilogue(const IntConvEpilogue& e, const EpiloguePlan& plan, int64_t out_c, int64_t p0, int64_t rows,
                           const int32_t* acc, float* scratch) {
+  const float* k = plan.factors.data();
   // AVX-512 with books of <= 16 codes: values and codes in one pass, in registers.
-  if (cpu::isa_enabled(cpu::CpuIsa::Avx512) && avx512_epilogue_fits(e))
-    return int_conv_epilogue_avx512(e, k, out_c, p0, rows, acc);
+  if (plan.avx512) return int_conv_epilogue_avx512(e, k, plan.searches.data(), out_c, p0, rows, acc);
   // The values go straight to `out` when there is one (the quantizers read them back from cache), else to scratch.
   float* dst = e.out ? e.out + p0 * out_c : scratch;
   if (cpu::isa_enabled(cpu::CpuIsa::Avx2)) {
@@ -264,7 +272,7 @@ int64_t int_conv2d_nhwc(const IntConvGeometry& g, const uint8_t* codes, const Pa
   const SegmentLayout layout(g);
   const bool in_place = !pointwise && g.in_w >= g.kernel && gemm_u8s8_s32_segments_runnable(w, layout.kc);
 
-  const std::vector<float> factors = epilogue_factors(e, N);
+  const detail::EpiloguePlan plan(e, N);
   int64_t nan = 0;
 #pragma omp parallel for schedule(static) num_threads(nthreads) reduction(+ : nan) if (nthreads > 1)
   for (int64_t t = 0; t < tiles; ++t) {
@@ -290,7 +298,7 @@ int64_t int_conv2d_nhwc(const IntConvGeometry& g, const uint8_t* codes, const Pa
       a = s.a.data();
     }
     if (!in_place) gemm_u8s8_s32(rows, a, K, w, s.acc.data(), N);
-    nan += detail::int_conv_epilogue(e, factors.data(), N, p0, rows, s.acc.data(), s.f.data());
+    nan += detail::int_conv_epilogue(e, plan, N, p0, rows, s.acc.data(), s.f.data());
   }
   return nan;
 }

@@ -96,10 +96,22 @@ int64_t int_conv2d_nhwc(const IntConvGeometry& g, const uint8_t* codes, const Pa
 std::vector<float> epilogue_factors(const IntConvEpilogue& e, int64_t out_c);
 
 namespace detail {
+struct ThresholdSearch;  // backends/int_conv_avx512.h
+
+/// What every epilogue call of one convolution shares, prepared once per call of int_conv2d_nhwc (not per tile):
+/// the channels' factors (epilogue_factors) and, when the AVX-512 epilogue runs (chosen here, by cpu::active_isa()),
+/// each consumer's search tables.
+struct EpiloguePlan {
+  EpiloguePlan(const IntConvEpilogue& e, int64_t out_c);
+  ~EpiloguePlan();
+  std::vector<float> factors;
+  bool avx512 = false;
+  std::vector<ThresholdSearch> searches;
+};
+
 /// The epilogue of `rows` output pixels whose sums are acc (rows x out_c, row-major), written at pixel offset p0;
-/// scalar, AVX2 or AVX-512 by cpu::active_isa(). Returns the NaN count of the quantizers. Exposed for the tests.
-/// k: epilogue_factors(e, out_c).
-int64_t int_conv_epilogue(const IntConvEpilogue& e, const float* k, int64_t out_c, int64_t p0, int64_t rows,
+/// scalar, AVX2 or AVX-512 as the plan says. Returns the NaN count of the quantizers. Exposed for the tests.
+int64_t int_conv_epilogue(const IntConvEpilogue& e, const EpiloguePlan& plan, int64_t out_c, int64_t p0, int64_t rows,
                           const int32_t* acc, float* scratch);
 }  // namespace detail
 

@@ -38,30 +38,11 @@ bool avx512_epilogue_fits(const IntConvEpilogue& e) {
   return true;
 }
 
-#if defined(__x86_64__)
-
-#define MINIDL_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
-
-namespace {
-
-constexpr int kRound = _MM_FROUND_CUR_DIRECTION;
-
-// One quantizer's search, laid out for the kernels: steps = ceil(log2(book size)) (0 for a one-code book), the
-// first step's threshold broadcast, the later steps' shifted tables, the book as int32 lanes.
-struct Search {
-  int steps = 0;
-  float t16[16];       // the thresholds, NaN past the last
-  float first = 0;     // t16[2^(steps-1) - 1]
-  float table[3][16];  // table[i][l] = t16[min(l + s_i - 1, 15)], s_i = 2^(steps - 2 - i)
-  int32_t book[16] = {};
-  bool identity_book = false;  // book[c] == c: the index is the code
-};
-
-Search make_search(const CodeThresholds& q) {
+ThresholdSearch make_threshold_search(const CodeThresholds& q) {
   const auto& t = q.thresholds();
   const auto nt = static_cast<int>(t.size());
   MINIDL_CHECK(nt + 1 <= kQuantizeAvx512MaxBook, "AVX-512 quantizer: ", nt, " thresholds");
-  Search s;
+  ThresholdSearch s;
   for (int l = 0; l < 16; ++l) s.t16[l] = l < nt ? t[static_cast<size_t>(l)] : std::numeric_limits<float>::quiet_NaN();
   while ((1 << s.steps) < nt + 1) ++s.steps;
   if (s.steps > 0) s.first = s.t16[(1 << (s.steps - 1)) - 1];
@@ -76,6 +57,16 @@ Search make_search(const CodeThresholds& q) {
   }
   return s;
 }
+
+#if defined(__x86_64__)
+
+#define MINIDL_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+
+namespace {
+
+constexpr int kRound = _MM_FROUND_CUR_DIRECTION;
+
+using Search = ThresholdSearch;
 
 // The tables of one Search in registers (a kernel loads them once per call).
 struct SearchRegs {
@@ -173,7 +164,7 @@ MINIDL_TARGET_AVX512 int64_t quantize_steps(const Search& s, const float* x, int
 
 MINIDL_TARGET_AVX512 int64_t quantize_to_codes_avx512(const CodeThresholds& q, const float* x, int64_t n,
                                                       uint8_t* out) {
-  const Search s = make_search(q);
+  const Search s = make_threshold_search(q);
   switch (s.steps) {
     case 0: return quantize_steps<0>(s, x, n, out);
     case 1: return quantize_steps<1>(s, x, n, out);
@@ -245,15 +236,15 @@ MINIDL_TARGET_AVX512 int64_t epilogue_vectors(const IntConvEpilogue& e, const fl
 
 }  // namespace
 
-MINIDL_TARGET_AVX512 int64_t int_conv_epilogue_avx512(const IntConvEpilogue& e, const float* k, int64_t out_c,
-                                                      int64_t p0, int64_t rows, const int32_t* acc) {
-  Search search[IntConvEpilogue::kMaxConsumers];
+MINIDL_TARGET_AVX512 int64_t int_conv_epilogue_avx512(const IntConvEpilogue& e, const float* k,
+                                                      const ThresholdSearch* searches, int64_t out_c, int64_t p0,
+                                                      int64_t rows, const int32_t* acc) {
+  const Search* search = searches;
   SearchRegs regs[IntConvEpilogue::kMaxConsumers];
   uint8_t* codes[IntConvEpilogue::kMaxConsumers];
   int nq = 0;
   for (int i = 0; i < IntConvEpilogue::kMaxConsumers; ++i)
     if (e.quant[i]) {
-      search[nq] = make_search(*e.quant[i]);
       regs[nq] = load_search(search[nq]);
       codes[nq++] = e.codes[i] + p0 * out_c;
     }
@@ -303,7 +294,8 @@ MINIDL_TARGET_AVX512 void im2col_rows_avx512(const IntConvGeometry& g, const uin
 int64_t quantize_to_codes_avx512(const CodeThresholds&, const float*, int64_t, uint8_t*) {
   MINIDL_FAIL("quantize_to_codes_avx512 exists on x86-64 only");
 }
-int64_t int_conv_epilogue_avx512(const IntConvEpilogue&, const float*, int64_t, int64_t, int64_t, const int32_t*) {
+int64_t int_conv_epilogue_avx512(const IntConvEpilogue&, const float*, const ThresholdSearch*, int64_t, int64_t,
+                                 int64_t, const int32_t*) {
   MINIDL_FAIL("int_conv_epilogue_avx512 exists on x86-64 only");
 }
 void im2col_rows_avx512(const IntConvGeometry&, const uint8_t*, int64_t, int64_t, uint8_t*) {

@@ -22,11 +22,26 @@ bool avx512_epilogue_fits(const IntConvEpilogue& e);
 /// count.
 int64_t quantize_to_codes_avx512(const CodeThresholds& q, const float* x, int64_t n, uint8_t* out);
 
+/// One quantizer's binary search, laid out for the kernels: steps = ceil(log2(book size)) (0 for a one-code book),
+/// the first step's threshold, the later steps' tables (table[i][l] = t16[min(l + s_i - 1, 15)], s_i = 2^(steps - 2
+/// - i)), the book as int32 lanes, and whether the book is 0, 1, 2, ... (the count is the code: no lookup).
+struct ThresholdSearch {
+  int steps = 0;
+  float t16[16];  // the thresholds, NaN past the last
+  float first = 0;
+  float table[3][16];
+  int32_t book[16] = {};
+  bool identity_book = false;
+};
+/// Throws minidl::Error for books of more than kQuantizeAvx512MaxBook codes.
+ThresholdSearch make_threshold_search(const CodeThresholds& q);
+
 /// The whole epilogue of `rows` pixels starting at pixel p0 (int_conv.h's detail::int_conv_epilogue), for an `e`
 /// with avx512_epilogue_fits(e): the values into e.out when set, each consumer's codes; returns the quantizers' NaN
-/// count (the NaN values times the number of consumers, as the scalar path counts them).
-int64_t int_conv_epilogue_avx512(const IntConvEpilogue& e, const float* k, int64_t out_c, int64_t p0, int64_t rows,
-                                 const int32_t* acc);
+/// count (the NaN values times the number of consumers, as the scalar path counts them). k: epilogue_factors;
+/// searches: make_threshold_search of each consumer e.quant[i] that is set, in order.
+int64_t int_conv_epilogue_avx512(const IntConvEpilogue& e, const float* k, const ThresholdSearch* searches,
+                                 int64_t out_c, int64_t p0, int64_t rows, const int32_t* acc);
 
 /// Bytes the AVX-512 im2col may write past the end of its rows (its last copy stores a whole zmm): the buffer must
 /// have this much room after rows * depth.

@@ -168,8 +168,8 @@ TEST_CASE("cpu ISA: int conv epilogue kernels give the scalar values and codes")
             e.codes[0] = cs.a ? c0.data() : nullptr;
             e.codes[1] = cs.b ? c1.data() : nullptr;
             std::vector<float> scratch(static_cast<size_t>(rows * out_c));
-            const std::vector<float> k = backends::epilogue_factors(e, out_c);
-            return backends::detail::int_conv_epilogue(e, k.data(), out_c, p0, rows, acc.data(), scratch.data());
+            const backends::detail::EpiloguePlan plan(e, out_c);  // at the level set now
+            return backends::detail::int_conv_epilogue(e, plan, out_c, p0, rows, acc.data(), scratch.data());
           };
           std::vector<float> out_ref, out;
           std::vector<uint8_t> c0_ref, c1_ref, c0, c1;
