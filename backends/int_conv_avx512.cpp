@@ -234,6 +234,66 @@ MINIDL_TARGET_AVX512 int64_t epilogue_vectors(const IntConvEpilogue& e, const fl
   return nan;
 }
 
+// The value of the 16 outputs at element i of a tile, channels o..o+15: lo is 0 with the ReLU (max(0, v) keeps NaN and
+// -0 as std::max(v, 0)) and -inf without it (max(-inf, v) is v for every v, NaN included).
+template <bool Res>
+MINIDL_TARGET_AVX512 inline __m512 value16(const int32_t* acc, const float* k, const float* shift, const float* res,
+                                           __m512 lo, int64_t i, int64_t o) {
+  const __m512 c = _mm512_cvtepi32_ps(_mm512_loadu_si512(acc + i));
+  __m512 x =
+      _mm512_add_round_ps(_mm512_mul_round_ps(c, _mm512_loadu_ps(k + o), kRound), _mm512_loadu_ps(shift + o), kRound);
+  if constexpr (Res) x = _mm512_add_round_ps(x, _mm512_loadu_ps(res + i), kRound);
+  return _mm512_max_ps(lo, x);
+}
+
+// epilogue_vectors<true> for whole vectors (out_c a multiple of 16) as one flat walk over the tile's rows * out_c
+// elements, the pointers and flags hoisted out of the loop. NaN is not counted per vector: every value is summed,
+// and only when the sum is not finite (a NaN, or an infinity, which a sum of large values can also reach) are the
+// values computed again and their NaNs counted.
+template <bool Res, bool Out>
+MINIDL_TARGET_AVX512 int64_t epilogue_whole(const IntConvEpilogue& e, const float* k, int64_t out_c, int64_t p0,
+                                            int64_t rows, const int32_t* acc, int nq, const Search* search,
+                                            const SearchRegs* regs, uint8_t* const* codes) {
+  const int64_t n = rows * out_c;
+  const float* shift = e.shift;
+  const float* res = Res ? e.residual + p0 * out_c : nullptr;
+  float* out = Out ? e.out + p0 * out_c : nullptr;
+  const __m512 zero = _mm512_setzero_ps();
+  const __m512 lo = e.relu ? zero : _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  __m512 sum = zero;
+  int64_t o = 0;
+  for (int64_t i = 0; i < n; i += 16 * kGroup) {
+    const int count = static_cast<int>(std::min<int64_t>(kGroup, (n - i) / 16));
+    __m512 v[kGroup];
+    __mmask16 m[kGroup];
+    for (int g = 0; g < kGroup; ++g) {
+      if (g >= count) {
+        v[g] = zero;
+        m[g] = 0;
+        continue;
+      }
+      v[g] = value16<Res>(acc, k, shift, res, lo, i + 16 * g, o);
+      if constexpr (Out) _mm512_storeu_ps(out + i + 16 * g, v[g]);
+      sum = _mm512_add_ps(sum, v[g]);
+      m[g] = static_cast<__mmask16>(0xffff);
+      o += 16;
+      if (o == out_c) o = 0;
+    }
+    for (int q = 0; q < nq; ++q) {
+      uint8_t* const dst[kGroup] = {codes[q] + i, codes[q] + i + 16, codes[q] + i + 32, codes[q] + i + 48};
+      codes_group(search[q].steps, regs[q], v, count, dst, m);
+    }
+  }
+  if (nq == 0 || _mm512_cmp_ps_mask(_mm512_sub_ps(sum, sum), zero, _CMP_EQ_OQ) == 0xffff) return 0;
+  int64_t nan = 0;
+  o = 0;
+  for (int64_t i = 0; i < n; i += 16) {
+    nan += nan_count(value16<Res>(acc, k, shift, res, lo, i, o), static_cast<__mmask16>(0xffff));
+    o = o + 16 == out_c ? 0 : o + 16;
+  }
+  return nq * nan;
+}
+
 }  // namespace
 
 MINIDL_TARGET_AVX512 int64_t int_conv_epilogue_avx512(const IntConvEpilogue& e, const float* k,
@@ -248,7 +308,12 @@ MINIDL_TARGET_AVX512 int64_t int_conv_epilogue_avx512(const IntConvEpilogue& e, 
       regs[nq] = load_search(search[nq]);
       codes[nq++] = e.codes[i] + p0 * out_c;
     }
-  if (out_c % 16 == 0) return epilogue_vectors<true>(e, k, out_c, p0, rows, acc, nq, search, regs, codes);
+  if (out_c % 16 == 0) {
+    if (e.residual && e.out) return epilogue_whole<true, true>(e, k, out_c, p0, rows, acc, nq, search, regs, codes);
+    if (e.residual) return epilogue_whole<true, false>(e, k, out_c, p0, rows, acc, nq, search, regs, codes);
+    if (e.out) return epilogue_whole<false, true>(e, k, out_c, p0, rows, acc, nq, search, regs, codes);
+    return epilogue_whole<false, false>(e, k, out_c, p0, rows, acc, nq, search, regs, codes);
+  }
   return epilogue_vectors<false>(e, k, out_c, p0, rows, acc, nq, search, regs, codes);
 }
 

@@ -13,6 +13,7 @@
 #include <random>
 #include <vector>
 
+#include "backends/int_conv.h"
 #include "backends/int_gemm.h"
 #ifdef MINIDL_WITH_ONEDNN
 #include <oneapi/dnnl/dnnl.hpp>
@@ -291,6 +292,46 @@ void BM_IntGemm(benchmark::State& state) {
   set_gops(state, s);
 }
 
+// The packed convolutions' epilogue alone (backends/int_conv.h, detail::int_conv_epilogue) on one tile of 96 output
+// pixels, as int_conv2d_nhwc runs it per tile: arg 0 = out_c (16 or 64); arg 1 = 0: codes for one 4-bit consumer only
+// (conv1 -> conv2 in a block), 1: float output + residual + two 4-bit consumers (a block's conv2 before a
+// downsampling block). Items are output values.
+void BM_IntConvEpilogue(benchmark::State& state) {
+  const int64_t out_c = state.range(0), rows = 96, n = rows * out_c;
+  const bool tail = state.range(1) != 0;
+  std::mt19937 rng(7);
+  std::vector<float> t;
+  std::vector<uint8_t> book;
+  for (int c = 0; c < 16; ++c) book.push_back(static_cast<uint8_t>(c));
+  for (int c = 1; c < 16; ++c) t.push_back(0.1f * static_cast<float>(c * c) / 16.0f);  // uneven, as APoT's
+  const backends::CodeThresholds q(t, book);
+  std::vector<int32_t> acc(static_cast<size_t>(n));
+  for (auto& a : acc) a = static_cast<int32_t>(rng() % 4001) - 2000;
+  std::vector<float> scale(static_cast<size_t>(out_c), 0.9f), shift(static_cast<size_t>(out_c), 0.1f);
+  std::vector<float> residual(static_cast<size_t>(n), 0.05f), out(static_cast<size_t>(n)),
+      scratch(static_cast<size_t>(n));
+  std::vector<uint8_t> c0(static_cast<size_t>(n)), c1(static_cast<size_t>(n));
+  backends::IntConvEpilogue e;
+  e.unit = 1e-3;
+  e.scale = scale.data();
+  e.shift = shift.data();
+  e.relu = true;
+  e.quant[0] = &q;
+  e.codes[0] = c0.data();
+  if (tail) {
+    e.residual = residual.data();
+    e.out = out.data();
+    e.quant[1] = &q;
+    e.codes[1] = c1.data();
+  }
+  const backends::detail::EpiloguePlan plan(e, out_c);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(backends::detail::int_conv_epilogue(e, plan, out_c, 0, rows, acc.data(), scratch.data()));
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+
 // The float GEMM of the same shape through the cpu backend's matmul (OpenBLAS sgemm).
 void BM_IntGemmFloatRef(benchmark::State& state) {
   const IntGemmShape& s = kIntGemmShapes[state.range(0)];
@@ -390,6 +431,7 @@ BENCHMARK(BM_IntGemm)
     ->ArgsProduct({benchmark::CreateDenseRange(0, 5, 1), {1, 2, 3}, {0, 1}})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
+BENCHMARK(BM_IntConvEpilogue)->ArgsProduct({{16, 64}, {0, 1}})->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_IntGemmFloatRef)->DenseRange(0, 5, 1)->Unit(benchmark::kMicrosecond)->UseRealTime();
 #ifdef MINIDL_WITH_ONEDNN
 BENCHMARK(BM_IntGemmOnednn)
