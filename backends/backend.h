@@ -127,6 +127,18 @@ class Backend {
   virtual void batch_norm_relu_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, const Tensor& gy, const Tensor& y,
                                         const Tensor& x, const Tensor& save_mean, const Tensor& save_invstd,
                                         const Tensor& weight, double eps, OpStatePtr& state);
+  /// The same backward without y: the ReLU's mask recomputed from x (x * a + sh > 0, with the affine coefficients
+  /// the forward call left in `state`: the same arithmetic, so the same mask), one activation-sized stream less per
+  /// pass. Only for x exactly as the forward call read it (the op asks this only when its saved tensors are kept as
+  /// they are, no pack hook). Returns false, having done nothing, when the backend or this call cannot (the base
+  /// class always; then call batch_norm_relu_backward with y).
+  virtual bool batch_norm_relu_backward_from_input(Tensor& gx, Tensor& gweight, Tensor& gbias, const Tensor& gy,
+                                                   const Tensor& x, const Tensor& save_mean, const Tensor& save_invstd,
+                                                   const Tensor& weight, double eps, OpStatePtr& state) {
+    (void)gx, (void)gweight, (void)gbias, (void)gy, (void)x, (void)save_mean, (void)save_invstd, (void)weight,
+        (void)eps, (void)state;
+    return false;
+  }
   /// The tail of a residual block in training: y = max(bn(x) + residual, 0), batch statistics as in
   /// batch_norm_forward_training; residual has x's shape, any layout, and does not alias y. The base class runs
   /// batch_norm_forward_training, binary Add and unary Relu; fast backends fuse them into the affine pass.

@@ -75,6 +75,9 @@ struct BatchNormTrainFnT : autograd::Function<BatchNormTrainFnT<Tail>> {
     ctx.save(mean, SaveKind::Statistic);
     ctx.save(invstd, SaveKind::Statistic);
     if constexpr (kRelu) ctx.save(y, SaveKind::Mask);  // the ReLU mask: backward reads only y > 0
+    // With no pack hook, x comes back to backward exactly as read here, so a backend may recompute the ReLU's mask
+    // from it (batch_norm_relu_backward_from_input: one stream less per backward pass than reading y).
+    if constexpr (Tail == BnTail::Relu) ctx.data["mask_from_x"] = !autograd::SavedTensorHooksGuard::active();
     ctx.data["eps"] = eps;
     ctx.mark_non_differentiable(mean);
     ctx.mark_non_differentiable(invstd);
@@ -103,7 +106,11 @@ struct BatchNormTrainFnT : autograd::Function<BatchNormTrainFnT<Tail>> {
       if (ctx.needs_input_grad(1)) gr = new_like(x.sizes(), gy, follow_format(x.sizes(), {gy, y}));
       be.batch_norm_add_relu_backward(gx, gr, gw, gb, gy, y, x, mean, invstd, weight, eps, ctx.op_state);
     } else if constexpr (kRelu) {
-      be.batch_norm_relu_backward(gx, gw, gb, gy, ctx.saved(4), x, mean, invstd, weight, eps, ctx.op_state);
+      const bool from_x =
+          ctx.get<bool>("mask_from_x") &&
+          be.batch_norm_relu_backward_from_input(gx, gw, gb, gy, x, mean, invstd, weight, eps, ctx.op_state);
+      if (!from_x)
+        be.batch_norm_relu_backward(gx, gw, gb, gy, ctx.saved(4), x, mean, invstd, weight, eps, ctx.op_state);
     } else {
       be.batch_norm_backward(gx, gw, gb, gy, x, mean, invstd, weight, eps, ctx.op_state);
     }

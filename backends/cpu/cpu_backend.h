@@ -53,6 +53,9 @@ class CpuBackend final : public Backend {
   void batch_norm_relu_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, const Tensor& gy, const Tensor& y,
                                 const Tensor& x, const Tensor& save_mean, const Tensor& save_invstd,
                                 const Tensor& weight, double eps, OpStatePtr& state) override;
+  bool batch_norm_relu_backward_from_input(Tensor& gx, Tensor& gweight, Tensor& gbias, const Tensor& gy,
+                                           const Tensor& x, const Tensor& save_mean, const Tensor& save_invstd,
+                                           const Tensor& weight, double eps, OpStatePtr& state) override;
   void batch_norm_add_relu_forward_training(Tensor& y, Tensor& save_mean, Tensor& save_invstd, const Tensor& x,
                                             const Tensor& residual, const Tensor& weight, const Tensor& bias,
                                             double eps, OpStatePtr& state) override;

@@ -336,13 +336,24 @@ void train_statistics(const T* x, int64_t M, int64_t C, double eps, const std::v
   }
 }
 
+// keep (when not null) receives the affine pass's coefficients a, sh.
 template <typename T, bool Res = false, bool Relu = false>
 void bn_train_fwd_nhwc(T* y, const T* x, const T* res, int64_t M, int64_t C, double eps, const std::vector<double>& w,
-                       const std::vector<double>& b, std::vector<double>& mean, std::vector<double>& invstd) {
+                       const std::vector<double>& b, std::vector<double>& mean, std::vector<double>& invstd,
+                       std::vector<T>* keep_a = nullptr, std::vector<T>* keep_sh = nullptr) {
   std::vector<T> a, sh;
   train_statistics(x, M, C, eps, w, b, mean, invstd, a, sh);
   affine_rows<T, Res, Relu>(y, x, res, M, C, a, sh);
+  if (keep_a) *keep_a = std::move(a);
+  if (keep_sh) *keep_sh = std::move(sh);
 }
+
+// What a channels-last float32 batch norm + ReLU forward leaves for batch_norm_relu_backward_from_input: its affine
+// coefficients, so that backward recomputes the ReLU's mask from x with the forward's own arithmetic.
+struct BnReluAffineState : OpState {
+  std::vector<float> a, sh;
+  Shape sizes;
+};
 
 template <typename T>
 void bn_infer_nhwc(T* y, const T* x, int64_t M, int64_t C, double eps, const std::vector<double>& w,
@@ -364,10 +375,14 @@ struct NoPre {
 
 // Backward over (M, C) rows; Relu, StoreMask, relu_y and gres as in bn_bwd. pre(r0, r1) runs first on each block of
 // rows of the reduction pass, in the thread that then sums it (it may write the block's gy).
-template <typename T, bool Relu = false, bool StoreMask = false, typename Pre = NoPre>
+// MaskX (with Relu): the mask is x * ya[c] + yb[c] > 0, the forward's affine recomputed (relu_y unused), instead of
+// relu_y > 0: the same value before max(., 0), so the same mask, with one stream less per pass.
+template <typename T, bool Relu = false, bool StoreMask = false, bool MaskX = false, typename Pre = NoPre>
 void bn_bwd_nhwc(T* gx, T* gres, const T* gy, const T* relu_y, const T* x, int64_t M, int64_t C,
                  const std::vector<double>& mean, const std::vector<double>& invstd, const std::vector<double>& w,
-                 std::vector<double>& gw, std::vector<double>& gb, const Pre& pre = Pre{}) {
+                 std::vector<double>& gw, std::vector<double>& gb, const Pre& pre = Pre{}, const T* ya = nullptr,
+                 const T* yb = nullptr) {
+  static_assert(!MaskX || Relu, "MaskX is a ReLU mask");
   const double* m = mean.data();
   // the incoming gradient (masked by the ReLU when fused), written out in each loop so it vectorises
   // acc[0..C): sum gy; acc[C..2C): sum gy * (x - mean)
@@ -375,18 +390,20 @@ void bn_bwd_nhwc(T* gx, T* gres, const T* gy, const T* relu_y, const T* x, int64
     pre(r0, r1);
     double* acc2 = acc + C;
     if constexpr (std::is_same_v<T, float>) {
-      if (use_avx512())
-        return cpu::bn_bwd_sums_rows_avx512(x, gy, Relu ? relu_y : nullptr, StoreMask ? gres : nullptr, r0, r1, C, m,
-                                            acc, acc2);
+      if (use_avx512()) {
+        cpu::BnReluMask mk;
+        if (Relu) mk = MaskX ? cpu::BnReluMask{nullptr, ya, yb} : cpu::BnReluMask{relu_y, nullptr, nullptr};
+        return cpu::bn_bwd_sums_rows_avx512(x, gy, mk, StoreMask ? gres : nullptr, r0, r1, C, m, acc, acc2);
+      }
     }
     for (int64_t r = r0; r < r1; ++r) {
       const T* xr = x + r * C;
       const T* gr = gy + r * C;
-      const T* yr = Relu ? relu_y + r * C : gr;
+      const T* yr = Relu && !MaskX ? relu_y + r * C : gr;
       T* mr = StoreMask ? gres + r * C : nullptr;
 #pragma omp simd
       for (int64_t c = 0; c < C; ++c) {
-        const T gt = Relu ? relu_mask(gr[c], yr[c]) : gr[c];
+        const T gt = !Relu ? gr[c] : MaskX ? relu_mask(gr[c], xr[c] * ya[c] + yb[c]) : relu_mask(gr[c], yr[c]);
         if constexpr (StoreMask) mr[c] = gt;
         const double gv = static_cast<double>(gt);
         acc[c] += gv;
@@ -412,17 +429,20 @@ void bn_bwd_nhwc(T* gx, T* gres, const T* gy, const T* relu_y, const T* x, int64
   const T *pa = A.data(), *pb = B.data(), *pd = D.data(), *pm = Mu.data();
   cpu::parallel_for(M, 3 * C, [&](int64_t r0, int64_t r1) {
     if constexpr (std::is_same_v<T, float>) {
-      if (use_avx512())
-        return cpu::bn_bwd_dx_rows_avx512(gx, g2, kMask2 ? relu_y : nullptr, x, r0, r1, C, pa, pb, pd, pm);
+      if (use_avx512()) {
+        cpu::BnReluMask mk;
+        if (kMask2) mk = MaskX ? cpu::BnReluMask{nullptr, ya, yb} : cpu::BnReluMask{relu_y, nullptr, nullptr};
+        return cpu::bn_bwd_dx_rows_avx512(gx, g2, mk, x, r0, r1, C, pa, pb, pd, pm);
+      }
     }
     for (int64_t r = r0; r < r1; ++r) {
       const T* xr = x + r * C;
       const T* gr = g2 + r * C;
-      const T* yr = kMask2 ? relu_y + r * C : gr;
+      const T* yr = kMask2 && !MaskX ? relu_y + r * C : gr;
       T* o = gx + r * C;
 #pragma omp simd
       for (int64_t c = 0; c < C; ++c) {
-        const T gv = kMask2 ? relu_mask(gr[c], yr[c]) : gr[c];
+        const T gv = !kMask2 ? gr[c] : MaskX ? relu_mask(gr[c], xr[c] * ya[c] + yb[c]) : relu_mask(gr[c], yr[c]);
         o[c] = pa[c] * gv + pb[c] * (xr[c] - pm[c]) + pd[c];
       }
     }
@@ -444,8 +464,10 @@ bool in_layout(const Tensor& t, bool nhwc) { return nhwc ? t.is_channels_last() 
 
 // Training forward, plain or fused with what follows it: + residual (when defined, any layout: made dense in
 // the run layout first), then the ReLU (relu).
+// state (when not null, for batch_norm_relu) receives a BnReluAffineState on the channels-last float32 path.
 void train_forward(const char* op, Tensor& y, Tensor& save_mean, Tensor& save_invstd, const Tensor& x,
-                   const Tensor& residual, const Tensor& weight, const Tensor& bias, double eps, bool relu) {
+                   const Tensor& residual, const Tensor& weight, const Tensor& bias, double eps, bool relu,
+                   OpStatePtr* state = nullptr) {
   const BnGeom g = check_bn_input(op, x);
   const DType dt = x.dtype();
   cpu::check_tensor(op, "y", y, dt, x.sizes());
@@ -464,6 +486,16 @@ void train_forward(const char* op, Tensor& y, Tensor& save_mean, Tensor& save_in
     const T* rp = rc.defined() ? rc.data<T>() : nullptr;
     with_flags(rp != nullptr, relu, [&](auto res_flag, auto relu_flag) {
       constexpr bool res = decltype(res_flag)::value, rl = decltype(relu_flag)::value;
+      if constexpr (std::is_same_v<T, float> && rl && !res) {
+        if (nhwc && state) {
+          auto keep = std::make_shared<BnReluAffineState>();
+          bn_train_fwd_nhwc<T, res, rl>(y.data<T>(), xc.data<T>(), rp, g.N * g.S, g.C, eps, w, b, mean, invstd,
+                                        &keep->a, &keep->sh);
+          keep->sizes = x.sizes();
+          *state = std::move(keep);
+          return;
+        }
+      }
       if (nhwc)
         bn_train_fwd_nhwc<T, res, rl>(y.data<T>(), xc.data<T>(), rp, g.N * g.S, g.C, eps, w, b, mean, invstd);
       else
@@ -569,8 +601,9 @@ void CpuBackend::batch_norm_backward(Tensor& gx, Tensor& gweight, Tensor& gbias,
 // backward passes.
 void CpuBackend::batch_norm_relu_forward_training(Tensor& y, Tensor& save_mean, Tensor& save_invstd, const Tensor& x,
                                                   const Tensor& weight, const Tensor& bias, double eps,
-                                                  OpStatePtr& /*state*/) {
-  train_forward("batch_norm_relu_forward_training", y, save_mean, save_invstd, x, Tensor(), weight, bias, eps, true);
+                                                  OpStatePtr& state) {
+  train_forward("batch_norm_relu_forward_training", y, save_mean, save_invstd, x, Tensor(), weight, bias, eps, true,
+                &state);
 }
 
 void CpuBackend::batch_norm_relu_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, const Tensor& gy, const Tensor& y,
@@ -580,6 +613,36 @@ void CpuBackend::batch_norm_relu_backward(Tensor& gx, Tensor& gweight, Tensor& g
   MINIDL_CHECK(y.defined(), op, " (backend cpu): y is required");
   Tensor no_gres;
   backward(op, gx, no_gres, gweight, gbias, gy, x, save_mean, save_invstd, weight, y);
+}
+
+bool CpuBackend::batch_norm_relu_backward_from_input(Tensor& gx, Tensor& gweight, Tensor& gbias, const Tensor& gy,
+                                                     const Tensor& x, const Tensor& save_mean,
+                                                     const Tensor& save_invstd, const Tensor& weight, double /*eps*/,
+                                                     OpStatePtr& state) {
+  const char* op = "batch_norm_relu_backward_from_input";
+  // only after this backend's channels-last float32 forward, which left its affine coefficients
+  const auto* affine = dynamic_cast<const BnReluAffineState*>(state.get());
+  if (!affine || x.dtype() != DType::f32 || !x.device().is_cpu() || x.sizes() != affine->sizes || !cpu::is_nhwc(x) ||
+      (gx.defined() && !cpu::is_nhwc(gx)))
+    return false;
+  const BnGeom g = check_bn_input(op, x);
+  cpu::check_tensor(op, "gy", gy, DType::f32, x.sizes());
+  if (gx.defined()) cpu::check_tensor(op, "gx", gx, DType::f32, x.sizes());
+  MINIDL_CHECK(save_mean.defined() && save_invstd.defined(), op,
+               " (backend cpu): save_mean and save_invstd are required");
+  MINIDL_CHECK(static_cast<int64_t>(affine->a.size()) == g.C && static_cast<int64_t>(affine->sh.size()) == g.C, op,
+               " (backend cpu): the forward's state has ", affine->a.size(), " channels, x has ", g.C);
+  const auto mean = channel_values(op, "save_mean", save_mean, g.C, DType::f32, 0.0);
+  const auto invstd = channel_values(op, "save_invstd", save_invstd, g.C, DType::f32, 1.0);
+  const auto w = channel_values(op, "weight", weight, g.C, DType::f32, 1.0);
+  std::vector<double> gw(static_cast<size_t>(g.C)), gb(static_cast<size_t>(g.C));
+  const Tensor xc = input_in_layout(x, true), gyc = input_in_layout(gy, true);
+  bn_bwd_nhwc<float, true, false, true>(gx.defined() ? gx.data<float>() : nullptr, nullptr, gyc.data<float>(), nullptr,
+                                        xc.data<float>(), g.N * g.S, g.C, mean, invstd, w, gw, gb, NoPre{},
+                                        affine->a.data(), affine->sh.data());
+  store_channels(op, "gweight", gweight, gw, DType::f32);
+  store_channels(op, "gbias", gbias, gb, DType::f32);
+  return true;
 }
 
 // Fused batch norm + residual add + ReLU, both layouts: the add and the ReLU in the affine pass; backward masks gy

@@ -97,10 +97,35 @@ MINIDL_AVX512 void bn_affine_rows_avx512(float* y, const float* x, const float* 
   }
 }
 
-MINIDL_AVX512 void bn_bwd_sums_rows_avx512(const float* x, const float* gy, const float* relu_y, float* mask_out,
-                                           int64_t r0, int64_t r1, int64_t C, const double* m, double* acc,
-                                           double* acc2) {
+namespace {
+
+// The mask's three sources as a template argument (the row loops stay branch-free): 0 none, 1 y > 0, 2 x * a + b > 0.
+enum MaskFrom { kNoMask = 0, kFromY = 1, kFromX = 2 };
+
+template <int From>
+MINIDL_AVX512 inline __m512 masked(__m512 g, __m512 xv, const BnReluMask& mask, int64_t o, int64_t c) {
   const __m512 zero = _mm512_setzero_ps();
+  if constexpr (From == kFromY)
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_loadu_ps(mask.y + o), zero, _CMP_GT_OQ), g);
+  if constexpr (From == kFromX) {
+    const __m512 v = _mm512_add_ps(_mm512_mul_ps(xv, _mm512_loadu_ps(mask.a + c)), _mm512_loadu_ps(mask.b + c));
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), g);
+  }
+  return g;
+}
+
+template <int From>
+inline float masked(float g, float xv, const BnReluMask& mask, int64_t o, int64_t c) {
+  if constexpr (From == kFromY) return relu_mask(g, mask.y[o]);
+  if constexpr (From == kFromX) return relu_mask(g, xv * mask.a[c] + mask.b[c]);
+  return g;
+}
+
+int mask_from(const BnReluMask& mask) { return mask.y ? kFromY : mask.a ? kFromX : kNoMask; }
+
+template <int From>
+MINIDL_AVX512 void sums_rows(const float* x, const float* gy, const BnReluMask& mask, float* mask_out, int64_t r0,
+                             int64_t r1, int64_t C, const double* m, double* acc, double* acc2) {
   int64_t c = 0;
   for (; c + kLanes <= C; c += kLanes) {
     const __m512d m0 = _mm512_loadu_pd(m + c), m1 = _mm512_loadu_pd(m + c + 8);
@@ -108,10 +133,9 @@ MINIDL_AVX512 void bn_bwd_sums_rows_avx512(const float* x, const float* gy, cons
     __m512d t0 = _mm512_loadu_pd(acc2 + c), t1 = _mm512_loadu_pd(acc2 + c + 8);
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t o = r * C + c;
-      __m512 g = _mm512_loadu_ps(gy + o);
-      if (relu_y) g = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_loadu_ps(relu_y + o), zero, _CMP_GT_OQ), g);
-      if (mask_out) _mm512_storeu_ps(mask_out + o, g);
       const __m512 xv = _mm512_loadu_ps(x + o);
+      const __m512 g = masked<From>(_mm512_loadu_ps(gy + o), xv, mask, o, c);
+      if (mask_out) _mm512_storeu_ps(mask_out + o, g);
       const __m512d g0 = lo_pd(g), g1 = hi_pd(g);
       s0 = _mm512_add_pd(s0, g0);
       s1 = _mm512_add_pd(s1, g1);
@@ -126,7 +150,7 @@ MINIDL_AVX512 void bn_bwd_sums_rows_avx512(const float* x, const float* gy, cons
   for (; c < C; ++c) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t o = r * C + c;
-      const float g = relu_y ? relu_mask(gy[o], relu_y[o]) : gy[o];
+      const float g = masked<From>(gy[o], x[o], mask, o, c);
       if (mask_out) mask_out[o] = g;
       const double gv = static_cast<double>(g);
       acc[c] += gv;
@@ -135,27 +159,47 @@ MINIDL_AVX512 void bn_bwd_sums_rows_avx512(const float* x, const float* gy, cons
   }
 }
 
-MINIDL_AVX512 void bn_bwd_dx_rows_avx512(float* gx, const float* gy, const float* relu_y, const float* x, int64_t r0,
-                                         int64_t r1, int64_t C, const float* a, const float* b, const float* d,
-                                         const float* mu) {
-  const __m512 zero = _mm512_setzero_ps();
+template <int From>
+MINIDL_AVX512 void dx_rows(float* gx, const float* gy, const BnReluMask& mask, const float* x, int64_t r0, int64_t r1,
+                           int64_t C, const float* a, const float* b, const float* d, const float* mu) {
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t row = r * C;
     int64_t c = 0;
     for (; c + kLanes <= C; c += kLanes) {
       const int64_t o = row + c;
-      __m512 g = _mm512_loadu_ps(gy + o);
-      if (relu_y) g = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_loadu_ps(relu_y + o), zero, _CMP_GT_OQ), g);
+      const __m512 xv = _mm512_loadu_ps(x + o);
+      const __m512 g = masked<From>(_mm512_loadu_ps(gy + o), xv, mask, o, c);
       const __m512 t1 = _mm512_mul_ps(_mm512_loadu_ps(a + c), g);
-      const __m512 t2 =
-          _mm512_mul_ps(_mm512_loadu_ps(b + c), _mm512_sub_ps(_mm512_loadu_ps(x + o), _mm512_loadu_ps(mu + c)));
+      const __m512 t2 = _mm512_mul_ps(_mm512_loadu_ps(b + c), _mm512_sub_ps(xv, _mm512_loadu_ps(mu + c)));
       _mm512_storeu_ps(gx + o, _mm512_add_ps(_mm512_add_ps(t1, t2), _mm512_loadu_ps(d + c)));
     }
     for (; c < C; ++c) {
       const int64_t o = row + c;
-      const float g = relu_y ? relu_mask(gy[o], relu_y[o]) : gy[o];
+      const float g = masked<From>(gy[o], x[o], mask, o, c);
       gx[o] = a[c] * g + b[c] * (x[o] - mu[c]) + d[c];
     }
+  }
+}
+
+}  // namespace
+
+MINIDL_AVX512 void bn_bwd_sums_rows_avx512(const float* x, const float* gy, const BnReluMask& mask, float* mask_out,
+                                           int64_t r0, int64_t r1, int64_t C, const double* m, double* acc,
+                                           double* acc2) {
+  switch (mask_from(mask)) {
+    case kFromY: return sums_rows<kFromY>(x, gy, mask, mask_out, r0, r1, C, m, acc, acc2);
+    case kFromX: return sums_rows<kFromX>(x, gy, mask, mask_out, r0, r1, C, m, acc, acc2);
+    default: return sums_rows<kNoMask>(x, gy, mask, mask_out, r0, r1, C, m, acc, acc2);
+  }
+}
+
+MINIDL_AVX512 void bn_bwd_dx_rows_avx512(float* gx, const float* gy, const BnReluMask& mask, const float* x, int64_t r0,
+                                         int64_t r1, int64_t C, const float* a, const float* b, const float* d,
+                                         const float* mu) {
+  switch (mask_from(mask)) {
+    case kFromY: return dx_rows<kFromY>(gx, gy, mask, x, r0, r1, C, a, b, d, mu);
+    case kFromX: return dx_rows<kFromX>(gx, gy, mask, x, r0, r1, C, a, b, d, mu);
+    default: return dx_rows<kNoMask>(gx, gy, mask, x, r0, r1, C, a, b, d, mu);
   }
 }
 

@@ -63,6 +63,10 @@ std::vector<Tensor> run_all(const Inputs& in) {
     Tensor gx = nhwc_like(s), gw = empty({C}), gb = empty({C});
     be.batch_norm_relu_backward(gx, gw, gb, in.gy, y, in.x, st[0], st[1], in.w, eps, state);
     out.insert(out.end(), {y, st[0], st[1], gx, gw, gb});
+    // the same backward with the mask recomputed from x (the forward left its coefficients in state)
+    Tensor gx2 = nhwc_like(s), gw2 = empty({C}), gb2 = empty({C});
+    CHECK(be.batch_norm_relu_backward_from_input(gx2, gw2, gb2, in.gy, in.x, st[0], st[1], in.w, eps, state));
+    out.insert(out.end(), {gx2, gw2, gb2});
   }
   {  // + residual + ReLU: every output, then the residual's gradient alone
     Tensor y = nhwc_like(s);
@@ -124,6 +128,50 @@ TEST_CASE("cpu ISA: AVX-512 batch norm kernels give the portable loops' bits") {
       INFO("output " << i);
       CHECK(same_bits(fast[i], portable[i]));
     }
+  }
+}
+
+TEST_CASE("cpu ISA: batch norm + ReLU backward with the mask from x equals the one from y, bit for bit, every level") {
+  BackendScope backend("cpu");
+  CapGuard guard;
+  manual_seed(11);
+  std::vector<CpuIsa> levels{CpuIsa::Baseline};
+  for (CpuIsa l : {CpuIsa::Avx2, CpuIsa::Avx512})
+    if (cpu::host_isa() >= l) levels.push_back(l);
+  // C = 24 and 40: the AVX-512 kernels' scalar tails; several 256-row blocks
+  for (const Shape& s : std::vector<Shape>{{2, 16, 9, 7}, {3, 24, 5, 5}, {2, 40, 13, 12}, {4, 64, 8, 8}}) {
+    INFO("shape " << s[0] << "x" << s[1] << "x" << s[2] << "x" << s[3]);
+    const int64_t C = s[1];
+    Tensor x = nhwc(randn(s)), gy = nhwc(randn(s)), w = randn({C}), b = randn({C});
+    // channel 1: gamma 0 and beta 0, so the pre-activation is exactly +-0 everywhere (mask false); channel 2: a NaN
+    w.data<float>()[1] = 0.0f;
+    b.data<float>()[1] = 0.0f;
+    x.data<float>()[2] = std::numeric_limits<float>::quiet_NaN();
+    x.data<float>()[C] = -0.0f;
+    for (CpuIsa level : levels) {
+      INFO("level " << cpu::isa_name(level));
+      cpu::set_cpu_isa_cap(level);
+      Backend& be = backend_for(x);
+      Tensor y = nhwc_like(s), mean = empty({C}), invstd = empty({C});
+      OpStatePtr state;
+      be.batch_norm_relu_forward_training(y, mean, invstd, x, w, b, 1e-5, state);
+      Tensor gx = nhwc_like(s), gw = empty({C}), gb = empty({C});
+      be.batch_norm_relu_backward(gx, gw, gb, gy, y, x, mean, invstd, w, 1e-5, state);
+      Tensor gx2 = nhwc_like(s), gw2 = empty({C}), gb2 = empty({C});
+      REQUIRE(be.batch_norm_relu_backward_from_input(gx2, gw2, gb2, gy, x, mean, invstd, w, 1e-5, state));
+      CHECK(same_bits(gx, gx2));
+      CHECK(same_bits(gw, gw2));
+      CHECK(same_bits(gb, gb2));
+      // gx may be gy itself (the op hands a gradient it owns alone): the same bits again
+      Tensor g_own = nhwc(gy), gw3 = empty({C}), gb3 = empty({C});
+      REQUIRE(be.batch_norm_relu_backward_from_input(g_own, gw3, gb3, g_own, x, mean, invstd, w, 1e-5, state));
+      CHECK(same_bits(gx, g_own));
+    }
+    // refused without the forward's state, or for another input shape: the caller falls back to y
+    Backend& be = backend_for(x);
+    OpStatePtr none;
+    Tensor gx = nhwc_like(s), gw = empty({C}), gb = empty({C}), mean = zeros({C}), invstd = ones({C});
+    CHECK_FALSE(be.batch_norm_relu_backward_from_input(gx, gw, gb, gy, x, mean, invstd, w, 1e-5, none));
   }
 }
 
