@@ -194,7 +194,10 @@ void segment_rows(const IntConvGeometry& g, const SegmentLayout& L, const uint8_
   const int64_t OH = g.out_h(), OW = g.out_w(), C = g.in_c, k = g.kernel, step = g.stride * C;
   // output columns [ow_lo, ow_hi) have their window inside the image's width
   const int64_t ow_lo = (g.padding + g.stride - 1) / g.stride, ow_hi = (g.in_w - k + g.padding) / g.stride + 1;
-  int64_t n = p0 / (OH * OW), oh = (p0 / OW) % OH, ow = p0 % OW, slot = 0;
+  int64_t n = p0 / (OH * OW), oh = (p0 / OW) % OH, ow = p0 % OW;
+  // the next border window's place: slot `in_group` of the group at `group` (no division per window)
+  uint8_t* group = border;
+  int64_t in_group = 0;
   for (int64_t i = 0; i < rows;) {
     const int64_t ih0 = oh * g.stride - g.padding, iw0 = ow * g.stride - g.padding;
     const uint8_t* image = codes + n * g.in_h * L.row_codes;
@@ -205,8 +208,11 @@ void segment_rows(const IntConvGeometry& g, const SegmentLayout& L, const uint8_
       const uint8_t* at = image + ih0 * L.row_codes + iw0 * C;
       for (int64_t j = 0; j < run; ++j) starts[i + j] = at + j * step;
     } else {
-      uint8_t* at = border + slot / L.per_group * L.group_bytes + slot % L.per_group * L.kc;
-      ++slot;
+      uint8_t* at = group + in_group * L.kc;
+      if (++in_group == L.per_group) {
+        in_group = 0;
+        group += L.group_bytes;
+      }
       const bool inside_w = ow >= ow_lo && ow < ow_hi;
       for (int64_t r = 0; r < k; ++r) {
         const int64_t ih = ih0 + r;
