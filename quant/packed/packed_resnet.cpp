@@ -575,24 +575,25 @@ Tensor PackedResNet::forward(const Tensor& x) const {
                ", H, W), got ", shape_str(x.sizes()));
   NoGradGuard no_grad;
   const int64_t N = x.size(0);
-  const Tensor stem_out = stem.forward(x, Tensor(), true);  // channels-last
-  // A batch goes through the blocks images_per_pass images at a time when every block layer is integer, each pass
-  // on one OpenMP thread: a whole batch-128 activation (6.4 MB of floats at 28 x 28) does not stay in cache from
-  // one layer to the next, a pass's does, and the threads need no barrier per layer. Integer layers compute each
-  // image's bits independently of the others (int_conv2d_nhwc runs on the calling thread inside the region). Float
-  // layers (their conv's summation order may depend on the batch) keep the whole batch, as do the stem, the pool
-  // and the fc.
+  // A batch goes through the blocks and the average pool images_per_pass images at a time when every block layer is
+  // integer, each pass on one OpenMP thread: a whole batch-128 activation (6.4 MB of floats at 28 x 28) does not stay
+  // in cache from one layer to the next, a pass's does, and the threads need no barrier per layer. Integer layers
+  // compute each image's bits independently of the others (int_conv2d_nhwc runs on the calling thread inside the
+  // region), and so does the pool. Float layers keep the whole batch: the stem (its oneDNN convolution sums in an
+  // order that depends on the batch and the threads: run per pass, it changed logits in the pass test) and, when one
+  // is not integer, the blocks; the fc always does.
   bool all_integer = true;
   for (const PackedBlock& b : blocks)
     all_integer = all_integer && b.conv1.integer() && b.conv2.integer() &&
                   (b.shortcut != PackedBlock::Shortcut::Conv || b.downsample.integer());
-  Tensor feat;
+  Tensor pooled;
   const int64_t per_pass = images_per_pass;
   if (!all_integer || per_pass <= 0 || N <= per_pass) {
     BlockInput in;
-    in.f = stem_out;
-    feat = run_blocks(blocks, std::move(in)).f;
+    in.f = stem.forward(x, Tensor(), true);  // channels-last
+    pooled = adaptive_avg_pool2d(run_blocks(blocks, std::move(in)).f, 1, 1).flatten(1).contiguous();
   } else {
+    const Tensor stem_out = stem.forward(x, Tensor(), true);  // channels-last
     const int64_t passes = (N + per_pass - 1) / per_pass;
     std::vector<Tensor> parts(static_cast<size_t>(passes));
     std::exception_ptr error;
@@ -603,20 +604,17 @@ Tensor PackedResNet::forward(const Tensor& x) const {
         NoGradGuard pass_no_grad;  // grad mode is per thread
         BlockInput in;
         in.f = stem_out.narrow(0, i * per_pass, std::min(per_pass, N - i * per_pass));  // channels-last, contiguous
-        parts[static_cast<size_t>(i)] = run_blocks(blocks, std::move(in)).f;
+        parts[static_cast<size_t>(i)] = adaptive_avg_pool2d(run_blocks(blocks, std::move(in)).f, 1, 1).flatten(1);
       } catch (...) {
 #pragma omp critical(minidl_packed_pass_error)
         if (!error) error = std::current_exception();
       }
     }
     if (error) std::rethrow_exception(error);
-    Shape s = parts.front().sizes();
-    s[0] = N;
-    feat = empty(s, TensorOptions{}, MemoryFormat::ChannelsLast);
+    pooled = empty({N, parts.front().size(1)});
     for (int64_t i = 0; i < passes; ++i)
-      feat.narrow(0, i * per_pass, parts[static_cast<size_t>(i)].size(0)).copy_(parts[static_cast<size_t>(i)]);
+      pooled.narrow(0, i * per_pass, parts[static_cast<size_t>(i)].size(0)).copy_(parts[static_cast<size_t>(i)]);
   }
-  const Tensor pooled = adaptive_avg_pool2d(feat, 1, 1).flatten(1).contiguous();
   return fc.forward(pooled, Tensor(), false);
 }
 
