@@ -176,14 +176,8 @@ MINIDL_TARGET_AVX512 int64_t quantize_to_codes_avx512(const CodeThresholds& q, c
 
 namespace {
 
-template <bool Full>
-MINIDL_TARGET_AVX512 inline __m512 load(__mmask16 m, const float* p) {
-  return Full ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
-}
-
-// The epilogue's loop; Full: out_c is a multiple of 16, so every vector is whole (plain loads the multiplies and adds
-// take as memory operands, plain stores) instead of masked ones.
-template <bool Full>
+// The epilogue's loop for any out_c: masked loads and stores cover a last, partial vector of channels per row
+// (epilogue_whole below takes out_c a multiple of 16).
 MINIDL_TARGET_AVX512 int64_t epilogue_vectors(const IntConvEpilogue& e, const float* k, int64_t out_c, int64_t p0,
                                               int64_t rows, const int32_t* acc, int nq, const Search* search,
                                               const SearchRegs* regs, uint8_t* const* codes) {
@@ -203,21 +197,14 @@ MINIDL_TARGET_AVX512 int64_t epilogue_vectors(const IntConvEpilogue& e, const fl
         at[g] = 0;
         continue;
       }
-      m[g] = Full ? static_cast<__mmask16>(0xffff) : lanes(out_c - o);
+      m[g] = lanes(out_c - o);
       at[g] = r * out_c + o;
-      const __m512i s = Full ? _mm512_loadu_si512(acc + at[g]) : _mm512_maskz_loadu_epi32(m[g], acc + at[g]);
-      const __m512 c = _mm512_cvtepi32_ps(s);
-      __m512 x = _mm512_add_round_ps(_mm512_mul_round_ps(c, load<Full>(m[g], k + o), kRound),
-                                     load<Full>(m[g], e.shift + o), kRound);
-      if (e.residual) x = _mm512_add_round_ps(x, load<Full>(m[g], e.residual + p0 * out_c + at[g]), kRound);
+      const __m512 c = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m[g], acc + at[g]));
+      __m512 x = _mm512_add_round_ps(_mm512_mul_round_ps(c, _mm512_maskz_loadu_ps(m[g], k + o), kRound),
+                                     _mm512_maskz_loadu_ps(m[g], e.shift + o), kRound);
+      if (e.residual) x = _mm512_add_round_ps(x, _mm512_maskz_loadu_ps(m[g], e.residual + p0 * out_c + at[g]), kRound);
       if (e.relu) x = _mm512_max_ps(zero, x);  // max(0, NaN) is NaN and max(0, -0) is -0, as std::max(v, 0)
-      if (e.out) {
-        if (Full) {
-          _mm512_storeu_ps(e.out + p0 * out_c + at[g], x);
-        } else {
-          _mm512_mask_storeu_ps(e.out + p0 * out_c + at[g], m[g], x);
-        }
-      }
+      if (e.out) _mm512_mask_storeu_ps(e.out + p0 * out_c + at[g], m[g], x);
       v[g] = x;
       if (nq > 0) nan += nq * nan_count(x, m[g]);
       o += 16;
@@ -246,7 +233,7 @@ MINIDL_TARGET_AVX512 inline __m512 value16(const int32_t* acc, const float* k, c
   return _mm512_max_ps(lo, x);
 }
 
-// epilogue_vectors<true> for whole vectors (out_c a multiple of 16) as one flat walk over the tile's rows * out_c
+// epilogue_vectors for whole vectors (out_c a multiple of 16) as one flat walk over the tile's rows * out_c
 // elements, the pointers and flags hoisted out of the loop. NaN is not counted per vector: every value is summed,
 // and only when the sum is not finite (a NaN, or an infinity, which a sum of large values can also reach) are the
 // values computed again and their NaNs counted.
@@ -314,7 +301,7 @@ MINIDL_TARGET_AVX512 int64_t int_conv_epilogue_avx512(const IntConvEpilogue& e, 
     if (e.out) return epilogue_whole<false, true>(e, k, out_c, p0, rows, acc, nq, search, regs, codes);
     return epilogue_whole<false, false>(e, k, out_c, p0, rows, acc, nq, search, regs, codes);
   }
-  return epilogue_vectors<false>(e, k, out_c, p0, rows, acc, nq, search, regs, codes);
+  return epilogue_vectors(e, k, out_c, p0, rows, acc, nq, search, regs, codes);
 }
 
 namespace {
