@@ -164,10 +164,6 @@ struct PortableCopies {
   void copy_pixel(uint8_t* dst, const uint8_t* src) const { copy_codes(dst, src, pixel_bytes); }
 };
 
-void clipped_kernel_row(const IntConvGeometry& g, const uint8_t* src, int64_t iw0, uint8_t* dst) {
-  detail::clipped_kernel_row_with(g, src, iw0, dst, PortableCopies(g));
-}
-
 void im2col_rows(const IntConvGeometry& g, const uint8_t* codes, int64_t p0, int64_t rows, uint8_t* a) {
   detail::im2col_rows_with(g, codes, p0, rows, a, PortableCopies(g));
 }
@@ -214,17 +210,9 @@ void segment_rows(const IntConvGeometry& g, const SegmentLayout& L, const uint8_
         group += L.group_bytes;
       }
       const bool inside_w = ow >= ow_lo && ow < ow_hi;
-      for (int64_t r = 0; r < k; ++r) {
-        const int64_t ih = ih0 + r;
-        uint8_t* dst = at + r * L.row_codes;
-        if (ih < 0 || ih >= g.in_h) {
-          zero_codes(dst, L.kc);
-        } else if (inside_w) {
-          copy_codes(dst, image + ih * L.row_codes + iw0 * C, L.kc);
-        } else {
-          clipped_kernel_row(g, image + ih * L.row_codes, iw0, dst);
-        }
-      }
+      const PortableCopies copies(g);
+      for (int64_t r = 0; r < k; ++r)
+        detail::window_row_with(g, image, ih0, iw0, inside_w, r, at + r * L.row_codes, copies);
       starts[i] = at;
     }
     i += run;

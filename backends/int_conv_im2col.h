@@ -24,6 +24,23 @@ template <typename Ops>
   }
 }
 
+// Kernel row r of the window starting at input row ih0, column iw0 of `image` (one image's NHWC codes), kernel * in_c
+// codes into dst: zeros above or below the image, the contiguous pixels when the window lies inside the image's
+// width (inside_w), else clipped_kernel_row_with. Ops as in im2col_rows_with.
+template <typename Ops>
+[[gnu::always_inline]] inline void window_row_with(const IntConvGeometry& g, const uint8_t* image, int64_t ih0,
+                                                   int64_t iw0, bool inside_w, int64_t r, uint8_t* dst,
+                                                   const Ops& ops) {
+  const int64_t ih = ih0 + r, row_codes = g.in_w * g.in_c;
+  if (ih < 0 || ih >= g.in_h) {
+    ops.zero_row(dst);
+  } else if (inside_w) {  // the k pixels of this kernel row are contiguous in NHWC
+    ops.copy_row(dst, image + ih * row_codes + iw0 * g.in_c);
+  } else {
+    clipped_kernel_row_with(g, image + ih * row_codes, iw0, dst, ops);
+  }
+}
+
 // im2col of output pixels [p0, p0 + rows): row i holds the kernel x kernel x in_c codes of pixel p0 + i in
 // (r, s, c) order, code 0 outside the image. The pixel's (n, oh, ow) advance incrementally (no divisions per row).
 // Ops also has zero_row(dst) and copy_row(dst, src) (kernel x in_c codes). Everything is written in increasing
@@ -38,17 +55,8 @@ template <typename Ops>
     const int64_t iw0 = ow * g.stride - g.padding;
     const bool inside_w = iw0 >= 0 && iw0 + k <= g.in_w;
     const uint8_t* image = codes + n * g.in_h * g.in_w * C;
-    for (int64_t r = 0; r < k; ++r) {
-      const int64_t ih = oh * g.stride - g.padding + r;
-      uint8_t* dst = row + r * kc;
-      if (ih < 0 || ih >= g.in_h) {
-        ops.zero_row(dst);
-      } else if (inside_w) {  // the k pixels of this kernel row are contiguous in NHWC
-        ops.copy_row(dst, image + (ih * g.in_w + iw0) * C);
-      } else {
-        clipped_kernel_row_with(g, image + ih * g.in_w * C, iw0, dst, ops);
-      }
-    }
+    for (int64_t r = 0; r < k; ++r)
+      window_row_with(g, image, oh * g.stride - g.padding, iw0, inside_w, r, row + r * kc, ops);
     if (++ow == OW) {
       ow = 0;
       if (++oh == OH) {
