@@ -508,10 +508,12 @@ void train_forward(const char* op, Tensor& y, Tensor& save_mean, Tensor& save_in
 
 // Backward, plain or through a fused ReLU whose output relu_y (when defined) masks gy; gres (when defined: the
 // fused residual's gradient) receives the masked gy. Each of gx, gres, gweight, gbias is written when defined.
+// affine (instead of relu_y; channels-last float32 only): the ReLU's mask recomputed from x with the forward's
+// coefficients (bn_bwd_nhwc's MaskX).
 template <typename Pre = NoPre>
 void backward(const char* op, Tensor& gx, Tensor& gres, Tensor& gweight, Tensor& gbias, const Tensor& gy,
               const Tensor& x, const Tensor& save_mean, const Tensor& save_invstd, const Tensor& weight,
-              const Tensor& relu_y, const Pre& pre = Pre{}) {
+              const Tensor& relu_y, const Pre& pre = Pre{}, const BnReluAffineState* affine = nullptr) {
   const BnGeom g = check_bn_input(op, x);
   const DType dt = x.dtype();
   cpu::check_tensor(op, "gy", gy, dt, x.sizes());
@@ -543,6 +545,15 @@ void backward(const char* op, Tensor& gx, Tensor& gres, Tensor& gweight, Tensor&
     T* gxp = gx.defined() ? gx.data<T>() : nullptr;
     T* gresp = gres_run.defined() ? gres_run.data<T>() : nullptr;
     const T* yp = yc.defined() ? yc.data<T>() : nullptr;
+    if constexpr (std::is_same_v<T, float>) {
+      if (affine) {
+        MINIDL_CHECK(nhwc && !gresp && !yp, op,
+                     " (backend cpu): the mask from x is for channels-last batch norm + ReLU");
+        bn_bwd_nhwc<T, true, false, true>(gxp, nullptr, gyc.data<T>(), nullptr, xc.data<T>(), g.N * g.S, g.C, mean,
+                                          invstd, w, gw, gb, pre, affine->a.data(), affine->sh.data());
+        return;
+      }
+    }
     with_flags(yp != nullptr, gresp != nullptr, [&](auto relu_flag, auto store_flag) {
       constexpr bool rl = decltype(relu_flag)::value, store = decltype(store_flag)::value;
       if (nhwc)
@@ -625,23 +636,11 @@ bool CpuBackend::batch_norm_relu_backward_from_input(Tensor& gx, Tensor& gweight
   if (!affine || x.dtype() != DType::f32 || !x.device().is_cpu() || x.sizes() != affine->sizes || !cpu::is_nhwc(x) ||
       (gx.defined() && !cpu::is_nhwc(gx)))
     return false;
-  const BnGeom g = check_bn_input(op, x);
-  cpu::check_tensor(op, "gy", gy, DType::f32, x.sizes());
-  if (gx.defined()) cpu::check_tensor(op, "gx", gx, DType::f32, x.sizes());
-  MINIDL_CHECK(save_mean.defined() && save_invstd.defined(), op,
-               " (backend cpu): save_mean and save_invstd are required");
-  MINIDL_CHECK(static_cast<int64_t>(affine->a.size()) == g.C && static_cast<int64_t>(affine->sh.size()) == g.C, op,
-               " (backend cpu): the forward's state has ", affine->a.size(), " channels, x has ", g.C);
-  const auto mean = channel_values(op, "save_mean", save_mean, g.C, DType::f32, 0.0);
-  const auto invstd = channel_values(op, "save_invstd", save_invstd, g.C, DType::f32, 1.0);
-  const auto w = channel_values(op, "weight", weight, g.C, DType::f32, 1.0);
-  std::vector<double> gw(static_cast<size_t>(g.C)), gb(static_cast<size_t>(g.C));
-  const Tensor xc = input_in_layout(x, true), gyc = input_in_layout(gy, true);
-  bn_bwd_nhwc<float, true, false, true>(gx.defined() ? gx.data<float>() : nullptr, nullptr, gyc.data<float>(), nullptr,
-                                        xc.data<float>(), g.N * g.S, g.C, mean, invstd, w, gw, gb, NoPre{},
-                                        affine->a.data(), affine->sh.data());
-  store_channels(op, "gweight", gweight, gw, DType::f32);
-  store_channels(op, "gbias", gbias, gb, DType::f32);
+  MINIDL_CHECK(
+      static_cast<int64_t>(affine->a.size()) == x.size(1) && static_cast<int64_t>(affine->sh.size()) == x.size(1), op,
+      " (backend cpu): the forward's state has ", affine->a.size(), " channels, x has ", x.size(1));
+  Tensor no_gres, no_relu_y;
+  backward(op, gx, no_gres, gweight, gbias, gy, x, save_mean, save_invstd, weight, no_relu_y, NoPre{}, affine);
   return true;
 }
 
