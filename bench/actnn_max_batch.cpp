@@ -1,8 +1,8 @@
 // actnn_max_batch: the largest ResNet training batch that fits under an allocator memory cap at each ActNN
 // level, and its throughput (GACT's speed / memory curve: batch vs img/s). A step is forward + backward + SGD
-// update on synthetic data (L3 with ActNN's adaptive bits: --ibits 8, --perlayer); "fits" means it ran without the
-// allocator's memory-limit error (tensor storage only: oneDNN's scratchpads are outside the allocator). Prints one
-// RESULT line per level.
+// update on synthetic data (L3 with ActNN's adaptive bits: --ibits 8, --perlayer); "fits" means --steps-per-try
+// consecutive steps (default 3) ran without the allocator's memory-limit error (tensor storage only: oneDNN's
+// scratchpads are outside the allocator). Prints one RESULT line per level.
 //   actnn_max_batch --levels L0,L3 --limit 1G --model resnet20 --threads 2
 #include <core/byte_size.h>
 #include <minidl.h>
@@ -31,12 +31,12 @@ bool is_limit_error(const Error& e) { return std::string(e.what()).find("memory 
 int main(int argc, char** argv) {
   std::string levels = "L0,L1,L2,L3", limit_text = "1G", model_name = "resnet20";
   int64_t start = 16, max_batch = 65536;
-  int threads = 2, timed_steps = 2;
+  int threads = 2, timed_steps = 2, steps_per_try = 3;
   bool peak_report = false;
   int64_t trace_batch = 0;
   double resolution = 0;
   int ibits = 8;
-  bool perlayer = true;
+  bool perlayer = true, count_bn_bits = false;
   CLI::App app{"actnn_max_batch: the largest batch under a memory cap per ActNN level, and its img/s"};
   app.add_option("--levels", levels, "comma-separated ActNN levels");
   app.add_option("--limit", limit_text, "allocator memory cap (bytes, K/M/G suffixes)");
@@ -44,7 +44,9 @@ int main(int argc, char** argv) {
   app.add_option("--start", start, "first batch tried (then doubled)");
   app.add_option("--max-batch", max_batch);
   app.add_option("--threads", threads);
-  app.add_option("--timed-steps", timed_steps, "steps timed at the largest batch (after the search's own step)");
+  app.add_option("--timed-steps", timed_steps, "steps timed at the largest batch (after the search's own steps)");
+  app.add_option("--steps-per-try", steps_per_try, "consecutive steps a batch must run under the cap to fit")
+      ->check(CLI::Range(1, 1000));
   app.add_option("--resolution", resolution,
                  "stop bisecting when the gap is at most this fraction of the batch found (0: exact)");
   app.add_flag("--peak-report", peak_report,
@@ -54,6 +56,10 @@ int main(int argc, char** argv) {
   app.add_option("--ibits", ibits, "ActNN at L3: initial / maximum bits of the adaptive allocator (default 8)");
   app.add_flag("--perlayer{true}", perlayer,
                "ActNN at L3: re-allocate bits across layers after each backward (default true, as ActNN's L3)");
+  app.add_flag(
+      "--count-bn-bits{true}", count_bn_bits,
+      "ActNN at L3: the per-layer budget also counts the codes of the batch norms that copy a conv's bits, so "
+      "every stored code averages --cabits (default false: ActNN's budget over conv / linear inputs; docs/actnn.md)");
   CLI11_PARSE(app, argc, argv);
   try {
     set_num_threads(threads);
@@ -68,6 +74,7 @@ int main(int argc, char** argv) {
       quant::actnn::Config ac = quant::actnn::Config::for_level(level);
       ac.ibits = ibits;
       ac.per_layer = perlayer;
+      ac.count_bn_bits = count_bn_bits;
       ac.validate();
       // ActNN's L3 adapts bits: the policy, and the gradient probes it needs on the conv / linear layers
       const std::shared_ptr<quant::actnn::AdaptiveBits> policy = quant::actnn::make_adaptive_bits(ac);
@@ -117,7 +124,9 @@ int main(int argc, char** argv) {
       auto fits = [&](int64_t batch) {
         ++tries;
         try {
-          step(batch);
+          // L3's budgets move after every backward, so one step that fits says little about the next: a batch
+          // fits when --steps-per-try consecutive steps do.
+          for (int i = 0; i < steps_per_try; ++i) step(batch);
           std::printf("  %s batch %lld fits\n", name.c_str(), static_cast<long long>(batch));
           std::fflush(stdout);
           return true;
@@ -144,9 +153,9 @@ int main(int argc, char** argv) {
       if (peak_report && best > 0) report_peak(best);
       std::printf(
           "RESULT level=%s adaptive=%d model=%s limit=%zu max_batch=%lld img_per_s=%.1f peak_bytes=%zu tries=%d "
-          "resolution=%g\n",
+          "steps_per_try=%d resolution=%g\n",
           name.c_str(), policy ? 1 : 0, model_name.c_str(), limit, static_cast<long long>(best), img_s, peak, tries,
-          resolution);
+          steps_per_try, resolution);
       std::fflush(stdout);
     }
   } catch (const std::exception& e) {

@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
   int bits = 4;
   std::string actnn_level;
   int cabits = 0, ibits = 8;
-  bool perlayer = true, bit_map = false;
+  bool perlayer = true, bit_map = false, count_bn_bits = false;
   int64_t groupsize = 256;
   CLI::App app{"train_step: img/s of a ResNet training or eval step"};
   app.add_option("--model", model_name)
@@ -57,6 +57,10 @@ int main(int argc, char** argv) {
   app.add_flag("--bit-map", bit_map, "ActNN at L3: print the adaptive bits of each layer after the measured steps");
   app.add_flag("--perlayer{true}", perlayer,
                "ActNN at L3: re-allocate bits across layers after each backward (default true, as ActNN's L3)");
+  app.add_flag(
+      "--count-bn-bits{true}", count_bn_bits,
+      "ActNN at L3: the per-layer budget also counts the codes of the batch norms that copy a conv's bits, so "
+      "every stored code averages --cabits (default false: ActNN's budget over conv / linear inputs; docs/actnn.md)");
   CLI11_PARSE(app, argc, argv);
   try {
     set_num_threads(threads);
@@ -76,6 +80,7 @@ int main(int argc, char** argv) {
       ac.group_size = groupsize;
       ac.ibits = ibits;
       ac.per_layer = perlayer;
+      ac.count_bn_bits = count_bn_bits;
       ac.validate();
       packer = std::make_unique<quant::actnn::Packer>(ac);
       if (scheme == "float") policy = quant::actnn::make_adaptive_bits(ac);

@@ -31,7 +31,10 @@ std::shared_ptr<actnn::AdaptiveBits> make_adaptive_bits(const Config& c, const a
                "ActNN: L3's adaptive bits (--ibits above --cabits, or --perlayer, both L3's "
                "defaults) run on the cpu only; with --device ",
                c.device, " use fixed bits: --ibits 2 --perlayer=false (or --actnn-level L1 / L2)");
-  std::printf("=> actnn adaptive bits: per-sample from ibits %d%s%s\n", ac.ibits, ac.per_layer ? ", per-layer" : "",
+  std::printf("=> actnn adaptive bits: per-sample from ibits %d%s%s\n", ac.ibits,
+              !ac.per_layer      ? ""
+              : ac.count_bn_bits ? ", per-layer (the budget counts batch-norm codes)"
+                                 : ", per-layer (ActNN's budget: conv / linear inputs only)",
               ac.use_gradient ? ", gradient sensitivity per sample" : "");
   return policy;
 }

@@ -18,6 +18,7 @@ qa::Config actnn_config(const Config& c) {
   ac.ibits = c.ibits;
   ac.per_group = c.pergroup;
   ac.per_layer = c.perlayer;
+  ac.count_bn_bits = c.count_bn_bits;
   ac.use_gradient = c.usegradient;
   ac.group_size = c.groupsize;
   ac.seed = c.seed;

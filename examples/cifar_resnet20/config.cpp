@@ -10,14 +10,16 @@
 
 namespace cifar_resnet20 {
 
-#define CONFIG_FIELDS(X)                                                                                            \
-  X(dataset)                                                                                                        \
-  X(data_dir)                                                                                                       \
-  X(augment) X(workers) X(arch) X(shortcut) X(scheme) X(bit) X(act_bit) X(stage_act_bits) X(weight_thres)           \
-      X(use_quantize_weight) X(semantics) X(float_first_last) X(epochs) X(batch_size) X(lr) X(momentum) X(wd)       \
-          X(alpha_lr) X(alpha_wd) X(schedule) X(warmup_epochs) X(seed) X(threads) X(save_dir) X(save_every) X(init) \
-              X(print_freq) X(max_steps) X(actnn_level) X(ca) X(cabits) X(ibits) X(pergroup) X(perlayer)            \
-                  X(usegradient) X(groupsize) X(actnn_bits)
+#define CONFIG_FIELDS(X)                                                                                               \
+  X(dataset)                                                                                                           \
+  X(data_dir)                                                                                                          \
+  X(augment)                                                                                                           \
+  X(workers)                                                                                                           \
+  X(arch) X(shortcut) X(scheme) X(bit) X(act_bit) X(stage_act_bits) X(weight_thres) X(use_quantize_weight)             \
+      X(semantics) X(float_first_last) X(epochs) X(batch_size) X(lr) X(momentum) X(wd) X(alpha_lr) X(alpha_wd)         \
+          X(schedule) X(warmup_epochs) X(seed) X(threads) X(save_dir) X(save_every) X(init) X(print_freq) X(max_steps) \
+              X(actnn_level) X(ca) X(cabits) X(ibits) X(pergroup) X(perlayer) X(count_bn_bits) X(usegradient)          \
+                  X(groupsize) X(actnn_bits)
 
 std::string Config::to_json() const {
   nlohmann::json j;
@@ -74,6 +76,10 @@ std::optional<Config> parse_args(int argc, char** argv) {
   app.add_flag("--pergroup{true}", c.pergroup, "ActNN: per-group ranges (False: one range per tensor)");
   app.add_flag("--perlayer{true}", c.perlayer,
                "ActNN at L3: re-allocate bits across layers after each backward (default true, as ActNN's L3)");
+  app.add_flag(
+      "--count-bn-bits{true}", c.count_bn_bits,
+      "ActNN at L3: the per-layer budget also counts the codes of the batch norms that copy a conv's bits, so "
+      "every stored code averages --cabits (default false: ActNN's budget over conv / linear inputs; docs/actnn.md)");
   app.add_flag("--usegradient{true}", c.usegradient, "ActNN: per-sample gradient sensitivity");
   app.add_option("--groupsize", c.groupsize, "ActNN: elements per quantization group (a multiple of 8)");
   app.add_option("--actnn-bits", c.actnn_bits, "ActNN: per-module bits, e.g. conv1=8,layer3.2.conv2=4");

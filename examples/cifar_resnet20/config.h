@@ -29,14 +29,15 @@ struct Config {
   bool float_first_last = false;     // first conv / last linear in full precision (seed 004's choice)
   // activation-compressed training (ActNN, issue 13; quant/actnn): "" = off (no packer), L0 = packer that only counts
   std::string actnn_level;
-  bool ca = true;            // --ca: compress activations (false = L0)
-  int cabits = 0;            // --cabits: bits per activation element (0: the level's, 4 at L1/L2, 2 at L3)
-  int ibits = 8;             // --ibits: start / maximum of the adaptive allocator
-  bool pergroup = true;      // --pergroup: per-group ranges (false: one range per tensor)
-  bool perlayer = true;      // --perlayer: across-layer reallocation (ActNN's default; adaptive bits are L3's)
-  bool usegradient = false;  // --usegradient: per-sample gradient sensitivity
-  int64_t groupsize = 256;   // --groupsize
-  std::string actnn_bits;    // --actnn-bits "module=bits,...": per-module bits
+  bool ca = true;              // --ca: compress activations (false = L0)
+  int cabits = 0;              // --cabits: bits per activation element (0: the level's, 4 at L1/L2, 2 at L3)
+  int ibits = 8;               // --ibits: start / maximum of the adaptive allocator
+  bool pergroup = true;        // --pergroup: per-group ranges (false: one range per tensor)
+  bool perlayer = true;        // --perlayer: across-layer reallocation (ActNN's default; adaptive bits are L3's)
+  bool count_bn_bits = false;  // --count-bn-bits: the per-layer budget counts batch-norm codes (off: ActNN's)
+  bool usegradient = false;    // --usegradient: per-sample gradient sensitivity
+  int64_t groupsize = 256;     // --groupsize
+  std::string actnn_bits;      // --actnn-bits "module=bits,...": per-module bits
   // optimisation
   int epochs = 200;
   int64_t batch_size = 128;

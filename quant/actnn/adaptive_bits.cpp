@@ -103,6 +103,7 @@ std::shared_ptr<AdaptiveBits> make_adaptive_bits(const Config& config, int64_t d
   o.per_group = config.per_group;
   o.per_layer = config.per_layer;
   o.use_gradient = config.use_gradient;
+  o.count_bn = config.count_bn_bits;
   o.dataset_size = dataset_size;
   o.group_size = config.group_size;
   return std::make_shared<AdaptiveBits>(o);
@@ -269,6 +270,14 @@ bool AdaptiveBits::allocate_per_layer() {
   std::sort(convs.begin(), convs.end());
   std::vector<LayerSensitivity> in;
   for (const auto& [o, name] : convs) in.push_back({layers_.at(name).C, layers_.at(name).dim});
+  if (opts_.count_bn) {  // a conv / linear's bits also decide the codes of the batch norms that copy them
+    for (const auto& [name, l] : layers_) {
+      if (l.conv) continue;
+      for (size_t i = 0; i < convs.size(); ++i) {
+        if (convs[i].second == l.prev) in[i].dim += l.dim;
+      }
+    }
+  }
   const PerLayerBits r = actnn::allocate_per_layer(in, opts_.bits, opts_.ibits);
   for (size_t i = 0; i < convs.size(); ++i) {
     Layer& l = layers_.at(convs[i].second);

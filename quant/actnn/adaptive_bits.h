@@ -9,6 +9,14 @@
 // Batch-norm layers use C_n = R^2_n and, after a per-layer allocation, the budget of the conv / linear that ran
 // just before them in forward.
 //
+// The per-layer budget (count_bn, off by default as in ActNN): ActNN's greedy weighs each conv / linear by the
+// elements of its own input only, yet every batch norm then stores its input at that layer's bits, so the stored
+// codes exceed the budget wherever the two differ in size (ResNet-20's stem: 3 channels in, 16 out; at 4 bits its
+// batch norm stores 2 bits per element more than the budget saw). With count_bn each conv / linear weighs its
+// input plus the inputs of the batch norms that copy its bits, so the budget bounds every code the allocation
+// decides: L3 then stores 2 bits per element on average, at the price of fewer bits in the layers the sensitivity
+// favours (docs/actnn.md has both measured).
+//
 // First iteration: S = 0, so every C is 0; the allocations then give uniform bits (bit_allocation.h), not the
 // reference's [5, 1, 1, 1] pattern.
 #pragma once
@@ -32,6 +40,7 @@ struct AdaptiveOptions {
   bool per_group = true;      // --pergroup: per-group ranges in the sensitivity, else one range per tensor
   bool per_layer = false;     // --perlayer: reallocate budgets across layers after every backward
   bool use_gradient = false;  // --usegradient: S per dataset sample (needs dataset_size and set_batch)
+  bool count_bn = false;      // --count-bn-bits: the per-layer budget counts the batch norms' codes (file comment)
   int64_t dataset_size = 0;
   int64_t group_size = 256;  // --groupsize, as the codec's
 };

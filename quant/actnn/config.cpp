@@ -73,8 +73,9 @@ std::string Config::str() const {
        << (bf16_meta ? "bf16" : "f32") << " metadata, ";
     // the adaptive settings act at L3 only (make_adaptive_bits); ActNN's L1 / L2 keep their bits fixed
     if (level == Level::L3 && (ibits > bits || per_layer)) {
-      os << "adaptive bits (ibits " << ibits << (per_layer ? ", perlayer" : "") << (use_gradient ? ", usegradient" : "")
-         << ")";
+      os << "adaptive bits (ibits " << ibits << (per_layer ? ", perlayer" : "")
+         << (per_layer && count_bn_bits ? ", batch-norm codes in the budget" : "")
+         << (use_gradient ? ", usegradient" : "") << ")";
     } else {
       os << "fixed bits";
     }

@@ -25,16 +25,17 @@ const char* level_name(Level l);
 
 struct Config {
   Level level = Level::L0;
-  bool compress = true;       // --ca: master switch (false behaves as L0)
-  int bits = 2;               // --cabits: bits per activation element (the level's default when 0)
-  int ibits = 8;              // --ibits: start / maximum of the adaptive allocator (BitPolicy; unused by fixed bits)
-  bool per_group = true;      // --pergroup: per-group ranges, else one range per tensor
-  bool per_layer = true;      // --perlayer: across-layer reallocation (BitPolicy; ActNN's default, used at L3 only)
-  bool use_gradient = false;  // --usegradient: per-sample gradient sensitivity (BitPolicy)
-  int64_t group_size = 256;   // --groupsize
-  bool bf16_meta = true;      // metadata as bf16 (ActNN's choice) or f32
-  int coef_bits = 8;          // quantizer coefficients (SaveKind::Coefficient)
-  uint64_t seed = 0;          // the stochastic rounding stream's seed
+  bool compress = true;        // --ca: master switch (false behaves as L0)
+  int bits = 2;                // --cabits: bits per activation element (the level's default when 0)
+  int ibits = 8;               // --ibits: start / maximum of the adaptive allocator (BitPolicy; unused by fixed bits)
+  bool per_group = true;       // --pergroup: per-group ranges, else one range per tensor
+  bool per_layer = true;       // --perlayer: across-layer reallocation (BitPolicy; ActNN's default, used at L3 only)
+  bool use_gradient = false;   // --usegradient: per-sample gradient sensitivity (BitPolicy)
+  bool count_bn_bits = false;  // --count-bn-bits: the per-layer budget counts batch-norm codes (adaptive_bits.h)
+  int64_t group_size = 256;    // --groupsize
+  bool bf16_meta = true;       // metadata as bf16 (ActNN's choice) or f32
+  int coef_bits = 8;           // quantizer coefficients (SaveKind::Coefficient)
+  uint64_t seed = 0;           // the stochastic rounding stream's seed
   std::map<std::string, int> module_bits;  // per-module bits by dotted name ("layer1.0.conv1": 4)
 
   /// A level's defaults: bits 4 at L1/L2, 2 at L3.

@@ -88,6 +88,8 @@ struct Payload {
   MemoryFormat format = MemoryFormat::Contiguous;
   Tensor exact, codes, meta, bits, index;
   ActnnCodec codec;
+  // Codes shared by several saves of one tensor are re-made at higher bits when a later save asks for more
+  // (share_codes), during the forward that saved them; backward only reads them.
   // accounting
   Cat cat = kExact;
   size_t nbytes = 0;                 // bytes of codes / bits / index (or the exact storage)
@@ -134,6 +136,12 @@ void fill_exact(const std::shared_ptr<Packer::State>& st, Payload& p, const Tens
     ref.second = nb;
     st->add_locked(p.cat, nb);
   }
+}
+
+double mean_bits_of(const ActnnCodec& c) {
+  double sum = 0;
+  for (uint8_t v : c.bits) sum += v;
+  return c.bits.empty() ? 0 : sum / static_cast<double>(c.bits.size());
 }
 
 /// Codes at the given per-sample bits (x floating, numel > 0).
@@ -197,16 +205,35 @@ bool fill_index(const std::shared_ptr<Packer::State>& st, Payload& p, const Tens
   return true;
 }
 
-/// The codes payload already made from exactly this tensor (same storage, version, view and bits), if any.
-PayloadPtr shared_codes(const std::shared_ptr<Packer::State>& st, const Tensor& t, const std::vector<uint8_t>& bits) {
+/// The codes payload already made from exactly this tensor (same storage, version and view), if any.
+std::shared_ptr<Payload> cached_codes(const std::shared_ptr<Packer::State>& st, const Tensor& t) {
   std::lock_guard<std::mutex> lock(st->mu);
   auto it = st->code_cache.find(t.storage().get());
   if (it == st->code_cache.end()) return nullptr;
-  auto p = std::static_pointer_cast<const Payload>(it->second.lock());
+  auto p = std::static_pointer_cast<Payload>(std::const_pointer_cast<void>(it->second.lock()));
   if (!p || p->src.lock() != t.storage() || p->src_version != t.version() || p->src_offset != t.offset() ||
-      p->sizes != t.sizes() || p->src_strides != t.strides() || p->dtype != t.dtype() || p->codec.bits != bits)
+      p->sizes != t.sizes() || p->src_strides != t.strides() || p->dtype != t.dtype() ||
+      p->codec.bits.size() != static_cast<size_t>(t.dim() == 0 ? 1 : t.size(0)))
     return nullptr;
   return p;
+}
+
+/// A later save of a tensor that already has codes: one set of codes serves every save, at each sample's highest
+/// bits any of them asked for. When this save asks for more than the codes have, they are made again from the
+/// tensor (still the same version, so the same values) at the per-sample maximum and replace the old ones in the
+/// payload every save holds: the earlier saves then restore a finer copy than they asked for (lower variance, the
+/// same expectation), and the tape holds one copy instead of one per bit width.
+void share_codes(const std::shared_ptr<Packer::State>& st, Payload& p, const Tensor& t,
+                 const std::vector<uint8_t>& bits) {
+  std::vector<uint8_t> need = p.codec.bits;
+  for (size_t i = 0; i < need.size(); ++i) need[i] = std::max(need[i], bits[i]);
+  if (need == p.codec.bits) return;
+  {
+    std::lock_guard<std::mutex> lock(st->mu);  // the old codes leave the tape before the new ones arrive
+    st->bytes[kCodes] -= p.nbytes;
+    st->bytes[kMeta] -= p.meta_bytes;
+  }
+  fill_codes(st, p, t, std::move(need));
 }
 
 void remember_codes(const std::shared_ptr<Packer::State>& st, const std::shared_ptr<Payload>& p, const Tensor& t) {
@@ -250,9 +277,17 @@ PayloadPtr pack(const std::shared_ptr<Packer::State>& st, const Tensor& t, const
   if (fixed > 0) {
     std::vector<uint8_t> b = info.kind == SaveKind::Coefficient ? FixedBits().sample_bits(info, t, fixed)
                                                                 : st->policy->sample_bits(info, t, fixed);
-    if (PayloadPtr same = shared_codes(st, t, b)) {
+    if (std::shared_ptr<Payload> same = cached_codes(st, t)) {
+      const size_t before = same->nbytes + same->meta_bytes;
+      share_codes(st, *same, t, b);
       if (info.kind != SaveKind::Coefficient) st->policy->on_packed(info, same->codec, same->meta);
-      st->record(info, "codes (shared)", fixed, fixed, t.numel(), 0);
+      const double mean = mean_bits_of(same->codec);
+      if (same->nbytes + same->meta_bytes == before) {
+        st->record(info, "codes (shared)", fixed, mean, t.numel(), 0);
+      } else {  // re-made at more bits: this save's entry shows the bytes, the earlier one's none
+        st->record(same->info, "codes (shared)", fixed, mean, t.numel(), 0);
+        st->record(info, "codes", fixed, mean, t.numel(), same->nbytes + same->meta_bytes);
+      }
       return same;
     }
     fill_codes(st, *p, t, std::move(b));
@@ -260,9 +295,7 @@ PayloadPtr pack(const std::shared_ptr<Packer::State>& st, const Tensor& t, const
     if (info.kind != SaveKind::Coefficient) st->policy->on_packed(info, p->codec, p->meta);
     form = "codes";
     bits = fixed;
-    double sum = 0;
-    for (uint8_t v : p->codec.bits) sum += v;
-    mean_bits = p->codec.bits.empty() ? fixed : sum / static_cast<double>(p->codec.bits.size());
+    mean_bits = p->codec.bits.empty() ? fixed : mean_bits_of(p->codec);
   } else if (on && info.kind == SaveKind::Mask && (floating || t.dtype() == DType::u8)) {
     fill_bits(st, *p, t);
     form = "1-bit mask";

@@ -4,6 +4,7 @@
 // (everything returns to 0 when the graph dies), per-module bits, and the SaveInfo labels the packer relies on.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <sstream>
@@ -220,6 +221,67 @@ TEST_CASE("actnn packer: per-module bits by name, printable bit map; bad configs
   CHECK_THROWS_WITH_AS(parse_level("L4"), doctest::Contains("GPU-only"), Error);
   bad.group_size = 100;
   CHECK_THROWS_WITH_AS(Packer{bad}, doctest::Contains("multiple of 8"), Error);
+}
+
+TEST_CASE("actnn packer: a tensor saved at two bit widths is stored once, at the higher one") {
+  // A block input is read by the shortcut's conv (which ActNN's allocation may give 1 bit) and by conv1 (2 bits):
+  // one set of codes at the per-sample maximum serves both.
+  Config cfg = Config::for_level(Level::L3);
+  cfg.parse_module_bits("low=1,high=4");
+  manual_seed(3);
+  const Tensor x = randn({2, 512});  // two samples of two 256-element groups
+  auto info = [](const char* module) {
+    SaveInfo i;
+    i.op = "conv2d";
+    i.module = module;
+    return i;
+  };
+  // Distinct values in each group of a restored tensor: at most 2^bits.
+  auto max_levels = [](const Tensor& t) {
+    const auto v = t.to_vector<float>();
+    size_t most = 0;
+    for (size_t g = 0; g < v.size(); g += 256) {
+      std::vector<float> grp(v.begin() + static_cast<long>(g), v.begin() + static_cast<long>(g + 256));
+      std::sort(grp.begin(), grp.end());
+      most = std::max(most, static_cast<size_t>(std::unique(grp.begin(), grp.end()) - grp.begin()));
+    }
+    return most;
+  };
+  size_t one_copy_at_4 = 0;
+  {
+    Packer only(cfg);
+    const auto h = only.hooks();
+    const std::any a = h.pack(x, info("high"));
+    one_copy_at_4 = only.live().codes + only.live().meta;
+  }
+  for (bool low_first : {true, false}) {
+    CAPTURE(low_first);
+    Packer packer(cfg);
+    const auto h = packer.hooks();
+    std::any first = h.pack(x, info(low_first ? "low" : "high"));
+    std::any second = h.pack(x, info(low_first ? "high" : "low"));
+    CHECK(packer.live().codes + packer.live().meta == one_copy_at_4);  // one copy, whichever came first
+    const Tensor r1 = h.unpack(first), r2 = h.unpack(second);
+    CHECK(r1.to_vector<float>() == r2.to_vector<float>());
+    CHECK(max_levels(r1) > 2);  // the 1-bit save restores the 4-bit codes
+    CHECK(max_levels(r1) <= 16);
+    const std::string map = packer.bit_map();
+    CHECK(map.find("codes (shared)") != std::string::npos);
+    first.reset();
+    CHECK(packer.live().total() > 0);  // the other save still holds the codes
+    second.reset();
+    CHECK(packer.live().total() == 0);
+  }
+  {  // a tensor written between the two saves is a different tensor: two copies
+    Packer packer(cfg);
+    const auto h = packer.hooks();
+    Tensor y = x.clone();
+    const std::any a = h.pack(y, info("low"));
+    const size_t one = packer.live().total();
+    y.add_(x);
+    const std::any b = h.pack(y, info("low"));
+    CHECK(packer.live().total() == 2 * one);
+  }
 }
 
 TEST_CASE("SaveInfo labels: batch-norm statistics, ReLU outputs, quantizer masks and coefficients") {

@@ -136,6 +136,58 @@ TEST_CASE("per-layer allocation after each backward, within the budget") {
   CHECK(policy->layer_budget("layer1.0.bn1") == policy->layer_budget("layer1.0.conv1"));
 }
 
+TEST_CASE("per-layer budget: batch-norm codes count with the conv whose bits they copy, unless count_bn is off") {
+  // ResNet-20's stem in small: a conv reading 3 channels whose batch norm stores 16, then a 16-channel conv and
+  // its batch norm. The stem's output gradient is made 100x larger, so the allocation favours it; its input is
+  // cheap in conv elements (3 x 64 per sample against 1024), so ActNN's weighting gives it many bits, and its
+  // batch norm stores those bits over 16 channels.
+  const int64_t n = 4;
+  manual_seed(11);
+  const Tensor x_stem = randn({n, 3, 8, 8}), y_stem = randn({n, 16, 8, 8}), x2 = randn({n, 16, 8, 8}),
+               y2 = randn({n, 16, 8, 8});
+  auto info = [](const char* module, const char* op) {
+    autograd::SaveInfo i;
+    i.module = module;
+    i.op = op;
+    return i;
+  };
+  auto stored_bits = [&](const AdaptiveBits& p) {  // code bits per sample over all four inputs, per element
+    const double d_stem = 3 * 64, d_bn = 16 * 64, d2 = 16 * 64, d_bn2 = 16 * 64;
+    return (p.layer_budget("stem") * d_stem + p.layer_budget("bn") * d_bn + p.layer_budget("conv2") * d2 +
+            p.layer_budget("bn2") * d_bn2) /
+           (d_stem + d_bn + d2 + d_bn2);
+  };
+  double average[2] = {};
+  for (bool count_bn : {false, true}) {
+    AdaptiveOptions o;
+    o.bits = 2;
+    o.ibits = 8;
+    o.per_layer = true;
+    o.count_bn = count_bn;
+    AdaptiveBits p(o);
+    p.set_auto_allocate(false);  // no backward pass runs here: allocate by hand below
+    p.declare_conv("stem", 9, 1);
+    p.declare_conv("conv2", 9, 1);
+    for (int pass = 0; pass < 2; ++pass) {  // the second forward sees the gradient scales of the first backward
+      p.sample_bits(info("stem", "conv2d"), x_stem, 2);
+      p.sample_bits(info("bn", "batch_norm"), y_stem, 2);
+      p.sample_bits(info("conv2", "conv2d"), x2, 2);
+      p.sample_bits(info("bn2", "batch_norm"), y2, 2);
+      p.record_output_grad("stem", y_stem * 100.0f);
+      p.record_output_grad("conv2", y2);
+    }
+    REQUIRE(p.allocate_per_layer());
+    CHECK(p.layer_budget("bn") == p.layer_budget("stem"));  // batch norms copy the budget either way
+    CHECK(p.layer_budget("bn2") == p.layer_budget("conv2"));
+    CHECK(p.layer_budget("stem") > p.layer_budget("conv2"));
+    const double conv_only = (p.layer_budget("stem") * 3 * 64 + p.layer_budget("conv2") * 16 * 64) / (19.0 * 64);
+    CHECK(conv_only <= 2.0 + 1e-9);  // both weightings keep the conv inputs within 2 bits
+    average[count_bn ? 1 : 0] = stored_bits(p);
+  }
+  CHECK(average[0] > 2.2);           // ActNN's weighting: the batch norm's copy overshoots the 2-bit budget
+  CHECK(average[1] <= 2.0 + 1e-9);   // counted: every code the allocation decides is within it
+}
+
 namespace {
 // Identity whose backward fails: placed on the input, it throws after every probe of the pass has run.
 struct FailingBackwardFn : autograd::Function<FailingBackwardFn> {
