@@ -1,14 +1,15 @@
 // The cpu backend's ActNN codec (actnn_quantize / actnn_dequantize) and 1-bit mask packing: the definitions of
-// backends/actnn_codec.h, parallel over groups (OpenMP), each group in 256-element chunks. On AVX2 hosts (and
-// AVX-512 ones) the chunks go through the hand-written kernels of cpu_actnn_avx2.cpp; the baseline build runs
-// the generic loops here. cpu_isa.h picks at run time (MINIDL_CPU_ISA caps it). No variant uses FMA and the
-// min/max reductions are exact, so every variant writes the reference's bytes (the conformance rows check it
-// at each level the host runs). f64 inputs take the reference path.
+// backends/actnn_codec.h, parallel over groups (OpenMP), each group in 256-element chunks. The chunks of the
+// codec go through the hand-written kernels of cpu_actnn_avx512.cpp on AVX-512 hosts and of cpu_actnn_avx2.cpp on
+// AVX2 ones (the mask kernels are AVX2 on both); the baseline build runs the generic loops here. cpu_isa.h picks at run
+// time (MINIDL_CPU_ISA caps it). No variant uses FMA and the min/max reductions are exact, so every variant writes the
+// reference's bytes (the conformance rows check it at each level the host runs). f64 inputs take the reference path.
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
 
 #include "backends/cpu/cpu_actnn_avx2.h"
+#include "backends/cpu/cpu_actnn_avx512.h"
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/cpu_isa.h"
 #include "backends/cpu/cpu_loops.h"
@@ -96,9 +97,12 @@ template <int BITS>
   }
 }
 
-// Groups [g0, g1) (global group index = sample * ng + group) of the quantization. AVX2_CHUNKS: the chunks go
-// through the hand-written kernel of cpu_actnn_avx2.cpp (the caller checked the host runs AVX2).
-template <bool AVX2_CHUNKS>
+// Which kernel the chunks of a group go through: the generic loops below, or the hand-written kernels of
+// cpu_actnn_avx2.cpp / cpu_actnn_avx512.cpp (the caller checked the host runs that ISA).
+enum class Chunks { Generic, Avx2, Avx512 };
+
+// Groups [g0, g1) (global group index = sample * ng + group) of the quantization.
+template <Chunks K>
 [[gnu::always_inline]] inline void quant_groups(const QArgs& A, int64_t g0, int64_t g1) {
   alignas(64) uint32_t q[kChunk];
   for (int64_t gi = g0; gi < g1; ++gi) {
@@ -137,7 +141,10 @@ template <bool AVX2_CHUNKS>
         const uint64_t k = actnn_chunk_key(A.key, e0);
         const uint32_t klo = static_cast<uint32_t>(k), khi = static_cast<uint32_t>(k >> 32);
         const uint32_t e0lo = static_cast<uint32_t>(e0);
-        if constexpr (AVX2_CHUNKS) {
+        if constexpr (K == Chunks::Avx512) {
+          cpu::actnn_quant_chunk_avx512(dst + c / 8 * bits, xc, m, mv, lo, s, bits, e0lo, klo, khi);
+          continue;
+        } else if constexpr (K == Chunks::Avx2) {
           cpu::actnn_quant_chunk_avx2(dst + c / 8 * bits, xc, m, mv, lo, s, bits, e0lo, klo, khi);
           continue;
         }
@@ -169,7 +176,7 @@ struct DArgs {
   const uint8_t* meta;
 };
 
-template <bool AVX2_CHUNKS>
+template <Chunks K>
 [[gnu::always_inline]] inline void dequant_groups(const DArgs& A, int64_t g0, int64_t g1) {
   alignas(64) uint32_t q[kChunk];
   for (int64_t gi = g0; gi < g1; ++gi) {
@@ -185,7 +192,10 @@ template <bool AVX2_CHUNKS>
     for (int64_t c = 0; c < valid; c += kChunk) {
       const int64_t m = std::min(kChunk, A.group - c);
       const int64_t mv = std::min(m, valid - c);
-      if constexpr (AVX2_CHUNKS) {
+      if constexpr (K == Chunks::Avx512) {
+        cpu::actnn_dequant_chunk_avx512(o + c, src + c / 8 * bits, m, mv, lo, step, bits);
+        continue;
+      } else if constexpr (K == Chunks::Avx2) {
         cpu::actnn_dequant_chunk_avx2(o + c, src + c / 8 * bits, mv, lo, step, bits);
         continue;
       }
@@ -195,11 +205,21 @@ template <bool AVX2_CHUNKS>
   }
 }
 
-void quant_base(const QArgs& A, int64_t b, int64_t e) { quant_groups<false>(A, b, e); }
-// AVX-512 hosts run these too: the AVX2 chunk kernels are the fastest code written for the codec so far.
-[[gnu::target("avx2")]] void quant_avx2(const QArgs& A, int64_t b, int64_t e) { quant_groups<true>(A, b, e); }
-void dequant_base(const DArgs& A, int64_t b, int64_t e) { dequant_groups<false>(A, b, e); }
-[[gnu::target("avx2")]] void dequant_avx2(const DArgs& A, int64_t b, int64_t e) { dequant_groups<true>(A, b, e); }
+// The group loops are built for each ISA too (the range's min / max reductions vectorise to its width). This file
+// is compiled with -ffp-contract=off, so the AVX-512 build (AVX-512F has FMA) keeps the generic path's separate
+// multiply and add for a chunk that crosses a 2^32-element boundary.
+void quant_base(const QArgs& A, int64_t b, int64_t e) { quant_groups<Chunks::Generic>(A, b, e); }
+[[gnu::target("avx2")]] void quant_avx2(const QArgs& A, int64_t b, int64_t e) { quant_groups<Chunks::Avx2>(A, b, e); }
+[[gnu::target("avx512f,avx512bw,avx512vl,avx512dq")]] void quant_avx512(const QArgs& A, int64_t b, int64_t e) {
+  quant_groups<Chunks::Avx512>(A, b, e);
+}
+void dequant_base(const DArgs& A, int64_t b, int64_t e) { dequant_groups<Chunks::Generic>(A, b, e); }
+[[gnu::target("avx2")]] void dequant_avx2(const DArgs& A, int64_t b, int64_t e) {
+  dequant_groups<Chunks::Avx2>(A, b, e);
+}
+[[gnu::target("avx512f,avx512bw,avx512vl,avx512dq")]] void dequant_avx512(const DArgs& A, int64_t b, int64_t e) {
+  dequant_groups<Chunks::Avx512>(A, b, e);
+}
 
 bool dense(const Tensor& t) { return t.is_contiguous() || t.is_channels_last(); }
 
@@ -251,9 +271,11 @@ void CpuBackend::actnn_quantize(Tensor& codes, Tensor& meta, const Tensor& x, co
     A.gmx = mx;
   }
   const int64_t groups = c.n * c.groups_per_sample();
-  const bool avx2 = cpu::isa_enabled(cpu::CpuIsa::Avx2);
+  const bool avx2 = cpu::isa_enabled(cpu::CpuIsa::Avx2), avx512 = cpu::isa_enabled(cpu::CpuIsa::Avx512);
   cpu::parallel_for(groups, c.group * 8, [&](int64_t b, int64_t e) {
-    if (avx2) {
+    if (avx512) {
+      quant_avx512(A, b, e);
+    } else if (avx2) {
       quant_avx2(A, b, e);
     } else {
       quant_base(A, b, e);
@@ -280,9 +302,11 @@ void CpuBackend::actnn_dequantize(Tensor& out, const Tensor& codes, const Tensor
           c.bf16_meta,         off.data(), c.bits.data(), codes.data<uint8_t>(),
           meta.data<uint8_t>()};
   const int64_t groups = c.n * c.groups_per_sample();
-  const bool avx2 = cpu::isa_enabled(cpu::CpuIsa::Avx2);
+  const bool avx2 = cpu::isa_enabled(cpu::CpuIsa::Avx2), avx512 = cpu::isa_enabled(cpu::CpuIsa::Avx512);
   cpu::parallel_for(groups, c.group * 2, [&](int64_t b, int64_t e) {
-    if (avx2) {
+    if (avx512) {
+      dequant_avx512(A, b, e);
+    } else if (avx2) {
       dequant_avx2(A, b, e);
     } else {
       dequant_base(A, b, e);
