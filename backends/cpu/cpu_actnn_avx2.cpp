@@ -3,6 +3,7 @@
 // Compiled for avx2 without fma: `(x - lo) * s + r` and `lo + q * step` keep their two roundings, so the
 // bytes and decoded values are the reference's (the conformance rows compare them at every ISA level).
 #include "backends/cpu/cpu_actnn_avx2.h"
+#include "backends/cpu/cpu_actnn_bytes.h"
 
 #include <immintrin.h>
 
@@ -86,16 +87,6 @@ MINIDL_AVX2_ONLY inline void pack32(uint8_t* dst, __m256i a, __m256i b, __m256i 
       }
     }
   }
-}
-
-// The BYTES little-endian bytes at src as an integer, assembled in registers. A memcpy into a local would store
-// 3, 5, 6 or 7 bytes piecewise and then load them as one word, a load the store buffer cannot forward: a stall
-// of ~a dozen cycles per 8 codes (3-bit dequantize ran at a sixth of the 2-bit speed).
-template <int BYTES, typename Word>
-MINIDL_AVX2_ONLY inline Word load_le(const uint8_t* src) {
-  Word w = 0;
-  for (int k = 0; k < BYTES; ++k) w |= static_cast<Word>(src[k]) << (8 * k);
-  return w;
 }
 
 // The inverse of pack8: 8 codes from BITS bytes at src.

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "backends/cpu/cpu_actnn_avx2.h"
+#include "backends/cpu/cpu_actnn_bytes.h"
 
 // GCC 12 reports the "undefined" pass-through operands of its AVX-512 intrinsics (_mm512_srli_epi32, ...) as
 // maybe-uninitialized once they are inlined here: a known false positive.
@@ -29,15 +30,6 @@ MINIDL_AVX512_ONLY inline __m512i lowbias32(__m512i x) {
   x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 15));
   x = _mm512_mullo_epi32(x, _mm512_set1_epi32(static_cast<int>(0x846ca68bU)));
   return _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
-}
-
-// The BYTES little-endian bytes at src as an integer, assembled in registers (see load_le in the AVX2 file: a
-// piecewise memcpy into a local would stall the load that follows it).
-template <int BYTES, typename Word>
-MINIDL_AVX512_ONLY inline Word load_le(const uint8_t* src) {
-  Word w = 0;
-  for (int k = 0; k < BYTES; ++k) w |= static_cast<Word>(src[k]) << (8 * k);
-  return w;
 }
 
 // Per 8-lane half, lane i shifted by (i % 8) * BITS.
@@ -152,32 +144,19 @@ MINIDL_AVX512_ONLY void dequant_chunk(float* out, const uint8_t* src, int64_t m,
 
 }  // namespace
 
-MINIDL_AVX512_ONLY void actnn_quant_chunk_avx512(uint8_t* dst, const float* x, int64_t m, int64_t mv, float lo, float s,
-                                                 int bits, uint32_t e0lo, uint32_t klo, uint32_t khi) {
-  switch (bits) {
-    case 1: return quant_chunk<1>(dst, x, m, mv, lo, s, e0lo, klo, khi);
-    case 2: return quant_chunk<2>(dst, x, m, mv, lo, s, e0lo, klo, khi);
-    case 3: return quant_chunk<3>(dst, x, m, mv, lo, s, e0lo, klo, khi);
-    case 4: return quant_chunk<4>(dst, x, m, mv, lo, s, e0lo, klo, khi);
-    case 5: return quant_chunk<5>(dst, x, m, mv, lo, s, e0lo, klo, khi);
-    case 6: return quant_chunk<6>(dst, x, m, mv, lo, s, e0lo, klo, khi);
-    case 7: return quant_chunk<7>(dst, x, m, mv, lo, s, e0lo, klo, khi);
-    default: return quant_chunk<8>(dst, x, m, mv, lo, s, e0lo, klo, khi);
-  }
+void actnn_quant_chunk_avx512(uint8_t* dst, const float* x, int64_t m, int64_t mv, float lo, float s, int bits,
+                              uint32_t e0lo, uint32_t klo, uint32_t khi) {
+  using Fn = void (*)(uint8_t*, const float*, int64_t, int64_t, float, float, uint32_t, uint32_t, uint32_t);
+  static constexpr Fn kByBits[8] = {quant_chunk<1>, quant_chunk<2>, quant_chunk<3>, quant_chunk<4>,
+                                    quant_chunk<5>, quant_chunk<6>, quant_chunk<7>, quant_chunk<8>};
+  kByBits[bits - 1](dst, x, m, mv, lo, s, e0lo, klo, khi);  // bits is 1..8 (ActnnCodec::validate)
 }
 
-MINIDL_AVX512_ONLY void actnn_dequant_chunk_avx512(float* out, const uint8_t* src, int64_t m, int64_t mv, float lo,
-                                                   float step, int bits) {
-  switch (bits) {
-    case 1: return dequant_chunk<1>(out, src, m, mv, lo, step);
-    case 2: return dequant_chunk<2>(out, src, m, mv, lo, step);
-    case 3: return dequant_chunk<3>(out, src, m, mv, lo, step);
-    case 4: return dequant_chunk<4>(out, src, m, mv, lo, step);
-    case 5: return dequant_chunk<5>(out, src, m, mv, lo, step);
-    case 6: return dequant_chunk<6>(out, src, m, mv, lo, step);
-    case 7: return dequant_chunk<7>(out, src, m, mv, lo, step);
-    default: return dequant_chunk<8>(out, src, m, mv, lo, step);
-  }
+void actnn_dequant_chunk_avx512(float* out, const uint8_t* src, int64_t m, int64_t mv, float lo, float step, int bits) {
+  using Fn = void (*)(float*, const uint8_t*, int64_t, int64_t, float, float);
+  static constexpr Fn kByBits[8] = {dequant_chunk<1>, dequant_chunk<2>, dequant_chunk<3>, dequant_chunk<4>,
+                                    dequant_chunk<5>, dequant_chunk<6>, dequant_chunk<7>, dequant_chunk<8>};
+  kByBits[bits - 1](out, src, m, mv, lo, step);
 }
 
 }  // namespace minidl::cpu
