@@ -3,11 +3,12 @@
 // Compiled for avx2 without fma: `(x - lo) * s + r` and `lo + q * step` keep their two roundings, so the
 // bytes and decoded values are the reference's (the conformance rows compare them at every ISA level).
 #include "backends/cpu/cpu_actnn_avx2.h"
-#include "backends/cpu/cpu_actnn_bytes.h"
 
 #include <immintrin.h>
 
 #include <cstring>
+
+#include "backends/cpu/cpu_actnn_bytes.h"
 
 // avx2 without fma, on each function (GCC and clang alike)
 #define MINIDL_AVX2_ONLY __attribute__((target("avx2")))
