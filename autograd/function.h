@@ -130,13 +130,15 @@ struct Function {
     const bool record = GradMode::is_enabled() && detail::any_requires_grad(inputs);
     using Out = decltype(Derived::forward(std::declval<Context&>(), std::forward<Args>(args)...));
     if (!record) {
-      Context ctx;  // recording_ false: save() is a no-op
+      inputs.clear();  // these copies would count as owners (ops_detail::sole_owner) while forward runs
+      Context ctx;     // recording_ false: save() is a no-op
       ctx.op_name = Derived::kName;
       NoGradGuard no_grad;
       return Derived::forward(ctx, std::forward<Args>(args)...);
     }
     auto node = std::make_shared<detail::FunctionNode<Derived>>();
     detail::prepare_context(node->ctx, *node, inputs, Derived::kName);
+    inputs.clear();  // wired: from here on the copies would only count as owners (ops_detail::sole_owner)
     Out out;
     {
       NoGradGuard no_grad;

@@ -61,10 +61,12 @@ Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor
                        const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
 /// relu(batch_norm(x, ...) + residual) (the tail of a ResNet block) as one op; residual has x's shape (no
 /// broadcasting), any layout. In training one fused backend call forward and one backward, which also gives the
-/// residual its gradient (gy masked by the ReLU); in eval the three ops.
-Tensor batch_norm_add_relu(const Tensor& x, const Tensor& residual, const Tensor& running_mean,
-                           const Tensor& running_var, const Tensor& weight, const Tensor& bias, bool training,
-                           double momentum = 0.1, double eps = 1e-5);
+/// residual its gradient (gy masked by the ReLU); in eval the three ops. x by value: a caller that moves its
+/// only handle in lets the training op write y over x once a saved-tensor hook has stored its own copy of x
+/// (activation compression), one activation less at a ResNet block's peak; a caller that keeps x gets a new y.
+Tensor batch_norm_add_relu(Tensor x, const Tensor& residual, const Tensor& running_mean, const Tensor& running_var,
+                           const Tensor& weight, const Tensor& bias, bool training, double momentum = 0.1,
+                           double eps = 1e-5);
 /// Inference only (no autograd): relu?(batch_norm_eval(conv2d(x, w, conv_bias)) [+ residual]) as one backend
 /// call, the eval-mode batch norm (running statistics, optional affine) folded into the conv's weights and bias.
 /// Equal to the unfused ops up to float rounding. Throws when called with grad mode on and an input that

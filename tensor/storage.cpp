@@ -8,6 +8,19 @@ Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device
   data_ = allocator_->allocate(nbytes);
 }
 
-Storage::~Storage() { allocator_->deallocate(data_, nbytes_); }
+std::shared_ptr<Storage> Storage::take_over(Storage& from) {
+  std::shared_ptr<Storage> s(new Storage());
+  s->data_ = from.data_;
+  s->nbytes_ = from.nbytes_;
+  s->device_ = from.device_;
+  s->allocator_ = from.allocator_;
+  from.data_ = nullptr;
+  from.nbytes_ = 0;
+  return s;
+}
+
+Storage::~Storage() {
+  if (data_ != nullptr) allocator_->deallocate(data_, nbytes_);
+}
 
 }  // namespace minidl

@@ -15,6 +15,9 @@ namespace minidl {
 class Storage {
  public:
   Storage(size_t nbytes, Device device);
+  /// A new Storage that takes `from`'s buffer over (version 0); `from` is left without memory (nbytes 0). For an
+  /// op that owns a buffer alone and writes its output over it (Tensor::take_buffer).
+  static std::shared_ptr<Storage> take_over(Storage& from);
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
   ~Storage();
@@ -27,6 +30,7 @@ class Storage {
   void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
+  Storage() = default;
   void* data_ = nullptr;
   size_t nbytes_ = 0;
   Device device_;

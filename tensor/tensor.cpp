@@ -89,6 +89,19 @@ Tensor Tensor::as_strided(Shape sizes, Shape strides, int64_t offset) const {
   return Tensor(std::move(impl));
 }
 
+Tensor Tensor::take_buffer() const {
+  MINIDL_CHECK(defined() && storage().use_count() == 1 && impl_ptr().use_count() == 1,
+               "take_buffer: the tensor has other owners (", storage().use_count(), " storage and ",
+               impl_ptr().use_count(), " handle references)");
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = Storage::take_over(*storage());
+  impl->sizes = sizes();
+  impl->strides = strides();
+  impl->offset = offset();
+  impl->dtype = dtype();
+  return Tensor(std::move(impl));
+}
+
 Tensor& Tensor::set_requires_grad(bool r) {
   MINIDL_CHECK(!r || is_floating(dtype()), "requires_grad: only floating tensors can require grad, got ",
                dtype_name(dtype()));

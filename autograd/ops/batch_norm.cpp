@@ -60,17 +60,35 @@ struct BatchNormTrainFnT : autograd::Function<BatchNormTrainFnT<Tail>> {
                                      const Tensor& bias, double eps) {
     const int64_t c = x.size(1);
     // the layout the unfused ops give: bn follows x, the add follows either operand
-    Tensor y = new_like(x.sizes(), x, follow_format(x.sizes(), {x, residual}));
+    const MemoryFormat y_format = follow_format(x.sizes(), {x, residual});
     Tensor mean = new_like({c}, x), invstd = new_like({c}, x);
     Backend& be = backend_for(x);
+    // The block tail writes y over x when it may: a pack hook has just stored its own (compressed) copy of x,
+    // nothing else holds x (the caller handed it over: batch_norm_add_relu takes x by value, and a ResNet block
+    // moves conv2's output in), and the cpu backend computes (its kernels read each element of x before writing
+    // it: per channel, or after the statistics pass). Under activation compression a block then needs one
+    // activation less at its peak. Everywhere else (no hook, or x stored as is) y is a new tensor as before.
+    bool x_saved = false;
+    Tensor y;
     if constexpr (Tail == BnTail::AddRelu) {
-      be.batch_norm_add_relu_forward_training(y, mean, invstd, x, residual, weight, bias, eps, ctx.op_state);
+      if (autograd::SavedTensorHooksGuard::active() && x.memory_format() == y_format && x.device().is_cpu() &&
+          be.name() == "cpu") {
+        ctx.save(x, SaveKind::Activation);
+        x_saved = true;
+        if (sole_owner(x)) y = x.take_buffer();  // x has no memory from here on: read it through y
+      }
+    }
+    const bool in_place = y.defined();
+    if (!in_place) y = new_like(x.sizes(), x, y_format);
+    if constexpr (Tail == BnTail::AddRelu) {
+      be.batch_norm_add_relu_forward_training(y, mean, invstd, in_place ? y : x, residual, weight, bias, eps,
+                                              ctx.op_state);
     } else if constexpr (kRelu) {
       be.batch_norm_relu_forward_training(y, mean, invstd, x, weight, bias, eps, ctx.op_state);
     } else {
       be.batch_norm_forward_training(y, mean, invstd, x, weight, bias, eps, ctx.op_state);
     }
-    ctx.save(x, SaveKind::Activation);  // the input, even when a caller made it a leaf requiring grad
+    if (!x_saved) ctx.save(x, SaveKind::Activation);  // the input, even when a caller made it a leaf requiring grad
     ctx.save(weight, SaveKind::Parameter);
     ctx.save(mean, SaveKind::Statistic);
     ctx.save(invstd, SaveKind::Statistic);
@@ -212,7 +230,7 @@ Tensor batch_norm_training(const Tensor& x, const Tensor& residual, const Tensor
   const int64_t n = x.numel() / x.size(1);
   MINIDL_CHECK(n > 1, "batch_norm: expected more than 1 value per channel when training, got input ",
                shape_str(x.sizes()));
-  std::vector<Tensor> outs = TrainFn::apply(x, residual, weight, bias, eps);
+  std::vector<Tensor> outs = TrainFn::apply(x, residual, weight, bias, eps);  // x: a reference, not an owner
   update_running_stats(rm, rv, outs[1], outs[2], n, momentum, eps);
   return outs[0];
 }
@@ -236,9 +254,8 @@ Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor
   return batch_norm_training<BatchNormReluTrainFn>(x, Tensor(), running_mean, running_var, weight, bias, momentum, eps);
 }
 
-Tensor batch_norm_add_relu(const Tensor& x, const Tensor& residual, const Tensor& running_mean,
-                           const Tensor& running_var, const Tensor& weight, const Tensor& bias, bool training,
-                           double momentum, double eps) {
+Tensor batch_norm_add_relu(Tensor x, const Tensor& residual, const Tensor& running_mean, const Tensor& running_var,
+                           const Tensor& weight, const Tensor& bias, bool training, double momentum, double eps) {
   check_bn_call(x, running_mean, running_var, weight, bias);
   check_floating("batch_norm_add_relu", residual);
   check_compatible("batch_norm_add_relu", x, residual);

@@ -91,7 +91,8 @@ Tensor BasicBlock::forward(const Tensor& x) {
   out = conv2->forward_after_bn_relu(*bn1, std::move(out));  // relu(bn1(out)) into conv2 (one op for a quantized conv2)
   check_shortcut(identity, out);
   const Module* act = relu.get();
-  if (act && typeid(*act) == typeid(ReLU)) return bn2->forward_add_relu(out, identity);
+  // conv2's output is handed over: under activation compression the tail writes its output over it
+  if (act && typeid(*act) == typeid(ReLU)) return bn2->forward_add_relu(std::move(out), identity);
   return (*relu)((*bn2)(out) + identity);
 }
 

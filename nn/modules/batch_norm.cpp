@@ -41,12 +41,12 @@ Tensor BatchNorm2d::forward_relu(const Tensor& x) {
   return forward_impl(x, true);
 }
 
-Tensor BatchNorm2d::forward_add_relu(const Tensor& x, const Tensor& residual) {
+Tensor BatchNorm2d::forward_add_relu(Tensor x, const Tensor& residual) {
   autograd::ModuleNameGuard guard(path());
-  return forward_impl(x, true, residual);
+  return forward_impl(std::move(x), true, residual);
 }
 
-Tensor BatchNorm2d::forward_impl(const Tensor& x, bool relu, const Tensor& residual) {
+Tensor BatchNorm2d::forward_impl(Tensor x, bool relu, const Tensor& residual) {
   MINIDL_CHECK(x.dim() == 4 && x.size(1) == num_features, "nn::BatchNorm2d ('", path(), "'): expected input (N, ",
                num_features, ", H, W), got ", shape_str(x.sizes()));
   // Without running statistics PyTorch normalises with batch statistics in eval too.
@@ -54,8 +54,8 @@ Tensor BatchNorm2d::forward_impl(const Tensor& x, bool relu, const Tensor& resid
   if (is_training()) count_batch();
   if (is_training() && training_override) return training_override->forward(*this, x, relu, residual);
   if (residual.defined())
-    return batch_norm_add_relu(x, residual, running_mean, running_var, weight, bias, use_batch_stats, options.momentum,
-                               options.eps);
+    return batch_norm_add_relu(std::move(x), residual, running_mean, running_var, weight, bias, use_batch_stats,
+                               options.momentum, options.eps);
   if (relu)
     return batch_norm_relu(x, running_mean, running_var, weight, bias, use_batch_stats, options.momentum, options.eps);
   return batch_norm(x, running_mean, running_var, weight, bias, use_batch_stats, options.momentum, options.eps);

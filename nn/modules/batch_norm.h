@@ -32,8 +32,9 @@ class BatchNorm2d : public Module {
   /// relu(forward(x)) as one fused op (batch_norm_relu), under this module's name for saved-tensor hooks.
   Tensor forward_relu(const Tensor& x);
   /// relu(forward(x) + residual) as one fused op (batch_norm_add_relu; residual of x's shape), under this
-  /// module's name: the tail of a ResNet block.
-  Tensor forward_add_relu(const Tensor& x, const Tensor& residual);
+  /// module's name: the tail of a ResNet block. x by value: moving the only handle in lets the op write its
+  /// output over x under activation compression (batch_norm_add_relu).
+  Tensor forward_add_relu(Tensor x, const Tensor& residual);
   std::string extra_repr() const override;
   /// Running stats back to mean 0, var 1, counter 0; weight 1, bias 0.
   void reset_parameters();
@@ -50,7 +51,7 @@ class BatchNorm2d : public Module {
 
  private:
   // residual: added before the ReLU when defined (relu must then be true)
-  Tensor forward_impl(const Tensor& x, bool relu, const Tensor& residual = {});
+  Tensor forward_impl(Tensor x, bool relu, const Tensor& residual = {});
 
   // The host mirror of a device num_batches_tracked: trusted while the tensor is the storage and version it last
   // wrote (a load, copy_ or move re-reads it once).

@@ -12,6 +12,7 @@
 
 #include "autograd/ops.h"
 #include "autograd/saved_tensor.h"
+#include "backends/backend.h"
 #include "nn/models/resnet.h"
 #include "quant/actnn/packer.h"
 #include "quant/levels.h"
@@ -69,6 +70,70 @@ TEST_CASE("actnn working set: backward in its own buffers gives the same bits as
     CHECK(!held->empty());
     for (const auto& [name, g] : b) CHECK_MESSAGE(a.at(name) == g, name);
   }
+}
+
+TEST_CASE(
+    "batch norm + add + ReLU writes y over a handed-over x under a pack hook: the same bits, x untouched "
+    "when the caller keeps it") {
+  manual_seed(5);
+  const Tensor x0 = randn({4, 16, 6, 6}).set_requires_grad(), r0 = randn({4, 16, 6, 6}).set_requires_grad();
+  const Tensor w = (randn({16}) * 0.5 + 1.0).set_requires_grad(), b = randn({16}).set_requires_grad();
+  const Tensor gy = randn({4, 16, 6, 6});
+  struct Out {
+    std::vector<float> y, gx, gr, gw, gb, kept;
+    bool over_x = false;
+  };
+  // keep: the caller holds x (a copy of the handle) through the call; else it moves its only handle in
+  auto run = [&](bool with_hooks, bool keep) {
+    Packer packer(Config::for_level(Level::L3));  // BN input at 2 bits: not stored as is
+    for (const Tensor& t : {x0, r0, w, b}) t.set_grad({});
+    Out o;
+    std::unique_ptr<autograd::SavedTensorHooksGuard> guard;
+    if (with_hooks) guard = std::make_unique<autograd::SavedTensorHooksGuard>(packer.hooks());
+    Tensor x = x0 * 1.5;  // a non-leaf only this test holds, as conv2's output in a block
+    Tensor kept = keep ? x : Tensor();
+    const void* x_mem = x.raw_data();
+    const Tensor y = batch_norm_add_relu(std::move(x), r0 * 1.0, Tensor(), Tensor(), w, b, true);
+    o.over_x = y.raw_data() == x_mem;
+    o.y = y.to_vector<float>();
+    (y * gy).sum().backward();
+    o.gx = x0.grad().to_vector<float>();
+    o.gr = r0.grad().to_vector<float>();
+    o.gw = w.grad().to_vector<float>();
+    o.gb = b.grad().to_vector<float>();
+    if (keep) o.kept = kept.to_vector<float>();
+    return o;
+  };
+  const bool cpu_backend = backend_for(x0).name() == "cpu";
+  const Out moved = run(true, false), kept = run(true, true), plain = run(false, false);
+  CHECK(moved.over_x == cpu_backend);  // the cpu backend writes in place; others allocate
+  CHECK_FALSE(kept.over_x);
+  CHECK_FALSE(plain.over_x);                          // no hook: x is saved as is, so it must stay
+  CHECK(kept.kept == (x0 * 1.5).to_vector<float>());  // the caller's x is untouched
+  CHECK(moved.y == kept.y);
+  CHECK(moved.y == plain.y);  // forward is exact under the packer
+  CHECK(moved.gx == kept.gx);
+  CHECK(moved.gr == kept.gr);
+  CHECK(moved.gw == kept.gw);
+  CHECK(moved.gb == kept.gb);
+  CHECK(moved.gr == plain.gr);  // the residual's gradient is gy masked by the (exact) ReLU mask
+}
+
+TEST_CASE("Tensor::take_buffer moves the memory to a new storage, and refuses a shared tensor") {
+  Tensor a = from_vector<float>({1, 2, 3, 4}, {2, 2});
+  const void* p = a.raw_data();
+  const uint64_t v = a.version();
+  {
+    Tensor view = a.detach();
+    CHECK_THROWS_WITH_AS(a.take_buffer(), doctest::Contains("other owners"), Error);
+  }
+  const Tensor b = a.take_buffer();
+  CHECK(b.raw_data() == p);
+  CHECK(b.to_vector<float>() == std::vector<float>{1, 2, 3, 4});
+  CHECK(b.storage() != a.storage());
+  CHECK(b.version() == 0);
+  CHECK(a.storage()->nbytes() == 0);  // a no longer owns memory
+  CHECK(a.version() == v);            // what saved a sees no write
 }
 
 TEST_CASE("autograd engine: a second gradient is summed into the first in place only when nothing shares it") {
