@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
       ac.per_layer = perlayer;
       ac.count_bn_bits = count_bn_bits;
       ac.validate();
-      const bool adaptive = quant::actnn::make_adaptive_bits(ac) != nullptr;
+      const int adaptive = quant::actnn::make_adaptive_bits(ac) ? 1 : 0;
       // One run from scratch: model, optimizer, packer and (L3) the adaptive policy, all from seed 0, so a batch
       // either fits or not whatever was tried before (L3's budgets move after every step and would otherwise
       // carry the history of earlier tries). `steps` steps; the last `timed` of them are timed.
@@ -164,13 +164,12 @@ int main(int argc, char** argv) {
       }
       const double img_s = timed_run.img_s;
       const size_t peak = timed_run.peak;
-      const int policy = adaptive ? 1 : 0;
       set_memory_limit(kCPU, 0);
       if (peak_report && best > 0) run(best, 1, 0, true);
       std::printf(
           "RESULT level=%s adaptive=%d model=%s limit=%zu max_batch=%lld img_per_s=%.1f peak_bytes=%zu tries=%d "
           "steps_per_try=%d resolution=%g\n",
-          name.c_str(), policy, model_name.c_str(), limit, static_cast<long long>(best), img_s, peak, tries,
+          name.c_str(), adaptive, model_name.c_str(), limit, static_cast<long long>(best), img_s, peak, tries,
           steps_per_try, resolution);
       std::fflush(stdout);
     }

@@ -90,9 +90,8 @@ Tensor Tensor::as_strided(Shape sizes, Shape strides, int64_t offset) const {
 }
 
 Tensor Tensor::take_buffer() const {
-  MINIDL_CHECK(defined() && storage().use_count() == 1 && impl_ptr().use_count() == 1,
-               "take_buffer: the tensor has other owners (", storage().use_count(), " storage and ",
-               impl_ptr().use_count(), " handle references)");
+  MINIDL_CHECK(sole_handle(), "take_buffer: the tensor has other owners (", defined() ? storage().use_count() : 0,
+               " storage and ", impl_ptr().use_count(), " handle references)");
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = Storage::take_over(*storage());
   impl->sizes = sizes();

@@ -135,11 +135,13 @@ class Tensor {
   void set_grad(const Tensor& g) const;
   /// A tensor sharing storage (and the version counter) with no autograd history.
   Tensor detach() const;
-  /// For an op that is this tensor's only owner (no other handle, view or saved copy of its storage:
-  /// ops_detail::sole_owner) and writes its output over it: the same view of the same memory as a new tensor with
-  /// a new Storage (version 0, no history) that has taken the buffer over. This tensor's storage is left without
-  /// memory, so it must not be read again; what saved it before (a pack hook's compressed copy, the version check
-  /// of autograd's saved tensors) still sees an untouched storage.
+  /// True when this handle is the only one to its data: no other Tensor, view or exactly saved copy shares its
+  /// storage (ops_detail::sole_owner adds a dense layout for the ops that overwrite such a tensor).
+  bool sole_handle() const { return defined() && impl_.use_count() == 1 && impl_->storage.use_count() == 1; }
+  /// For an op that is this tensor's only owner (sole_handle) and writes its output over it: the same view of the same
+  /// memory as a new tensor with a new Storage (version 0, no history) that has taken the buffer over. This tensor's
+  /// storage is left without memory, so it must not be read again; what saved it before (a pack hook's compressed copy,
+  /// the version check of autograd's saved tensors) still sees an untouched storage.
   Tensor take_buffer() const;
 
   // ---- data movement (defined in autograd/tensor_methods.cpp: contiguous/clone/to are differentiable, the

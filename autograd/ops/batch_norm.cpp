@@ -63,20 +63,17 @@ struct BatchNormTrainFnT : autograd::Function<BatchNormTrainFnT<Tail>> {
     const MemoryFormat y_format = follow_format(x.sizes(), {x, residual});
     Tensor mean = new_like({c}, x), invstd = new_like({c}, x);
     Backend& be = backend_for(x);
-    // The block tail writes y over x when it may: a pack hook has just stored its own (compressed) copy of x,
-    // nothing else holds x (the caller handed it over: batch_norm_add_relu takes x by value, and a ResNet block
-    // moves conv2's output in), and the cpu backend computes (its kernels read each element of x before writing
-    // it: per channel, or after the statistics pass). Under activation compression a block then needs one
-    // activation less at its peak. Everywhere else (no hook, or x stored as is) y is a new tensor as before.
-    bool x_saved = false;
+    ctx.save(x, SaveKind::Activation);  // the input, even when a caller made it a leaf requiring grad
+    // The block tail writes y over x when nothing else holds x after that save: the caller handed it over
+    // (batch_norm_add_relu takes x by value, and a ResNet block moves conv2's output in) and the save kept no
+    // reference (a pack hook stored its own, compressed copy; without a hook, or with x stored as is, x stays and
+    // y is a new tensor). Only the cpu backend, whose kernels read each element of x before writing it (per
+    // channel, or after the statistics pass). Under activation compression a block then needs one activation
+    // less at its peak.
     Tensor y;
     if constexpr (Tail == BnTail::AddRelu) {
-      if (autograd::SavedTensorHooksGuard::active() && x.memory_format() == y_format && x.device().is_cpu() &&
-          be.name() == "cpu") {
-        ctx.save(x, SaveKind::Activation);
-        x_saved = true;
-        if (sole_owner(x)) y = x.take_buffer();  // x has no memory from here on: read it through y
-      }
+      if (be.name() == "cpu" && x.memory_format() == y_format && sole_owner(x))
+        y = x.take_buffer();  // x has no memory from here on: read it through y
     }
     const bool in_place = y.defined();
     if (!in_place) y = new_like(x.sizes(), x, y_format);
@@ -88,7 +85,6 @@ struct BatchNormTrainFnT : autograd::Function<BatchNormTrainFnT<Tail>> {
     } else {
       be.batch_norm_forward_training(y, mean, invstd, x, weight, bias, eps, ctx.op_state);
     }
-    if (!x_saved) ctx.save(x, SaveKind::Activation);  // the input, even when a caller made it a leaf requiring grad
     ctx.save(weight, SaveKind::Parameter);
     ctx.save(mean, SaveKind::Statistic);
     ctx.save(invstd, SaveKind::Statistic);

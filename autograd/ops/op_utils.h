@@ -43,10 +43,7 @@ inline MemoryFormat follow_format(const Shape& shape, std::initializer_list<Tens
 /// saved tensor a pack hook has just restored (a dequantized activation, an unpacked mask), never for a tensor
 /// saved as is (the tape still holds it). Reusing such buffers is how backward keeps its working set small
 /// under activation compression.
-inline bool sole_owner(const Tensor& t) {
-  return t.defined() && t.impl_ptr().use_count() == 1 && t.storage().use_count() == 1 &&
-         (t.is_contiguous() || t.is_channels_last());
-}
+inline bool sole_owner(const Tensor& t) { return t.sole_handle() && (t.is_contiguous() || t.is_channels_last()); }
 
 /// An output buffer of `like`'s dtype and device, `shape` and `format`: `reuse` itself when this call owns it alone
 /// and it has that shape, dtype and layout (for a kernel that reads each element before writing the same element

@@ -47,8 +47,9 @@ struct Packer::State {
   size_t peak_total = 0;
   std::unordered_map<const Storage*, std::pair<int, size_t>> exact_refs;  // storage -> (payloads, bytes counted)
   // The codes of a tensor saved by several ops (a block input read by conv1 and the shortcut's conv) are stored
-  // once: storage -> the latest codes payload made from it (checked against the source before reuse).
-  std::unordered_map<const Storage*, std::weak_ptr<const void>> code_cache;
+  // once: storage -> the latest codes payload made from it (checked against the source before reuse; a later save
+  // at more bits re-makes its codes in place, see share_codes).
+  std::unordered_map<const Storage*, std::weak_ptr<void>> code_cache;
   std::vector<BitMapEntry> bit_map;
   std::unordered_map<std::string, size_t> bit_map_index;
 
@@ -210,7 +211,7 @@ std::shared_ptr<Payload> cached_codes(const std::shared_ptr<Packer::State>& st, 
   std::lock_guard<std::mutex> lock(st->mu);
   auto it = st->code_cache.find(t.storage().get());
   if (it == st->code_cache.end()) return nullptr;
-  auto p = std::static_pointer_cast<Payload>(std::const_pointer_cast<void>(it->second.lock()));
+  auto p = std::static_pointer_cast<Payload>(it->second.lock());
   if (!p || p->src.lock() != t.storage() || p->src_version != t.version() || p->src_offset != t.offset() ||
       p->sizes != t.sizes() || p->src_strides != t.strides() || p->dtype != t.dtype() ||
       p->codec.bits.size() != static_cast<size_t>(t.dim() == 0 ? 1 : t.size(0)))
@@ -222,18 +223,19 @@ std::shared_ptr<Payload> cached_codes(const std::shared_ptr<Packer::State>& st, 
 /// bits any of them asked for. When this save asks for more than the codes have, they are made again from the
 /// tensor (still the same version, so the same values) at the per-sample maximum and replace the old ones in the
 /// payload every save holds: the earlier saves then restore a finer copy than they asked for (lower variance, the
-/// same expectation), and the tape holds one copy instead of one per bit width.
-void share_codes(const std::shared_ptr<Packer::State>& st, Payload& p, const Tensor& t,
+/// same expectation), and the tape holds one copy instead of one per bit width. Returns whether it re-made them.
+bool share_codes(const std::shared_ptr<Packer::State>& st, Payload& p, const Tensor& t,
                  const std::vector<uint8_t>& bits) {
   std::vector<uint8_t> need = p.codec.bits;
   for (size_t i = 0; i < need.size(); ++i) need[i] = std::max(need[i], bits[i]);
-  if (need == p.codec.bits) return;
+  if (need == p.codec.bits) return false;
   {
     std::lock_guard<std::mutex> lock(st->mu);  // the old codes leave the tape before the new ones arrive
     st->bytes[kCodes] -= p.nbytes;
     st->bytes[kMeta] -= p.meta_bytes;
   }
   fill_codes(st, p, t, std::move(need));
+  return true;
 }
 
 void remember_codes(const std::shared_ptr<Packer::State>& st, const std::shared_ptr<Payload>& p, const Tensor& t) {
@@ -246,7 +248,7 @@ void remember_codes(const std::shared_ptr<Packer::State>& st, const std::shared_
     for (auto i = st->code_cache.begin(); i != st->code_cache.end();)
       i = i->second.expired() ? st->code_cache.erase(i) : std::next(i);
   }
-  st->code_cache[t.storage().get()] = std::static_pointer_cast<const void>(std::shared_ptr<const Payload>(p));
+  st->code_cache[t.storage().get()] = std::static_pointer_cast<void>(p);
 }
 
 PayloadPtr pack(const std::shared_ptr<Packer::State>& st, const Tensor& t, const SaveInfo& info) {
@@ -278,11 +280,10 @@ PayloadPtr pack(const std::shared_ptr<Packer::State>& st, const Tensor& t, const
     std::vector<uint8_t> b = info.kind == SaveKind::Coefficient ? FixedBits().sample_bits(info, t, fixed)
                                                                 : st->policy->sample_bits(info, t, fixed);
     if (std::shared_ptr<Payload> same = cached_codes(st, t)) {
-      const size_t before = same->nbytes + same->meta_bytes;
-      share_codes(st, *same, t, b);
+      const bool remade = share_codes(st, *same, t, b);
       if (info.kind != SaveKind::Coefficient) st->policy->on_packed(info, same->codec, same->meta);
       const double mean = mean_bits_of(same->codec);
-      if (same->nbytes + same->meta_bytes == before) {
+      if (!remade) {
         st->record(info, "codes (shared)", fixed, mean, t.numel(), 0);
       } else {  // re-made at more bits: this save's entry shows the bytes, the earlier one's none
         st->record(same->info, "codes (shared)", fixed, mean, t.numel(), 0);
