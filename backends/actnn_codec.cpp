@@ -9,7 +9,7 @@
 namespace minidl {
 namespace {
 
-/// The tensor's elements in memory order: it must be dense with the samples outermost.
+/// The tensor must be dense with the samples outermost (contiguous or channels-last).
 void check_dense(const char* op, const char* what, const Tensor& t) {
   MINIDL_CHECK(t.device().is_cpu(), op, ": ", what, " must be a host tensor for this backend, got ", t.device().str());
   MINIDL_CHECK(t.is_contiguous() || t.is_channels_last(), op, ": ", what, " ", shape_str(t.sizes()),
@@ -37,9 +37,10 @@ void Backend::actnn_quantize(Tensor& codes, Tensor& meta, const Tensor& x, const
   check_codec_shape(op, x, c);
   check_bytes(op, "codes", codes, c.code_bytes());
   check_bytes(op, "meta", meta, c.meta_bytes());
+  const Tensor xl = x.is_contiguous() ? x : x.contiguous();  // the codec's order is the logical one
   dispatch_floating(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
-    const T* xp = x.data<T>();
+    const T* xp = xl.data<T>();
     const int64_t fp = c.padded(), ng = c.groups_per_sample();
     auto elem = [&](int64_t n, int64_t j) { return j < c.f ? static_cast<float>(xp[n * c.f + j]) : 0.0f; };
     float gmn = 0.0f, gmx = 0.0f;  // the one range when !per_group
@@ -91,9 +92,11 @@ void Backend::actnn_dequantize(Tensor& out, const Tensor& codes, const Tensor& m
   check_codec_shape(op, out, c);
   check_bytes(op, "codes", codes, c.code_bytes());
   check_bytes(op, "meta", meta, c.meta_bytes());
+  // Decoded in logical order; a channels-last out gets a copy.
+  Tensor ol = out.is_contiguous() ? out : empty(out.sizes(), TensorOptions().dtype(out.dtype()).device(out.device()));
   dispatch_floating(out.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
-    T* op_ = out.data<T>();
+    T* op_ = ol.data<T>();
     const int64_t ng = c.groups_per_sample();
     const std::vector<int64_t> off = c.sample_offsets();
     const uint8_t* cp = codes.data<uint8_t>();
@@ -113,6 +116,7 @@ void Backend::actnn_dequantize(Tensor& out, const Tensor& codes, const Tensor& m
       }
     }
   });
+  if (!ol.is_same(out)) out.copy_(ol);
 }
 
 void Backend::pack_mask_bits(Tensor& bits, const Tensor& x) {

@@ -252,8 +252,9 @@ class Backend {
 
   // ---- activation compression (ActNN, spec/quant.md section 2.3; layout and arithmetic: actnn_codec.h) ----
   // x and out are dense with the sample dim outermost in memory (contiguous or channels-last); elements are taken
-  // in memory order. codes (u8, c.code_bytes() elements) and meta (u8, c.meta_bytes()) are contiguous. The base
-  // class is the host reference; every backend writes the same bytes for the same codec.
+  // in logical (NCHW) order either way, so both layouts of a tensor give the same bytes. codes (u8, c.code_bytes()
+  // elements) and meta (u8, c.meta_bytes()) are contiguous. The base class is the host reference; every backend writes
+  // the same bytes for the same codec.
   /// Per-group min/max, stochastic rounding, packing at each sample's bits.
   virtual void actnn_quantize(Tensor& codes, Tensor& meta, const Tensor& x, const ActnnCodec& c);
   /// out (x's shape, dtype and layout) = the decoded codes.

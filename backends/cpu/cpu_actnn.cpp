@@ -1,5 +1,6 @@
 // The cpu backend's ActNN codec (actnn_quantize / actnn_dequantize) and 1-bit mask packing: the definitions of
-// backends/actnn_codec.h, parallel over groups (OpenMP), each group in 256-element chunks. The chunks of the
+// backends/actnn_codec.h, parallel over groups (OpenMP; over samples for channels-last tensors, each transposed
+// into the codec's logical order), each group in 256-element chunks. The chunks of the
 // codec go through the hand-written kernels of cpu_actnn_avx512.cpp on AVX-512 hosts and of cpu_actnn_avx2.cpp on
 // AVX2 ones (the mask kernels are AVX2 on both); the baseline build runs the generic loops here. cpu_isa.h picks at run
 // time (MINIDL_CPU_ISA caps it). No variant uses FMA and the min/max reductions are exact, so every variant writes the
@@ -29,7 +30,16 @@ struct QArgs {
   const uint8_t* bits;
   uint8_t* codes;
   uint8_t* meta;
+  int64_t n_base = 0;           // x holds samples n_base.. (a channels-last sample is coded from a transposed copy)
+  int64_t row = 0, row_ld = 0;  // row_ld > 0: x holds one sample as rows of `row` elements, row_ld apart
 };
+
+// Where element j of sample n starts: rows of a transposed sample are padded apart (see PlaneBuffer); a group
+// then never spans two rows (row % group == 0).
+template <class Args>
+[[gnu::always_inline]] inline int64_t sample_offset(const Args& A, int64_t n, int64_t j) {
+  return A.row_ld > 0 ? j / A.row * A.row_ld + j % A.row : (n - A.n_base) * A.f + j;
+}
 
 // Packs m codes (m a multiple of 8) at BITS bits; the constant width lets the compiler unroll the shifts.
 template <int BITS>
@@ -110,7 +120,7 @@ template <Chunks K>
     const int bits = A.bits[n];
     const int64_t j0 = g * A.group;
     const int64_t valid = std::max<int64_t>(0, std::min(A.group, A.f - j0));  // real elements in this group
-    const float* xg = A.x + n * A.f + j0;
+    const float* xg = A.x + sample_offset(A, n, j0);
     float mn = A.gmn, mx = A.gmx;
     if (A.per_group) {
       mn = valid > 0 ? xg[0] : 0.0f;
@@ -174,6 +184,8 @@ struct DArgs {
   const uint8_t* bits;
   const uint8_t* codes;
   const uint8_t* meta;
+  int64_t n_base = 0;           // out holds samples n_base..
+  int64_t row = 0, row_ld = 0;  // as QArgs
 };
 
 template <Chunks K>
@@ -188,7 +200,7 @@ template <Chunks K>
     actnn_load_meta(A.meta, gi, A.bf16, lo, hi);
     const float step = actnn_step(lo, hi, bits);
     const uint8_t* src = A.codes + A.off[n] + j0 / 8 * bits;
-    float* o = A.out + n * A.f + j0;
+    float* o = A.out + sample_offset(A, n, j0);
     for (int64_t c = 0; c < valid; c += kChunk) {
       const int64_t m = std::min(kChunk, A.group - c);
       const int64_t mv = std::min(m, valid - c);
@@ -222,6 +234,52 @@ void dequant_base(const DArgs& A, int64_t b, int64_t e) { dequant_groups<Chunks:
 }
 
 bool dense(const Tensor& t) { return t.is_contiguous() || t.is_channels_last(); }
+
+// One channels-last sample (p pixels of c channels) in the codec's logical order: c rows of p elements. When
+// a row holds whole groups the rows are stored 16 floats further apart than p: plane sizes are powers of two
+// (32x32, 16x16), and rows exactly 4 KiB apart would send every store of the transpose to the same cache set.
+struct PlaneBuffer {
+  int64_t c, p, ld;
+  std::vector<float> buf;
+  PlaneBuffer(int64_t channels, int64_t pixels, int64_t group)
+      : c(channels), p(pixels), ld(pixels % group == 0 ? pixels + 16 : pixels), buf(static_cast<size_t>(c * ld)) {}
+  void load(const float* nhwc) {
+    if (cpu::isa_enabled(cpu::CpuIsa::Avx2)) return cpu::transpose_f32_avx2(nhwc, p, c, c, buf.data(), ld);
+    actnn_transpose(nhwc, p, c, c, buf.data(), ld);
+  }
+  void store(float* nhwc) const {
+    if (cpu::isa_enabled(cpu::CpuIsa::Avx2)) return cpu::transpose_f32_avx2(buf.data(), c, p, ld, nhwc, c);
+    actnn_transpose(buf.data(), c, p, ld, nhwc, c);
+  }
+  template <class Args>
+  void point(Args& a) const {
+    a.row = p;
+    a.row_ld = ld == p ? 0 : ld;
+  }
+};
+
+// A channels-last tensor whose memory order is not its logical order (more than one channel and one pixel): the
+// codec reads each sample through a transpose (actnn_codec.h, "Element order").
+bool transposed(const Tensor& t) { return !t.is_contiguous() && t.dim() == 4; }
+
+// ref's fold keeps the first zero in logical order (its sign reaches the metadata): of a channels-last x whose
+// simd min or max is a zero, find that zero's sign by walking the logical order.
+void match_ref_fold_logical(const float* x, int64_t n, int64_t c, int64_t p, float& mn, float& mx) {
+  if (n * c * p == 0 || x[0] != x[0] || (mn != 0.0f && mx != 0.0f)) return match_ref_fold(x, n * c * p, mn, mx);
+  float first_zero = 0.0f;
+  bool found = false;
+  for (int64_t s = 0; s < n && !found; ++s)
+    for (int64_t k = 0; k < c && !found; ++k)
+      for (int64_t i = 0; i < p && !found; ++i) {
+        const float v = x[(s * p + i) * c + k];
+        if (v == 0.0f) {
+          first_zero = v;
+          found = true;
+        }
+      }
+  if (mn == 0.0f) mn = first_zero;
+  if (mx == 0.0f) mx = first_zero;
+}
 
 }  // namespace
 
@@ -262,7 +320,11 @@ void CpuBackend::actnn_quantize(Tensor& codes, Tensor& meta, const Tensor& x, co
       mn = A.x[i] < mn ? A.x[i] : mn;
       mx = A.x[i] > mx ? A.x[i] : mx;
     }
-    match_ref_fold(A.x, total, mn, mx);
+    if (transposed(x)) {
+      match_ref_fold_logical(A.x, c.n, x.size(1), c.f / x.size(1), mn, mx);
+    } else {
+      match_ref_fold(A.x, total, mn, mx);
+    }
     if (c.padded() > c.f) {
       mn = std::min(mn, 0.0f);
       mx = std::max(mx, 0.0f);
@@ -272,13 +334,31 @@ void CpuBackend::actnn_quantize(Tensor& codes, Tensor& meta, const Tensor& x, co
   }
   const int64_t groups = c.n * c.groups_per_sample();
   const bool avx2 = cpu::isa_enabled(cpu::CpuIsa::Avx2), avx512 = cpu::isa_enabled(cpu::CpuIsa::Avx512);
-  cpu::parallel_for(groups, c.group * 8, [&](int64_t b, int64_t e) {
+  auto run = [&](const QArgs& a, int64_t b, int64_t e) {
     if (avx512) {
-      quant_avx512(A, b, e);
+      quant_avx512(a, b, e);
     } else if (avx2) {
-      quant_avx2(A, b, e);
+      quant_avx2(a, b, e);
     } else {
-      quant_base(A, b, e);
+      quant_base(a, b, e);
+    }
+  };
+  if (!transposed(x)) {
+    cpu::parallel_for(groups, c.group * 8, [&](int64_t b, int64_t e) { run(A, b, e); });
+    return;
+  }
+  // Channels-last: each sample is transposed into logical order in a per-thread buffer (it stays in cache for
+  // the groups' two passes), then coded as a contiguous sample.
+  const int64_t ch = x.size(1), pixels = c.f / ch, ng = c.groups_per_sample();
+  cpu::parallel_for(c.n, c.f * 10, [&](int64_t b, int64_t e) {
+    PlaneBuffer plane(ch, pixels, c.group);
+    for (int64_t s = b; s < e; ++s) {
+      plane.load(A.x + s * c.f);
+      QArgs a = A;
+      a.x = plane.buf.data();
+      a.n_base = s;
+      plane.point(a);
+      run(a, s * ng, (s + 1) * ng);
     }
   });
 }
@@ -303,13 +383,30 @@ void CpuBackend::actnn_dequantize(Tensor& out, const Tensor& codes, const Tensor
           meta.data<uint8_t>()};
   const int64_t groups = c.n * c.groups_per_sample();
   const bool avx2 = cpu::isa_enabled(cpu::CpuIsa::Avx2), avx512 = cpu::isa_enabled(cpu::CpuIsa::Avx512);
-  cpu::parallel_for(groups, c.group * 2, [&](int64_t b, int64_t e) {
+  auto run = [&](const DArgs& a, int64_t b, int64_t e) {
     if (avx512) {
-      dequant_avx512(A, b, e);
+      dequant_avx512(a, b, e);
     } else if (avx2) {
-      dequant_avx2(A, b, e);
+      dequant_avx2(a, b, e);
     } else {
-      dequant_base(A, b, e);
+      dequant_base(a, b, e);
+    }
+  };
+  if (!transposed(out)) {
+    cpu::parallel_for(groups, c.group * 2, [&](int64_t b, int64_t e) { run(A, b, e); });
+    return;
+  }
+  // Channels-last: each sample is decoded in logical order into a per-thread buffer and transposed into place.
+  const int64_t ch = out.size(1), pixels = c.f / ch, ng = c.groups_per_sample();
+  cpu::parallel_for(c.n, c.f * 4, [&](int64_t b, int64_t e) {
+    PlaneBuffer plane(ch, pixels, c.group);
+    for (int64_t s = b; s < e; ++s) {
+      DArgs a = A;
+      a.out = plane.buf.data();
+      a.n_base = s;
+      plane.point(a);
+      run(a, s * ng, (s + 1) * ng);
+      plane.store(A.out + s * c.f);
     }
   });
 }

@@ -251,4 +251,37 @@ MINIDL_AVX2_ONLY void mask_from_bits_f32_avx2(float* g, const uint8_t* bits, int
   }
 }
 
+MINIDL_AVX2_ONLY void transpose_f32_avx2(const float* src, int64_t rows, int64_t cols, int64_t src_ld, float* dst,
+                                         int64_t dst_ld) {
+  const int64_t r8 = rows / 8 * 8, c8 = cols / 8 * 8;
+  for (int64_t i = 0; i < r8; i += 8) {
+    for (int64_t j = 0; j < c8; j += 8) {
+      const float* s = src + i * src_ld + j;
+      __m256 r[8];
+      for (int k = 0; k < 8; ++k) r[k] = _mm256_loadu_ps(s + k * src_ld);
+      // rows k of the block -> columns: pairs, quads, then the two 128-bit halves
+      __m256 t[8], u[8];
+      for (int k = 0; k < 8; k += 2) {
+        t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+        t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+      }
+      for (int k = 0; k < 8; k += 4) {
+        u[k] = _mm256_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(3, 2, 3, 2));
+      }
+      float* d = dst + j * dst_ld + i;
+      for (int k = 0; k < 4; ++k) {
+        _mm256_storeu_ps(d + k * dst_ld, _mm256_permute2f128_ps(u[k], u[k + 4], 0x20));
+        _mm256_storeu_ps(d + (k + 4) * dst_ld, _mm256_permute2f128_ps(u[k], u[k + 4], 0x31));
+      }
+    }
+    for (int64_t k = i; k < i + 8; ++k)
+      for (int64_t j = c8; j < cols; ++j) dst[j * dst_ld + k] = src[k * src_ld + j];
+  }
+  for (int64_t k = r8; k < rows; ++k)
+    for (int64_t j = 0; j < cols; ++j) dst[j * dst_ld + k] = src[k * src_ld + j];
+}
+
 }  // namespace minidl::cpu

@@ -25,4 +25,9 @@ void unpack_mask_f32_avx2(float* out, const uint8_t* bits, int64_t b, int64_t e)
 /// g[8i + k] stays where bit k of byte i is set, else becomes +0, for bytes [b, e).
 void mask_from_bits_f32_avx2(float* g, const uint8_t* bits, int64_t b, int64_t e);
 
+/// dst[j * dst_ld + i] = src[i * src_ld + j] for i < rows, j < cols: a channels-last sample into the codec's
+/// logical order (rows = pixels, cols = channels) and back (rows = channels, cols = pixels). 8x8 blocks in
+/// registers, the edges element by element.
+void transpose_f32_avx2(const float* src, int64_t rows, int64_t cols, int64_t src_ld, float* dst, int64_t dst_ld);
+
 }  // namespace minidl::cpu

@@ -395,8 +395,10 @@ class KernelBackend : public Backend {
     const char* op = "actnn_quantize";
     check(x, op, "x");
     floating(x.dtype(), op);
-    ActnnLaunch l = actnn_args(op, x, "x", codes, meta, c);
-    l.args.x = elem_ptr(x);
+    // The codec's order is x's logical one (actnn_codec.h): a channels-last x is coded from a contiguous copy.
+    const Tensor xl = x.is_contiguous() || x.dim() != 4 ? x : x.contiguous();
+    ActnnLaunch l = actnn_args(op, xl, "x", codes, meta, c);
+    l.args.x = elem_ptr(xl);
     if (!c.per_group && l.args.n * l.args.ng > 0) {  // scratch for the one (min, max) of the tensor
       l.range = empty({2}, TensorOptions{}.dtype(DType::f32).device(x.device()));
       l.args.range = static_cast<float*>(elem_ptr(l.range));
@@ -408,9 +410,14 @@ class KernelBackend : public Backend {
     const char* op = "actnn_dequantize";
     check(out, op, "out");
     floating(out.dtype(), op);
-    ActnnLaunch l = actnn_args(op, out, "out", codes, meta, c);
-    l.args.out = elem_ptr(out);
+    // Decoded in logical order: a channels-last out gets a copy of a contiguous decode.
+    Tensor ol = out.is_contiguous() || out.dim() != 4
+                    ? out
+                    : empty(out.sizes(), TensorOptions{}.dtype(out.dtype()).device(out.device()));
+    ActnnLaunch l = actnn_args(op, ol, "out", codes, meta, c);
+    l.args.out = elem_ptr(ol);
     kern::launch_actnn_dequantize<Exec>(l.args);
+    if (!ol.is_same(out)) out.copy_(ol);
   }
 
   void pack_mask_bits(Tensor& bits, const Tensor& x) override {

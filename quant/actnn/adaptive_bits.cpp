@@ -8,6 +8,7 @@
 
 #include "autograd/function.h"
 #include "autograd/grad_hooks.h"
+#include "backends/actnn_codec.h"
 #include "core/error.h"
 
 namespace minidl::quant::actnn {
@@ -72,7 +73,7 @@ constexpr const char* kDeviceHelp =
     "actnn: L3's adaptive bits (ibits above cabits, or perlayer) run on the cpu backend only; on a GPU use fixed "
     "bits (--ibits 2 --perlayer=false at L3, or L1 / L2)";
 
-// x's elements in memory order, sample-major, or null when x is not a dense f32 tensor of that kind.
+// x's elements, sample-major (contiguous or channels-last), or null when x is not a dense f32 tensor of that kind.
 const float* dense_samples(const Tensor& x) {
   if (x.dtype() != DType::f32 || x.dim() < 1 || x.numel() == 0) return nullptr;
   if (!x.is_contiguous() && !x.is_channels_last()) return nullptr;
@@ -167,13 +168,46 @@ std::vector<float> AdaptiveBits::ranges_locked(const Tensor& x) const {
   const int64_t n = x.size(0), f = x.numel() / n, g = opts_.group_size;
   const int64_t gps = (f + g - 1) / g;
   std::vector<float> mn(static_cast<size_t>(n * gps)), mx(mn.size());
+  // The codec's groups: runs of the logical (NCHW) order. Of a channels-last sample whose channel planes hold
+  // whole groups, group (channel k, tile t) is g consecutive pixels of channel k: their min / max are read
+  // straight from the pixels, all channels at once; other channels-last shapes go through a transpose.
+  const bool transposed = !x.is_contiguous() && x.dim() == 4;
+  const int64_t ch = x.dim() >= 2 ? x.size(1) : 1, pix = f / ch;
+  const bool plane_groups = transposed && pix % g == 0;
   // One pass over the activation, samples in parallel (the codec reads it once more to quantize).
 #pragma omp parallel for schedule(static)
   for (int64_t s = 0; s < n; ++s) {
+    const float* ps = p + s * f;
+    if (plane_groups) {
+      constexpr float inf = std::numeric_limits<float>::infinity();
+      std::vector<float> a(static_cast<size_t>(ch)), b(a.size());
+      const int64_t tiles = pix / g;
+      for (int64_t t = 0; t < tiles; ++t) {
+        std::fill(a.begin(), a.end(), inf);
+        std::fill(b.begin(), b.end(), -inf);
+        for (int64_t i = t * g; i < (t + 1) * g; ++i) {
+          const float* px = ps + i * ch;
+          for (int64_t k = 0; k < ch; ++k) {  // NaN is skipped, as group_min_max does
+            a[static_cast<size_t>(k)] = px[k] < a[static_cast<size_t>(k)] ? px[k] : a[static_cast<size_t>(k)];
+            b[static_cast<size_t>(k)] = b[static_cast<size_t>(k)] < px[k] ? px[k] : b[static_cast<size_t>(k)];
+          }
+        }
+        for (int64_t k = 0; k < ch; ++k) {
+          mn[static_cast<size_t>(s * gps + k * tiles + t)] = a[static_cast<size_t>(k)];
+          mx[static_cast<size_t>(s * gps + k * tiles + t)] = b[static_cast<size_t>(k)];
+        }
+      }
+      continue;
+    }
+    std::vector<float> buf(transposed ? static_cast<size_t>(f) : 0);
+    if (transposed) {
+      actnn_transpose(ps, pix, ch, ch, buf.data(), pix);
+      ps = buf.data();
+    }
     for (int64_t k = 0; k < gps; ++k) {
       const int64_t lo = k * g, hi = std::min(f, lo + g);
       float a = 0, b = 0;
-      group_min_max(p + s * f + lo, hi - lo, a, b);
+      group_min_max(ps + lo, hi - lo, a, b);
       if (hi - lo < g) {  // zero padding takes part in the last group's range (spec pitfall 3)
         a = std::min(a, 0.0f);
         b = std::max(b, 0.0f);

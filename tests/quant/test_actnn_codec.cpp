@@ -309,7 +309,13 @@ TEST_CASE("actnn codec: cpu kernels equal the ref oracle byte for byte at every 
       {{6, 77}, false, {1, 2, 4, 8, 8, 4}, 40, true, true},
       {{4, 3, 10, 10}, true, {8, 4, 2, 1}, 96, true, true},
       {{8, 203}, false, {}, 64, true, true, true},
-      {{3, 515}, false, {4, 8, 1}, 256, false, true, true}};
+      {{3, 515}, false, {4, 8, 1}, 256, false, true, true},
+      // channels-last with NaN / inf / signed zeros, per group and one range (ref's fold in logical order)
+      {{3, 6, 5, 7}, true, {1, 4, 2}, 64, true, true, true},
+      {{3, 6, 5, 7}, true, {}, 32, false, false, true},
+      // channel planes holding whole groups (the cpu pads the transposed rows apart), and a 16x16 plane
+      {{5, 16, 8, 8}, true, {2, 8, 1, 4, 3}, 64, true, true},
+      {{2, 24, 16, 16}, true, {}, 256, true, true}};
   const std::vector<cpu::CpuIsa> levels = {cpu::CpuIsa::Baseline, cpu::CpuIsa::Avx2, cpu::CpuIsa::Avx512};
   int compared = 0;
   for (cpu::CpuIsa isa : levels) {
@@ -342,6 +348,19 @@ TEST_CASE("actnn codec: cpu kernels equal the ref oracle byte for byte at every 
       CHECK(a.codes.to_vector<uint8_t>() == b.codes.to_vector<uint8_t>());
       CHECK(a.meta.to_vector<uint8_t>() == b.meta.to_vector<uint8_t>());
       CHECK(float_bits(dequantize(ref(), a, x, c)) == float_bits(dequantize(cpu, a, x, c)));  // NaN too
+      if (cs.channels_last) {
+        // The codec's order is the logical one: the contiguous copy codes to the same bytes on every backend,
+        // and decoding into either layout gives the same values.
+        const Tensor xc = x.contiguous();
+        for (Backend* be : {&ref(), &cpu}) {
+          const std::string backend_label = be->name();
+          CAPTURE(backend_label);
+          const Packed pc = quantize(*be, xc, c);
+          CHECK(pc.codes.to_vector<uint8_t>() == a.codes.to_vector<uint8_t>());
+          CHECK(pc.meta.to_vector<uint8_t>() == a.meta.to_vector<uint8_t>());
+          CHECK(float_bits(dequantize(*be, a, xc, c)) == float_bits(dequantize(*be, a, x, c).contiguous()));
+        }
+      }
       // 1-bit masks: bit i = (x[i] != 0) in memory order
       Tensor relu_y = x.relu();
       Tensor ma = empty({(x.numel() + 7) / 8}, TensorOptions().dtype(DType::u8)), mb = ma.clone();

@@ -113,6 +113,41 @@ TEST_CASE("per-sample bits: uniform in the first iteration, then more bits for t
   CHECK(policy->bit_map().find("layer3.2.conv2") != std::string::npos);
 }
 
+TEST_CASE("per-sample ranges are taken over the codec's groups: logical order, whatever the layout") {
+  // Two batch-norm inputs (their sensitivity is the range term alone), 64 channels of 8x8. Sample 0 has one loud
+  // channel, sample 1 all channels at x10. Over the codec's groups (runs of the logical order) only one group
+  // of sample 0 holds the loud channel and sample 1 has the larger summed squared range; over memory-order
+  // groups of a channels-last tensor (whole pixels of 64 channels) every group of sample 0 would hold it, and
+  // sample 0 would get the bits instead.
+  struct Case {
+    int64_t group;
+    float loud;
+  };
+  const autograd::SaveInfo info{autograd::SaveKind::Activation, "batch_norm", "bn", 0};
+  // groups of 64: one channel plane each (read per tile); of 128: two planes (read through a transpose)
+  for (const Case cs : {Case{64, 30.0f}, Case{128, 24.0f}}) {
+    CAPTURE(cs.group);
+    AdaptiveOptions o;
+    o.bits = 4;
+    o.ibits = 8;
+    o.group_size = cs.group;
+    const Shape s{2, 64, 8, 8};
+    std::vector<float> v = randn(s).to_vector<float>();
+    for (int64_t k = 0; k < 64; ++k) v[static_cast<size_t>(k)] *= cs.loud;     // sample 0, channel 0
+    for (int64_t k = 4096; k < 8192; ++k) v[static_cast<size_t>(k)] *= 10.0f;  // sample 1, every channel
+    const Tensor x = from_vector(v, s);
+    Tensor xl = empty(s, TensorOptions(), MemoryFormat::ChannelsLast);
+    xl.copy_(x);
+    REQUIRE(!xl.is_contiguous());
+    AdaptiveBits a(o), b(o);
+    const std::vector<uint8_t> bits_contiguous = a.sample_bits(info, x, 4);
+    const std::vector<uint8_t> bits_channels_last = b.sample_bits(info, xl, 4);
+    CHECK(bits_channels_last == bits_contiguous);
+    REQUIRE(bits_contiguous.size() == 2);
+    CHECK(bits_contiguous[1] > bits_contiguous[0]);
+  }
+}
+
 TEST_CASE("per-layer allocation after each backward, within the budget") {
   AdaptiveOptions o;
   o.bits = 2;
@@ -184,8 +219,8 @@ TEST_CASE("per-layer budget: batch-norm codes count with the conv whose bits the
     CHECK(conv_only <= 2.0 + 1e-9);  // both weightings keep the conv inputs within 2 bits
     average[count_bn ? 1 : 0] = stored_bits(p);
   }
-  CHECK(average[0] > 2.2);           // ActNN's weighting: the batch norm's copy overshoots the 2-bit budget
-  CHECK(average[1] <= 2.0 + 1e-9);   // counted: every code the allocation decides is within it
+  CHECK(average[0] > 2.2);          // ActNN's weighting: the batch norm's copy overshoots the 2-bit budget
+  CHECK(average[1] <= 2.0 + 1e-9);  // counted: every code the allocation decides is within it
 }
 
 namespace {
