@@ -235,6 +235,19 @@ void dequant_base(const DArgs& A, int64_t b, int64_t e) { dequant_groups<Chunks:
 
 bool dense(const Tensor& t) { return t.is_contiguous() || t.is_channels_last(); }
 
+// The group loop built for the highest ISA level enabled on this host (MINIDL_CPU_ISA caps it).
+template <class Args>
+using GroupLoop = void (*)(const Args&, int64_t, int64_t);
+template <class Args>
+GroupLoop<Args> for_host_isa(GroupLoop<Args> base, GroupLoop<Args> avx2, GroupLoop<Args> avx512) {
+  if (cpu::isa_enabled(cpu::CpuIsa::Avx512)) return avx512;
+  return cpu::isa_enabled(cpu::CpuIsa::Avx2) ? avx2 : base;
+}
+
+// A channels-last tensor whose memory order is not its logical order (more than one channel and one pixel): the
+// codec reads each sample through a transpose (actnn_codec.h, "Element order").
+bool transposed(const Tensor& t) { return !t.is_contiguous() && t.dim() == 4; }
+
 // One channels-last sample (p pixels of c channels) in the codec's logical order: c rows of p elements. When
 // a row holds whole groups the rows are stored 16 floats further apart than p: plane sizes are powers of two
 // (32x32, 16x16), and rows exactly 4 KiB apart would send every store of the transpose to the same cache set.
@@ -251,16 +264,34 @@ struct PlaneBuffer {
     if (cpu::isa_enabled(cpu::CpuIsa::Avx2)) return cpu::transpose_f32_avx2(buf.data(), c, p, ld, nhwc, c);
     actnn_transpose(buf.data(), c, p, ld, nhwc, c);
   }
-  template <class Args>
-  void point(Args& a) const {
+  /// A's arguments with sample s's data (the member `data`: x or out) in this buffer.
+  template <class Args, class Ptr>
+  Args on(const Args& A, int64_t s, Ptr Args::*data) {
+    Args a = A;
+    a.*data = buf.data();
+    a.n_base = s;
     a.row = p;
     a.row_ld = ld == p ? 0 : ld;
+    return a;
   }
 };
 
-// A channels-last tensor whose memory order is not its logical order (more than one channel and one pixel): the
-// codec reads each sample through a transpose (actnn_codec.h, "Element order").
-bool transposed(const Tensor& t) { return !t.is_contiguous() && t.dim() == 4; }
+// Runs `loop` over every group of the codec c on tensor t: over all groups at once when t is in logical order,
+// else sample by sample through a per-thread PlaneBuffer, `through(plane, s, code)` moving sample s in or out
+// around code(args) (work: a rough cost per element for the thread split).
+template <class Args, class Through>
+void for_each_group(const Args& A, const Tensor& t, const ActnnCodec& c, int64_t work, GroupLoop<Args> loop,
+                    Through through) {
+  const int64_t ng = c.groups_per_sample();
+  if (!transposed(t)) {
+    cpu::parallel_for(c.n * ng, c.group * work, [&](int64_t b, int64_t e) { loop(A, b, e); });
+    return;
+  }
+  cpu::parallel_for(c.n, c.f * work, [&](int64_t b, int64_t e) {
+    PlaneBuffer plane(t.size(1), c.f / t.size(1), c.group);
+    for (int64_t s = b; s < e; ++s) through(plane, s, [&](const Args& a) { loop(a, s * ng, (s + 1) * ng); });
+  });
+}
 
 // ref's fold keeps the first zero in logical order (its sign reaches the metadata): of a channels-last x whose
 // simd min or max is a zero, find that zero's sign by walking the logical order.
@@ -332,35 +363,12 @@ void CpuBackend::actnn_quantize(Tensor& codes, Tensor& meta, const Tensor& x, co
     A.gmn = mn;
     A.gmx = mx;
   }
-  const int64_t groups = c.n * c.groups_per_sample();
-  const bool avx2 = cpu::isa_enabled(cpu::CpuIsa::Avx2), avx512 = cpu::isa_enabled(cpu::CpuIsa::Avx512);
-  auto run = [&](const QArgs& a, int64_t b, int64_t e) {
-    if (avx512) {
-      quant_avx512(a, b, e);
-    } else if (avx2) {
-      quant_avx2(a, b, e);
-    } else {
-      quant_base(a, b, e);
-    }
-  };
-  if (!transposed(x)) {
-    cpu::parallel_for(groups, c.group * 8, [&](int64_t b, int64_t e) { run(A, b, e); });
-    return;
-  }
-  // Channels-last: each sample is transposed into logical order in a per-thread buffer (it stays in cache for
-  // the groups' two passes), then coded as a contiguous sample.
-  const int64_t ch = x.size(1), pixels = c.f / ch, ng = c.groups_per_sample();
-  cpu::parallel_for(c.n, c.f * 10, [&](int64_t b, int64_t e) {
-    PlaneBuffer plane(ch, pixels, c.group);
-    for (int64_t s = b; s < e; ++s) {
-      plane.load(A.x + s * c.f);
-      QArgs a = A;
-      a.x = plane.buf.data();
-      a.n_base = s;
-      plane.point(a);
-      run(a, s * ng, (s + 1) * ng);
-    }
-  });
+  // A channels-last sample is transposed into the buffer first (it stays in cache for the groups' two passes).
+  for_each_group(A, x, c, 8, for_host_isa<QArgs>(quant_base, quant_avx2, quant_avx512),
+                 [&](PlaneBuffer& plane, int64_t s, const auto& code) {
+                   plane.load(A.x + s * c.f);
+                   code(plane.on(A, s, &QArgs::x));
+                 });
 }
 
 void CpuBackend::actnn_dequantize(Tensor& out, const Tensor& codes, const Tensor& meta, const ActnnCodec& c) {
@@ -381,34 +389,12 @@ void CpuBackend::actnn_dequantize(Tensor& out, const Tensor& codes, const Tensor
   DArgs A{out.data<float>(),   c.f,        c.group,       c.groups_per_sample(),
           c.bf16_meta,         off.data(), c.bits.data(), codes.data<uint8_t>(),
           meta.data<uint8_t>()};
-  const int64_t groups = c.n * c.groups_per_sample();
-  const bool avx2 = cpu::isa_enabled(cpu::CpuIsa::Avx2), avx512 = cpu::isa_enabled(cpu::CpuIsa::Avx512);
-  auto run = [&](const DArgs& a, int64_t b, int64_t e) {
-    if (avx512) {
-      dequant_avx512(a, b, e);
-    } else if (avx2) {
-      dequant_avx2(a, b, e);
-    } else {
-      dequant_base(a, b, e);
-    }
-  };
-  if (!transposed(out)) {
-    cpu::parallel_for(groups, c.group * 2, [&](int64_t b, int64_t e) { run(A, b, e); });
-    return;
-  }
-  // Channels-last: each sample is decoded in logical order into a per-thread buffer and transposed into place.
-  const int64_t ch = out.size(1), pixels = c.f / ch, ng = c.groups_per_sample();
-  cpu::parallel_for(c.n, c.f * 4, [&](int64_t b, int64_t e) {
-    PlaneBuffer plane(ch, pixels, c.group);
-    for (int64_t s = b; s < e; ++s) {
-      DArgs a = A;
-      a.out = plane.buf.data();
-      a.n_base = s;
-      plane.point(a);
-      run(a, s * ng, (s + 1) * ng);
-      plane.store(A.out + s * c.f);
-    }
-  });
+  // A channels-last sample is decoded into the buffer and transposed into place.
+  for_each_group(A, out, c, 2, for_host_isa<DArgs>(dequant_base, dequant_avx2, dequant_avx512),
+                 [&](PlaneBuffer& plane, int64_t s, const auto& code) {
+                   code(plane.on(A, s, &DArgs::out));
+                   plane.store(A.out + s * c.f);
+                 });
 }
 
 namespace {
