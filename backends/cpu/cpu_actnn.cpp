@@ -30,15 +30,16 @@ struct QArgs {
   const uint8_t* bits;
   uint8_t* codes;
   uint8_t* meta;
-  int64_t n_base = 0;           // x holds samples n_base.. (a channels-last sample is coded from a transposed copy)
-  int64_t row = 0, row_ld = 0;  // row_ld > 0: x holds one sample as rows of `row` elements, row_ld apart
+  // row_ld > 0: x holds just the sample being coded (a channels-last sample's transposed copy), as rows of `row`
+  // elements row_ld apart
+  int64_t row = 0, row_ld = 0;
 };
 
-// Where element j of sample n starts: rows of a transposed sample are padded apart (see PlaneBuffer); a group
-// then never spans two rows (row % group == 0).
+// Where element j of sample n starts. In a transposed sample padded rows (row_ld > row, see PlaneBuffer) hold
+// whole groups, so a group never spans two of them.
 template <class Args>
 [[gnu::always_inline]] inline int64_t sample_offset(const Args& A, int64_t n, int64_t j) {
-  return A.row_ld > 0 ? j / A.row * A.row_ld + j % A.row : (n - A.n_base) * A.f + j;
+  return A.row_ld > 0 ? j / A.row * A.row_ld + j % A.row : n * A.f + j;
 }
 
 // Packs m codes (m a multiple of 8) at BITS bits; the constant width lets the compiler unroll the shifts.
@@ -184,7 +185,6 @@ struct DArgs {
   const uint8_t* bits;
   const uint8_t* codes;
   const uint8_t* meta;
-  int64_t n_base = 0;           // out holds samples n_base..
   int64_t row = 0, row_ld = 0;  // as QArgs
 };
 
@@ -244,9 +244,9 @@ GroupLoop<Args> for_host_isa(GroupLoop<Args> base, GroupLoop<Args> avx2, GroupLo
   return cpu::isa_enabled(cpu::CpuIsa::Avx2) ? avx2 : base;
 }
 
-// A channels-last tensor whose memory order is not its logical order (more than one channel and one pixel): the
-// codec reads each sample through a transpose (actnn_codec.h, "Element order").
-bool transposed(const Tensor& t) { return !t.is_contiguous() && t.dim() == 4; }
+// A tensor whose memory order is not its logical order (channels-last and not also contiguous): the codec reads
+// each sample through a transpose (actnn_codec.h, "Element order").
+bool transposed(const Tensor& t) { return t.memory_format() == MemoryFormat::ChannelsLast; }
 
 // One channels-last sample (p pixels of c channels) in the codec's logical order: c rows of p elements. When
 // a row holds whole groups the rows are stored 16 floats further apart than p: plane sizes are powers of two
@@ -264,14 +264,13 @@ struct PlaneBuffer {
     if (cpu::isa_enabled(cpu::CpuIsa::Avx2)) return cpu::transpose_f32_avx2(buf.data(), c, p, ld, nhwc, c);
     actnn_transpose(buf.data(), c, p, ld, nhwc, c);
   }
-  /// A's arguments with sample s's data (the member `data`: x or out) in this buffer.
+  /// A's arguments with the data of the sample being coded (the member `data`: x or out) in this buffer.
   template <class Args, class Ptr>
-  Args on(const Args& A, int64_t s, Ptr Args::*data) {
+  Args on(const Args& A, Ptr Args::*data) {
     Args a = A;
     a.*data = buf.data();
-    a.n_base = s;
     a.row = p;
-    a.row_ld = ld == p ? 0 : ld;
+    a.row_ld = ld;
     return a;
   }
 };
@@ -367,7 +366,7 @@ void CpuBackend::actnn_quantize(Tensor& codes, Tensor& meta, const Tensor& x, co
   for_each_group(A, x, c, 8, for_host_isa<QArgs>(quant_base, quant_avx2, quant_avx512),
                  [&](PlaneBuffer& plane, int64_t s, const auto& code) {
                    plane.load(A.x + s * c.f);
-                   code(plane.on(A, s, &QArgs::x));
+                   code(plane.on(A, &QArgs::x));
                  });
 }
 
@@ -392,7 +391,7 @@ void CpuBackend::actnn_dequantize(Tensor& out, const Tensor& codes, const Tensor
   // A channels-last sample is decoded into the buffer and transposed into place.
   for_each_group(A, out, c, 2, for_host_isa<DArgs>(dequant_base, dequant_avx2, dequant_avx512),
                  [&](PlaneBuffer& plane, int64_t s, const auto& code) {
-                   code(plane.on(A, s, &DArgs::out));
+                   code(plane.on(A, &DArgs::out));
                    plane.store(A.out + s * c.f);
                  });
 }

@@ -396,7 +396,7 @@ class KernelBackend : public Backend {
     check(x, op, "x");
     floating(x.dtype(), op);
     // The codec's order is x's logical one (actnn_codec.h): a channels-last x is coded from a contiguous copy.
-    const Tensor xl = x.is_contiguous() || x.dim() != 4 ? x : x.contiguous();
+    const Tensor xl = x.memory_format() == MemoryFormat::ChannelsLast ? x.contiguous() : x;
     ActnnLaunch l = actnn_args(op, xl, "x", codes, meta, c);
     l.args.x = elem_ptr(xl);
     if (!c.per_group && l.args.n * l.args.ng > 0) {  // scratch for the one (min, max) of the tensor
@@ -411,9 +411,9 @@ class KernelBackend : public Backend {
     check(out, op, "out");
     floating(out.dtype(), op);
     // Decoded in logical order: a channels-last out gets a copy of a contiguous decode.
-    Tensor ol = out.is_contiguous() || out.dim() != 4
-                    ? out
-                    : empty(out.sizes(), TensorOptions{}.dtype(out.dtype()).device(out.device()));
+    Tensor ol = out.memory_format() == MemoryFormat::ChannelsLast
+                    ? empty(out.sizes(), TensorOptions{}.dtype(out.dtype()).device(out.device()))
+                    : out;
     ActnnLaunch l = actnn_args(op, ol, "out", codes, meta, c);
     l.args.out = elem_ptr(ol);
     kern::launch_actnn_dequantize<Exec>(l.args);

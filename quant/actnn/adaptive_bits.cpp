@@ -171,7 +171,7 @@ std::vector<float> AdaptiveBits::ranges_locked(const Tensor& x) const {
   // The codec's groups: runs of the logical (NCHW) order. Of a channels-last sample whose channel planes hold
   // whole groups, group (channel k, tile t) is g consecutive pixels of channel k: their min / max are read
   // straight from the pixels, all channels at once; other channels-last shapes go through a transpose.
-  const bool transposed = !x.is_contiguous() && x.dim() == 4;
+  const bool transposed = x.memory_format() == MemoryFormat::ChannelsLast;
   const int64_t ch = x.dim() >= 2 ? x.size(1) : 1, pix = f / ch;
   const bool plane_groups = transposed && pix % g == 0;
   // One pass over the activation, samples in parallel (the codec reads it once more to quantize).
