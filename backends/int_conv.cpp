@@ -35,23 +35,47 @@ uint8_t CodeThresholds::code(float x) const {
   return book_[static_cast<size_t>(std::upper_bound(t_.begin(), t_.end(), x) - t_.begin())];
 }
 
-int64_t quantize_to_codes(const CodeThresholds& q, const float* x, int64_t n, uint8_t* out) {
-  MINIDL_CHECK(!q.empty(), "quantize_to_codes: empty quantizer");
-  MINIDL_CHECK(n >= 0 && (n == 0 || (x != nullptr && out != nullptr)), "quantize_to_codes: bad arguments (n ", n, ")");
+namespace {
+
+// quantize_to_codes of `rows` rows of `len` contiguous values, row r's codes at out + r * out_stride: the kernel and
+// its tables chosen once for all rows.
+int64_t quantize_rows(const CodeThresholds& q, const float* x, int64_t rows, int64_t len, uint8_t* out,
+                      int64_t out_stride) {
   const auto nt = static_cast<int>(q.thresholds().size());
   if (nt + 1 <= detail::kQuantizeAvx512MaxBook && cpu::isa_enabled(cpu::CpuIsa::Avx512))
-    return detail::quantize_to_codes_avx512(q, x, n, out);
+    return detail::quantize_to_codes_avx512(q, x, rows, len, out, out_stride);
+  int64_t nan = 0;
   if (nt + 1 <= detail::kQuantizeAvx2MaxBook && cpu::isa_enabled(cpu::CpuIsa::Avx2)) {
     uint8_t book16[detail::kQuantizeAvx2MaxBook] = {};
     std::copy(q.book().begin(), q.book().end(), book16);
-    return detail::quantize_to_codes_avx2(q.thresholds().data(), nt, book16, x, n, out);
+    for (int64_t r = 0; r < rows; ++r)
+      nan += detail::quantize_to_codes_avx2(q.thresholds().data(), nt, book16, x + r * len, len, out + r * out_stride);
+    return nan;
   }
-  int64_t nan = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    nan += x[i] != x[i] ? 1 : 0;
-    out[i] = q.code(x[i]);
-  }
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < len; ++i) {
+      const float v = x[r * len + i];
+      nan += v != v ? 1 : 0;
+      out[r * out_stride + i] = q.code(v);
+    }
   return nan;
+}
+
+}  // namespace
+
+int64_t quantize_to_codes(const CodeThresholds& q, const float* x, int64_t n, uint8_t* out) {
+  MINIDL_CHECK(!q.empty(), "quantize_to_codes: empty quantizer");
+  MINIDL_CHECK(n >= 0 && (n == 0 || (x != nullptr && out != nullptr)), "quantize_to_codes: bad arguments (n ", n, ")");
+  return quantize_rows(q, x, 1, n, out, n);
+}
+
+int64_t quantize_to_codes_bordered(const CodeThresholds& q, const float* x, int64_t h, int64_t w, int64_t c,
+                                   int64_t pad, uint8_t* out) {
+  MINIDL_CHECK(!q.empty(), "quantize_to_codes_bordered: empty quantizer");
+  MINIDL_CHECK(h > 0 && w > 0 && c > 0 && pad >= 0 && x != nullptr && out != nullptr,
+               "quantize_to_codes_bordered: bad arguments (", h, " x ", w, " x ", c, ", border ", pad, ")");
+  const int64_t row = (w + 2 * pad) * c;
+  return quantize_rows(q, x, h, w * c, out + pad * row + pad * c, row);
 }
 
 // ---- weights ----
@@ -132,6 +156,7 @@ constexpr int64_t kParallelMacs = int64_t{1} << 18;
 // Per-thread buffers, kept between calls (batch-1 inference calls ~20 layers per image).
 struct TileScratch {
   std::vector<uint8_t> a;
+  std::vector<uint8_t> codes[IntConvEpilogue::kMaxConsumers];  // a tile's codes before scatter_codes
   std::vector<int32_t> acc;
   std::vector<float> f;
   std::vector<const uint8_t*> starts;  // segment_rows' row starts
@@ -188,8 +213,10 @@ struct SegmentLayout {
 void segment_rows(const IntConvGeometry& g, const SegmentLayout& L, const uint8_t* codes, int64_t p0, int64_t rows,
                   uint8_t* border, const uint8_t** starts) {
   const int64_t OH = g.out_h(), OW = g.out_w(), C = g.in_c, k = g.kernel, step = g.stride * C;
-  // output columns [ow_lo, ow_hi) have their window inside the image's width
-  const int64_t ow_lo = (g.padding + g.stride - 1) / g.stride, ow_hi = (g.in_w - k + g.padding) / g.stride + 1;
+  // output columns [ow_lo, ow_hi) have their window inside the image's width (a padded buffer's geometry has a
+  // negative padding, so the bound can pass the last column)
+  const int64_t ow_lo = (g.padding + g.stride - 1) / g.stride;
+  const int64_t ow_hi = std::min(OW, (g.in_w - k + g.padding) / g.stride + 1);
   int64_t n = p0 / (OH * OW), oh = (p0 / OW) % OH, ow = p0 % OW;
   // the next border window's place: slot `in_group` of the group at `group` (no division per window)
   uint8_t* group = border;
@@ -227,14 +254,66 @@ void segment_rows(const IntConvGeometry& g, const SegmentLayout& L, const uint8_
   }
 }
 
+// The geometry of the buffer `g` reads: with a border of in_pad code-0 pixels the buffer is an image of
+// (in_h + 2 in_pad) x (in_w + 2 in_pad) pixels convolved with padding - in_pad (negative when the border is wider
+// than the padding: the windows start inside it). Same output size, same windows, the same codes in them.
+IntConvGeometry buffer_geometry(const IntConvGeometry& g) {
+  IntConvGeometry b = g;
+  b.in_h += 2 * g.in_pad;
+  b.in_w += 2 * g.in_pad;
+  b.padding -= g.in_pad;
+  b.in_pad = 0;
+  return b;
+}
+
+// Copies `rows` output pixels' codes, starting at pixel p0 (rows * out_c contiguous codes in `from`), to their places
+// in a buffer with a border of `pad` pixels around each out_h x out_w image.
+void scatter_codes(const uint8_t* from, int64_t p0, int64_t rows, int64_t out_h, int64_t out_w, int64_t out_c,
+                   int64_t pad, uint8_t* to) {
+  const int64_t pw = out_w + 2 * pad;
+  int64_t n = p0 / (out_h * out_w), oh = (p0 / out_w) % out_h, ow = p0 % out_w;
+  for (int64_t i = 0; i < rows;) {
+    const int64_t run = std::min(rows - i, out_w - ow);
+    std::memcpy(to + ((n * (out_h + 2 * pad) + oh + pad) * pw + ow + pad) * out_c, from + i * out_c,
+                static_cast<size_t>(run * out_c));
+    i += run;
+    ow = 0;
+    if (++oh == out_h) {
+      oh = 0;
+      ++n;
+    }
+  }
+}
+
 }  // namespace
 
-int64_t int_conv2d_nhwc(const IntConvGeometry& g, const uint8_t* codes, const PackedInt8Weights& w,
+void zero_codes_border(uint8_t* codes, int64_t batch, int64_t h, int64_t w, int64_t c, int64_t pad) {
+  MINIDL_CHECK(codes != nullptr && batch > 0 && h > 0 && w > 0 && c > 0 && pad >= 0,
+               "zero_codes_border: bad arguments (", batch, " x ", h, " x ", w, " x ", c, ", border ", pad, ")");
+  if (pad == 0) return;
+  const int64_t row = (w + 2 * pad) * c;
+  for (int64_t n = 0; n < batch; ++n) {
+    uint8_t* image = codes + n * (h + 2 * pad) * row;
+    std::memset(image, 0, static_cast<size_t>(pad * row));  // the rows above
+    for (int64_t y = pad; y < pad + h; ++y) {
+      std::memset(image + y * row, 0, static_cast<size_t>(pad * c));                  // left
+      std::memset(image + y * row + (pad + w) * c, 0, static_cast<size_t>(pad * c));  // right
+    }
+    std::memset(image + (pad + h) * row, 0, static_cast<size_t>(pad * row));  // the rows below
+  }
+}
+
+int64_t int_conv2d_nhwc(const IntConvGeometry& geometry, const uint8_t* codes, const PackedInt8Weights& w,
                         const IntConvEpilogue& e) {
-  MINIDL_CHECK(g.batch > 0 && g.in_h > 0 && g.in_w > 0 && g.in_c > 0 && g.out_c > 0 && g.kernel > 0 && g.stride > 0 &&
-                   g.padding >= 0 && g.out_h() > 0 && g.out_w() > 0,
-               "int_conv2d_nhwc: invalid geometry (batch ", g.batch, ", ", g.in_h, "x", g.in_w, "x", g.in_c, " -> ",
-               g.out_c, ", kernel ", g.kernel, ", stride ", g.stride, ", padding ", g.padding, ")");
+  const IntConvGeometry& g0 = geometry;
+  MINIDL_CHECK(g0.batch > 0 && g0.in_h > 0 && g0.in_w > 0 && g0.in_c > 0 && g0.out_c > 0 && g0.kernel > 0 &&
+                   g0.stride > 0 && g0.padding >= 0 && g0.in_pad >= 0 && e.codes_pad >= 0 && g0.out_h() > 0 &&
+                   g0.out_w() > 0,
+               "int_conv2d_nhwc: invalid geometry (batch ", g0.batch, ", ", g0.in_h, "x", g0.in_w, "x", g0.in_c, " -> ",
+               g0.out_c, ", kernel ", g0.kernel, ", stride ", g0.stride, ", padding ", g0.padding, ", input border ",
+               g0.in_pad, ", output border ", e.codes_pad, ")");
+  // From here on the convolution walks the buffer as an unpadded image (buffer_geometry).
+  const IntConvGeometry g = buffer_geometry(g0);
   MINIDL_CHECK(w.rows() == g.out_c && w.depth() == g.depth(), "int_conv2d_nhwc: weights are ", w.rows(), " x ",
                w.depth(), ", the geometry needs ", g.out_c, " x ", g.depth());
   MINIDL_CHECK(codes != nullptr && e.scale != nullptr && e.shift != nullptr, "int_conv2d_nhwc: null codes or affine");
@@ -292,7 +371,23 @@ int64_t int_conv2d_nhwc(const IntConvGeometry& g, const uint8_t* codes, const Pa
       a = s.a.data();
     }
     if (!in_place) gemm_u8s8_s32(rows, a, K, w, s.acc.data(), N);
-    nan += detail::int_conv_epilogue(e, plan, N, p0, rows, s.acc.data(), s.f.data());
+    if (e.codes_pad == 0) {
+      nan += detail::int_conv_epilogue(e, plan, N, p0, rows, s.acc.data(), s.f.data());
+      continue;
+    }
+    // Bordered code buffers: the tile's codes go to scratch (the epilogue writes rows * N contiguous codes), then
+    // row by row to their places.
+    IntConvEpilogue tile_e = e;
+    if (e.out) tile_e.out = e.out + p0 * N;
+    if (e.residual) tile_e.residual = e.residual + p0 * N;
+    for (int i = 0; i < IntConvEpilogue::kMaxConsumers; ++i)
+      if (e.codes[i]) {
+        if (s.codes[i].size() < static_cast<size_t>(tile * N)) s.codes[i].resize(static_cast<size_t>(tile * N));
+        tile_e.codes[i] = s.codes[i].data();
+      }
+    nan += detail::int_conv_epilogue(tile_e, plan, N, 0, rows, s.acc.data(), s.f.data());
+    for (int i = 0; i < IntConvEpilogue::kMaxConsumers; ++i)
+      if (e.codes[i]) scatter_codes(s.codes[i].data(), p0, rows, g.out_h(), g.out_w(), N, e.codes_pad, e.codes[i]);
   }
   return nan;
 }

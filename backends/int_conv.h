@@ -44,16 +44,31 @@ class CodeThresholds {
 
 /// out[i] = q.code(x[i]) for i < n, on the calling thread; returns how many x[i] are NaN.
 int64_t quantize_to_codes(const CodeThresholds& q, const float* x, int64_t n, uint8_t* out);
+/// The same for one image of h x w x c values (NHWC) into a code buffer with a border of `pad` pixels
+/// (IntConvGeometry::in_pad): the interior only, the border left as it is.
+int64_t quantize_to_codes_bordered(const CodeThresholds& q, const float* x, int64_t h, int64_t w, int64_t c,
+                                   int64_t pad, uint8_t* out);
 
 /// Geometry of an NHWC integer convolution (square kernel, symmetric padding, no dilation or groups).
 struct IntConvGeometry {
   int64_t batch = 1, in_h = 1, in_w = 1, in_c = 1, out_c = 1;
   int64_t kernel = 1, stride = 1, padding = 0;
+  /// The codes buffer keeps in_pad pixels of code 0 around each image: image n's pixel (h, w) is buffer pixel
+  /// (h + in_pad, w + in_pad) of an (in_h + 2 in_pad) x (in_w + 2 in_pad) image. With in_pad >= padding every
+  /// window lies inside the buffer, so none has to be assembled with zeros (the padding reads the border).
+  int64_t in_pad = 0;
   int64_t out_h() const { return (in_h + 2 * padding - kernel) / stride + 1; }
   int64_t out_w() const { return (in_w + 2 * padding - kernel) / stride + 1; }
   /// The GEMM depth: kernel * kernel * in_c, in (r, s, c) order.
   int64_t depth() const { return kernel * kernel * in_c; }
 };
+
+/// Bytes of a code buffer of `batch` images of h x w x c codes with `pad` pixels of border (IntConvGeometry::in_pad).
+inline int64_t padded_codes_size(int64_t batch, int64_t h, int64_t w, int64_t c, int64_t pad) {
+  return batch * (h + 2 * pad) * (w + 2 * pad) * c;
+}
+/// Sets the border of such a buffer to code 0 (the interior is left as it is).
+void zero_codes_border(uint8_t* codes, int64_t batch, int64_t h, int64_t w, int64_t c, int64_t pad);
 
 /// What happens to each output sum. Per output pixel p and channel o (NHWC, index p * out_c + o):
 ///   v = float32(sum) * k[o] + shift[o]                     (float32 multiply, then add; k[o] = float32(unit *
@@ -62,7 +77,8 @@ struct IntConvGeometry {
 ///   v += residual[p * out_c + o]                          (when residual)
 ///   v = max(v, 0)                                         (when relu; NaN stays NaN)
 ///   out[p * out_c + o] = v                                (when out)
-///   codes[i][p * out_c + o] = quant[i]->code(v)           (for each consumer i with quant[i])
+///   codes[i][p * out_c + o] = quant[i]->code(v)           (for each consumer i with quant[i]; with codes_pad > 0
+///                                                          at pixel p's place in a buffer with that border)
 struct IntConvEpilogue {
   double unit = 0;  // the value of one unit of the integer sum
   const float* scale = nullptr;
@@ -73,6 +89,9 @@ struct IntConvEpilogue {
   static constexpr int kMaxConsumers = 2;
   const CodeThresholds* quant[kMaxConsumers] = {nullptr, nullptr};
   uint8_t* codes[kMaxConsumers] = {nullptr, nullptr};
+  /// The consumers' code buffers keep codes_pad pixels of border around each output image (the layout of
+  /// IntConvGeometry::in_pad, for the next convolution); the convolution writes the interior only.
+  int64_t codes_pad = 0;
 };
 
 /// The weights' layout int_conv2d_nhwc expects: (out_c, kernel, kernel, in_c) codes, row-major, i.e. each output
@@ -81,7 +100,8 @@ struct IntConvEpilogue {
 PackedInt8Weights pack_conv_weights_rsc(int64_t out_c, int64_t in_c, int64_t kernel, const int8_t* oihw,
                                         int max_input = 255);
 
-/// The convolution of NHWC codes (batch, in_h, in_w, in_c; padding reads code 0) with `w` (built by
+/// The convolution of NHWC codes (batch, in_h, in_w, in_c, within a border of g.in_pad; padding reads code 0) with
+/// `w` (built by
 /// pack_conv_weights_rsc: out_c rows of depth() codes), each sum through `e`. Runs on OpenMP threads over tiles of
 /// output pixels (on the calling thread inside a parallel region or for small layers). Returns how many outputs the
 /// quantizers met as NaN (0 normally; the caller decides whether that is an error). Throws minidl::Error on

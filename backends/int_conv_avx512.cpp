@@ -162,15 +162,23 @@ MINIDL_TARGET_AVX512 int64_t quantize_steps(const Search& s, const float* x, int
 
 }  // namespace
 
-MINIDL_TARGET_AVX512 int64_t quantize_to_codes_avx512(const CodeThresholds& q, const float* x, int64_t n,
-                                                      uint8_t* out) {
+template <int STEPS>
+MINIDL_TARGET_AVX512 int64_t quantize_rows(const Search& s, const float* x, int64_t rows, int64_t len, uint8_t* out,
+                                           int64_t out_stride) {
+  int64_t nan = 0;
+  for (int64_t r = 0; r < rows; ++r) nan += quantize_steps<STEPS>(s, x + r * len, len, out + r * out_stride);
+  return nan;
+}
+
+MINIDL_TARGET_AVX512 int64_t quantize_to_codes_avx512(const CodeThresholds& q, const float* x, int64_t rows,
+                                                      int64_t len, uint8_t* out, int64_t out_stride) {
   const Search s = make_threshold_search(q);
   switch (s.steps) {
-    case 0: return quantize_steps<0>(s, x, n, out);
-    case 1: return quantize_steps<1>(s, x, n, out);
-    case 2: return quantize_steps<2>(s, x, n, out);
-    case 3: return quantize_steps<3>(s, x, n, out);
-    default: return quantize_steps<4>(s, x, n, out);
+    case 0: return quantize_rows<0>(s, x, rows, len, out, out_stride);
+    case 1: return quantize_rows<1>(s, x, rows, len, out, out_stride);
+    case 2: return quantize_rows<2>(s, x, rows, len, out, out_stride);
+    case 3: return quantize_rows<3>(s, x, rows, len, out, out_stride);
+    default: return quantize_rows<4>(s, x, rows, len, out, out_stride);
   }
 }
 
@@ -343,7 +351,7 @@ MINIDL_TARGET_AVX512 void im2col_rows_avx512(const IntConvGeometry& g, const uin
 
 #else  // not x86-64: int_conv.cpp never calls these (cpu::active_isa() is Baseline there)
 
-int64_t quantize_to_codes_avx512(const CodeThresholds&, const float*, int64_t, uint8_t*) {
+int64_t quantize_to_codes_avx512(const CodeThresholds&, const float*, int64_t, int64_t, uint8_t*, int64_t) {
   MINIDL_FAIL("quantize_to_codes_avx512 exists on x86-64 only");
 }
 int64_t int_conv_epilogue_avx512(const IntConvEpilogue&, const float*, const ThresholdSearch*, int64_t, int64_t,

@@ -18,9 +18,10 @@ constexpr int kQuantizeAvx512MaxBook = 16;
 /// True when every consumer of `e` has a book the AVX-512 search handles (int_conv_epilogue_avx512 may run).
 bool avx512_epilogue_fits(const IntConvEpilogue& e);
 
-/// As quantize_to_codes for a quantizer with at most kQuantizeAvx512MaxBook codes: the codes of x[0..n) and the NaN
-/// count.
-int64_t quantize_to_codes_avx512(const CodeThresholds& q, const float* x, int64_t n, uint8_t* out);
+/// As quantize_to_codes for a quantizer with at most kQuantizeAvx512MaxBook codes: the codes of `rows` rows of `len`
+/// contiguous values of x, row r at out + r * out_stride, and the NaN count (one search setup for all rows).
+int64_t quantize_to_codes_avx512(const CodeThresholds& q, const float* x, int64_t rows, int64_t len, uint8_t* out,
+                                 int64_t out_stride);
 
 /// One quantizer's binary search, laid out for the kernels: steps = ceil(log2(book size)) (0 for a one-code book),
 /// the first step's threshold, the later steps' tables (table[i][l] = t16[min(l + s_i - 1, 15)], s_i = 2^(steps - 2

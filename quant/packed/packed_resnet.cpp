@@ -302,10 +302,25 @@ Tensor PackedLayer::codes_nhwc(const Tensor& x) const {
   MINIDL_CHECK(x.dim() == 4 && x.size(1) == in, "packed layer '", name, "': expected input (N, ", in, ", H, W), got ",
                shape_str(x.sizes()));
   const Tensor xc = to_channels_last(x);
-  Tensor codes = empty({x.size(0), x.size(2), x.size(3), in}, TensorOptions{}.dtype(DType::u8));
-  const int64_t nan = quantize_parallel(act_codes_, xc.data<float>(), xc.numel(), codes.data<uint8_t>());
+  const int64_t N = x.size(0), H = x.size(2), W = x.size(3), B = kCodeBorder;
+  Tensor codes = code_buffer(N, H, W, in);
+  // Image by image into the bordered buffer, over OpenMP threads for a whole batch.
+  const float* src = xc.data<float>();
+  uint8_t* dst = codes.data<uint8_t>();
+  const int64_t image = H * W * in, padded = (H + 2 * B) * (W + 2 * B) * in;
+  int64_t nan = 0;
+#pragma omp parallel for schedule(static) reduction(+ : nan) if (N * image > (int64_t{1} << 16) && omp_in_parallel() == 0)
+  for (int64_t n = 0; n < N; ++n)
+    nan += backends::quantize_to_codes_bordered(act_codes_, src + n * image, H, W, in, B, dst + n * padded);
   MINIDL_CHECK(nan == 0, "packed layer '", name, "': ", nan, " input values are NaN");
   return codes;
+}
+
+Tensor PackedLayer::code_buffer(int64_t N, int64_t H, int64_t W, int64_t C) {
+  const int64_t B = kCodeBorder;
+  Tensor t = empty({N, H + 2 * B, W + 2 * B, C}, TensorOptions{}.dtype(DType::u8));
+  backends::zero_codes_border(t.data<uint8_t>(), N, H, W, C, B);
+  return t;
 }
 
 void PackedLayer::conv_codes(int64_t N, int64_t H, int64_t W, const uint8_t* codes, backends::IntConvEpilogue e) const {
@@ -319,6 +334,8 @@ void PackedLayer::conv_codes(int64_t N, int64_t H, int64_t W, const uint8_t* cod
   g.kernel = kernel;
   g.stride = stride;
   g.padding = padding;
+  g.in_pad = kCodeBorder;
+  e.codes_pad = kCodeBorder;
   e.unit = unit_prod_;
   e.scale = scale.data();
   e.shift = shift.data();
@@ -479,8 +496,6 @@ const uint8_t* codes_for(const PackedLayer& l, const Tensor& f, Tensor& cached) 
   return cached.data<uint8_t>();
 }
 
-Tensor code_buffer(const Shape& nhwc) { return empty(nhwc, TensorOptions{}.dtype(DType::u8)); }
-
 // The residual blocks on `cur` (channels-last floats of N images, and any codes already computed): the last
 // block's output.
 BlockInput run_blocks(const std::vector<PackedBlock>& blocks, BlockInput cur) {
@@ -519,7 +534,7 @@ BlockInput run_blocks(const std::vector<PackedBlock>& blocks, BlockInput cur) {
       backends::IntConvEpilogue e;
       e.relu = true;
       if (b.conv2.integer()) {
-        h_codes = code_buffer({N, OH, OW, b.planes});
+        h_codes = PackedLayer::code_buffer(N, OH, OW, b.planes);
         e.quant[0] = &b.conv2.input_quantizer();
         e.codes[0] = h_codes.data<uint8_t>();
       } else {
@@ -545,15 +560,14 @@ BlockInput run_blocks(const std::vector<PackedBlock>& blocks, BlockInput cur) {
       e.residual = id_cl.data<float>();
       e.relu = true;
       e.out = nxt.f.data<float>();
-      const Shape nhwc{N, OH2, OW2, b.planes};
       int k = 0;
       if (next && next->conv1.integer()) {
-        nxt.codes1 = code_buffer(nhwc);
+        nxt.codes1 = PackedLayer::code_buffer(N, OH2, OW2, b.planes);
         e.quant[k] = &next->conv1.input_quantizer();
         e.codes[k++] = nxt.codes1.data<uint8_t>();
       }
       if (next && next->shortcut == PackedBlock::Shortcut::Conv && next->downsample.integer()) {
-        nxt.codes_ds = code_buffer(nhwc);
+        nxt.codes_ds = PackedLayer::code_buffer(N, OH2, OW2, b.planes);
         e.quant[k] = &next->downsample.input_quantizer();
         e.codes[k++] = nxt.codes_ds.data<uint8_t>();
       }

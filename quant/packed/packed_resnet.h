@@ -63,12 +63,20 @@ struct PackedLayer {
   /// Integer layers: the input quantizer as float32 thresholds (backends::CodeThresholds), derived from the
   /// fake-quant op by prepare().
   const backends::CodeThresholds& input_quantizer() const { return act_codes_; }
-  /// Integer layers: the codes of x (N, in, H, W) float32 cpu in any layout, as a u8 tensor (N, H, W, in)
-  /// (NHWC, from the caching allocator); throws on NaN.
+  /// Integer code buffers keep this many pixels of code 0 around each image (backends::IntConvGeometry::in_pad):
+  /// the convolutions then read every window in place, padding included.
+  static constexpr int64_t kCodeBorder = 1;
+  /// Integer layers: the codes of x (N, in, H, W) float32 cpu in any layout, as a u8 tensor
+  /// (N, H + 2 kCodeBorder, W + 2 kCodeBorder, in) (NHWC with a zero border, from the caching allocator); throws on
+  /// NaN.
   Tensor codes_nhwc(const Tensor& x) const;
-  /// Integer layers: the conv of NHWC codes (N, H, W, in) through epilogue `e`, whose unit, scale and shift this
-  /// fills in (the caller sets residual, relu, out and the consumers); throws when a consumer meets NaN.
+  /// Integer layers: the conv of NHWC codes (N, H, W, in, within a border of kCodeBorder) through epilogue `e`,
+  /// whose unit, scale, shift and codes_pad this fills in (the caller sets residual, relu, out and the consumers,
+  /// whose buffers have the same border: code_buffer); throws when a consumer meets NaN.
   void conv_codes(int64_t N, int64_t H, int64_t W, const uint8_t* codes, backends::IntConvEpilogue e) const;
+  /// A u8 code buffer for N images of H x W x C codes within a border of kCodeBorder zeros (the interior is
+  /// uninitialised).
+  static Tensor code_buffer(int64_t N, int64_t H, int64_t W, int64_t C);
   /// Float path: the weight the float conv uses (rebuilt from the codes as the fake-quant quantizer computes
   /// it); undefined on the integer path.
   const Tensor& dequantized_weight() const { return deq_weight_; }

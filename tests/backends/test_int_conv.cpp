@@ -4,6 +4,7 @@
 // threads; the threshold quantizer's edge values (thresholds themselves, their neighbours, -0, inf, NaN).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -89,6 +90,17 @@ void reference(const Case& g, const std::vector<uint8_t>& codes, const std::vect
       }
 }
 
+// `codes` (batch images of h x w x c) inside a border of `pad` pixels filled with `fill`.
+std::vector<uint8_t> with_border(const std::vector<uint8_t>& codes, int64_t batch, int64_t h, int64_t w, int64_t c,
+                                 int64_t pad, uint8_t fill) {
+  std::vector<uint8_t> b(static_cast<size_t>(backends::padded_codes_size(batch, h, w, c, pad)), fill);
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t y = 0; y < h; ++y)
+      std::copy_n(codes.begin() + ((n * h + y) * w) * c, w * c,
+                  b.begin() + ((n * (h + 2 * pad) + y + pad) * (w + 2 * pad) + pad) * c);
+  return b;
+}
+
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
@@ -139,7 +151,7 @@ TEST_CASE("int conv: thresholds give the book's codes; the AVX2 quantizer equals
                        Error);
 }
 
-TEST_CASE("int conv: every geometry equals the definition, bit for bit, at every ISA level and thread count") {
+TEST_CASE("int conv: every geometry equals the definition, bit for bit, at every ISA level, thread count and border") {
   CapGuard guard;
   const Case cases[] = {
       {2, 9, 9, 16, 16, 3, 1, 1},    // ResNet-20 stage 1 shape (small map)
@@ -193,31 +205,42 @@ TEST_CASE("int conv: every geometry equals the definition, bit for bit, at every
       std::vector<float> out_ref;
       std::vector<uint8_t> cons_ref[2];
       std::vector<float> out(static_cast<size_t>(outs));
-      std::vector<uint8_t> c0(static_cast<size_t>(outs)), c1(static_cast<size_t>(outs));
       e.out = variant == 1 ? nullptr : out.data();  // variant 1: codes only (conv1 -> conv2 in a block)
       e.quant[0] = &qa;
-      e.codes[0] = c0.data();
-      if (variant == 2) {
-        e.quant[1] = &q8;
-        e.codes[1] = c1.data();
-      }
+      if (variant == 2) e.quant[1] = &q8;
+      std::vector<uint8_t> unused(static_cast<size_t>(outs));  // reference() only reads which consumers exist
+      e.codes[0] = unused.data();
+      if (variant == 2) e.codes[1] = unused.data();
       reference(g, codes, rsc, e, out_ref, cons_ref);
-      for (CpuIsa cap : runnable_caps())
-        for (int threads : {1, 2}) {
-          CAPTURE(variant);
-          CAPTURE(threads);
-          INFO("cap " << std::string(cpu::isa_name(cap)));
-          cpu::set_cpu_isa_cap(cap);
-          ThreadsGuard tg(threads);
-          std::fill(out.begin(), out.end(), -7.0f);
-          std::fill(c0.begin(), c0.end(), uint8_t{99});
-          std::fill(c1.begin(), c1.end(), uint8_t{99});
-          backends::IntConvGeometry geo{g.batch, g.h, g.w, g.in_c, g.out_c, g.kernel, g.stride, g.padding};
-          CHECK(backends::int_conv2d_nhwc(geo, codes.data(), w, e) == 0);
-          if (e.out) CHECK(same_bits(out, out_ref));
-          CHECK(c0 == cons_ref[0]);
-          if (e.quant[1]) CHECK(c1 == cons_ref[1]);
-        }
+      // Borders (IntConvGeometry::in_pad, IntConvEpilogue::codes_pad): 1 and 2 hold every window of padding <= 1
+      // (2 for the padding-2 case), 1 with padding 2 leaves windows that still cross the buffer's edge. The input's
+      // border is zeros (the contract); the output's is filled with 99, which the convolution must leave alone.
+      for (int64_t pad : {0, 1, 2}) {
+        const std::vector<uint8_t> in_codes = with_border(codes, g.batch, g.h, g.w, g.in_c, pad, 0);
+        const std::vector<uint8_t> want0 = with_border(cons_ref[0], g.batch, OH, OW, g.out_c, pad, 99);
+        const std::vector<uint8_t> want1 = with_border(cons_ref[1], g.batch, OH, OW, g.out_c, pad, 99);
+        std::vector<uint8_t> b0(want0.size()), b1(want1.size());
+        e.codes[0] = b0.data();
+        if (variant == 2) e.codes[1] = b1.data();
+        e.codes_pad = pad;
+        for (CpuIsa cap : runnable_caps())
+          for (int threads : {1, 2}) {
+            CAPTURE(variant);
+            CAPTURE(threads);
+            CAPTURE(pad);
+            INFO("cap " << std::string(cpu::isa_name(cap)));
+            cpu::set_cpu_isa_cap(cap);
+            ThreadsGuard tg(threads);
+            std::fill(out.begin(), out.end(), -7.0f);
+            std::fill(b0.begin(), b0.end(), uint8_t{99});
+            std::fill(b1.begin(), b1.end(), uint8_t{99});
+            backends::IntConvGeometry geo{g.batch, g.h, g.w, g.in_c, g.out_c, g.kernel, g.stride, g.padding, pad};
+            CHECK(backends::int_conv2d_nhwc(geo, in_codes.data(), w, e) == 0);
+            if (e.out) CHECK(same_bits(out, out_ref));
+            CHECK(b0 == want0);
+            if (e.quant[1]) CHECK(b1 == want1);
+          }
+      }
     }
   }
 }
@@ -255,4 +278,48 @@ TEST_CASE("int conv: NaN reaching a quantizer is counted; bad arguments throw") 
   backends::IntConvGeometry tiny = g;
   tiny.kernel = 3;  // a 3x3 kernel on a 2x2 map without padding: no output
   CHECK_THROWS_WITH_AS(backends::int_conv2d_nhwc(tiny, codes.data(), w3, e), doctest::Contains("geometry"), Error);
+  backends::IntConvGeometry negative = g;
+  negative.in_pad = -1;
+  CHECK_THROWS_WITH_AS(backends::int_conv2d_nhwc(negative, codes.data(), w, e), doctest::Contains("border"), Error);
+  backends::IntConvEpilogue negative_out = e;
+  negative_out.codes_pad = -1;
+  CHECK_THROWS_WITH_AS(backends::int_conv2d_nhwc(g, codes.data(), w, negative_out), doctest::Contains("border"), Error);
+}
+
+TEST_CASE("int conv: quantize_to_codes_bordered writes the interior only, at every ISA level") {
+  CapGuard guard;
+  const int64_t H = 3, W = 5, C = 7;  // rows of 35 values: a whole zmm group and a masked tail
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-0.5f, 4.0f);
+  std::vector<float> x(static_cast<size_t>(H * W * C));
+  for (auto& v : x) v = u(rng);
+  x[17] = std::numeric_limits<float>::quiet_NaN();
+  for (const CodeThresholds& q : {apot_like(), uniform8()}) {
+    std::vector<uint8_t> plain(x.size());
+    for (size_t i = 0; i < x.size(); ++i) plain[i] = q.code(x[i]);
+    for (int64_t pad : {0, 1, 2}) {
+      const std::vector<uint8_t> want = with_border(plain, 1, H, W, C, pad, 99);
+      for (CpuIsa cap : runnable_caps()) {
+        CAPTURE(pad);
+        INFO("cap " << std::string(cpu::isa_name(cap)));
+        cpu::set_cpu_isa_cap(cap);
+        std::vector<uint8_t> got(want.size(), 99);
+        CHECK(backends::quantize_to_codes_bordered(q, x.data(), H, W, C, pad, got.data()) == 1);
+        CHECK(got == want);
+      }
+    }
+  }
+}
+
+TEST_CASE("int conv: zero_codes_border clears the border of every image and nothing else") {
+  const int64_t N = 2, H = 3, W = 4, C = 5;
+  for (int64_t pad : {0, 1, 2}) {
+    std::vector<uint8_t> b(static_cast<size_t>(backends::padded_codes_size(N, H, W, C, pad)), 7);
+    backends::zero_codes_border(b.data(), N, H, W, C, pad);
+    const std::vector<uint8_t> want =
+        with_border(std::vector<uint8_t>(static_cast<size_t>(N * H * W * C), 7), N, H, W, C, pad, 0);
+    CHECK(b == want);
+  }
+  uint8_t one = 0;
+  CHECK_THROWS_WITH_AS(backends::zero_codes_border(&one, 1, 1, 1, 1, -1), doctest::Contains("border"), Error);
 }
