@@ -303,17 +303,16 @@ void zero_codes_border(uint8_t* codes, int64_t batch, int64_t h, int64_t w, int6
   }
 }
 
-int64_t int_conv2d_nhwc(const IntConvGeometry& geometry, const uint8_t* codes, const PackedInt8Weights& w,
+int64_t int_conv2d_nhwc(const IntConvGeometry& given, const uint8_t* codes, const PackedInt8Weights& w,
                         const IntConvEpilogue& e) {
-  const IntConvGeometry& g0 = geometry;
-  MINIDL_CHECK(g0.batch > 0 && g0.in_h > 0 && g0.in_w > 0 && g0.in_c > 0 && g0.out_c > 0 && g0.kernel > 0 &&
-                   g0.stride > 0 && g0.padding >= 0 && g0.in_pad >= 0 && e.codes_pad >= 0 && g0.out_h() > 0 &&
-                   g0.out_w() > 0,
-               "int_conv2d_nhwc: invalid geometry (batch ", g0.batch, ", ", g0.in_h, "x", g0.in_w, "x", g0.in_c, " -> ",
-               g0.out_c, ", kernel ", g0.kernel, ", stride ", g0.stride, ", padding ", g0.padding, ", input border ",
-               g0.in_pad, ", output border ", e.codes_pad, ")");
+  MINIDL_CHECK(given.batch > 0 && given.in_h > 0 && given.in_w > 0 && given.in_c > 0 && given.out_c > 0 &&
+                   given.kernel > 0 && given.stride > 0 && given.padding >= 0 && given.in_pad >= 0 &&
+                   e.codes_pad >= 0 && given.out_h() > 0 && given.out_w() > 0,
+               "int_conv2d_nhwc: invalid geometry (batch ", given.batch, ", ", given.in_h, "x", given.in_w, "x",
+               given.in_c, " -> ", given.out_c, ", kernel ", given.kernel, ", stride ", given.stride, ", padding ",
+               given.padding, ", input border ", given.in_pad, ", output border ", e.codes_pad, ")");
   // From here on the convolution walks the buffer as an unpadded image (buffer_geometry).
-  const IntConvGeometry g = buffer_geometry(g0);
+  const IntConvGeometry g = buffer_geometry(given);
   MINIDL_CHECK(w.rows() == g.out_c && w.depth() == g.depth(), "int_conv2d_nhwc: weights are ", w.rows(), " x ",
                w.depth(), ", the geometry needs ", g.out_c, " x ", g.depth());
   MINIDL_CHECK(codes != nullptr && e.scale != nullptr && e.shift != nullptr, "int_conv2d_nhwc: null codes or affine");
