@@ -101,11 +101,10 @@ PackedInt8Weights pack_conv_weights_rsc(int64_t out_c, int64_t in_c, int64_t ker
                                         int max_input = 255);
 
 /// The convolution of NHWC codes (batch, in_h, in_w, in_c, within a border of g.in_pad; padding reads code 0) with
-/// `w` (built by
-/// pack_conv_weights_rsc: out_c rows of depth() codes), each sum through `e`. Runs on OpenMP threads over tiles of
-/// output pixels (on the calling thread inside a parallel region or for small layers). Returns how many outputs the
-/// quantizers met as NaN (0 normally; the caller decides whether that is an error). Throws minidl::Error on
-/// inconsistent geometry or pointers.
+/// `w` (built by pack_conv_weights_rsc: out_c rows of depth() codes), each sum through `e`. Runs on OpenMP threads
+/// over tiles of output pixels (on the calling thread inside a parallel region or for small layers). Returns how many
+/// outputs the quantizers met as NaN (0 normally; the caller decides whether that is an error). Throws minidl::Error
+/// on inconsistent geometry or pointers.
 int64_t int_conv2d_nhwc(const IntConvGeometry& g, const uint8_t* codes, const PackedInt8Weights& w,
                         const IntConvEpilogue& e);
 

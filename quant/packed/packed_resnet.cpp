@@ -308,8 +308,9 @@ Tensor PackedLayer::codes_nhwc(const Tensor& x) const {
   const float* src = xc.data<float>();
   uint8_t* dst = codes.data<uint8_t>();
   const int64_t image = H * W * in, padded = (H + 2 * B) * (W + 2 * B) * in;
+  const bool parallel = N * image > (int64_t{1} << 16) && omp_in_parallel() == 0;
   int64_t nan = 0;
-#pragma omp parallel for schedule(static) reduction(+ : nan) if (N * image > (int64_t{1} << 16) && omp_in_parallel() == 0)
+#pragma omp parallel for schedule(static) reduction(+ : nan) if (parallel)
   for (int64_t n = 0; n < N; ++n)
     nan += backends::quantize_to_codes_bordered(act_codes_, src + n * image, H, W, in, B, dst + n * padded);
   MINIDL_CHECK(nan == 0, "packed layer '", name, "': ", nan, " input values are NaN");
