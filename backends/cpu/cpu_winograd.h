@@ -49,6 +49,11 @@ void clear_winograd_override();
 /// differ in order. For tests and benchmarks.
 void set_winograd_layer_wide(std::optional<bool> on);
 
+/// Forces the blocked forward / backward-data stages' scratch layout: tile-major (true), position-major (false) or
+/// the choice by channel counts (nullopt, the default). The same arithmetic in the same order either way, so the
+/// same bits; for tests and benchmarks.
+void set_winograd_tile_major(std::optional<bool> on);
+
 /// True when channel counts fit the kernel (multiples of 8) and the machine can run it.
 bool winograd_fits(int64_t in_c, int64_t out_c);
 

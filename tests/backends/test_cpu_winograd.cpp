@@ -272,6 +272,35 @@ TEST_CASE("cpu winograd: the AVX-512 kernels give the AVX2 kernels' bits") {
   cpu::set_winograd_layer_wide(std::nullopt);
 }
 
+TEST_CASE("cpu winograd: the tile-major and position-major blocks give the same bits") {
+  if (!cpu::winograd_enabled()) {
+    MINIDL_SKIP("the Winograd kernel is off here: " << cpu::isa_summary() << ", MINIDL_CPU_CONV "
+                                                    << env_string("MINIDL_CPU_CONV").value_or("auto"));
+  }
+  // ResNet-20's channel counts (tile-major by default), wider ones (position-major by default), partial tiles,
+  // several blocks per thread, backward-data with negative padding; at whatever ISA level runs here
+  const std::vector<KernelCase> cases = {
+      {2, 16, 16, 8, 8, 1, false},   {3, 16, 32, 9, 11, 1, false},  {1, 32, 16, 5, 7, 0, false},
+      {9, 16, 16, 14, 14, 1, false}, {2, 64, 64, 10, 10, 1, false}, {1, 48, 40, 13, 3, 1, false},
+      {2, 16, 24, 9, 11, 1, true},   {1, 24, 8, 7, 6, -1, true},    {3, 8, 8, 9, 7, 1, false},
+  };
+  cpu::set_winograd_layer_wide(false);
+  for (const auto& c : cases) {
+    CAPTURE(c.str());
+    cpu::set_winograd_tile_major(true);
+    const auto tile_major = kernel_outputs(c);
+    cpu::set_winograd_tile_major(false);
+    const auto position_major = kernel_outputs(c);
+    for (size_t i = 0; i < tile_major.size(); ++i) {
+      CAPTURE(i);
+      REQUIRE(tile_major[i].size() == position_major[i].size());
+      CHECK(std::memcmp(tile_major[i].data(), position_major[i].data(), tile_major[i].size() * sizeof(float)) == 0);
+    }
+  }
+  cpu::set_winograd_tile_major(std::nullopt);
+  cpu::set_winograd_layer_wide(std::nullopt);
+}
+
 namespace {
 
 Tensor channels_last_uniform(const Shape& s, uint32_t seed) {
