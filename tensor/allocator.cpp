@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -27,6 +29,16 @@ size_t round_size(size_t n) {
   return (n + q - 1) / q * q;
 }
 
+// A small number per thread, for the free lists below: which thread freed a block.
+uint32_t this_thread_tag() {
+  static std::atomic<uint32_t> next{0};
+  thread_local const uint32_t tag = next.fetch_add(1, std::memory_order_relaxed);
+  return tag;
+}
+
+// How far back a free list is searched for a block the calling thread freed itself.
+constexpr size_t kOwnBlockSearch = 8;
+
 class CachingCpuAllocator final : public Allocator {
  public:
   // The limit is read from MINIDL_MEMORY_LIMIT on first use, not here: the registry may build this allocator
@@ -39,8 +51,21 @@ class CachingCpuAllocator final : public Allocator {
     void* p = nullptr;
     auto it = free_.find(sz);
     if (it != free_.end() && !it->second.empty()) {
-      p = it->second.back();
-      it->second.pop_back();
+      // Prefer the most recent block this thread freed: its lines are likely still in this core's caches. Taken
+      // from another core, every line moves over first (threads running independent work, such as the packed
+      // model's per-thread passes, would otherwise trade their buffers at each allocation), which costs most when
+      // the two cores share no cache.
+      auto& list = it->second;
+      const uint32_t tag = this_thread_tag();
+      size_t pick = list.size() - 1;
+      for (size_t i = 0; i < std::min(list.size(), kOwnBlockSearch); ++i) {
+        if (list[list.size() - 1 - i].tag == tag) {
+          pick = list.size() - 1 - i;
+          break;
+        }
+      }
+      p = list[pick].p;
+      list.erase(list.begin() + static_cast<std::ptrdiff_t>(pick));
       cached_ -= sz;
     } else {
       read_env_limit_locked();
@@ -70,7 +95,7 @@ class CachingCpuAllocator final : public Allocator {
     std::lock_guard<std::mutex> lock(mu_);
     if (detail::cpu_alloc_trace_on()) detail::trace_free(p);
     live_ -= sz;
-    free_[sz].push_back(p);
+    free_[sz].push_back({p, this_thread_tag()});
     cached_ += sz;
   }
   AllocatorStats stats() const override {
@@ -101,13 +126,17 @@ class CachingCpuAllocator final : public Allocator {
  private:
   void release_all_locked() {
     for (auto& [sz, list] : free_) {
-      for (void* p : list) std::free(p);
+      for (const FreeBlock& b : list) std::free(b.p);
       list.clear();
     }
     cached_ = 0;
   }
+  struct FreeBlock {
+    void* p;
+    uint32_t tag;  // this_thread_tag() of the thread that freed it
+  };
   mutable std::mutex mu_;
-  std::map<size_t, std::vector<void*>> free_;
+  std::map<size_t, std::vector<FreeBlock>> free_;
   size_t live_ = 0, peak_ = 0, cached_ = 0;
   void read_env_limit_locked() const {
     if (limit_read_) return;

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <set>
+#include <thread>
 
 #include "autograd/grad_mode.h"
 #include "tensor/allocator.h"
@@ -153,6 +154,27 @@ TEST_CASE("the caching allocator reuses freed blocks and reports live/peak/reser
   Tensor again = empty({1 << 20});
   CHECK(again.raw_data() == p);  // the same block comes back
   CHECK(reinterpret_cast<uintptr_t>(again.raw_data()) % 64 == 0);
+}
+
+TEST_CASE("the caching allocator hands a thread back the block it freed itself, not the latest one") {
+  Allocator& al = allocator_for(kCPU);
+  al.empty_cache();
+  constexpr size_t kBytes = 3 << 20;  // one size class for all blocks here
+  void* mine = al.allocate(kBytes);
+  void* theirs = nullptr;
+  std::thread([&] { theirs = al.allocate(kBytes); }).join();
+  REQUIRE(mine != theirs);
+  al.deallocate(mine, kBytes);
+  std::thread([&] { al.deallocate(theirs, kBytes); }).join();  // the latest free, by another thread
+  void* back = al.allocate(kBytes);
+  CHECK(back == mine);  // a plain LIFO cache would give `theirs`
+  // A thread that freed nothing of the class gets the latest block.
+  void* other = nullptr;
+  std::thread([&] { other = al.allocate(kBytes); }).join();
+  CHECK(other == theirs);
+  al.deallocate(back, kBytes);
+  al.deallocate(other, kBytes);
+  al.empty_cache();
 }
 
 TEST_CASE("channels-last: strides, detection and allocation") {
