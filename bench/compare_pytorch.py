@@ -14,6 +14,8 @@ On a GPU (scripts/gpu-check): --device cuda runs both sides on the GPU; --tf32 t
 (torch.backends.{cuda.matmul,cudnn}.allow_tf32 and minidl's MINIDL_CUDA_TF32=1), otherwise both run strict fp32.
 --batch20 / --batch18 set the batch sizes. Each case also prints a machine-readable line:
   SUMMARY case=resnet20-train device=cuda tf32=0 minidl=... torch=... ratio=...
+On the cpu with 2+ threads it ends with cpu_round_trip_ns=N when bench/core_ping_pong sits next to train_step: the
+host's mode before the case (~70-110 ns: the vCPUs share a cache; ~400 ns: far apart, PyTorch then runs slower).
 """
 import argparse
 import os
@@ -86,6 +88,24 @@ def minidl_img_per_s(exe, model_name, mode, batch, steps, warmup, threads, devic
     raise RuntimeError(f"no RESULT line from {' '.join(cmd)}:\n{out}")
 
 
+def cpu_round_trip_ns(train_step):
+    """The vCPUs' cache-line round trip from bench/core_ping_pong next to train_step (None when it is not there or
+    fails): ~70-110 ns when the two CPUs share a cache, ~400 ns when they are far apart, a mode of the shared host
+    that moves both sides' speed (BENCHMARKS.md, docs/deploy.md)."""
+    exe = os.path.join(os.path.dirname(os.path.abspath(train_step)), "core_ping_pong")
+    if not os.access(exe, os.X_OK):
+        return None
+    try:
+        out = subprocess.run([exe, "--repeats", "1", "--trips", "100000"], capture_output=True, text=True,
+                             timeout=60, check=True).stdout
+    except (subprocess.SubprocessError, OSError):
+        return None
+    for line in out.splitlines():
+        if line.startswith("RESULT"):
+            return float(dict(f.split("=", 1) for f in line.split()[1:])["round_trip_ns"])
+    return None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train-step", required=True, help="path to minidl's bench/train_step program")
@@ -118,6 +138,7 @@ def main():
           f"{'ratio of medians':>17} {'pairwise ratio (min/med/max)':>30}")
     for name in args.cases.split(","):
         model_name, mode, batch, shape, classes = CASES[name]
+        rt = cpu_round_trip_ns(args.train_step) if args.device == "cpu" and args.threads > 1 else None
         if model_name == "resnet20" and args.batch20:
             batch = args.batch20
         if model_name == "resnet18" and args.batch18:
@@ -137,7 +158,8 @@ def main():
               f" {min(pair):9.2f} {statistics.median(pair):9.2f} {max(pair):9.2f}", flush=True)
         print(f"SUMMARY case={name} batch={batch} device={args.device} tf32={int(args.tf32)} "
               f"minidl={statistics.median(ours):.1f} torch={statistics.median(theirs):.1f} "
-              f"ratio={statistics.median(ours) / statistics.median(theirs):.3f}", flush=True)
+              f"ratio={statistics.median(ours) / statistics.median(theirs):.3f}"
+              + (f" cpu_round_trip_ns={rt:.0f}" if rt is not None else ""), flush=True)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "cpu_round_trip.h"
+
 using namespace minidl;
 
 namespace {
@@ -48,6 +50,19 @@ double time_calls(F&& f, int reps, bool cpu_time) {
 }
 
 }  // namespace
+
+// ", cpu 0-1 round trip N ns" (bench/cpu_round_trip.h): the host's mode after a batch's rounds, when more than one
+// thread runs; empty when the CPUs cannot be pinned.
+static std::string host_mode(int threads) {
+  if (threads < 2) return "";
+  try {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " (cpu 0-1 round trip %.0f ns)", minidl::bench::cpu_round_trip_ns(0, 1));
+    return buf;
+  } catch (const std::exception&) {
+    return "";
+  }
+}
 
 int main(int argc, char** argv) {
   CLI::App app{"packed low-bit ResNet inference vs float minidl"};
@@ -103,8 +118,8 @@ int main(int argc, char** argv) {
           t_packed[m].push_back(time_calls([&] { models[m].forward(x); }, r, cpu_time));
       }
       const double mf = median(t_float);
-      std::printf("batch %lld (%d calls x %d rounds): float minidl %.3f ms\n", static_cast<long long>(batch), r, rounds,
-                  mf);
+      std::printf("batch %lld (%d calls x %d rounds): float minidl %.3f ms%s\n", static_cast<long long>(batch), r,
+                  rounds, mf, host_mode(threads).c_str());
       for (size_t m = 0; m < models.size(); ++m) {
         const double mp = median(t_packed[m]);
         std::printf("  %-40s %-30s %.3f ms  float/packed %.2fx\n", files[m].c_str(), models[m].description.c_str(), mp,
