@@ -2,6 +2,7 @@
 // tiles. Each thread takes whole blocks and, per block, keeps everything in its L2:
 //   1. input transform   V[p][t][c] = (B^T d B)[p] of the 6x6 input tile d of each tile t (p = 0..35),
 //   2. 36 small GEMMs    M[p][t][k] = sum_c V[p][t][c] * U[p][c][k],
+//      (V and M stored tile-major, V[t][p][c], where that is faster: see forward_block_layout)
 //   3. output transform  y tile = A^T M A (4x4), plus the epilogue (bias, accumulate, ReLU), stored into nhwc.
 // The stages exist for two vector widths (cpu_winograd_kernels.inc, included twice): ymm (AVX2 + FMA; transforms on 8
 // channels at a time, a 6x16 register-blocked GEMM micro-kernel) and zmm (AVX-512, for channel counts that are
