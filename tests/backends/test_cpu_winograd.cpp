@@ -233,6 +233,16 @@ std::vector<std::vector<float>> kernel_outputs(const KernelCase& kc) {
   return {plain, fused, gw};
 }
 
+// Two runs of kernel_outputs give the same bits, output by output.
+void check_same_bits(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b) {
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    CAPTURE(i);
+    REQUIRE(a[i].size() == b[i].size());
+    CHECK(std::memcmp(a[i].data(), b[i].data(), a[i].size() * sizeof(float)) == 0);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("cpu winograd: the AVX-512 kernels give the AVX2 kernels' bits") {
@@ -261,12 +271,7 @@ TEST_CASE("cpu winograd: the AVX-512 kernels give the AVX2 kernels' bits") {
       cpu::set_cpu_isa_cap(cpu::CpuIsa::Avx512);
       const auto fast = kernel_outputs(c);
       cpu::set_cpu_isa_cap(cpu::CpuIsa::Avx2);
-      const auto narrow = kernel_outputs(c);
-      for (size_t i = 0; i < fast.size(); ++i) {
-        CAPTURE(i);
-        REQUIRE(fast[i].size() == narrow[i].size());
-        CHECK(std::memcmp(fast[i].data(), narrow[i].data(), fast[i].size() * sizeof(float)) == 0);
-      }
+      check_same_bits(fast, kernel_outputs(c));
     }
   }
   cpu::set_winograd_layer_wide(std::nullopt);
@@ -290,12 +295,7 @@ TEST_CASE("cpu winograd: the tile-major and position-major blocks give the same 
     cpu::set_winograd_tile_major(true);
     const auto tile_major = kernel_outputs(c);
     cpu::set_winograd_tile_major(false);
-    const auto position_major = kernel_outputs(c);
-    for (size_t i = 0; i < tile_major.size(); ++i) {
-      CAPTURE(i);
-      REQUIRE(tile_major[i].size() == position_major[i].size());
-      CHECK(std::memcmp(tile_major[i].data(), position_major[i].data(), tile_major[i].size() * sizeof(float)) == 0);
-    }
+    check_same_bits(tile_major, kernel_outputs(c));
   }
   cpu::set_winograd_tile_major(std::nullopt);
   cpu::set_winograd_layer_wide(std::nullopt);
