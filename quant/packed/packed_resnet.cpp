@@ -307,7 +307,7 @@ Tensor PackedLayer::codes_nhwc(const Tensor& x) const {
   // Image by image into the bordered buffer, over OpenMP threads for a whole batch.
   const float* src = xc.data<float>();
   uint8_t* dst = codes.data<uint8_t>();
-  const int64_t image = H * W * in, padded = (H + 2 * B) * (W + 2 * B) * in;
+  const int64_t image = H * W * in, padded = backends::padded_codes_size(1, H, W, in, B);
   const bool parallel = N * image > (int64_t{1} << 16) && omp_in_parallel() == 0;
   int64_t nan = 0;
 #pragma omp parallel for schedule(static) reduction(+ : nan) if (parallel)
