@@ -26,6 +26,12 @@ using namespace minidl;
 
 namespace {
 
+// Why the tests that need the Winograd kernel skip on this host.
+std::string winograd_off_reason() {
+  return "the Winograd kernel is off here: " + cpu::isa_summary() + ", MINIDL_CPU_CONV " +
+         env_string("MINIDL_CPU_CONV").value_or("auto");
+}
+
 std::vector<float> uniform(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> d(-1.f, 1.f);
@@ -165,10 +171,7 @@ void check_backward_weights(const KernelCase& kc) {
 }  // namespace
 
 TEST_CASE("cpu winograd: backward-weights against a double-precision direct sum") {
-  if (!cpu::winograd_enabled()) {
-    MINIDL_SKIP("the Winograd kernel is off here: " << cpu::isa_summary() << ", MINIDL_CPU_CONV "
-                                                    << env_string("MINIDL_CPU_CONV").value_or("auto"));
-  }
+  if (!cpu::winograd_enabled()) MINIDL_SKIP(winograd_off_reason());
   const std::vector<KernelCase> cases = {
       {2, 16, 16, 8, 8, 1, false},   // whole tiles
       {3, 16, 24, 9, 11, 1, false},  // partial tiles both ways, K % 16 == 8
@@ -188,10 +191,7 @@ TEST_CASE("cpu winograd: backward-weights against a double-precision direct sum"
 }
 
 TEST_CASE("cpu winograd: the F(4x4,3x3) kernel against a double-precision direct convolution") {
-  if (!cpu::winograd_enabled()) {
-    MINIDL_SKIP("the Winograd kernel is off here: " << cpu::isa_summary() << ", MINIDL_CPU_CONV "
-                                                    << env_string("MINIDL_CPU_CONV").value_or("auto"));
-  }
+  if (!cpu::winograd_enabled()) MINIDL_SKIP(winograd_off_reason());
   const std::vector<KernelCase> cases = {
       {2, 16, 16, 8, 8, 1, false},   // ResNet-20 stage 3 extent: whole tiles
       {3, 16, 24, 9, 11, 1, false},  // partial tiles both ways, K % 16 == 8
@@ -278,10 +278,7 @@ TEST_CASE("cpu winograd: the AVX-512 kernels give the AVX2 kernels' bits") {
 }
 
 TEST_CASE("cpu winograd: the tile-major and position-major blocks give the same bits") {
-  if (!cpu::winograd_enabled()) {
-    MINIDL_SKIP("the Winograd kernel is off here: " << cpu::isa_summary() << ", MINIDL_CPU_CONV "
-                                                    << env_string("MINIDL_CPU_CONV").value_or("auto"));
-  }
+  if (!cpu::winograd_enabled()) MINIDL_SKIP(winograd_off_reason());
   // ResNet-20's channel counts (tile-major by default), wider ones (position-major by default), partial tiles,
   // several blocks per thread, backward-data with negative padding; at whatever ISA level runs here
   const std::vector<KernelCase> cases = {
@@ -334,10 +331,7 @@ double max_abs(const Tensor& a) {
 }  // namespace
 
 TEST_CASE("cpu winograd: conv2d forward, backward-data, backward-weights and inference match oneDNN's direct kernels") {
-  if (!cpu::winograd_enabled()) {
-    MINIDL_SKIP("the Winograd kernel is off here: " << cpu::isa_summary() << ", MINIDL_CPU_CONV "
-                                                    << env_string("MINIDL_CPU_CONV").value_or("auto"));
-  }
+  if (!cpu::winograd_enabled()) MINIDL_SKIP(winograd_off_reason());
   Backend& be = backend_by_name("cpu");
   struct Case {
     Shape x;
