@@ -121,6 +121,7 @@ constexpr StageKernels kStages{input_transform, gradient_transform, output_trans
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 namespace zmm {
 #define MINIDL_WINO_TARGET MINIDL_AVX512
