@@ -348,15 +348,26 @@ struct Scratch {
   float* get() const { return t.data<float>(); }
 };
 
-// Runs f(t0, nt) over all tiles in blocks of g.tb, parallel over blocks.
+// The tiles [begin, end) of thread `tid` of `nthreads`: equal shares. Dealing out whole blocks of tb tiles instead
+// left the first thread up to a block more than the others (at 2 threads 1.5-3 % of ResNet-20's layers). Only for
+// stages whose result per tile does not depend on the block that computes it (not backward-weights' sums).
+struct TileRange {
+  int64_t begin, end;
+};
+TileRange thread_tiles(int64_t tiles, int nthreads, int tid) {
+  const int64_t share = (tiles + nthreads - 1) / nthreads, begin = std::min<int64_t>(tiles, tid * share);
+  return {begin, std::min<int64_t>(tiles, begin + share)};
+}
+
+// Runs f(t0, nt) over all tiles in blocks of at most g.tb, each thread over its thread_tiles.
 template <typename F>
 void for_tile_blocks(const Geometry& g, int64_t tiles, F&& f) {
   const int64_t blocks = (tiles + g.tb - 1) / g.tb;
   const int nthreads = static_cast<int>(std::min<int64_t>(get_num_threads(), blocks));
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (int64_t blk = 0; blk < blocks; ++blk) {
-    const int64_t t0 = blk * g.tb;
-    f(t0, std::min(g.tb, tiles - t0));
+#pragma omp parallel num_threads(nthreads)
+  {
+    const TileRange r = thread_tiles(tiles, omp_get_num_threads(), omp_get_thread_num());
+    for (int64_t t0 = r.begin; t0 < r.end; t0 += g.tb) f(t0, std::min(g.tb, r.end - t0));
   }
 }
 
@@ -430,11 +441,9 @@ void winograd_conv3x3(float* out, const float* in, const float* u, const Winogra
 #pragma omp parallel num_threads(nthreads)
   {
     const BlockScratch b(g);
-#pragma omp for schedule(static)
-    for (int64_t blk = 0; blk < blocks; ++blk) {
-      const int64_t t0 = blk * g.tb;
-      k.run_block(out, in, u, g, e, t0, std::min(g.tb, tiles - t0), b.V, b.M, b.zeros);
-    }
+    const TileRange r = thread_tiles(tiles, omp_get_num_threads(), omp_get_thread_num());
+    for (int64_t t0 = r.begin; t0 < r.end; t0 += g.tb)
+      k.run_block(out, in, u, g, e, t0, std::min(g.tb, r.end - t0), b.V, b.M, b.zeros);
   }
 }
 
