@@ -9,6 +9,8 @@
 
 #include <cstdint>
 
+#include "backends/cpu/cpu_batchnorm_mask.h"
+
 namespace minidl::cpu {
 
 /// m[c] += double(x[r * C + c]) for rows r in [r0, r1), in row order.
@@ -19,17 +21,9 @@ void bn_sqdev_rows_avx512(const float* x, int64_t r0, int64_t r1, int64_t C, con
 /// portable `v > 0 ? v : 0`), for rows [r0, r1).
 void bn_affine_rows_avx512(float* y, const float* x, const float* res, int64_t r0, int64_t r1, int64_t C,
                            const float* a, const float* b, bool relu);
-/// Where the backward's ReLU mask comes from: none (no ReLU: every field null), the ReLU's output (y > 0), or the
-/// forward's affine recomputed from x (x * a[c] + b[c] > 0 in float32, multiply then add: the forward's value
-/// before max(., 0), so the same mask as its y > 0, NaN included).
-struct BnReluMask {
-  const float* y = nullptr;
-  const float* a = nullptr;
-  const float* b = nullptr;
-};
-
-/// Backward's reduction over rows [r0, r1): g = gy, or gy where the mask holds and +0 elsewhere (a ReLU mask);
-/// mask_out[r * C + c] = g when mask_out is not null; acc[c] += double(g); acc2[c] += double(g) * (double(x) - m[c]).
+/// Backward's reduction over rows [r0, r1): g = gy, or gy where the mask (cpu_batchnorm_mask.h) holds and +0
+/// elsewhere (a ReLU mask); mask_out[r * C + c] = g when mask_out is not null; acc[c] += double(g);
+/// acc2[c] += double(g) * (double(x) - m[c]).
 void bn_bwd_sums_rows_avx512(const float* x, const float* gy, const BnReluMask& mask, float* mask_out, int64_t r0,
                              int64_t r1, int64_t C, const double* m, double* acc, double* acc2);
 /// Backward's second pass over rows [r0, r1): gx = (a[c] * g + b[c] * (x - mu[c])) + d[c] in float32, g = gy or

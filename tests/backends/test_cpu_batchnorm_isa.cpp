@@ -1,8 +1,9 @@
-// The channels-last batch norm's AVX-512 kernels (backends/cpu/cpu_batchnorm_avx512.h) against the portable
-// loops they replace, bit for bit: forward training (plain, + ReLU, + residual + ReLU) and every backward, at the
-// avx512 cap and at the avx2 cap (which runs the portable loops). Shapes cover channel counts that are not a
-// multiple of 16 (the scalar tails), row counts beyond one 256-row block and NaN / negative-zero inputs to the
-// ReLU. Named "cpu ISA: " so scripts/isa-matrix runs it on every leg; skipped on hosts without AVX-512.
+// The channels-last batch norm's AVX-512 and AVX2 kernels (backends/cpu/cpu_batchnorm_avx512.h, _avx2.h) against
+// the portable loops they replace, bit for bit: forward training (plain, + ReLU, + residual + ReLU) and every
+// backward, at the avx512 and avx2 caps against the baseline cap (which runs the portable loops). Shapes cover channel
+// counts that are not a multiple of 16 (the scalar tails), row counts beyond one 256-row block and NaN / negative-zero
+// inputs to the ReLU. Named "cpu ISA: " so scripts/isa-matrix runs it on every leg; each level is skipped on hosts
+// without it.
 #ifdef MINIDL_WITH_ONEDNN
 
 #include <doctest/doctest.h>
@@ -99,15 +100,14 @@ Tensor apot_like_levels() {
 // Several 256-row blocks and a partial one, one partial block, two whole blocks, and C = 24 (not a multiple of 16).
 std::vector<Shape> bn_quant_shapes() { return {{4, 16, 20, 20}, {3, 32, 9, 7}, {2, 64, 16, 16}, {2, 24, 8, 8}}; }
 
-}  // namespace
-
-TEST_CASE("cpu ISA: AVX-512 batch norm kernels give the portable loops' bits") {
-  if (cpu::host_isa() < CpuIsa::Avx512)
-    MINIDL_SKIP("no AVX-512 on this host (level " << cpu::isa_name(cpu::host_isa()) << ")");
+// Every output of run_all at the `fast` cap against the baseline cap (the portable loops), bit for bit.
+void check_level_against_portable(CpuIsa fast_level) {
   BackendScope backend("cpu");
   CapGuard guard;
   cpu::set_cpu_isa_cap(std::nullopt);
-  if (cpu::active_isa() < CpuIsa::Avx512)
+  if (cpu::host_isa() < fast_level)
+    MINIDL_SKIP("no " << cpu::isa_name(fast_level) << " on this host (level " << cpu::isa_name(cpu::host_isa()) << ")");
+  if (cpu::active_isa() < fast_level)
     MINIDL_SKIP("MINIDL_CPU_ISA caps minidl's kernels at " << cpu::isa_name(cpu::active_isa()));
   manual_seed(7);
   const std::vector<Shape> shapes = {{2, 16, 9, 7}, {3, 24, 5, 5}, {2, 40, 13, 12}, {4, 3, 4, 4}, {8, 64, 8, 8}};
@@ -119,9 +119,9 @@ TEST_CASE("cpu ISA: AVX-512 batch norm kernels give the portable loops' bits") {
     x[0] = std::numeric_limits<float>::quiet_NaN();
     x[1] = -0.0f;
     in.res.data<float>()[2] = 0.0f;
-    cpu::set_cpu_isa_cap(CpuIsa::Avx512);
+    cpu::set_cpu_isa_cap(fast_level);
     const auto fast = run_all(in);
-    cpu::set_cpu_isa_cap(CpuIsa::Avx2);
+    cpu::set_cpu_isa_cap(CpuIsa::Baseline);
     const auto portable = run_all(in);
     REQUIRE(fast.size() == portable.size());
     for (size_t i = 0; i < fast.size(); ++i) {
@@ -129,6 +129,16 @@ TEST_CASE("cpu ISA: AVX-512 batch norm kernels give the portable loops' bits") {
       CHECK(same_bits(fast[i], portable[i]));
     }
   }
+}
+
+}  // namespace
+
+TEST_CASE("cpu ISA: AVX-512 batch norm kernels give the portable loops' bits") {
+  check_level_against_portable(CpuIsa::Avx512);
+}
+
+TEST_CASE("cpu ISA: AVX2 batch norm kernels give the portable loops' bits") {
+  check_level_against_portable(CpuIsa::Avx2);
 }
 
 TEST_CASE("cpu ISA: batch norm + ReLU backward with the mask from x equals the one from y, bit for bit, every level") {
