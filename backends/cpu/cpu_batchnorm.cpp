@@ -20,8 +20,7 @@
 
 #include "backends/cpu/cpu_act_quant_blocks.h"
 #include "backends/cpu/cpu_backend.h"
-#include "backends/cpu/cpu_batchnorm_avx2.h"
-#include "backends/cpu/cpu_batchnorm_avx512.h"
+#include "backends/cpu/cpu_batchnorm_kernels.h"
 #include "backends/cpu/cpu_loops.h"
 #include "core/cpu_isa.h"
 
@@ -217,10 +216,13 @@ void bn_bwd(T* gx, T* gres, const T* gy, const T* relu_y, const T* x, const BnGe
 
 // ---- channels-last: x viewed as (M, C) rows, M = N*H*W ----
 
-// The channels-last loops' AVX-512 and AVX2 kernels (cpu_batchnorm_avx512.h, cpu_batchnorm_avx2.h, float32): same
-// bits, more lanes.
-bool use_avx512() { return cpu::isa_enabled(cpu::CpuIsa::Avx512); }
-bool use_avx2() { return cpu::isa_enabled(cpu::CpuIsa::Avx2); }
+// The channels-last loops' vector kernels for the widest level present and allowed (cpu_batchnorm_kernels.h,
+// float32: same bits, more lanes), or null: the portable loops.
+const cpu::BnRowKernels* row_kernels() {
+  if (cpu::isa_enabled(cpu::CpuIsa::Avx512)) return &cpu::bn_row_kernels_avx512();
+  if (cpu::isa_enabled(cpu::CpuIsa::Avx2)) return &cpu::bn_row_kernels_avx2();
+  return nullptr;
+}
 
 constexpr int64_t kRowsPerBlock = 256;  // rows summed into one partial: fixed, so sums are thread-count free
 
@@ -249,8 +251,7 @@ std::vector<double> channel_sums(int64_t M, int64_t C, int width, BlockFn&& f) {
 template <typename T, bool Res = false, bool Relu = false>
 void affine_block(T* y, const T* x, const T* res, int64_t rows, int64_t C, const T* pa, const T* pb) {
   if constexpr (std::is_same_v<T, float>) {
-    if (use_avx512()) return cpu::bn_affine_rows_avx512(y, x, Res ? res : nullptr, 0, rows, C, pa, pb, Relu);
-    if (use_avx2()) return cpu::bn_affine_rows_avx2(y, x, Res ? res : nullptr, 0, rows, C, pa, pb, Relu);
+    if (const auto* k = row_kernels()) return k->affine_rows(y, x, Res ? res : nullptr, 0, rows, C, pa, pb, Relu);
   }
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * C;
@@ -284,16 +285,10 @@ void channel_moments(const T* x, int64_t M, int64_t C, std::vector<double>& mean
       const int64_t r0 = blk * kRowsPerBlock, r1 = std::min(M, r0 + kRowsPerBlock);
       const double inv_n = 1.0 / static_cast<double>(r1 - r0);
       if constexpr (std::is_same_v<T, float>) {
-        if (use_avx512()) {
-          cpu::bn_sum_rows_avx512(x, r0, r1, C, m);
+        if (const auto* k = row_kernels()) {
+          k->sum_rows(x, r0, r1, C, m);
           for (int64_t c = 0; c < C; ++c) m[c] *= inv_n;
-          cpu::bn_sqdev_rows_avx512(x, r0, r1, C, m, q);
-          continue;
-        }
-        if (use_avx2()) {
-          cpu::bn_sum_rows_avx2(x, r0, r1, C, m);
-          for (int64_t c = 0; c < C; ++c) m[c] *= inv_n;
-          cpu::bn_sqdev_rows_avx2(x, r0, r1, C, m, q);
+          k->sqdev_rows(x, r0, r1, C, m, q);
           continue;
         }
       }
@@ -400,12 +395,10 @@ void bn_bwd_nhwc(T* gx, T* gres, const T* gy, const T* relu_y, const T* x, int64
     pre(r0, r1);
     double* acc2 = acc + C;
     if constexpr (std::is_same_v<T, float>) {
-      if (use_avx512() || use_avx2()) {
+      if (const auto* k = row_kernels()) {
         cpu::BnReluMask mk;
         if (Relu) mk = MaskX ? cpu::BnReluMask{nullptr, ya, yb} : cpu::BnReluMask{relu_y, nullptr, nullptr};
-        if (use_avx512())
-          return cpu::bn_bwd_sums_rows_avx512(x, gy, mk, StoreMask ? gres : nullptr, r0, r1, C, m, acc, acc2);
-        return cpu::bn_bwd_sums_rows_avx2(x, gy, mk, StoreMask ? gres : nullptr, r0, r1, C, m, acc, acc2);
+        return k->bwd_sums_rows(x, gy, mk, StoreMask ? gres : nullptr, r0, r1, C, m, acc, acc2);
       }
     }
     for (int64_t r = r0; r < r1; ++r) {
@@ -441,11 +434,10 @@ void bn_bwd_nhwc(T* gx, T* gres, const T* gy, const T* relu_y, const T* x, int64
   const T *pa = A.data(), *pb = B.data(), *pd = D.data(), *pm = Mu.data();
   cpu::parallel_for(M, 3 * C, [&](int64_t r0, int64_t r1) {
     if constexpr (std::is_same_v<T, float>) {
-      if (use_avx512() || use_avx2()) {
+      if (const auto* k = row_kernels()) {
         cpu::BnReluMask mk;
         if (kMask2) mk = MaskX ? cpu::BnReluMask{nullptr, ya, yb} : cpu::BnReluMask{relu_y, nullptr, nullptr};
-        if (use_avx512()) return cpu::bn_bwd_dx_rows_avx512(gx, g2, mk, x, r0, r1, C, pa, pb, pd, pm);
-        return cpu::bn_bwd_dx_rows_avx2(gx, g2, mk, x, r0, r1, C, pa, pb, pd, pm);
+        return k->bwd_dx_rows(gx, g2, mk, x, r0, r1, C, pa, pb, pd, pm);
       }
     }
     for (int64_t r = r0; r < r1; ++r) {

@@ -1,9 +1,9 @@
-// The channels-last batch norm's AVX-512 and AVX2 kernels (backends/cpu/cpu_batchnorm_avx512.h, _avx2.h) against
-// the portable loops they replace, bit for bit: forward training (plain, + ReLU, + residual + ReLU) and every
-// backward, at the avx512 and avx2 caps against the baseline cap (which runs the portable loops). Shapes cover channel
-// counts that are not a multiple of 16 (the scalar tails), row counts beyond one 256-row block and NaN / negative-zero
-// inputs to the ReLU. Named "cpu ISA: " so scripts/isa-matrix runs it on every leg; each level is skipped on hosts
-// without it.
+// The channels-last batch norm's AVX-512 and AVX2 kernels (backends/cpu/cpu_batchnorm_kernels.h) against the
+// portable loops they replace, bit for bit: forward training (plain, + ReLU, + residual + ReLU) and every backward,
+// at the avx512 and avx2 caps against the baseline cap (which runs the portable loops). Shapes cover channel counts
+// that are not a multiple of 16 or 8 (the scalar tails), row counts beyond one 256-row block and NaN /
+// negative-zero inputs to the ReLU. Named "cpu ISA: " so scripts/isa-matrix runs it on every leg; each level is
+// skipped on hosts without it.
 #ifdef MINIDL_WITH_ONEDNN
 
 #include <doctest/doctest.h>
