@@ -116,8 +116,8 @@ constexpr StageKernels kStages{input_transform, gradient_transform, output_trans
 
 // 16 channels per zmm register, 12 x 32 GEMM micro-kernel (24 accumulators of the 32 registers): for channel
 // counts that are multiples of 16 on AVX-512 hosts (cpu_isa.h's Avx512 level).
-// GCC 12 reports the "undefined" pass-through operand inside _mm512_max_ps as maybe-uninitialized once inlined: a
-// known false positive of its AVX-512 headers.
+// GCC 12 reports the "undefined" pass-through operand inside _mm512_max_ps as maybe-uninitialized once inlined (and
+// as uninitialized where the output transform's templates inline it): a known false positive of its AVX-512 headers.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
