@@ -298,6 +298,38 @@ TEST_CASE("cpu winograd: the tile-major and position-major blocks give the same 
   cpu::set_winograd_layer_wide(std::nullopt);
 }
 
+TEST_CASE("cpu winograd: forward and backward-data outputs do not depend on the thread count") {
+  if (!cpu::winograd_enabled()) MINIDL_SKIP(winograd_off_reason());
+  // Each thread takes an equal share of the tiles (thread_tiles); a tile's output must not depend on which thread
+  // or block computes it, and no tile may be left out or done twice. Tile counts that 2 and 3 threads do not
+  // divide, several blocks per thread, partial tiles; blocked and layer-wide stages. (Backward-weights' sums do
+  // depend on the partition and are not compared.)
+  const std::vector<KernelCase> cases = {
+      {3, 16, 16, 9, 11, 1, false}, {9, 16, 16, 14, 14, 1, false}, {5, 64, 64, 8, 8, 1, false},
+      {2, 16, 24, 9, 11, 1, true},  {1, 24, 8, 7, 6, -1, true},    {7, 32, 32, 16, 16, 1, false},
+  };
+  for (const bool wide : {false, true}) {
+    cpu::set_winograd_layer_wide(wide);
+    for (const auto& c : cases) {
+      CAPTURE(c.str());
+      CAPTURE(wide);
+      std::vector<std::vector<float>> one;
+      {
+        minidl::test::ThreadsGuard threads(1);
+        one = kernel_outputs(c);
+      }
+      for (const int n : {2, 3}) {
+        CAPTURE(n);
+        minidl::test::ThreadsGuard threads(n);
+        auto many = kernel_outputs(c);
+        many.pop_back();  // backward-weights
+        check_same_bits({one[0], one[1]}, many);
+      }
+    }
+  }
+  cpu::set_winograd_layer_wide(std::nullopt);
+}
+
 namespace {
 
 Tensor channels_last_uniform(const Shape& s, uint32_t seed) {
