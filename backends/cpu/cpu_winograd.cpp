@@ -436,15 +436,10 @@ void winograd_conv3x3(float* out, const float* in, const float* u, const Winogra
   if (layer_wide(s.in_c, s.out_c)) return conv3x3_layer_wide(out, in, u, s, e);
   const Geometry g = make_geometry(s, 320 * 1024, forward_block_layout(s.in_c, s.out_c));
   const StageKernels& k = stages(g);
-  const int64_t tiles = s.n * g.tiles_per_image, blocks = (tiles + g.tb - 1) / g.tb;
-  const int nthreads = static_cast<int>(std::min<int64_t>(get_num_threads(), blocks));
-#pragma omp parallel num_threads(nthreads)
-  {
-    const BlockScratch b(g);
-    const TileRange r = thread_tiles(tiles, omp_get_num_threads(), omp_get_thread_num());
-    for (int64_t t0 = r.begin; t0 < r.end; t0 += g.tb)
-      k.run_block(out, in, u, g, e, t0, std::min(g.tb, r.end - t0), b.V, b.M, b.zeros);
-  }
+  for_tile_blocks(g, s.n * g.tiles_per_image, [&](int64_t t0, int64_t nt) {
+    const BlockScratch b(g);  // the thread's scratch (allocated once per thread) and its row of zeros
+    k.run_block(out, in, u, g, e, t0, nt, b.V, b.M, b.zeros);
+  });
 }
 
 void winograd_conv3x3_backward_weights(float* gw, const float* x, const float* gy, const WinogradShape& s) {
