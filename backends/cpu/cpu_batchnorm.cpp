@@ -13,7 +13,6 @@
 // block, relu(bn(x) + residual)), applied in the affine pass; backward reads the ReLU mask from y in its
 // reduction pass (storing the masked gradient there when the residual needs it, which the second pass then reads).
 #include <atomic>
-#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
@@ -97,14 +96,8 @@ void with_flags(bool a, bool b, F&& f) {
   a ? second(std::true_type{}) : second(std::false_type{});
 }
 
-// g where y > 0, else exactly 0 (ReluBackward's rule), as a bit mask rather than a select: the compiler
-// vectorises it (a float select here stays scalar), and a non-finite g still gives 0 where masked.
-template <typename T>
-inline T relu_mask(T g, T y) {
-  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
-  const U keep = U(0) - static_cast<U>(y > T(0));
-  return std::bit_cast<T>(static_cast<U>(std::bit_cast<U>(g) & keep));
-}
+// g where y > 0, else exactly 0 (ReluBackward's rule): one definition for these loops and the vector kernels' tails.
+using cpu::relu_mask;
 
 // The affine pass's epilogue: v (= x * a + b), plus the residual when Res, then max(., 0) when Relu.
 template <bool Res, bool Relu, typename T>

@@ -3,8 +3,6 @@
 // loops multiply and add separately, and so must these.
 #include <immintrin.h>
 
-#include <bit>
-
 #include "backends/cpu/cpu_batchnorm_kernels.h"
 
 namespace minidl::cpu {

@@ -4,8 +4,6 @@
 // -ffp-contract=off).
 #include <immintrin.h>
 
-#include <bit>
-
 #include "backends/cpu/cpu_batchnorm_kernels.h"
 
 // GCC 12 reports its own AVX-512 intrinsics' "undefined" pass-through operands (_mm512_undefined_pd inside

@@ -7,9 +7,21 @@
 // run the same operations in scalar code.
 #pragma once
 
+#include <bit>
 #include <cstdint>
+#include <type_traits>
 
 namespace minidl::cpu {
+
+/// The ReLU backward mask of the portable loops and the kernels' scalar tails: g where y > 0, else +0 (also where y
+/// is NaN). A bit mask rather than a select, so that the portable loops vectorise it (a float select stays scalar),
+/// and a non-finite g still gives 0 where masked.
+template <typename T>
+inline T relu_mask(T g, T y) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  const U keep = U(0) - static_cast<U>(y > T(0));
+  return std::bit_cast<T>(static_cast<U>(std::bit_cast<U>(g) & keep));
+}
 
 /// Where the backward's ReLU mask comes from: none (no ReLU: every field null), the ReLU's output (y > 0), or the
 /// forward's affine recomputed from x (x * a[c] + b[c] > 0 in float32, multiply then add: the forward's value
