@@ -234,6 +234,31 @@ class Backend {
   /// unfused chain of primitives computes it (no fused multiply-add). The base class is the host reference.
   virtual void quantize_weight_forward(Tensor& out, Tensor& coef, Tensor& inside, const Tensor& w, const Tensor& alpha,
                                        const Tensor& levels, double steps);
+  /// Weight standardisation's forward (quant/op_weight_standardize.cpp) in one call, w of n elements and dtype T:
+  /// mean = the Mean of w converted to float64, stdv = sqrt(ss / (n - 1)) with ss the Sum of (w64 - mean)^2 (both
+  /// reductions as reduce() computes them), z = (w - (T)mean) / (T)stdv. Returns false, writing nothing, when this
+  /// backend has no such call for these operands (the base class: never); the op then runs those primitives.
+  virtual bool weight_standardize_forward(Tensor& z, double& mean, double& stdv, const Tensor& w) {
+    (void)z, (void)mean, (void)stdv, (void)w;
+    return false;
+  }
+  /// Its backward through the live statistics, gz and z of n elements and dtype T: gw = t * (T)(1 / stdv) +
+  /// (T)(-gmean / stdv), t = gz - z * (T)(dot / (n - 1)), with gmean = Mean(gz) and dot = Sum(gz * z) as reduce()
+  /// computes them (rounded to T). Returns false, writing nothing, as above.
+  virtual bool weight_standardize_backward(Tensor& gw, const Tensor& gz, const Tensor& z, double stdv) {
+    (void)gw, (void)gz, (void)z, (void)stdv;
+    return false;
+  }
+  /// The signed weight quantizer's backward from its saved coef and inside (quantize_weight_forward's), g of n
+  /// elements and dtype T: gw = g * inside and galpha = the Sum of g * coef as reduce() computes it (rounded to T),
+  /// times (T)scale unless scale is 1; each written when defined (galpha: one element, any shape). Returns false,
+  /// writing nothing, when this backend has no such call for these operands (the base class: never); the op then
+  /// runs Mul, Sum and MulScalar.
+  virtual bool quantize_weight_backward(Tensor& gw, Tensor& galpha, const Tensor& g, const Tensor& coef,
+                                        const Tensor& inside, double scale) {
+    (void)gw, (void)galpha, (void)g, (void)coef, (void)inside, (void)scale;
+    return false;
+  }
   /// PACT's activation quantizer in one pass (spec/quant.md section 3.4), k = 2^bits - 1, a = alpha (one element,
   /// x's dtype): out = min(max(nearbyint(x * k / (a + 1e-6)), 0), k) * a / k (a + 1e-6 formed in double, then
   /// rounded to the dtype). When defined, mask (u8) = 1[0 < x < a] and coef (x's dtype) = 1[x > a]: its

@@ -68,6 +68,15 @@ struct WeightQuantFn : autograd::Function<WeightQuantFn> {
   static std::vector<Tensor> backward(autograd::Context& ctx, std::vector<Tensor> g) {
     const Tensor& go = g[0];
     const Tensor coef = ctx.saved(0);
+    const bool clip = ctx.get<bool>("clip");
+    {
+      // one backend call where the backend has it (the cpu: the same bits), else the primitives below
+      Tensor gw = ctx.needs_input_grad(0) && clip ? new_like(go.sizes(), go) : Tensor();
+      Tensor ga = ctx.needs_input_grad(1) ? new_like(ctx.get<Shape>("alpha_shape"), go) : Tensor();
+      if (backend_for(go).quantize_weight_backward(gw, ga, go, coef, clip ? ctx.saved(1) : Tensor(),
+                                                   ctx.get<double>("grad_scale")))
+        return {ctx.needs_input_grad(0) && !clip ? go : gw, ga};
+    }
     Tensor gw;
     if (ctx.needs_input_grad(0)) gw = ctx.get<bool>("clip") ? mul_raw(go, ctx.saved(1)) : go;
     Tensor ga;

@@ -98,6 +98,10 @@ class CpuBackend final : public Backend {
   void pact_forward(Tensor& out, Tensor& mask, Tensor& coef, const Tensor& x, const Tensor& alpha, double k) override;
   void quantize_weight_forward(Tensor& out, Tensor& coef, Tensor& inside, const Tensor& w, const Tensor& alpha,
                                const Tensor& levels, double steps) override;
+  bool weight_standardize_forward(Tensor& z, double& mean, double& stdv, const Tensor& w) override;
+  bool weight_standardize_backward(Tensor& gw, const Tensor& gz, const Tensor& z, double stdv) override;
+  bool quantize_weight_backward(Tensor& gw, Tensor& galpha, const Tensor& g, const Tensor& coef, const Tensor& inside,
+                                double scale) override;
   bool pact_forward_coded(Tensor& out, Tensor& codes, const Tensor& x, const Tensor& alpha, double k) override;
   void pact_backward_from_input(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& x, const Tensor& alpha,
                                 double k, double scale) override;

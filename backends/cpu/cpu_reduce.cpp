@@ -3,6 +3,8 @@
 // inner loop is stride-1 and vectorises. Anything else (strided input, interleaved reduced dims) takes a
 // generic strided loop, parallel over output elements; (reduced, kept, reduced) blocks such as per-channel
 // sums of (N,C,H,W) have their own loop. Sums accumulate in double.
+#include "backends/cpu/cpu_reduce.h"
+
 #include <cmath>
 #include <limits>
 
@@ -277,5 +279,24 @@ void CpuBackend::reduce(ReduceOp op, Tensor& out, const Tensor& in, std::span<co
     MINIDL_FAIL(name, " (backend cpu): unknown reduce op");
   });
 }
+
+namespace cpu {
+
+template <typename T>
+T reduce_whole(ReduceOp op, const T* p, int64_t n) {
+  T out{};
+  if (op == ReduceOp::Sum)
+    reduce_arb<T, ReduceOp::Sum>(&out, p, 1, n, 1, n);
+  else if (op == ReduceOp::Mean)
+    reduce_arb<T, ReduceOp::Mean>(&out, p, 1, n, 1, n);
+  else
+    MINIDL_FAIL("cpu::reduce_whole: only Sum and Mean");
+  return out;
+}
+
+template float reduce_whole<float>(ReduceOp, const float*, int64_t);
+template double reduce_whole<double>(ReduceOp, const double*, int64_t);
+
+}  // namespace cpu
 
 }  // namespace minidl
