@@ -8,6 +8,10 @@
 // --perlayer) on a float model, whose conv / linear layers then carry the policy's gradient probes (adaptive=1 on the
 // RESULT line).
 //              [--device cuda]   (model, data and optimizer state on the GPU; MINIDL_CUDA_TF32=1 allows TF32)
+// --against-float (with --scheme, train mode, cpu): a float model of the same config is built too and the two step
+// in turn, one step each, the first of each pair alternating; each step is timed alone, and a RATIO line gives both
+// medians, their ratio and the median of the per-pair ratios. Host noise that lasts longer than a step then falls on
+// both sides alike (separate runs on a shared host differ by 10 % and more from one to the next).
 #include <backends/cuda/cuda_device.h>
 #include <backends/cuda_settings.h>
 #include <minidl.h>
@@ -20,8 +24,10 @@
 #include <tensor/allocator.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <vector>
 
 using namespace minidl;
 
@@ -34,7 +40,7 @@ int main(int argc, char** argv) {
   int bits = 4;
   std::string actnn_level;
   int cabits = 0, ibits = 8;
-  bool perlayer = true, bit_map = false, count_bn_bits = false;
+  bool perlayer = true, bit_map = false, count_bn_bits = false, against_float = false;
   int64_t groupsize = 256;
   CLI::App app{"train_step: img/s of a ResNet training or eval step"};
   app.add_option("--model", model_name)
@@ -61,6 +67,9 @@ int main(int argc, char** argv) {
       "--count-bn-bits{true}", count_bn_bits,
       "ActNN at L3: the per-layer budget also counts the codes of the batch norms that copy a conv's bits, so "
       "every stored code averages --cabits (default false: ActNN's budget over conv / linear inputs; docs/actnn.md)");
+  app.add_flag("--against-float", against_float,
+               "with --scheme: alternate its steps with a float model's (same config) and print both medians and their "
+               "ratio (RATIO line)");
   CLI11_PARSE(app, argc, argv);
   try {
     set_num_threads(threads);
@@ -90,16 +99,15 @@ int main(int argc, char** argv) {
         rc.linear = quant::actnn::probed_linear_factory(policy);
       }
     }
-    std::shared_ptr<nn::Module> model;
-    if (scheme == "float") {
-      model = nn::resnet_by_name(model_name, rc);
-    } else {
+    auto build = [&](const std::string& sch) -> std::shared_ptr<nn::Module> {
+      if (sch == "float") return nn::resnet_by_name(model_name, rc);
       MINIDL_CHECK(!imagenet, "train_step: --scheme applies to the CIFAR ResNets");
-      quant::QuantConfig qc = quant::QuantConfig::from_scheme(scheme, bits, bits);
+      quant::QuantConfig qc = quant::QuantConfig::from_scheme(sch, bits, bits);
       qc.num_classes = rc.num_classes;
       qc.shortcut = rc.shortcut;
-      model = quant::make_quant_resnet_cifar(std::stoll(model_name.substr(6)), qc);
-    }
+      return quant::make_quant_resnet_cifar(std::stoll(model_name.substr(6)), qc);
+    };
+    std::shared_ptr<nn::Module> model = build(scheme);
     const Device dev = device == "cuda" ? Device::cuda(0) : kCPU;
     MINIDL_CHECK(dev.is_cpu() || cuda_device_count() > 0, "--device cuda: no usable GPU (", cuda_device_status(), ")");
     model->to(dev);
@@ -133,6 +141,50 @@ int main(int argc, char** argv) {
         (*model)(x);
       }
     };
+    if (against_float) {
+      MINIDL_CHECK(scheme != "float" && mode == "train" && !packer && dev.is_cpu() && !profile,
+                   "train_step: --against-float needs a quantized --scheme, --mode train, the cpu, no --actnn-level "
+                   "and no --profile");
+      manual_seed(0);
+      std::shared_ptr<nn::Module> ref = build("float");
+      optim::SGD ref_opt(ref->parameters(), so);
+      auto timed = [&](nn::Module& m, optim::SGD& o) {
+        const auto t0 = std::chrono::steady_clock::now();
+        m.train();
+        Tensor loss = cross_entropy(m(x), y);
+        o.zero_grad();
+        loss.backward();
+        o.step();
+        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      };
+      for (int i = 0; i < warmup; ++i) (void)timed(*ref, ref_opt), (void)timed(*model, opt);
+      std::vector<double> tf, tq, pair;
+      for (int i = 0; i < steps; ++i) {
+        double f = 0, q = 0;
+        if (i % 2 == 0) {
+          f = timed(*ref, ref_opt);
+          q = timed(*model, opt);
+        } else {
+          q = timed(*model, opt);
+          f = timed(*ref, ref_opt);
+        }
+        tf.push_back(f);
+        tq.push_back(q);
+        pair.push_back(q / f);
+      }
+      auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        const size_t n = v.size();
+        return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+      };
+      const double mf = median(tf), mq = median(tq);
+      std::printf(
+          "RATIO model=%s scheme=%s%d batch=%lld threads=%d steps=%d float_ms=%.2f ms=%.2f ratio=%.4f "
+          "pair_ratio=%.4f\n",
+          model_name.c_str(), scheme.c_str(), bits, static_cast<long long>(batch), threads, steps, mf, mq, mq / mf,
+          median(pair));
+      return 0;
+    }
     for (int i = 0; i < warmup; ++i) step();
     Allocator& alloc = allocator_for(kCPU);
     alloc.reset_peak();
