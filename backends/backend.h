@@ -165,14 +165,15 @@ class Backend {
   /// Its backward, from g = dL/dq: gq and galpha as the quantizer's backward from its input y
   /// (quantize_clip_backward_from_input or pact_backward_from_input, galpha times scale), then
   /// batch_norm_relu_backward(gx, gweight, gbias, gq, y, x, ...). gx may be g itself. y undefined: recomputed from
-  /// x, y_scale and y_shift (after the fused forward above; backends without that forward need y). The base class
-  /// runs the two primitives; the cpu backend interleaves them block by block.
+  /// x, y_scale and y_shift (after the fused forward above; backends without that forward need y). codes (when
+  /// defined): the forward's codes of q, which a backend may read in place of the quantizer's level search (the same
+  /// results). The base class runs the two primitives; the cpu backend interleaves them block by block.
   virtual void batch_norm_relu_quantize_backward(Tensor& gx, Tensor& gweight, Tensor& gbias, Tensor& galpha,
                                                  const Tensor& g, const Tensor& y, const Tensor& x,
                                                  const Tensor& save_mean, const Tensor& save_invstd,
                                                  const Tensor& weight, double eps, const ActQuantizer& quantizer,
                                                  double scale, const Tensor& y_scale, const Tensor& y_shift,
-                                                 OpStatePtr& state);
+                                                 const Tensor& codes, OpStatePtr& state);
 
   // ---- pooling over (N,C,H,W) ----
   /// indices (i64, same shape as y): flat h*W+w position of the max inside the input plane.
@@ -226,6 +227,16 @@ class Backend {
   virtual void quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& x,
                                                  const Tensor& alpha, const Tensor& levels, double steps, double lo,
                                                  double hi, double scale);
+  /// quantize_clip_backward_from_input for a level set, with the forward's codes of x (quantize_clip_forward_coded's:
+  /// each element's level index; u8, x's sizes and layout) standing in for the level search: the same gx and galpha
+  /// bit for bit. Returns false, doing nothing, when this backend has no such pass for these operands (the base
+  /// class: never); the caller then runs quantize_clip_backward_from_input.
+  virtual bool quantize_clip_backward_from_codes(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& x,
+                                                 const Tensor& codes, const Tensor& alpha, const Tensor& levels,
+                                                 double lo, double hi, double scale) {
+    (void)gx, (void)galpha, (void)gy, (void)x, (void)codes, (void)alpha, (void)levels, (void)lo, (void)hi, (void)scale;
+    return false;
+  }
   /// The signed weight quantizer's forward (spec/quant.md sections 1.5, 1.6) in one pass, a = alpha (one element,
   /// w's dtype): x = w / a, c = min(max(x, -1), 1), q = s * levels[k] with s = sign(c) (0 for 0, -0 and NaN) and k
   /// = the number of midpoints below |c| (levels: the sorted magnitudes), or with levels undefined q =

@@ -32,7 +32,8 @@ void Backend::batch_norm_relu_quantize_backward(Tensor& gx, Tensor& gweight, Ten
                                                 const Tensor& g, const Tensor& y, const Tensor& x,
                                                 const Tensor& save_mean, const Tensor& save_invstd,
                                                 const Tensor& weight, double eps, const ActQuantizer& quantizer,
-                                                double scale, const Tensor&, const Tensor&, OpStatePtr& state) {
+                                                double scale, const Tensor&, const Tensor&, const Tensor&,
+                                                OpStatePtr& state) {
   MINIDL_CHECK(g.defined() && y.defined() && g.sizes() == y.sizes(), "batch_norm_relu_quantize_backward (backend ",
                name(), "): g ", g.defined() ? shape_str(g.sizes()) : "undefined", " and y ",
                y.defined() ? shape_str(y.sizes()) : "undefined (this backend cannot recompute it)",

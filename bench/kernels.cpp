@@ -164,7 +164,8 @@ void BM_Actnn(benchmark::State& state, int mode) {
 }
 
 // The activation quantizer on a ResNet-20 stage-1 activation (128x16x32x32, channels-last) with 16 APoT-like
-// levels: 0 forward (out only, as the cpu backend runs it without hooks), 1 the backward from the saved input.
+// levels: 0 forward (out only, as the cpu backend runs it without hooks), 1 the backward from the saved input, 2
+// the same with the forward's codes in place of the level search.
 void BM_QuantClip(benchmark::State& state, int mode) {
   Tensor x = activation({128, 16, 32, 32}, true), out = activation_out(x.sizes(), true);
   Tensor gy = activation(x.sizes(), true), gx = activation_out(x.sizes(), true);
@@ -174,9 +175,18 @@ void BM_QuantClip(benchmark::State& state, int mode) {
   for (int i = 0; i < 16; ++i) levels.data<float>()[i] = lv[static_cast<size_t>(i)] / 48.0f;
   Tensor no_mask, no_coef;
   Backend& b = backend_for(x);
+  Tensor codes = empty(x.sizes(), TensorOptions().dtype(DType::u8), MemoryFormat::ChannelsLast);
+  if (mode == 2 && !b.quantize_clip_forward_coded(out, codes, x, alpha, levels, 0.0, 0.0, 1.0)) {
+    state.SkipWithError("no codes");
+    return;
+  }
   for (auto _ : state) {
     if (mode == 0) b.quantize_clip_forward(out, no_mask, no_coef, x, alpha, levels, 0.0, 0.0, 1.0);
     if (mode == 1) b.quantize_clip_backward_from_input(gx, galpha, gy, x, alpha, levels, 0.0, 0.0, 1.0, 1.0);
+    if (mode == 2 && !b.quantize_clip_backward_from_codes(gx, galpha, gy, x, codes, alpha, levels, 0.0, 1.0, 1.0)) {
+      state.SkipWithError("no backward from codes on this host");
+      return;
+    }
   }
   state.counters["Gelem/s"] = benchmark::Counter(
       static_cast<double>(x.numel()), benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
@@ -185,7 +195,8 @@ void BM_QuantClip(benchmark::State& state, int mode) {
 // Batch norm + ReLU + the activation quantizer on a stage-1 activation (128x16x32x32, channels-last, 16 APoT-like
 // levels), forward and backward: 0 the primitives of the two ops (batch_norm_relu_forward_training and
 // quantize_clip_forward_coded, keeping y; quantize_clip_backward_from_input, then batch_norm_relu_backward), 1 the
-// fused pair (batch_norm_relu_quantize_forward_training, y recomputed by batch_norm_relu_quantize_backward). Before
+// fused pair (batch_norm_relu_quantize_forward_training, y recomputed by batch_norm_relu_quantize_backward), 2 the
+// fused pair with the forward's codes read in backward in place of the level search. Before
 // each iteration a 64 MiB buffer is rewritten (not timed), so the operands start in memory as in a training step.
 void BM_BnReluQuant(benchmark::State& state, int mode) {
   Tensor x = activation({128, 16, 32, 32}, true), g = activation(x.sizes(), true);
@@ -220,8 +231,9 @@ void BM_BnReluQuant(benchmark::State& state, int mode) {
         state.SkipWithError("no fused batch norm + ReLU + quantizer on this host");
         return;
       }
+      // mode 2: the backward reads the forward's codes in place of the level search
       b.batch_norm_relu_quantize_backward(gx, gw, gb, galpha, g, Tensor(), x, mean, invstd, w, 1e-5, quantizer, 1.0, ya,
-                                          yb, st);
+                                          yb, mode == 2 ? c : Tensor(), st);
     }
   }
 }
@@ -416,8 +428,10 @@ BENCHMARK_CAPTURE(BM_Actnn, pack_mask, 2)->Arg(1)->Unit(benchmark::kMillisecond)
 BENCHMARK_CAPTURE(BM_Actnn, unpack_mask, 3)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_QuantClip, forward, 0)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_QuantClip, backward_from_input, 1)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_QuantClip, backward_from_codes, 2)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_BnReluQuant, two_ops, 0)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_BnReluQuant, fused, 1)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_BnReluQuant, fused_codes, 2)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Codebook, encode, 0)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Codebook, decode, 1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MaxPool)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);

@@ -3,7 +3,8 @@
 // path then keeps negative codes, as the reference), dL/dX = g * 1[x <= 1]. out = alpha * q with
 // q = P_L(c) or round(c * s) / s. dL/dalpha = sum g * (1[x > 1] + (q - x) * mask).
 // One fused backend pass each way (Backend::quantize_clip_forward / _backward_from_input); forward saves X (kept
-// by the op before anyway) and backward derives the mask and coefficient; under saved-tensor hooks (ActNN) it
+// by the op before anyway) and backward derives the mask and coefficient (from the forward's codes, when it wrote
+// them for a level set: _backward_from_codes, no level search); under saved-tensor hooks (ActNN) it
 // saves the u8 mask and the per-element alpha coefficient instead (quantize_clip_backward).
 #include <limits>
 
@@ -45,13 +46,15 @@ struct ActQuantFn : autograd::Function<ActQuantFn> {
       mask = empty(X.sizes(), TensorOptions().dtype(DType::u8).device(X.device()), fmt);
       coef = new_like(X.sizes(), X, fmt);
     }
+    Tensor codes;
     if (coded != nullptr && !mask.defined() && !autograd::SavedTensorHooksGuard::active() && X.device().is_cpu()) {
       // the codes of out in the same pass (their code book lists alpha times each level / grid point)
-      Tensor codes = empty(X.sizes(), TensorOptions().dtype(DType::u8).device(X.device()), fmt);
+      codes = empty(X.sizes(), TensorOptions().dtype(DType::u8).device(X.device()), fmt);
       *coded = {};
-      if (backend_for(X).quantize_clip_forward_coded(out, codes, X, a, levels, ls.steps, lo, 1.0)) {
+      if (backend_for(X).quantize_clip_forward_coded(out, codes, X, a, levels, ls.steps, lo, 1.0))
         *coded = CodedTensor{codes, quantize_clip_codebook(a, levels, ls.steps)};
-      }
+      else
+        codes = Tensor();
     } else {
       if (coded != nullptr) *coded = {};
       backend_for(X).quantize_clip_forward(out, mask, coef, X, a, levels, ls.steps, lo, 1.0);
@@ -60,6 +63,9 @@ struct ActQuantFn : autograd::Function<ActQuantFn> {
       ctx.save(X, autograd::SaveKind::Activation);
       ctx.save(a, autograd::SaveKind::Parameter);
       ctx.save(levels, autograd::SaveKind::Parameter);
+      // a level set's codes are its level indices: backward reads them instead of searching the levels again (the
+      // same tensor the conv after this op saves, so no memory more)
+      ctx.save(levels.defined() ? codes : Tensor(), autograd::SaveKind::Index);
       ctx.data["steps"] = static_cast<double>(ls.steps);
       ctx.data["lo"] = lo;
     } else if (ctx.recording()) {
@@ -86,9 +92,13 @@ struct ActQuantFn : autograd::Function<ActQuantFn> {
       gx = reuse_or_new(g[0], g[0].sizes(), g[0], fmt);
     }
     if (ctx.needs_input_grad(1)) ga = new_like(ctx.get<Shape>("alpha_shape"), g[0]);
-    if (gx.defined() || ga.defined())
-      backend_for(g[0]).quantize_clip_backward_from_input(gx, ga, g[0], X, a, levels, ctx.get<double>("steps"),
-                                                          ctx.get<double>("lo"), 1.0, scale);
+    const Tensor codes = ctx.saved(3);
+    Backend& be = backend_for(g[0]);
+    if ((gx.defined() || ga.defined()) &&
+        !(codes.defined() &&
+          be.quantize_clip_backward_from_codes(gx, ga, g[0], X, codes, a, levels, ctx.get<double>("lo"), 1.0, scale)))
+      be.quantize_clip_backward_from_input(gx, ga, g[0], X, a, levels, ctx.get<double>("steps"), ctx.get<double>("lo"),
+                                           1.0, scale);
     return {gx, ga};
   }
 };

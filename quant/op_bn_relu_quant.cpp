@@ -97,6 +97,9 @@ struct BnReluQuantFn : autograd::Function<BnReluQuantFn> {
     ctx.save(quantizer.levels, autograd::SaveKind::Parameter);
     ctx.save(y_scale, autograd::SaveKind::Statistic);
     ctx.save(y_shift, autograd::SaveKind::Statistic);
+    // a level set's codes are its level indices: backward reads them instead of searching the levels again (the
+    // same tensor the conv after this op saves, so no memory more)
+    ctx.save(quantizer.levels.defined() ? codes : Tensor(), autograd::SaveKind::Index);
     ctx.data["eps"] = eps;
     ctx.data["steps"] = quantizer.steps;
     ctx.data["lo"] = quantizer.lo;
@@ -118,7 +121,7 @@ struct BnReluQuantFn : autograd::Function<BnReluQuantFn> {
     quantizer.lo = ctx.get<double>("lo");
     quantizer.hi = 1.0;
     quantizer.pact_k = ctx.get<double>("pact_k");
-    const Tensor y_scale = ctx.saved(7), y_shift = ctx.saved(8);
+    const Tensor y_scale = ctx.saved(7), y_shift = ctx.saved(8), codes = ctx.saved(9);
     Tensor gx, gw, gb, ga;
     // gx over the incoming gradient when this backward owns it alone (both kernels read an element before
     // writing it), as the two ops did
@@ -129,7 +132,7 @@ struct BnReluQuantFn : autograd::Function<BnReluQuantFn> {
     if (ctx.needs_input_grad(3)) ga = new_like(ctx.get<Shape>("alpha_shape"), grads[0]);
     backend_for(grads[0]).batch_norm_relu_quantize_backward(
         gx, gw, gb, ga, grads[0], y, x, mean, invstd, weight, ctx.get<double>("eps"), quantizer,
-        ctx.get<double>("grad_scale"), y_scale, y_shift, ctx.op_state);
+        ctx.get<double>("grad_scale"), y_scale, y_shift, codes, ctx.op_state);
     return {gx, gw, gb, ga};
   }
 };

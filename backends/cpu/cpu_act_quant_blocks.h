@@ -33,6 +33,13 @@ class ActQuantBlockKernels {
   /// gx[0, n) = gy[0, n) * the straight-through mask of y[0, n) (gx may be gy), returning the alpha sum's partial
   /// of these elements; n <= kChunk, and [0, n) must be one whole chunk of the primitive (or its last, shorter one).
   virtual double backward(float* gx, const float* gy, const float* y, int64_t n) const = 0;
+  /// backward() with the forward's codes of y[0, n) (forward()'s: for a level set each element's level index) in
+  /// place of the level search, where this quantizer reads them (level sets); the same results. The default ignores
+  /// the codes.
+  virtual double backward_coded(float* gx, const float* gy, const float* y, const uint8_t* codes, int64_t n) const {
+    (void)codes;
+    return backward(gx, gy, y, n);
+  }
   /// galpha (when defined) from the partials of chunks 0, 1, ... in order, times scale, as the primitive stores it.
   static void store(Tensor& galpha, const std::vector<double>& partial, double scale);
 };

@@ -71,7 +71,7 @@ class CpuBackend final : public Backend {
                                          const Tensor& y, const Tensor& x, const Tensor& save_mean,
                                          const Tensor& save_invstd, const Tensor& weight, double eps,
                                          const ActQuantizer& quantizer, double scale, const Tensor& y_scale,
-                                         const Tensor& y_shift, OpStatePtr& state) override;
+                                         const Tensor& y_shift, const Tensor& codes, OpStatePtr& state) override;
 
   void max_pool2d_forward(Tensor& y, Tensor& indices, const Tensor& x, const Pool2dParams& p) override;
   void max_pool2d_backward(Tensor& gx, const Tensor& gy, const Tensor& indices, const Pool2dParams& p) override;
@@ -93,6 +93,9 @@ class CpuBackend final : public Backend {
   void quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& x,
                                          const Tensor& alpha, const Tensor& levels, double steps, double lo, double hi,
                                          double scale) override;
+  bool quantize_clip_backward_from_codes(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& x,
+                                         const Tensor& codes, const Tensor& alpha, const Tensor& levels, double lo,
+                                         double hi, double scale) override;
   void quantize_clip_backward(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& mask, const Tensor& coef,
                               double scale) override;
   void pact_forward(Tensor& out, Tensor& mask, Tensor& coef, const Tensor& x, const Tensor& alpha, double k) override;

@@ -738,7 +738,7 @@ void CpuBackend::batch_norm_relu_quantize_backward(Tensor& gx, Tensor& gweight, 
                                                    const Tensor& save_mean, const Tensor& save_invstd,
                                                    const Tensor& weight, double eps, const ActQuantizer& quantizer,
                                                    double scale, const Tensor& y_scale, const Tensor& y_shift,
-                                                   OpStatePtr& state) {
+                                                   const Tensor& codes, OpStatePtr& state) {
   using Kernels = cpu::ActQuantBlockKernels;
   const char* op = "batch_norm_relu_quantize_backward";
   std::unique_ptr<Kernels> k;
@@ -752,7 +752,7 @@ void CpuBackend::batch_norm_relu_quantize_backward(Tensor& gx, Tensor& gweight, 
         " (backend cpu): without y (recomputed from x) the operands must be the fused forward's: channels-last "
         "float32, C a multiple of 16, a quantizer with a block kernel on this host");
     Backend::batch_norm_relu_quantize_backward(gx, gweight, gbias, galpha, g, y, x, save_mean, save_invstd, weight, eps,
-                                               quantizer, scale, y_scale, y_shift, state);
+                                               quantizer, scale, y_scale, y_shift, codes, state);
     return;
   }
   const int64_t n = g.numel(), C = x.size(1);
@@ -770,6 +770,11 @@ void CpuBackend::batch_norm_relu_quantize_backward(Tensor& gx, Tensor& gweight, 
   const float* gp = g.data<float>();
   const float* xp = x.data<float>();
   const float* yp = y.defined() ? y.data<float>() : nullptr;
+  // the forward's codes of q (its level indices), read in place of the level search where they lie as x does
+  const uint8_t* cp = codes.defined() && codes.dtype() == DType::u8 && codes.sizes() == x.sizes() &&
+                              codes.device().is_cpu() && cpu::is_nhwc(codes)
+                          ? codes.data<uint8_t>()
+                          : nullptr;
   // run by the batch norm's reduction pass on each block of rows, just before it sums the block's gq
   const auto pre = [&](int64_t r0, int64_t r1) {
     const int64_t b0 = r0 * C, len = (r1 - r0) * C;
@@ -781,7 +786,9 @@ void CpuBackend::batch_norm_relu_quantize_backward(Tensor& gx, Tensor& gweight, 
     }
     for (int64_t i = 0; i < len; i += Kernels::kChunk) {
       const int64_t m = std::min(len - i, Kernels::kChunk);
-      partial[static_cast<size_t>((b0 + i) / Kernels::kChunk)] = k->backward(gq + b0 + i, gp + b0 + i, yb + i, m);
+      partial[static_cast<size_t>((b0 + i) / Kernels::kChunk)] =
+          cp != nullptr ? k->backward_coded(gq + b0 + i, gp + b0 + i, yb + i, cp + b0 + i, m)
+                        : k->backward(gq + b0 + i, gp + b0 + i, yb + i, m);
     }
     float* gblock = gq + b0;
 #pragma omp simd

@@ -47,6 +47,9 @@ struct FwdArgs {
   // 16 outputs (LevelThresholds); null otherwise
   const T* thr = nullptr;
   const T* thr_out = nullptr;
+  // float32 level sets, backward: the forward's codes of x (each element's level index), which the backward kernels
+  // then read instead of searching the midpoints; null: search
+  const uint8_t* level_codes = nullptr;
 };
 
 // Elements [b, e) of the forward. Always inlined so each target variant below gets its own vector code. Each
@@ -204,6 +207,8 @@ using LevelsKernel = void (*)(float*, uint8_t*, float*, uint8_t*, const float*, 
                               const float*, const float*, size_t);
 using LevelsBackwardKernel = void (*)(float*, double*, const float*, const float*, int64_t, float, float, float,
                                       const float*, const float*, size_t);
+using LevelsCodesBackwardKernel = void (*)(float*, double*, const float*, const float*, const uint8_t*, int64_t, float,
+                                           float, float, const float*, size_t);
 using GridKernel = bool (*)(float*, uint8_t*, float*, uint8_t*, const float*, int64_t, float, float, float, float);
 using GridBackwardKernel = void (*)(float*, double*, const float*, const float*, int64_t, float, float, float, float);
 
@@ -232,6 +237,10 @@ bool levels_thr_fwd_avx2(const FwdArgs<float>& A, int64_t b, int64_t n) {
 template <LevelsBackwardKernel K>
 void levels_bwd(const FwdArgs<float>& F, float* gx, double* lane, const float* gy, int64_t b, int64_t n) {
   K(at(gx, b), lane, gy + b, F.x + b, n, F.a, F.lo, F.hi, F.lv, F.mid, F.nm);
+}
+template <LevelsCodesBackwardKernel K>
+void levels_codes_bwd(const FwdArgs<float>& F, float* gx, double* lane, const float* gy, int64_t b, int64_t n) {
+  K(at(gx, b), lane, gy + b, F.x + b, F.level_codes + b, n, F.a, F.lo, F.hi, F.lv, F.nm);
 }
 template <GridBackwardKernel K>
 void grid_bwd(const FwdArgs<float>& F, float* gx, double* lane, const float* gy, int64_t b, int64_t n) {
@@ -551,6 +560,10 @@ void backward_chunks(Tensor& galpha, int64_t n, int64_t work_per_element, double
 template <typename T>
 using FusedBwd = double (*)(const FwdArgs<T>&, T*, const T*, int64_t, int64_t);
 FusedBwd<float> pick_fused_bwd(const FwdArgs<float>& F) {
+  if (have_avx2() && levels_kernel_fits(F) && F.level_codes != nullptr) {
+    return have_avx512() ? bwd_vec_chunk<16, levels_codes_bwd<cpu::quant_clip_levels_backward_codes_avx512>>
+                         : bwd_vec_chunk<8, levels_codes_bwd<cpu::quant_clip_levels_backward_codes_avx2>>;
+  }
   if (have_avx2() && levels_kernel_fits(F)) {
     return have_avx512() ? bwd_vec_chunk<16, levels_bwd<cpu::quant_clip_levels_backward_avx512>>
                          : bwd_vec_chunk<8, levels_bwd<cpu::quant_clip_levels_backward_avx2>>;
@@ -711,10 +724,13 @@ void CpuBackend::quantize_clip_backward(Tensor& gx, Tensor& galpha, const Tensor
   });
 }
 
-void CpuBackend::quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& x,
-                                                   const Tensor& alpha, const Tensor& levels, double steps, double lo,
-                                                   double hi, double scale) {
-  const char* op = "quantize_clip_backward_from_input";
+namespace {
+
+// quantize_clip_backward_from_input, reading the forward's level codes (dense u8 in x's layout) instead of searching
+// the level set when codes is defined.
+void clip_backward_from_input(const char* op, Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& x,
+                              const Tensor& codes, const Tensor& alpha, const Tensor& levels, double steps, double lo,
+                              double hi, double scale) {
   check_from_input_grads(op, gx, galpha, gy, x);
   check_clip_args(op, x, alpha, levels, steps, lo, hi);
   if (!gx.defined() && !galpha.defined()) return;
@@ -726,18 +742,19 @@ void CpuBackend::quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, c
     const Tensor g = in_layout_of(gy, base);
     const Tensor gxw = work_output(gx, base);
     const Tensor ac = cpu::contiguous_input(alpha);
-    const FwdArgs<T> F{nullptr,
-                       nullptr,
-                       nullptr,
-                       nullptr,
-                       base.data<T>(),
-                       ac.data<T>()[0],
-                       static_cast<T>(lo),
-                       static_cast<T>(hi),
-                       static_cast<T>(steps),
-                       levels.defined() ? t.lv.data() : nullptr,
-                       t.mid.data(),
-                       t.mid.size()};
+    FwdArgs<T> F{nullptr,
+                 nullptr,
+                 nullptr,
+                 nullptr,
+                 base.data<T>(),
+                 ac.data<T>()[0],
+                 static_cast<T>(lo),
+                 static_cast<T>(hi),
+                 static_cast<T>(steps),
+                 levels.defined() ? t.lv.data() : nullptr,
+                 t.mid.data(),
+                 t.mid.size()};
+    if (codes.defined()) F.level_codes = codes.data<uint8_t>();
     T* gxp = gxw.defined() ? gxw.data<T>() : nullptr;
     const T* gp = g.data<T>();
     const int64_t n = gy.numel();
@@ -751,6 +768,33 @@ void CpuBackend::quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, c
     });
     finish_output(gx, gxw);
   });
+}
+
+}  // namespace
+
+void CpuBackend::quantize_clip_backward_from_input(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& x,
+                                                   const Tensor& alpha, const Tensor& levels, double steps, double lo,
+                                                   double hi, double scale) {
+  clip_backward_from_input("quantize_clip_backward_from_input", gx, galpha, gy, x, Tensor(), alpha, levels, steps, lo,
+                           hi, scale);
+}
+
+bool CpuBackend::quantize_clip_backward_from_codes(Tensor& gx, Tensor& galpha, const Tensor& gy, const Tensor& x,
+                                                   const Tensor& codes, const Tensor& alpha, const Tensor& levels,
+                                                   double lo, double hi, double scale) {
+  // the vector kernels' operands only: float32 level sets they cover, codes dense in x's (dense) layout
+  if (x.dtype() != DType::f32 || !x.device().is_cpu() || !dense(x) || !levels.defined() || !codes.defined() ||
+      codes.dtype() != DType::u8 || !codes.device().is_cpu() || !same_layout(codes, x) || !have_avx2())
+    return false;
+  FwdArgs<float> probe{};
+  const LevelTable<float> t = level_table<float>("quantize_clip_backward_from_codes", levels);
+  probe.lv = t.lv.data();
+  probe.mid = t.mid.data();
+  probe.nm = t.mid.size();
+  if (!levels_kernel_fits(probe)) return false;
+  clip_backward_from_input("quantize_clip_backward_from_codes", gx, galpha, gy, x, codes, alpha, levels, 1.0, lo, hi,
+                           scale);
+  return true;
 }
 
 namespace {
@@ -864,6 +908,12 @@ class ClipBlockKernels final : public ActQuantBlockKernels {
     if (use == For::Forward) use_thresholds(Ffwd_, th_);
     fwd_ = pick_fwd(Ffwd_);
     bwd_ = pick_fused_bwd(F_);
+    if (has_levels) {
+      FwdArgs<float> Fc = F_;
+      const uint8_t any = 0;
+      Fc.level_codes = &any;  // only asks for the codes kernel; backward_coded passes the real codes
+      bwd_codes_ = pick_fused_bwd(Fc);
+    }
   }
   bool usable() const { return bwd_ != nullptr; }
   bool forward(float* q, uint8_t* codes, const float* y, int64_t n) const override {
@@ -878,6 +928,13 @@ class ClipBlockKernels final : public ActQuantBlockKernels {
     A.x = y;
     return bwd_(A, gx, gy, 0, n);
   }
+  double backward_coded(float* gx, const float* gy, const float* y, const uint8_t* codes, int64_t n) const override {
+    if (bwd_codes_ == nullptr || codes == nullptr) return backward(gx, gy, y, n);
+    FwdArgs<float> A = F_;
+    A.x = y;
+    A.level_codes = codes;
+    return bwd_codes_(A, gx, gy, 0, n);
+  }
 
  private:
   LevelTable<float> table_;  // F_ points into it
@@ -886,6 +943,7 @@ class ClipBlockKernels final : public ActQuantBlockKernels {
   FwdArgs<float> Ffwd_{};    // the forward's: F_, plus th_ when used
   FwdFn<float> fwd_ = nullptr;
   FusedBwd<float> bwd_ = nullptr;
+  FusedBwd<float> bwd_codes_ = nullptr;  // the same from the forward's codes (level sets)
 };
 
 // PACT's kernels (pact_range / pact_bwd_range at the widest level allowed) on a block: any float32 alpha.

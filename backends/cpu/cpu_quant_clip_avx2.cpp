@@ -46,9 +46,10 @@ struct Levels {
   __m256 lv_lo, lv_hi;
   __m256 midv[kQuantClipAvx2MaxLevels - 1];
   size_t nm;
-  MINIDL_AVX2_ONLY Levels(const float* lv, const float* mid, size_t nmid) : nm(nmid) {
+  // mid null: the table alone, for pick() (no count: operator() is not for such a set)
+  MINIDL_AVX2_ONLY Levels(const float* lv, const float* mid, size_t nmid) : nm(mid == nullptr ? 0 : nmid) {
     alignas(32) float table[16] = {};
-    for (size_t k = 0; k <= nm; ++k) table[k] = lv[k];
+    for (size_t k = 0; k <= nmid; ++k) table[k] = lv[k];
     lv_lo = _mm256_load_ps(table);
     lv_hi = _mm256_load_ps(table + 8);
     for (size_t j = 0; j < nm; ++j) midv[j] = _mm256_set1_ps(mid[j]);
@@ -56,6 +57,10 @@ struct Levels {
   MINIDL_AVX2_ONLY __m256 operator()(__m256 c, __m256i& k) const {
     k = _mm256_setzero_si256();
     for (size_t j = 0; j < nm; ++j) k = _mm256_sub_epi32(k, _mm256_castps_si256(_mm256_cmp_ps(midv[j], c, _CMP_LT_OQ)));
+    return pick(k);
+  }
+  // q = table[k] for level indices k (0 .. 15)
+  MINIDL_AVX2_ONLY __m256 pick(__m256i k) const {
     const __m256 q_lo = _mm256_permutevar8x32_ps(lv_lo, k), q_hi = _mm256_permutevar8x32_ps(lv_hi, k);
     return _mm256_blendv_ps(q_lo, q_hi, _mm256_castsi256_ps(_mm256_cmpgt_epi32(k, _mm256_set1_epi32(7))));
   }
@@ -148,6 +153,22 @@ MINIDL_AVX2_ONLY void quant_clip_levels_backward_avx2(float* gx, double* lane, c
     __m256i k;
     clip(x + i, v, c);
     backward_step(gx == nullptr ? nullptr : gx + i, gy + i, v, c, levels(c, k), acc);
+  }
+  _mm256_storeu_pd(lane, acc.lo);
+  _mm256_storeu_pd(lane + 4, acc.hi);
+}
+
+MINIDL_AVX2_ONLY void quant_clip_levels_backward_codes_avx2(float* gx, double* lane, const float* gy, const float* x,
+                                                            const uint8_t* codes, int64_t n, float a, float lo,
+                                                            float hi, const float* lv, size_t nm) {
+  const Clip clip(a, lo, hi);
+  const Levels levels(lv, nullptr, nm);  // the table only: the codes are the indices
+  SumLanes acc{_mm256_loadu_pd(lane), _mm256_loadu_pd(lane + 4)};
+  for (int64_t i = 0; i < n; i += 8) {
+    __m256 v, c;
+    clip(x + i, v, c);
+    const __m256i k = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + i)));
+    backward_step(gx == nullptr ? nullptr : gx + i, gy + i, v, c, levels.pick(k), acc);
   }
   _mm256_storeu_pd(lane, acc.lo);
   _mm256_storeu_pd(lane + 4, acc.hi);

@@ -39,6 +39,13 @@ void quant_clip_levels_backward_avx2(float* gx, double* lane, const float* gy, c
 bool quant_clip_grid_avx2(float* out, uint8_t* mask, float* coef, uint8_t* codes, const float* x, int64_t n, float a,
                           float lo, float hi, float steps);
 
+/// quant_clip_levels_backward_avx2 with the forward's codes (each element's level index, as the levels kernels give
+/// it) in place of the midpoint count: the same gx and lanes, bit for bit, for codes that came from this x. nm: the
+/// set's midpoints (levels - 1); n a multiple of 8.
+void quant_clip_levels_backward_codes_avx2(float* gx, double* lane, const float* gy, const float* x,
+                                           const uint8_t* codes, int64_t n, float a, float lo, float hi,
+                                           const float* lv, size_t nm);
+
 /// Its backward from the input, as quant_clip_levels_backward_avx2.
 void quant_clip_grid_backward_avx2(float* gx, double* lane, const float* gy, const float* x, int64_t n, float a,
                                    float lo, float hi, float steps);

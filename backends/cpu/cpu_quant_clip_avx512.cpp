@@ -40,11 +40,13 @@ struct Clip {
 // everywhere: k = 0. q = the level k.
 struct Levels {
   __m512 lvv, midv;
+  // mid null: the table alone (midv all +inf: operator() is not for such a set)
   MINIDL_AVX512 Levels(const float* lv, const float* mid, size_t nm) {
     alignas(64) float table[16] = {};
     alignas(64) float mids[16];
     for (size_t k = 0; k <= nm; ++k) table[k] = lv[k];
-    for (size_t j = 0; j < 16; ++j) mids[j] = j < nm ? mid[j] : std::numeric_limits<float>::infinity();
+    for (size_t j = 0; j < 16; ++j)
+      mids[j] = j < nm && mid != nullptr ? mid[j] : std::numeric_limits<float>::infinity();
     lvv = _mm512_load_ps(table);
     midv = _mm512_load_ps(mids);
   }
@@ -135,6 +137,21 @@ MINIDL_AVX512 void quant_clip_levels_backward_avx512(float* gx, double* lane, co
     __m512i k;
     clip(x + i, v, c);
     backward_step(gx == nullptr ? nullptr : gx + i, gy + i, v, c, levels(c, k), acc);
+  }
+  _mm512_storeu_pd(lane, acc);
+}
+
+MINIDL_AVX512 void quant_clip_levels_backward_codes_avx512(float* gx, double* lane, const float* gy, const float* x,
+                                                           const uint8_t* codes, int64_t n, float a, float lo, float hi,
+                                                           const float* lv, size_t nm) {
+  const Clip clip(a, lo, hi);
+  const Levels levels(lv, nullptr, nm);  // the table only: the codes are the indices
+  __m512d acc = _mm512_loadu_pd(lane);
+  for (int64_t i = 0; i < n; i += 16) {
+    __m512 v, c;
+    clip(x + i, v, c);
+    const __m512i k = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + i)));
+    backward_step(gx == nullptr ? nullptr : gx + i, gy + i, v, c, _mm512_permutexvar_ps(k, levels.lvv), acc);
   }
   _mm512_storeu_pd(lane, acc);
 }

@@ -29,6 +29,13 @@ void quant_clip_levels_by_thresholds_avx512(float* out, uint8_t* codes, const fl
 void quant_clip_levels_backward_avx512(float* gx, double* lane, const float* gy, const float* x, int64_t n, float a,
                                        float lo, float hi, const float* lv, const float* mid, size_t nm);
 
+/// quant_clip_levels_backward_avx512 with the forward's codes (each element's level index) in place of the search:
+/// the same gx and lanes, bit for bit, for codes that came from this x; nm: the set's midpoints (levels - 1); n a
+/// multiple of 16.
+void quant_clip_levels_backward_codes_avx512(float* gx, double* lane, const float* gy, const float* x,
+                                             const uint8_t* codes, int64_t n, float a, float lo, float hi,
+                                             const float* lv, size_t nm);
+
 /// The uniform grid (no level set: q = nearbyint(c * steps) / steps), n a multiple of 16: out, mask and coef as
 /// quant_clip_levels_avx512; codes (when not null) = 1 + nearbyint(c * steps) for grid points 0..steps, 0 for -0
 /// (quantize_clip_codebook's order). Returns false when an element has no code (NaN, or outside the grid).

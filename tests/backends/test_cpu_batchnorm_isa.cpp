@@ -289,20 +289,24 @@ TEST_CASE("cpu ISA: batch norm + ReLU + quantizer in one op equals its primitive
             else
               be.quantize_clip_backward_from_input(gq, ga2, g, y, alpha, Q.levels, Q.steps, Q.lo, Q.hi, scale);
             be.batch_norm_relu_backward(gx2, gw2, gb2, gq, y, x, mean2, invstd2, w, eps, state);
+            // without the forward's codes, and (where it wrote them) with them in place of the level search
             const auto check_backward = [&](const Tensor& saved_y, const Tensor& mean, const Tensor& invstd,
                                             const Tensor& ya, const Tensor& yb) {
-              Tensor gx1 = like(), gw1 = empty({C}), gb1 = empty({C}), ga1 = empty({});
-              be.batch_norm_relu_quantize_backward(gx1, gw1, gb1, ga1, g, saved_y, x, mean, invstd, w, eps, Q, scale,
-                                                   ya, yb, state);
-              CHECK(same_bits(gx1, gx2));
-              CHECK(same_bits(gw1, gw2));
-              CHECK(same_bits(gb1, gb2));
-              CHECK(same_bits(ga1, ga2));
-              Tensor over = cl ? nhwc(g) : g.clone(), gw3 = empty({C}), gb3 = empty({C}), ga3 = empty({});
-              be.batch_norm_relu_quantize_backward(over, gw3, gb3, ga3, over, saved_y, x, mean, invstd, w, eps, Q,
-                                                   scale, ya, yb, state);
-              CHECK(same_bits(over, gx2));
-              CHECK(same_bits(ga3, ga2));
+              for (const Tensor& codes : {none, coded2 ? codes2 : none}) {
+                INFO((codes.defined() ? "with the forward's codes" : "without codes"));
+                Tensor gx1 = like(), gw1 = empty({C}), gb1 = empty({C}), ga1 = empty({});
+                be.batch_norm_relu_quantize_backward(gx1, gw1, gb1, ga1, g, saved_y, x, mean, invstd, w, eps, Q, scale,
+                                                     ya, yb, codes, state);
+                CHECK(same_bits(gx1, gx2));
+                CHECK(same_bits(gw1, gw2));
+                CHECK(same_bits(gb1, gb2));
+                CHECK(same_bits(ga1, ga2));
+                Tensor over = cl ? nhwc(g) : g.clone(), gw3 = empty({C}), gb3 = empty({C}), ga3 = empty({});
+                be.batch_norm_relu_quantize_backward(over, gw3, gb3, ga3, over, saved_y, x, mean, invstd, w, eps, Q,
+                                                     scale, ya, yb, codes, state);
+                CHECK(same_bits(over, gx2));
+                CHECK(same_bits(ga3, ga2));
+              }
             };
             check_backward(y, mean2, invstd2, none, none);
             // the one-pass forward, then the backward from x
@@ -315,7 +319,7 @@ TEST_CASE("cpu ISA: batch norm + ReLU + quantizer in one op equals its primitive
               // nothing to recompute y from: a clear error, not a crash
               Tensor gx1 = like(), gw1 = empty({C}), gb1 = empty({C}), ga1 = empty({});
               CHECK_THROWS_AS(be.batch_norm_relu_quantize_backward(gx1, gw1, gb1, ga1, g, none, x, mean2, invstd2, w,
-                                                                   eps, Q, scale, ya, yb, state),
+                                                                   eps, Q, scale, ya, yb, none, state),
                               Error);
               continue;
             }

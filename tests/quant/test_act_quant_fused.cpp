@@ -365,6 +365,18 @@ TEST_CASE(
               if (gx_d.defined()) check_bits_equal(gx_d, gx_s, "gx");
               if (ga_d.defined()) check_bits_equal(ga_d, ga_s, "galpha");
               if (ga_d.defined() && !non_finite) CHECK(std::isfinite(ga_d.item<double>()));
+              // from the forward's codes (a level set: every element has one, NaN included: index 0) in place of
+              // the level search: the AVX2 / AVX-512 kernels take them, the baseline declines
+              Tensor out_c = empty({n}), codes = empty({n}, TensorOptions().dtype(DType::u8));
+              if (lv.defined() &&
+                  backend_by_name("cpu").quantize_clip_forward_coded(out_c, codes, x, a, lv, ls.steps, lo, 1.0)) {
+                Tensor gx_c = want != 2 ? empty({n}) : Tensor(), ga_c = want != 1 ? empty({}) : Tensor();
+                const bool took = backend_by_name("cpu").quantize_clip_backward_from_codes(gx_c, ga_c, gy, x, codes, a,
+                                                                                           lv, lo, 1.0, 0.5);
+                CHECK(took == (cap >= cpu::CpuIsa::Avx2));
+                if (took && gx_c.defined()) check_bits_equal(gx_c, gx_s, "gx from the codes");
+                if (took && ga_c.defined()) check_bits_equal(ga_c, ga_s, "galpha from the codes");
+              }
               if (want == 0) {
                 // gx written over gy itself (the op hands over a gradient it owns alone): the same bits, both paths
                 Tensor g_in = gy.clone(), ga_in = empty({});
