@@ -528,6 +528,22 @@ LevelTable<T> level_table(const char* op, const Tensor& levels) {
   return t;
 }
 
+// A quantizer's arguments over x (alpha a, the clip range, the grid's steps, t's levels when has_levels), no outputs
+// yet: a caller sets out / mask / coef / codes.
+template <typename T>
+FwdArgs<T> clip_args(const T* x, T a, double lo, double hi, double steps, const LevelTable<T>& t, bool has_levels) {
+  FwdArgs<T> A{};
+  A.x = x;
+  A.a = a;
+  A.lo = static_cast<T>(lo);
+  A.hi = static_cast<T>(hi);
+  A.steps = static_cast<T>(steps);
+  A.lv = has_levels ? t.lv.data() : nullptr;
+  A.mid = t.mid.data();
+  A.nm = t.mid.size();
+  return A;
+}
+
 // galpha = (sum of the chunk partials in order, rounded to T) * scale, when galpha is wanted.
 template <typename T>
 void store_galpha(Tensor& galpha, const std::vector<double>& partial, double scale) {
@@ -633,18 +649,11 @@ bool clip_forward(const char* op, Tensor& out, Tensor& mask, Tensor& coef, Tenso
     const Tensor m = work_output(mask, o), k = work_output(coef, o), cd = work_output(codes, o);
     const Tensor xc = in_layout_of(x, o);
     const Tensor ac = cpu::contiguous_input(alpha);
-    FwdArgs<T> A{o.data<T>(),
-                 m.defined() ? m.data<uint8_t>() : nullptr,
-                 k.defined() ? k.data<T>() : nullptr,
-                 cd.defined() ? cd.data<uint8_t>() : nullptr,
-                 xc.data<T>(),
-                 ac.data<T>()[0],
-                 static_cast<T>(lo),
-                 static_cast<T>(hi),
-                 static_cast<T>(steps),
-                 levels.defined() ? t.lv.data() : nullptr,
-                 t.mid.data(),
-                 t.mid.size()};
+    FwdArgs<T> A = clip_args(xc.data<T>(), ac.data<T>()[0], lo, hi, steps, t, levels.defined());
+    A.out = o.data<T>();
+    A.mask = m.defined() ? m.data<uint8_t>() : nullptr;
+    A.coef = k.defined() ? k.data<T>() : nullptr;
+    A.codes = cd.defined() ? cd.data<uint8_t>() : nullptr;
     const int64_t n = x.numel();
     const int64_t nblocks = (n + kBlock - 1) / kBlock;
     LevelThresholds th;
@@ -742,18 +751,7 @@ void clip_backward_from_input(const char* op, Tensor& gx, Tensor& galpha, const 
     const Tensor g = in_layout_of(gy, base);
     const Tensor gxw = work_output(gx, base);
     const Tensor ac = cpu::contiguous_input(alpha);
-    FwdArgs<T> F{nullptr,
-                 nullptr,
-                 nullptr,
-                 nullptr,
-                 base.data<T>(),
-                 ac.data<T>()[0],
-                 static_cast<T>(lo),
-                 static_cast<T>(hi),
-                 static_cast<T>(steps),
-                 levels.defined() ? t.lv.data() : nullptr,
-                 t.mid.data(),
-                 t.mid.size()};
+    FwdArgs<T> F = clip_args(base.data<T>(), ac.data<T>()[0], lo, hi, steps, t, levels.defined());
     if (codes.defined()) F.level_codes = codes.data<uint8_t>();
     T* gxp = gxw.defined() ? gxw.data<T>() : nullptr;
     const T* gp = g.data<T>();
@@ -786,12 +784,8 @@ bool CpuBackend::quantize_clip_backward_from_codes(Tensor& gx, Tensor& galpha, c
   if (x.dtype() != DType::f32 || !x.device().is_cpu() || !dense(x) || !levels.defined() || !codes.defined() ||
       codes.dtype() != DType::u8 || !codes.device().is_cpu() || !same_layout(codes, x) || !have_avx2())
     return false;
-  FwdArgs<float> probe{};
   const LevelTable<float> t = level_table<float>("quantize_clip_backward_from_codes", levels);
-  probe.lv = t.lv.data();
-  probe.mid = t.mid.data();
-  probe.nm = t.mid.size();
-  if (!levels_kernel_fits(probe)) return false;
+  if (!levels_kernel_fits(clip_args<float>(nullptr, 1.0f, lo, hi, 1.0, t, true))) return false;
   clip_backward_from_input("quantize_clip_backward_from_codes", gx, galpha, gy, x, codes, alpha, levels, 1.0, lo, hi,
                            scale);
   return true;
@@ -892,18 +886,7 @@ class ClipBlockKernels final : public ActQuantBlockKernels {
  public:
   ClipBlockKernels(float a, LevelTable<float> table, double steps, double lo, double hi, bool has_levels, For use)
       : table_(std::move(table)) {
-    F_ = FwdArgs<float>{nullptr,
-                        nullptr,
-                        nullptr,
-                        nullptr,
-                        nullptr,
-                        a,
-                        static_cast<float>(lo),
-                        static_cast<float>(hi),
-                        static_cast<float>(steps),
-                        has_levels ? table_.lv.data() : nullptr,
-                        table_.mid.data(),
-                        table_.mid.size()};
+    F_ = clip_args<float>(nullptr, a, lo, hi, steps, table_, has_levels);
     Ffwd_ = F_;
     if (use == For::Forward) use_thresholds(Ffwd_, th_);
     fwd_ = pick_fwd(Ffwd_);
