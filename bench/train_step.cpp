@@ -126,15 +126,19 @@ int main(int argc, char** argv) {
     so.weight_decay = 1e-4;
     optim::SGD opt(model->parameters(), so);
 
+    // one training step of m with its optimizer o
+    auto train_once = [&](nn::Module& m, optim::SGD& o) {
+      m.train();
+      Tensor loss = cross_entropy(m(x), y);
+      o.zero_grad();
+      loss.backward();
+      o.step();
+    };
     auto step = [&] {
       if (mode == "train") {
         std::unique_ptr<autograd::SavedTensorHooksGuard> guard;
         if (packer) guard = std::make_unique<autograd::SavedTensorHooksGuard>(packer->hooks());
-        model->train();
-        Tensor loss = cross_entropy((*model)(x), y);
-        opt.zero_grad();
-        loss.backward();
-        opt.step();
+        train_once(*model, opt);
       } else {
         NoGradGuard g;
         model->eval();
@@ -150,11 +154,7 @@ int main(int argc, char** argv) {
       optim::SGD ref_opt(ref->parameters(), so);
       auto timed = [&](nn::Module& m, optim::SGD& o) {
         const auto t0 = std::chrono::steady_clock::now();
-        m.train();
-        Tensor loss = cross_entropy(m(x), y);
-        o.zero_grad();
-        loss.backward();
-        o.step();
+        train_once(m, o);
         return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       };
       for (int i = 0; i < warmup; ++i) (void)timed(*ref, ref_opt), (void)timed(*model, opt);

@@ -572,11 +572,12 @@ void backward_chunks(Tensor& galpha, int64_t n, int64_t work_per_element, double
 }
 
 // quantize_clip_backward_from_input's one-pass vector kernel for float32 operands on this host (null: none covers
-// them; the forward-into-buffers path runs instead), shared with cpu::ActQuantBlockKernels.
+// them; the forward-into-buffers path runs instead), shared with cpu::ActQuantBlockKernels. from_codes: for a level
+// set, the kernel that reads F.level_codes instead of searching the levels.
 template <typename T>
 using FusedBwd = double (*)(const FwdArgs<T>&, T*, const T*, int64_t, int64_t);
-FusedBwd<float> pick_fused_bwd(const FwdArgs<float>& F) {
-  if (have_avx2() && levels_kernel_fits(F) && F.level_codes != nullptr) {
+FusedBwd<float> pick_fused_bwd(const FwdArgs<float>& F, bool from_codes = false) {
+  if (have_avx2() && levels_kernel_fits(F) && from_codes) {
     return have_avx512() ? bwd_vec_chunk<16, levels_codes_bwd<cpu::quant_clip_levels_backward_codes_avx512>>
                          : bwd_vec_chunk<8, levels_codes_bwd<cpu::quant_clip_levels_backward_codes_avx2>>;
   }
@@ -760,7 +761,7 @@ void clip_backward_from_input(const char* op, Tensor& gx, Tensor& galpha, const 
     const BwdFn<T> bwd = pick_bwd<T>();
     // float32 operands the vector kernels cover: one fused pass per chunk (no mask / coef buffers)
     FusedBwd<T> fused = nullptr;
-    if constexpr (std::is_same_v<T, float>) fused = pick_fused_bwd(F);
+    if constexpr (std::is_same_v<T, float>) fused = pick_fused_bwd(F, codes.defined());
     backward_chunks<T>(galpha, n, 4, scale, [&](int64_t lo_i, int64_t hi_i) {
       return fused != nullptr ? fused(F, gxp, gp, lo_i, hi_i) : bwd_from_input_chunk(F, gxp, gp, lo_i, hi_i, fwd, bwd);
     });
@@ -891,12 +892,7 @@ class ClipBlockKernels final : public ActQuantBlockKernels {
     if (use == For::Forward) use_thresholds(Ffwd_, th_);
     fwd_ = pick_fwd(Ffwd_);
     bwd_ = pick_fused_bwd(F_);
-    if (has_levels) {
-      FwdArgs<float> Fc = F_;
-      const uint8_t any = 0;
-      Fc.level_codes = &any;  // only asks for the codes kernel; backward_coded passes the real codes
-      bwd_codes_ = pick_fused_bwd(Fc);
-    }
+    if (has_levels) bwd_codes_ = pick_fused_bwd(F_, true);  // backward_coded passes the codes
   }
   bool usable() const { return bwd_ != nullptr; }
   bool forward(float* q, uint8_t* codes, const float* y, int64_t n) const override {
