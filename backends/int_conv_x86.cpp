@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <limits>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -32,25 +33,76 @@ MINIDL_TARGET_AVX2 inline __m256i count8(const __m256* tv, int nt, __m256 x, int
   return cnt;
 }
 
+// The same count by binary search over 15 threshold slots (t[k] for k < nt, NaN after: x >= NaN is false, so the
+// predicate "x >= slot k" still goes true ... true, false ... false and the count stays #{k < nt : x >= t[k]}):
+// 4 compares and 3 selects per 8 values instead of nt compares, for the 8-15 thresholds of 4-bit codes.
+struct Bisect16 {
+  __m256 t7, t3, t11, odd, even;  // slot 7; slots 3 and 11; slots 1, 5, 9, 13; slots 0, 2, ..., 14
+  MINIDL_TARGET_AVX2 explicit Bisect16(const float* t, int nt) {
+    float slot[15];
+    for (int k = 0; k < 15; ++k) slot[k] = k < nt ? t[k] : std::numeric_limits<float>::quiet_NaN();
+    t7 = _mm256_set1_ps(slot[7]);
+    t3 = _mm256_set1_ps(slot[3]);
+    t11 = _mm256_set1_ps(slot[11]);
+    odd = _mm256_setr_ps(slot[1], slot[5], slot[9], slot[13], 0.0f, 0.0f, 0.0f, 0.0f);
+    even = _mm256_setr_ps(slot[0], slot[2], slot[4], slot[6], slot[8], slot[10], slot[12], slot[14]);
+  }
+  MINIDL_TARGET_AVX2 __m256i operator()(__m256 x, int64_t& nan) const {
+    const __m256 ge7 = _mm256_cmp_ps(x, t7, _CMP_GE_OQ);
+    __m256i c = _mm256_and_si256(_mm256_castps_si256(ge7), _mm256_set1_epi32(8));
+    const __m256 ge = _mm256_cmp_ps(x, _mm256_blendv_ps(t3, t11, ge7), _CMP_GE_OQ);
+    c = _mm256_or_si256(c, _mm256_and_si256(_mm256_castps_si256(ge), _mm256_set1_epi32(4)));
+    const __m256 t1 = _mm256_permutevar8x32_ps(odd, _mm256_srli_epi32(c, 2));
+    c = _mm256_or_si256(c,
+                        _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(x, t1, _CMP_GE_OQ)), _mm256_set1_epi32(2)));
+    const __m256 t0 = _mm256_permutevar8x32_ps(even, _mm256_srli_epi32(c, 1));
+    c = _mm256_sub_epi32(c, _mm256_castps_si256(_mm256_cmp_ps(x, t0, _CMP_GE_OQ)));
+    const int un = _mm256_movemask_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+    nan += std::popcount(static_cast<unsigned>(un));
+    return c;
+  }
+};
+
+// count8 over the thresholds one by one.
+struct LinearCount {
+  const __m256* tv;
+  int nt;
+  MINIDL_TARGET_AVX2 __m256i operator()(__m256 x, int64_t& nan) const { return count8(tv, nt, x, nan); }
+};
+
+// Codes of 32 values at a time: `count(x, nan)` gives 8 values' threshold counts as int32 lanes.
+template <class Count>
+MINIDL_TARGET_AVX2 inline int64_t codes_by_count(const Count& count, const uint8_t* book16, const float* x, int64_t n,
+                                                 uint8_t* out, int64_t& nan) {
+  const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(book16)));
+  // packs / packus interleave 128-bit lanes: this dword permute puts the 32 codes back in order
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m256i c0 = count(_mm256_loadu_ps(x + i), nan);
+    const __m256i c1 = count(_mm256_loadu_ps(x + i + 8), nan);
+    const __m256i c2 = count(_mm256_loadu_ps(x + i + 16), nan);
+    const __m256i c3 = count(_mm256_loadu_ps(x + i + 24), nan);
+    const __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(c0, c1), _mm256_packs_epi32(c2, c3));
+    const __m256i idx = _mm256_permutevar8x32_epi32(b, order);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm256_shuffle_epi8(table, idx));
+  }
+  return i;
+}
+
 }  // namespace
 
 MINIDL_TARGET_AVX2 int64_t quantize_to_codes_avx2(const float* t, int nt, const uint8_t* book16, const float* x,
                                                   int64_t n, uint8_t* out) {
   MINIDL_CHECK(nt >= 0 && nt < kQuantizeAvx2MaxBook, "quantize_to_codes_avx2: ", nt, " thresholds");
-  __m256 tv[kQuantizeAvx2MaxBook];
-  for (int k = 0; k < nt; ++k) tv[k] = _mm256_set1_ps(t[k]);
-  const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(book16)));
-  // packs / packus interleave 128-bit lanes: this dword permute puts the 32 codes back in order
-  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
   int64_t nan = 0, i = 0;
-  for (; i + 32 <= n; i += 32) {
-    const __m256i c0 = count8(tv, nt, _mm256_loadu_ps(x + i), nan);
-    const __m256i c1 = count8(tv, nt, _mm256_loadu_ps(x + i + 8), nan);
-    const __m256i c2 = count8(tv, nt, _mm256_loadu_ps(x + i + 16), nan);
-    const __m256i c3 = count8(tv, nt, _mm256_loadu_ps(x + i + 24), nan);
-    const __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(c0, c1), _mm256_packs_epi32(c2, c3));
-    const __m256i idx = _mm256_permutevar8x32_epi32(b, order);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm256_shuffle_epi8(table, idx));
+  if (nt >= kQuantizeAvx2BisectFrom) {
+    const Bisect16 bisect(t, nt);
+    i = codes_by_count(bisect, book16, x, n, out, nan);
+  } else {
+    __m256 tv[kQuantizeAvx2MaxBook];
+    for (int k = 0; k < nt; ++k) tv[k] = _mm256_set1_ps(t[k]);
+    i = codes_by_count(LinearCount{tv, nt}, book16, x, n, out, nan);
   }
   for (; i < n; ++i) {
     int j = 0;

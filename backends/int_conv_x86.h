@@ -12,6 +12,9 @@ namespace minidl::backends::detail {
 /// Codes of books of at most this many entries come from one in-register byte shuffle.
 constexpr int kQuantizeAvx2MaxBook = 16;
 
+/// From this many thresholds on the count is a binary search (4 compares per 8 values), below it nt compares.
+constexpr int kQuantizeAvx2BisectFrom = 8;
+
 /// out[i] = book[#{k < nt : x[i] >= t[k]}] for i < n (book padded to 16 entries, nt + 1 <= 16); returns the NaN
 /// count.
 int64_t quantize_to_codes_avx2(const float* t, int nt, const uint8_t* book16, const float* x, int64_t n, uint8_t* out);

@@ -217,8 +217,9 @@ void gemm_u8s8_s32_with(IntGemmKernel kernel, int64_t m, const uint8_t* a, int64
 }
 
 bool gemm_u8s8_s32_segments_runnable(const PackedInt8Weights& b, int64_t seg_len) {
-  return seg_len > 0 && seg_len % 4 == 0 && b.layout() == kInt8LayoutK4N16 &&
-         int_gemm_kernel() == IntGemmKernel::Avx512Vnni;
+  if (seg_len <= 0 || seg_len % 4 != 0 || b.layout() != kInt8LayoutK4N16) return false;
+  const IntGemmKernel kernel = int_gemm_kernel();
+  return kernel == IntGemmKernel::Avx512Vnni || (kernel == IntGemmKernel::Avx2 && b.maddubs_window() >= 1);
 }
 
 void gemm_u8s8_s32_segments(int64_t m, const uint8_t* const* rows, int64_t pieces, int64_t seg_len, int64_t seg_stride,
@@ -230,7 +231,10 @@ void gemm_u8s8_s32_segments(int64_t m, const uint8_t* const* rows, int64_t piece
                "gemm_u8s8_s32_segments: bad sizes (m ", m, ", ", pieces, " pieces of ", seg_len, " every ", seg_stride,
                " bytes, depth ", b.depth(), ", ldc ", ldc, ")");
   if (m == 0 || b.rows() == 0) return;
-  if (!b.paired().empty() && (seg_len / 4) % 2 == 0) {
+  if (int_gemm_kernel() == IntGemmKernel::Avx2) {
+    detail::int_gemm_avx2_segments(m, rows, pieces, seg_len, seg_stride, b.blocked().data(), b.rows(),
+                                   b.maddubs_window(), c, ldc);
+  } else if (!b.paired().empty() && (seg_len / 4) % 2 == 0) {
     detail::int_gemm_avx512_vnni_segments_paired(m, rows, pieces, seg_len, seg_stride, b.paired().data(), b.rows(), c,
                                                  ldc);
   } else {

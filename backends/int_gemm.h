@@ -106,8 +106,9 @@ void gemm_u8s8_s32(int64_t m, const uint8_t* a, int64_t lda, const PackedInt8Wei
 /// The scalar oracle of gemm_u8s8_s32 (same contract): what every fast kernel is tested against.
 void gemm_u8s8_s32_ref(int64_t m, const uint8_t* a, int64_t lda, const PackedInt8Weights& b, int32_t* c, int64_t ldc);
 
-/// Whether gemm_u8s8_s32_segments can run now for these weights and pieces of seg_len codes: the kernel in use is
-/// the AVX-512 VNNI one and seg_len is a multiple of 4 (a group of 4 codes never straddles two pieces).
+/// Whether gemm_u8s8_s32_segments can run now for these weights and pieces of seg_len codes: seg_len is a multiple
+/// of 4 (a group of 4 codes never straddles two pieces) and the kernel in use is the AVX-512 VNNI one, or the AVX2
+/// one with maddubs_window() >= 1 (not its int16 `wide` path).
 bool gemm_u8s8_s32_segments_runnable(const PackedInt8Weights& b, int64_t seg_len);
 /// gemm_u8s8_s32 with row i of A given as `pieces` pieces of seg_len codes, piece s at rows[i] + s * seg_stride
 /// (pieces * seg_len == b.depth()): an im2col the GEMM reads in place, one pointer per row (an NHWC convolution's

@@ -284,61 +284,102 @@ MINIDL_TARGET_AVX512_VNNI void zmm_rest_pair(int64_t rows, const uint8_t* const*
 
 namespace {
 
-// AVX2, weights with maddubs_window() = W >= 1: per window of W groups, the vpmaddubsw products of each row go into
-// two int16 sums (16 columns) with vpaddw, and are widened once at the window's end (vpmaddwd with 1s) into int32
-// sums kept in memory. 4 rows x 16 columns: 8 int16 sums, 2 weight registers, the broadcast codes: 12 ymm, no
-// spills in the inner loop; per group 8 vpmaddubsw for 256 multiply-adds, the multiply ports' bound.
+// AVX2, weights with maddubs_window() = W >= 1: the vpmaddubsw products of each row go into two int16 sums (16
+// columns) with vpaddw, widened (vpmaddwd with 1s) into int32 sums at every multiple of W groups and at the end.
+// Widening more often than W keeps every int16 partial sum a part of one aligned window's (pack_int8_weights'
+// bound), so it stays exact. 4 rows x 16 columns: 8 int16 sums, 2 weight registers and the broadcast codes in the
+// inner loop; per group 8 vpmaddubsw for 256 multiply-adds.
 constexpr int kWindowRows = 4;
 
+// Where a register block's rows read their codes: K is `pieces` pieces of `piece_groups` whole groups of 4 codes,
+// piece p of row r at rows[r] + p * stride, then (plain A only, one piece) `tail` < 4 codes of a last partial group.
+struct WindowRows {
+  const uint8_t* const* rows;
+  int64_t pieces, piece_groups, stride, tail;
+};
+
+// s[r][h] += the vpmaddubsw products of row r's groups [0, end - b) (codes from ap[r]) with the weight groups
+// [b, end), in int16. Its own function with the sums as locals: inlined into the block's loop, GCC kept copying
+// every sum between two registers per group (~30 % slower on 16-column layers).
 template <int MR>
-MINIDL_TARGET_AVX2 void window_block(const uint8_t* a, int64_t lda, const int8_t* bb, int64_t k, int64_t window,
-                                     int32_t* c, int64_t ldc, int64_t cols) {
-  // int32 sums in registers across windows would need 8 more ymm: they live in memory (touched once per window)
-  alignas(32) int32_t acc[MR][16];
-  for (int r = 0; r < MR; ++r) {
-    _mm256_store_si256(reinterpret_cast<__m256i*>(acc[r]), _mm256_setzero_si256());
-    _mm256_store_si256(reinterpret_cast<__m256i*>(acc[r] + 8), _mm256_setzero_si256());
-  }
-  const __m256i ones = _mm256_set1_epi16(1);
-  const int64_t full = k / 4, groups = (k + 3) / 4;
-  for (int64_t g0 = 0; g0 < groups; g0 += window) {
-    const int64_t g1 = std::min(groups, g0 + window);
-    __m256i s[MR][2];
-    for (int r = 0; r < MR; ++r) s[r][0] = s[r][1] = _mm256_setzero_si256();
-    const int64_t whole = std::min(g1, full);
-    for (int64_t g = g0; g < whole; ++g) {
-      const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bb + g * 64));
-      const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bb + g * 64 + 32));
-      for (int r = 0; r < MR; ++r) {
-        const __m256i a4 = _mm256_set1_epi32(load_group(a + r * lda + 4 * g));
-        s[r][0] = _mm256_add_epi16(_mm256_maddubs_epi16(a4, b0), s[r][0]);
-        s[r][1] = _mm256_add_epi16(_mm256_maddubs_epi16(a4, b1), s[r][1]);
-      }
+MINIDL_TARGET_AVX2 inline __attribute__((always_inline)) void window_sums(const uint8_t* const (&ap)[MR],
+                                                                          const int8_t* b, const int8_t* end,
+                                                                          __m256i (&s)[MR][2]) {
+  int64_t off = 0;
+#pragma GCC unroll 2
+  for (; b < end; b += 64, off += 4) {
+    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
+    const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 32));
+    for (int r = 0; r < MR; ++r) {
+      const __m256i a4 = _mm256_set1_epi32(load_group(ap[r] + off));
+      s[r][0] = _mm256_add_epi16(s[r][0], _mm256_maddubs_epi16(a4, b0));
+      s[r][1] = _mm256_add_epi16(s[r][1], _mm256_maddubs_epi16(a4, b1));
     }
-    if (g1 > full) {  // the last group is partial: its missing codes read as 0 (their weights are 0 too)
-      const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bb + full * 64));
-      const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bb + full * 64 + 32));
-      for (int r = 0; r < MR; ++r) {
-        const __m256i a4 = _mm256_set1_epi32(load_partial_group(a + r * lda + 4 * full, k % 4));
-        s[r][0] = _mm256_add_epi16(s[r][0], _mm256_maddubs_epi16(a4, b0));
-        s[r][1] = _mm256_add_epi16(s[r][1], _mm256_maddubs_epi16(a4, b1));
-      }
-    }
-    for (int r = 0; r < MR; ++r)
-      for (int h = 0; h < 2; ++h) {
-        __m256i* at = reinterpret_cast<__m256i*>(acc[r] + 8 * h);
-        _mm256_store_si256(at, _mm256_add_epi32(_mm256_load_si256(at), _mm256_madd_epi16(s[r][h], ones)));
-      }
   }
-  for (int r = 0; r < MR; ++r) std::memcpy(c + r * ldc, acc[r], static_cast<size_t>(cols) * sizeof(int32_t));
 }
 
 template <int MR>
-MINIDL_TARGET_AVX2 void window_rows(const uint8_t* a, int64_t lda, const int8_t* bp, int64_t n, int64_t k,
-                                    int64_t window, int32_t* c, int64_t ldc) {
-  const int64_t groups = (k + 3) / 4;
+MINIDL_TARGET_AVX2 inline void widen(__m256i (&acc)[MR][2], __m256i (&s)[MR][2]) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int r = 0; r < MR; ++r)
+    for (int h = 0; h < 2; ++h) {
+      acc[r][h] = _mm256_add_epi32(acc[r][h], _mm256_madd_epi16(s[r][h], ones));
+      s[r][h] = _mm256_setzero_si256();
+    }
+}
+
+// C[r][col] for r < MR, col < cols (<= 16): one block of 16 columns (bb: its groups), over all K.
+template <int MR>
+MINIDL_TARGET_AVX2 void window_block(const WindowRows& w, const int8_t* bb, int64_t window, int32_t* c, int64_t ldc,
+                                     int64_t cols) {
+  __m256i acc[MR][2], s[MR][2];
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = s[r][0] = s[r][1] = _mm256_setzero_si256();
+  for (int64_t p = 0; p < w.pieces; ++p) {
+    const int64_t first = p * w.piece_groups, last = first + w.piece_groups;  // global group indices
+    for (int64_t lo = first; lo < last;) {
+      const int64_t window_end = (lo / window + 1) * window, hi = std::min(last, window_end);
+      const uint8_t* ap[MR];
+      for (int r = 0; r < MR; ++r) ap[r] = w.rows[r] + p * w.stride + 4 * (lo - first);
+      window_sums<MR>(ap, bb + lo * 64, bb + hi * 64, s);
+      if (hi == window_end) widen<MR>(acc, s);
+      lo = hi;
+    }
+  }
+  if (w.tail > 0) {  // the last group is partial: its missing codes read as 0 (their weights are 0 too)
+    const int64_t g = w.pieces * w.piece_groups;
+    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bb + g * 64));
+    const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bb + g * 64 + 32));
+    for (int r = 0; r < MR; ++r) {
+      const __m256i a4 = _mm256_set1_epi32(load_partial_group(w.rows[r] + 4 * g, w.tail));
+      s[r][0] = _mm256_add_epi16(s[r][0], _mm256_maddubs_epi16(a4, b0));
+      s[r][1] = _mm256_add_epi16(s[r][1], _mm256_maddubs_epi16(a4, b1));
+    }
+  }
+  widen<MR>(acc, s);
+  ymm_avx2::store_rows<MR>(acc, c, ldc, cols);
+}
+
+template <int MR>
+MINIDL_TARGET_AVX2 void window_rows(const WindowRows& w, const int8_t* bp, int64_t n, int64_t window, int32_t* c,
+                                    int64_t ldc) {
+  const int64_t groups = w.pieces * w.piece_groups + (w.tail > 0 ? 1 : 0);
   for (int64_t j0 = 0; j0 < n; j0 += 16)
-    window_block<MR>(a, lda, bp + (j0 / 16) * groups * 64, k, window, c + j0, ldc, std::min<int64_t>(16, n - j0));
+    window_block<MR>(w, bp + (j0 / 16) * groups * 64, window, c + j0, ldc, std::min<int64_t>(16, n - j0));
+}
+
+// All m rows in blocks of kWindowRows (then 3, 2, 1); rows_of(i) gives the WindowRows of the block at row i.
+template <class RowsOf>
+MINIDL_TARGET_AVX2 void window_gemm(int64_t m, RowsOf rows_of, const int8_t* bp, int64_t n, int window, int32_t* c,
+                                    int64_t ldc) {
+  MINIDL_CHECK(window >= 1, "gemm_u8s8_s32: no AVX2 vpmaddubsw kernel for a window of ", window);
+  int64_t i = 0;
+  for (; i + kWindowRows <= m; i += kWindowRows) window_rows<kWindowRows>(rows_of(i), bp, n, window, c + i * ldc, ldc);
+  switch (m - i) {
+    case 3: window_rows<3>(rows_of(i), bp, n, window, c + i * ldc, ldc); break;
+    case 2: window_rows<2>(rows_of(i), bp, n, window, c + i * ldc, ldc); break;
+    case 1: window_rows<1>(rows_of(i), bp, n, window, c + i * ldc, ldc); break;
+    default: break;
+  }
 }
 
 }  // namespace
@@ -367,16 +408,25 @@ bool host_has_avx512_vnni() {
 
 void int_gemm_avx2(int64_t m, const uint8_t* a, int64_t lda, const int8_t* bp, int64_t n, int64_t k, int maddubs_window,
                    int32_t* c, int64_t ldc) {
-  MINIDL_CHECK(maddubs_window >= 1, "gemm_u8s8_s32: no AVX2 vpmaddubsw kernel for a window of ", maddubs_window);
-  int64_t i = 0;
-  for (; i + kWindowRows <= m; i += kWindowRows)
-    window_rows<kWindowRows>(a + i * lda, lda, bp, n, k, maddubs_window, c + i * ldc, ldc);
-  switch (m - i) {
-    case 3: window_rows<3>(a + i * lda, lda, bp, n, k, maddubs_window, c + i * ldc, ldc); break;
-    case 2: window_rows<2>(a + i * lda, lda, bp, n, k, maddubs_window, c + i * ldc, ldc); break;
-    case 1: window_rows<1>(a + i * lda, lda, bp, n, k, maddubs_window, c + i * ldc, ldc); break;
-    default: break;
-  }
+  const uint8_t* rows[kWindowRows];
+  window_gemm(
+      m,
+      [&](int64_t i) {
+        for (int r = 0; r < kWindowRows; ++r) rows[r] = a + std::min(i + r, m - 1) * lda;
+        return WindowRows{rows, 1, k / 4, 0, k % 4};
+      },
+      bp, n, maddubs_window, c, ldc);
+}
+
+void int_gemm_avx2_segments(int64_t m, const uint8_t* const* seg, int64_t pieces, int64_t seg_len, int64_t seg_stride,
+                            const int8_t* bp, int64_t n, int maddubs_window, int32_t* c, int64_t ldc) {
+  MINIDL_CHECK(seg_len % 4 == 0, "int_gemm_avx2_segments: piece length ", seg_len, " is not a multiple of 4");
+  window_gemm(
+      m,
+      [&](int64_t i) {
+        return WindowRows{seg + i, pieces, seg_len / 4, seg_stride, 0};
+      },
+      bp, n, maddubs_window, c, ldc);
 }
 
 void int_gemm_avx2_wide(int64_t m, const uint8_t* a, int64_t lda, const int16_t* bw, int64_t n, int64_t k, int32_t* c,
@@ -423,6 +473,10 @@ bool host_has_avx512_vnni() { return false; }
 
 void int_gemm_avx2(int64_t, const uint8_t*, int64_t, const int8_t*, int64_t, int64_t, int, int32_t*, int64_t) {
   MINIDL_FAIL("gemm_u8s8_s32: the AVX2 kernel exists on x86-64 only");
+}
+void int_gemm_avx2_segments(int64_t, const uint8_t* const*, int64_t, int64_t, int64_t, const int8_t*, int64_t, int,
+                            int32_t*, int64_t) {
+  MINIDL_FAIL("gemm_u8s8_s32_segments: the AVX2 kernel exists on x86-64 only");
 }
 void int_gemm_avx2_wide(int64_t, const uint8_t*, int64_t, const int16_t*, int64_t, int64_t, int32_t*, int64_t) {
   MINIDL_FAIL("gemm_u8s8_s32: the AVX2 kernel exists on x86-64 only");

@@ -11,10 +11,13 @@ namespace minidl::backends::detail {
 bool host_has_avx_vnni();
 bool host_has_avx512_vnni();
 
-/// vpmaddubsw + vpmaddwd; `maddubs_window`: PackedInt8Weights::maddubs_window (1, 2, 4: one vpmaddubsw per
-/// group, int16 sums over that many groups). Throws for other windows.
+/// vpmaddubsw + vpmaddwd; `maddubs_window`: PackedInt8Weights::maddubs_window (>= 1: int16 sums over aligned
+/// windows of that many groups). Throws for a window below 1.
 void int_gemm_avx2(int64_t m, const uint8_t* a, int64_t lda, const int8_t* bp, int64_t n, int64_t k, int maddubs_window,
                    int32_t* c, int64_t ldc);
+/// int_gemm_avx2 with A's rows as pieces (gemm_u8s8_s32_segments); seg_len a multiple of 4.
+void int_gemm_avx2_segments(int64_t m, const uint8_t* const* seg, int64_t pieces, int64_t seg_len, int64_t seg_stride,
+                            const int8_t* bp, int64_t n, int maddubs_window, int32_t* c, int64_t ldc);
 /// vpmaddwd on the int16 copy of the weights (PackedInt8Weights::wide, kInt16LayoutK2N16): any weights.
 void int_gemm_avx2_wide(int64_t m, const uint8_t* a, int64_t lda, const int16_t* bw, int64_t n, int64_t k, int32_t* c,
                         int64_t ldc);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -472,44 +473,101 @@ TEST_CASE("int gemm: bad arguments are clear errors") {
                          doctest::Contains("cannot run here"), Error);
 }
 
+namespace {
+
+// gemm_u8s8_s32_segments of m rows of `pieces` pieces of `len` codes (activation codes up to max_input: all of them
+// at it when `at_bound`, else random) against n rows of weights w, checked against the oracle on the dense rows.
+void check_segments(int64_t m, int64_t pieces, int64_t len, int64_t n, const std::vector<int8_t>& w, int max_input,
+                    bool at_bound, std::mt19937& rng) {
+  const int64_t k = pieces * len;
+  CAPTURE(m);
+  CAPTURE(k);
+  CAPTURE(n);
+  CAPTURE(max_input);
+  const auto b = backends::pack_int8_weights(n, k, w.data(), k, max_input);
+  REQUIRE(backends::gemm_u8s8_s32_segments_runnable(b, len));
+  // the pieces live apart in a pool, row i's piece s at i * (len + 5) + s * stride (the rows interleaved, as an
+  // image's kernel rows are); the dense rows are their concatenation
+  const int64_t stride = (m + 1) * (len + 5);
+  std::vector<uint8_t> pool(static_cast<size_t>(pieces * stride)), dense(static_cast<size_t>(m * k));
+  for (auto& v : pool) v = static_cast<uint8_t>(at_bound ? max_input : static_cast<int>(rng() % (max_input + 1)));
+  std::vector<const uint8_t*> rows(static_cast<size_t>(m));
+  for (int64_t i = 0; i < m; ++i) {
+    rows[static_cast<size_t>(i)] = pool.data() + i * (len + 5);
+    for (int64_t s = 0; s < pieces; ++s) {
+      const uint8_t* at = rows[static_cast<size_t>(i)] + s * stride;
+      std::copy(at, at + len, dense.begin() + i * k + s * len);
+    }
+  }
+  std::vector<int32_t> want(static_cast<size_t>(m * n)), got(want.size(), -1);
+  backends::gemm_u8s8_s32_ref(m, dense.data(), k, b, want.data(), n);
+  backends::gemm_u8s8_s32_segments(m, rows.data(), pieces, len, stride, b, got.data(), n);
+  CHECK(got == want);
+}
+
+}  // namespace
+
 TEST_CASE("int gemm: rows given as pieces read in place equal the dense rows") {
   CapGuard guard;
+  // the caps whose kernel reads pieces: AVX-512 VNNI (any weights), AVX2 (weights with an int16 window)
+  std::vector<std::optional<CpuIsa>> caps;
+  std::vector<IntGemmKernel> seen;
+  for (const std::optional<CpuIsa> cap : {std::optional<CpuIsa>{}, std::optional<CpuIsa>{CpuIsa::Avx2}}) {
+    cpu::set_cpu_isa_cap(cap);
+    const IntGemmKernel kernel = backends::int_gemm_kernel();
+    if ((kernel == IntGemmKernel::Avx512Vnni || kernel == IntGemmKernel::Avx2) &&
+        std::find(seen.begin(), seen.end(), kernel) == seen.end()) {
+      seen.push_back(kernel);
+      caps.push_back(cap);
+    }
+  }
   cpu::set_cpu_isa_cap(std::nullopt);
-  const auto probe = backends::pack_int8_weights(1, 4, std::vector<int8_t>(4, 1).data(), 4);
-  if (!backends::gemm_u8s8_s32_segments_runnable(probe, 4))
-    MINIDL_SKIP("the AVX-512 VNNI kernel is not in use here ("
+  if (caps.empty())
+    MINIDL_SKIP("no kernel that reads pieces runs here (kernel in use: "
                 << backends::int_gemm_kernel_name(backends::int_gemm_kernel()) << ")");
   std::mt19937 rng(3);
-  // (rows, pieces, piece length, columns): ResNet-20's kernel rows (48, 96, 192 codes), a partial column block,
-  // row counts off the 12- and 8-row tiles
-  const int64_t shapes[][4] = {{29, 3, 48, 16}, {17, 3, 96, 32}, {13, 3, 192, 64},
-                               {7, 2, 8, 20},   {1, 1, 4, 5},    {5, 2, 16, 7}};
-  for (const auto& sh : shapes) {
-    const int64_t m = sh[0], pieces = sh[1], len = sh[2], n = sh[3], k = pieces * len;
-    CAPTURE(m);
-    CAPTURE(k);
-    CAPTURE(n);
-    std::vector<int8_t> w(static_cast<size_t>(n * k));
-    for (auto& v : w) v = static_cast<int8_t>(static_cast<int>(rng() % 256) - 128);
-    const auto b = backends::pack_int8_weights(n, k, w.data(), k);
-    // the pieces live apart in a pool, row i's piece s at i * (len + 5) + s * stride (the rows interleaved, as an
-    // image's kernel rows are); the dense rows are their concatenation
-    const int64_t stride = (m + 1) * (len + 5);
-    std::vector<uint8_t> pool(static_cast<size_t>(pieces * stride)), dense(static_cast<size_t>(m * k));
-    for (auto& v : pool) v = static_cast<uint8_t>(rng() % 256);
-    std::vector<const uint8_t*> rows(static_cast<size_t>(m));
-    for (int64_t i = 0; i < m; ++i) {
-      rows[static_cast<size_t>(i)] = pool.data() + i * (len + 5);
-      for (int64_t s = 0; s < pieces; ++s) {
-        const uint8_t* at = rows[static_cast<size_t>(i)] + s * stride;
-        std::copy(at, at + len, dense.begin() + i * k + s * len);
+  for (const auto& cap : caps) {
+    cpu::set_cpu_isa_cap(cap);
+    const bool avx2 = backends::int_gemm_kernel() == IntGemmKernel::Avx2;
+    INFO("kernel " << backends::int_gemm_kernel_name(backends::int_gemm_kernel()));
+    // (rows, pieces, piece length, columns): ResNet-20's kernel rows (48, 96, 192 codes), a partial column block,
+    // row counts off the 12- and 8-row tiles
+    const int64_t shapes[][4] = {{29, 3, 48, 16}, {17, 3, 96, 32}, {13, 3, 192, 64},
+                                 {7, 2, 8, 20},   {1, 1, 4, 5},    {5, 2, 16, 7}};
+    for (const auto& sh : shapes) {
+      const int64_t m = sh[0], pieces = sh[1], len = sh[2], n = sh[3], k = pieces * len;
+      std::vector<int8_t> w(static_cast<size_t>(n * k));
+      // any 8-bit codes where the kernel takes them; 4-bit APoT-like codes (+-10) under 4-bit (15) and APoT 4-bit
+      // (48) activation codes otherwise, and for both
+      if (!avx2) {
+        for (auto& v : w) v = static_cast<int8_t>(static_cast<int>(rng() % 256) - 128);
+        check_segments(m, pieces, len, n, w, 255, false, rng);
       }
+      for (auto& v : w) v = static_cast<int8_t>(static_cast<int>(rng() % 21) - 10);
+      for (int max_input : {15, 48}) check_segments(m, pieces, len, n, w, max_input, false, rng);
     }
-    std::vector<int32_t> want(static_cast<size_t>(m * n)), got(want.size(), -1);
-    backends::gemm_u8s8_s32_ref(m, dense.data(), k, b, want.data(), n);
-    backends::gemm_u8s8_s32_segments(m, rows.data(), pieces, len, stride, b, got.data(), n);
-    CHECK(got == want);
+    // The AVX2 kernel's int16 sums must be widened at every multiple of maddubs_window() groups, whatever the
+    // pieces: constant codes v at inputs 255 allow W = 2 (v = 32) or 4 (v = 16); pieces of 3, 5 and 12 groups
+    // put window ends inside pieces, and one group more in an int16 sum saturates it.
+    for (int v : {32, -32, 16, -16})
+      for (int64_t len : {12, 20, 48}) {
+        const int64_t n = 19, pieces = 3;
+        const std::vector<int8_t> w(static_cast<size_t>(n * pieces * len), static_cast<int8_t>(v));
+        CHECK(backends::pack_int8_weights(n, pieces * len, w.data(), pieces * len).maddubs_window() ==
+              (std::abs(v) == 32 ? 2 : 4));
+        check_segments(6, pieces, len, n, w, 255, true, rng);
+      }
   }
+  cpu::set_cpu_isa_cap(std::nullopt);
+  // 8-bit codes at inputs up to 255 have no int16 window: the AVX2 kernel does not read them in place
+  cpu::set_cpu_isa_cap(CpuIsa::Avx2);
+  if (backends::int_gemm_kernel() == IntGemmKernel::Avx2) {
+    const std::vector<int8_t> wide(8, 127);
+    CHECK_FALSE(backends::gemm_u8s8_s32_segments_runnable(backends::pack_int8_weights(1, 8, wide.data(), 8), 8));
+  }
+  cpu::set_cpu_isa_cap(std::nullopt);
+  const auto probe = backends::pack_int8_weights(1, 4, std::vector<int8_t>(4, 1).data(), 4);
+  if (!backends::gemm_u8s8_s32_segments_runnable(probe, 4)) return;
   // pieces closer than their length would overlap
   const auto two = backends::pack_int8_weights(1, 8, std::vector<int8_t>(8, 1).data(), 8);
   const std::vector<uint8_t> codes(16, 1);
