@@ -107,8 +107,25 @@ std::vector<float> epilogue_factors(const IntConvEpilogue& e, int64_t out_c) {
 
 namespace detail {
 
+namespace {
+
+// The fused AVX2 epilogue runs for channel counts that are whole vectors and consumers whose books fit its shuffle.
+bool avx2_epilogue_fits(const IntConvEpilogue& e, int64_t out_c) {
+  if (epilogue_codes_rows_avx2(out_c) == 0) return false;
+  bool any = false;
+  for (const CodeThresholds* q : e.quant) {
+    if (q && q->book().size() > static_cast<size_t>(kQuantizeAvx2MaxBook)) return false;
+    any = any || q != nullptr;
+  }
+  return any;
+}
+
+}  // namespace
+
 EpiloguePlan::EpiloguePlan(const IntConvEpilogue& e, int64_t out_c)
-    : factors(epilogue_factors(e, out_c)), avx512(cpu::isa_enabled(cpu::CpuIsa::Avx512) && avx512_epilogue_fits(e)) {
+    : factors(epilogue_factors(e, out_c)),
+      avx512(cpu::isa_enabled(cpu::CpuIsa::Avx512) && avx512_epilogue_fits(e)),
+      avx2_codes(!avx512 && cpu::isa_enabled(cpu::CpuIsa::Avx2) && avx2_epilogue_fits(e, out_c)) {
   if (avx512)
     for (const CodeThresholds* q : e.quant)
       if (q) searches.push_back(make_threshold_search(*q));
@@ -120,6 +137,17 @@ int64_t int_conv_epilogue(const IntConvEpilogue& e, const EpiloguePlan& plan, in
   const float* k = plan.factors.data();
   // AVX-512 with books of <= 16 codes: values and codes in one pass, in registers.
   if (plan.avx512) return int_conv_epilogue_avx512(e, k, plan.searches.data(), out_c, p0, rows, acc);
+  int64_t nan = 0;
+  // AVX2 with books of <= 16 codes: values and codes in one pass for the rows that fill whole 32-code stores, the
+  // rest (an odd last row of 16 channels) below.
+  if (plan.avx2_codes) {
+    const int64_t quantum = detail::epilogue_codes_rows_avx2(out_c), whole = rows / quantum * quantum;
+    if (whole > 0) nan += detail::epilogue_codes_avx2(e, k, out_c, p0, whole, acc);
+    p0 += whole;
+    acc += whole * out_c;
+    rows -= whole;
+    if (rows == 0) return nan;
+  }
   // The values go straight to `out` when there is one (the quantizers read them back from cache), else to scratch.
   float* dst = e.out ? e.out + p0 * out_c : scratch;
   if (cpu::isa_enabled(cpu::CpuIsa::Avx2)) {
@@ -135,7 +163,6 @@ int64_t int_conv_epilogue(const IntConvEpilogue& e, const EpiloguePlan& plan, in
       }
     }
   }
-  int64_t nan = 0;
   for (int i = 0; i < IntConvEpilogue::kMaxConsumers; ++i)
     if (e.quant[i]) nan += quantize_to_codes(*e.quant[i], dst, rows * out_c, e.codes[i] + p0 * out_c);
   return nan;

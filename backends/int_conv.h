@@ -125,6 +125,7 @@ struct EpiloguePlan {
   ~EpiloguePlan();
   std::vector<float> factors;
   bool avx512 = false;
+  bool avx2_codes = false;  // AVX2, whole vectors of channels, every consumer's book <= 16 codes (one fused pass)
   std::vector<ThresholdSearch> searches;
 };
 

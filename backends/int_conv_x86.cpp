@@ -137,6 +137,105 @@ MINIDL_TARGET_AVX2 void epilogue_values_avx2(const IntConvEpilogue& e, const flo
   }
 }
 
+namespace {
+
+// One consumer of the fused epilogue: its threshold count (binary search or one compare per threshold) and book.
+struct Avx2Consumer {
+  int nt = 0;
+  const float* t = nullptr;
+  alignas(32) uint8_t book16[kQuantizeAvx2MaxBook] = {};
+  uint8_t* codes = nullptr;
+};
+
+// The 8 values of channels o..o+7 at element i of the tile: epilogue_values_avx2's operations in its order.
+template <bool Res, bool Relu>
+MINIDL_TARGET_AVX2 inline __m256 value8(const int32_t* acc, const float* k, const float* shift, const float* res,
+                                        int64_t i, int64_t o) {
+  const __m256 c = _mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + i)));
+  __m256 v = _mm256_add_ps(_mm256_mul_ps(c, _mm256_loadu_ps(k + o)), _mm256_loadu_ps(shift + o));
+  if constexpr (Res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + i));
+  if constexpr (Relu) v = _mm256_max_ps(_mm256_setzero_ps(), v);
+  return v;
+}
+
+// 32 codes of one consumer from 4 vectors of values: the counts packed to bytes, then the book by byte shuffle.
+template <class Count>
+MINIDL_TARGET_AVX2 inline void store_codes32(const Count& count, const Avx2Consumer& c, const __m256 (&v)[4], int64_t i,
+                                             int64_t& nan) {
+  const __m256i table = _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(c.book16)));
+  const __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(count(v[0], nan), count(v[1], nan)),
+                                        _mm256_packs_epi32(count(v[2], nan), count(v[3], nan)));
+  const __m256i idx = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(c.codes + i), _mm256_shuffle_epi8(table, idx));
+}
+
+template <bool Res, bool Relu>
+MINIDL_TARGET_AVX2 int64_t epilogue_codes_loop(const IntConvEpilogue& e, const float* k, int64_t out_c, int64_t p0,
+                                               int64_t n, const int32_t* acc, const Avx2Consumer* cons, int nq) {
+  const float* res = Res ? e.residual + p0 * out_c : nullptr;
+  float* out = e.out ? e.out + p0 * out_c : nullptr;
+  // the counting kernels of each consumer, built once per call
+  const Bisect16 bisect[IntConvEpilogue::kMaxConsumers] = {Bisect16(cons[0].t, cons[0].nt),
+                                                           Bisect16(cons[nq - 1].t, cons[nq - 1].nt)};
+  __m256 tv[IntConvEpilogue::kMaxConsumers][kQuantizeAvx2MaxBook];
+  for (int q = 0; q < nq; ++q)
+    for (int j = 0; j < cons[q].nt; ++j) tv[q][j] = _mm256_set1_ps(cons[q].t[j]);
+  int64_t nan = 0, o = 0;
+  for (int64_t i = 0; i < n; i += 32) {
+    __m256 v[4];
+    for (int g = 0; g < 4; ++g) {
+      v[g] = value8<Res, Relu>(acc, k, e.shift, res, i + 8 * g, o);
+      if (out) _mm256_storeu_ps(out + i + 8 * g, v[g]);
+      o += 8;
+      if (o == out_c) o = 0;
+    }
+    for (int q = 0; q < nq; ++q) {
+      if (cons[q].nt >= kQuantizeAvx2BisectFrom) {
+        store_codes32(bisect[q], cons[q], v, i, nan);
+      } else {
+        store_codes32(LinearCount{tv[q], cons[q].nt}, cons[q], v, i, nan);
+      }
+    }
+  }
+  return nan;
+}
+
+}  // namespace
+
+int64_t epilogue_codes_rows_avx2(int64_t out_c) {
+  if (out_c % 8 != 0) return 0;
+  int64_t q = 1;
+  while ((q * out_c) % 32 != 0) ++q;
+  return q;
+}
+
+MINIDL_TARGET_AVX2 int64_t epilogue_codes_avx2(const IntConvEpilogue& e, const float* k, int64_t out_c, int64_t p0,
+                                               int64_t rows, const int32_t* acc) {
+  const int64_t quantum = epilogue_codes_rows_avx2(out_c);
+  MINIDL_CHECK(quantum > 0 && rows % quantum == 0, "epilogue_codes_avx2: ", rows, " rows of ", out_c, " channels");
+  Avx2Consumer cons[IntConvEpilogue::kMaxConsumers];
+  int nq = 0;
+  for (int i = 0; i < IntConvEpilogue::kMaxConsumers; ++i)
+    if (e.quant[i]) {
+      const CodeThresholds& q = *e.quant[i];
+      MINIDL_CHECK(q.book().size() <= static_cast<size_t>(kQuantizeAvx2MaxBook), "epilogue_codes_avx2: a book of ",
+                   q.book().size(), " codes");
+      Avx2Consumer& c = cons[nq++];
+      c.nt = static_cast<int>(q.thresholds().size());
+      c.t = q.thresholds().data();
+      std::copy(q.book().begin(), q.book().end(), c.book16);
+      c.codes = e.codes[i] + p0 * out_c;
+    }
+  MINIDL_CHECK(nq > 0, "epilogue_codes_avx2: no consumer");
+  const int64_t n = rows * out_c;
+  if (e.residual) {
+    return e.relu ? epilogue_codes_loop<true, true>(e, k, out_c, p0, n, acc, cons, nq)
+                  : epilogue_codes_loop<true, false>(e, k, out_c, p0, n, acc, cons, nq);
+  }
+  return e.relu ? epilogue_codes_loop<false, true>(e, k, out_c, p0, n, acc, cons, nq)
+                : epilogue_codes_loop<false, false>(e, k, out_c, p0, n, acc, cons, nq);
+}
+
 #else  // not x86-64: int_conv.cpp never calls these (cpu::active_isa() is Baseline there)
 
 int64_t quantize_to_codes_avx2(const float*, int, const uint8_t*, const float*, int64_t, uint8_t*) {
@@ -144,6 +243,10 @@ int64_t quantize_to_codes_avx2(const float*, int, const uint8_t*, const float*, 
 }
 void epilogue_values_avx2(const IntConvEpilogue&, const float*, int64_t, int64_t, int64_t, const int32_t*, float*) {
   MINIDL_FAIL("epilogue_values_avx2 exists on x86-64 only");
+}
+int64_t epilogue_codes_rows_avx2(int64_t) { return 0; }
+int64_t epilogue_codes_avx2(const IntConvEpilogue&, const float*, int64_t, int64_t, int64_t, const int32_t*) {
+  MINIDL_FAIL("epilogue_codes_avx2 exists on x86-64 only");
 }
 
 #endif

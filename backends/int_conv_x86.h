@@ -24,4 +24,15 @@ int64_t quantize_to_codes_avx2(const float* t, int nt, const uint8_t* book16, co
 void epilogue_values_avx2(const IntConvEpilogue& e, const float* k, int64_t out_c, int64_t p0, int64_t rows,
                           const int32_t* acc, float* dst);
 
+/// The rows epilogue_codes_avx2 takes at a time for out_c channels (their values fill whole 32-code stores): 1 for
+/// 32 or 64 channels, 2 for 16; 0 when out_c is not a multiple of 8 (it does not run).
+int64_t epilogue_codes_rows_avx2(int64_t out_c);
+
+/// The whole epilogue for `rows` pixels (a multiple of epilogue_codes_rows_avx2(out_c)) from pixel p0, values and
+/// codes in one pass, in registers: the values of epilogue_values_avx2 (into e.out when set) and each consumer's
+/// codes of quantize_to_codes_avx2 (books of at most 16 codes, at least one consumer). Returns the consumers' NaN
+/// count (each consumer counts its NaN inputs, as quantize_to_codes per consumer does).
+int64_t epilogue_codes_avx2(const IntConvEpilogue& e, const float* k, int64_t out_c, int64_t p0, int64_t rows,
+                            const int32_t* acc);
+
 }  // namespace minidl::backends::detail
