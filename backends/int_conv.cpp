@@ -318,15 +318,14 @@ void zero_codes_border(uint8_t* codes, int64_t batch, int64_t h, int64_t w, int6
   MINIDL_CHECK(codes != nullptr && batch > 0 && h > 0 && w > 0 && c > 0 && pad >= 0,
                "zero_codes_border: bad arguments (", batch, " x ", h, " x ", w, " x ", c, ", border ", pad, ")");
   if (pad == 0) return;
-  const int64_t row = (w + 2 * pad) * c;
+  const int64_t row = (w + 2 * pad) * c, side = pad * c;
   for (int64_t n = 0; n < batch; ++n) {
     uint8_t* image = codes + n * (h + 2 * pad) * row;
-    std::memset(image, 0, static_cast<size_t>(pad * row));  // the rows above
-    for (int64_t y = pad; y < pad + h; ++y) {
-      std::memset(image + y * row, 0, static_cast<size_t>(pad * c));                  // left
-      std::memset(image + y * row + (pad + w) * c, 0, static_cast<size_t>(pad * c));  // right
-    }
-    std::memset(image + (pad + h) * row, 0, static_cast<size_t>(pad * row));  // the rows below
+    // the rows above with the first row's left border, then each row's right border with the next row's left one
+    // (adjacent bytes), then the last right border with the rows below: 2 + h - 1 runs instead of 2 + 2 h
+    zero_codes(image, pad * row + side);
+    for (int64_t y = pad; y + 1 < pad + h; ++y) zero_codes(image + y * row + (pad + w) * c, 2 * side);
+    zero_codes(image + (pad + h - 1) * row + (pad + w) * c, side + pad * row);
   }
 }
 
