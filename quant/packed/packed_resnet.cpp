@@ -17,7 +17,6 @@
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "core/error.h"
-#include "nn/models/resnet.h"
 #include "quant/quant_layers.h"
 #include "tensor/safetensors.h"
 
