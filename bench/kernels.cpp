@@ -278,24 +278,28 @@ void set_gops(benchmark::State& state, const IntGemmShape& s) {
                          benchmark::Counter::kIs1000);
 }
 
-// state.range(1): the kernel (backends::IntGemmKernel); state.range(2): the weights, 0 random 8-bit codes (the
-// AVX2 kernel's int16 vpmaddwd path), 1 4-bit codes (its 4-group vpmaddubsw window).
+// state.range(1): the kernel (backends::IntGemmKernel); state.range(2): the codes, 0 random 8-bit weights (the
+// AVX2 kernel's int16 vpmaddwd path), 1 4-bit weights (its 4-group vpmaddubsw window), both with inputs up to 255;
+// 2 a packed APoT W4/A4 layer's: weights +-{0, 1, 2, 3, 4, 6, 8, 10}, inputs up to 48 (a 32-group window).
 void BM_IntGemm(benchmark::State& state) {
   const IntGemmShape& s = kIntGemmShapes[state.range(0)];
   const auto kernel = static_cast<backends::IntGemmKernel>(state.range(1));
-  const bool four_bit = state.range(2) != 0;
-  state.SetLabel(std::string(backends::int_gemm_kernel_name(kernel)) + (four_bit ? " w4" : " w8"));
+  const int64_t codes = state.range(2);
+  const char* label[] = {" w8", " w4", " apot w4a4"};
+  state.SetLabel(std::string(backends::int_gemm_kernel_name(kernel)) + label[codes]);
   if (!backends::int_gemm_kernel_runnable(kernel)) {
     state.SkipWithError("kernel not runnable on this host / ISA cap");
     return;
   }
   std::mt19937 rng(5);
-  std::uniform_int_distribution<int> u8(0, 255), w(four_bit ? -8 : -128, four_bit ? 7 : 127);
+  const int max_input = codes == 2 ? 48 : 255;
+  const int apot[] = {0, 1, 2, 3, 4, 6, 8, 10};
+  std::uniform_int_distribution<int> in(0, max_input), w(codes == 1 ? -8 : -128, codes == 1 ? 7 : 127);
   std::vector<uint8_t> a(static_cast<size_t>(s.m * s.k));
   std::vector<int8_t> b(static_cast<size_t>(s.n * s.k));
-  for (auto& v : a) v = static_cast<uint8_t>(u8(rng));
-  for (auto& v : b) v = static_cast<int8_t>(w(rng));
-  const auto packed = backends::pack_int8_weights(s.n, s.k, b.data(), s.k);
+  for (auto& v : a) v = static_cast<uint8_t>(in(rng));
+  for (auto& v : b) v = static_cast<int8_t>(codes == 2 ? (rng() % 2 != 0 ? -1 : 1) * apot[rng() % 8] : w(rng));
+  const auto packed = backends::pack_int8_weights(s.n, s.k, b.data(), s.k, max_input);
   std::vector<int32_t> c(static_cast<size_t>(s.m * s.n));
   for (auto _ : state) {
     backends::gemm_u8s8_s32_with(kernel, s.m, a.data(), s.k, packed, c.data(), s.n);
@@ -442,7 +446,7 @@ BENCHMARK_CAPTURE(BM_Elementwise, add, true)->Unit(benchmark::kMicrosecond);
 // (batch 128 takes a second per call); kernels the host cannot run report an error line.
 BENCHMARK(BM_IntGemm)->ArgsProduct({{0, 1, 2}, {0}, {0}})->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_IntGemm)
-    ->ArgsProduct({benchmark::CreateDenseRange(0, 5, 1), {1, 2, 3}, {0, 1}})
+    ->ArgsProduct({benchmark::CreateDenseRange(0, 5, 1), {1, 2, 3}, {0, 1, 2}})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 BENCHMARK(BM_IntConvEpilogue)->ArgsProduct({{16, 64}, {0, 1}})->Unit(benchmark::kMicrosecond);
