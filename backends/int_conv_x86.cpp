@@ -8,10 +8,11 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
-#include <limits>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+
+#include "backends/bisect16_avx2.h"
 #endif
 
 #include "core/error.h"
@@ -33,33 +34,14 @@ MINIDL_TARGET_AVX2 inline __m256i count8(const __m256* tv, int nt, __m256 x, int
   return cnt;
 }
 
-// The same count by binary search over 15 threshold slots (t[k] for k < nt, NaN after: x >= NaN is false, so the
-// predicate "x >= slot k" still goes true ... true, false ... false and the count stays #{k < nt : x >= t[k]}):
-// 4 compares and 3 selects per 8 values instead of nt compares, for the 8-15 thresholds of 4-bit codes.
+// The same count by binary search (backends/bisect16_avx2.h), for the 8-15 thresholds of 4-bit codes.
 struct Bisect16 {
-  __m256 t7, t3, t11, odd, even;  // slot 7; slots 3 and 11; slots 1, 5, 9, 13; slots 0, 2, ..., 14
-  MINIDL_TARGET_AVX2 explicit Bisect16(const float* t, int nt) {
-    float slot[15];
-    for (int k = 0; k < 15; ++k) slot[k] = k < nt ? t[k] : std::numeric_limits<float>::quiet_NaN();
-    t7 = _mm256_set1_ps(slot[7]);
-    t3 = _mm256_set1_ps(slot[3]);
-    t11 = _mm256_set1_ps(slot[11]);
-    odd = _mm256_setr_ps(slot[1], slot[5], slot[9], slot[13], 0.0f, 0.0f, 0.0f, 0.0f);
-    even = _mm256_setr_ps(slot[0], slot[2], slot[4], slot[6], slot[8], slot[10], slot[12], slot[14]);
-  }
+  Bisect16Avx2<_CMP_GE_OQ> search;
+  MINIDL_TARGET_AVX2 Bisect16(const float* t, int nt) : search(t, nt) {}
   MINIDL_TARGET_AVX2 __m256i operator()(__m256 x, int64_t& nan) const {
-    const __m256 ge7 = _mm256_cmp_ps(x, t7, _CMP_GE_OQ);
-    __m256i c = _mm256_and_si256(_mm256_castps_si256(ge7), _mm256_set1_epi32(8));
-    const __m256 ge = _mm256_cmp_ps(x, _mm256_blendv_ps(t3, t11, ge7), _CMP_GE_OQ);
-    c = _mm256_or_si256(c, _mm256_and_si256(_mm256_castps_si256(ge), _mm256_set1_epi32(4)));
-    const __m256 t1 = _mm256_permutevar8x32_ps(odd, _mm256_srli_epi32(c, 2));
-    c = _mm256_or_si256(c,
-                        _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(x, t1, _CMP_GE_OQ)), _mm256_set1_epi32(2)));
-    const __m256 t0 = _mm256_permutevar8x32_ps(even, _mm256_srli_epi32(c, 1));
-    c = _mm256_sub_epi32(c, _mm256_castps_si256(_mm256_cmp_ps(x, t0, _CMP_GE_OQ)));
     const int un = _mm256_movemask_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q));
     nan += std::popcount(static_cast<unsigned>(un));
-    return c;
+    return search(x);
   }
 };
 

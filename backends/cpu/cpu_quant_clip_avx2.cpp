@@ -8,6 +8,8 @@
 #include <array>
 #include <cstring>
 
+#include "backends/bisect16_avx2.h"
+
 namespace minidl::cpu {
 
 #define MINIDL_AVX2_ONLY __attribute__((target("avx2")))
@@ -39,15 +41,18 @@ struct Clip {
   }
 };
 
-// A level set of at most 16 levels: k = the number of midpoints m with m < c (a true compare is -1 as an integer),
-// q = table[k] from the low or high 8-entry half by k > 7. Levels are padded to 16 (unused entries are never
-// selected: the count is at most nm).
+// A level set of at most 16 levels: k = the number of midpoints m with m < c (a true compare is -1 as an integer;
+// from 8 midpoints on by binary search, backends/bisect16_avx2.h, the same count), q = table[k] from the low or high
+// 8-entry half by k > 7. Levels are padded to 16 (unused entries are never selected: the count is at most nm).
+constexpr size_t kBisectFromMidpoints = 8;
 struct Levels {
   __m256 lv_lo, lv_hi;
   __m256 midv[kQuantClipAvx2MaxLevels - 1];
   size_t nm;
+  backends::Bisect16Avx2<_CMP_GT_OQ> bisect;  // c > m for the midpoints m (used when nm >= kBisectFromMidpoints)
   // mid null: the table alone, for pick() (no count: operator() is not for such a set)
-  MINIDL_AVX2_ONLY Levels(const float* lv, const float* mid, size_t nmid) : nm(mid == nullptr ? 0 : nmid) {
+  MINIDL_AVX2_ONLY Levels(const float* lv, const float* mid, size_t nmid)
+      : nm(mid == nullptr ? 0 : nmid), bisect(mid, static_cast<int>(nm)) {
     alignas(32) float table[16] = {};
     for (size_t k = 0; k <= nmid; ++k) table[k] = lv[k];
     lv_lo = _mm256_load_ps(table);
@@ -55,8 +60,13 @@ struct Levels {
     for (size_t j = 0; j < nm; ++j) midv[j] = _mm256_set1_ps(mid[j]);
   }
   MINIDL_AVX2_ONLY __m256 operator()(__m256 c, __m256i& k) const {
-    k = _mm256_setzero_si256();
-    for (size_t j = 0; j < nm; ++j) k = _mm256_sub_epi32(k, _mm256_castps_si256(_mm256_cmp_ps(midv[j], c, _CMP_LT_OQ)));
+    if (nm >= kBisectFromMidpoints) {
+      k = bisect(c);
+    } else {
+      k = _mm256_setzero_si256();
+      for (size_t j = 0; j < nm; ++j)
+        k = _mm256_sub_epi32(k, _mm256_castps_si256(_mm256_cmp_ps(midv[j], c, _CMP_LT_OQ)));
+    }
     return pick(k);
   }
   // q = table[k] for level indices k (0 .. 15)
@@ -131,10 +141,17 @@ MINIDL_AVX2_ONLY void quant_clip_levels_by_thresholds_avx2(float* out, uint8_t* 
   __m256 tv[16];
   for (; nt < 16 && t[nt] == t[nt]; ++nt) tv[nt] = _mm256_set1_ps(t[nt]);
   const __m256 o_lo = _mm256_loadu_ps(outs), o_hi = _mm256_loadu_ps(outs + 8);
+  const bool bisecting = nt >= kBisectFromMidpoints && nt <= backends::Bisect16Avx2<_CMP_GE_OQ>::kMaxThresholds;
+  const backends::Bisect16Avx2<_CMP_GE_OQ> bisect(t, bisecting ? static_cast<int>(nt) : 0);
   for (int64_t i = 0; i < n; i += 8) {
     const __m256 xv = _mm256_loadu_ps(x + i);
     __m256i k = _mm256_setzero_si256();
-    for (size_t j = 0; j < nt; ++j) k = _mm256_sub_epi32(k, _mm256_castps_si256(_mm256_cmp_ps(xv, tv[j], _CMP_GE_OQ)));
+    if (bisecting) {
+      k = bisect(xv);
+    } else {
+      for (size_t j = 0; j < nt; ++j)
+        k = _mm256_sub_epi32(k, _mm256_castps_si256(_mm256_cmp_ps(xv, tv[j], _CMP_GE_OQ)));
+    }
     const __m256 q_lo = _mm256_permutevar8x32_ps(o_lo, k), q_hi = _mm256_permutevar8x32_ps(o_hi, k);
     _mm256_storeu_ps(out + i,
                      _mm256_blendv_ps(q_lo, q_hi, _mm256_castsi256_ps(_mm256_cmpgt_epi32(k, _mm256_set1_epi32(7)))));
