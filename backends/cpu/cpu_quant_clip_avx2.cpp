@@ -230,4 +230,22 @@ MINIDL_AVX2_ONLY void quant_clip_grid_backward_avx2(float* gx, double* lane, con
   _mm256_storeu_pd(lane + 4, acc.hi);
 }
 
+MINIDL_AVX2_ONLY void pact_backward_avx2(float* gx, double* lane, const float* gy, const float* x, int64_t n, float a) {
+  const __m256 av = _mm256_set1_ps(a), zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+  SumLanes acc{_mm256_loadu_pd(lane), _mm256_loadu_pd(lane + 4)};
+  for (int64_t i = 0; i < n; i += 8) {
+    const __m256 xv = _mm256_loadu_ps(x + i), g = _mm256_loadu_ps(gy + i);
+    // gy * coef first, from the loaded gradient: gx may be gy
+    const __m256 p = _mm256_mul_ps(g, _mm256_and_ps(_mm256_cmp_ps(xv, av, _CMP_GT_OQ), one));
+    acc.lo = _mm256_add_pd(acc.lo, _mm256_cvtps_pd(_mm256_castps256_ps128(p)));
+    acc.hi = _mm256_add_pd(acc.hi, _mm256_cvtps_pd(_mm256_extractf128_ps(p, 1)));
+    if (gx != nullptr) {
+      const __m256 inside = _mm256_and_ps(_mm256_cmp_ps(xv, zero, _CMP_GT_OQ), _mm256_cmp_ps(xv, av, _CMP_LT_OQ));
+      _mm256_storeu_ps(gx + i, _mm256_mul_ps(g, _mm256_and_ps(inside, one)));
+    }
+  }
+  _mm256_storeu_pd(lane, acc.lo);
+  _mm256_storeu_pd(lane + 4, acc.hi);
+}
+
 }  // namespace minidl::cpu

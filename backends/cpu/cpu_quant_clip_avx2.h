@@ -50,4 +50,8 @@ void quant_clip_levels_backward_codes_avx2(float* gx, double* lane, const float*
 void quant_clip_grid_backward_avx2(float* gx, double* lane, const float* gy, const float* x, int64_t n, float a,
                                    float lo, float hi, float steps);
 
+/// PACT's backward from its input over [0, n), n a multiple of 8: gx = gy * 1[0 < x < a] (gx null: skipped; gx may
+/// be gy), and lane[j] (8 doubles, in and out) += gy * 1[x > a] of the elements j, j + 8, ..., in that order.
+void pact_backward_avx2(float* gx, double* lane, const float* gy, const float* x, int64_t n, float a);
+
 }  // namespace minidl::cpu
