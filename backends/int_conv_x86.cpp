@@ -52,23 +52,29 @@ struct LinearCount {
   MINIDL_TARGET_AVX2 __m256i operator()(__m256 x, int64_t& nan) const { return count8(tv, nt, x, nan); }
 };
 
+// The book (16 codes, in both 128-bit halves) as a shuffle table.
+MINIDL_TARGET_AVX2 inline __m256i book_table(const uint8_t* book16) {
+  return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(book16)));
+}
+
+// The 32 codes of 32 values (their threshold counts c0..c3, 8 int32 lanes each, in order) stored at out.
+MINIDL_TARGET_AVX2 inline void store_codes32(uint8_t* out, __m256i table, __m256i c0, __m256i c1, __m256i c2,
+                                             __m256i c3) {
+  const __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(c0, c1), _mm256_packs_epi32(c2, c3));
+  // packs / packus interleave 128-bit lanes: this dword permute puts the 32 codes back in order
+  const __m256i idx = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_shuffle_epi8(table, idx));
+}
+
 // Codes of 32 values at a time: `count(x, nan)` gives 8 values' threshold counts as int32 lanes.
 template <class Count>
 MINIDL_TARGET_AVX2 inline int64_t codes_by_count(const Count& count, const uint8_t* book16, const float* x, int64_t n,
                                                  uint8_t* out, int64_t& nan) {
-  const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(book16)));
-  // packs / packus interleave 128-bit lanes: this dword permute puts the 32 codes back in order
-  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  const __m256i table = book_table(book16);
   int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    const __m256i c0 = count(_mm256_loadu_ps(x + i), nan);
-    const __m256i c1 = count(_mm256_loadu_ps(x + i + 8), nan);
-    const __m256i c2 = count(_mm256_loadu_ps(x + i + 16), nan);
-    const __m256i c3 = count(_mm256_loadu_ps(x + i + 24), nan);
-    const __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(c0, c1), _mm256_packs_epi32(c2, c3));
-    const __m256i idx = _mm256_permutevar8x32_epi32(b, order);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm256_shuffle_epi8(table, idx));
-  }
+  for (; i + 32 <= n; i += 32)
+    store_codes32(out + i, table, count(_mm256_loadu_ps(x + i), nan), count(_mm256_loadu_ps(x + i + 8), nan),
+                  count(_mm256_loadu_ps(x + i + 16), nan), count(_mm256_loadu_ps(x + i + 24), nan));
   return i;
 }
 
@@ -95,41 +101,10 @@ MINIDL_TARGET_AVX2 int64_t quantize_to_codes_avx2(const float* t, int nt, const 
   return nan;
 }
 
-MINIDL_TARGET_AVX2 void epilogue_values_avx2(const IntConvEpilogue& e, const float* k, int64_t out_c, int64_t p0,
-                                             int64_t rows, const int32_t* acc, float* dst) {
-  const __m256 zero = _mm256_setzero_ps();
-  const int64_t vec = out_c / 8 * 8;
-  for (int64_t r = 0; r < rows; ++r) {
-    const int32_t* a = acc + r * out_c;
-    const float* res = e.residual ? e.residual + (p0 + r) * out_c : nullptr;
-    float* d = dst + r * out_c;
-    int64_t o = 0;
-    for (; o < vec; o += 8) {
-      const __m256 c = _mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + o)));
-      __m256 v = _mm256_add_ps(_mm256_mul_ps(c, _mm256_loadu_ps(k + o)), _mm256_loadu_ps(e.shift + o));
-      if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + o));
-      if (e.relu) v = _mm256_max_ps(zero, v);
-      _mm256_storeu_ps(d + o, v);
-    }
-    for (; o < out_c; ++o) {
-      float v = static_cast<float>(a[o]) * k[o] + e.shift[o];
-      if (res) v += res[o];
-      d[o] = e.relu ? std::max(v, 0.0f) : v;
-    }
-  }
-}
-
 namespace {
 
-// One consumer of the fused epilogue: its threshold count (binary search or one compare per threshold) and book.
-struct Avx2Consumer {
-  int nt = 0;
-  const float* t = nullptr;
-  alignas(32) uint8_t book16[kQuantizeAvx2MaxBook] = {};
-  uint8_t* codes = nullptr;
-};
-
-// The 8 values of channels o..o+7 at element i of the tile: epilogue_values_avx2's operations in its order.
+// The 8 values of channels o..o+7 at element i of the tile (acc and res at the tile's pixel 0): int32 -> float32,
+// times the channel's factor, plus the shift, the residual, max(0, v); the epilogues' one spelling of it.
 template <bool Res, bool Relu>
 MINIDL_TARGET_AVX2 inline __m256 value8(const int32_t* acc, const float* k, const float* shift, const float* res,
                                         int64_t i, int64_t o) {
@@ -140,15 +115,52 @@ MINIDL_TARGET_AVX2 inline __m256 value8(const int32_t* acc, const float* k, cons
   return v;
 }
 
-// 32 codes of one consumer from 4 vectors of values: the counts packed to bytes, then the book by byte shuffle.
+template <bool Res, bool Relu>
+MINIDL_TARGET_AVX2 void values_rows(const IntConvEpilogue& e, const float* k, int64_t out_c, int64_t p0, int64_t rows,
+                                    const int32_t* acc, float* dst) {
+  const float* res = Res ? e.residual + p0 * out_c : nullptr;
+  const int64_t vec = out_c / 8 * 8;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t row = r * out_c;
+    int64_t o = 0;
+    for (; o < vec; o += 8) _mm256_storeu_ps(dst + row + o, value8<Res, Relu>(acc, k, e.shift, res, row + o, o));
+    for (; o < out_c; ++o) {
+      float v = static_cast<float>(acc[row + o]) * k[o] + e.shift[o];
+      if constexpr (Res) v += res[row + o];
+      dst[row + o] = Relu ? std::max(v, 0.0f) : v;
+    }
+  }
+}
+
+}  // namespace
+
+MINIDL_TARGET_AVX2 void epilogue_values_avx2(const IntConvEpilogue& e, const float* k, int64_t out_c, int64_t p0,
+                                             int64_t rows, const int32_t* acc, float* dst) {
+  if (e.residual) {
+    e.relu ? values_rows<true, true>(e, k, out_c, p0, rows, acc, dst)
+           : values_rows<true, false>(e, k, out_c, p0, rows, acc, dst);
+  } else {
+    e.relu ? values_rows<false, true>(e, k, out_c, p0, rows, acc, dst)
+           : values_rows<false, false>(e, k, out_c, p0, rows, acc, dst);
+  }
+}
+
+namespace {
+
+// One consumer of the fused epilogue: its threshold count (binary search or one compare per threshold) and book.
+struct Avx2Consumer {
+  int nt = 0;
+  const float* t = nullptr;
+  uint8_t book16[kQuantizeAvx2MaxBook] = {};
+  uint8_t* codes = nullptr;
+};
+
+// 32 codes of one consumer from 4 vectors of values.
 template <class Count>
-MINIDL_TARGET_AVX2 inline void store_codes32(const Count& count, const Avx2Consumer& c, const __m256 (&v)[4], int64_t i,
-                                             int64_t& nan) {
-  const __m256i table = _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(c.book16)));
-  const __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(count(v[0], nan), count(v[1], nan)),
-                                        _mm256_packs_epi32(count(v[2], nan), count(v[3], nan)));
-  const __m256i idx = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(c.codes + i), _mm256_shuffle_epi8(table, idx));
+MINIDL_TARGET_AVX2 inline void consumer_codes32(const Count& count, const Avx2Consumer& c, const __m256 (&v)[4],
+                                                int64_t i, int64_t& nan) {
+  store_codes32(c.codes + i, book_table(c.book16), count(v[0], nan), count(v[1], nan), count(v[2], nan),
+                count(v[3], nan));
 }
 
 template <bool Res, bool Relu>
@@ -173,9 +185,9 @@ MINIDL_TARGET_AVX2 int64_t epilogue_codes_loop(const IntConvEpilogue& e, const f
     }
     for (int q = 0; q < nq; ++q) {
       if (cons[q].nt >= kQuantizeAvx2BisectFrom) {
-        store_codes32(bisect[q], cons[q], v, i, nan);
+        consumer_codes32(bisect[q], cons[q], v, i, nan);
       } else {
-        store_codes32(LinearCount{tv[q], cons[q].nt}, cons[q], v, i, nan);
+        consumer_codes32(LinearCount{tv[q], cons[q].nt}, cons[q], v, i, nan);
       }
     }
   }

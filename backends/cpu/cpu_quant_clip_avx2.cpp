@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "backends/bisect16_avx2.h"
+#include "backends/cpu/cpu_levels_avx2.h"
 
 namespace minidl::cpu {
 
@@ -38,41 +39,6 @@ struct Clip {
     v = _mm256_div_ps(_mm256_loadu_ps(x), av);
     const __m256 t = _mm256_blendv_ps(v, lov, _mm256_cmp_ps(v, lov, _CMP_LT_OQ));
     c = _mm256_blendv_ps(t, hiv, _mm256_cmp_ps(hiv, t, _CMP_LT_OQ));
-  }
-};
-
-// A level set of at most 16 levels: k = the number of midpoints m with m < c (a true compare is -1 as an integer;
-// from 8 midpoints on by binary search, backends/bisect16_avx2.h, the same count), q = table[k] from the low or high
-// 8-entry half by k > 7. Levels are padded to 16 (unused entries are never selected: the count is at most nm).
-constexpr size_t kBisectFromMidpoints = 8;
-struct Levels {
-  __m256 lv_lo, lv_hi;
-  __m256 midv[kQuantClipAvx2MaxLevels - 1];
-  size_t nm;
-  backends::Bisect16Avx2<_CMP_GT_OQ> bisect;  // c > m for the midpoints m (used when nm >= kBisectFromMidpoints)
-  // mid null: the table alone, for pick() (no count: operator() is not for such a set)
-  MINIDL_AVX2_ONLY Levels(const float* lv, const float* mid, size_t nmid)
-      : nm(mid == nullptr ? 0 : nmid), bisect(mid, static_cast<int>(nm)) {
-    alignas(32) float table[16] = {};
-    for (size_t k = 0; k <= nmid; ++k) table[k] = lv[k];
-    lv_lo = _mm256_load_ps(table);
-    lv_hi = _mm256_load_ps(table + 8);
-    for (size_t j = 0; j < nm; ++j) midv[j] = _mm256_set1_ps(mid[j]);
-  }
-  MINIDL_AVX2_ONLY __m256 operator()(__m256 c, __m256i& k) const {
-    if (nm >= kBisectFromMidpoints) {
-      k = bisect(c);
-    } else {
-      k = _mm256_setzero_si256();
-      for (size_t j = 0; j < nm; ++j)
-        k = _mm256_sub_epi32(k, _mm256_castps_si256(_mm256_cmp_ps(midv[j], c, _CMP_LT_OQ)));
-    }
-    return pick(k);
-  }
-  // q = table[k] for level indices k (0 .. 15)
-  MINIDL_AVX2_ONLY __m256 pick(__m256i k) const {
-    const __m256 q_lo = _mm256_permutevar8x32_ps(lv_lo, k), q_hi = _mm256_permutevar8x32_ps(lv_hi, k);
-    return _mm256_blendv_ps(q_lo, q_hi, _mm256_castsi256_ps(_mm256_cmpgt_epi32(k, _mm256_set1_epi32(7))));
   }
 };
 
@@ -123,7 +89,7 @@ MINIDL_AVX2_ONLY void quant_clip_levels_avx2(float* out, uint8_t* mask, float* c
                                              int64_t n, float a, float lo, float hi, const float* lv, const float* mid,
                                              size_t nm) {
   const Clip clip(a, lo, hi);
-  const Levels levels(lv, mid, nm);
+  const LevelsAvx2 levels(lv, mid, nm);
   for (int64_t i = 0; i < n; i += 8) {
     __m256 v, c;
     __m256i k;
@@ -163,7 +129,7 @@ MINIDL_AVX2_ONLY void quant_clip_levels_backward_avx2(float* gx, double* lane, c
                                                       int64_t n, float a, float lo, float hi, const float* lv,
                                                       const float* mid, size_t nm) {
   const Clip clip(a, lo, hi);
-  const Levels levels(lv, mid, nm);
+  const LevelsAvx2 levels(lv, mid, nm);
   SumLanes acc{_mm256_loadu_pd(lane), _mm256_loadu_pd(lane + 4)};
   for (int64_t i = 0; i < n; i += 8) {
     __m256 v, c;
@@ -179,7 +145,7 @@ MINIDL_AVX2_ONLY void quant_clip_levels_backward_codes_avx2(float* gx, double* l
                                                             const uint8_t* codes, int64_t n, float a, float lo,
                                                             float hi, const float* lv, size_t nm) {
   const Clip clip(a, lo, hi);
-  const Levels levels(lv, nullptr, nm);  // the table only: the codes are the indices
+  const LevelsAvx2 levels(lv, nullptr, nm);  // the table only: the codes are the indices
   SumLanes acc{_mm256_loadu_pd(lane), _mm256_loadu_pd(lane + 4)};
   for (int64_t i = 0; i < n; i += 8) {
     __m256 v, c;

@@ -11,7 +11,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#include "backends/bisect16_avx2.h"
+#include "backends/cpu/cpu_levels_avx2.h"
 #endif
 
 #include "backends/cpu/cpu_backend.h"
@@ -87,22 +87,16 @@ void weight_base(const WeightArgs<T>& A, int64_t b, int64_t e) {
 // float32 on AVX2, written out: GCC's vectorisation of weight_range for AVX2 (a gather per level lookup, the int32
 // counts widened per midpoint) ran ~3x slower than its AVX-512 build (train_step --profile, APoT W4 ResNet-20, per
 // step: 1.15 ms capped at AVX2, 0.40 at AVX-512; this kernel 0.31). The same operations in the same order, 8
-// weights at a time: the level index by compares (a binary search from 8 midpoints, backends/bisect16_avx2.h), the
-// level by a table permute. Up to 16 levels; the blocks' scalar tail and larger sets take weight_range.
-constexpr size_t kAvx2Levels = 16;
-
+// weights at a time: the level of |c| by cpu_levels_avx2.h's LevelsAvx2 (the activation quantizer's: compares, a
+// binary search from 8 midpoints, a table permute). Up to 16 levels; the scalar tail and larger sets take
+// weight_range.
 [[gnu::target("avx2")]] void weight_avx2_f32(const WeightArgs<float>& A, int64_t b, int64_t e) {
   const bool levels = A.lv != nullptr;
   const __m256 av = _mm256_set1_ps(A.a), one = _mm256_set1_ps(1.0f), minus_one = _mm256_set1_ps(-1.0f);
   const __m256 zero = _mm256_setzero_ps(), stepsv = _mm256_set1_ps(A.steps);
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  alignas(32) float table[kAvx2Levels] = {};
-  if (levels)
-    for (size_t k = 0; k <= A.nm; ++k) table[k] = A.lv[k];
-  const __m256 lv_lo = _mm256_load_ps(table), lv_hi = _mm256_load_ps(table + 8);
-  const backends::Bisect16Avx2<_CMP_GT_OQ> bisect(A.mid, levels && A.nm >= 8 ? static_cast<int>(A.nm) : 0);
-  __m256 midv[kAvx2Levels - 1];
-  for (size_t j = 0; levels && j < A.nm; ++j) midv[j] = _mm256_set1_ps(A.mid[j]);
+  const float none = 0.0f;  // the rounding path has no levels: an empty table
+  const cpu::LevelsAvx2 table(levels ? A.lv : &none, levels ? A.mid : nullptr, levels ? A.nm : 0);
   int64_t i = b;
   for (; i + 8 <= e; i += 8) {
     const __m256 x = _mm256_div_ps(_mm256_loadu_ps(A.w + i), av);
@@ -112,17 +106,8 @@ constexpr size_t kAvx2Levels = 16;
     __m256 q;
     if (levels) {
       // project_signed: sign (c < 0 ? -1 : c > 0 ? 1 : 0) times lv[#mid below |c|]
-      const __m256 v = _mm256_and_ps(c, abs_mask);
       __m256i k;
-      if (A.nm >= 8) {
-        k = bisect(v);
-      } else {
-        k = _mm256_setzero_si256();
-        for (size_t j = 0; j < A.nm; ++j)
-          k = _mm256_sub_epi32(k, _mm256_castps_si256(_mm256_cmp_ps(midv[j], v, _CMP_LT_OQ)));
-      }
-      const __m256 lv = _mm256_blendv_ps(_mm256_permutevar8x32_ps(lv_lo, k), _mm256_permutevar8x32_ps(lv_hi, k),
-                                         _mm256_castsi256_ps(_mm256_cmpgt_epi32(k, _mm256_set1_epi32(7))));
+      const __m256 lv = table(_mm256_and_ps(c, abs_mask), k);
       const __m256 sg = _mm256_blendv_ps(_mm256_and_ps(_mm256_cmp_ps(c, zero, _CMP_GT_OQ), one), minus_one,
                                          _mm256_cmp_ps(c, zero, _CMP_LT_OQ));
       q = _mm256_mul_ps(sg, lv);
@@ -210,7 +195,8 @@ void CpuBackend::quantize_weight_forward(Tensor& out, Tensor& coef, Tensor& insi
     if constexpr (std::is_same_v<T, float>) {
       // at the avx512 level too: it ran faster than GCC's AVX-512 build of weight_range (0.31 vs 0.40 ms per
       // ResNet-20 APoT step, train_step --profile)
-      if ((fn == weight_avx2<T> || fn == weight_avx512<T>)&&mid.size() + 1 <= kAvx2Levels) fn = weight_avx2_f32;
+      if ((fn == weight_avx2<T> || fn == weight_avx512<T>)&&mid.size() + 1 <= cpu::kQuantClipAvx2MaxLevels)
+        fn = weight_avx2_f32;
     }
 #endif
     cpu::parallel_for(w.numel(), 16, [&](int64_t b, int64_t e) { fn(A, b, e); });
