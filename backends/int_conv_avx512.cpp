@@ -72,6 +72,7 @@ using Search = ThresholdSearch;
 struct SearchRegs {
   __m512 first, table[3];
   __m512i book;
+  __m512i book_bytes;  // the book's 16 codes as bytes in each 128-bit lane (a vpshufb table)
   bool identity_book;
 };
 
@@ -80,6 +81,9 @@ MINIDL_TARGET_AVX512 inline SearchRegs load_search(const Search& s) {
   r.first = _mm512_set1_ps(s.first);
   for (int i = 0; i < 3; ++i) r.table[i] = _mm512_loadu_ps(s.table[i]);
   r.book = _mm512_loadu_si512(s.book);
+  alignas(16) uint8_t bytes[16];
+  for (int c = 0; c < 16; ++c) bytes[c] = static_cast<uint8_t>(s.book[c]);
+  r.book_bytes = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(bytes)));
   r.identity_book = s.identity_book;
   return r;
 }
@@ -126,6 +130,50 @@ MINIDL_TARGET_AVX512 inline void codes_group(int steps, const SearchRegs& r, con
     case 2: codes_group<2>(r, x, count, out, m); return;
     case 3: codes_group<3>(r, x, count, out, m); return;
     default: codes_group<4>(r, x, count, out, m); return;
+  }
+}
+
+// The codes of kWide whole vectors (16 * kWide values, in order) into out: the same search as codes_group, more
+// vectors interleaved (each search is a chain of dependent permutes and compares), then the indices of each 4
+// vectors narrowed to 64 bytes by two packs, put back in order by one dword permute, mapped through the book by one
+// byte shuffle and written by one store.
+constexpr int kWide = 8;
+
+template <int STEPS>
+MINIDL_TARGET_AVX512 inline void codes_wide(const SearchRegs& r, const __m512 (&x)[kWide], uint8_t* out) {
+  __m512i j[kWide];
+  if constexpr (STEPS == 0) {
+    for (int g = 0; g < kWide; ++g) j[g] = _mm512_setzero_si512();
+  } else {
+    constexpr int top = 1 << (STEPS - 1);
+    for (int g = 0; g < kWide; ++g)
+      j[g] = _mm512_maskz_mov_epi32(_mm512_cmp_ps_mask(x[g], r.first, _CMP_GE_OQ), _mm512_set1_epi32(top));
+    for (int i = 0; i + 1 < STEPS; ++i)
+      for (int g = 0; g < kWide; ++g) {
+        const __m512 thr = _mm512_permutexvar_ps(j[g], r.table[i]);
+        j[g] = _mm512_mask_add_epi32(j[g], _mm512_cmp_ps_mask(x[g], thr, _CMP_GE_OQ), j[g],
+                                     _mm512_set1_epi32(top >> (i + 1)));
+      }
+  }
+  // packs / packus work per 128-bit lane: lane L of the bytes holds dwords (4 codes each) j0[L], j1[L], j2[L],
+  // j3[L]; dword d of the output (vector d / 4, lane d % 4) sits at 4 (d % 4) + d / 4
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  for (int h = 0; h < kWide / 4; ++h) {
+    const __m512i p01 = _mm512_packs_epi32(j[4 * h], j[4 * h + 1]),
+                  p23 = _mm512_packs_epi32(j[4 * h + 2], j[4 * h + 3]);
+    __m512i b = _mm512_permutexvar_epi32(order, _mm512_packus_epi16(p01, p23));
+    if (!r.identity_book) b = _mm512_shuffle_epi8(r.book_bytes, b);
+    _mm512_storeu_si512(out + 64 * h, b);
+  }
+}
+
+MINIDL_TARGET_AVX512 inline void codes_wide(int steps, const SearchRegs& r, const __m512 (&x)[kWide], uint8_t* out) {
+  switch (steps) {
+    case 0: codes_wide<0>(r, x, out); return;
+    case 1: codes_wide<1>(r, x, out); return;
+    case 2: codes_wide<2>(r, x, out); return;
+    case 3: codes_wide<3>(r, x, out); return;
+    default: codes_wide<4>(r, x, out); return;
   }
 }
 
@@ -256,8 +304,19 @@ MINIDL_TARGET_AVX512 int64_t epilogue_whole(const IntConvEpilogue& e, const floa
   const __m512 zero = _mm512_setzero_ps();
   const __m512 lo = e.relu ? zero : _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   __m512 sum = zero;
-  int64_t o = 0;
-  for (int64_t i = 0; i < n; i += 16 * kGroup) {
+  int64_t o = 0, i = 0;
+  for (; i + 16 * kWide <= n; i += 16 * kWide) {
+    __m512 v[kWide];
+    for (int g = 0; g < kWide; ++g) {
+      v[g] = value16<Res>(acc, k, shift, res, lo, i + 16 * g, o);
+      if constexpr (Out) _mm512_storeu_ps(out + i + 16 * g, v[g]);
+      sum = _mm512_add_ps(sum, v[g]);
+      o += 16;
+      if (o == out_c) o = 0;
+    }
+    for (int q = 0; q < nq; ++q) codes_wide(search[q].steps, regs[q], v, codes[q] + i);
+  }
+  for (; i < n; i += 16 * kGroup) {
     const int count = static_cast<int>(std::min<int64_t>(kGroup, (n - i) / 16));
     __m512 v[kGroup];
     __mmask16 m[kGroup];

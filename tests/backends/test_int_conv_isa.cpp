@@ -126,14 +126,15 @@ TEST_CASE("cpu ISA: int conv epilogue kernels give the scalar values and codes")
   if (levels.empty()) MINIDL_SKIP("only the baseline level runs here (" << cpu::isa_name(cpu::active_isa()) << ")");
   std::mt19937 rng(9);
   const CodeThresholds q4 = book_of(16, rng), q2 = book_of(4, rng), q1 = book_of(2, rng), q8 = book_of(256, rng);
-  const CodeThresholds q4i = book_of(16, rng, true), q3i = book_of(8, rng, true);
+  const CodeThresholds q4i = book_of(16, rng, true), q3i = book_of(8, rng, true), q0 = book_of(1, rng);
   struct Consumers {
     const CodeThresholds* a;
     const CodeThresholds* b;
   };
-  const Consumers consumer_sets[] = {{&q4, nullptr}, {&q4, &q2},      {&q1, &q4},        {&q4, &q8},
-                                     {&q4i, &q3i},   {&q3i, nullptr}, {nullptr, nullptr}};
+  const Consumers consumer_sets[] = {{&q4, nullptr}, {&q4, &q2},      {&q1, &q4}, {&q4, &q8},
+                                     {&q4i, &q3i},   {&q3i, nullptr}, {&q0, &q2}, {nullptr, nullptr}};
   for (int64_t out_c : {16, 64, 5, 37}) {
+    // 13 rows: at 16 and 64 channels the AVX-512 epilogue's 128-value blocks and its 64-value tail both run
     const int64_t rows = 13, p0 = 3, total = (p0 + rows) * out_c;
     std::vector<int32_t> acc(static_cast<size_t>(rows * out_c));
     for (auto& a : acc) a = static_cast<int32_t>(rng() % 20001) - 10000;
