@@ -10,6 +10,7 @@
 #include "autograd/grad_hooks.h"
 #include "backends/actnn_codec.h"
 #include "core/error.h"
+#include "quant/actnn/channel_min_max.h"
 
 namespace minidl::quant::actnn {
 namespace {
@@ -174,24 +175,16 @@ std::vector<float> AdaptiveBits::ranges_locked(const Tensor& x) const {
   const bool transposed = x.memory_format() == MemoryFormat::ChannelsLast;
   const int64_t ch = x.dim() >= 2 ? x.size(1) : 1, pix = f / ch;
   const bool plane_groups = transposed && pix % g == 0;
+  const ChannelMinMax channel_min_max = channel_min_max_kernel();  // chosen once, outside the threads
   // One pass over the activation, samples in parallel (the codec reads it once more to quantize).
 #pragma omp parallel for schedule(static)
   for (int64_t s = 0; s < n; ++s) {
     const float* ps = p + s * f;
     if (plane_groups) {
-      constexpr float inf = std::numeric_limits<float>::infinity();
       std::vector<float> a(static_cast<size_t>(ch)), b(a.size());
       const int64_t tiles = pix / g;
       for (int64_t t = 0; t < tiles; ++t) {
-        std::fill(a.begin(), a.end(), inf);
-        std::fill(b.begin(), b.end(), -inf);
-        for (int64_t i = t * g; i < (t + 1) * g; ++i) {
-          const float* px = ps + i * ch;
-          for (int64_t k = 0; k < ch; ++k) {  // NaN is skipped, as group_min_max does
-            a[static_cast<size_t>(k)] = px[k] < a[static_cast<size_t>(k)] ? px[k] : a[static_cast<size_t>(k)];
-            b[static_cast<size_t>(k)] = b[static_cast<size_t>(k)] < px[k] ? px[k] : b[static_cast<size_t>(k)];
-          }
-        }
+        channel_min_max(ps + t * g * ch, g, ch, a.data(), b.data());
         for (int64_t k = 0; k < ch; ++k) {
           mn[static_cast<size_t>(s * gps + k * tiles + t)] = a[static_cast<size_t>(k)];
           mx[static_cast<size_t>(s * gps + k * tiles + t)] = b[static_cast<size_t>(k)];
