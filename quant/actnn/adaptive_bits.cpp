@@ -175,6 +175,9 @@ std::vector<float> AdaptiveBits::ranges_locked(const Tensor& x) const {
   const bool transposed = x.memory_format() == MemoryFormat::ChannelsLast;
   const int64_t ch = x.dim() >= 2 ? x.size(1) : 1, pix = f / ch;
   const bool plane_groups = transposed && pix % g == 0;
+  // ... or whose groups hold whole channel planes (8x8 pixels in groups of 256): each group's range is the range of
+  // its planes' ranges, so no transpose either.
+  const bool channel_groups = transposed && !plane_groups && g % pix == 0;
   const ChannelMinMax channel_min_max = channel_min_max_kernel();  // chosen once, outside the threads
   // One pass over the activation, samples in parallel (the codec reads it once more to quantize).
 #pragma omp parallel for schedule(static)
@@ -189,6 +192,27 @@ std::vector<float> AdaptiveBits::ranges_locked(const Tensor& x) const {
           mn[static_cast<size_t>(s * gps + k * tiles + t)] = a[static_cast<size_t>(k)];
           mx[static_cast<size_t>(s * gps + k * tiles + t)] = b[static_cast<size_t>(k)];
         }
+      }
+      continue;
+    }
+    if (channel_groups) {
+      constexpr float inf = std::numeric_limits<float>::infinity();
+      std::vector<float> a(static_cast<size_t>(ch)), b(a.size());
+      channel_min_max(ps, pix, ch, a.data(), b.data());
+      const int64_t planes = g / pix;
+      for (int64_t k = 0; k < gps; ++k) {
+        const int64_t c0 = k * planes, c1 = std::min(ch, c0 + planes);
+        float lo = inf, hi = -inf;
+        for (int64_t c = c0; c < c1; ++c) {
+          lo = std::min(lo, a[static_cast<size_t>(c)]);
+          hi = std::max(hi, b[static_cast<size_t>(c)]);
+        }
+        if ((c1 - c0) * pix < g) {  // zero padding takes part in the last group's range, as below
+          lo = std::min(lo, 0.0f);
+          hi = std::max(hi, 0.0f);
+        }
+        mn[static_cast<size_t>(s * gps + k)] = lo;
+        mx[static_cast<size_t>(s * gps + k)] = hi;
       }
       continue;
     }

@@ -5,7 +5,10 @@
 // compressed).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <random>
 
 #include "autograd/function.h"
 #include "autograd/grad_mode.h"
@@ -145,6 +148,44 @@ TEST_CASE("per-sample ranges are taken over the codec's groups: logical order, w
     CHECK(bits_channels_last == bits_contiguous);
     REQUIRE(bits_contiguous.size() == 2);
     CHECK(bits_contiguous[1] > bits_contiguous[0]);
+  }
+}
+
+TEST_CASE("per-sample ranges of channels-last samples equal the contiguous ones for every group shape") {
+  // Channels-last samples take three paths: groups inside one channel plane (read per tile), groups of whole
+  // planes (the planes' ranges combined, a partial last group with its zero padding), and the rest (a transpose).
+  // Values are positive, so a padding zero that went missing (or came in twice) moves a group's range by a lot, and
+  // the 16 samples' scales spread the per-sample bits over 1..8.
+  struct Case {
+    Shape shape;
+    int64_t group;
+  };
+  const autograd::SaveInfo info{autograd::SaveKind::Activation, "batch_norm", "bn", 0};
+  const Case cases[] = {{{16, 3, 8, 8}, 128}, {{16, 64, 8, 8}, 256}, {{16, 5, 4, 4}, 64},
+                        {{16, 20, 4, 4}, 64}, {{16, 6, 8, 8}, 64},   {{16, 3, 6, 6}, 64}};
+  std::mt19937 rng(3);
+  for (const Case& cs : cases) {
+    CAPTURE(cs.group);
+    CAPTURE(shape_str(cs.shape));
+    AdaptiveOptions o;
+    o.bits = 2;
+    o.ibits = 8;
+    o.group_size = cs.group;
+    std::vector<float> v = randn(cs.shape).to_vector<float>();
+    const int64_t f = static_cast<int64_t>(v.size()) / 16;
+    for (int64_t s = 0; s < 16; ++s) {
+      const float scale = std::exp(static_cast<float>(rng() % 1000) / 250.0f);
+      for (int64_t i = s * f; i < (s + 1) * f; ++i) v[static_cast<size_t>(i)] = 5.0f + scale * std::abs(v[i]);
+    }
+    v[7] = std::numeric_limits<float>::quiet_NaN();  // a NaN never wins a range
+    const Tensor x = from_vector(v, cs.shape);
+    Tensor xl = empty(cs.shape, TensorOptions(), MemoryFormat::ChannelsLast);
+    xl.copy_(x);
+    AdaptiveBits a(o), b(o);
+    const std::vector<uint8_t> bits_contiguous = a.sample_bits(info, x, 2);
+    CHECK(b.sample_bits(info, xl, 2) == bits_contiguous);
+    CHECK(*std::max_element(bits_contiguous.begin(), bits_contiguous.end()) >
+          *std::min_element(bits_contiguous.begin(), bits_contiguous.end()));
   }
 }
 
