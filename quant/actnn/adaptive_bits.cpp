@@ -10,14 +10,14 @@
 #include "autograd/grad_hooks.h"
 #include "backends/actnn_codec.h"
 #include "core/error.h"
-#include "quant/actnn/channel_min_max.h"
+#include "quant/actnn/sample_passes.h"
 
 namespace minidl::quant::actnn {
 namespace {
 
 bool is_conv_or_linear(const std::string& op) { return op == "conv2d" || op == "linear"; }
 
-// Lanes of the independent running minima / maxima and sums below (one running value would be a chain of
+// Lanes of the independent running minima / maxima below (one running value would be a chain of
 // dependent instructions, a few cycles per element). GCC / clang vector types: SSE on the baseline target.
 constexpr int kLanes = 16;
 typedef float Float4 __attribute__((vector_size(16)));
@@ -53,20 +53,6 @@ void group_min_max(const float* x, int64_t n, float& mn, float& mx) {
     mn = std::min(mn, x[j]);
     mx = std::max(mx, x[j]);
   }
-}
-
-// sum of x[i]^2 over [0, n) in double, kLanes partial sums (the result can differ from a left-to-right sum in
-// the last bits of the double only; the caller keeps a float).
-double squared_norm(const float* x, int64_t n) {
-  double acc[kLanes] = {};
-  int64_t j = 0;
-  for (; j + kLanes <= n; j += kLanes) {
-    for (int l = 0; l < kLanes; ++l) acc[l] += static_cast<double>(x[j + l]) * x[j + l];
-  }
-  for (; j < n; ++j) acc[0] += static_cast<double>(x[j]) * x[j];
-  double s = 0;
-  for (int l = 0; l < kLanes; ++l) s += acc[l];
-  return s;
 }
 
 // The ranges and gradient norms are read on the host; a GPU run needs fixed bits.
@@ -284,6 +270,7 @@ void AdaptiveBits::record_output_grad(const std::string& module, const Tensor& g
     const float* p = g.data<float>();
     const int64_t n = g.size(0), f = g.numel() / n;
     std::vector<float> sq(static_cast<size_t>(n));
+    const SquaredNorm squared_norm = squared_norm_kernel();
 #pragma omp parallel for schedule(static)
     for (int64_t s = 0; s < n; ++s) {
       sq[static_cast<size_t>(s)] = static_cast<float>(squared_norm(p + s * f, f));

@@ -1,4 +1,4 @@
-// ActNN's per-channel range kernel (quant/actnn/channel_min_max.h) at every ISA level the environment allows
+// ActNN's per-sample pass kernels (quant/actnn/sample_passes.h) at every ISA level the environment allows
 // against the scalar definition, bit for bit: channel counts below, at and across the 16-channel blocks, empty and
 // single-pixel runs, NaN (never wins, also in the first pixel), infinities, zeros of both signs. Named "cpu ISA: "
 // so scripts/isa-matrix runs it on every leg.
@@ -12,11 +12,12 @@
 #include <vector>
 
 #include "core/cpu_isa.h"
-#include "quant/actnn/channel_min_max.h"
+#include "quant/actnn/sample_passes.h"
 #include "test_scopes.h"
 
 using namespace minidl;
 using minidl::quant::actnn::channel_min_max_kernel;
+using minidl::quant::actnn::squared_norm_kernel;
 
 namespace {
 
@@ -74,4 +75,34 @@ TEST_CASE("cpu ISA: actnn channel ranges give the scalar min / max at every leve
         CHECK(mx.back() == 7.0f);
       }
     }
+}
+
+TEST_CASE("cpu ISA: actnn squared norms give the 16-sum definition's bits at every level") {
+  test::CapGuard guard;
+  std::vector<cpu::CpuIsa> levels{cpu::CpuIsa::Baseline};
+  cpu::set_cpu_isa_cap(std::nullopt);
+  for (cpu::CpuIsa l : {cpu::CpuIsa::Avx2, cpu::CpuIsa::Avx512})
+    if (cpu::isa_enabled(l)) levels.push_back(l);
+  std::mt19937 rng(13);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int64_t n : {0, 1, 15, 16, 17, 33, 1000}) {
+    CAPTURE(n);
+    std::vector<float> x(static_cast<size_t>(n));
+    // magnitudes from 1e-20 to 1e18: sums whose order matters in the last bits of a double
+    for (float& v : x) v = normal(rng) * std::pow(10.0f, static_cast<float>(static_cast<int>(rng() % 39) - 20));
+    double sums[16] = {};
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16)
+      for (int l = 0; l < 16; ++l)
+        sums[l] += static_cast<double>(x[static_cast<size_t>(j + l)]) * x[static_cast<size_t>(j + l)];
+    for (; j < n; ++j) sums[0] += static_cast<double>(x[static_cast<size_t>(j)]) * x[static_cast<size_t>(j)];
+    double want = 0;
+    for (double s : sums) want += s;
+    for (cpu::CpuIsa level : levels) {
+      INFO("level " << cpu::isa_name(level));
+      cpu::set_cpu_isa_cap(level);
+      const double got = squared_norm_kernel()(x.data(), n);
+      CHECK(std::memcmp(&got, &want, sizeof got) == 0);
+    }
+  }
 }

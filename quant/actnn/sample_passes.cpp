@@ -1,5 +1,5 @@
-// The per-channel range kernel of ActNN's adaptive bits (see channel_min_max.h).
-#include "quant/actnn/channel_min_max.h"
+// The per-sample pass kernels of ActNN's adaptive bits (see sample_passes.h).
+#include "quant/actnn/sample_passes.h"
 
 #include <cstring>
 #include <limits>
@@ -55,7 +55,44 @@ void channel_min_max_base(const float* px, int64_t pixels, int64_t ch, float* mn
 }
 #endif
 
+// 16 running sums as two vectors of 8 doubles (lane l holds sum l).
+typedef double Double8 __attribute__((vector_size(64)));
+typedef float Float8 __attribute__((vector_size(32)));
+
+[[gnu::always_inline]] inline double squared_norm_impl(const float* x, int64_t n) {
+  Double8 lo = {}, hi = {};
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    Float8 a, b;
+    std::memcpy(&a, x + j, sizeof a);
+    std::memcpy(&b, x + j + 8, sizeof b);
+    const Double8 da = __builtin_convertvector(a, Double8), db = __builtin_convertvector(b, Double8);
+    lo += da * da;
+    hi += db * db;
+  }
+  for (; j < n; ++j) lo[0] += static_cast<double>(x[j]) * x[j];
+  double s = 0;
+  for (int l = 0; l < 8; ++l) s += lo[l];
+  for (int l = 0; l < 8; ++l) s += hi[l];
+  return s;
+}
+
+double squared_norm_base(const float* x, int64_t n) { return squared_norm_impl(x, n); }
+
+#if defined(__x86_64__)
+[[gnu::target("avx2")]] double squared_norm_avx2(const float* x, int64_t n) { return squared_norm_impl(x, n); }
+[[gnu::target("avx512f")]] double squared_norm_avx512(const float* x, int64_t n) { return squared_norm_impl(x, n); }
+#endif
+
 }  // namespace
+
+SquaredNorm squared_norm_kernel() {
+#if defined(__x86_64__)
+  if (cpu::isa_enabled(cpu::CpuIsa::Avx512)) return squared_norm_avx512;
+  if (cpu::isa_enabled(cpu::CpuIsa::Avx2)) return squared_norm_avx2;
+#endif
+  return squared_norm_base;
+}
 
 ChannelMinMax channel_min_max_kernel() {
 #if defined(__x86_64__)
