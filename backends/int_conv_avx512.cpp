@@ -92,25 +92,32 @@ MINIDL_TARGET_AVX512 inline SearchRegs load_search(const Search& s) {
 // interleave to keep the vector units busy.
 constexpr int kGroup = 4;
 
-// The codes of kGroup vectors of 16 values: x[g]'s lanes in m[g] go to out[g] (g < count). STEPS compares each,
-// against the thresholds the running index picks, then one permute of the book.
-template <int STEPS>
-MINIDL_TARGET_AVX512 inline void codes_group(const SearchRegs& r, const __m512 (&x)[kGroup], int count,
-                                             uint8_t* const (&out)[kGroup], const __mmask16 (&m)[kGroup]) {
-  __m512i j[kGroup];
+// The codes of kGroup vectors of 16 values: x[g]'s lanes in m[g] go to out[g] (g < count). The search, then one
+// permute of the book per vector.
+// The threshold counts (code indices) of N vectors, searched together: STEPS compares each, against the
+// thresholds the running index picks.
+template <int STEPS, int N>
+MINIDL_TARGET_AVX512 inline void search_indices(const SearchRegs& r, const __m512 (&x)[N], __m512i (&j)[N]) {
   if constexpr (STEPS == 0) {
-    for (int g = 0; g < kGroup; ++g) j[g] = _mm512_setzero_si512();
+    for (int g = 0; g < N; ++g) j[g] = _mm512_setzero_si512();
   } else {
     constexpr int top = 1 << (STEPS - 1);
-    for (int g = 0; g < kGroup; ++g)
+    for (int g = 0; g < N; ++g)
       j[g] = _mm512_maskz_mov_epi32(_mm512_cmp_ps_mask(x[g], r.first, _CMP_GE_OQ), _mm512_set1_epi32(top));
     for (int i = 0; i + 1 < STEPS; ++i)
-      for (int g = 0; g < kGroup; ++g) {
+      for (int g = 0; g < N; ++g) {
         const __m512 thr = _mm512_permutexvar_ps(j[g], r.table[i]);
         j[g] = _mm512_mask_add_epi32(j[g], _mm512_cmp_ps_mask(x[g], thr, _CMP_GE_OQ), j[g],
                                      _mm512_set1_epi32(top >> (i + 1)));
       }
   }
+}
+
+template <int STEPS>
+MINIDL_TARGET_AVX512 inline void codes_group(const SearchRegs& r, const __m512 (&x)[kGroup], int count,
+                                             uint8_t* const (&out)[kGroup], const __mmask16 (&m)[kGroup]) {
+  __m512i j[kGroup];
+  search_indices<STEPS>(r, x, j);
   for (int g = 0; g < count; ++g) {
     // narrow in a register, then a plain store: vpmovdb with a memory operand is many times slower on Zen
     const __m128i bytes = _mm512_cvtepi32_epi8(r.identity_book ? j[g] : _mm512_permutexvar_epi32(j[g], r.book));
@@ -142,19 +149,7 @@ constexpr int kWide = 8;
 template <int STEPS>
 MINIDL_TARGET_AVX512 inline void codes_wide(const SearchRegs& r, const __m512 (&x)[kWide], uint8_t* out) {
   __m512i j[kWide];
-  if constexpr (STEPS == 0) {
-    for (int g = 0; g < kWide; ++g) j[g] = _mm512_setzero_si512();
-  } else {
-    constexpr int top = 1 << (STEPS - 1);
-    for (int g = 0; g < kWide; ++g)
-      j[g] = _mm512_maskz_mov_epi32(_mm512_cmp_ps_mask(x[g], r.first, _CMP_GE_OQ), _mm512_set1_epi32(top));
-    for (int i = 0; i + 1 < STEPS; ++i)
-      for (int g = 0; g < kWide; ++g) {
-        const __m512 thr = _mm512_permutexvar_ps(j[g], r.table[i]);
-        j[g] = _mm512_mask_add_epi32(j[g], _mm512_cmp_ps_mask(x[g], thr, _CMP_GE_OQ), j[g],
-                                     _mm512_set1_epi32(top >> (i + 1)));
-      }
-  }
+  search_indices<STEPS>(r, x, j);
   // packs / packus work per 128-bit lane: lane L of the bytes holds dwords (4 codes each) j0[L], j1[L], j2[L],
   // j3[L]; dword d of the output (vector d / 4, lane d % 4) sits at 4 (d % 4) + d / 4
   const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);

@@ -37,14 +37,20 @@ void reference(const std::vector<float>& px, int64_t pixels, int64_t ch, std::ve
     }
 }
 
-}  // namespace
-
-TEST_CASE("cpu ISA: actnn channel ranges give the scalar min / max at every level") {
-  test::CapGuard guard;
+// The baseline and each level above it that the environment's cap (MINIDL_CPU_ISA) allows on this host.
+std::vector<cpu::CpuIsa> allowed_levels() {
   std::vector<cpu::CpuIsa> levels{cpu::CpuIsa::Baseline};
   cpu::set_cpu_isa_cap(std::nullopt);
   for (cpu::CpuIsa l : {cpu::CpuIsa::Avx2, cpu::CpuIsa::Avx512})
     if (cpu::isa_enabled(l)) levels.push_back(l);
+  return levels;
+}
+
+}  // namespace
+
+TEST_CASE("cpu ISA: actnn channel ranges give the scalar min / max at every level") {
+  test::CapGuard guard;
+  const std::vector<cpu::CpuIsa> levels = allowed_levels();
   const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
   std::mt19937 rng(11);
   std::normal_distribution<float> normal(0.0f, 3.0f);
@@ -79,10 +85,7 @@ TEST_CASE("cpu ISA: actnn channel ranges give the scalar min / max at every leve
 
 TEST_CASE("cpu ISA: actnn squared norms give the 16-sum definition's bits at every level") {
   test::CapGuard guard;
-  std::vector<cpu::CpuIsa> levels{cpu::CpuIsa::Baseline};
-  cpu::set_cpu_isa_cap(std::nullopt);
-  for (cpu::CpuIsa l : {cpu::CpuIsa::Avx2, cpu::CpuIsa::Avx512})
-    if (cpu::isa_enabled(l)) levels.push_back(l);
+  const std::vector<cpu::CpuIsa> levels = allowed_levels();
   std::mt19937 rng(13);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (int64_t n : {0, 1, 15, 16, 17, 33, 1000}) {
