@@ -18,6 +18,7 @@ const std::vector<Target>& all_targets() {
       {"cifar", &fuzz_cifar},
       {"jpeg", &fuzz_image},
       {"png", &fuzz_image},
+      {"packed", &fuzz_packed},
   };
   return targets;
 }

@@ -51,13 +51,14 @@ Outcome fuzz_safetensors(const uint8_t* data, size_t size);
 Outcome fuzz_checkpoint(const uint8_t* data, size_t size);
 Outcome fuzz_idx(const uint8_t* data, size_t size);  // raw and gzip alike (gzread detects which)
 Outcome fuzz_cifar(const uint8_t* data, size_t size);
-Outcome fuzz_image(const uint8_t* data, size_t size);  // JPEG and PNG alike (decode_image sniffs the format)
+Outcome fuzz_image(const uint8_t* data, size_t size);   // JPEG and PNG alike (decode_image sniffs the format)
+Outcome fuzz_packed(const uint8_t* data, size_t size);  // quant::load_packed, then the packed model's forwards
 
 struct Target {
   const char* name;  // the corpus folder name: corpus/<name>, regressions/<name>
   TargetFn fn;
 };
-/// The seven targets, in the order scripts/fuzz runs them.
+/// The eight targets, in the order scripts/fuzz runs them.
 const std::vector<Target>& all_targets();
 
 /// Writes bytes to a per-process scratch file (in /dev/shm when it exists) for loaders that only take a path;

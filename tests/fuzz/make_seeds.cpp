@@ -12,7 +12,10 @@
 #include <vector>
 
 #include "data/idx.h"
+#include "quant/packed/pack.h"
+#include "quant/packed/packed_resnet.h"
 #include "quant/quant_resnet.h"
+#include "tensor/generator.h"
 #include "tensor/safetensors.h"
 
 using namespace minidl;
@@ -170,6 +173,29 @@ int main(int argc, char** argv) {
   }
   safetensors_seed("checkpoint", "resnet20_apot4_part.safetensors", prefixed, {{"bit", "4"}, {"semantics", "APoT-I"}});
   safetensors_seed("checkpoint", "resnet20_bare_part.safetensors", bare, {{"bit", "32"}});
+
+  // packed: two small packed models (ResNet-8, one input channel, fresh weights): APoT W4/A4 with the option-A
+  // shortcut and binary weights with PACT A2 and 1x1 downsampling convs (integer layers of both kinds, the
+  // float stem and fc, both shortcut kinds).
+  struct PackedSeed {
+    const char* name;
+    const char* scheme;
+    int bits, act_bits;
+    nn::Shortcut shortcut;
+  };
+  for (const PackedSeed& ps : {PackedSeed{"resnet8_apot4_A.packed", "apot", 4, 4, nn::Shortcut::A},
+                               PackedSeed{"resnet8_binary_pact2_B.packed", "binary", 1, 2, nn::Shortcut::B}}) {
+    manual_seed(3);
+    quant::QuantConfig cfg = quant::QuantConfig::from_scheme(ps.scheme, ps.bits, ps.act_bits);
+    cfg.in_channels = 1;
+    cfg.shortcut = ps.shortcut;
+    const auto model = quant::make_quant_resnet_cifar(8, cfg);
+    model->eval();
+    const fs::path tmp = fs::temp_directory_path() / (std::string("minidl-seed-") + ps.name);
+    quant::save_packed(quant::pack(*model), tmp.string());
+    write("packed", ps.name, read(tmp));
+    fs::remove(tmp);
+  }
 
   // IDX: image and label files, raw and gzip.
   const Bytes images = idx(data::kIdxImageMagic, {3, 5, 4}), labels = idx(data::kIdxLabelMagic, {7});
