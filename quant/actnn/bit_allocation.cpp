@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 #include <queue>
 #include <utility>
@@ -47,6 +48,21 @@ std::vector<int> greedy_bits(std::vector<int> bits, const std::vector<float>& C,
   if (total <= target) return bits;
   MINIDL_CHECK(target >= floor_total, "actnn::greedy_bits: budget ", target, " is below 1 bit per element (",
                floor_total, ")");
+  if (std::all_of(w.begin(), w.end(), [](int64_t v) { return v == 1; })) {
+    // Unit weights (the per-sample allocation, once per saved tensor): the heap below makes exactly the
+    // K = ceil(total - target) removals whose (key, index) pairs are the K largest of all candidates, since an
+    // item's keys do not increase from one removal to its next (|1/(2^b-1)^2 - 1/(2^(b-1)-1)^2| grows as b falls,
+    // and the float rounding is monotone), and equal pairs belong to the same item. A selection finds them in
+    // linear time instead of K heap operations.
+    std::vector<std::pair<float, size_t>> removals;
+    for (size_t i = 0; i < bits.size(); ++i)
+      for (int b = bits[i]; b > 1; --b) removals.emplace_back(removal_key(C[i], b, 1), i);
+    const auto k = static_cast<size_t>(std::ceil(total - target));
+    std::nth_element(removals.begin(), removals.begin() + static_cast<std::ptrdiff_t>(k - 1), removals.end(),
+                     std::greater<>());
+    for (size_t r = 0; r < k; ++r) bits[removals[r].second] -= 1;
+    return bits;
+  }
   // std::priority_queue on (key, index): the largest key first, and among equal keys the larger index, which is
   // the reference's tie rule.
   std::priority_queue<std::pair<float, size_t>> heap;
