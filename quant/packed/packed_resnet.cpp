@@ -429,9 +429,10 @@ Tensor PackedLayer::forward(const Tensor& x, const Tensor& residual, bool relu) 
   y = linear ? y.contiguous() : to_channels_last(y);
   MINIDL_CHECK(y.sizes() == out_shape, what, ": float path produced ", shape_str(y.sizes()), ", expected ",
                shape_str(out_shape));
-  Tensor z = linear ? empty(out_shape) : empty(out_shape, TensorOptions{}, MemoryFormat::ChannelsLast);
-  const float* s = y.data<float>();
-  float* d = z.data<float>();
+  // y is this call's own result (the conv's or the linear's, or its channels-last copy): the epilogue runs in
+  // place, which saves a second activation-sized buffer and its write stream (the stem's output at batch 128 is
+  // 6.4 MB at 28 x 28).
+  float* d = y.data<float>();
   // batch norm as the cpu backend's inference kernel applies it: x * a + b in float32, then + residual, ReLU.
   // The fc's scale is 1 and its bias is already in: the affine step is skipped there. Branch-free inner loops
   // over restrict pointers, so the compiler vectorizes them.
@@ -440,21 +441,17 @@ Tensor PackedLayer::forward(const Tensor& x, const Tensor& residual, bool relu) 
   const float* __restrict sh = shift.data();
 #pragma omp parallel for schedule(static) if (pixels * out >= (int64_t{1} << 15))
   for (int64_t p = 0; p < pixels; ++p) {
-    const float* __restrict src = s + p * out;
-    float* __restrict dst = d + p * out;
-    if (linear) {
-      for (int64_t o = 0; o < out; ++o) dst[o] = src[o];
-    } else {
-      for (int64_t o = 0; o < out; ++o) dst[o] = src[o] * sc[o] + sh[o];
-    }
+    float* __restrict v = d + p * out;
+    if (!linear)
+      for (int64_t o = 0; o < out; ++o) v[o] = v[o] * sc[o] + sh[o];
     if (rp) {
       const float* __restrict r = rp + p * out;
-      for (int64_t o = 0; o < out; ++o) dst[o] += r[o];
+      for (int64_t o = 0; o < out; ++o) v[o] += r[o];
     }
     if (relu)
-      for (int64_t o = 0; o < out; ++o) dst[o] = std::max(dst[o], 0.0f);
+      for (int64_t o = 0; o < out; ++o) v[o] = std::max(v[o], 0.0f);
   }
-  return z;
+  return y;
 }
 
 // ---- PackedResNet ----
