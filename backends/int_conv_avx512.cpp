@@ -92,8 +92,6 @@ MINIDL_TARGET_AVX512 inline SearchRegs load_search(const Search& s) {
 // interleave to keep the vector units busy.
 constexpr int kGroup = 4;
 
-// The codes of kGroup vectors of 16 values: x[g]'s lanes in m[g] go to out[g] (g < count). The search, then one
-// permute of the book per vector.
 // The threshold counts (code indices) of N vectors, searched together: STEPS compares each, against the
 // thresholds the running index picks.
 template <int STEPS, int N>
@@ -113,6 +111,8 @@ MINIDL_TARGET_AVX512 inline void search_indices(const SearchRegs& r, const __m51
   }
 }
 
+// The codes of kGroup vectors of 16 values: x[g]'s lanes in m[g] go to out[g] (g < count). The search, then one
+// permute of the book per vector.
 template <int STEPS>
 MINIDL_TARGET_AVX512 inline void codes_group(const SearchRegs& r, const __m512 (&x)[kGroup], int count,
                                              uint8_t* const (&out)[kGroup], const __mmask16 (&m)[kGroup]) {
