@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "backends/int_conv_avx512.h"
+#include "backends/int_conv_bitserial.h"
 #include "backends/int_conv_im2col.h"
 #include "backends/int_conv_x86.h"
 #include "core/cpu_isa.h"
@@ -92,7 +93,13 @@ PackedInt8Weights pack_conv_weights_rsc(int64_t out_c, int64_t in_c, int64_t ker
         for (int64_t s = 0; s < kernel; ++s)
           rsc[static_cast<size_t>(o * depth + (r * kernel + s) * in_c + c)] =
               oihw[((o * in_c + c) * kernel + r) * kernel + s];
-  return pack_int8_weights(out_c, depth, rsc.data(), depth, max_input);
+  PackedInt8Weights w = pack_int8_weights(out_c, depth, rsc.data(), depth, max_input);
+  w.sign_bits_ = detail::conv_sign_bits(out_c, in_c, kernel, rsc, max_input);
+  if (!w.sign_bits_.empty()) {
+    w.conv_kernel_ = kernel;
+    w.conv_in_c_ = in_c;
+  }
+  return w;
 }
 
 // ---- epilogue ----
@@ -370,6 +377,12 @@ int64_t int_conv2d_nhwc(const IntConvGeometry& given, const uint8_t* codes, cons
   const SegmentLayout layout(g);
   const bool in_place = !pointwise && g.in_w >= g.kernel && gemm_u8s8_s32_segments_runnable(w, layout.kc);
 
+  // Binary weights with 1- or 2-bit input codes: the bit-serial kernels instead of the GEMM, from the input's bit
+  // planes (made once per call, on the same threads).
+  const bool bitserial = bitserial_conv_runnable(given, w);
+  static thread_local detail::BitPlanes planes;
+  if (bitserial) detail::codes_to_bit_planes(g, codes, w.max_input() > 1 ? 2 : 1, nthreads, planes);
+  const detail::BitPlanes& in_planes = planes;
   const detail::EpiloguePlan plan(e, N);
   int64_t nan = 0;
 #pragma omp parallel for schedule(static) num_threads(nthreads) reduction(+ : nan) if (nthreads > 1)
@@ -379,7 +392,9 @@ int64_t int_conv2d_nhwc(const IntConvGeometry& given, const uint8_t* codes, cons
     if (s.acc.size() < static_cast<size_t>(tile * N)) s.acc.resize(static_cast<size_t>(tile * N));
     if (s.f.size() < static_cast<size_t>(tile * N)) s.f.resize(static_cast<size_t>(tile * N));
     const uint8_t* a = codes + p0 * K;
-    if (in_place) {
+    if (bitserial) {
+      detail::bitserial_conv_rows(g, in_planes, w, p0, rows, s.acc.data());
+    } else if (in_place) {
       const auto need = static_cast<size_t>(layout.border_bytes(tile));
       if (s.a.size() < need) s.a.resize(need);
       if (s.starts.size() < static_cast<size_t>(tile)) s.starts.resize(static_cast<size_t>(tile));
@@ -395,7 +410,7 @@ int64_t int_conv2d_nhwc(const IntConvGeometry& given, const uint8_t* codes, cons
       }
       a = s.a.data();
     }
-    if (!in_place) gemm_u8s8_s32(rows, a, K, w, s.acc.data(), N);
+    if (!in_place && !bitserial) gemm_u8s8_s32(rows, a, K, w, s.acc.data(), N);
     if (e.codes_pad == 0) {
       nan += detail::int_conv_epilogue(e, plan, N, p0, rows, s.acc.data(), s.f.data());
       continue;

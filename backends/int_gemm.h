@@ -78,15 +78,26 @@ class PackedInt8Weights {
   /// (h = 0, 1), groups padded to an even count. The AVX-512 VNNI kernel of gemm_u8s8_s32_segments broadcasts 8
   /// codes (two groups) per vpdpbusd pair with it. Empty for more rows.
   const std::vector<int8_t>& paired() const { return paired_; }
+  /// Binary convolution weights only (set by pack_conv_weights_rsc when every code is -1 or +1, the output and
+  /// input channels are multiples of 16 and max_input <= 3): the sign bits the bit-serial convolution reads
+  /// (backends/int_conv_bitserial.h has the layout), for a conv of conv_kernel() x conv_kernel() x conv_in_c().
+  /// Empty otherwise.
+  const std::vector<uint32_t>& conv_sign_bits() const { return sign_bits_; }
+  int64_t conv_kernel() const { return conv_kernel_; }
+  int64_t conv_in_c() const { return conv_in_c_; }
 
  private:
   friend PackedInt8Weights pack_int8_weights(int64_t n, int64_t k, const int8_t* b, int64_t ldb, int max_input);
+  friend PackedInt8Weights pack_conv_weights_rsc(int64_t out_c, int64_t in_c, int64_t kernel, const int8_t* oihw,
+                                                 int max_input);
   int64_t n_ = 0, k_ = 0;
   std::vector<int8_t> codes_;
   std::vector<int32_t> row_sums_;
   std::vector<int8_t> blocked_;
   std::vector<int16_t> wide_;
   std::vector<int8_t> paired_;
+  std::vector<uint32_t> sign_bits_;
+  int64_t conv_kernel_ = 0, conv_in_c_ = 0;
   int layout_ = 0;
   int maddubs_window_ = 0;
   int max_input_ = 255;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "backends/int_conv.h"
+#include "backends/int_conv_bitserial.h"
 #include "backends/int_gemm.h"
 #ifdef MINIDL_WITH_ONEDNN
 #include <oneapi/dnnl/dnnl.hpp>
@@ -348,6 +349,51 @@ void BM_IntConvEpilogue(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * n);
 }
 
+// A whole binary-weight convolution with 2-bit input codes (backends::int_conv2d_nhwc), ResNet-20's 3x3 layers on
+// Fashion-MNIST at batch 32: arg 0 = stage (0: 16 channels at 28 x 28, 1: 32 at 14 x 14, 2: 64 at 7 x 7); arg 1 = 0:
+// the GEMM kernels (bit-serial switched off), 1: the bit-serial kernels (int_conv_bitserial.h; the same as 0 where
+// the host cannot run them). The epilogue writes one consumer's 2-bit codes into a bordered buffer, as a block's
+// first conv does. On the calling thread. Items are multiply-adds.
+void BM_IntConvBinary(benchmark::State& state) {
+  const int64_t stage = state.range(0), c = 16 << stage, hw = 28 >> stage, batch = 32;
+  const bool bitserial = state.range(1) != 0;
+  std::mt19937 rng(5);
+  backends::IntConvGeometry g{batch, hw, hw, c, c, 3, 1, 1, 1};
+  std::vector<uint8_t> codes(static_cast<size_t>(backends::padded_codes_size(batch, hw, hw, c, 1)), 0);
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t y = 1; y <= hw; ++y)
+      for (int64_t i = 0; i < hw * c; ++i)
+        codes[static_cast<size_t>(((n * (hw + 2) + y) * (hw + 2) + 1) * c + i)] = static_cast<uint8_t>(rng() % 4);
+  std::vector<int8_t> w(static_cast<size_t>(c * c * 9));
+  for (auto& v : w) v = (rng() & 1u) != 0 ? 1 : -1;
+  const auto packed = backends::pack_conv_weights_rsc(c, c, 3, w.data(), 3);
+  const backends::CodeThresholds q({0.5f, 1.5f, 2.5f}, {0, 1, 2, 3});
+  std::vector<float> scale(static_cast<size_t>(c), 0.01f), shift(static_cast<size_t>(c), 0.1f);
+  std::vector<uint8_t> out(codes.size());
+  backends::IntConvEpilogue e;
+  e.unit = 1.0;
+  e.scale = scale.data();
+  e.shift = shift.data();
+  e.relu = true;
+  e.quant[0] = &q;
+  e.codes[0] = out.data();
+  e.codes_pad = 1;
+  const bool saved = backends::bitserial_conv_enabled();
+  backends::set_bitserial_conv_enabled(bitserial);
+  const int threads = get_num_threads();
+  set_num_threads(1);
+  state.SetLabel(backends::bitserial_conv_runnable(g, packed)
+                     ? "bit-serial"
+                     : backends::int_gemm_kernel_name(backends::int_gemm_kernel()));
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(backends::int_conv2d_nhwc(g, codes.data(), packed, e));
+    benchmark::ClobberMemory();
+  }
+  set_num_threads(threads);
+  backends::set_bitserial_conv_enabled(saved);
+  state.SetItemsProcessed(state.iterations() * batch * hw * hw * c * c * 9);
+}
+
 // The float GEMM of the same shape through the cpu backend's matmul (OpenBLAS sgemm).
 void BM_IntGemmFloatRef(benchmark::State& state) {
   const IntGemmShape& s = kIntGemmShapes[state.range(0)];
@@ -450,6 +496,7 @@ BENCHMARK(BM_IntGemm)
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 BENCHMARK(BM_IntConvEpilogue)->ArgsProduct({{16, 64}, {0, 1}})->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_IntConvBinary)->ArgsProduct({{0, 1, 2}, {0, 1}})->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_IntGemmFloatRef)->DenseRange(0, 5, 1)->Unit(benchmark::kMicrosecond)->UseRealTime();
 #ifdef MINIDL_WITH_ONEDNN
 BENCHMARK(BM_IntGemmOnednn)

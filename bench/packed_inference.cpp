@@ -8,6 +8,10 @@
 // --cpu-time measures the calling thread's CPU time instead of wall time (only meaningful with --threads 1: a
 // way to compare single-thread cost on a busy host, where wall time includes the waits for a core).
 // --images-per-pass N sets PackedResNet::images_per_pass (0: every layer on the whole batch).
+// --without-bitserial also times each model with the bit-serial convolutions of binary layers switched off
+// (backends::set_bitserial_conv_enabled(false): the GEMM kernels instead), in the same rounds; those rows say
+// "(gemm)". Where no layer can take the bit-serial path the two rows time the same code.
+#include <backends/int_conv_bitserial.h>
 #include <minidl.h>
 #include <quant/packed/packed_resnet.h>
 #include <time.h>
@@ -79,6 +83,9 @@ int main(int argc, char** argv) {
   app.add_option("--image", image, "input height = width (Fashion-MNIST 28, CIFAR 32)")->check(CLI::PositiveNumber);
   app.add_option("--images-per-pass", per_pass,
                  "PackedResNet::images_per_pass (0: the whole batch per layer; default: the library's)");
+  bool without_bitserial = false;
+  app.add_flag("--without-bitserial", without_bitserial,
+               "also time every model with the bit-serial convolutions switched off (rows marked (gemm))");
   app.add_flag("--cpu-time", cpu_time, "time the calling thread's CPU time (use with --threads 1)");
   CLI11_PARSE(app, argc, argv);
   if (cpu_time && threads != 1) {
@@ -111,20 +118,27 @@ int main(int argc, char** argv) {
       manual_seed(2);
       const Tensor x = randn({batch, cfg.in_channels, image, image});
       std::vector<double> t_float;
-      std::vector<std::vector<double>> t_packed(models.size());
+      const int variants = without_bitserial ? 2 : 1;  // variant 1: bit-serial off
+      std::vector<std::vector<double>> t_packed(models.size() * static_cast<size_t>(variants));
       for (int round = 0; round < rounds; ++round) {
         t_float.push_back(time_calls([&] { (*float_model)(x); }, r, cpu_time));
-        for (size_t m = 0; m < models.size(); ++m)
-          t_packed[m].push_back(time_calls([&] { models[m].forward(x); }, r, cpu_time));
+        for (int v = 0; v < variants; ++v) {
+          backends::set_bitserial_conv_enabled(v == 0);
+          for (size_t m = 0; m < models.size(); ++m)
+            t_packed[m * static_cast<size_t>(variants) + static_cast<size_t>(v)].push_back(
+                time_calls([&] { models[m].forward(x); }, r, cpu_time));
+        }
+        backends::set_bitserial_conv_enabled(true);
       }
       const double mf = median(t_float);
       std::printf("batch %lld (%d calls x %d rounds): float minidl %.3f ms%s\n", static_cast<long long>(batch), r,
                   rounds, mf, host_mode(threads).c_str());
-      for (size_t m = 0; m < models.size(); ++m) {
-        const double mp = median(t_packed[m]);
-        std::printf("  %-40s %-30s %.3f ms  float/packed %.2fx\n", files[m].c_str(), models[m].description.c_str(), mp,
-                    mf / mp);
-      }
+      for (size_t m = 0; m < models.size(); ++m)
+        for (int v = 0; v < variants; ++v) {
+          const double mp = median(t_packed[m * static_cast<size_t>(variants) + static_cast<size_t>(v)]);
+          std::printf("  %-40s %-30s %.3f ms  float/packed %.2fx\n", files[m].c_str(),
+                      (models[m].description + (v == 1 ? " (gemm)" : "")).c_str(), mp, mf / mp);
+        }
     }
   } catch (const Error& e) {
     std::fprintf(stderr, "packed_inference: %s\n", e.what());
