@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cstring>
 #include <utility>
 
@@ -55,6 +56,10 @@ namespace {
 MINIDL_TARGET_POPCNT void row_to_planes(const uint8_t* src, int64_t row_codes, int64_t in_c, int planes,
                                         int64_t plane_row_bytes, uint8_t* dst, int32_t* sums) {
   const __m512i zero = _mm512_setzero_si512();
+  const int pixel_shift = std::countr_zero(static_cast<uint64_t>(in_c));  // pixels in n codes: n >> shift (16, 32, 64)
+  // lane i: dword 2 i per_pixel (the low half of qword i per_pixel) for i < 64 / in_c; the other lanes are unused
+  const int pp = static_cast<int>(in_c / 8);
+  const __m512i gather = _mm512_setr_epi32(0, 2 * pp, 4 * pp, 6 * pp, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
   // a pixel's sum is that of in_c / 8 consecutive sums of 8 codes (in_c % 16 == 0: never across pixels)
   const int64_t per_pixel = in_c / 8;
   int64_t within = 0;
@@ -77,11 +82,20 @@ MINIDL_TARGET_POPCNT void row_to_planes(const uint8_t* src, int64_t row_codes, i
       eights = _mm512_add_epi64(eights, _mm512_bsrli_epi128(eights, 8));
       if (per_pixel >= 4) eights = _mm512_add_epi64(eights, _mm512_shuffle_i64x2(eights, eights, 0xb1));
       if (per_pixel == 8) eights = _mm512_add_epi64(eights, _mm512_shuffle_i64x2(eights, eights, 0x4e));
-      // the pixel sums sit in qwords 0, per_pixel, 2 per_pixel, ...
-      const auto at = static_cast<__mmask8>(per_pixel == 2 ? 0x55 : per_pixel == 4 ? 0x11 : 0x01);
-      const __m256i packed = _mm512_cvtepi64_epi32(_mm512_maskz_compress_epi64(at, eights));
-      const int64_t pixels = n / in_c;
-      _mm256_mask_storeu_epi32(sums, static_cast<__mmask8>((1u << pixels) - 1), packed);
+      // the pixel sums sit in the low dwords of qwords 0, per_pixel, 2 per_pixel, ...: one permute gathers them
+      const __m512i packed = _mm512_permutexvar_epi32(gather, eights);
+      const int64_t pixels = n >> pixel_shift;
+      if (n == 64) {  // a whole chunk: a plain store of exactly its pixels (a masked one is slow on Zen 4)
+        if (pixels == 4) {
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(sums), _mm512_castsi512_si128(packed));
+        } else if (pixels == 2) {
+          _mm_storel_epi64(reinterpret_cast<__m128i*>(sums), _mm512_castsi512_si128(packed));
+        } else {
+          *sums = _mm_cvtsi128_si32(_mm512_castsi512_si128(packed));
+        }
+      } else {
+        _mm512_mask_storeu_epi32(sums, static_cast<__mmask16>((1u << pixels) - 1), packed);
+      }
       sums += pixels;
       continue;
     }
@@ -95,6 +109,39 @@ MINIDL_TARGET_POPCNT void row_to_planes(const uint8_t* src, int64_t row_codes, i
         within = 0;
       }
     }
+  }
+}
+
+// Row sums in place: sums[x] becomes sums[x] + ... + sums[x + k - 1] for x + k <= w (the entries after that are left
+// as they are, unused). Left to right, 16 entries at a time, each block's loads before its store: a block reads
+// entries no earlier block has written.
+MINIDL_TARGET_POPCNT void kernel_row_sums(int32_t* sums, int64_t w, int64_t k) {
+  for (int64_t x = 0; x + k <= w; x += 16) {
+    const int64_t n = std::min<int64_t>(16, w - k + 1 - x);
+    const auto keep = static_cast<__mmask16>((1u << n) - 1);
+    __m512i total = _mm512_maskz_loadu_epi32(keep, sums + x);
+    for (int64_t c = 1; c < k; ++c) total = _mm512_add_epi32(total, _mm512_maskz_loadu_epi32(keep, sums + x + c));
+    _mm512_mask_storeu_epi32(sums + x, keep, total);
+  }
+}
+
+// T of one output row: t[ow] = the sum of k row sums (kernel_row_sums), row r at rows[r * row_stride + ow * stride].
+MINIDL_TARGET_POPCNT void window_sums_row(const int32_t* rows, int64_t row_stride, int64_t k, int64_t stride,
+                                          int64_t out_w, int32_t* t) {
+  if (stride != 1) {
+    for (int64_t ow = 0; ow < out_w; ++ow) {
+      int32_t total = 0;
+      for (int64_t r = 0; r < k; ++r) total += rows[r * row_stride + ow * stride];
+      t[ow] = total;
+    }
+    return;
+  }
+  for (int64_t ow = 0; ow < out_w; ow += 16) {
+    const auto keep = static_cast<__mmask16>(out_w - ow >= 16 ? 0xffffu : (1u << (out_w - ow)) - 1);
+    __m512i total = _mm512_maskz_loadu_epi32(keep, rows + ow);
+    for (int64_t r = 1; r < k; ++r)
+      total = _mm512_add_epi32(total, _mm512_maskz_loadu_epi32(keep, rows + r * row_stride + ow));
+    _mm512_mask_storeu_epi32(t + ow, keep, total);
   }
 }
 
@@ -223,23 +270,16 @@ void codes_to_bit_planes(const IntConvGeometry& g, const uint8_t* codes, int pla
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
   {
 #pragma omp for schedule(static)
-    for (int64_t y = 0; y < rows; ++y)
+    for (int64_t y = 0; y < rows; ++y) {
       row_to_planes(codes + y * row_codes, row_codes, g.in_c, planes, prb, bits + y * planes * prb, sums + y * g.in_w);
-      // (the for's barrier: every pixel sum is in place)
+      kernel_row_sums(sums + y * g.in_w, g.in_w, k);
+    }
+    // (the for's barrier: every row's sums are in place)
 #pragma omp for schedule(static)
     for (int64_t y = 0; y < g.batch * OH; ++y) {
       const int64_t n = y / OH, oh = y % OH;
-      int32_t* t = window + y * OW;
-      std::fill(t, t + OW, 0);
-      for (int64_t r = 0; r < k; ++r) {
-        const int32_t* row = sums + (n * g.in_h + oh * st - g.padding + r) * g.in_w - g.padding;
-        for (int64_t c = 0; c < k; ++c)
-          if (st == 1) {  // contiguous: vectorized
-            for (int64_t ow = 0; ow < OW; ++ow) t[ow] += row[ow + c];
-          } else {
-            for (int64_t ow = 0; ow < OW; ++ow) t[ow] += row[ow * st + c];
-          }
-      }
+      window_sums_row(sums + (n * g.in_h + oh * st - g.padding) * g.in_w - g.padding, g.in_w, k, st, OW,
+                      window + y * OW);
     }
   }
 #else

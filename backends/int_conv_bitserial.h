@@ -11,8 +11,8 @@
 // row, little-endian, i.e. the row's codes as one bit string per plane. A kernel row of a window (kernel pixels side
 // by side) is then kernel * in_c consecutive bits of a plane row, read as ceil(kernel * in_c / 32) dwords from the
 // window's first pixel; the weights' sign bits are laid out word for word the same way, with 0 past the kernel row's
-// end (so the bits read past it, from the next pixels, add nothing). T comes from per-pixel code sums (a 3 x 3 window
-// adds 9 of them).
+// end (so the bits read past it, from the next pixels, add nothing). T comes from each row's sums of `kernel`
+// neighbouring pixels' codes (a 3 x 3 window adds 3 of them).
 //
 // AVX-512 F/BW/VL + VPOPCNTDQ (Ice Lake and later, Zen 4 and later), at the Avx512 level of cpu::active_isa();
 // int_conv2d_nhwc uses it where bitserial_conv_runnable() says so and the GEMM kernels everywhere else.
@@ -57,7 +57,7 @@ struct BitPlanes {
   int planes = 0;
   int64_t plane_row_bytes = 0;       // in_w * in_c / 8
   std::vector<uint8_t> bits;         // per image row: `planes` plane rows of plane_row_bytes, then slack at the end
-  std::vector<int32_t> pixel_sums;   // per pixel: the sum of its in_c codes
+  std::vector<int32_t> pixel_sums;   // per pixel x of a row: the sum of the codes of pixels x .. x + kernel - 1
   std::vector<int32_t> window_sums;  // per output pixel of g: the sum of its window's codes (T)
 };
 /// Fills `out` from the codes of g's buffer (batch x in_h x in_w x in_c, every code < 2^planes; g.padding <= 0), on
