@@ -30,6 +30,8 @@ namespace {
 std::atomic<bool> g_enabled{true};
 // Bytes the kernels may read past the last plane row: a kernel row's last dword starts inside the row.
 constexpr int64_t kPlaneSlack = 64;
+// Inputs of fewer codes are turned into planes on one thread (codes_to_bit_planes).
+constexpr int64_t kParallelCodes = int64_t{1} << 17;
 // Output pixels per kernel call: R x planes accumulators (16 at 2 planes) stay in registers with the weights.
 constexpr int kMaxRun = 8;
 }  // namespace
@@ -267,7 +269,10 @@ void codes_to_bit_planes(const IntConvGeometry& g, const uint8_t* codes, int pla
   if (out.window_sums.size() < static_cast<size_t>(g.batch * OH * OW))
     out.window_sums.resize(static_cast<size_t>(g.batch * OH * OW));
   int32_t* window = out.window_sums.data();
-#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
+  // A small input (one image: ~14k codes, a few microseconds) is converted on the calling thread: a parallel region
+  // with its two barriers cost more than that, and made batch-1 inference slower than the GEMM path.
+  const int threads = rows * row_codes < kParallelCodes ? 1 : nthreads;
+#pragma omp parallel num_threads(threads) if (threads > 1)
   {
 #pragma omp for schedule(static)
     for (int64_t y = 0; y < rows; ++y) {
