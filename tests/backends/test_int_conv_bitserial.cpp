@@ -105,15 +105,16 @@ TEST_CASE("int conv: the bit-serial path gives the GEMM's sums, values and codes
     MINIDL_SKIP("MINIDL_CPU_ISA caps the kernels below avx512 (" << cpu::isa_name(cpu::active_isa()) << ")");
   BitserialGuard guard;
   const ConvShape shapes[] = {
-      {2, 28, 28, 16, 16, 3, 1, 1},  // ResNet-20 stage 1 on Fashion-MNIST: rows of 28 = 3 x 8 + 4
-      {3, 9, 7, 16, 32, 3, 2, 1},    // strided, odd width (4 outputs a row)
-      {2, 14, 14, 32, 32, 3, 1, 1},  // stage 2
-      {2, 13, 11, 32, 64, 3, 2, 1},  // stage 2 -> 3, strided
-      {2, 7, 7, 64, 64, 3, 1, 1},    // stage 3: 6 dwords a kernel row
-      {2, 8, 8, 32, 64, 1, 2, 0},    // 1x1 strided shortcut
-      {1, 5, 19, 48, 16, 3, 1, 1},   // 48 channels: 4.5 dwords a kernel row, pixels 6 bytes apart
-      {130, 3, 3, 16, 16, 3, 1, 1},  // many images: tiles that start and end inside images
-      {2, 6, 5, 16, 32, 3, 1, 2},    // padding 2
+      {2, 28, 28, 16, 16, 3, 1, 1},   // ResNet-20 stage 1 on Fashion-MNIST: rows of 28 = 3 x 8 + 4
+      {3, 9, 7, 16, 32, 3, 2, 1},     // strided, odd width (4 outputs a row)
+      {2, 14, 14, 32, 32, 3, 1, 1},   // stage 2
+      {2, 13, 11, 32, 64, 3, 2, 1},   // stage 2 -> 3, strided
+      {2, 7, 7, 64, 64, 3, 1, 1},     // stage 3: 6 dwords a kernel row
+      {2, 8, 8, 32, 64, 1, 2, 0},     // 1x1 strided shortcut
+      {1, 5, 19, 48, 16, 3, 1, 1},    // 48 channels: 4.5 dwords a kernel row, pixels 6 bytes apart
+      {130, 3, 3, 16, 16, 3, 1, 1},   // many images: tiles that start and end inside images
+      {10, 28, 28, 16, 16, 3, 1, 1},  // 144k codes: the plane pass runs on the threads (below 2^17 on the caller)
+      {2, 6, 5, 16, 32, 3, 1, 2},     // padding 2
   };
   std::mt19937 rng(17);
   for (const ConvShape& g : shapes)
@@ -147,7 +148,8 @@ TEST_CASE("int conv: the bit-serial path gives the GEMM's sums, values and codes
         const backends::IntConvGeometry geo{g.batch, g.h, g.w, g.in_c, g.out_c, g.kernel, g.stride, g.padding, pad};
         backends::set_bitserial_conv_enabled(true);
         REQUIRE(backends::bitserial_conv_runnable(geo, w));
-        for (int threads : {1, 2}) {
+        // 2 threads first: a threaded plane pass that left rows out would otherwise read the planes of the call before
+        for (int threads : {2, 1}) {
           CAPTURE(threads);
           ThreadsGuard tg(threads);
           backends::IntConvEpilogue exact;
