@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <atomic>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backends/cpu/cpu_isa.h"
@@ -97,6 +98,7 @@ namespace ymm {
 using VF = __m256;
 constexpr int64_t kLanes = 8;
 constexpr int kMaxRows = 6;
+using kConstRowStrides = std::integer_sequence<int64_t>;  // 6 row offsets fit the general registers
 MINIDL_AVX2 inline VF vload(const float* p) { return _mm256_loadu_ps(p); }
 MINIDL_AVX2 inline void vstore(float* p, VF v) { _mm256_storeu_ps(p, v); }
 MINIDL_AVX2 inline VF vset1(float x) { return _mm256_set1_ps(x); }
@@ -128,6 +130,8 @@ namespace zmm {
 using VF = __m512;
 constexpr int64_t kLanes = 16;
 constexpr int kMaxRows = 12;
+// Geometry::vtile of ResNet's channel counts: tile-major 16 and 32 (36 C + 16), position-major 64-512 (C).
+using kConstRowStrides = std::integer_sequence<int64_t, 36 * 16 + 16, 36 * 32 + 16, 64, 128, 256, 512>;
 MINIDL_AVX512 inline VF vload(const float* p) { return _mm512_loadu_ps(p); }
 MINIDL_AVX512 inline void vstore(float* p, VF v) { _mm512_storeu_ps(p, v); }
 MINIDL_AVX512 inline VF vset1(float x) { return _mm512_set1_ps(x); }
