@@ -377,57 +377,63 @@ int64_t int_conv2d_nhwc(const IntConvGeometry& given, const uint8_t* codes, cons
   const SegmentLayout layout(g);
   const bool in_place = !pointwise && g.in_w >= g.kernel && gemm_u8s8_s32_segments_runnable(w, layout.kc);
 
-  // Binary weights with 1- or 2-bit input codes: the bit-serial kernels instead of the GEMM, from the input's bit
-  // planes (made once per call, on the same threads).
+  // Binary weights with 1- or 2-bit input codes: the bit-serial kernels (int_conv_bitserial.h) instead of the GEMM.
   const bool bitserial = bitserial_conv_runnable(given, w);
-  static thread_local detail::BitPlanes planes;
-  if (bitserial) detail::codes_to_bit_planes(g, codes, w.max_input() > 1 ? 2 : 1, nthreads, planes);
-  const detail::BitPlanes& in_planes = planes;
   const detail::EpiloguePlan plan(e, N);
   int64_t nan = 0;
-#pragma omp parallel for schedule(static) num_threads(nthreads) reduction(+ : nan) if (nthreads > 1)
-  for (int64_t t = 0; t < tiles; ++t) {
-    const int64_t p0 = t * tile, rows = std::min(tile, M - p0);
-    TileScratch& s = tile_scratch();
-    if (s.acc.size() < static_cast<size_t>(tile * N)) s.acc.resize(static_cast<size_t>(tile * N));
-    if (s.f.size() < static_cast<size_t>(tile * N)) s.f.resize(static_cast<size_t>(tile * N));
-    const uint8_t* a = codes + p0 * K;
-    if (bitserial) {
-      detail::bitserial_conv_rows(g, in_planes, w, p0, rows, s.acc.data());
-    } else if (in_place) {
-      const auto need = static_cast<size_t>(layout.border_bytes(tile));
-      if (s.a.size() < need) s.a.resize(need);
-      if (s.starts.size() < static_cast<size_t>(tile)) s.starts.resize(static_cast<size_t>(tile));
-      segment_rows(g, layout, codes, p0, rows, s.a.data(), s.starts.data());
-      gemm_u8s8_s32_segments(rows, s.starts.data(), g.kernel, layout.kc, layout.row_codes, w, s.acc.data(), N);
-    } else if (!pointwise) {
-      const auto need = static_cast<size_t>(tile * K + detail::kIm2colAvx512Slack);
-      if (s.a.size() < need) s.a.resize(need);
-      if (avx512) {
-        detail::im2col_rows_avx512(g, codes, p0, rows, s.a.data());
-      } else {
-        im2col_rows(g, codes, p0, rows, s.a.data());
+#pragma omp parallel num_threads(nthreads) reduction(+ : nan) if (nthreads > 1)
+  {
+    // schedule(static)'s contiguous split, written out: a thread first turns the input rows its own tiles read into
+    // bit planes (its own copy: no barrier, and the rows stay in its core's cache)
+    const int64_t team = omp_get_num_threads(), id = omp_get_thread_num();
+    const int64_t t_begin = tiles * id / team, t_end = tiles * (id + 1) / team;
+    static thread_local detail::BitPlanes planes;
+    if (bitserial && t_begin < t_end)
+      detail::codes_to_bit_planes(g, codes, w.max_input() > 1 ? 2 : 1, t_begin * tile, std::min(M, t_end * tile),
+                                  planes);
+    for (int64_t t = t_begin; t < t_end; ++t) {
+      const int64_t p0 = t * tile, rows = std::min(tile, M - p0);
+      TileScratch& s = tile_scratch();
+      if (s.acc.size() < static_cast<size_t>(tile * N)) s.acc.resize(static_cast<size_t>(tile * N));
+      if (s.f.size() < static_cast<size_t>(tile * N)) s.f.resize(static_cast<size_t>(tile * N));
+      const uint8_t* a = codes + p0 * K;
+      if (bitserial) {
+        detail::bitserial_conv_rows(g, planes, w, p0, rows, s.acc.data());
+      } else if (in_place) {
+        const auto need = static_cast<size_t>(layout.border_bytes(tile));
+        if (s.a.size() < need) s.a.resize(need);
+        if (s.starts.size() < static_cast<size_t>(tile)) s.starts.resize(static_cast<size_t>(tile));
+        segment_rows(g, layout, codes, p0, rows, s.a.data(), s.starts.data());
+        gemm_u8s8_s32_segments(rows, s.starts.data(), g.kernel, layout.kc, layout.row_codes, w, s.acc.data(), N);
+      } else if (!pointwise) {
+        const auto need = static_cast<size_t>(tile * K + detail::kIm2colAvx512Slack);
+        if (s.a.size() < need) s.a.resize(need);
+        if (avx512) {
+          detail::im2col_rows_avx512(g, codes, p0, rows, s.a.data());
+        } else {
+          im2col_rows(g, codes, p0, rows, s.a.data());
+        }
+        a = s.a.data();
       }
-      a = s.a.data();
-    }
-    if (!in_place && !bitserial) gemm_u8s8_s32(rows, a, K, w, s.acc.data(), N);
-    if (e.codes_pad == 0) {
-      nan += detail::int_conv_epilogue(e, plan, N, p0, rows, s.acc.data(), s.f.data());
-      continue;
-    }
-    // Bordered code buffers: the tile's codes go to scratch (the epilogue writes rows * N contiguous codes), then
-    // row by row to their places.
-    IntConvEpilogue tile_e = e;
-    if (e.out) tile_e.out = e.out + p0 * N;
-    if (e.residual) tile_e.residual = e.residual + p0 * N;
-    for (int i = 0; i < IntConvEpilogue::kMaxConsumers; ++i)
-      if (e.codes[i]) {
-        if (s.codes[i].size() < static_cast<size_t>(tile * N)) s.codes[i].resize(static_cast<size_t>(tile * N));
-        tile_e.codes[i] = s.codes[i].data();
+      if (!in_place && !bitserial) gemm_u8s8_s32(rows, a, K, w, s.acc.data(), N);
+      if (e.codes_pad == 0) {
+        nan += detail::int_conv_epilogue(e, plan, N, p0, rows, s.acc.data(), s.f.data());
+        continue;
       }
-    nan += detail::int_conv_epilogue(tile_e, plan, N, 0, rows, s.acc.data(), s.f.data());
-    for (int i = 0; i < IntConvEpilogue::kMaxConsumers; ++i)
-      if (e.codes[i]) scatter_codes(s.codes[i].data(), p0, rows, g.out_h(), g.out_w(), N, e.codes_pad, e.codes[i]);
+      // Bordered code buffers: the tile's codes go to scratch (the epilogue writes rows * N contiguous codes), then
+      // row by row to their places.
+      IntConvEpilogue tile_e = e;
+      if (e.out) tile_e.out = e.out + p0 * N;
+      if (e.residual) tile_e.residual = e.residual + p0 * N;
+      for (int i = 0; i < IntConvEpilogue::kMaxConsumers; ++i)
+        if (e.codes[i]) {
+          if (s.codes[i].size() < static_cast<size_t>(tile * N)) s.codes[i].resize(static_cast<size_t>(tile * N));
+          tile_e.codes[i] = s.codes[i].data();
+        }
+      nan += detail::int_conv_epilogue(tile_e, plan, N, 0, rows, s.acc.data(), s.f.data());
+      for (int i = 0; i < IntConvEpilogue::kMaxConsumers; ++i)
+        if (e.codes[i]) scatter_codes(s.codes[i].data(), p0, rows, g.out_h(), g.out_w(), N, e.codes_pad, e.codes[i]);
+    }
   }
   return nan;
 }

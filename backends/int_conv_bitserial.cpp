@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <bit>
+#include <cassert>
 #include <cstring>
 #include <utility>
 
@@ -30,8 +31,6 @@ namespace {
 std::atomic<bool> g_enabled{true};
 // Bytes the kernels may read past the last plane row: a kernel row's last dword starts inside the row.
 constexpr int64_t kPlaneSlack = 64;
-// Inputs of fewer codes are turned into planes on one thread (codes_to_bit_planes).
-constexpr int64_t kParallelCodes = int64_t{1} << 17;
 // Output pixels per kernel call: R x planes accumulators (16 at 2 planes) stay in registers with the weights.
 constexpr int kMaxRun = 8;
 }  // namespace
@@ -251,45 +250,34 @@ std::vector<uint32_t> conv_sign_bits(int64_t out_c, int64_t in_c, int64_t kernel
   return bits;
 }
 
-void codes_to_bit_planes(const IntConvGeometry& g, const uint8_t* codes, int planes, int nthreads, BitPlanes& out) {
+void codes_to_bit_planes(const IntConvGeometry& g, const uint8_t* codes, int planes, int64_t p_begin, int64_t p_end,
+                         BitPlanes& out) {
   MINIDL_CHECK(planes == 1 || planes == 2, "codes_to_bit_planes: ", planes, " planes (1 or 2)");
   MINIDL_CHECK(g.in_c % 16 == 0, "codes_to_bit_planes: in_c ", g.in_c, " is not a multiple of 16");
-  const int64_t rows = g.batch * g.in_h, row_codes = g.in_w * g.in_c;
+  const int64_t OH = g.out_h(), OW = g.out_w(), M = g.batch * OH * OW;
+  MINIDL_CHECK(0 <= p_begin && p_begin < p_end && p_end <= M, "codes_to_bit_planes: output pixels [", p_begin, ", ",
+               p_end, ") outside 0..", M);
+  // the buffer rows from the first output pixel's first kernel row to the last one's last kernel row (g.padding <= 0)
+  const int64_t first = (p_begin / (OH * OW)) * g.in_h + (p_begin / OW) % OH * g.stride - g.padding;
+  const int64_t last = ((p_end - 1) / (OH * OW)) * g.in_h + ((p_end - 1) / OW) % OH * g.stride - g.padding + g.kernel;
+  const int64_t rows = last - first, row_codes = g.in_w * g.in_c;
   out.planes = planes;
+  out.first_row = first;
   out.plane_row_bytes = row_codes / 8;
   const auto bytes = static_cast<size_t>(rows * planes * out.plane_row_bytes + kPlaneSlack);
   if (out.bits.size() < bytes) out.bits.resize(bytes);
   if (out.pixel_sums.size() < static_cast<size_t>(rows * g.in_w))
     out.pixel_sums.resize(static_cast<size_t>(rows * g.in_w));
 #if defined(__x86_64__)
-  uint8_t* bits = out.bits.data();
-  int32_t* sums = out.pixel_sums.data();
   const int64_t prb = out.plane_row_bytes;
-  const int64_t OH = g.out_h(), OW = g.out_w(), k = g.kernel, st = g.stride;
-  if (out.window_sums.size() < static_cast<size_t>(g.batch * OH * OW))
-    out.window_sums.resize(static_cast<size_t>(g.batch * OH * OW));
-  int32_t* window = out.window_sums.data();
-  // A small input (one image: ~14k codes, a few microseconds) is converted on the calling thread: a parallel region
-  // with its two barriers cost more than that, and made batch-1 inference slower than the GEMM path.
-  const int threads = rows * row_codes < kParallelCodes ? 1 : nthreads;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-#pragma omp for schedule(static)
-    for (int64_t y = 0; y < rows; ++y) {
-      row_to_planes(codes + y * row_codes, row_codes, g.in_c, planes, prb, bits + y * planes * prb, sums + y * g.in_w);
-      kernel_row_sums(sums + y * g.in_w, g.in_w, k);
-    }
-    // (the for's barrier: every row's sums are in place)
-#pragma omp for schedule(static)
-    for (int64_t y = 0; y < g.batch * OH; ++y) {
-      const int64_t n = y / OH, oh = y % OH;
-      window_sums_row(sums + (n * g.in_h + oh * st - g.padding) * g.in_w - g.padding, g.in_w, k, st, OW,
-                      window + y * OW);
-    }
+  for (int64_t y = 0; y < rows; ++y) {
+    int32_t* sums = out.pixel_sums.data() + y * g.in_w;
+    row_to_planes(codes + (first + y) * row_codes, row_codes, g.in_c, planes, prb, out.bits.data() + y * planes * prb,
+                  sums);
+    kernel_row_sums(sums, g.in_w, g.kernel);
   }
 #else
   (void)codes;
-  (void)nthreads;
   MINIDL_CHECK(false, "codes_to_bit_planes: no bit-serial kernels on this architecture");
 #endif
 }
@@ -305,11 +293,15 @@ void bitserial_conv_rows(const IntConvGeometry& g, const BitPlanes& in, const Pa
   for (int64_t i = 0; i < rows;) {
     const int64_t run = std::min(rows - i, OW - ow);
     const int64_t ih0 = oh * s - g.padding, iw0 = ow * s - g.padding;  // g.padding <= 0: inside the buffer
-    const int64_t first_row = n * g.in_h + ih0;
+    const int64_t first_row = n * g.in_h + ih0 - in.first_row;         // in the planes' rows
+    // an invariant of the caller's ranges, not an input check (this runs inside a parallel region: no throwing)
+    assert(first_row >= 0 && (first_row + k) * prb * in.planes <= static_cast<int64_t>(in.bits.size()));
     const uint8_t* base = in.bits.data() + first_row * krow_stride + iw0 * cb;
+    const int32_t* row_sums = in.pixel_sums.data() + first_row * g.in_w + iw0;
+    int32_t t[kMaxRun];
     for (int64_t j0 = 0; j0 < run; j0 += kMaxRun) {
       const int64_t r = std::min<int64_t>(kMaxRun, run - j0);
-      const int32_t* t = in.window_sums.data() + p0 + i + j0;
+      window_sums_row(row_sums + j0 * s, g.in_w, k, s, r, t);
       const BlockKernel kernel = pick_kernel(in.planes, s * cb, r);
       for (int64_t ob = 0; ob < N / 16; ++ob)
         kernel(base + j0 * s * cb, s * cb, krow_stride, prb, k, words, signs + ob * block_words, t,

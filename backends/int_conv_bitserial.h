@@ -51,21 +51,24 @@ std::vector<uint32_t> conv_sign_bits(int64_t out_c, int64_t in_c, int64_t kernel
 /// ceil(kernel * in_c / 32).
 inline int64_t sign_bit_words_per_row(int64_t kernel, int64_t in_c) { return (kernel * in_c + 31) / 32; }
 
-/// A layer input's bit planes and per-pixel code sums (layout above), for a buffer geometry g (buffer_geometry: the
-/// border folded into the image). Kept per thread between calls.
+/// Some buffer rows of a layer input as bit planes, with their pixel code sums (layout above), for a buffer geometry g
+/// (buffer_geometry: the border folded into the image). Each thread makes its own, for the rows its tiles read, and
+/// keeps it between calls.
 struct BitPlanes {
   int planes = 0;
-  int64_t plane_row_bytes = 0;       // in_w * in_c / 8
-  std::vector<uint8_t> bits;         // per image row: `planes` plane rows of plane_row_bytes, then slack at the end
-  std::vector<int32_t> pixel_sums;   // per pixel x of a row: the sum of the codes of pixels x .. x + kernel - 1
-  std::vector<int32_t> window_sums;  // per output pixel of g: the sum of its window's codes (T)
+  int64_t first_row = 0;            // the buffer row (image n's row y: n * in_h + y) of the first row held
+  int64_t plane_row_bytes = 0;      // in_w * in_c / 8
+  std::vector<uint8_t> bits;        // per row: `planes` plane rows of plane_row_bytes, then slack at the end
+  std::vector<int32_t> pixel_sums;  // per pixel x of a row: the sum of the codes of pixels x .. x + kernel - 1
 };
-/// Fills `out` from the codes of g's buffer (batch x in_h x in_w x in_c, every code < 2^planes; g.padding <= 0), on
-/// `nthreads` OpenMP threads.
-void codes_to_bit_planes(const IntConvGeometry& g, const uint8_t* codes, int planes, int nthreads, BitPlanes& out);
-/// The exact sums of output pixels [p0, p0 + rows) of g (windows inside the buffer: g.padding <= 0) into
-/// acc (rows x g.out_c, row-major), from the planes and the weights' sign bits (w.conv_sign_bits()). On the calling
+/// Fills `out` with the buffer rows that output pixels [p_begin, p_end) of g read (g.padding <= 0: every window inside
+/// the buffer), from the codes of g's buffer (batch x in_h x in_w x in_c, every code < 2^planes). On the calling
 /// thread.
+void codes_to_bit_planes(const IntConvGeometry& g, const uint8_t* codes, int planes, int64_t p_begin, int64_t p_end,
+                         BitPlanes& out);
+/// The exact sums of output pixels [p0, p0 + rows) of g into acc (rows x g.out_c, row-major), from planes that hold
+/// their rows (codes_to_bit_planes for a range that contains them) and the weights' sign bits (w.conv_sign_bits()).
+/// On the calling thread.
 void bitserial_conv_rows(const IntConvGeometry& g, const BitPlanes& in, const PackedInt8Weights& w, int64_t p0,
                          int64_t rows, int32_t* acc);
 
