@@ -246,18 +246,18 @@ struct SegmentLayout {
 
 void segment_rows(const IntConvGeometry& g, const SegmentLayout& L, const uint8_t* codes, int64_t p0, int64_t rows,
                   uint8_t* border, const uint8_t** starts) {
-  const int64_t OH = g.out_h(), OW = g.out_w(), C = g.in_c, k = g.kernel, step = g.stride * C;
+  const int64_t OW = g.out_w(), C = g.in_c, k = g.kernel, step = g.stride * C;
   // output columns [ow_lo, ow_hi) have their window inside the image's width (a padded buffer's geometry has a
   // negative padding, so the bound can pass the last column)
   const int64_t ow_lo = (g.padding + g.stride - 1) / g.stride;
   const int64_t ow_hi = std::min(OW, (g.in_w - k + g.padding) / g.stride + 1);
-  int64_t n = p0 / (OH * OW), oh = (p0 / OW) % OH, ow = p0 % OW;
+  detail::OutputCursor pos(p0, g.out_h(), OW);
   // the next border window's place: slot `in_group` of the group at `group` (no division per window)
   uint8_t* group = border;
   int64_t in_group = 0;
   for (int64_t i = 0; i < rows;) {
-    const int64_t ih0 = oh * g.stride - g.padding, iw0 = ow * g.stride - g.padding;
-    const uint8_t* image = codes + n * g.in_h * L.row_codes;
+    const int64_t ow = pos.ow, ih0 = pos.oh * g.stride - g.padding, iw0 = ow * g.stride - g.padding;
+    const uint8_t* image = codes + pos.n * g.in_h * L.row_codes;
     const bool inside_h = ih0 >= 0 && ih0 + k <= g.in_h;
     int64_t run = 1;
     if (inside_h && ow >= ow_lo && ow < ow_hi) {  // most pixels: a run of windows inside the image, step bytes apart
@@ -277,14 +277,7 @@ void segment_rows(const IntConvGeometry& g, const SegmentLayout& L, const uint8_
       starts[i] = at;
     }
     i += run;
-    ow += run;
-    if (ow == OW) {
-      ow = 0;
-      if (++oh == OH) {
-        oh = 0;
-        ++n;
-      }
-    }
+    pos.advance(run);
   }
 }
 

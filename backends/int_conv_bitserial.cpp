@@ -15,6 +15,7 @@
 #include <immintrin.h>
 #endif
 
+#include "backends/int_conv_im2col.h"
 #include "core/cpu_isa.h"
 #include "core/error.h"
 
@@ -289,11 +290,11 @@ void bitserial_conv_rows(const IntConvGeometry& g, const BitPlanes& in, const Pa
   const int64_t cb = C / 8, prb = in.plane_row_bytes, krow_stride = in.planes * prb;
   const int64_t words = sign_bit_words_per_row(k, C), block_words = k * words * 16;
   const uint32_t* signs = w.conv_sign_bits().data();
-  int64_t n = p0 / (OH * OW), oh = (p0 / OW) % OH, ow = p0 % OW;
+  OutputCursor at(p0, OH, OW);
   for (int64_t i = 0; i < rows;) {
-    const int64_t run = std::min(rows - i, OW - ow);
-    const int64_t ih0 = oh * s - g.padding, iw0 = ow * s - g.padding;  // g.padding <= 0: inside the buffer
-    const int64_t first_row = n * g.in_h + ih0 - in.first_row;         // in the planes' rows
+    const int64_t run = std::min(rows - i, at.row_left());
+    const int64_t ih0 = at.oh * s - g.padding, iw0 = at.ow * s - g.padding;  // g.padding <= 0: inside the buffer
+    const int64_t first_row = at.n * g.in_h + ih0 - in.first_row;            // in the planes' rows
     // an invariant of the caller's ranges, not an input check (this runs inside a parallel region: no throwing)
     assert(first_row >= 0 && (first_row + k) * prb * in.planes <= static_cast<int64_t>(in.bits.size()));
     const uint8_t* base = in.bits.data() + first_row * krow_stride + iw0 * cb;
@@ -308,14 +309,7 @@ void bitserial_conv_rows(const IntConvGeometry& g, const BitPlanes& in, const Pa
                acc + (i + j0) * N + ob * 16, N);
     }
     i += run;
-    ow += run;
-    if (ow == OW) {
-      ow = 0;
-      if (++oh == OH) {
-        oh = 0;
-        ++n;
-      }
-    }
+    at.advance(run);
   }
 #else
   (void)g, (void)in, (void)w, (void)p0, (void)rows, (void)acc;

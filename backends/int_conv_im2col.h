@@ -8,6 +8,26 @@
 
 namespace minidl::backends::detail {
 
+// Where output pixel p lies, (n, oh, ow) in out_h x out_w images, stepped along runs of one output row without
+// divisions: the walk of segment_rows and of the bit-serial convolution.
+struct OutputCursor {
+  int64_t out_h, out_w, n, oh, ow;
+  OutputCursor(int64_t p, int64_t h, int64_t w) : out_h(h), out_w(w), n(p / (h * w)), oh((p / w) % h), ow(p % w) {}
+  /// Pixels left in the current output row.
+  int64_t row_left() const { return out_w - ow; }
+  /// Moves `run` pixels on (run <= row_left()).
+  void advance(int64_t run) {
+    ow += run;
+    if (ow == out_w) {
+      ow = 0;
+      if (++oh == out_h) {
+        oh = 0;
+        ++n;
+      }
+    }
+  }
+};
+
 // One kernel row of a pixel whose window crosses the left or right side: the k pixels from image row src starting
 // at column iw0, code 0 for the columns outside the image. Ops: zero_pixel(dst), copy_pixel(dst, src) (in_c codes).
 template <typename Ops>
