@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <map>
 
 #include "checkpoint.h"
 #include "datasets.h"
@@ -99,6 +100,19 @@ int run_evaluate_packed(const Config& flags) {
   const quant::PackedResNet packed = quant::load_packed(flags.evaluate_packed);
   std::printf("=> packed model %s (%s), %zu layers, evaluated in %s\n", flags.evaluate_packed.c_str(),
               packed.description.c_str(), packed.layers().size(), f64 ? "float64" : "float32");
+  if (!f64) {  // which integer kernels this host runs (the float64 path has its own exact loops)
+    std::map<std::string, int> kernels;
+    int integer = 0;
+    for (const quant::PackedLayer* l : packed.layers())
+      if (l->integer()) {
+        ++integer;
+        ++kernels[l->int_kernel()];
+      }
+    std::string list;
+    for (const auto& [name, count] : kernels) list += (list.empty() ? "" : ", ") + name + " " + std::to_string(count);
+    std::printf("=> integer convolutions: %d of %zu layers%s%s%s\n", integer, packed.layers().size(),
+                list.empty() ? "" : " (", list.c_str(), list.empty() ? "" : ")");
+  }
   Config c = flags;
   std::shared_ptr<nn::Module> model;
   if (!flags.evaluate.empty()) {

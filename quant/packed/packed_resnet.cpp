@@ -16,6 +16,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
+#include "backends/int_conv_bitserial.h"
 #include "core/error.h"
 #include "quant/quant_layers.h"
 #include "tensor/safetensors.h"
@@ -223,6 +224,14 @@ void PackedLayer::prepare() {
       MINIDL_CHECK(sc == 1.0f, what, ": a linear layer has scale 1 (its shift is the bias), got ", sc);
     bias_t_ = from_vector(shift, {out});
   }
+}
+
+std::string PackedLayer::int_kernel() const {
+  if (!integer_) return "";
+  // the geometry as forward() gives it; the spatial size does not enter the choice
+  const backends::IntConvGeometry g{1, kernel, kernel, in, out, kernel, stride, padding, kCodeBorder};
+  if (backends::bitserial_conv_runnable(g, gemm_w_)) return "bit-serial";
+  return backends::int_gemm_kernel_name(backends::int_gemm_kernel());
 }
 
 Tensor PackedLayer::quantize(const Tensor& x) const {

@@ -52,6 +52,10 @@ struct PackedLayer {
   void prepare();
   /// Whether prepare() chose the integer path.
   bool integer() const { return integer_; }
+  /// Integer layers: what the convolution runs on this host now ("bit-serial" for binary weights with 1- or 2-bit
+  /// inputs where backends::bitserial_conv_runnable, else the GEMM kernel's name, backends::int_gemm_kernel_name);
+  /// "" for float layers.
+  std::string int_kernel() const;
   /// Value of activation code 1 and the largest activation code (after prepare; act != Float).
   double act_unit() const { return act_unit_; }
   int64_t act_max_code() const { return act_max_code_; }

@@ -9,6 +9,8 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
+#include "backends/int_conv_bitserial.h"
+#include "core/cpu_isa.h"
 #include "data/idx.h"
 #include "nn/modules/batch_norm.h"
 #include "quant/packed/pack.h"
@@ -151,6 +153,15 @@ TEST_CASE("packed layers: integer codes and outputs equal the fake-quant layer +
     const PackedLayer& pl = p.blocks[0].conv1;
     const bool pot4 = std::string(s.name) == "pot4";
     CHECK(pl.integer() == !pot4);  // PoT 4-bit activations have 2^14 codes: float path
+    // What the conv runs: bit-serial for binary weights with 2-bit inputs where the host and the ISA cap allow it.
+    if (!pl.integer()) {
+      CHECK(pl.int_kernel().empty());
+    } else if (std::string(s.name) == "binary_pact2" && backends::host_has_avx512_vpopcntdq() &&
+               cpu::isa_enabled(cpu::CpuIsa::Avx512)) {
+      CHECK(pl.int_kernel() == "bit-serial");
+    } else {
+      CHECK(pl.int_kernel() == backends::int_gemm_kernel_name(backends::int_gemm_kernel()));
+    }
     manual_seed(5);
     const Tensor x = uniform({3, 16, 9, 9}, -0.5, 2.6);
     NoGradGuard ng;
