@@ -376,8 +376,9 @@ int64_t int_conv2d_nhwc(const IntConvGeometry& given, const uint8_t* codes, cons
   int64_t nan = 0;
 #pragma omp parallel num_threads(nthreads) reduction(+ : nan) if (nthreads > 1)
   {
-    // schedule(static)'s contiguous split, written out: a thread first turns the input rows its own tiles read into
-    // bit planes (its own copy: no barrier, and the rows stay in its core's cache)
+    // contiguous shares of the tiles that differ by at most one (as schedule(static) makes them), written out so
+    // that a thread knows its share first: it turns the input rows its own tiles read into bit planes (its own copy:
+    // no barrier, and the rows stay in its core's cache)
     const int64_t team = omp_get_num_threads(), id = omp_get_thread_num();
     const int64_t t_begin = tiles * id / team, t_end = tiles * (id + 1) / team;
     static thread_local detail::BitPlanes planes;
