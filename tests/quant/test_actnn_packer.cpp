@@ -176,6 +176,24 @@ TEST_CASE("actnn packer B6: ReLU mask as 1 bit, max-pool positions narrowed, dro
     CHECK(run(true) == run(false));
     CHECK(packer.bit_map().find("index") != std::string::npos);
   }
+  // positions at the edge of the 8-bit form: a 1 x 256 plane's last index is 255 (u8), a 1 x 257 plane's 256 (i32);
+  // a 1 x 1 pool keeps every position, so each index appears
+  for (int64_t width : {256, 257}) {
+    CAPTURE(width);
+    Tensor x0 = randn({2, 2, 1, width});
+    Pool2dParams pp;
+    pp.kernel_h = pp.kernel_w = 1;
+    pp.stride_h = pp.stride_w = 1;
+    Tensor g = randn({2, 2, 1, width});
+    auto run = [&](bool with) {
+      Tensor x = x0.clone().set_requires_grad();
+      std::unique_ptr<autograd::SavedTensorHooksGuard> guard;
+      if (with) guard = std::make_unique<autograd::SavedTensorHooksGuard>(packer.hooks());
+      (max_pool2d(x, pp) * g).sum().backward();
+      return x.grad().to_vector<float>();
+    };
+    CHECK(run(true) == run(false));
+  }
   {
     Tensor x0 = randn({4, 100});
     auto run = [&](bool with) {

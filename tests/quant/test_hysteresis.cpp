@@ -1,6 +1,6 @@
 // optim::Hysteresis step by step: the reference code's one-step rule against spec/quant.md test vector C3,
 // the classical hysteresis loop (flip only past +-t), the flip ratio, weight decay on P, float groups as SGD,
-// and the latent weights surviving a state-dict round trip.
+// dampening and Nesterov momentum, and the latent weights surviving a state-dict round trip.
 #include <doctest/doctest.h>
 
 #include "optim/hysteresis.h"
@@ -18,7 +18,8 @@ void set_grad(const Tensor& p, std::initializer_list<double> g) {
 void check_vec(const Tensor& t, const std::vector<double>& want, double tol = 1e-12) {
   const auto got = t.to_vector<double>();
   REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < got.size(); ++i) CHECK_MESSAGE(std::abs(got[i] - want[i]) <= tol, "element ", i, ": ", got[i], " vs ", want[i]);
+  for (size_t i = 0; i < got.size(); ++i)
+    CHECK_MESSAGE(std::abs(got[i] - want[i]) <= tol, "element ", i, ": ", got[i], " vs ", want[i]);
 }
 HysteresisOptions opts(HysteresisMode mode, double lr = 0.1) {
   HysteresisOptions o;
@@ -59,7 +60,7 @@ TEST_CASE("classical hysteresis: a sign flips only when the latent weight passes
   Tensor p = param({0.05, -0.05, 0.3});
   Hysteresis opt(one(p), opts(HysteresisMode::Classical, 1.0));
   const double a0 = (0.05 + 0.05 + 0.3) / 3;
-  check_vec(p, {a0, -a0, a0});  // binarised at construction
+  check_vec(p, {a0, -a0, a0});     // binarised at construction
   set_grad(p, {-0.1, 0.1, 0.35});  // V -> [0.15, -0.15, -0.05]: the third crossed zero but not -t
   opt.step();
   double a = (0.15 + 0.15 + 0.05) / 3;
@@ -104,6 +105,46 @@ TEST_CASE("weight decay acts on P, momentum on the latent update; float groups a
   opt.step();
   const double d1a = 1 + 0.15, d2a = 0.5 * p1[0];
   check_vec(opt.latent(0).narrow(0, 0, 1), {v1[0] - 0.1 * (0.9 * d1a + d2a)});
+}
+
+TEST_CASE("dampening and Nesterov momentum on the latent update, as SGD's (the first step undamped)") {
+  SUBCASE("dampening") {
+    Tensor b = param({0.4, -0.2});
+    HysteresisOptions o = opts(HysteresisMode::Classical, 0.1);
+    o.momentum = 0.9;
+    o.dampening = 0.5;
+    Hysteresis opt(one(b), o);
+    set_grad(b, {1.0, 1.0});
+    opt.step();  // buffer = d = [1, 1]
+    check_vec(opt.latent(0), {0.3, -0.3});
+    set_grad(b, {2.0, -1.0});
+    opt.step();  // buffer = 0.9 * [1, 1] + 0.5 * [2, -1] = [1.9, 0.4]
+    check_vec(opt.latent(0), {0.3 - 0.19, -0.3 - 0.04});
+  }
+  SUBCASE("Nesterov") {
+    Tensor b = param({0.4, -0.2});
+    HysteresisOptions o = opts(HysteresisMode::Classical, 0.1);
+    o.momentum = 0.9;
+    o.nesterov = true;
+    Hysteresis opt(one(b), o);
+    set_grad(b, {1.0, 1.0});
+    opt.step();  // buffer = [1, 1]; step d + 0.9 * buffer = [1.9, 1.9]
+    check_vec(opt.latent(0), {0.4 - 0.19, -0.2 - 0.19});
+    set_grad(b, {2.0, -1.0});
+    opt.step();  // buffer = [2.9, -0.1]; step [2 + 2.61, -1 - 0.09]
+    check_vec(opt.latent(0), {0.21 - 0.461, -0.39 + 0.109});
+  }
+  SUBCASE("Nesterov needs a momentum and no dampening") {
+    Tensor b = param({0.4, -0.2});
+    HysteresisOptions o = opts(HysteresisMode::Classical, 0.1);
+    o.nesterov = true;
+    o.momentum = 0.9;
+    o.dampening = 0.1;
+    CHECK_THROWS_WITH_AS(Hysteresis(one(b), o), doctest::Contains("Nesterov"), Error);
+    o.dampening = 0.0;
+    o.momentum = 0.0;
+    CHECK_THROWS_WITH_AS(Hysteresis(one(b), o), doctest::Contains("Nesterov"), Error);
+  }
 }
 
 TEST_CASE("latent weights are saved in the state dict, so a resumed run continues identically") {
