@@ -204,10 +204,8 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
         grad_outputs[i] = zeros(m.sizes, TensorOptions().dtype(m.dtype).device(m.device));
       }
       if (i < node->retained.size()) {
-        if (auto impl = node->retained[i].lock()) {
-          impl->grad = nullptr;
-          accumulate_grad(*impl, grad_outputs[i]);
-        }
+        // a retained non-leaf gradient accumulates over backward passes, as a leaf's does (and as in PyTorch)
+        if (auto impl = node->retained[i].lock()) accumulate_grad(*impl, grad_outputs[i]);
       }
     }
     std::vector<Tensor> grad_inputs = node->apply(std::move(grad_outputs));

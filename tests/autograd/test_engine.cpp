@@ -3,8 +3,8 @@
 #include <doctest/doctest.h>
 
 #include "autograd/function.h"
-#include "autograd/gradcheck.h"
 #include "autograd/grad_mode.h"
+#include "autograd/gradcheck.h"
 #include "autograd/node.h"
 #include "autograd/ops.h"
 
@@ -43,8 +43,8 @@ struct WrongCube : autograd::Function<WrongCube> {
 }  // namespace
 
 TEST_CASE("gradcheck accepts a scalar (0-dim) output and rejects a wrong backward") {
-  CHECK(autograd::gradcheck([](const std::vector<Tensor>& in) { return Cube::apply(in[0]).sum(); },
-                            {leaf({0.5, -1.5})}));
+  CHECK(
+      autograd::gradcheck([](const std::vector<Tensor>& in) { return Cube::apply(in[0]).sum(); }, {leaf({0.5, -1.5})}));
   CHECK_THROWS_WITH_AS(
       autograd::gradcheck([](const std::vector<Tensor>& in) { return WrongCube::apply(in[0]); }, {leaf({0.5, 2.0})}),
       doctest::Contains("gradcheck: mismatch for input 0"), Error);
@@ -111,15 +111,15 @@ TEST_CASE("custom Function: forward, saved tensors and backward") {
   CHECK(y.grad_fn()->name() == "cube");
   y.sum().backward();
   CHECK(grad_of(x) == std::vector<double>{3.0, 12.0});
-  CHECK(autograd::gradcheck([](const std::vector<Tensor>& in) { return Cube::apply(in[0]); },
-                            {leaf({0.5, -1.5, 2.0})}));
+  CHECK(
+      autograd::gradcheck([](const std::vector<Tensor>& in) { return Cube::apply(in[0]); }, {leaf({0.5, -1.5, 2.0})}));
 }
 
 TEST_CASE("nodes run in descending sequence order and a diamond graph sums its branches") {
   Tensor x = leaf({3.0});
   Tensor a = x * 2.0;
-  Tensor b = a * a;   // 4x^2
-  Tensor c = a + b;   // 2x + 4x^2
+  Tensor b = a * a;  // 4x^2
+  Tensor c = a + b;  // 2x + 4x^2
   CHECK(b.grad_fn()->seq() > a.grad_fn()->seq());
   c.sum().backward();
   CHECK(grad_of(x)[0] == doctest::Approx(2.0 + 8.0 * 3.0));
@@ -132,6 +132,20 @@ TEST_CASE("retain_grad keeps a non-leaf gradient") {
   (h * h).sum().backward();
   CHECK(h.grad().to_vector<double>() == std::vector<double>{6.0, 12.0});
   CHECK(grad_of(x) == std::vector<double>{18.0, 36.0});
+}
+
+TEST_CASE("a retained non-leaf gradient accumulates over backward passes, as a leaf's (PyTorch's semantics)") {
+  // PyTorch 1.13: y = x * 2; y.retain_grad(); z = (y * 3).sum(); z.backward(retain_graph=True); z.backward()
+  // gives y.grad = [6, 6] and x.grad = [12, 12]
+  Tensor x = leaf({1.0, 1.0});
+  Tensor y = x * 2.0;
+  y.retain_grad();
+  Tensor z = (y * 3.0).sum();
+  z.backward({}, true);
+  CHECK(y.grad().to_vector<double>() == std::vector<double>{3.0, 3.0});
+  z.backward();
+  CHECK(y.grad().to_vector<double>() == std::vector<double>{6.0, 6.0});
+  CHECK(grad_of(x) == std::vector<double>{12.0, 12.0});
 }
 
 TEST_CASE("a graph dies with its tensors: the tape holds nodes weakly") {
