@@ -134,6 +134,30 @@ TEST_CASE("retain_grad keeps a non-leaf gradient") {
   CHECK(grad_of(x) == std::vector<double>{18.0, 36.0});
 }
 
+TEST_CASE("a gradient tensor that reaches two places is never summed into in place where the other sees it") {
+  SUBCASE("two leaves: each .grad is its own tensor") {
+    // x + w hands the same incoming gradient (a contiguous one: the product's) to both inputs: accumulating a
+    // second pass into x.grad, or scaling x.grad in place (clip_grad_norm_), must leave w.grad alone
+    Tensor x = leaf({1.0, 2.0}), w = leaf({3.0, 4.0});
+    Tensor z = ((x + w) * 2.0).sum();
+    z.backward({}, true);
+    x.grad().mul_(10.0);
+    CHECK(grad_of(w) == std::vector<double>{2.0, 2.0});
+    z.backward();
+    CHECK(grad_of(x) == std::vector<double>{22.0, 22.0});
+    CHECK(grad_of(w) == std::vector<double>{4.0, 4.0});
+  }
+  SUBCASE("two nodes: a shared pending gradient is copied before a sum") {
+    // a + b gives a and b the same (contiguous) gradient tensor; each then gets its own second term
+    Tensor x = leaf({1.0, 2.0});
+    Tensor a = x * 2.0, b = x * 3.0;
+    Tensor loss = ((a + b) * 2.0).sum() + (a * 5.0).sum() + (b * 7.0).sum();
+    loss.backward();
+    // dL/da = 2 + 5, dL/db = 2 + 7, dL/dx = 2 * 7 + 3 * 9
+    CHECK(grad_of(x) == std::vector<double>{41.0, 41.0});
+  }
+}
+
 TEST_CASE("a retained non-leaf gradient accumulates over backward passes, as a leaf's (PyTorch's semantics)") {
   // PyTorch 1.13: y = x * 2; y.retain_grad(); z = (y * 3).sum(); z.backward(retain_graph=True); z.backward()
   // gives y.grad = [6, 6] and x.grad = [12, 12]
