@@ -1,5 +1,5 @@
 // Tensor's data-movement methods: contiguous/clone/to (differentiable), in-place writes (not recorded; they
-// bump the version counter and refuse a leaf that requires grad while grad mode is on), item and to_vector.
+// bump the version counter and refuse any tensor that requires grad while grad mode is on), item and to_vector.
 #include "autograd/function.h"
 #include "backends/backend.h"
 
@@ -26,9 +26,17 @@ Tensor copy_to(const Tensor& src, Device d, DType dtype) {
   return out;
 }
 
+// In-place writes are not recorded, so while grad mode is on they refuse every tensor that requires grad: a leaf
+// (as PyTorch does), and also a result or view of the graph, whose later uses would otherwise get the gradient of
+// the values before the write, silently (PyTorch records the write instead; minidl does not).
 void check_inplace(const Tensor& t, const char* op) {
-  MINIDL_CHECK(!(t.requires_grad() && t.is_leaf() && autograd::GradMode::is_enabled()), op,
+  if (!t.requires_grad() || !autograd::GradMode::is_enabled()) return;
+  MINIDL_CHECK(!t.is_leaf(), op,
                ": a leaf tensor that requires grad is used in an in-place operation (wrap it in NoGradGuard)");
+  MINIDL_FAIL(op, ": a tensor that requires grad (an output of '", t.grad_fn()->name(),
+              "') is modified in place; minidl's autograd does not record in-place operations, so the gradient "
+              "through it would be wrong: use the out-of-place operation, or NoGradGuard for a write outside the "
+              "graph");
 }
 
 struct ToFn : autograd::Function<ToFn> {

@@ -104,6 +104,32 @@ TEST_CASE("an in-place write to a leaf that requires grad is refused while recor
   CHECK(x.item<double>() == 2.0);
 }
 
+TEST_CASE("an in-place write to a graph result or a view of a leaf is refused while recording (it is not recorded)") {
+  // PyTorch records such writes (x.grad = [72, 144] below); minidl's autograd does not, so the write would leave
+  // the gradient of the values before it (x.grad = [24, 48]): refused instead, with the op named
+  Tensor x = leaf({1.0, 2.0});
+  Tensor y = x * 2.0;
+  CHECK_THROWS_WITH_AS(y.mul_(3.0), doctest::Contains("modified in place"), Error);
+  CHECK_THROWS_WITH_AS(y.add_(y), doctest::Contains("add_"), Error);
+  CHECK_THROWS_WITH_AS(x.view({2}).fill_(0.0), doctest::Contains("an output of 'view'"), Error);
+  CHECK_THROWS_WITH_AS(y.copy_(x.detach()), doctest::Contains("copy_"), Error);
+  CHECK(x.to_vector<double>() == std::vector<double>{1.0, 2.0});
+  // the out-of-place op gives PyTorch's gradient
+  Tensor z = ((y * 3.0) * (y * 3.0)).sum();
+  z.backward();
+  CHECK(grad_of(x) == std::vector<double>{72.0, 144.0});
+  // outside the graph the writes go through: under NoGradGuard, and on a detached copy
+  {
+    NoGradGuard g;
+    Tensor v = x * 2.0;
+    v.mul_(3.0);
+    CHECK(v.to_vector<double>() == std::vector<double>{6.0, 12.0});
+  }
+  Tensor d = (x * 2.0).detach();
+  d.mul_(3.0);
+  CHECK(d.to_vector<double>() == std::vector<double>{6.0, 12.0});
+}
+
 TEST_CASE("custom Function: forward, saved tensors and backward") {
   Tensor x = leaf({1.0, -2.0});
   Tensor y = Cube::apply(x);
