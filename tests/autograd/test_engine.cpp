@@ -60,7 +60,7 @@ TEST_CASE("a tensor used twice accumulates both gradients") {
   CHECK(grad_of(x) == std::vector<double>{5.0, 7.0, 9.0});
 }
 
-TEST_CASE("retain_graph allows a second backward; without it the second backward is a clear error") {
+TEST_CASE("retain_graph allows a second backward, without it the second backward is a clear error") {
   Tensor x = leaf({2.0});
   Tensor y = (x * x).sum();
   y.backward({}, /*retain_graph=*/true);
@@ -208,7 +208,7 @@ TEST_CASE("a graph dies with its tensors: the tape holds nodes weakly") {
   CHECK(autograd::Tape::live_nodes().size() == before);
 }
 
-TEST_CASE("backward of a non-scalar needs an explicit gradient; one that needs no grad is an error") {
+TEST_CASE("backward of a non-scalar needs an explicit gradient, one that needs no grad is an error") {
   Tensor x = leaf({1.0, 2.0});
   Tensor y = x * 2.0;
   CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("non-scalar"), Error);

@@ -78,7 +78,7 @@ TEST_CASE("gradcheck: sum, mean, max over dims with and without keepdim") {
   check_grad([](const std::vector<Tensor>& in) { return in[0].sum() * in[0].mean({0}, true) + in[0].max(); }, {s});
 }
 
-TEST_CASE("gradcheck: matmul 2-D, batched, and batched @ 2-D; linear with and without bias") {
+TEST_CASE("gradcheck: matmul 2-D, batched, and batched @ 2-D, linear with and without bias") {
   check_grad([](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); },
              {rand_leaf({3, 4}, 10), rand_leaf({4, 2}, 11)});
   check_grad([](const std::vector<Tensor>& in) { return in[0].matmul(in[1]); },
@@ -175,7 +175,7 @@ TEST_CASE("gradcheck: pooling") {
   check_grad([](const std::vector<Tensor>& in) { return adaptive_avg_pool2d(in[0], 1, 1); }, {x});
 }
 
-TEST_CASE("gradcheck: conv2d and batch_norm (basic; sweeps in test_ops_conv / test_ops_batch_norm)") {
+TEST_CASE("gradcheck: conv2d and batch_norm (basic, sweeps in test_ops_conv / test_ops_batch_norm)") {
   Tensor x = rand_leaf({2, 3, 5, 5}, 36), w = rand_leaf({4, 3, 3, 3}, 37), b = rand_leaf({4}, 38);
   check_grad([](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], in[2]); }, {x, w, b});
   Tensor bx = rand_leaf({3, 2, 2, 2}, 39), gamma = rand_leaf({2}, 40, 0.5, 1.5), beta = rand_leaf({2}, 41);

@@ -32,7 +32,7 @@ TEST_CASE("dropout drops about p of the elements and scales the rest by 1/(1-p)"
   }
 }
 
-TEST_CASE("dropout is deterministic for a seed, across backends and dtypes; successive calls differ") {
+TEST_CASE("dropout is deterministic for a seed, across backends and dtypes, successive calls differ") {
   Tensor x = ones({1000});
   manual_seed(11);
   const std::vector<float> a = dropout(x, 0.5, true).to_vector<float>();
@@ -52,7 +52,7 @@ TEST_CASE("dropout is deterministic for a seed, across backends and dtypes; succ
   CHECK(dropout(x, 0.5, true).to_vector<float>() != a);
 }
 
-TEST_CASE("dropout gradient is the scaled mask; eval and p = 0 are the identity") {
+TEST_CASE("dropout gradient is the scaled mask, eval and p = 0 are the identity") {
   RefScope ref;
   manual_seed(3);
   Tensor x = rand_leaf({64}, 3, 1.0, 2.0);  // no zeros, so y / x recovers the scaled mask

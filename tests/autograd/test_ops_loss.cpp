@@ -51,7 +51,7 @@ TEST_CASE("cross_entropy with label smoothing against hand values, and its gradi
   check_close(logits.grad(), want);
 }
 
-TEST_CASE("nll_loss picks the target entries; errors name the problem") {
+TEST_CASE("nll_loss picks the target entries, errors name the problem") {
   RefScope ref;
   Tensor logp = tensor({-0.5, -1.0, -2.0, -3.0}, {2, 2}, f64());
   check_close(nll_loss(logp, labels({1, 0})), {(1.0 + 2.0) / 2});

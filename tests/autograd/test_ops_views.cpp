@@ -34,7 +34,7 @@ TEST_CASE("views share storage with their base") {
   check_close(e, {0, -1, 2, -1, 0, -1, 2, -1});
 }
 
-TEST_CASE("view refuses a non-viewable layout; reshape copies then") {
+TEST_CASE("view refuses a non-viewable layout, reshape copies then") {
   RefScope ref;
   Tensor a = arange_f64(6, {2, 3});
   Tensor t = a.t();

@@ -110,7 +110,7 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 
 }  // namespace
 
-TEST_CASE("int conv: thresholds give the book's codes; the AVX2 quantizer equals the scalar one on edge values") {
+TEST_CASE("int conv: thresholds give the book's codes, the AVX2 quantizer equals the scalar one on edge values") {
   CapGuard guard;
   const CodeThresholds q = apot_like();
   std::vector<float> x{0.0f,
@@ -245,7 +245,7 @@ TEST_CASE("int conv: every geometry equals the definition, bit for bit, at every
   }
 }
 
-TEST_CASE("int conv: NaN reaching a quantizer is counted; bad arguments throw") {
+TEST_CASE("int conv: NaN reaching a quantizer is counted, bad arguments throw") {
   const CodeThresholds q = apot_like();
   const std::vector<uint8_t> codes(2 * 2 * 4, 1);
   const std::vector<int8_t> oihw(4 * 4, 1);

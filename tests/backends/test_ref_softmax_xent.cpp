@@ -15,7 +15,7 @@ Tensor targets(std::vector<int64_t> t) {
 
 }  // namespace
 
-TEST_CASE("ref log_softmax by hand; rows sum to 1 in probability space") {
+TEST_CASE("ref log_softmax by hand, rows sum to 1 in probability space") {
   Tensor x = make({1, 2, 3, 1000, 1000, 999, -5, 0, 5}, {3, 3});
   Tensor y = out({3, 3});
   ref().log_softmax_forward(y, x);

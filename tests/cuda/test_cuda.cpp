@@ -57,7 +57,7 @@ TEST_CASE("cuda: device detection and the message without a device") {
 #endif
 }
 
-TEST_CASE("cuda: supports() is truthful; conv and matmul say they are not implemented yet") {
+TEST_CASE("cuda: supports() is truthful, conv and matmul say they are not implemented yet") {
   if (!has_cuda_backend()) {
     MINIDL_SKIP("minidl built without CUDA");
   }

@@ -179,7 +179,7 @@ TEST_CASE("IDX: a corrupt gzip stream is an error naming the file") {
                        Error);
 }
 
-TEST_CASE("IDX: label count must equal image count; missing files and directories are named") {
+TEST_CASE("IDX: label count must equal image count, missing files and directories are named") {
   TempDir tmp;
   minidl_test::write_bytes(tmp.file("train-images-idx3-ubyte"), idx_images(3, 2, 4));
   minidl_test::write_bytes(tmp.file("train-labels-idx1-ubyte"), idx_labels({7, 0}));

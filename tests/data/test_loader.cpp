@@ -75,7 +75,7 @@ std::vector<int64_t> flat_indices(const std::vector<Batch>& batches) {
 
 }  // namespace
 
-TEST_CASE("DataLoader: every index exactly once per epoch; batch contents match their indices") {
+TEST_CASE("DataLoader: every index exactly once per epoch, batch contents match their indices") {
   auto ds = std::make_shared<IndexDataset>(50);
   for (int workers : {0, 3}) {
     DataLoader loader(ds, {.batch_size = 7, .shuffle = true, .seed = 1, .num_workers = workers});
@@ -107,7 +107,7 @@ TEST_CASE("DataLoader: every index exactly once per epoch; batch contents match 
   }
 }
 
-TEST_CASE("DataLoader: same seed and epoch give the same order; another epoch or seed another; no shuffle is 0..n-1") {
+TEST_CASE("DataLoader: same seed and epoch give the same order, another epoch or seed another, no shuffle is 0..n-1") {
   auto ds = std::make_shared<IndexDataset>(40);
   DataLoader a(ds, {.batch_size = 8, .shuffle = true, .seed = 5}), b(ds, {.batch_size = 8, .shuffle = true, .seed = 5});
   DataLoader c(ds, {.batch_size = 8, .shuffle = true, .seed = 6});

@@ -71,7 +71,7 @@ TEST_CASE("SampleRng: a pure function of (seed, epoch, index), uniform and randi
   CHECK_THROWS_AS(r.randint(3, 2), Error);
 }
 
-TEST_CASE("epoch_order: identity without shuffle; a seeded permutation per epoch with shuffle") {
+TEST_CASE("epoch_order: identity without shuffle, a seeded permutation per epoch with shuffle") {
   CHECK(epoch_order(5, false, 9, 3) == std::vector<int64_t>{0, 1, 2, 3, 4});
   CHECK(epoch_order(0, true, 0, 0).empty());
   const auto p0 = epoch_order(1000, true, 42, 0);

@@ -120,7 +120,7 @@ TEST_CASE("train/eval propagate to descendants") {
   for (auto& [n, m] : net.named_modules()) CHECK(m->is_training());
 }
 
-TEST_CASE("to(dtype) converts in place: member handles stay valid; integer buffers keep their dtype") {
+TEST_CASE("to(dtype) converts in place: member handles stay valid, integer buffers keep their dtype") {
   std::vector<std::string> log;
   Net net(&log);
   auto block = std::static_pointer_cast<Block>((*net.body)[0]);
@@ -141,7 +141,7 @@ TEST_CASE("zero_grad drops gradients") {
   CHECK_FALSE(fc.weight.grad().defined());
 }
 
-TEST_CASE("state_dict holds parameters and buffers; BN counter is a 0-dim int64") {
+TEST_CASE("state_dict holds parameters and buffers, BN counter is a 0-dim int64") {
   BatchNorm2d bn(3);
   TensorMap sd = bn.state_dict();
   CHECK(sd.size() == 5);
@@ -169,7 +169,7 @@ TEST_CASE("load_state_dict round trip between two modules") {
   CHECK(blk->fc->weight.to_vector<float>() == a.state_dict().at("body.0.fc.weight").to_vector<float>());
 }
 
-TEST_CASE("load_state_dict errors name the keys and shapes; a failed load changes nothing") {
+TEST_CASE("load_state_dict errors name the keys and shapes, a failed load changes nothing") {
   Linear fc(3, 2);
   auto w0 = fc.weight.to_vector<float>();
   TensorMap sd = fc.state_dict();

@@ -150,7 +150,7 @@ TEST_CASE("the conv and linear factories see every layer's dotted name") {
   CHECK(net->child("layer2")->child("0")->child("downsample")->child("0")->path() == "layer2.0.downsample.0");
 }
 
-TEST_CASE("option A and option B forward on 1x28x28 inputs; option A has no downsample") {
+TEST_CASE("option A and option B forward on 1x28x28 inputs, option A has no downsample") {
   for (Shortcut sc : {Shortcut::A, Shortcut::B}) {
     ResNetConfig cfg;
     cfg.in_channels = 1;

@@ -178,7 +178,7 @@ TEST_CASE(
   CHECK(pact == 20);
 }
 
-TEST_CASE("onnx export: a float ResNet is plain ONNX; a bad path is a one-line minidl::Error") {
+TEST_CASE("onnx export: a float ResNet is plain ONNX, a bad path is a one-line minidl::Error") {
   nn::ResNetConfig rc;
   rc.in_channels = 1;
   rc.shortcut = nn::Shortcut::A;

@@ -137,7 +137,7 @@ TEST_CASE("Adam amsgrad") {
                 1e-12);
 }
 
-TEST_CASE("parameter groups keep their own options; params without grad are skipped") {
+TEST_CASE("parameter groups keep their own options, params without grad are skipped") {
   Tensor a = make_param(), b = make_param(), c = make_param();
   std::vector<ParamGroup> groups(2);
   groups[0].params = {a, c};

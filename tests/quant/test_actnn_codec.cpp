@@ -107,7 +107,7 @@ TEST_CASE("actnn codec B1: 2-bit stochastic rounding statistics (1e5 draws)") {
   }
 }
 
-TEST_CASE("actnn codec B2: padding zeros take part in the range; one range per tensor") {
+TEST_CASE("actnn codec B2: padding zeros take part in the range, one range per tensor") {
   for (Backend* be : all_backends()) {
     CAPTURE(be->name());
     {
@@ -238,7 +238,7 @@ TEST_CASE("actnn codec: unbiased (mean of 10,000 dequantizations within 4 sigma)
   }
 }
 
-TEST_CASE("actnn codec: deterministic for a key; another key draws another stream") {
+TEST_CASE("actnn codec: deterministic for a key, another key draws another stream") {
   const Tensor x = randn({4, 3, 9, 9});
   for (Backend* be : all_backends()) {
     ActnnCodec c = codec_for(x, 2, 256, 42);

@@ -49,7 +49,7 @@ double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 }  // namespace
 
-TEST_CASE("actnn packer: ResNet-20 forward is bit-identical at every level; L0 gradients bit-identical") {
+TEST_CASE("actnn packer: ResNet-20 forward is bit-identical at every level, L0 gradients bit-identical") {
   auto model = small_resnet();
   manual_seed(1);
   const Tensor x = randn({8, 3, 16, 16});
@@ -98,7 +98,7 @@ TEST_CASE("actnn packer: saved bytes shrink with the level (ResNet-20, everythin
   CHECK(static_cast<double>(total[Level::L0]) / static_cast<double>(total[Level::L3]) > 10.0);
 }
 
-TEST_CASE("actnn packer: conv2d and linear input gradients are exact at every level; weight gradients unbiased") {
+TEST_CASE("actnn packer: conv2d and linear input gradients are exact at every level, weight gradients unbiased") {
   manual_seed(4);
   const Tensor x0 = randn({6, 4, 9, 9});
   const Tensor w = randn({5, 4, 3, 3}).set_requires_grad();
@@ -209,7 +209,7 @@ TEST_CASE("actnn packer B6: ReLU mask as 1 bit, max-pool positions narrowed, dro
   CHECK(packer.live().total() == 0);
 }
 
-TEST_CASE("actnn packer: per-module bits by name, printable bit map; bad configs are clear errors") {
+TEST_CASE("actnn packer: per-module bits by name, printable bit map, bad configs are clear errors") {
   auto model = small_resnet();
   Config cfg = Config::for_level(Level::L3);
   cfg.parse_module_bits("conv1=8,layer1.0.conv2=4");

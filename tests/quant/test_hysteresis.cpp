@@ -79,7 +79,7 @@ TEST_CASE("classical hysteresis: a sign flips only when the latent weight passes
   CHECK(opt.last_flips() == 0);
 }
 
-TEST_CASE("weight decay acts on P, momentum on the latent update; float groups are plain SGD") {
+TEST_CASE("weight decay acts on P, momentum on the latent update, float groups are plain SGD") {
   Tensor b = param({0.4, -0.2});
   Tensor f = param({1.0, 2.0});
   std::vector<ParamGroup> groups(2);

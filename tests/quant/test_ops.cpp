@@ -237,7 +237,7 @@ TEST_CASE("binarize: per-layer scale mean|w|, sign(0) = 0, identity STE") {
   check_vec(w.grad(), {2, 3, 4, 5});
 }
 
-TEST_CASE("grad_scale on the weight alpha; APoT-C uniform activations keep negative codes as the reference") {
+TEST_CASE("grad_scale on the weight alpha, APoT-C uniform activations keep negative codes as the reference") {
   Tensor w = leaf({-3.0, -0.9, 0.05, 0.52, 1.1, 2.0});
   Tensor a = alpha_leaf(2.0);
   backward_ones(quantize_weight(w, a, set(Scheme::APoT, 4, true), Semantics::APoT_C, 0.5));
