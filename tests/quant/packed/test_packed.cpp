@@ -136,6 +136,9 @@ TEST_CASE("packed codes: round trip for 1..8-bit code books, index width and bad
   std::swap(bad.book[0], bad.book[1]);
   CHECK_THROWS_WITH_AS(unpack_codes(bad, "t"), doctest::Contains("not sorted"), Error);
   bad = p;
+  bad.book[1] = bad.book[0];  // sorted, but one code twice
+  CHECK_THROWS_WITH_AS(unpack_codes(bad, "t"), doctest::Contains("not sorted and distinct"), Error);
+  bad = p;
   bad.bits = 1;
   CHECK_THROWS_WITH_AS(unpack_codes(bad, "t"), doctest::Contains("does not fit"), Error);
 }
