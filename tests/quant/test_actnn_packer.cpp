@@ -147,6 +147,17 @@ TEST_CASE("actnn packer: conv2d and linear input gradients are exact at every le
   }
 }
 
+namespace {
+// x0's gradient through max_pool2d(x0, pp) * g, saved through the packer's hooks when one is given
+std::vector<float> max_pool_grad(const Tensor& x0, const Tensor& g, const Pool2dParams& pp, Packer* packer) {
+  Tensor x = x0.clone().set_requires_grad();
+  std::unique_ptr<autograd::SavedTensorHooksGuard> guard;
+  if (packer) guard = std::make_unique<autograd::SavedTensorHooksGuard>(packer->hooks());
+  (max_pool2d(x, pp) * g).sum().backward();
+  return x.grad().to_vector<float>();
+}
+}  // namespace
+
 TEST_CASE("actnn packer B6: ReLU mask as 1 bit, max-pool positions narrowed, dropout mask as 1 bit: lossless") {
   Packer packer(Config::for_level(Level::L3));
   {
@@ -166,14 +177,7 @@ TEST_CASE("actnn packer B6: ReLU mask as 1 bit, max-pool positions narrowed, dro
     pp.stride_h = pp.stride_w = 2;
     pp.pad_h = pp.pad_w = 1;
     Tensor g = randn({2, 3, 4, 4});
-    auto run = [&](bool with) {
-      Tensor x = x0.clone().set_requires_grad();
-      std::unique_ptr<autograd::SavedTensorHooksGuard> guard;
-      if (with) guard = std::make_unique<autograd::SavedTensorHooksGuard>(packer.hooks());
-      (max_pool2d(x, pp) * g).sum().backward();
-      return x.grad().to_vector<float>();
-    };
-    CHECK(run(true) == run(false));
+    CHECK(max_pool_grad(x0, g, pp, &packer) == max_pool_grad(x0, g, pp, nullptr));
     CHECK(packer.bit_map().find("index") != std::string::npos);
   }
   // positions at the edge of the 8-bit form: a 1 x 256 plane's last index is 255 (u8), a 1 x 257 plane's 256 (i32);
@@ -185,14 +189,7 @@ TEST_CASE("actnn packer B6: ReLU mask as 1 bit, max-pool positions narrowed, dro
     pp.kernel_h = pp.kernel_w = 1;
     pp.stride_h = pp.stride_w = 1;
     Tensor g = randn({2, 2, 1, width});
-    auto run = [&](bool with) {
-      Tensor x = x0.clone().set_requires_grad();
-      std::unique_ptr<autograd::SavedTensorHooksGuard> guard;
-      if (with) guard = std::make_unique<autograd::SavedTensorHooksGuard>(packer.hooks());
-      (max_pool2d(x, pp) * g).sum().backward();
-      return x.grad().to_vector<float>();
-    };
-    CHECK(run(true) == run(false));
+    CHECK(max_pool_grad(x0, g, pp, &packer) == max_pool_grad(x0, g, pp, nullptr));
   }
   {
     Tensor x0 = randn({4, 100});
