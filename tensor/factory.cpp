@@ -2,6 +2,7 @@
 // backend sees the same numbers for a seed) and then moved to the requested device.
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "tensor/generator.h"
 #include "tensor/tensor.h"
@@ -131,6 +132,7 @@ Tensor from_vector(const std::vector<T>& values, const Shape& shape, TensorOptio
   const Shape s = shape.empty() ? Shape{static_cast<int64_t>(values.size())} : shape;
   MINIDL_CHECK(shape_numel(s) == static_cast<int64_t>(values.size()), "from_vector: ", values.size(),
                " values do not fill shape ", shape_str(s));
+  if (!opts.dtype_given_ && std::is_integral_v<T>) opts = opts.dtype(dtype_v<T>);
   Tensor t = host_empty(s, opts.dtype_);
   dispatch_dtype(t.dtype(), [&](auto tag) {
     using U = decltype(tag);

@@ -37,10 +37,12 @@ struct TensorOptions {
   DType dtype_ = DType::f32;
   Device device_ = kCPU;
   bool requires_grad_ = false;
+  bool dtype_given_ = false;  // dtype() was called: from_vector of integers keeps their dtype otherwise
 
   TensorOptions dtype(DType t) const {
     auto o = *this;
     o.dtype_ = t;
+    o.dtype_given_ = true;
     return o;
   }
   TensorOptions device(Device d) const {
@@ -222,7 +224,9 @@ Tensor arange(int64_t end, TensorOptions opts = {});
 Tensor rand(const Shape& shape, TensorOptions opts = {});
 Tensor randn(const Shape& shape, TensorOptions opts = {});
 Tensor uniform(const Shape& shape, double lo, double hi, TensorOptions opts = {});
-/// A tensor holding a copy of `values` with the given shape (numel must match; an empty shape means 1-D).
+/// A tensor holding a copy of `values` with the given shape (numel must match; an empty shape means 1-D). Its dtype
+/// is opts' when given; otherwise float32 for float / double values (as torch.tensor of Python floats) and the
+/// values' own for integers (int32, int64, uint8: as torch.tensor of Python ints keeps integers).
 template <typename T>
 Tensor from_vector(const std::vector<T>& values, const Shape& shape, TensorOptions opts = {});
 /// A 1-D or shaped float tensor from a braced list: tensor({1, 2, 3, 4}, {2, 2}).

@@ -28,6 +28,23 @@ TEST_CASE("factories make the right shapes, dtypes and values") {
         std::vector<int>{1, 255});
 }
 
+TEST_CASE("from_vector keeps integers' dtype unless told otherwise, floats default to float32 (torch.tensor's rule)") {
+  // before 2026-12-05 integers became float32 by default: labels over 2^24 lost their low bits silently
+  const int64_t big = (int64_t{1} << 24) + 1;
+  Tensor labels = from_vector<int64_t>({0, big}, {2});
+  CHECK(labels.dtype() == DType::i64);
+  CHECK(labels.to_vector<int64_t>() == std::vector<int64_t>{0, big});
+  CHECK(from_vector<int32_t>({1, 2}, {2}).dtype() == DType::i32);
+  CHECK(from_vector<uint8_t>({1, 2}, {2}).dtype() == DType::u8);
+  CHECK(from_vector<double>({1.5}, {1}).dtype() == DType::f32);
+  CHECK(from_vector<float>({1.5}, {1}).dtype() == DType::f32);
+  CHECK(tensor({1.0, 2.0}).dtype() == DType::f32);
+  // a dtype given wins, float32 included
+  CHECK(from_vector<int64_t>({1, 2}, {2}, TensorOptions().dtype(DType::f32)).dtype() == DType::f32);
+  CHECK(from_vector<double>({1.5}, {1}, TensorOptions().dtype(DType::f64)).dtype() == DType::f64);
+  CHECK(from_vector<int64_t>({1, 2}, {2}, TensorOptions().device(kCPU)).dtype() == DType::i64);
+}
+
 TEST_CASE("dtype casts through to(DType)") {
   Tensor a = tensor({1.7, -2.2, 3.0});
   CHECK(a.to(DType::i64).to_vector<int64_t>() == std::vector<int64_t>{1, -2, 3});
