@@ -178,6 +178,33 @@ TEST_CASE(
   CHECK(pact == 20);
 }
 
+TEST_CASE("onnx export: integer-grid activations (Quantized_ResNet's) are QCDQ of scale 1 with 0 .. 2^b - 1 bounds") {
+  quant::QuantConfig cfg;
+  cfg.in_channels = 1;
+  cfg.edges = quant::EdgeLayers::Float;
+  cfg.body.weight = quant::WeightQuant::Binary;
+  cfg.body.weight_bits = 1;
+  cfg.body.act = quant::ActQuant::IntGrid;
+  cfg.body.act_bits = 2;
+  auto m = quant::make_quant_resnet_cifar(20, cfg);
+  m->eval();
+  const Exported e = export_and_read(*m, "intgrid");
+  CHECK(e.ops.at("BipolarQuant") == 20);
+  CHECK(e.report.qcdq_patterns == 20);
+  int grid = 0;
+  for (const auto& n : e.model.graph().node()) {
+    if (n.op_type() != "DequantizeLinear") continue;
+    const onnx::NodeProto* clip = e.producer(n.input(0));
+    const onnx::NodeProto* q = e.producer(clip->input(0));
+    CHECK(floats(*e.init.at(q->input(1)))[0] == 1.0f);  // clamp(round(x), 0, 3): codes are the values
+    CHECK(floats(*e.init.at(n.input(1)))[0] == 1.0f);
+    CHECK(int8_value(*e.init.at(clip->input(1))) == 0);
+    CHECK(int8_value(*e.init.at(clip->input(2))) == 3);
+    ++grid;
+  }
+  CHECK(grid == 20);
+}
+
 TEST_CASE("onnx export: a float ResNet is plain ONNX, a bad path is a one-line minidl::Error") {
   nn::ResNetConfig rc;
   rc.in_channels = 1;
