@@ -54,6 +54,21 @@ Exported export_and_read(nn::ResNet& m, const std::string& tag) {
   return e;
 }
 
+// Every QuantizeLinear -> Clip -> DequantizeLinear of the graph, found from its DequantizeLinear.
+struct Qcdq {
+  const onnx::NodeProto *q, *clip, *dq;
+};
+std::vector<Qcdq> qcdq_patterns(const Exported& e) {
+  std::vector<Qcdq> out;
+  for (const auto& n : e.model.graph().node()) {
+    if (n.op_type() != "DequantizeLinear") continue;
+    const onnx::NodeProto* clip = e.producer(n.input(0));
+    REQUIRE(clip);
+    out.push_back({e.producer(clip->input(0)), clip, &n});
+  }
+  return out;
+}
+
 std::vector<float> floats(const onnx::TensorProto& t) {
   std::vector<float> v(t.raw_data().size() / sizeof(float));
   std::memcpy(v.data(), t.raw_data().data(), t.raw_data().size());
@@ -165,17 +180,13 @@ TEST_CASE(
   const Exported e = export_and_read(*m, "binary");
   CHECK(e.ops.at("BipolarQuant") == 20);
   CHECK(e.report.qcdq_patterns == 20);
-  int pact = 0;
-  for (const auto& n : e.model.graph().node()) {
-    if (n.op_type() != "DequantizeLinear") continue;
-    const onnx::NodeProto* clip = e.producer(n.input(0));
-    const onnx::NodeProto* q = e.producer(clip->input(0));
+  const std::vector<Qcdq> pact = qcdq_patterns(e);
+  CHECK(pact.size() == 20);
+  for (const Qcdq& p : pact) {
     // PACT: round(x * k / (alpha + 1e-6)), then * alpha / k
-    CHECK(q->input(1) != n.input(1));
-    CHECK(int8_value(*e.init.at(clip->input(2))) == 3);
-    ++pact;
+    CHECK(p.q->input(1) != p.dq->input(1));
+    CHECK(int8_value(*e.init.at(p.clip->input(2))) == 3);
   }
-  CHECK(pact == 20);
 }
 
 TEST_CASE("onnx export: integer-grid activations (Quantized_ResNet's) are QCDQ of scale 1 with 0 .. 2^b - 1 bounds") {
@@ -191,18 +202,14 @@ TEST_CASE("onnx export: integer-grid activations (Quantized_ResNet's) are QCDQ o
   const Exported e = export_and_read(*m, "intgrid");
   CHECK(e.ops.at("BipolarQuant") == 20);
   CHECK(e.report.qcdq_patterns == 20);
-  int grid = 0;
-  for (const auto& n : e.model.graph().node()) {
-    if (n.op_type() != "DequantizeLinear") continue;
-    const onnx::NodeProto* clip = e.producer(n.input(0));
-    const onnx::NodeProto* q = e.producer(clip->input(0));
-    CHECK(floats(*e.init.at(q->input(1)))[0] == 1.0f);  // clamp(round(x), 0, 3): codes are the values
-    CHECK(floats(*e.init.at(n.input(1)))[0] == 1.0f);
-    CHECK(int8_value(*e.init.at(clip->input(1))) == 0);
-    CHECK(int8_value(*e.init.at(clip->input(2))) == 3);
-    ++grid;
+  const std::vector<Qcdq> grid = qcdq_patterns(e);
+  CHECK(grid.size() == 20);
+  for (const Qcdq& p : grid) {
+    CHECK(floats(*e.init.at(p.q->input(1)))[0] == 1.0f);  // clamp(round(x), 0, 3): codes are the values
+    CHECK(floats(*e.init.at(p.dq->input(1)))[0] == 1.0f);
+    CHECK(int8_value(*e.init.at(p.clip->input(1))) == 0);
+    CHECK(int8_value(*e.init.at(p.clip->input(2))) == 3);
   }
-  CHECK(grid == 20);
 }
 
 TEST_CASE("onnx export: a float ResNet is plain ONNX, a bad path is a one-line minidl::Error") {
