@@ -48,7 +48,9 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
   check_floating("log_softmax", x);
   MINIDL_CHECK(x.dim() >= 1, "log_softmax: input ", shape_str(x.sizes()), " must have at least one dimension");
   dim = wrap_dim(dim, x.dim(), "log_softmax");
-  if (dim != x.dim() - 1) return log_softmax(x.transpose(dim, -1), -1).transpose(dim, -1);
+  // Another dim: the rows of the transposed view, then back. The result is made contiguous, as PyTorch's: a
+  // transposed result would make layout visible (x.view(...) of it fails where PyTorch's succeeds).
+  if (dim != x.dim() - 1) return log_softmax(x.transpose(dim, -1), -1).transpose(dim, -1).contiguous();
   if (x.dim() != 2) {
     // Rows of the last dim: fold the leading dims into N.
     return LogSoftmaxFn::apply(x.reshape({-1, x.size(-1)})).reshape(x.sizes());

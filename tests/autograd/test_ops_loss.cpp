@@ -24,6 +24,11 @@ TEST_CASE("log_softmax by hand, and over a non-last dim") {
   Tensor y = log_softmax(x, 0);
   check_close(y, {-std::log(1 + 1), 2 - l01, 3 - std::log(std::exp(3.0) + std::exp(1.0)), -std::log(2.0), 1 - l01,
                   1 - std::log(std::exp(3.0) + std::exp(1.0))});
+  // The result is contiguous, as PyTorch's (it was the transposed view of a (3, 2) result, so a view of it failed).
+  CHECK(y.is_contiguous());
+  CHECK(y.view({6}).sizes() == Shape{6});
+  Tensor z = log_softmax(randn({2, 3, 4}, f64()), 1);
+  CHECK(z.is_contiguous());
 }
 
 TEST_CASE("cross_entropy with label smoothing against hand values, and its gradient") {
