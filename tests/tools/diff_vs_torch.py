@@ -43,7 +43,7 @@ except ImportError:
 
 torch.set_grad_enabled(True)
 
-MAX_NUMEL = 240
+MAX_NUMEL = 1200  # the largest result a node may have (a Winograd-shaped convolution's: 2 x 16 x 6 x 6)
 
 
 def tmax(t, empty):
@@ -155,7 +155,20 @@ OPS = {
     "avg_pool2d": lambda a, n: F.avg_pool2d(a[0], count_include_pad=n.get("count_include_pad", True), **pool_kw(n)),
     "adaptive_avg_pool2d": lambda a, n: F.adaptive_avg_pool2d(a[0], (n["out_h"], n["out_w"])),
     "batch_norm": t_batch_norm,
+    "batch_norm_relu": lambda a, n: torch.relu(t_batch_norm(a, n)),
+    "batch_norm_add_relu": lambda a, n: torch.relu(t_batch_norm([a[0]] + a[2:], n) + a[1]),
+    "conv2d_bn_inference": lambda a, n: t_conv_bn_inference(a, n),
+    "dropout": lambda a, n: F.dropout(a[0], n["p"], n["training"]),
 }
+
+
+def t_conv_bn_inference(a, n):
+    with torch.no_grad():
+        y = F.batch_norm(F.conv2d(a[0], a[1], None, **conv_kw(n)), a[2], a[3], a[4], a[5], training=False,
+                         eps=n.get("eps", 1e-5))
+        if len(a) > 6:
+            y = y + a[6]
+        return torch.relu(y) if n.get("relu") else y
 
 
 def nll_loss(logp, target, smoothing):
@@ -301,7 +314,7 @@ class Generator:
         node = dict(op=op, **{"in": ins}, **attrs)
         a = [self.values[i] for i in ins]
         out = OPS[op](a, node)  # raises when PyTorch rejects it: the caller tries another
-        if not torch.isfinite(out).all() or out.numel() > MAX_NUMEL * 4 or tmax(out.abs(), 0.0) > 1e4:
+        if not torch.isfinite(out).all() or out.numel() > MAX_NUMEL or tmax(out.abs(), 0.0) > 1e4:
             raise ValueError("out of range")
         self.entries.append(("node", node))
         self.values.append(out.detach())
@@ -320,8 +333,8 @@ class Generator:
         r = self.rng
         kind = r.choices(
             ["binary", "scalar", "unary", "reduce", "view", "matmul", "linear", "cat", "softmax", "loss", "conv",
-             "pool", "bn"],
-            weights=[14, 6, 12, 8, 16, 4, 3, 4, 3, 3, 4, 4, 3])[0]
+             "pool", "bn", "inference"],
+            weights=[14, 6, 12, 8, 16, 4, 3, 4, 3, 3, 4, 4, 4, 2])[0]
         getattr(self, "gen_" + kind)()
 
     def gen_binary(self):
@@ -523,6 +536,16 @@ class Generator:
 
     def gen_conv(self):
         r = self.rng
+        if r.random() < 0.2:
+            # the shape of the cpu backend's Winograd kernels: 3x3, stride 1, channel counts multiples of 8 (16 for
+            # its AVX-512 ones), padding 1; its input channels-last, as a convolution's output is there
+            c, k_out = r.choice((8, 16)), r.choice((8, 16))
+            x = self.new_leaf([r.randint(1, 2), c, r.randint(3, 6), r.randint(3, 6)])
+            if r.random() < 0.5:
+                x = self.add_node("conv2d", [x, self.new_leaf([c, c, 1, 1])])
+            ins = [x, self.new_leaf([k_out, c, 3, 3])] + ([self.new_leaf([k_out])] if r.random() < 0.5 else [])
+            self.add_node("conv2d", ins, pad_h=1, pad_w=1)
+            return
         a = self.pick(lambda t: t.dim() == 4 and t.shape[2] >= 2 and t.shape[3] >= 2) or self.image_leaf()
         n, c, h, w = self.values[a].shape
         groups = r.choice([g for g in (1, 1, 2, 3, 4) if c % g == 0])
@@ -556,10 +579,37 @@ class Generator:
         if a is None:
             a = self.image_leaf() if r.random() < 0.5 else self.new_leaf([r.randint(2, 5), r.randint(1, 4)])
         c = self.values[a].shape[1]
-        ins = [a, self.new_leaf([c], requires_grad=False), self.new_leaf([c], 0.5, 2.0, requires_grad=False)]
+        op = r.choice(["batch_norm", "batch_norm", "batch_norm_relu", "batch_norm_add_relu"])
+        ins = [a]
+        if op == "batch_norm_add_relu":  # the residual: x's shape, an earlier result or a new leaf
+            same = self.pick(lambda t: list(t.shape) == list(self.values[a].shape), recent=False)
+            ins.append(same if same is not None and r.random() < 0.5 else self.new_leaf(list(self.values[a].shape)))
+        ins += [self.new_leaf([c], requires_grad=False), self.new_leaf([c], 0.5, 2.0, requires_grad=False)]
         if r.random() < 0.7:
             ins += [self.new_leaf([c], 0.5, 1.5), self.new_leaf([c])]
-        self.add_node("batch_norm", ins, training=r.random() < 0.7, momentum=r.choice((0.1, 0.3)), eps=1e-5)
+        self.add_node(op, ins, training=r.random() < 0.7, momentum=r.choice((0.1, 0.3)), eps=1e-5)
+
+    def gen_inference(self):
+        """conv2d_bn_inference (no gradient through it) or dropout at p 0 or 1, or in eval mode."""
+        r = self.rng
+        if r.random() < 0.4:
+            a = self.pick()
+            self.add_node("dropout", [a], **r.choice([dict(p=0.0, training=True), dict(p=1.0, training=True),
+                                                      dict(p=0.5, training=False)]))
+            return
+        a = self.pick(lambda t: t.dim() == 4 and t.shape[2] >= 2 and t.shape[3] >= 2) or self.image_leaf()
+        n, c, h, w = self.values[a].shape
+        k_out = r.randint(1, 6)
+        kh, kw = r.randint(1, 3), r.randint(1, 3)
+        attrs = dict(stride_h=r.randint(1, 2), stride_w=r.randint(1, 2), pad_h=r.randint(0, 1), pad_w=r.randint(0, 1),
+                     relu=r.random() < 0.5, eps=1e-5)
+        ins = [a, self.new_leaf([k_out, c, kh, kw]), self.new_leaf([k_out], requires_grad=False),
+               self.new_leaf([k_out], 0.5, 2.0, requires_grad=False), self.new_leaf([k_out], 0.5, 1.5),
+               self.new_leaf([k_out])]
+        out = F.conv2d(self.values[a], self.values[ins[1]], None, **conv_kw(attrs))
+        if r.random() < 0.5:
+            ins.append(self.new_leaf(list(out.shape)))
+        self.add_node("conv2d_bn_inference", ins, **attrs)
 
     # -- the program --
     def program(self, steps):
@@ -672,6 +722,21 @@ def compare(program, got, dtype):
     return problems
 
 
+def downstream_of_conv(program, node):
+    """Whether node `node` (an index among the nodes) reads, directly or through other nodes, a convolution's output."""
+    leaves = len(program["leaves"])
+    stack, seen = [node], set()
+    while stack:
+        k = stack.pop()
+        for i in program["nodes"][k]["in"]:
+            if i >= leaves and i - leaves not in seen:
+                seen.add(i - leaves)
+                if program["nodes"][i - leaves]["op"] in ("conv2d", "conv2d_bn_inference"):
+                    return True
+                stack.append(i - leaves)
+    return False
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--exe", required=True, help="minidl_run_op_program")
@@ -682,7 +747,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--failures", default=None, help="directory for failing programs (default: a temporary one)")
     ap.add_argument("--exclude", default="", help="comma-separated ops not to generate (the cpu backend refuses "
-                    "float64 conv2d and avg_pool2d: its oneDNN kernels are float32 only)")
+                    "float64 conv2d, conv2d_bn_inference and avg_pool2d: its oneDNN kernels are float32 only)")
     args = ap.parse_args()
 
     env = dict(os.environ, MINIDL_BACKEND=args.backend, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
@@ -716,11 +781,13 @@ def main():
             with open(out) as f:
                 got = json.load(f)
             # The cpu backend keeps convolution outputs channels-last where PyTorch returns NCHW (README, "Where it
-            # differs from PyTorch"), so a view that merges channels with pixels has no strides there: run it as
-            # reshape (the same values) and count it. A view refused for any other layout stays a failure.
+            # differs from PyTorch"), and the ops after them keep that layout, so a view that merges channels with
+            # pixels has no strides there: run it as reshape (the same values) and count it. A view refused
+            # anywhere else stays a failure.
             node = got.get("node")
             if ("error" in got and node is not None and program["nodes"][node]["op"] == "view"
-                    and got.get("input_channels_last") and "without a copy" in got["error"]):
+                    and args.backend == "cpu" and downstream_of_conv(program, node)
+                    and "without a copy" in got["error"]):
                 program["nodes"][node]["op"] = "reshape"
                 as_reshape += 1
                 continue

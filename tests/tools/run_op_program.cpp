@@ -10,9 +10,8 @@
 // RESULT: {"values": [[...] per node], "shapes": [[...] per node], "strides": [[...] per node],
 //          "grads": [[...] or null per leaf],
 //          "leaves_after": [[...] per leaf]} (batch norm updates its running statistics in place), or
-//         {"error": message} when minidl throws (with "node": the node's index among the nodes, "input_strides"
-//         and "input_channels_last" of its first input when an op threw), which the script reports as a failure:
-//         it generates only programs PyTorch accepts.
+//         {"error": message} when minidl throws (with "node": the node's index among the nodes when an op
+//         threw), which the script reports as a failure: it generates only programs PyTorch accepts.
 // The backend is MINIDL_BACKEND's (ref or cpu).
 #include <minidl.h>
 
@@ -79,9 +78,7 @@ std::vector<int64_t> dims_of(const json& n) { return n.value("dims", std::vector
 
 struct NodeError {
   std::string what;
-  size_t node;
-  Shape input_strides;
-  bool input_channels_last;
+  size_t node;  // the index among the nodes
 };
 
 using Op = std::function<Tensor(const std::vector<Tensor>&, const json&)>;
@@ -166,6 +163,34 @@ const std::map<std::string, Op>& ops() {
          return batch_norm(a[0], a[1], a[2], affine ? a[3] : Tensor(), affine ? a[4] : Tensor(),
                            n.at("training").template get<bool>(), n.value("momentum", 0.1), n.value("eps", 1e-5));
        }},
+      {"batch_norm_relu",
+       [](auto& a, auto& n) {
+         const bool affine = a.size() > 3;
+         return batch_norm_relu(a[0], a[1], a[2], affine ? a[3] : Tensor(), affine ? a[4] : Tensor(),
+                                n.at("training").template get<bool>(), n.value("momentum", 0.1), n.value("eps", 1e-5));
+       }},
+      {"batch_norm_add_relu",
+       [](auto& a, auto& n) {
+         // in: x, residual, running_mean, running_var, then weight and bias when "affine"
+         const bool affine = a.size() > 4;
+         return batch_norm_add_relu(a[0], a[1], a[2], a[3], affine ? a[4] : Tensor(), affine ? a[5] : Tensor(),
+                                    n.at("training").template get<bool>(), n.value("momentum", 0.1),
+                                    n.value("eps", 1e-5));
+       }},
+      {"conv2d_bn_inference",
+       [](auto& a, auto& n) {
+         // in: x, w, running_mean, running_var, bn weight, bn bias, then the residual when "residual"; an
+         // inference op: no gradient flows through it (PyTorch side: under no_grad)
+         NoGradGuard no_grad;
+         std::vector<Tensor> d;
+         for (const Tensor& t : a) d.push_back(t.detach());
+         return conv2d_bn_inference(d[0], d[1], Tensor(), d[2], d[3], d[4], d[5], n.value("eps", 1e-5), conv_params(n),
+                                    d.size() > 6 ? d[6] : Tensor(), n.value("relu", false));
+       }},
+      {"dropout",
+       [](auto& a, auto& n) {
+         return dropout(a[0], n.at("p").template get<double>(), n.at("training").template get<bool>());
+       }},
   };
   return table;
 }
@@ -195,9 +220,7 @@ json run(const json& program) {
     try {
       out = it->second(in, n);
     } catch (const Error& e) {
-      // which node, and its first input's layout (a view's success depends on it)
-      throw NodeError{e.what(), values.size(), in.empty() ? Shape{} : in[0].strides(),
-                      !in.empty() && in[0].is_channels_last() && !in[0].is_contiguous()};
+      throw NodeError{e.what(), values.size()};  // which node threw
     }
     values.push_back(values_of(out));
     shapes.push_back(out.sizes());
@@ -234,10 +257,7 @@ int main(int argc, char** argv) {
     MINIDL_CHECK(in.good(), "cannot read ", argv[1]);
     result = run(json::parse(in));
   } catch (const NodeError& e) {
-    result = {{"error", e.what},
-              {"node", e.node},
-              {"input_strides", e.input_strides},
-              {"input_channels_last", e.input_channels_last}};
+    result = {{"error", e.what}, {"node", e.node}};
   } catch (const std::exception& e) {
     result = {{"error", e.what()}};
   }
