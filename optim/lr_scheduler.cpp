@@ -58,8 +58,9 @@ void LRScheduler::load_state_dict(const TensorMap& sd) {
 
 MultiStepLR::MultiStepLR(Optimizer& opt, std::vector<int64_t> milestones, double gamma)
     : LRScheduler(opt), milestones_(std::move(milestones)), gamma_(gamma) {
-  MINIDL_CHECK(std::is_sorted(milestones_.begin(), milestones_.end()),
-               "optim::MultiStepLR: milestones must be increasing");
+  // PyTorch takes the milestones as a multiset (a Counter): any order, and a milestone given twice applies gamma
+  // twice. Sorted, upper_bound counts the same.
+  std::sort(milestones_.begin(), milestones_.end());
   apply();
 }
 

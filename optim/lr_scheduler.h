@@ -1,7 +1,7 @@
 // Learning-rate schedulers. Each computes the lr of every parameter group as a closed-form function of the
 // step count from the group's initial lr (stored as the group option "initial_lr", as PyTorch does), sets it
 // on construction (step 0) and on every step(). A "step" is whatever the caller counts: epochs or iterations.
-//   MultiStepLR      lr = base * gamma^(number of milestones <= t)
+//   MultiStepLR      lr = base * gamma^(number of milestones <= t)   (any order; one given twice counts twice)
 //   CosineAnnealingLR lr = eta_min + (base - eta_min) * (1 + cos(pi * t / T_max)) / 2   (torch's, T_max steps)
 //   LinearWarmupLR   lr = base * (start_factor + (1 - start_factor) * t / warmup) for t < warmup, then the
 //                    wrapped scheduler's lr at t - warmup (or base when it wraps none)

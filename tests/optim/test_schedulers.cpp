@@ -39,6 +39,12 @@ TEST_CASE("MultiStepLR") {
   CHECK(s.last_step() == 6);
 }
 
+TEST_CASE("MultiStepLR takes milestones in any order, and one given twice applies gamma twice (PyTorch's Counter)") {
+  SGD opt({param()}, {.lr = 1.0});
+  MultiStepLR s(opt, {4, 2, 4}, 0.5);
+  check_seq(lrs(s, 6), {1.0, 1.0, 0.5, 0.5, 0.125, 0.125});
+}
+
 TEST_CASE("CosineAnnealingLR over T_max steps, and past it") {
   SGD opt({param()}, {.lr = 0.1});
   CosineAnnealingLR s(opt, 4);

@@ -1,0 +1,145 @@
+// minidl_run_optim_program: runs one random optimizer program of tests/tools/optim_vs_torch.py (which runs the same
+// program with torch.optim and compares) and writes what it computed.
+//   minidl_run_optim_program PROGRAM.json RESULT.json
+// PROGRAM: {"dtype": "float32"|"float64",
+//           "params": [{"shape": [...], "values": [...]}, ...],
+//           "optimizer": "sgd"|"adam"|"adamw", "defaults": {option: value},
+//           "groups": [{"params": [indices], "options": {option: value}}, ...],
+//           "scheduler": null | {"kind": "multistep", "milestones": [...], "gamma": g}
+//                             | {"kind": "cosine", "t_max": T, "eta_min": e}
+//                             | {"kind": "warmup", "warmup": W, "start_factor": f},
+//           "steps": [[values or null per parameter], ...]}   (null: that parameter has no gradient that step)
+// Each step sets the gradients, calls optimizer.step(), then scheduler.step().
+// RESULT: {"params": [[[values] per parameter] per step], "lrs": [[lr per group] per step],
+//          "state": [{name: [values]} per parameter] (after the last step)} or {"error": message}.
+#include <minidl.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+using namespace minidl;
+using json = nlohmann::json;
+
+namespace {
+
+json values_of(const Tensor& t) {
+  const Tensor c = t.detach().to(DType::f64).contiguous();
+  const double* p = c.data<double>();
+  return json(std::vector<double>(p, p + c.numel()));
+}
+
+Tensor make(const json& values, const Shape& shape, DType dt) {
+  const auto v = values.get<std::vector<double>>();
+  if (shape.empty()) return scalar_tensor(v.at(0), TensorOptions().dtype(dt));
+  return from_vector(v, shape, TensorOptions().dtype(dt));
+}
+
+optim::Options options_of(const json& j) {
+  optim::Options o;
+  for (auto it = j.begin(); it != j.end(); ++it) o[it.key()] = it.value().get<double>();
+  return o;
+}
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const std::string& name, const json& defaults,
+                                                 std::vector<optim::ParamGroup> groups) {
+  if (name == "sgd") {
+    optim::SGDOptions o;
+    o.lr = defaults.value("lr", o.lr);
+    o.momentum = defaults.value("momentum", o.momentum);
+    o.dampening = defaults.value("dampening", o.dampening);
+    o.weight_decay = defaults.value("weight_decay", o.weight_decay);
+    o.nesterov = defaults.value("nesterov", 0.0) != 0.0;
+    return std::make_unique<optim::SGD>(std::move(groups), o);
+  }
+  MINIDL_CHECK(name == "adam" || name == "adamw", "unknown optimizer ", name);
+  optim::AdamOptions o = name == "adamw" ? optim::AdamW::adamw_defaults() : optim::AdamOptions{};
+  o.lr = defaults.value("lr", o.lr);
+  o.beta1 = defaults.value("beta1", o.beta1);
+  o.beta2 = defaults.value("beta2", o.beta2);
+  o.eps = defaults.value("eps", o.eps);
+  o.weight_decay = defaults.value("weight_decay", o.weight_decay);
+  o.amsgrad = defaults.value("amsgrad", 0.0) != 0.0;
+  if (name == "adamw") return std::make_unique<optim::AdamW>(std::move(groups), o);
+  return std::make_unique<optim::Adam>(std::move(groups), o);
+}
+
+std::unique_ptr<optim::LRScheduler> make_scheduler(const json& s, optim::Optimizer& opt) {
+  if (s.is_null()) return nullptr;
+  const std::string kind = s.at("kind").get<std::string>();
+  if (kind == "multistep")
+    return std::make_unique<optim::MultiStepLR>(opt, s.at("milestones").get<std::vector<int64_t>>(),
+                                                s.at("gamma").get<double>());
+  if (kind == "cosine")
+    return std::make_unique<optim::CosineAnnealingLR>(opt, s.at("t_max").get<int64_t>(), s.at("eta_min").get<double>());
+  MINIDL_CHECK(kind == "warmup", "unknown scheduler ", kind);
+  return std::make_unique<optim::LinearWarmupLR>(opt, s.at("warmup").get<int64_t>(), nullptr,
+                                                 s.at("start_factor").get<double>());
+}
+
+json run(const json& program) {
+  const std::string dts = program.at("dtype").get<std::string>();
+  MINIDL_CHECK(dts == "float32" || dts == "float64", "unknown dtype ", dts);
+  const DType dt = dts == "float32" ? DType::f32 : DType::f64;
+  std::vector<Tensor> params;
+  for (const json& p : program.at("params")) {
+    params.push_back(make(p.at("values"), p.at("shape").get<Shape>(), dt));
+    params.back().set_requires_grad(true);
+  }
+  std::vector<optim::ParamGroup> groups;
+  for (const json& g : program.at("groups")) {
+    optim::ParamGroup group;
+    for (size_t i : g.at("params").get<std::vector<size_t>>()) group.params.push_back(params.at(i));
+    group.options = options_of(g.value("options", json::object()));
+    groups.push_back(std::move(group));
+  }
+  auto opt = make_optimizer(program.at("optimizer").get<std::string>(), program.at("defaults"), std::move(groups));
+  auto sched = make_scheduler(program.value("scheduler", json()), *opt);
+  json out_params = json::array(), lrs = json::array();
+  for (const json& step : program.at("steps")) {
+    opt->zero_grad();
+    for (size_t i = 0; i < params.size(); ++i)
+      if (!step.at(i).is_null()) params[i].set_grad(make(step.at(i), params[i].sizes(), dt));
+    opt->step();
+    if (sched) sched->step();
+    json now = json::array();
+    for (const Tensor& p : params) now.push_back(values_of(p));
+    out_params.push_back(now);
+    json lr = json::array();
+    for (const auto& g : opt->param_groups()) lr.push_back(g.lr());
+    lrs.push_back(lr);
+  }
+  // The optimizer numbers parameters over its groups in order; the result lists them as the program does.
+  json state = json::array();
+  for (size_t i = 0; i < params.size(); ++i) state.push_back(json::object());
+  size_t index = 0;
+  for (const json& g : program.at("groups"))
+    for (size_t i : g.at("params").get<std::vector<size_t>>()) {
+      for (const auto& [name, t] : opt->state(index)) state[i][name] = values_of(t);
+      ++index;
+    }
+  return {{"params", out_params}, {"lrs", lrs}, {"state", state}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: %s PROGRAM.json RESULT.json\n", argv[0]);
+    return 2;
+  }
+  json result;
+  try {
+    std::ifstream in(argv[1]);
+    MINIDL_CHECK(in.good(), "cannot read ", argv[1]);
+    result = run(json::parse(in));
+  } catch (const std::exception& e) {
+    result = {{"error", e.what()}};
+  }
+  std::ofstream out(argv[2]);
+  out << result.dump();
+  return out.good() ? 0 : 1;
+}
