@@ -93,6 +93,16 @@ TEST_CASE("view gradients: slice/select scatter into zeros, permute inverts, exp
   check_close(u.grad(), {0, 0, 7, 0, 0, 8});
 }
 
+TEST_CASE("slice bounds as Python's: negative ones count from the end, out-of-range ones are clamped") {
+  RefScope ref;
+  Tensor a = arange_f64(6, {6});
+  check_close(a.slice(0, -4, -1), {2, 3, 4});     // a[-4:-1]
+  check_close(a.slice(0, 1, 100, 2), {1, 3, 5});  // a[1:100:2]
+  check_close(a.slice(0, -100, 2), {0, 1});       // a[-100:2]
+  CHECK(a.slice(0, 4, 2).numel() == 0);           // a[4:2]
+  check_close(a.slice(0, -3, 6, 2), {3, 5});      // a[-3:6:2]
+}
+
 TEST_CASE("matmul values and shape errors") {
   RefScope ref;
   Tensor a = tensor({1, 2, 3, 4, 5, 6}, {2, 3}, f64());
