@@ -55,13 +55,6 @@ def tmin(t, empty):
     return float(t.min()) if t.numel() else empty
 
 
-def numel(shape):
-    n = 1
-    for s in shape:
-        n *= s
-    return n
-
-
 # ---- the reference interpreter (the same op names and attributes as run_op_program.cpp) ----
 
 
@@ -203,7 +196,7 @@ def kink_gap(name, inputs, node):
                 return math.inf
             dims = reduce_dims(x, node)
             keep = [d for d in range(x.dim()) if d not in [dd % x.dim() for dd in dims]]
-            groups = x.permute(keep + [d % x.dim() for d in dims]).reshape(numel([x.shape[d] for d in keep]), -1)
+            groups = x.permute(keep + [d % x.dim() for d in dims]).reshape(math.prod([x.shape[d] for d in keep]), -1)
         else:
             kw = pool_kw(node)
             padded = F.pad(x, (kw["padding"][1], kw["padding"][1], kw["padding"][0], kw["padding"][0]),
@@ -266,7 +259,7 @@ class Generator:
         vals = []
         # some leaves hold multiples of 0.5 only: exact zeros and ties for relu / abs / clamp / amax / max-pool
         coarse = low is None and not positive and not away_from_zero and r.random() < 0.2
-        for _ in range(numel(shape)):
+        for _ in range(math.prod(shape)):
             if positive:
                 x = r.uniform(0.5, 2.0)
             elif away_from_zero:

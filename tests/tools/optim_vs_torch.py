@@ -16,6 +16,7 @@ Exit 0: every program agreed; 1: a mismatch (written to --failures DIR); 77: PyT
 
 import argparse
 import json
+import math
 import os
 import random
 import subprocess
@@ -27,13 +28,6 @@ try:
 except ImportError:
     print("skipped: PyTorch is not installed (scripts/setup torch)")
     sys.exit(77)
-
-
-def numel(shape):
-    n = 1
-    for s in shape:
-        n *= s
-    return n
 
 
 # ---- the generator ----
@@ -69,7 +63,7 @@ def generate(r):
     params = []
     for _ in range(n_params):
         shape = [r.randint(1, 4) for _ in range(r.choice((0, 1, 1, 2, 3)))]
-        params.append({"shape": shape, "values": [r.gauss(0, 1) for _ in range(numel(shape))]})
+        params.append({"shape": shape, "values": [r.gauss(0, 1) for _ in range(math.prod(shape))]})
     optimizer = r.choice(("sgd", "sgd", "adam", "adamw"))
     options = sgd_options if optimizer == "sgd" else adam_options
     defaults = options(r)
@@ -104,7 +98,7 @@ def generate(r):
         scheduler = {"kind": kind, "warmup": r.randint(1, 6), "start_factor": r.choice((0.1, 0.25, 0.5))}
     steps = []
     for _ in range(n_steps):
-        steps.append([None if r.random() < 0.15 else [r.gauss(0, 1) for _ in range(numel(p["shape"]))]
+        steps.append([None if r.random() < 0.15 else [r.gauss(0, 1) for _ in range(math.prod(p["shape"]))]
                       for p in params])
     return {"params": params, "optimizer": optimizer, "defaults": defaults, "groups": groups,
             "scheduler": scheduler, "steps": steps}

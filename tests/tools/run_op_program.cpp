@@ -13,39 +13,26 @@
 //         {"error": message} when minidl throws (with "node": the node's index among the nodes when an op
 //         threw), which the script reports as a failure: it generates only programs PyTorch accepts.
 // The backend is MINIDL_BACKEND's (ref or cpu).
-#include <minidl.h>
-
-#include <cstdio>
-#include <fstream>
 #include <functional>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "program_io.h"
+
 using namespace minidl;
 using json = nlohmann::json;
+using program_io::make;
+using program_io::values_of;
 
 namespace {
 
 Shape shape_of(const json& j) { return j.get<std::vector<int64_t>>(); }
 
-// from_vector reads an empty shape as 1-D (as torch.tensor([...])): a 0-dim tensor is a scalar_tensor.
-Tensor make(const std::vector<double>& values, const Shape& shape, DType dt) {
-  if (shape.empty() && values.size() == 1) return scalar_tensor(values[0], TensorOptions().dtype(dt));
-  return from_vector(values, shape, TensorOptions().dtype(dt));
-}
-
 Tensor leaf(const json& j, DType dt) {
   Tensor t = make(j.at("values").get<std::vector<double>>(), shape_of(j.at("shape")), dt);
   if (j.value("requires_grad", false)) t.set_requires_grad(true);
   return t;
-}
-
-json values_of(const Tensor& t) {
-  const Tensor c = t.detach().to(DType::f64).contiguous();
-  const double* p = c.data<double>();
-  return json(std::vector<double>(p, p + c.numel()));
 }
 
 int64_t i64(const json& node, const char* key, int64_t fallback) { return node.value(key, fallback); }
@@ -75,11 +62,6 @@ Pool2dParams pool_params(const json& n) {
 }
 
 std::vector<int64_t> dims_of(const json& n) { return n.value("dims", std::vector<int64_t>{}); }
-
-struct NodeError {
-  std::string what;
-  size_t node;  // the index among the nodes
-};
 
 using Op = std::function<Tensor(const std::vector<Tensor>&, const json&)>;
 
@@ -220,7 +202,7 @@ json run(const json& program) {
     try {
       out = it->second(in, n);
     } catch (const Error& e) {
-      throw NodeError{e.what(), values.size()};  // which node threw
+      return {{"error", e.what()}, {"node", values.size()}};  // which node threw
     }
     values.push_back(values_of(out));
     shapes.push_back(out.sizes());
@@ -246,22 +228,4 @@ json run(const json& program) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s PROGRAM.json RESULT.json\n", argv[0]);
-    return 2;
-  }
-  json result;
-  try {
-    std::ifstream in(argv[1]);
-    MINIDL_CHECK(in.good(), "cannot read ", argv[1]);
-    result = run(json::parse(in));
-  } catch (const NodeError& e) {
-    result = {{"error", e.what}, {"node", e.node}};
-  } catch (const std::exception& e) {
-    result = {{"error", e.what()}};
-  }
-  std::ofstream out(argv[2]);
-  out << result.dump();
-  return out.good() ? 0 : 1;
-}
+int main(int argc, char** argv) { return program_io::run_main(argc, argv, run); }

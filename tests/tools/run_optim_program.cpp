@@ -12,30 +12,20 @@
 // Each step sets the gradients, calls optimizer.step(), then scheduler.step().
 // RESULT: {"params": [[[values] per parameter] per step], "lrs": [[lr per group] per step],
 //          "state": [{name: [values]} per parameter] (after the last step)} or {"error": message}.
-#include <minidl.h>
-
-#include <cstdio>
-#include <fstream>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "program_io.h"
+
 using namespace minidl;
 using json = nlohmann::json;
+using program_io::values_of;
 
 namespace {
 
-json values_of(const Tensor& t) {
-  const Tensor c = t.detach().to(DType::f64).contiguous();
-  const double* p = c.data<double>();
-  return json(std::vector<double>(p, p + c.numel()));
-}
-
 Tensor make(const json& values, const Shape& shape, DType dt) {
-  const auto v = values.get<std::vector<double>>();
-  if (shape.empty()) return scalar_tensor(v.at(0), TensorOptions().dtype(dt));
-  return from_vector(v, shape, TensorOptions().dtype(dt));
+  return program_io::make(values.get<std::vector<double>>(), shape, dt);
 }
 
 optim::Options options_of(const json& j) {
@@ -126,20 +116,4 @@ json run(const json& program) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s PROGRAM.json RESULT.json\n", argv[0]);
-    return 2;
-  }
-  json result;
-  try {
-    std::ifstream in(argv[1]);
-    MINIDL_CHECK(in.good(), "cannot read ", argv[1]);
-    result = run(json::parse(in));
-  } catch (const std::exception& e) {
-    result = {{"error", e.what()}};
-  }
-  std::ofstream out(argv[2]);
-  out << result.dump();
-  return out.good() ? 0 : 1;
-}
+int main(int argc, char** argv) { return program_io::run_main(argc, argv, run); }
