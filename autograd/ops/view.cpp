@@ -175,9 +175,11 @@ Tensor Tensor::permute(std::vector<int64_t> dims) const {
 Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
   std::vector<int64_t> dims(static_cast<size_t>(dim()));
   std::iota(dims.begin(), dims.end(), 0);
+  // checked first: a 0-dim tensor accepts dims 0 and -1 only, as in PyTorch (it accepted any dims)
+  d0 = wrap_dim(d0, dim(), "transpose");
+  d1 = wrap_dim(d1, dim(), "transpose");
   if (dim() == 0) return permute(dims);
-  std::swap(dims[static_cast<size_t>(wrap_dim(d0, dim(), "transpose"))],
-            dims[static_cast<size_t>(wrap_dim(d1, dim(), "transpose"))]);
+  std::swap(dims[static_cast<size_t>(d0)], dims[static_cast<size_t>(d1)]);
   return permute(dims);
 }
 
@@ -225,6 +227,9 @@ Tensor Tensor::expand(Shape shape) const {
     }
     const int64_t s = sizes()[i - (r - xr)];
     if (shape[i] == -1) shape[i] = s;
+    // a size-1 dimension expands to any size, but not a negative one (it made a tensor of negative size)
+    MINIDL_CHECK(shape[i] >= 0, "expand: size ", shape[i], " at dimension ", i, " of ", shape_str(shape),
+                 " (only -1, keeping the size, may be negative)");
     MINIDL_CHECK(s == shape[i] || s == 1, "expand: cannot expand ", shape_str(sizes()), " to ", shape_str(shape),
                  " (dimension ", i, ": ", s, " vs ", shape[i], ")");
   }
@@ -232,8 +237,8 @@ Tensor Tensor::expand(Shape shape) const {
 }
 
 Tensor Tensor::squeeze(int64_t d) const {
+  d = wrap_dim(d, dim(), "squeeze");  // first: a 0-dim tensor accepts dims 0 and -1 only, as in PyTorch
   if (dim() == 0) return view({});
-  d = wrap_dim(d, dim(), "squeeze");
   Shape s = sizes(), st = strides();
   if (s[static_cast<size_t>(d)] != 1) return ViewFn::apply(*this, s, st);  // PyTorch: not size 1 -> unchanged
   s.erase(s.begin() + d);
@@ -251,9 +256,10 @@ Tensor Tensor::unsqueeze(int64_t d) const {
 }
 
 Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
-  if (dim() == 0) return reshape({1});
+  // checked first: a 0-dim tensor accepts dims 0 and -1 only, as in PyTorch (it returned [1] for any dims)
   start_dim = wrap_dim(start_dim, dim(), "flatten");
   end_dim = wrap_dim(end_dim, dim(), "flatten");
+  if (dim() == 0) return reshape({1});
   MINIDL_CHECK(start_dim <= end_dim, "flatten: start_dim ", start_dim, " is after end_dim ", end_dim);
   Shape s;
   for (int64_t i = 0; i < start_dim; ++i) s.push_back(size(i));

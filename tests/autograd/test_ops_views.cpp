@@ -103,6 +103,26 @@ TEST_CASE("slice bounds as Python's: negative ones count from the end, out-of-ra
   check_close(a.slice(0, -3, 6, 2), {3, 5});      // a[-3:6:2]
 }
 
+TEST_CASE("view dims and sizes PyTorch refuses are refused: a 0-dim tensor's dims, a negative expanded size") {
+  RefScope ref;
+  Tensor s = scalar_tensor(2.0, f64());
+  // a 0-dim tensor has dims 0 and -1 only
+  CHECK(s.flatten(0, -1).sizes() == Shape{1});
+  CHECK(s.transpose(0, -1).dim() == 0);
+  CHECK(s.squeeze(-1).dim() == 0);
+  CHECK_THROWS_WITH_AS(s.flatten(-2, 0), doctest::Contains("flatten"), Error);
+  CHECK_THROWS_WITH_AS(s.flatten(0, 3), doctest::Contains("flatten"), Error);
+  CHECK_THROWS_WITH_AS(s.transpose(-1, -2), doctest::Contains("transpose"), Error);
+  CHECK_THROWS_WITH_AS(s.squeeze(1), doctest::Contains("squeeze"), Error);
+  // a size-1 dim expands to any size >= 0; -1 keeps it; another negative size is an error (it made a tensor of
+  // size -9)
+  Tensor a = arange_f64(2, {2, 1});
+  CHECK(a.expand({2, -1}).sizes() == Shape{2, 1});
+  CHECK(a.expand({2, 0}).numel() == 0);
+  CHECK_THROWS_WITH_AS(a.expand({2, -9}), doctest::Contains("expand: size -9"), Error);
+  CHECK_THROWS_WITH_AS(a.expand({3, 2, -1, -9}), doctest::Contains("expand"), Error);
+}
+
 TEST_CASE("matmul values and shape errors") {
   RefScope ref;
   Tensor a = tensor({1, 2, 3, 4, 5, 6}, {2, 3}, f64());

@@ -19,6 +19,10 @@ correct implementations can take different sides. Exact ties (from expand, cat o
 stay in: they test the tie conventions (amax and max-pool split the gradient evenly among tied maxima,
 relu'(0) = 0, abs'(0) = 0, clamp passes the gradient at its bounds).
 
+With --invalid, each program instead gets one node changed (a dim or size out of range, a repeated dim, an input
+of another shape, a class target out of range, p or label smoothing outside [0, 1]) until PyTorch refuses it, and
+minidl must refuse it too, at the same node, with minidl::Error: never accept it, never crash.
+
   diff_vs_torch.py --exe BUILD/tests/minidl_run_op_program --backend cpu --dtype float32 --programs 150 [--seed S]
 Exit 0: every program agreed; 1: a mismatch (each written to --failures DIR as PROGRAM.json with a report);
 77: PyTorch is not installed (the CTest entry reports skipped).
@@ -33,6 +37,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import warnings
 
 try:
     import torch
@@ -42,6 +47,8 @@ except ImportError:
     sys.exit(77)
 
 torch.set_grad_enabled(True)
+# invalid programs may hand mse_loss operands of two shapes, which PyTorch broadcasts with a warning
+warnings.filterwarnings("ignore", message="Using a target size")
 
 MAX_NUMEL = 1200  # the largest result a node may have (a Winograd-shaped convolution's: 2 x 16 x 6 x 6)
 
@@ -730,6 +737,144 @@ def downstream_of_conv(program, node):
     return False
 
 
+def run_minidl(program, args, env, work):
+    """Runs `program` in minidl_run_op_program; returns (the process, its result, views run as reshape).
+
+    The cpu backend keeps convolution outputs channels-last where PyTorch returns NCHW (README, "Where it differs
+    from PyTorch"), and the ops after them keep that layout, so a view that merges channels with pixels has no
+    strides there: such a view is run again as reshape (the same values) and counted. A view refused anywhere else
+    stays a failure."""
+    path, out = os.path.join(work, "program.json"), os.path.join(work, "result.json")
+    views = 0
+    while True:
+        with open(path, "w") as f:
+            json.dump(program, f)
+        proc = subprocess.run([args.exe, path, out], env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            return proc, None, views
+        with open(out) as f:
+            got = json.load(f)
+        node = got.get("node")
+        if ("error" in got and node is not None and program["nodes"][node]["op"] == "view"
+                and args.backend == "cpu" and downstream_of_conv(program, node) and "without a copy" in got["error"]):
+            program["nodes"][node]["op"] = "reshape"
+            views += 1
+            continue
+        return proc, got, views
+
+
+# ---- invalid programs: what PyTorch refuses, minidl must refuse with an error, never a crash ----
+
+BAD_INTS = (-100, -7, -1, 0, 7, 100)
+
+
+def add_leaf(program, shape, rng):
+    """Appends a float leaf, renumbering the nodes' inputs (leaves come first); returns its id."""
+    leaves = len(program["leaves"])
+    for n in program["nodes"]:
+        n["in"] = [i + 1 if i >= leaves else i for i in n["in"]]
+    for term in program["loss"]:
+        term["id"] += 1
+    program["leaves"].append({"shape": shape, "values": [rng.gauss(0, 1) for _ in range(math.prod(shape))],
+                              "requires_grad": False})
+    return leaves
+
+
+def mutate_node(program, k, rng):
+    """Changes one attribute or input of node k at random (towards values PyTorch may refuse)."""
+    n = program["nodes"][k]
+    ints = [key for key, v in n.items() if isinstance(v, int) and not isinstance(v, bool) and key != "in"]
+    lists = [key for key, v in n.items() if isinstance(v, list) and key != "in"]
+    floats = [key for key in ("p", "label_smoothing") if key in n]
+    choice = rng.random()
+    if choice < 0.35 and ints:
+        n[rng.choice(ints)] = rng.choice(BAD_INTS)
+    elif choice < 0.6 and lists:
+        key = rng.choice(lists)
+        v = list(n[key])
+        how = rng.randrange(4)
+        if how == 0 or not v:
+            v.append(rng.choice((5, -9, 100)))
+        elif how == 1:
+            v.append(v[0])  # a repeated dim
+        elif how == 2:
+            v[rng.randrange(len(v))] += rng.choice((1, 2))
+        else:
+            v = [-1, -1] + v[2:]
+        n[key] = v
+    elif choice < 0.7 and floats:
+        n[rng.choice(floats)] = rng.choice((-0.5, 1.5))
+    else:
+        # an input replaced by a leaf of another shape, or class targets out of range
+        leaves = program["leaves"]
+        targets = [i for i in n["in"] if i < len(leaves) and leaves[i].get("int64")]
+        if targets and rng.random() < 0.5:
+            leaf = leaves[targets[0]]
+            leaf["values"][rng.randrange(len(leaf["values"]))] = rng.choice((-1, 1000))
+        else:
+            j = rng.randrange(len(n["in"]))
+            shape = [rng.randint(1, 5) for _ in range(rng.randint(0, 4))]
+            n["in"][j] = add_leaf(program, shape, rng)
+            n = program["nodes"][k]
+    return True
+
+
+def invalid_program(program, rng):
+    """A copy of `program` with one node mutated so that PyTorch refuses it, cut after that node (no loss); returns
+    (program, node index), or None when 40 tries found nothing PyTorch refuses."""
+    if not program["nodes"]:
+        return None
+    for _ in range(40):
+        p = json.loads(json.dumps(program))
+        k = rng.randrange(len(p["nodes"]))
+        mutate_node(p, k, rng)
+        p["nodes"] = p["nodes"][:k + 1]
+        p["loss"] = []
+        try:
+            run_torch(p, torch.float64)
+        except Exception:  # noqa: BLE001 (PyTorch raises RuntimeError, IndexError, ValueError, TypeError)
+            return p, k
+    return None
+
+
+def run_invalid(args, env, exclude, work, failures_dir):
+    """--invalid: every program PyTorch refuses must make minidl throw (minidl::Error, reported as {"error": ...})
+    at the same node. Where minidl accepts it, the node is printed: a failure. Fails too when fewer than half of the
+    programs gave an invalid one."""
+    failed, refused, tried = 0, 0, 0
+    for p in range(args.programs):
+        rng = random.Random(args.seed * 1000003 + p)
+        made = invalid_program(Generator(rng, exclude).program(args.steps), rng)
+        if made is None:
+            continue
+        program, k = made
+        tried += 1
+        program["dtype"] = args.dtype
+        proc, got, _ = run_minidl(program, args, env, work)
+        problem = None
+        if proc.returncode != 0:
+            problem = "minidl_run_op_program died (exit %d): %s" % (proc.returncode, proc.stderr[-1500:])
+        else:
+            if "error" in got and got.get("node") == k:
+                refused += 1
+            elif "error" in got:
+                problem = "minidl threw at node %s, PyTorch at node %d: %s" % (got.get("node"), k, got["error"])
+            else:
+                node = program["nodes"][k]
+                problem = "minidl accepted node %d, which PyTorch refuses: %s" % (
+                    k, json.dumps({key: v for key, v in node.items() if key != "in"}))
+        if problem:
+            failed += 1
+            os.makedirs(failures_dir, exist_ok=True)
+            name = os.path.join(failures_dir, "invalid_%d_%d.json" % (args.seed, p))
+            with open(name, "w") as f:
+                json.dump(program, f)
+            print("FAIL invalid program %d: %s\n    %s" % (p, name, problem))
+    print("%s / %s, invalid programs: %d made, %d refused by minidl at the node PyTorch refuses, %d failed" %
+          (args.backend, args.dtype, tried, refused, failed))
+    sys.exit(1 if failed or tried < args.programs // 2 else 0)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--exe", required=True, help="minidl_run_op_program")
@@ -741,6 +886,8 @@ def main():
     ap.add_argument("--failures", default=None, help="directory for failing programs (default: a temporary one)")
     ap.add_argument("--exclude", default="", help="comma-separated ops not to generate (the cpu backend refuses "
                     "float64 conv2d, conv2d_bn_inference and avg_pool2d: its oneDNN kernels are float32 only)")
+    ap.add_argument("--invalid", action="store_true", help="programs with one node PyTorch refuses: minidl must "
+                    "throw there too (an error, not a crash)")
     args = ap.parse_args()
 
     env = dict(os.environ, MINIDL_BACKEND=args.backend, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
@@ -752,6 +899,8 @@ def main():
     unknown = sorted(set(exclude) - set(OPS))
     if unknown:
         ap.error("--exclude: unknown ops " + ", ".join(unknown))
+    if args.invalid:
+        run_invalid(args, env, exclude, work, failures_dir)
     ops_seen, skipped, failed, as_reshape = collections.Counter(), 0, 0, 0
     for p in range(args.programs):
         rng = random.Random(args.seed * 1000003 + p)
@@ -764,27 +913,8 @@ def main():
             skipped += 1
             continue
         program["dtype"] = args.dtype
-        path, out = os.path.join(work, "program.json"), os.path.join(work, "result.json")
-        while True:
-            with open(path, "w") as f:
-                json.dump(program, f)
-            proc = subprocess.run([args.exe, path, out], env=env, capture_output=True, text=True)
-            if proc.returncode != 0:
-                break
-            with open(out) as f:
-                got = json.load(f)
-            # The cpu backend keeps convolution outputs channels-last where PyTorch returns NCHW (README, "Where it
-            # differs from PyTorch"), and the ops after them keep that layout, so a view that merges channels with
-            # pixels has no strides there: run it as reshape (the same values) and count it. A view refused
-            # anywhere else stays a failure.
-            node = got.get("node")
-            if ("error" in got and node is not None and program["nodes"][node]["op"] == "view"
-                    and args.backend == "cpu" and downstream_of_conv(program, node)
-                    and "without a copy" in got["error"]):
-                program["nodes"][node]["op"] = "reshape"
-                as_reshape += 1
-                continue
-            break
+        proc, got, views = run_minidl(program, args, env, work)
+        as_reshape += views
         if proc.returncode != 0:
             problems = ["minidl_run_op_program exited with %d: %s" % (proc.returncode, proc.stderr[-2000:])]
         else:
