@@ -737,8 +737,18 @@ def downstream_of_conv(program, node):
     return False
 
 
+def save_failure(failures_dir, name, program):
+    """Writes a failing program to failures_dir/name (run it with minidl_run_op_program); returns the path."""
+    os.makedirs(failures_dir, exist_ok=True)
+    path = os.path.join(failures_dir, name)
+    with open(path, "w") as f:
+        json.dump(program, f)
+    return path
+
+
 def run_minidl(program, args, env, work):
-    """Runs `program` in minidl_run_op_program; returns (the process, its result, views run as reshape).
+    """Runs `program` in minidl_run_op_program; returns (the process, its result, views run as reshape). Exits 77
+    (skipped) when the backend is not built in.
 
     The cpu backend keeps convolution outputs channels-last where PyTorch returns NCHW (README, "Where it differs
     from PyTorch"), and the ops after them keep that layout, so a view that merges channels with pixels has no
@@ -754,6 +764,9 @@ def run_minidl(program, args, env, work):
             return proc, None, views
         with open(out) as f:
             got = json.load(f)
+        if "error" in got and "backend not built into this minidl" in got["error"]:
+            print("skipped: " + got["error"])
+            sys.exit(77)
         node = got.get("node")
         if ("error" in got and node is not None and program["nodes"][node]["op"] == "view"
                 and args.backend == "cpu" and downstream_of_conv(program, node) and "without a copy" in got["error"]):
@@ -865,10 +878,7 @@ def run_invalid(args, env, exclude, work, failures_dir):
                     k, json.dumps({key: v for key, v in node.items() if key != "in"}))
         if problem:
             failed += 1
-            os.makedirs(failures_dir, exist_ok=True)
-            name = os.path.join(failures_dir, "invalid_%d_%d.json" % (args.seed, p))
-            with open(name, "w") as f:
-                json.dump(program, f)
+            name = save_failure(failures_dir, "invalid_%d_%d.json" % (args.seed, p), program)
             print("FAIL invalid program %d: %s\n    %s" % (p, name, problem))
     print("%s / %s, invalid programs: %d made, %d refused by minidl at the node PyTorch refuses, %d failed" %
           (args.backend, args.dtype, tried, refused, failed))
@@ -918,17 +928,11 @@ def main():
         if proc.returncode != 0:
             problems = ["minidl_run_op_program exited with %d: %s" % (proc.returncode, proc.stderr[-2000:])]
         else:
-            if "error" in got and "backend not built into this minidl" in got["error"]:
-                print("skipped: " + got["error"])
-                sys.exit(77)
             problems = compare(program, got, args.dtype)
         ops_seen.update(n["op"] for n in program["nodes"])
         if problems:
             failed += 1
-            os.makedirs(failures_dir, exist_ok=True)
-            name = os.path.join(failures_dir, "program_%d_%d.json" % (args.seed, p))
-            with open(name, "w") as f:
-                json.dump(program, f)
+            name = save_failure(failures_dir, "program_%d_%d.json" % (args.seed, p), program)
             print("FAIL program %d (%s): %s" % (p, " ".join(n["op"] for n in program["nodes"]), name))
             for line in problems[:6]:
                 print("    " + line)
