@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <vector>
 
 namespace minidl::program_io {
@@ -26,6 +27,13 @@ inline json values_of(const Tensor& t) {
 inline Tensor make(const std::vector<double>& values, const Shape& shape, DType dt) {
   if (shape.empty() && values.size() == 1) return scalar_tensor(values[0], TensorOptions().dtype(dt));
   return from_vector(values, shape, TensorOptions().dtype(dt));
+}
+
+/// The program's "dtype": float32 or float64.
+inline DType dtype_of(const json& program) {
+  const std::string name = program.at("dtype").get<std::string>();
+  MINIDL_CHECK(name == "float32" || name == "float64", "unknown dtype ", name);
+  return name == "float32" ? DType::f32 : DType::f64;
 }
 
 /// main() of a program runner: argv[1] is the program, argv[2] the result. `run` returns the result; what it throws

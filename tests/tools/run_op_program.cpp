@@ -178,9 +178,7 @@ const std::map<std::string, Op>& ops() {
 }
 
 json run(const json& program) {
-  const std::string dts = program.at("dtype").get<std::string>();
-  MINIDL_CHECK(dts == "float32" || dts == "float64", "unknown dtype ", dts);
-  const DType dt = dts == "float32" ? DType::f32 : DType::f64;
+  const DType dt = program_io::dtype_of(program);
   std::vector<Tensor> v;
   for (const json& l : program.at("leaves")) {
     // integer leaves (class targets) keep their dtype

@@ -71,9 +71,7 @@ std::unique_ptr<optim::LRScheduler> make_scheduler(const json& s, optim::Optimiz
 }
 
 json run(const json& program) {
-  const std::string dts = program.at("dtype").get<std::string>();
-  MINIDL_CHECK(dts == "float32" || dts == "float64", "unknown dtype ", dts);
-  const DType dt = dts == "float32" ? DType::f32 : DType::f64;
+  const DType dt = program_io::dtype_of(program);
   std::vector<Tensor> params;
   for (const json& p : program.at("params")) {
     params.push_back(make(p.at("values"), p.at("shape").get<Shape>(), dt));
