@@ -7,8 +7,7 @@
 //           "loss": [{"id": id, "weights": [...]}, ...]}
 // Ids number the leaves first, then the nodes. The loss is sum over its entries of sum(value(id) * weights), and
 // one backward pass of it gives the leaves their gradients.
-// RESULT: {"values": [[...] per node], "shapes": [[...] per node], "strides": [[...] per node],
-//          "grads": [[...] or null per leaf],
+// RESULT: {"values": [[...] per node], "shapes": [[...] per node], "grads": [[...] or null per leaf],
 //          "leaves_after": [[...] per leaf]} (batch norm updates its running statistics in place), or
 //         {"error": message} when minidl throws (with "node": the node's index among the nodes when an op
 //         threw), which the script reports as a failure: it generates only programs PyTorch accepts.
@@ -189,7 +188,7 @@ json run(const json& program) {
     }
   }
   const size_t n_leaves = v.size();
-  json values = json::array(), shapes = json::array(), strides = json::array();
+  json values = json::array(), shapes = json::array();
   for (const json& n : program.at("nodes")) {
     const std::string name = n.at("op").get<std::string>();
     const auto it = ops().find(name);
@@ -204,7 +203,6 @@ json run(const json& program) {
     }
     values.push_back(values_of(out));
     shapes.push_back(out.sizes());
-    strides.push_back(out.strides());
     v.push_back(out);
   }
   Tensor loss;
@@ -221,7 +219,7 @@ json run(const json& program) {
     grads.push_back(g.defined() ? values_of(g) : json(nullptr));
     after.push_back(values_of(v[i]));
   }
-  return {{"values", values}, {"shapes", shapes}, {"strides", strides}, {"grads", grads}, {"leaves_after", after}};
+  return {{"values", values}, {"shapes", shapes}, {"grads", grads}, {"leaves_after", after}};
 }
 
 }  // namespace
