@@ -59,8 +59,10 @@ void Backend::quantize_weight_forward(Tensor& out, Tensor& coef, Tensor& inside,
       qm::weight_coef(x, q, iv[i], cv[i]);
     }
     auto store = [&](Tensor& t, const std::vector<T>& v) {
-      // row-major values into t's own layout
-      Tensor src = from_vector(v, t.sizes(), TensorOptions{}.dtype(t.dtype()));
+      // row-major values into t's own layout (built flat: from_vector reads an empty shape as 1-D, and t may be
+      // 0-dim)
+      const Tensor src =
+          from_vector(v, {static_cast<int64_t>(v.size())}, TensorOptions{}.dtype(t.dtype())).reshape(t.sizes());
       copy(t, src);
     };
     store(out, ov);

@@ -21,7 +21,8 @@ Tensor keep_mask(const Tensor& x, double p) {
   philox_uniform(u.data(), n, gen.seed(), kDropoutStream, offset);
   std::vector<uint8_t> keep(static_cast<size_t>(n));
   for (size_t i = 0; i < keep.size(); ++i) keep[i] = static_cast<double>(u[i]) >= p ? 1 : 0;
-  return from_vector(keep, x.sizes(), TensorOptions().dtype(x.dtype()).device(x.device()));
+  // from_vector reads an empty shape as 1-D: build flat, then take x's shape (a 0-dim x keeps its 0-dim mask)
+  return from_vector(keep, {n}, TensorOptions().dtype(x.dtype()).device(x.device())).reshape(x.sizes());
 }
 
 struct DropoutFn : autograd::Function<DropoutFn> {

@@ -4,6 +4,7 @@
 
 #include "autograd/saved_tensor.h"
 #include "test_ops_util.h"
+#include "test_scopes.h"
 
 using namespace minidl;
 using namespace minidl::test;
@@ -68,6 +69,21 @@ TEST_CASE("dropout gradient is the scaled mask, eval and p = 0 are the identity"
   CHECK(dropout(x, 0.0, true).is_same(x));
   CHECK(values(dropout(x, 1.0, true)) == std::vector<double>(64, 0.0));
   CHECK_THROWS_WITH_AS(dropout(x, 1.5, true), doctest::Contains("dropout: probability must be in [0, 1]"), Error);
+}
+
+TEST_CASE("dropout of a 0-dim tensor is 0-dim, as in PyTorch") {
+  for (const char* be : {"ref", "cpu"}) {
+    CAPTURE(be);
+    test::BackendScope scope(be);
+    manual_seed(5);
+    Tensor x = scalar_tensor(2.0, TensorOptions().requires_grad());
+    Tensor y = dropout(x, 0.5, true);
+    CHECK(y.dim() == 0);  // was [1]: the mask was built 1-D
+    y.backward();
+    CHECK(x.grad().dim() == 0);
+    CHECK((y.item<double>() == 0.0 || y.item<double>() == 4.0));
+    CHECK(x.grad().item<double>() == y.item<double>() / 2.0);
+  }
 }
 
 TEST_CASE("dropout saves its mask as SaveKind::Mask") {

@@ -7,6 +7,7 @@
 #include "autograd/ops.h"
 #include "optim/sgd.h"
 #include "quant/ops.h"
+#include "test_scopes.h"
 
 using namespace minidl;
 using namespace minidl::quant;
@@ -15,11 +16,14 @@ namespace {
 Tensor leaf(std::initializer_list<double> v, DType dt = DType::f64) {
   return tensor(v, {static_cast<int64_t>(v.size())}, TensorOptions().dtype(dt).requires_grad());
 }
-Tensor alpha_leaf(double a, DType dt = DType::f64) { return scalar_tensor(a, TensorOptions().dtype(dt).requires_grad()); }
+Tensor alpha_leaf(double a, DType dt = DType::f64) {
+  return scalar_tensor(a, TensorOptions().dtype(dt).requires_grad());
+}
 void check_vec(const Tensor& t, const std::vector<double>& want, double tol = 1e-6) {
   const auto got = t.to_vector<double>();
   REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < got.size(); ++i) CHECK_MESSAGE(std::abs(got[i] - want[i]) <= tol, "element ", i, ": ", got[i], " vs ", want[i]);
+  for (size_t i = 0; i < got.size(); ++i)
+    CHECK_MESSAGE(std::abs(got[i] - want[i]) <= tol, "element ", i, ": ", got[i], " vs ", want[i]);
 }
 // Backward of sum(y) (upstream gradient 1 everywhere).
 void backward_ones(const Tensor& y) { y.sum().backward(); }
@@ -58,8 +62,10 @@ TEST_CASE("A3: 4-bit weights (L_3), alpha 2, both semantics") {
     check_vec(y, {-2.0, -0.8, 0.0, 0.6, 1.2, 2.0});
     backward_ones(y);
     CHECK(a.grad().item<double>() == doctest::Approx(-0.885));
-    if (sem == Semantics::APoT_I) check_vec(w.grad(), {0, 1, 1, 1, 1, 1});
-    else check_vec(w.grad(), {1, 1, 1, 1, 1, 1});
+    if (sem == Semantics::APoT_I)
+      check_vec(w.grad(), {0, 1, 1, 1, 1, 1});
+    else
+      check_vec(w.grad(), {1, 1, 1, 1, 1, 1});
   }
   for (Semantics sem : {Semantics::APoT_I, Semantics::APoT_C}) {
     Tensor w = leaf({0.9, -1.5, 3.4, 0.02, -0.16});
@@ -68,8 +74,10 @@ TEST_CASE("A3: 4-bit weights (L_3), alpha 2, both semantics") {
     check_vec(y, {0.8, -1.6, 2.0, 0.0, -0.2});
     backward_ones(y);
     CHECK(a.grad().item<double>() == doctest::Approx(0.87));
-    if (sem == Semantics::APoT_I) check_vec(w.grad(), {1, 1, 0, 1, 1});
-    else check_vec(w.grad(), {1, 1, 1, 1, 1});
+    if (sem == Semantics::APoT_I)
+      check_vec(w.grad(), {1, 1, 0, 1, 1});
+    else
+      check_vec(w.grad(), {1, 1, 1, 1, 1});
   }
 }
 
@@ -96,6 +104,25 @@ TEST_CASE("A4: 2-bit ternary weights with the calibrated (unclipped) gradient") 
   check_vec(y, {0, 0, 1, -1, 1});
   backward_ones(y);
   CHECK(a.grad().item<double>() == doctest::Approx(0.39));
+}
+
+TEST_CASE("a 0-dim weight quantizes on both backends, in both dtypes") {
+  // found by tests/tools/quant_vs_torch.py: the ref backend built its result as 1-D and failed to copy it back
+  for (const char* be : {"ref", "cpu"})
+    for (DType dt : {DType::f32, DType::f64}) {
+      CAPTURE(be);
+      CAPTURE(dtype_name(dt));
+      test::BackendScope scope(be);
+      Tensor w = scalar_tensor(-1.5, TensorOptions().dtype(dt).requires_grad());
+      Tensor a = alpha_leaf(2.0, dt);
+      Tensor y = quantize_weight(w, a, set(Scheme::APoT, 4, true, dt), Semantics::APoT_I);
+      CHECK(y.dim() == 0);
+      CHECK(y.item<double>() == doctest::Approx(-1.6));  // -0.75 projects onto -0.8 of L_3, times alpha 2
+      y.backward();
+      CHECK(w.grad().dim() == 0);
+      CHECK(w.grad().item<double>() == 1.0);
+      CHECK(a.grad().item<double>() == doctest::Approx(-0.05));  // q - x = -0.8 + 0.75
+    }
 }
 
 TEST_CASE("A5: 4-bit activations (L_4), alpha 1") {
@@ -129,8 +156,8 @@ TEST_CASE("A6: 2-bit activations (L_2), alpha 4") {
 }
 
 TEST_CASE("A7: uniform paths round half to even") {
-  check_vec(quantize_weight(tensor({0.5, -0.2, 0.9}, {3}), scalar_tensor(1.0), set(Scheme::Uniform, 3, true, DType::f32),
-                            Semantics::APoT_I),
+  check_vec(quantize_weight(tensor({0.5, -0.2, 0.9}, {3}), scalar_tensor(1.0),
+                            set(Scheme::Uniform, 3, true, DType::f32), Semantics::APoT_I),
             {2.0 / 3, -1.0 / 3, 1});
   check_vec(quantize_activation(tensor({0.5, 0.3, 1.2}, {3}), scalar_tensor(1.0),
                                 set(Scheme::Uniform, 3, false, DType::f32), Semantics::APoT_I),
@@ -174,7 +201,8 @@ TEST_CASE("alpha gradients match finite differences where the quantizer saturate
     Tensor a = alpha_leaf(1.5);
     const LevelSet ls = set(Scheme::APoT, 4, true);
     CHECK(autograd::gradcheck(
-        [&](const std::vector<Tensor>& in) { return quantize_weight(in[0], in[1], ls, Semantics::APoT_I); }, {w, a}, o));
+        [&](const std::vector<Tensor>& in) { return quantize_weight(in[0], in[1], ls, Semantics::APoT_I); }, {w, a},
+        o));
   }
   // PACT above alpha: y = alpha, d/dalpha = 1, d/dx = 0; below 0: y = 0.
   {
@@ -185,8 +213,8 @@ TEST_CASE("alpha gradients match finite differences where the quantizer saturate
 }
 
 TEST_CASE("alpha <= 0 is a clear error") {
-  CHECK_THROWS_WITH_AS(quantize_activation(tensor({1.0}, {1}), scalar_tensor(0.0), set(Scheme::APoT, 4, false, DType::f32),
-                                           Semantics::APoT_I),
+  CHECK_THROWS_WITH_AS(quantize_activation(tensor({1.0}, {1}), scalar_tensor(0.0),
+                                           set(Scheme::APoT, 4, false, DType::f32), Semantics::APoT_I),
                        doctest::Contains("alpha must be a finite value > 0"), Error);
   CHECK_THROWS_WITH_AS(quantize_weight(tensor({1.0}, {1}), scalar_tensor(-1.0), set(Scheme::APoT, 4, true, DType::f32),
                                        Semantics::APoT_I),
@@ -210,9 +238,11 @@ TEST_CASE("C2: PACT forward, STE and the alpha update through an optimizer group
     std::vector<double> x, y, mask;
     double ga, updated;
   };
-  for (const Case& c : {Case{6.0, {1.0, 2.9, 7.0}, {0, 2, 6}, {1, 1, 0}, 1.0, 5.989988},
-                        Case{1.5, {-0.2, 0.3, 0.76, 1.2, 2.0}, {0, 0.5, 1.0, 1.0, 1.5}, {0, 1, 1, 1, 0}, 1.0, 1.489997}}) {
-    Tensor x = from_vector(c.x, {static_cast<int64_t>(c.x.size())}, TensorOptions().dtype(DType::f64)).set_requires_grad();
+  for (const Case& c :
+       {Case{6.0, {1.0, 2.9, 7.0}, {0, 2, 6}, {1, 1, 0}, 1.0, 5.989988},
+        Case{1.5, {-0.2, 0.3, 0.76, 1.2, 2.0}, {0, 0.5, 1.0, 1.0, 1.5}, {0, 1, 1, 1, 0}, 1.0, 1.489997}}) {
+    Tensor x =
+        from_vector(c.x, {static_cast<int64_t>(c.x.size())}, TensorOptions().dtype(DType::f64)).set_requires_grad();
     Tensor a = alpha_leaf(c.alpha);
     Tensor y = pact(x, a, 2);
     check_vec(y, c.y);
