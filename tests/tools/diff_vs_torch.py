@@ -19,6 +19,10 @@ correct implementations can take different sides. Exact ties (from expand, cat o
 stay in: they test the tie conventions (amax and max-pool split the gradient evenly among tied maxima,
 relu'(0) = 0, abs'(0) = 0, clamp passes the gradient at its bounds).
 
+With --hooks, the forward runs under saved-tensor hooks (tests/tools/saved_tensor_modes.h): every saved tensor kept
+as is, or masks kept as one bit per element as activation-compressed training keeps them. Ops save other tensors
+under hooks, and a tensor labelled a mask that backward reads by value shows as a wrong gradient.
+
 With --invalid, each program instead gets one node changed (a dim or size out of range, a repeated dim, an input
 of another shape, a class target out of range, p or label smoothing outside [0, 1]) until PyTorch refuses it, and
 minidl must refuse it too, at the same node, with minidl::Error: never accept it, never crash.
@@ -180,9 +184,15 @@ def nll_loss(logp, target, smoothing):
     return (1 - smoothing) * nll - smoothing * logp.mean(dim=1).mean()
 
 
+# More kink ops (quant_vs_torch.py's): name -> function(inputs, node) returning the gap as kink_gap does.
+KINK_GAPS = {}
+
+
 def kink_gap(name, inputs, node):
     """How close (relative to the input's scale) a kink op's input comes to its kink without sitting exactly on it;
     math.inf for smooth ops."""
+    if name in KINK_GAPS:
+        return KINK_GAPS[name](inputs, node)
     x = inputs[0].detach()
     if x.numel() == 0:
         return math.inf
@@ -896,6 +906,9 @@ def main():
     ap.add_argument("--failures", default=None, help="directory for failing programs (default: a temporary one)")
     ap.add_argument("--exclude", default="", help="comma-separated ops not to generate (the cpu backend refuses "
                     "float64 conv2d, conv2d_bn_inference and avg_pool2d: its oneDNN kernels are float32 only)")
+    ap.add_argument("--hooks", default="none", choices=["none", "identity", "mask_bits", "mix"],
+                    help="run every program's forward under these saved-tensor hooks, or under a random mode each "
+                    "(tests/tools/saved_tensor_modes.h): the gradients must not change")
     ap.add_argument("--invalid", action="store_true", help="programs with one node PyTorch refuses: minidl must "
                     "throw there too (an error, not a crash)")
     args = ap.parse_args()
@@ -911,7 +924,7 @@ def main():
         ap.error("--exclude: unknown ops " + ", ".join(unknown))
     if args.invalid:
         run_invalid(args, env, exclude, work, failures_dir)
-    ops_seen, skipped, failed, as_reshape = collections.Counter(), 0, 0, 0
+    ops_seen, modes, skipped, failed, as_reshape = collections.Counter(), collections.Counter(), 0, 0, 0
     for p in range(args.programs):
         rng = random.Random(args.seed * 1000003 + p)
         program = Generator(rng, exclude).program(args.steps)
@@ -924,6 +937,8 @@ def main():
             skipped += 1
             continue
         program["dtype"] = args.dtype
+        program["hooks"] = rng.choice(("none", "identity", "mask_bits")) if args.hooks == "mix" else args.hooks
+        modes[program["hooks"]] += 1
         proc, got, views = run_minidl(program, args, env, work)
         as_reshape += views
         if proc.returncode != 0:
@@ -934,13 +949,15 @@ def main():
         if problems:
             failed += 1
             name = save_failure(failures_dir, "program_%d_%d.json" % (args.seed, p), program)
-            print("FAIL program %d (%s): %s" % (p, " ".join(n["op"] for n in program["nodes"]), name))
+            print("FAIL program %d (%s; hooks %s): %s" % (p, " ".join(n["op"] for n in program["nodes"]),
+                                                          program["hooks"], name))
             for line in problems[:6]:
                 print("    " + line)
     missing = sorted(set(OPS) - set(ops_seen) - set(exclude))
     print("%s / %s: %d programs, %d compared, %d left out as ill-conditioned, %d failed; %d views of channels-last "
-          "results run as reshape; ops generated: %s" %
+          "results run as reshape; hooks: %s; ops generated: %s" %
           (args.backend, args.dtype, args.programs, args.programs - skipped, skipped, failed, as_reshape,
+           ", ".join("%s %d" % kv for kv in sorted(modes.items())),
            ", ".join("%s %d" % kv for kv in sorted(ops_seen.items()))))
     if missing:
         print("FAIL: the generator never produced: " + ", ".join(missing))

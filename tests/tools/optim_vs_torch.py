@@ -2,12 +2,14 @@
 """Random optimizer programs, run by minidl's optimizers and schedulers and by torch.optim, compared step by step.
 
 Each program: a few parameters of random shapes in one to three parameter groups with their own hyper-parameters,
-SGD (momentum, dampening, Nesterov, weight decay), Adam or AdamW (betas, eps, weight decay, amsgrad) with random
-settings, optionally a learning-rate scheduler (MultiStepLR, CosineAnnealingLR past its T_max, or a linear warm-up,
+SGD (momentum, dampening, Nesterov, weight decay), Adam or AdamW (betas, eps, weight decay, amsgrad), or the
+hysteresis optimizer for binary weights (spec/quant.md section 3.3; binary and float groups, classical and
+one-step mode, against a transcription of the spec, since PyTorch has none) with random settings, optionally a learning-rate scheduler (MultiStepLR, CosineAnnealingLR past its T_max, or a linear warm-up,
 which PyTorch calls LinearLR), and 1-12 steps of random gradients, some parameters without a gradient on some steps
 (skipped, not decayed). minidl runs it through tests/tools/run_optim_program.cpp; PyTorch in the same dtype.
 Checked after every step: every parameter and every group's lr; after the last: every state tensor
-(momentum_buffer, exp_avg, exp_avg_sq, max_exp_avg_sq, step). Error measure max |minidl - torch| / max(1,
+(momentum_buffer, exp_avg, exp_avg_sq, max_exp_avg_sq, step; the hysteresis optimizer's latent and sign), and
+the hysteresis optimizer's count of flipped signs after every step. Error measure max |minidl - torch| / max(1,
 max |torch|) per tensor: within 1e-12 in float64, 2e-6 in float32 (one rounding per operation, in either order).
 
   optim_vs_torch.py --exe BUILD/tests/minidl_run_optim_program --dtype float64 --programs 300 [--seed S]
@@ -58,14 +60,23 @@ def adam_options(r):
     return o
 
 
+def hysteresis_options(r):
+    o = sgd_options(r)
+    o["threshold"] = r.choice((0.0, 0.05, 0.1, 0.5))
+    o["mode"] = r.choice((0.0, 1.0))
+    if r.random() < 0.3:
+        o["binary"] = 0.0
+    return o
+
+
 def generate(r):
     n_params = r.randint(1, 4)
     params = []
     for _ in range(n_params):
         shape = [r.randint(1, 4) for _ in range(r.choice((0, 1, 1, 2, 3)))]
         params.append({"shape": shape, "values": [r.gauss(0, 1) for _ in range(math.prod(shape))]})
-    optimizer = r.choice(("sgd", "sgd", "adam", "adamw"))
-    options = sgd_options if optimizer == "sgd" else adam_options
+    optimizer = r.choice(("sgd", "sgd", "adam", "adamw", "hysteresis"))
+    options = {"sgd": sgd_options, "hysteresis": hysteresis_options}.get(optimizer, adam_options)
     defaults = options(r)
     order = list(range(n_params))
     r.shuffle(order)
@@ -78,7 +89,7 @@ def generate(r):
             group["options"] = {k: v for k, v in own.items() if r.random() < 0.6}
         groups.append(group)
         start = end
-    if optimizer == "sgd":
+    if optimizer in ("sgd", "hysteresis"):
         # PyTorch checks Nesterov's conditions on the defaults only, minidl on every group (a clear error): keep
         # the groups valid
         for g in groups:
@@ -113,12 +124,85 @@ def torch_group_options(optimizer, opts, defaults):
     for k, v in opts.items():
         if k in ("beta1", "beta2"):
             continue
-        out[k] = bool(v) if k in ("nesterov", "amsgrad") else v
-    if optimizer != "sgd" and ("beta1" in opts or "beta2" in opts):
+        out[k] = bool(v) if k in ("nesterov", "amsgrad") and optimizer != "hysteresis" else v
+    if optimizer in ("adam", "adamw") and ("beta1" in opts or "beta2" in opts):
         b1 = opts.get("beta1", defaults.get("beta1", 0.9))
         b2 = opts.get("beta2", defaults.get("beta2", 0.999))
         out["betas"] = (b1, b2)
     return out
+
+
+class HysteresisRef(torch.optim.Optimizer):
+    """spec/quant.md section 3.3 and minidl's decision (optim/hysteresis.h), written from the spec: binary groups
+    keep a latent copy V (the initial values) and P = mean|V| * sign, sign(0) = +1, from construction on. A step with
+    gradient d at P: d += weight_decay * P; momentum buffer (first step d, then momentum * buf + (1 - dampening) * d;
+    Nesterov d + momentum * buf); V -= lr * d; alpha = mean|V|. Classical mode: the sign becomes +1 where V >= t,
+    -1 where V <= -t, and stays otherwise; P = alpha * sign. One-step mode (the reference code): V_old and V of one
+    sign -> alpha * sign(V); crossing 0 to V >= t -> +alpha, to V <= -t -> -alpha; anything else -> alpha * V.
+    Float groups are SGD on P. flips: elements whose sign changed (one-step: sign(P))."""
+
+    def __init__(self, params, **defaults):
+        base = dict(lr=0.1, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=0.0, threshold=0.1, binary=1.0,
+                    mode=0.0)
+        base.update(defaults)
+        super().__init__(params, base)
+        self.flips = 0
+        with torch.no_grad():
+            for g in self.param_groups:
+                for p in g["params"]:
+                    if g["binary"]:
+                        v = p.detach().clone()
+                        sign = torch.where(v < 0, -torch.ones_like(v), torch.ones_like(v))
+                        self.state[p]["latent"] = v
+                        self.state[p]["sign"] = sign
+                        p.copy_(self.mean_abs(v) * sign)
+
+    @staticmethod
+    def mean_abs(v):
+        return (v.double().abs().sum() / max(1, v.numel())).to(v.dtype)
+
+    @torch.no_grad()
+    def step(self):
+        self.flips = 0
+        for g in self.param_groups:
+            lr, mom, damp, wd = g["lr"], g["momentum"], g["dampening"], g["weight_decay"]
+            for p in g["params"]:
+                if p.grad is None:
+                    continue
+                st = self.state[p]
+                d = p.grad.clone()
+                if wd != 0:
+                    d = d + wd * p
+                if mom != 0:
+                    if "momentum_buffer" not in st:
+                        st["momentum_buffer"] = d.clone()
+                    else:
+                        st["momentum_buffer"] = mom * st["momentum_buffer"] + (1 - damp) * d
+                    buf = st["momentum_buffer"]
+                    d = d + mom * buf if g["nesterov"] else buf
+                if not g["binary"]:
+                    p.copy_(p - lr * d)
+                    continue
+                v_old = st["latent"]
+                v = v_old - lr * d
+                a = self.mean_abs(v)
+                t = g["threshold"]
+                if g["mode"]:
+                    before = torch.sign(p)
+                    same = ((v_old > 0) & (v > 0)) | ((v_old < 0) & (v < 0))
+                    up = (v_old < 0) & (v > 0) & (v >= t)
+                    down = (v_old > 0) & (v < 0) & (v <= -t)
+                    new = torch.where(same, a * torch.sign(v), torch.where(up, a, torch.where(down, -a, a * v)))
+                    st["sign"] = torch.sign(new)
+                    self.flips += int((st["sign"] != before).sum())
+                else:
+                    prev = st["sign"]
+                    now = torch.where(v >= t, torch.ones_like(v), torch.where(v <= -t, -torch.ones_like(v), prev))
+                    self.flips += int((now != prev).sum())
+                    st["sign"] = now
+                    new = a * now
+                st["latent"] = v
+                p.copy_(new)
 
 
 def run_torch(program, dtype):
@@ -128,7 +212,9 @@ def run_torch(program, dtype):
     groups = [dict(params=[params[i] for i in g["params"]], **torch_group_options(name, g["options"], defaults))
               for g in program["groups"]]
     d = torch_group_options(name, defaults, {})
-    if name == "sgd":
+    if name == "hysteresis":
+        opt = HysteresisRef(groups, **d)
+    elif name == "sgd":
         opt = torch.optim.SGD(groups, **d)
     elif name == "adam":
         opt = torch.optim.Adam(groups, **d)
@@ -142,7 +228,7 @@ def run_torch(program, dtype):
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, s["t_max"], s["eta_min"])
     elif s and s["kind"] == "warmup":
         sched = torch.optim.lr_scheduler.LinearLR(opt, s["start_factor"], 1.0, s["warmup"])
-    out_params, lrs = [], []
+    out_params, lrs, flips = [], [], []
     for step in program["steps"]:
         for p, g in zip(params, step):
             p.grad = None if g is None else torch.tensor(g, dtype=torch.float64).reshape(p.shape).to(dtype)
@@ -151,13 +237,14 @@ def run_torch(program, dtype):
             sched.step()
         out_params.append([p.detach().to(torch.float64).clone() for p in params])
         lrs.append([g["lr"] for g in opt.param_groups])
+        flips.append(getattr(opt, "flips", None))
     state = []
     for p in params:
         st = opt.state.get(p, {})
         # PyTorch keeps momentum_buffer = None without momentum: no state, as in minidl
         state.append({k: (v.detach().to(torch.float64) if torch.is_tensor(v) else torch.tensor(float(v)))
                       for k, v in st.items() if v is not None})
-    return out_params, lrs, state
+    return out_params, lrs, state, flips
 
 
 def rel_error(a, b):
@@ -169,7 +256,7 @@ def rel_error(a, b):
 def compare(program, got, dtype):
     if "error" in got:
         return ["minidl threw where PyTorch did not: " + got["error"]]
-    ref_params, ref_lrs, ref_state = run_torch(program, dtype)
+    ref_params, ref_lrs, ref_state, ref_flips = run_torch(program, dtype)
     tol = 1e-12 if dtype == torch.float64 else 2e-6
     problems = []
     for t, (mine_step, ref_step) in enumerate(zip(got["params"], ref_params)):
@@ -181,6 +268,8 @@ def compare(program, got, dtype):
         for g, (a, b) in enumerate(zip(got["lrs"][t], ref_lrs[t])):
             if not abs(a - b) <= 1e-12 * max(1.0, abs(b)):
                 problems.append("step %d, group %d: lr %.17g, PyTorch %.17g" % (t + 1, g, a, b))
+        if ref_flips[t] is not None and got["flips"][t] != ref_flips[t]:
+            problems.append("step %d: %s signs flipped, the reference %d" % (t + 1, got["flips"][t], ref_flips[t]))
     for i, (mine, ref) in enumerate(zip(got["state"], ref_state)):
         if sorted(mine) != sorted(ref):
             problems.append("parameter %d: state %s, PyTorch %s" % (i, sorted(mine), sorted(ref)))

@@ -4,20 +4,24 @@
 // PROGRAM: {"dtype": "float32"|"float64",
 //           "leaves": [{"shape": [...], "values": [...], "requires_grad": bool}, ...],
 //           "nodes": [{"op": NAME, "in": [ids], ...attributes}, ...],
-//           "loss": [{"id": id, "weights": [...]}, ...]}
+//           "loss": [{"id": id, "weights": [...]}, ...],
+//           "hooks": "none"|"identity"|"mask_bits"}   (optional: saved_tensor_modes.h)
 // Ids number the leaves first, then the nodes. The loss is sum over its entries of sum(value(id) * weights), and
 // one backward pass of it gives the leaves their gradients.
 // RESULT: {"values": [[...] per node], "shapes": [[...] per node], "grads": [[...] or null per leaf],
 //          "leaves_after": [[...] per leaf]} (batch norm updates its running statistics in place), or
 //         {"error": message} when minidl throws (with "node": the node's index among the nodes when an op
 //         threw), which the script reports as a failure: it generates only programs PyTorch accepts.
-// The backend is MINIDL_BACKEND's (ref or cpu).
+// The backend is MINIDL_BACKEND's (ref or cpu). The quantization ops (quant_vs_torch.py's) are in
+// quant_op_table.h.
 #include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "program_io.h"
+#include "quant_op_table.h"
+#include "saved_tensor_modes.h"
 
 using namespace minidl;
 using json = nlohmann::json;
@@ -188,16 +192,19 @@ json run(const json& program) {
     }
   }
   const size_t n_leaves = v.size();
+  const program_io::SavedTensorMode hooks(program.value("hooks", std::string("none")));
   json values = json::array(), shapes = json::array();
   for (const json& n : program.at("nodes")) {
     const std::string name = n.at("op").get<std::string>();
-    const auto it = ops().find(name);
-    MINIDL_CHECK(it != ops().end(), "unknown op ", name);
+    const Op* op = nullptr;
+    for (const auto* table : {&ops(), &program_io::quant_ops()})
+      if (const auto it = table->find(name); it != table->end()) op = &it->second;
+    MINIDL_CHECK(op != nullptr, "unknown op ", name);
     std::vector<Tensor> in;
     for (int64_t id : n.at("in").get<std::vector<int64_t>>()) in.push_back(v.at(static_cast<size_t>(id)));
     Tensor out;
     try {
-      out = it->second(in, n);
+      out = (*op)(in, n);
     } catch (const Error& e) {
       return {{"error", e.what()}, {"node", values.size()}};  // which node threw
     }

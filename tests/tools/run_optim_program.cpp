@@ -3,7 +3,7 @@
 //   minidl_run_optim_program PROGRAM.json RESULT.json
 // PROGRAM: {"dtype": "float32"|"float64",
 //           "params": [{"shape": [...], "values": [...]}, ...],
-//           "optimizer": "sgd"|"adam"|"adamw", "defaults": {option: value},
+//           "optimizer": "sgd"|"adam"|"adamw"|"hysteresis", "defaults": {option: value},
 //           "groups": [{"params": [indices], "options": {option: value}}, ...],
 //           "scheduler": null | {"kind": "multistep", "milestones": [...], "gamma": g}
 //                             | {"kind": "cosine", "t_max": T, "eta_min": e}
@@ -11,6 +11,7 @@
 //           "steps": [[values or null per parameter], ...]}   (null: that parameter has no gradient that step)
 // Each step sets the gradients, calls optimizer.step(), then scheduler.step().
 // RESULT: {"params": [[[values] per parameter] per step], "lrs": [[lr per group] per step],
+//          "flips": [signs flipped per step (hysteresis) or null],
 //          "state": [{name: [values]} per parameter] (after the last step)} or {"error": message}.
 #include <memory>
 #include <string>
@@ -44,6 +45,18 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const std::string& name, const 
     o.weight_decay = defaults.value("weight_decay", o.weight_decay);
     o.nesterov = defaults.value("nesterov", 0.0) != 0.0;
     return std::make_unique<optim::SGD>(std::move(groups), o);
+  }
+  if (name == "hysteresis") {
+    optim::HysteresisOptions o;
+    o.lr = defaults.value("lr", o.lr);
+    o.momentum = defaults.value("momentum", o.momentum);
+    o.dampening = defaults.value("dampening", o.dampening);
+    o.weight_decay = defaults.value("weight_decay", o.weight_decay);
+    o.nesterov = defaults.value("nesterov", 0.0) != 0.0;
+    o.threshold = defaults.value("threshold", o.threshold);
+    o.binary = defaults.value("binary", 1.0) != 0.0;
+    o.mode = defaults.value("mode", 0.0) != 0.0 ? optim::HysteresisMode::OneStep : optim::HysteresisMode::Classical;
+    return std::make_unique<optim::Hysteresis>(std::move(groups), o);
   }
   MINIDL_CHECK(name == "adam" || name == "adamw", "unknown optimizer ", name);
   optim::AdamOptions o = name == "adamw" ? optim::AdamW::adamw_defaults() : optim::AdamOptions{};
@@ -86,7 +99,8 @@ json run(const json& program) {
   }
   auto opt = make_optimizer(program.at("optimizer").get<std::string>(), program.at("defaults"), std::move(groups));
   auto sched = make_scheduler(program.value("scheduler", json()), *opt);
-  json out_params = json::array(), lrs = json::array();
+  json out_params = json::array(), lrs = json::array(), flips = json::array();
+  const auto* hysteresis = dynamic_cast<const optim::Hysteresis*>(opt.get());
   for (const json& step : program.at("steps")) {
     opt->zero_grad();
     for (size_t i = 0; i < params.size(); ++i)
@@ -99,6 +113,7 @@ json run(const json& program) {
     json lr = json::array();
     for (const auto& g : opt->param_groups()) lr.push_back(g.lr());
     lrs.push_back(lr);
+    flips.push_back(hysteresis ? json(hysteresis->last_flips()) : json(nullptr));
   }
   // The optimizer numbers parameters over its groups in order; the result lists them as the program does.
   json state = json::array();
@@ -109,7 +124,7 @@ json run(const json& program) {
       for (const auto& [name, t] : opt->state(index)) state[i][name] = values_of(t);
       ++index;
     }
-  return {{"params", out_params}, {"lrs", lrs}, {"state", state}};
+  return {{"params", out_params}, {"lrs", lrs}, {"flips", flips}, {"state", state}};
 }
 
 }  // namespace
