@@ -274,6 +274,8 @@ class SignedMax8(torch.autograd.Function):
     @staticmethod
     def forward(ctx, w, clamp):
         m = w.max()
+        if not float(m) > 0:
+            raise ValueError("no positive weight")  # minidl refuses it (a scale m <= 0); not generated
         u = 127 * w / m
         note_rounding(u, 127.0)
         codes = torch.round(u)
