@@ -895,33 +895,45 @@ def run_invalid(args, env, exclude, work, failures_dir):
     sys.exit(1 if failed or tried < args.programs // 2 else 0)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def program_arguments(description, steps, steps_help, exclude_help, hooks):
+    """The arguments of this script and of quant_vs_torch.py."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--exe", required=True, help="minidl_run_op_program")
     ap.add_argument("--backend", default="cpu", choices=["ref", "cpu"])
     ap.add_argument("--dtype", default="float64", choices=["float32", "float64"])
     ap.add_argument("--programs", type=int, default=150)
-    ap.add_argument("--steps", type=int, default=8, help="op nodes per program")
+    ap.add_argument("--steps", type=int, default=steps, help=steps_help)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--failures", default=None, help="directory for failing programs (default: a temporary one)")
-    ap.add_argument("--exclude", default="", help="comma-separated ops not to generate (the cpu backend refuses "
-                    "float64 conv2d, conv2d_bn_inference and avg_pool2d: its oneDNN kernels are float32 only)")
-    ap.add_argument("--hooks", default="none", choices=["none", "identity", "mask_bits", "mix"],
+    ap.add_argument("--exclude", default="", help="comma-separated ops not to generate " + exclude_help)
+    ap.add_argument("--hooks", default=hooks, choices=["none", "identity", "mask_bits", "mix"],
                     help="run every program's forward under these saved-tensor hooks, or under a random mode each "
                     "(tests/tools/saved_tensor_modes.h): the gradients must not change")
+    return ap
+
+
+def program_setup(ap, args, ops, prefix):
+    """The runner's environment, a work directory, the failures directory and the excluded ops (checked)."""
+    env = dict(os.environ, MINIDL_BACKEND=args.backend, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
+    work = tempfile.mkdtemp(prefix=prefix)
+    exclude = [op for op in args.exclude.split(",") if op]
+    unknown = sorted(set(exclude) - set(ops))
+    if unknown:
+        ap.error("--exclude: unknown ops " + ", ".join(unknown))
+    return env, work, args.failures or os.path.join(work, "failures"), exclude
+
+
+def main():
+    ap = program_arguments(__doc__.split("\n")[0], 8, "op nodes per program",
+                           "(the cpu backend refuses float64 conv2d, conv2d_bn_inference and avg_pool2d: its oneDNN "
+                           "kernels are float32 only)", "none")
     ap.add_argument("--invalid", action="store_true", help="programs with one node PyTorch refuses: minidl must "
                     "throw there too (an error, not a crash)")
     args = ap.parse_args()
 
-    env = dict(os.environ, MINIDL_BACKEND=args.backend, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
-    work = tempfile.mkdtemp(prefix="minidl_diff_")
-    failures_dir = args.failures or os.path.join(work, "failures")
+    env, work, failures_dir, exclude = program_setup(ap, args, OPS, "minidl_diff_")
     # the kink gap below which a program is ill-conditioned: the dtype's rounding, amplified by the program
     min_gap = 1e-9 if args.dtype == "float64" else 3e-5
-    exclude = [op for op in args.exclude.split(",") if op]
-    unknown = sorted(set(exclude) - set(OPS))
-    if unknown:
-        ap.error("--exclude: unknown ops " + ", ".join(unknown))
     if args.invalid:
         run_invalid(args, env, exclude, work, failures_dir)
     ops_seen, modes, skipped, failed, as_reshape = collections.Counter(), collections.Counter(), 0, 0, 0

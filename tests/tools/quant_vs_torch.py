@@ -26,14 +26,12 @@ gradients.
 Exit 0: every program agreed; 1: a mismatch (written to --failures DIR); 77: PyTorch is not installed.
 """
 
-import argparse
 import collections
 import itertools
 import math
 import os
 import random
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import diff_vs_torch as base  # noqa: E402  (exits 77 without PyTorch)
@@ -138,6 +136,17 @@ def grad_scaled(alpha, gs):
     return (alpha - scaled).detach() + scaled
 
 
+def straight_through(c, kind, g, signed, a):
+    """APoT-I's tail as the reference builds it: the grid point of the clipped c with the identity gradient (a detached
+    difference added to c), times alpha."""
+    if kind == "round":
+        d = c * g
+        note_rounding(d)
+        return ((d.round() - d).detach() + d) / g * a
+    q = quantize_grid(c, kind, g, signed)
+    return ((q - c).detach() + c) * a
+
+
 class UnclippedWeightQuant(torch.autograd.Function):
     """APoT-C's weight quantizer and the 2-bit "calibrated" one of both generations: dL/dw = g everywhere,
     dL/dalpha = sum g * (sign(x) outside [-1, 1], q - x inside)."""
@@ -166,13 +175,7 @@ def quantize_weight(w, alpha, scheme, bits, sem, gs):
     # APoT-I (ImageNet quant_layer.py), from primitives
     data = w / a
     note_gap(data.abs() - 1, exact_ok=True)
-    data = data.clamp(-1, 1)
-    if kind == "round":
-        d = data * g
-        note_rounding(d)
-        return ((d.round() - d).detach() + d) / g * a
-    q = quantize_grid(data, kind, g, True)
-    return ((q - data).detach() + data) * a
+    return straight_through(data.clamp(-1, 1), kind, g, True, a)
 
 
 class ActQuantC(torch.autograd.Function):
@@ -209,13 +212,7 @@ def quantize_activation(X, alpha, scheme, bits, sem, gs):
     if sem == "APoT-C":
         return ActQuantC.apply(X, a, kind, g)
     note_gap(x, exact_ok=True)
-    data = x.clamp(0, 1)
-    if kind == "round":
-        d = data * g
-        note_rounding(d)
-        return ((d.round() - d).detach() + d) / g * a
-    q = quantize_grid(data, kind, g, False)
-    return ((q - data).detach() + data) * a
+    return straight_through(x.clamp(0, 1), kind, g, False, a)
 
 
 class Pact(torch.autograd.Function):
@@ -579,30 +576,14 @@ class QuantGenerator(base.Generator):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--exe", required=True, help="minidl_run_op_program")
-    ap.add_argument("--backend", default="cpu", choices=["ref", "cpu"])
-    ap.add_argument("--dtype", default="float64", choices=["float32", "float64"])
-    ap.add_argument("--programs", type=int, default=150)
-    ap.add_argument("--steps", type=int, default=3, help="quantization nodes per program")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--failures", default=None, help="directory for failing programs (default: a temporary one)")
-    ap.add_argument("--exclude", default="", help="comma-separated ops not to generate (the cpu backend refuses "
-                    "float64 convolutions: quant_conv2d, bn_relu_quant_conv2d)")
-    ap.add_argument("--hooks", default="mix", choices=["none", "identity", "mask_bits", "mix"],
-                    help="saved-tensor mode of every program, or a random one each (saved_tensor_modes.h)")
+    ap = base.program_arguments(__doc__.split("\n")[0], 3, "quantization nodes per program",
+                                "(the cpu backend refuses float64 convolutions: quant_conv2d, bn_relu_quant_conv2d)",
+                                "mix")
     args = ap.parse_args()
-
-    env = dict(os.environ, MINIDL_BACKEND=args.backend, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
-    work = tempfile.mkdtemp(prefix="minidl_quant_diff_")
-    failures_dir = args.failures or os.path.join(work, "failures")
+    env, work, failures_dir, exclude = base.program_setup(ap, args, QUANT_OPS, "minidl_quant_diff_")
     global MIN_SPACING
     min_gap = 1e-9 if args.dtype == "float64" else 1e-5
     MIN_SPACING = 0.0 if args.dtype == "float64" else 1e-5
-    exclude = [op for op in args.exclude.split(",") if op]
-    unknown = sorted(set(exclude) - set(QUANT_OPS))
-    if unknown:
-        ap.error("--exclude: unknown ops " + ", ".join(unknown))
     seen, modes, skipped, failed = collections.Counter(), collections.Counter(), 0, 0
     for p in range(args.programs):
         rng = random.Random(args.seed * 1000003 + p)
