@@ -971,11 +971,16 @@ def main():
           (args.backend, args.dtype, args.programs, args.programs - skipped, skipped, failed, as_reshape,
            ", ".join("%s %d" % kv for kv in sorted(modes.items())),
            ", ".join("%s %d" % kv for kv in sorted(ops_seen.items()))))
+    finish(failed, missing, skipped, args.programs)
+
+
+def finish(failed, missing, skipped, programs):
+    """Exits 1 when a program failed, an op was never generated or more than a quarter were ill-conditioned."""
     if missing:
         print("FAIL: the generator never produced: " + ", ".join(missing))
-    if skipped > args.programs // 4:
+    if skipped > programs // 4:
         print("FAIL: more than a quarter of the programs were ill-conditioned (%d)" % skipped)
-    sys.exit(1 if failed or missing or skipped > args.programs // 4 else 0)
+    sys.exit(1 if failed or missing or skipped > programs // 4 else 0)
 
 
 if __name__ == "__main__":

@@ -170,7 +170,7 @@ def quantize_weight(w, alpha, scheme, bits, sem, gs):
     kind, g = grid(scheme, bits, True)
     a = grad_scaled(alpha, gs)
     if sem == "APoT-C" or bits == 2:
-        note_gap(w / a - w.sign() * a / a, exact_ok=True)  # the clip bounds +-1
+        note_gap((w / a).abs() - 1, exact_ok=True)  # the clip bounds +-1
         return UnclippedWeightQuant.apply(w, a, kind, g)
     # APoT-I (ImageNet quant_layer.py), from primitives
     data = w / a
@@ -185,13 +185,7 @@ class ActQuantC(torch.autograd.Function):
     @staticmethod
     def forward(ctx, X, alpha, kind, g):
         x = X / alpha
-        c = x.clamp(max=1)
-        if kind == "round":
-            note_rounding(c * g)
-            q = torch.round(c * g) / g
-        else:
-            note_levels(c, g)
-            q = project(c, g)
+        q = quantize_grid(x.clamp(max=1), kind, g, False)
         ctx.save_for_backward(x, q)
         ctx.alpha_shape = alpha.shape
         return q * alpha
@@ -455,23 +449,20 @@ class QuantGenerator(base.Generator):
         return self.new_leaf(shape or self.random_tensor_shape())
 
     # -- ops --
-    def gen_quantize_weight(self):
+    def gen_quantizer(self, op, signed):
         r = self.rng
-        scheme, bits = self.scheme_bits(True)
+        scheme, bits = self.scheme_bits(signed)
         alpha = self.alpha_leaf()
-        x = self.on_grid_leaf(self.random_tensor_shape(), alpha, True, scheme, bits) if r.random() < 0.7 else \
+        x = self.on_grid_leaf(self.random_tensor_shape(), alpha, signed, scheme, bits) if r.random() < 0.7 else \
             self.quant_input()
-        self.add_node("quantize_weight", [x, alpha], scheme=scheme, bits=bits, semantics=r.choice(SEMANTICS),
+        self.add_node(op, [x, alpha], scheme=scheme, bits=bits, semantics=r.choice(SEMANTICS),
                       grad_scale=r.choice((1.0, 1.0, 0.25, 3.0)))
 
+    def gen_quantize_weight(self):
+        self.gen_quantizer("quantize_weight", True)
+
     def gen_quantize_activation(self):
-        r = self.rng
-        scheme, bits = self.scheme_bits(False)
-        alpha = self.alpha_leaf()
-        x = self.on_grid_leaf(self.random_tensor_shape(), alpha, False, scheme, bits) if r.random() < 0.7 else \
-            self.quant_input()
-        self.add_node("quantize_activation", [x, alpha], scheme=scheme, bits=bits, semantics=r.choice(SEMANTICS),
-                      grad_scale=r.choice((1.0, 1.0, 0.25, 3.0)))
+        self.gen_quantizer("quantize_activation", False)
 
     def image_shape(self):
         r = self.rng
@@ -621,11 +612,7 @@ def main():
           (args.backend, args.dtype, args.programs, args.programs - skipped, skipped, failed,
            ", ".join("%s %d" % kv for kv in sorted(modes.items())),
            ", ".join("%s %d" % kv for kv in sorted(seen.items()))))
-    if missing:
-        print("FAIL: the generator never produced: " + ", ".join(missing))
-    if skipped > args.programs // 4:
-        print("FAIL: more than a quarter of the programs were ill-conditioned (%d)" % skipped)
-    sys.exit(1 if failed or missing or skipped > args.programs // 4 else 0)
+    base.finish(failed, missing, skipped, args.programs)
 
 
 if __name__ == "__main__":
