@@ -232,6 +232,19 @@ TEST_CASE("C1: BinActive integer grid, 2 bits") {
   check_vec(x.grad(), {0, 1, 1, 1, 1, 1, 1, 0});
 }
 
+TEST_CASE("integer grid: the gradient window is open, 0 < x < k, on both backends") {
+  // the window's ends exactly (a mutation to x >= 0 survived every test but the random quantization programs)
+  for (const char* be : {"ref", "cpu"}) {
+    CAPTURE(be);
+    test::BackendScope scope(be);
+    Tensor x = leaf({0.0, -0.0, 3.0, 0.25, 2.75});
+    Tensor y = int_grid_activation(x, 2);
+    check_vec(y, {0, 0, 3, 0, 3});
+    backward_ones(y);
+    check_vec(x.grad(), {0, 0, 0, 1, 1});
+  }
+}
+
 TEST_CASE("C2: PACT forward, STE and the alpha update through an optimizer group") {
   struct Case {
     double alpha;
