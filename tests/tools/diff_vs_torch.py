@@ -85,11 +85,15 @@ def reduce_dims(x, n):
 
 
 def t_sum(x, n):
-    return x.sum() if not n.get("dims") and not n.get("keepdim") else x.sum(reduce_dims(x, n), keepdim=n.get("keepdim", False))
+    if not n.get("dims") and not n.get("keepdim"):
+        return x.sum()
+    return x.sum(reduce_dims(x, n), keepdim=n.get("keepdim", False))
 
 
 def t_mean(x, n):
-    return x.mean() if not n.get("dims") and not n.get("keepdim") else x.mean(reduce_dims(x, n), keepdim=n.get("keepdim", False))
+    if not n.get("dims") and not n.get("keepdim"):
+        return x.mean()
+    return x.mean(reduce_dims(x, n), keepdim=n.get("keepdim", False))
 
 
 def t_amax(x, n):
@@ -685,7 +689,7 @@ def as_f32_inputs(program):
         if not l.get("int64"):
             l["values"] = torch.tensor(l["values"], dtype=torch.float64).to(torch.float32).to(torch.float64).tolist()
     for term in p["loss"]:
-        term["weights"] = torch.tensor(term["weights"], dtype=torch.float64).to(torch.float32).to(torch.float64).tolist()
+        term["weights"] = torch.tensor(term["weights"], dtype=torch.float64).to(torch.float32).double().tolist()
     for n in p["nodes"]:  # clamp's bounds as float32 (both sides compare float32 values with them)
         for key in ("lo", "hi"):
             if key in n:
@@ -838,8 +842,6 @@ def mutate_node(program, k, rng):
             j = rng.randrange(len(n["in"]))
             shape = [rng.randint(1, 5) for _ in range(rng.randint(0, 4))]
             n["in"][j] = add_leaf(program, shape, rng)
-            n = program["nodes"][k]
-    return True
 
 
 def invalid_program(program, rng):
@@ -895,6 +897,34 @@ def run_invalid(args, env, exclude, work, failures_dir):
     sys.exit(1 if failed or tried < args.programs // 2 else 0)
 
 
+def check_program(program, args, env, work, min_gap, rng):
+    """Runs one generated program (float32: its inputs rounded first) in PyTorch and in minidl, under the program's
+    saved-tensor mode (--hooks; "mix" draws one from rng) and compares. Returns None when it is ill-conditioned (a
+    kink gap below min_gap: left out), else (the program as run, the problems, views run as reshape)."""
+    if args.dtype == "float32":
+        program = as_f32_inputs(program)
+    gaps = []
+    # the reference, also for compare (a view run as reshape gives the same values)
+    reference = run_torch(program, torch.float64, gaps)
+    if gaps and min(gaps) < min_gap:
+        return None
+    program["dtype"] = args.dtype
+    program["hooks"] = rng.choice(("none", "identity", "mask_bits")) if args.hooks == "mix" else args.hooks
+    proc, got, views = run_minidl(program, args, env, work)
+    if proc.returncode != 0:
+        return program, ["minidl_run_op_program exited with %d: %s" % (proc.returncode, proc.stderr[-2000:])], views
+    return program, compare(program, got, args.dtype, reference), views
+
+
+def report_failure(failures_dir, name, p, program, problems):
+    """Writes a failing program out and prints its problems."""
+    path = save_failure(failures_dir, name, program)
+    print("FAIL program %d (%s; hooks %s): %s" % (p, " ".join(n["op"] for n in program["nodes"]), program["hooks"],
+                                                  path))
+    for line in problems[:6]:
+        print("    " + line)
+
+
 def program_arguments(description, steps, steps_help, exclude_help, hooks):
     """The arguments of this script and of quant_vs_torch.py."""
     ap = argparse.ArgumentParser(description=description)
@@ -939,32 +969,17 @@ def main():
     ops_seen, modes, skipped, failed, as_reshape = collections.Counter(), collections.Counter(), 0, 0, 0
     for p in range(args.programs):
         rng = random.Random(args.seed * 1000003 + p)
-        program = Generator(rng, exclude).program(args.steps)
-        if args.dtype == "float32":
-            program = as_f32_inputs(program)
-        gaps = []
-        # the reference, also for compare (a view run as reshape below gives the same values)
-        reference = run_torch(program, torch.float64, gaps)
-        if gaps and min(gaps) < min_gap:
+        checked = check_program(Generator(rng, exclude).program(args.steps), args, env, work, min_gap, rng)
+        if checked is None:
             skipped += 1
             continue
-        program["dtype"] = args.dtype
-        program["hooks"] = rng.choice(("none", "identity", "mask_bits")) if args.hooks == "mix" else args.hooks
+        program, problems, views = checked
         modes[program["hooks"]] += 1
-        proc, got, views = run_minidl(program, args, env, work)
         as_reshape += views
-        if proc.returncode != 0:
-            problems = ["minidl_run_op_program exited with %d: %s" % (proc.returncode, proc.stderr[-2000:])]
-        else:
-            problems = compare(program, got, args.dtype, reference)
         ops_seen.update(n["op"] for n in program["nodes"])
         if problems:
             failed += 1
-            name = save_failure(failures_dir, "program_%d_%d.json" % (args.seed, p), program)
-            print("FAIL program %d (%s; hooks %s): %s" % (p, " ".join(n["op"] for n in program["nodes"]),
-                                                          program["hooks"], name))
-            for line in problems[:6]:
-                print("    " + line)
+            report_failure(failures_dir, "program_%d_%d.json" % (args.seed, p), p, program, problems)
     missing = sorted(set(OPS) - set(ops_seen) - set(exclude))
     print("%s / %s: %d programs, %d compared, %d left out as ill-conditioned, %d failed; %d views of channels-last "
           "results run as reshape; hooks: %s; ops generated: %s" %

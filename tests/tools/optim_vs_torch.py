@@ -4,7 +4,8 @@
 Each program: a few parameters of random shapes in one to three parameter groups with their own hyper-parameters,
 SGD (momentum, dampening, Nesterov, weight decay), Adam or AdamW (betas, eps, weight decay, amsgrad), or the
 hysteresis optimizer for binary weights (spec/quant.md section 3.3; binary and float groups, classical and
-one-step mode, against a transcription of the spec, since PyTorch has none) with random settings, optionally a learning-rate scheduler (MultiStepLR, CosineAnnealingLR past its T_max, or a linear warm-up,
+one-step mode, against a transcription of the spec, since PyTorch has none) with random settings, optionally a
+learning-rate scheduler (MultiStepLR, CosineAnnealingLR past its T_max, or a linear warm-up,
 which PyTorch calls LinearLR), and 1-12 steps of random gradients, some parameters without a gradient on some steps
 (skipped, not decayed). minidl runs it through tests/tools/run_optim_program.cpp; PyTorch in the same dtype.
 Checked after every step: every parameter and every group's lr; after the last: every state tensor

@@ -84,7 +84,6 @@ inline Tensor run_quant_conv2d(const std::vector<Tensor>& in, const nlohmann::js
 }
 
 inline const std::map<std::string, QuantOp>& quant_ops() {
-  using quant::Semantics;
   static const std::map<std::string, QuantOp> table = {
       {"weight_standardize",
        [](auto& a, auto& n) { return quant::weight_standardize(a[0], n.at("detach_stats").template get<bool>()); }},

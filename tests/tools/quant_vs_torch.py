@@ -210,7 +210,8 @@ def quantize_activation(X, alpha, scheme, bits, sem, gs):
 
 
 class Pact(torch.autograd.Function):
-    """Section 3.4's forward, minidl's PACT gradients: dL/dx = g * 1[0 < x < alpha], dL/dalpha = sum g * 1[x > alpha]."""
+    """Section 3.4's forward, minidl's PACT gradients: dL/dx = g * 1[0 < x < alpha], dL/dalpha = sum g * 1[x >
+    alpha]."""
 
     @staticmethod
     def forward(ctx, x, alpha, k):
@@ -290,12 +291,11 @@ def weight_standardize(w, detach):
 
 
 def bn_relu(a, n):
-    return torch.relu(F.batch_norm(a[0], a[1], a[2], a[3], a[4], training=True, momentum=n.get("momentum", 0.1),
-                                   eps=n.get("eps", 1e-5)))
-
-
-def note_relu(y):
+    """relu(batch_norm(x)) in training (in: x, running_mean, running_var, weight, bias), noting the ReLU's gap."""
+    y = torch.relu(F.batch_norm(a[0], a[1], a[2], a[3], a[4], training=True, momentum=n.get("momentum", 0.1),
+                                eps=n.get("eps", 1e-5)))
     note_gap(y, max(1.0, float(y.abs().max())) if y.numel() else 1.0, exact_ok=True)
+    return y
 
 
 def layer_weight(w, walpha, n):
@@ -331,8 +331,6 @@ def has_weight_alpha(n):
 def quant_layer(a, n, first, conv):
     """QuantConv2d / QuantLinear: in[first] the weight, then act_alpha and wgt_alpha where the spec has them."""
     x = a[0] if first == 1 else bn_relu(a, n)
-    if first != 1:
-        note_relu(x)
     rest = a[first + 1:]
     aalpha = rest.pop(0) if has_act_alpha(n) else None
     walpha = rest.pop(0) if has_weight_alpha(n) else None
@@ -368,13 +366,8 @@ def gap_of(name):
         GAPS = []
         try:
             with torch.no_grad():
-                a = [t.detach() for t in inputs]
-                if name in ("batch_norm_relu_quantize", "batch_norm_relu_pact"):
-                    note_relu(bn_relu([x.clone() for x in a], node))  # clones: the running statistics stay
-                    a = [x.clone() for x in a]
-                elif name == "bn_relu_quant_conv2d":
-                    a = [x.clone() for x in a]
-                QUANT_OPS[name](a, node)
+                # clones: the batch norms' running statistics stay as they are
+                QUANT_OPS[name]([t.detach().clone() for t in inputs], node)
             return min(GAPS) if GAPS else math.inf
         finally:
             GAPS = None
@@ -419,20 +412,23 @@ class QuantGenerator(base.Generator):
                 vals.append(a * p * (r.choice((-1, 1)) if signed else 1))
             else:
                 vals.append(r.uniform(-spread if signed else -0.5, spread) * a)
+        return self.leaf_of(shape, vals)
+
+    def leaf_of(self, shape, vals):
+        """A leaf holding vals (made as new_leaf makes one, so the random stream moves on as it did)."""
         leaf_id = self.new_leaf(shape, 0.0, 0.0)
         self.entries[leaf_id][1]["values"] = vals
         self.values[leaf_id] = torch.tensor(vals, dtype=torch.float64).reshape(shape)
         return leaf_id
 
-    def scheme_bits(self, signed):
+    def scheme_bits(self):
         r = self.rng
         scheme = r.choice(("apot", "apot", "pot", "uniform"))
-        lo, hi = SCHEME_BITS[scheme]
-        return scheme, r.randint(max(lo, 2), hi)
+        return scheme, r.randint(*SCHEME_BITS[scheme])
 
     def random_tensor_shape(self):
         r = self.rng
-        return [r.randint(1, 4) for _ in range(r.choice((0, 1, 2, 2, 3, 4)))] or []
+        return [r.randint(1, 4) for _ in range(r.choice((0, 1, 2, 2, 3, 4)))]
 
     def bn_inputs(self, channels):
         r = self.rng
@@ -444,14 +440,14 @@ class QuantGenerator(base.Generator):
         """A tensor to quantize: a fresh leaf or an earlier node's output."""
         if self.rng.random() < 0.4:
             prev = self.pick(lambda t: t.numel() > 0 and (shape is None or list(t.shape) == shape))
-            if prev is not None and prev >= 0 and self.entries[prev][0] == "node":
+            if prev is not None and self.entries[prev][0] == "node":
                 return prev
         return self.new_leaf(shape or self.random_tensor_shape())
 
     # -- ops --
     def gen_quantizer(self, op, signed):
         r = self.rng
-        scheme, bits = self.scheme_bits(signed)
+        scheme, bits = self.scheme_bits()
         alpha = self.alpha_leaf()
         x = self.on_grid_leaf(self.random_tensor_shape(), alpha, signed, scheme, bits) if r.random() < 0.7 else \
             self.quant_input()
@@ -478,7 +474,7 @@ class QuantGenerator(base.Generator):
         if r.random() < 0.3:
             self.add_node("batch_norm_relu_pact", [x] + bn + [alpha], bits=r.randint(1, 8), **common)
         else:
-            scheme, bits = self.scheme_bits(False)
+            scheme, bits = self.scheme_bits()
             self.add_node("batch_norm_relu_quantize", [x] + bn + [alpha], scheme=scheme, bits=bits,
                           semantics=r.choice(SEMANTICS), grad_scale=r.choice((1.0, 0.5)), **common)
 
@@ -494,11 +490,9 @@ class QuantGenerator(base.Generator):
         bits = r.randint(1, 4)
         k = 2**bits - 1
         shape = self.random_tensor_shape()
-        vals = [float(r.randint(-1, k + 1)) if r.random() < 0.3 else r.uniform(-1, k + 1) for _ in range(math.prod(shape))]
-        x = self.new_leaf(shape, 0.0, 0.0)
-        self.entries[x][1]["values"] = vals
-        self.values[x] = torch.tensor(vals, dtype=torch.float64).reshape(shape)
-        self.add_node("int_grid_activation", [x], bits=bits)
+        vals = [float(r.randint(-1, k + 1)) if r.random() < 0.3 else r.uniform(-1, k + 1)
+                for _ in range(math.prod(shape))]
+        self.add_node("int_grid_activation", [self.leaf_of(shape, vals)], bits=bits)
 
     def gen_weight_other(self):
         r = self.rng
@@ -525,9 +519,9 @@ class QuantGenerator(base.Generator):
         act = r.choice(("apot", "apot", "pot", "uniform", "pact", "intgrid", "float"))
         spec = dict(weight=weight, act=act, semantics=r.choice(SEMANTICS), grad_scale=r.choice((1.0, 1.0, 0.5)))
         spec["weight_bits"] = {"binary": 1, "int8": 8, "float": 32}.get(weight) or \
-            r.randint(max(2, SCHEME_BITS[weight][0]), SCHEME_BITS[weight][1])
+            r.randint(*SCHEME_BITS[weight])
         spec["act_bits"] = {"float": 32, "pact": r.randint(1, 8), "intgrid": r.randint(1, 4)}.get(act) or \
-            r.randint(2, SCHEME_BITS[act][1])
+            r.randint(*SCHEME_BITS[act])
         return spec
 
     def layer_params(self, spec, weight_shape):
@@ -578,21 +572,11 @@ def main():
     seen, modes, skipped, failed = collections.Counter(), collections.Counter(), 0, 0
     for p in range(args.programs):
         rng = random.Random(args.seed * 1000003 + p)
-        program = QuantGenerator(rng, exclude).program(args.steps)
-        if args.dtype == "float32":
-            program = base.as_f32_inputs(program)
-        gaps = []
-        reference = base.run_torch(program, torch.float64, gaps)
-        if gaps and min(gaps) < min_gap:
+        checked = base.check_program(QuantGenerator(rng, exclude).program(args.steps), args, env, work, min_gap, rng)
+        if checked is None:
             skipped += 1
             continue
-        program["dtype"] = args.dtype
-        program["hooks"] = rng.choice(("none", "identity", "mask_bits")) if args.hooks == "mix" else args.hooks
-        proc, got, _ = base.run_minidl(program, args, env, work)
-        if proc.returncode != 0:
-            problems = ["minidl_run_op_program exited with %d: %s" % (proc.returncode, proc.stderr[-2000:])]
-        else:
-            problems = base.compare(program, got, args.dtype, reference)
+        program, problems, _ = checked
         for n in program["nodes"]:
             if n["op"] in QUANT_OPS:
                 seen[n["op"]] += 1
@@ -602,11 +586,7 @@ def main():
         modes[program["hooks"]] += 1
         if problems:
             failed += 1
-            name = base.save_failure(failures_dir, "quant_%d_%d.json" % (args.seed, p), program)
-            print("FAIL program %d (%s; hooks %s): %s" % (p, " ".join(n["op"] for n in program["nodes"]),
-                                                          program["hooks"], name))
-            for line in problems[:6]:
-                print("    " + line)
+            base.report_failure(failures_dir, "quant_%d_%d.json" % (args.seed, p), p, program, problems)
     missing = sorted(set(QUANT_OPS) - set(seen) - set(exclude))
     print("%s / %s: %d programs, %d compared, %d left out as ill-conditioned, %d failed; hooks: %s; generated: %s" %
           (args.backend, args.dtype, args.programs, args.programs - skipped, skipped, failed,

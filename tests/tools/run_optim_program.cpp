@@ -35,24 +35,26 @@ optim::Options options_of(const json& j) {
   return o;
 }
 
+// The options SGD and the hysteresis optimizer share, from the program's defaults.
+template <class Options>
+void read_sgd_options(Options& o, const json& defaults) {
+  o.lr = defaults.value("lr", o.lr);
+  o.momentum = defaults.value("momentum", o.momentum);
+  o.dampening = defaults.value("dampening", o.dampening);
+  o.weight_decay = defaults.value("weight_decay", o.weight_decay);
+  o.nesterov = defaults.value("nesterov", 0.0) != 0.0;
+}
+
 std::unique_ptr<optim::Optimizer> make_optimizer(const std::string& name, const json& defaults,
                                                  std::vector<optim::ParamGroup> groups) {
   if (name == "sgd") {
     optim::SGDOptions o;
-    o.lr = defaults.value("lr", o.lr);
-    o.momentum = defaults.value("momentum", o.momentum);
-    o.dampening = defaults.value("dampening", o.dampening);
-    o.weight_decay = defaults.value("weight_decay", o.weight_decay);
-    o.nesterov = defaults.value("nesterov", 0.0) != 0.0;
+    read_sgd_options(o, defaults);
     return std::make_unique<optim::SGD>(std::move(groups), o);
   }
   if (name == "hysteresis") {
     optim::HysteresisOptions o;
-    o.lr = defaults.value("lr", o.lr);
-    o.momentum = defaults.value("momentum", o.momentum);
-    o.dampening = defaults.value("dampening", o.dampening);
-    o.weight_decay = defaults.value("weight_decay", o.weight_decay);
-    o.nesterov = defaults.value("nesterov", 0.0) != 0.0;
+    read_sgd_options(o, defaults);
     o.threshold = defaults.value("threshold", o.threshold);
     o.binary = defaults.value("binary", 1.0) != 0.0;
     o.mode = defaults.value("mode", 0.0) != 0.0 ? optim::HysteresisMode::OneStep : optim::HysteresisMode::Classical;
