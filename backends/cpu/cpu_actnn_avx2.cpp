@@ -123,15 +123,21 @@ struct QuantLanes {
   __m256 lo, s, B, two_m24;
   __m256i kl, kh;
 
+  // The uniform draws of the 8 elements with stream positions e, as floats in [0, 1).
+  MINIDL_AVX2_ONLY inline __m256 draws(__m256i e) const {
+    const __m256i h = lowbias32(_mm256_xor_si256(lowbias32(_mm256_xor_si256(e, kl)), kh));
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(h, 8)), two_m24);
+  }
+  // Codes of the 8 real elements at x[i..i+8) with stream positions e.
+  MINIDL_AVX2_ONLY inline __m256i full_codes(const float* x, int64_t i, __m256i e) const {
+    const __m256 t = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), lo), s), draws(e));
+    return _mm256_cvttps_epi32(_mm256_min_ps(t, B));  // min_ps(t, B) is `t < B ? t : B`, NaN -> B as in ref
+  }
   // Codes of the 8 elements at x[i..i+8) with stream positions e; lanes at or past mv are padding (code 0).
   MINIDL_AVX2_ONLY inline __m256i codes(const float* x, int64_t i, int64_t mv, __m256i e) const {
     if (i >= mv) return _mm256_setzero_si256();
-    const __m256i h = lowbias32(_mm256_xor_si256(lowbias32(_mm256_xor_si256(e, kl)), kh));
-    const __m256 r = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(h, 8)), two_m24);
-    if (i + 8 <= mv) {
-      const __m256 t = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), lo), s), r);
-      return _mm256_cvttps_epi32(_mm256_min_ps(t, B));  // min_ps(t, B) is `t < B ? t : B`, NaN -> B as in ref
-    }
+    if (i + 8 <= mv) return full_codes(x, i, e);
+    const __m256 r = draws(e);
     const __m256i live = first_lanes(mv - i);  // the group's last real elements, then padding
     const __m256 t = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, live), lo), s), r);
     return _mm256_and_si256(_mm256_cvttps_epi32(_mm256_min_ps(t, B)), live);
@@ -156,6 +162,16 @@ MINIDL_AVX2_ONLY void quant_chunk(uint8_t* dst, const float* x, int64_t m, int64
       _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(e0lo)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   int64_t i = 0;
   if constexpr (BITS == 1 || BITS == 2 || BITS == 4 || BITS == 8) {
+    // whole blocks of 32 real elements: no padding tests, the stream positions stepped in a register
+    __m256i e = e0;
+    const __m256i eight = _mm256_set1_epi32(8);
+    for (; i + 32 <= mv; i += 32) {
+      const __m256i e8 = _mm256_add_epi32(e, eight), e16 = _mm256_add_epi32(e8, eight);
+      const __m256i e24 = _mm256_add_epi32(e16, eight);
+      pack32<BITS>(dst + i / 8 * BITS, L.full_codes(x, i, e), L.full_codes(x, i + 8, e8), L.full_codes(x, i + 16, e16),
+                   L.full_codes(x, i + 24, e24));
+      e = _mm256_add_epi32(e24, eight);
+    }
     for (; i + 32 <= m; i += 32) {
       pack32<BITS>(dst + i / 8 * BITS, L.codes(x, i, mv, stream_pos(e0, i)),
                    L.codes(x, i + 8, mv, stream_pos(e0, i + 8)), L.codes(x, i + 16, mv, stream_pos(e0, i + 16)),
