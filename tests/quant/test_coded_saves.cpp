@@ -279,11 +279,12 @@ StepResult conv_step(const QuantSpec& spec, const Tensor& x0, DType dt, uint64_t
 
 TEST_CASE("codebook_encode / codebook_decode with 4 to 32 entries at every ISA level: exact bits or refusal") {
   // The cpu backend encodes and decodes float32 books of up to 32 entries in AVX2 registers (permutes selected by
-  // bits 3 and 4 of the code) and the rest in compiled loops; every path gives the reference's codes and bits.
+  // bits 3 and 4 of the code; decoding books of up to 16 entries with bit 3 alone) and the rest in compiled loops;
+  // every path gives the reference's codes and bits.
   for (auto cap : {cpu::CpuIsa::Baseline, cpu::CpuIsa::Avx2, cpu::CpuIsa::Avx512}) {
     if (static_cast<int>(cap) > static_cast<int>(cpu::host_isa())) continue;
     cpu::set_cpu_isa_cap(cap);
-    for (int entries : {4, 9, 17, 32}) {
+    for (int entries : {4, 9, 16, 17, 32}) {
       for (DType dt : {DType::f32, DType::f64}) {
         const std::string where =
             std::string("isa ") + cpu::isa_name(cap) + ", " + std::to_string(entries) + " entries, " + dtype_name(dt);
