@@ -126,43 +126,31 @@ template <typename T>
   decode_range(out, codes, table, b, e);
 }
 
-// float32 books of at most 32 entries: eight codes at a time through four 8-entry permutes and two selects (by
-// bits 3 and 4 of the code); a code of 32 or more takes the table's NaN.
-[[gnu::target("avx2")]] void decode_f32_avx2_32(float* out, const uint8_t* codes, const float* table, int64_t b,
-                                                int64_t e) {
-  const __m256 t0 = _mm256_loadu_ps(table), t1 = _mm256_loadu_ps(table + 8), t2 = _mm256_loadu_ps(table + 16),
-               t3 = _mm256_loadu_ps(table + 24);
-  const __m256 nan = _mm256_set1_ps(std::numeric_limits<float>::quiet_NaN());
-  const __m256i bit3 = _mm256_set1_epi32(8), bit4 = _mm256_set1_epi32(16), last = _mm256_set1_epi32(31);
-  int64_t i = b;
-  for (; i + 8 <= e; i += 8) {
-    int64_t raw;
-    std::memcpy(&raw, codes + i, 8);
-    const __m256i k = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(raw));
-    const __m256 s3 = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(k, bit3), bit3));
-    const __m256 s4 = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(k, bit4), bit4));
-    const __m256 lo = _mm256_blendv_ps(_mm256_permutevar8x32_ps(t0, k), _mm256_permutevar8x32_ps(t1, k), s3);
-    const __m256 hi = _mm256_blendv_ps(_mm256_permutevar8x32_ps(t2, k), _mm256_permutevar8x32_ps(t3, k), s3);
-    const __m256 v = _mm256_blendv_ps(lo, hi, s4);
-    _mm256_storeu_ps(out + i, _mm256_blendv_ps(v, nan, _mm256_castsi256_ps(_mm256_cmpgt_epi32(k, last))));
-  }
-  for (; i < e; ++i) out[i] = table[codes[i]];
-}
-// Books of at most 16 entries (the level sets of 4-bit APoT and PoT activations): two permutes and one select,
-// half the 32-entry form's work; a code of 16 or more takes the table's NaN, as it does there (the table is NaN
-// past the book).
-[[gnu::target("avx2")]] void decode_f32_avx2_16(float* out, const uint8_t* codes, const float* table, int64_t b,
-                                                int64_t e) {
+// float32 books of at most Entries (16 or 32) entries, eight codes at a time: one 8-entry permute per 8 entries of
+// the book, selected by bit 3 of the code (and bit 4 for 32); a code of Entries or more takes the table's NaN (the
+// table is NaN past the book, so both forms agree). 16 entries, the level sets of 4-bit APoT and PoT activations,
+// cost half the 32-entry form's work.
+template <int Entries>
+[[gnu::target("avx2")]] void decode_f32_avx2_book(float* out, const uint8_t* codes, const float* table, int64_t b,
+                                                  int64_t e) {
+  static_assert(Entries == 16 || Entries == 32, "an AVX2 book decode covers 16 or 32 entries");
   const __m256 t0 = _mm256_loadu_ps(table), t1 = _mm256_loadu_ps(table + 8);
+  const __m256 t2 = Entries == 32 ? _mm256_loadu_ps(table + 16) : t0;
+  const __m256 t3 = Entries == 32 ? _mm256_loadu_ps(table + 24) : t1;
   const __m256 nan = _mm256_set1_ps(std::numeric_limits<float>::quiet_NaN());
-  const __m256i bit3 = _mm256_set1_epi32(8), last = _mm256_set1_epi32(15);
+  const __m256i bit3 = _mm256_set1_epi32(8), bit4 = _mm256_set1_epi32(16), last = _mm256_set1_epi32(Entries - 1);
   int64_t i = b;
   for (; i + 8 <= e; i += 8) {
     int64_t raw;
     std::memcpy(&raw, codes + i, 8);
     const __m256i k = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(raw));
     const __m256 s3 = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(k, bit3), bit3));
-    const __m256 v = _mm256_blendv_ps(_mm256_permutevar8x32_ps(t0, k), _mm256_permutevar8x32_ps(t1, k), s3);
+    __m256 v = _mm256_blendv_ps(_mm256_permutevar8x32_ps(t0, k), _mm256_permutevar8x32_ps(t1, k), s3);
+    if constexpr (Entries == 32) {
+      const __m256 s4 = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(k, bit4), bit4));
+      v = _mm256_blendv_ps(v, _mm256_blendv_ps(_mm256_permutevar8x32_ps(t2, k), _mm256_permutevar8x32_ps(t3, k), s3),
+                           s4);
+    }
     _mm256_storeu_ps(out + i, _mm256_blendv_ps(v, nan, _mm256_castsi256_ps(_mm256_cmpgt_epi32(k, last))));
   }
   for (; i < e; ++i) out[i] = table[codes[i]];
@@ -236,8 +224,8 @@ void CpuBackend::codebook_decode(Tensor& out, const Tensor& codes, const Tensor&
     const uint8_t* cp = codes.data<uint8_t>();
     auto fn = have_avx2() ? decode_avx2<T> : decode_base<T>;
     if constexpr (std::is_same_v<T, float>) {
-      if (have_avx2() && codebook.numel() <= 32) fn = have_avx512() ? decode_f32_avx512_32 : decode_f32_avx2_32;
-      if (have_avx2() && !have_avx512() && codebook.numel() <= 16) fn = decode_f32_avx2_16;
+      if (have_avx2() && codebook.numel() <= 32) fn = have_avx512() ? decode_f32_avx512_32 : decode_f32_avx2_book<32>;
+      if (have_avx2() && !have_avx512() && codebook.numel() <= 16) fn = decode_f32_avx2_book<16>;
     }
     const int64_t total = out.numel(), nblocks = (total + kBlock - 1) / kBlock;
     cpu::parallel_for(nblocks, kBlock,
