@@ -224,8 +224,9 @@ void CpuBackend::codebook_decode(Tensor& out, const Tensor& codes, const Tensor&
     const uint8_t* cp = codes.data<uint8_t>();
     auto fn = have_avx2() ? decode_avx2<T> : decode_base<T>;
     if constexpr (std::is_same_v<T, float>) {
-      if (have_avx2() && codebook.numel() <= 32) fn = have_avx512() ? decode_f32_avx512_32 : decode_f32_avx2_book<32>;
-      if (have_avx2() && !have_avx512() && codebook.numel() <= 16) fn = decode_f32_avx2_book<16>;
+      const int64_t entries = codebook.numel();
+      if (have_avx2() && entries <= 32)
+        fn = have_avx512() ? decode_f32_avx512_32 : entries <= 16 ? decode_f32_avx2_book<16> : decode_f32_avx2_book<32>;
     }
     const int64_t total = out.numel(), nblocks = (total + kBlock - 1) / kBlock;
     cpu::parallel_for(nblocks, kBlock,
