@@ -10,7 +10,8 @@
 // channels-last tensor in memory order would put G / C pixels of every channel into one group: ranges spanning
 // channels of different scales; on ResNet-20 the weight gradients' Overall Var at fixed 2 bits was 0.0935
 // that way against 0.0733 in this order, docs/actnn.md.) Backends read a channels-last sample through a
-// transpose into this order and write it back the same way.
+// transpose into this order and write it back the same way, or code it in place in this order (the cpu
+// backend's AVX2 kernels in cpu_actnn_nhwc_avx2.cpp).
 //
 // Layout. x (N samples, F elements each, in that order) is padded with zeros to F' = ceil(F / G) * G per sample and cut
 // into groups of G consecutive elements of one sample. Sample n has b_n bits (1..8). Its codes start at byte off_n =

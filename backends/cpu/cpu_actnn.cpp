@@ -1,16 +1,19 @@
 // The cpu backend's ActNN codec (actnn_quantize / actnn_dequantize) and 1-bit mask packing: the definitions of
-// backends/actnn_codec.h, parallel over groups (OpenMP; over samples for channels-last tensors, each transposed
-// into the codec's logical order), each group in 256-element chunks. The chunks of the
+// backends/actnn_codec.h, parallel over groups (OpenMP; over samples for channels-last tensors, coded in place
+// by cpu_actnn_nhwc_avx2.cpp on AVX2 hosts where the geometry allows, else each transposed into the codec's
+// logical order), each group in 256-element chunks. The chunks of the
 // codec go through the hand-written kernels of cpu_actnn_avx512.cpp on AVX-512 hosts and of cpu_actnn_avx2.cpp on
 // AVX2 ones (the mask kernels are AVX2 on both); the baseline build runs the generic loops here. cpu_isa.h picks at run
 // time (MINIDL_CPU_ISA caps it). No variant uses FMA and the min/max reductions are exact, so every variant writes the
 // reference's bytes (the conformance rows check it at each level the host runs). f64 inputs take the reference path.
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <type_traits>
 
 #include "backends/cpu/cpu_actnn_avx2.h"
 #include "backends/cpu/cpu_actnn_avx512.h"
+#include "backends/cpu/cpu_actnn_nhwc_avx2.h"
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/cpu_isa.h"
 #include "backends/cpu/cpu_loops.h"
@@ -292,6 +295,29 @@ void for_each_group(const Args& A, const Tensor& t, const ActnnCodec& c, int64_t
   });
 }
 
+// The codec's arguments for the in-place channels-last kernels (cpu_actnn_nhwc_avx2.h) when they take tensor t:
+// on AVX2 hosts (AVX-512 ones keep the transpose around their own chunk kernels), groups inside a channel or of
+// whole channels, and every stream position below 2^32 (one chunk key). Else nullopt: the transposing path.
+std::optional<cpu::ActnnNhwc> in_place_nhwc(const Tensor& t, const ActnnCodec& c, const std::vector<int64_t>& off) {
+  if (!transposed(t) || t.dim() != 4 || !c.per_group || !cpu::isa_enabled(cpu::CpuIsa::Avx2) ||
+      cpu::isa_enabled(cpu::CpuIsa::Avx512))
+    return std::nullopt;
+  const int64_t channels = t.size(1), pixels = t.size(2) * t.size(3);
+  if (!cpu::actnn_nhwc_direct_fits(channels, pixels, c.group) || c.n * c.padded() > (int64_t{1} << 32))
+    return std::nullopt;
+  cpu::ActnnNhwc a;
+  a.channels = channels;
+  a.pixels = pixels;
+  a.group = c.group;
+  a.bf16 = c.bf16_meta;
+  a.off = off.data();
+  a.bits = c.bits.data();
+  const uint64_t k = actnn_chunk_key(c.key, 0);
+  a.klo = static_cast<uint32_t>(k);
+  a.khi = static_cast<uint32_t>(k >> 32);
+  return a;
+}
+
 // ref's fold keeps the first zero in logical order (its sign reaches the metadata): of a channels-last x whose
 // simd min or max is a zero, find that zero's sign by walking the logical order.
 void match_ref_fold_logical(const float* x, int64_t n, int64_t c, int64_t p, float& mn, float& mx) {
@@ -362,6 +388,11 @@ void CpuBackend::actnn_quantize(Tensor& codes, Tensor& meta, const Tensor& x, co
     A.gmn = mn;
     A.gmx = mx;
   }
+  if (const auto a = in_place_nhwc(x, c, off)) {
+    cpu::parallel_for(c.n, c.f * 8,
+                      [&](int64_t b, int64_t e) { cpu::actnn_quant_nhwc_avx2(A.codes, A.meta, A.x, *a, b, e); });
+    return;
+  }
   // A channels-last sample is transposed into the buffer first (it stays in cache for the groups' two passes).
   for_each_group(A, x, c, 8, for_host_isa<QArgs>(quant_base, quant_avx2, quant_avx512),
                  [&](PlaneBuffer& plane, int64_t s, const auto& code) {
@@ -388,6 +419,11 @@ void CpuBackend::actnn_dequantize(Tensor& out, const Tensor& codes, const Tensor
   DArgs A{out.data<float>(),   c.f,        c.group,       c.groups_per_sample(),
           c.bf16_meta,         off.data(), c.bits.data(), codes.data<uint8_t>(),
           meta.data<uint8_t>()};
+  if (const auto a = in_place_nhwc(out, c, off)) {
+    cpu::parallel_for(c.n, c.f * 2,
+                      [&](int64_t b, int64_t e) { cpu::actnn_dequant_nhwc_avx2(A.out, A.codes, A.meta, *a, b, e); });
+    return;
+  }
   // A channels-last sample is decoded into the buffer and transposed into place.
   for_each_group(A, out, c, 2, for_host_isa<DArgs>(dequant_base, dequant_avx2, dequant_avx512),
                  [&](PlaneBuffer& plane, int64_t s, const auto& code) {

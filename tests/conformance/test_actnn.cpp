@@ -19,7 +19,8 @@ constexpr Tol kExact{0, 0};
 /// What the input holds. Ties: values on a coarse grid with +0.0 and -0.0 both present; sample 0 constant
 /// (constant groups code to 0), sample 1 non-negative and sample 2 non-positive (their groups' min / max is a
 /// zero, and the first zero's sign must end up in the metadata, as in ref); Nan: Ties plus NaN at a group's first
-/// element and in a group's middle (ref's fold keeps a leading NaN and skips the others).
+/// element and in a group's middle (ref's fold keeps a leading NaN and skips the others), and for 4-d shapes at
+/// channel 1's first pixel (inside a group of whole channels, where the fold skips it).
 enum class Values { Uniform, Ties, Nan };
 
 struct CodecCase {
@@ -60,6 +61,7 @@ Tensor codec_input(const CodecCase& cc, DType dt, Rng& rng) {
   if (cc.values == Values::Nan) {
     p[per_sample + std::min<int64_t>(cc.group, per_sample - 1)] = std::nan("");  // sample 1: a group's first
     p[per_sample + 3] = std::nan("");                                            // ... and its first group's middle
+    if (cc.s.size() == 4) p[per_sample + cc.s[2] * cc.s[3]] = std::nan("");      // ... and channel 1's first pixel
   }
   Tensor x = t;
   if (dt != DType::f64) {
@@ -107,6 +109,17 @@ std::vector<Row> actnn_rows() {
       {"ties, one range, group 8", {3, 50}, L::Contig, {4, 1, 8}, 8, true, false, Values::Ties},
       {"NaN", {3, 300}, L::Contig, {2, 4, 8}, 128, false, true, Values::Nan},
       {"large nhwc (parallel)", {64, 16, 16, 16}, L::ChannelsLast, {2}, 256, true, true},
+      // channels-last with groups inside a channel and of whole channels (coded in place on AVX2 hosts)
+      {"nhwc mixed 1..8", {8, 16, 8, 8}, L::ChannelsLast, {1, 2, 3, 4, 5, 6, 7, 8}, 256, true, true},
+      {"nhwc ties, two groups per plane",
+       {4, 32, 16, 16},
+       L::ChannelsLast,
+       {2, 4, 1, 2},
+       128,
+       false,
+       true,
+       Values::Ties},
+      {"nhwc NaN, groups of 2 channels", {3, 16, 8, 8}, L::ChannelsLast, {2, 3, 8}, 128, true, true, Values::Nan},
   };
   std::vector<Row> rows;
   for (const auto& cc : cases) {

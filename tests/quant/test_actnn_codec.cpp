@@ -315,7 +315,14 @@ TEST_CASE("actnn codec: cpu kernels equal the ref oracle byte for byte at every 
       {{3, 6, 5, 7}, true, {}, 32, false, false, true},
       // channel planes holding whole groups (the cpu pads the transposed rows apart), and a 16x16 plane
       {{5, 16, 8, 8}, true, {2, 8, 1, 4, 3}, 64, true, true},
-      {{2, 24, 16, 16}, true, {}, 256, true, true}};
+      {{2, 24, 16, 16}, true, {}, 256, true, true},
+      // channels-last coded in place on AVX2 (cpu_actnn_nhwc_avx2.cpp): groups inside a channel (several per
+      // plane) and of 2 or 8 whole channels, every width, NaN / inf / signed zeros, NaN at a later channel's
+      // first pixel of a group (that group is folded element by element), ResNet-20's first-stage shape
+      {{8, 16, 8, 8}, true, {1, 2, 3, 4, 5, 6, 7, 8}, 128, true, true, true},
+      {{3, 32, 16, 16}, true, {1, 2, 4}, 128, false, true, true},
+      {{4, 64, 8, 8}, true, {8, 7, 3, 2}, 512, true, true, true},
+      {{3, 16, 32, 32}, true, {2, 3, 4}, 256, true, true}};
   const std::vector<cpu::CpuIsa> levels = {cpu::CpuIsa::Baseline, cpu::CpuIsa::Avx2, cpu::CpuIsa::Avx512};
   int compared = 0;
   for (cpu::CpuIsa isa : levels) {
@@ -335,6 +342,10 @@ TEST_CASE("actnn codec: cpu kernels equal the ref oracle byte for byte at every 
                                   0.0f,
                                   0.0f};
         for (size_t i = 0; i < v.size(); i += 1 + rng() % 97) v[i] = specials[rng() % 6];
+        if (cs.s.size() == 4 && cs.s[0] > 1 && cs.s[1] > 1) {
+          const size_t plane = static_cast<size_t>(cs.s[2] * cs.s[3]), sample = plane * static_cast<size_t>(cs.s[1]);
+          v[sample + plane] = std::numeric_limits<float>::quiet_NaN();  // sample 1, channel 1, first pixel
+        }
         x = from_vector(v, cs.s);
       }
       if (cs.channels_last) {
