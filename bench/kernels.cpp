@@ -240,15 +240,18 @@ void BM_BnReluQuant(benchmark::State& state, int mode) {
 }
 
 // The coded saves of a quantized conv's input (quant/coded_saves.h) on the same activation: 0 codebook_encode of
-// the quantizer's output (16 APoT levels times alpha), 1 codebook_decode back to float32.
+// the quantizer's output (16 APoT levels times alpha), 1 codebook_decode back to float32. state.range(0) is the
+// book's size: 16, or 17 with -0 in front as the uniform grid's book has it.
 void BM_Codebook(benchmark::State& state, int mode) {
   Tensor x = activation({128, 16, 32, 32}, true), q = activation_out(x.sizes(), true);
   Tensor alpha = full({}, 2.0f);
   std::vector<float> lv{0, 1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 44, 48};
-  Tensor levels = empty({16}), book = empty({16});
+  const int64_t entries = state.range(0), first = entries - 16;
+  Tensor levels = empty({16}), book = empty({entries});
+  if (first == 1) book.data<float>()[0] = -0.0f;
   for (int i = 0; i < 16; ++i) {
     levels.data<float>()[i] = lv[static_cast<size_t>(i)] / 48.0f;
-    book.data<float>()[i] = levels.data<float>()[i] * 2.0f;
+    book.data<float>()[first + i] = levels.data<float>()[i] * 2.0f;
   }
   Tensor no_mask, no_coef;
   Backend& b = backend_for(x);
@@ -482,8 +485,8 @@ BENCHMARK_CAPTURE(BM_QuantClip, backward_from_codes, 2)->Unit(benchmark::kMillis
 BENCHMARK_CAPTURE(BM_BnReluQuant, two_ops, 0)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_BnReluQuant, fused, 1)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_BnReluQuant, fused_codes, 2)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Codebook, encode, 0)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Codebook, decode, 1)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Codebook, encode, 0)->Arg(16)->Arg(17)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Codebook, decode, 1)->Arg(16)->Arg(17)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MaxPool)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Gemm)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Elementwise, relu, false)->Unit(benchmark::kMicrosecond);

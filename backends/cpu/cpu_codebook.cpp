@@ -126,17 +126,19 @@ template <typename T>
   decode_range(out, codes, table, b, e);
 }
 
-// float32 books of at most Entries (16 or 32) entries, eight codes at a time: one 8-entry permute per 8 entries of
-// the book, selected by bit 3 of the code (and bit 4 for 32); a code of Entries or more takes the table's NaN (the
-// table is NaN past the book, so both forms agree). 16 entries, the level sets of 4-bit APoT and PoT activations,
-// cost half the 32-entry form's work.
+// float32 books of at most Entries (16, 17 or 32) entries, eight codes at a time: one 8-entry permute per 8 entries
+// of the book, selected by bit 3 of the code (and bit 4 for 32); with 17, entry 16 is a compare and a blend; a code
+// of Entries or more takes the table's NaN (the table is NaN past the book, so every form agrees). 16 entries, the
+// level sets of 4-bit APoT and PoT activations, cost half the 32-entry form's work; 17, the uniform grid's 16
+// values with -0 (coded_saves.h), little more.
 template <int Entries>
 [[gnu::target("avx2")]] void decode_f32_avx2_book(float* out, const uint8_t* codes, const float* table, int64_t b,
                                                   int64_t e) {
-  static_assert(Entries == 16 || Entries == 32, "an AVX2 book decode covers 16 or 32 entries");
+  static_assert(Entries == 16 || Entries == 17 || Entries == 32, "an AVX2 book decode covers 16, 17 or 32 entries");
   const __m256 t0 = _mm256_loadu_ps(table), t1 = _mm256_loadu_ps(table + 8);
   const __m256 t2 = Entries == 32 ? _mm256_loadu_ps(table + 16) : t0;
   const __m256 t3 = Entries == 32 ? _mm256_loadu_ps(table + 24) : t1;
+  const __m256 entry16 = _mm256_set1_ps(table[16]);  // used by the 17-entry form (the table has 256 entries)
   const __m256 nan = _mm256_set1_ps(std::numeric_limits<float>::quiet_NaN());
   const __m256i bit3 = _mm256_set1_epi32(8), bit4 = _mm256_set1_epi32(16), last = _mm256_set1_epi32(Entries - 1);
   int64_t i = b;
@@ -150,6 +152,8 @@ template <int Entries>
       const __m256 s4 = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(k, bit4), bit4));
       v = _mm256_blendv_ps(v, _mm256_blendv_ps(_mm256_permutevar8x32_ps(t2, k), _mm256_permutevar8x32_ps(t3, k), s3),
                            s4);
+    } else if constexpr (Entries == 17) {
+      v = _mm256_blendv_ps(v, entry16, _mm256_castsi256_ps(_mm256_cmpeq_epi32(k, bit4)));
     }
     _mm256_storeu_ps(out + i, _mm256_blendv_ps(v, nan, _mm256_castsi256_ps(_mm256_cmpgt_epi32(k, last))));
   }
@@ -226,7 +230,10 @@ void CpuBackend::codebook_decode(Tensor& out, const Tensor& codes, const Tensor&
     if constexpr (std::is_same_v<T, float>) {
       const int64_t entries = codebook.numel();
       if (have_avx2() && entries <= 32)
-        fn = have_avx512() ? decode_f32_avx512_32 : entries <= 16 ? decode_f32_avx2_book<16> : decode_f32_avx2_book<32>;
+        fn = have_avx512()   ? decode_f32_avx512_32
+             : entries <= 16 ? decode_f32_avx2_book<16>
+             : entries == 17 ? decode_f32_avx2_book<17>
+                             : decode_f32_avx2_book<32>;
     }
     const int64_t total = out.numel(), nblocks = (total + kBlock - 1) / kBlock;
     cpu::parallel_for(nblocks, kBlock,
