@@ -65,30 +65,12 @@ MINIDL_AVX2_ONLY void dequant_chunk(float* out, const uint8_t* src, int64_t mv, 
 
 MINIDL_AVX2_ONLY void actnn_quant_chunk_avx2(uint8_t* dst, const float* x, int64_t m, int64_t mv, float lo, float s,
                                              int bits, uint32_t e0lo, uint32_t klo, uint32_t khi) {
-  switch (bits) {
-    case 1: return quant_chunk<1>(dst, x, m, mv, lo, s, e0lo, klo, khi);
-    case 2: return quant_chunk<2>(dst, x, m, mv, lo, s, e0lo, klo, khi);
-    case 3: return quant_chunk<3>(dst, x, m, mv, lo, s, e0lo, klo, khi);
-    case 4: return quant_chunk<4>(dst, x, m, mv, lo, s, e0lo, klo, khi);
-    case 5: return quant_chunk<5>(dst, x, m, mv, lo, s, e0lo, klo, khi);
-    case 6: return quant_chunk<6>(dst, x, m, mv, lo, s, e0lo, klo, khi);
-    case 7: return quant_chunk<7>(dst, x, m, mv, lo, s, e0lo, klo, khi);
-    default: return quant_chunk<8>(dst, x, m, mv, lo, s, e0lo, klo, khi);
-  }
+  with_bits(bits, [&](auto b) { quant_chunk<b()>(dst, x, m, mv, lo, s, e0lo, klo, khi); });
 }
 
 MINIDL_AVX2_ONLY void actnn_dequant_chunk_avx2(float* out, const uint8_t* src, int64_t mv, float lo, float step,
                                                int bits) {
-  switch (bits) {
-    case 1: return dequant_chunk<1>(out, src, mv, lo, step);
-    case 2: return dequant_chunk<2>(out, src, mv, lo, step);
-    case 3: return dequant_chunk<3>(out, src, mv, lo, step);
-    case 4: return dequant_chunk<4>(out, src, mv, lo, step);
-    case 5: return dequant_chunk<5>(out, src, mv, lo, step);
-    case 6: return dequant_chunk<6>(out, src, mv, lo, step);
-    case 7: return dequant_chunk<7>(out, src, mv, lo, step);
-    default: return dequant_chunk<8>(out, src, mv, lo, step);
-  }
+  with_bits(bits, [&](auto b) { dequant_chunk<b()>(out, src, mv, lo, step); });
 }
 
 MINIDL_AVX2_ONLY void pack_mask_f32_avx2(uint8_t* dst, const float* x, int64_t b, int64_t e) {
@@ -139,25 +121,11 @@ MINIDL_AVX2_ONLY void transpose_f32_avx2(const float* src, int64_t rows, int64_t
   for (int64_t i = 0; i < r8; i += 8) {
     for (int64_t j = 0; j < c8; j += 8) {
       const float* s = src + i * src_ld + j;
-      __m256 r[8];
-      for (int k = 0; k < 8; ++k) r[k] = _mm256_loadu_ps(s + k * src_ld);
-      // rows k of the block -> columns: pairs, quads, then the two 128-bit halves
-      __m256 t[8], u[8];
-      for (int k = 0; k < 8; k += 2) {
-        t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
-        t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
-      }
-      for (int k = 0; k < 8; k += 4) {
-        u[k] = _mm256_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(3, 2, 3, 2));
-      }
+      __m256i r[8];
+      for (int k = 0; k < 8; ++k) r[k] = _mm256_castps_si256(_mm256_loadu_ps(s + k * src_ld));
+      transpose8x8_epi32(r);  // rows of the block -> columns
       float* d = dst + j * dst_ld + i;
-      for (int k = 0; k < 4; ++k) {
-        _mm256_storeu_ps(d + k * dst_ld, _mm256_permute2f128_ps(u[k], u[k + 4], 0x20));
-        _mm256_storeu_ps(d + (k + 4) * dst_ld, _mm256_permute2f128_ps(u[k], u[k + 4], 0x31));
-      }
+      for (int k = 0; k < 8; ++k) _mm256_storeu_ps(d + k * dst_ld, _mm256_castsi256_ps(r[k]));
     }
     for (int64_t k = i; k < i + 8; ++k)
       for (int64_t j = c8; j < cols; ++j) dst[j * dst_ld + k] = src[k * src_ld + j];

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "backends/cpu/cpu_actnn_bytes.h"
 
@@ -199,6 +200,42 @@ struct QuantLanes {
 // The stream positions of elements i .. i + 7 (e0: those of elements 0 .. 7).
 MINIDL_AVX2_ONLY inline __m256i stream_pos(__m256i e0, int64_t i) {
   return _mm256_add_epi32(e0, _mm256_set1_epi32(static_cast<int>(i)));
+}
+
+// r[i] lane j <-> r[j] lane i: pairs, quads, then the two 128-bit halves (pure data movement, so float data
+// passes through it bit for bit).
+MINIDL_AVX2_ONLY inline void transpose8x8_epi32(__m256i r[8]) {
+  __m256i t[8], u[8];
+  for (int k = 0; k < 8; k += 2) {
+    t[k] = _mm256_unpacklo_epi32(r[k], r[k + 1]);
+    t[k + 1] = _mm256_unpackhi_epi32(r[k], r[k + 1]);
+  }
+  for (int k = 0; k < 8; k += 4) {
+    u[k] = _mm256_unpacklo_epi64(t[k], t[k + 2]);
+    u[k + 1] = _mm256_unpackhi_epi64(t[k], t[k + 2]);
+    u[k + 2] = _mm256_unpacklo_epi64(t[k + 1], t[k + 3]);
+    u[k + 3] = _mm256_unpackhi_epi64(t[k + 1], t[k + 3]);
+  }
+  for (int k = 0; k < 4; ++k) {
+    r[k] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x20);
+    r[k + 4] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x31);
+  }
+}
+
+// f(std::integral_constant<int, bits>{}) for a codec width of 1..8 (anything else is taken as 8, as the callers
+// have validated it): one instantiation of a BITS-templated kernel per width.
+template <class F>
+inline void with_bits(int bits, F&& f) {
+  switch (bits) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 5: return f(std::integral_constant<int, 5>{});
+    case 6: return f(std::integral_constant<int, 6>{});
+    case 7: return f(std::integral_constant<int, 7>{});
+    default: return f(std::integral_constant<int, 8>{});
+  }
 }
 
 }  // namespace minidl::cpu::actnn_avx2

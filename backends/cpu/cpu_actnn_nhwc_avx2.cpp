@@ -21,25 +21,6 @@ namespace {
 
 using namespace actnn_avx2;
 
-// r[i] lane j <-> r[j] lane i.
-MINIDL_AVX2_ONLY inline void transpose8x8_epi32(__m256i r[8]) {
-  __m256i t[8], u[8];
-  for (int k = 0; k < 8; k += 2) {
-    t[k] = _mm256_unpacklo_epi32(r[k], r[k + 1]);
-    t[k + 1] = _mm256_unpackhi_epi32(r[k], r[k + 1]);
-  }
-  for (int k = 0; k < 8; k += 4) {
-    u[k] = _mm256_unpacklo_epi64(t[k], t[k + 2]);
-    u[k + 1] = _mm256_unpackhi_epi64(t[k], t[k + 2]);
-    u[k + 2] = _mm256_unpacklo_epi64(t[k + 1], t[k + 3]);
-    u[k + 3] = _mm256_unpackhi_epi64(t[k + 1], t[k + 3]);
-  }
-  for (int k = 0; k < 4; ++k) {
-    r[k] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x20);
-    r[k + 4] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x31);
-  }
-}
-
 // Per-channel values of the block being coded: the folds, then each channel's group's lo and scale (or step).
 struct ChannelScratch {
   std::vector<float> mn, mx, lo, factor;
@@ -222,16 +203,7 @@ void actnn_quant_nhwc_avx2(uint8_t* codes, uint8_t* meta, const float* x, const 
     uint8_t* c = codes + a.off[n];
     const float* xs = x + n * f;
     const auto e0 = static_cast<uint32_t>(n * f);
-    switch (a.bits[n]) {
-      case 1: quant_sample<1>(c, meta, n * groups, xs, a, g, e0, s); break;
-      case 2: quant_sample<2>(c, meta, n * groups, xs, a, g, e0, s); break;
-      case 3: quant_sample<3>(c, meta, n * groups, xs, a, g, e0, s); break;
-      case 4: quant_sample<4>(c, meta, n * groups, xs, a, g, e0, s); break;
-      case 5: quant_sample<5>(c, meta, n * groups, xs, a, g, e0, s); break;
-      case 6: quant_sample<6>(c, meta, n * groups, xs, a, g, e0, s); break;
-      case 7: quant_sample<7>(c, meta, n * groups, xs, a, g, e0, s); break;
-      default: quant_sample<8>(c, meta, n * groups, xs, a, g, e0, s); break;
-    }
+    with_bits(a.bits[n], [&](auto bits) { quant_sample<bits()>(c, meta, n * groups, xs, a, g, e0, s); });
   }
 }
 
@@ -243,16 +215,7 @@ void actnn_dequant_nhwc_avx2(float* out, const uint8_t* codes, const uint8_t* me
   for (int64_t n = n0; n < n1; ++n) {
     const uint8_t* c = codes + a.off[n];
     float* os = out + n * f;
-    switch (a.bits[n]) {
-      case 1: dequant_sample<1>(os, c, meta, n * groups, a, g, s); break;
-      case 2: dequant_sample<2>(os, c, meta, n * groups, a, g, s); break;
-      case 3: dequant_sample<3>(os, c, meta, n * groups, a, g, s); break;
-      case 4: dequant_sample<4>(os, c, meta, n * groups, a, g, s); break;
-      case 5: dequant_sample<5>(os, c, meta, n * groups, a, g, s); break;
-      case 6: dequant_sample<6>(os, c, meta, n * groups, a, g, s); break;
-      case 7: dequant_sample<7>(os, c, meta, n * groups, a, g, s); break;
-      default: dequant_sample<8>(os, c, meta, n * groups, a, g, s); break;
-    }
+    with_bits(a.bits[n], [&](auto bits) { dequant_sample<bits()>(os, c, meta, n * groups, a, g, s); });
   }
 }
 
