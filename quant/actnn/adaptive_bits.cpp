@@ -8,7 +8,6 @@
 
 #include "autograd/function.h"
 #include "autograd/grad_hooks.h"
-#include "backends/actnn_codec.h"
 #include "core/error.h"
 #include "quant/actnn/sample_passes.h"
 
@@ -155,57 +154,57 @@ std::vector<float> AdaptiveBits::ranges_locked(const Tensor& x) const {
   const int64_t n = x.size(0), f = x.numel() / n, g = opts_.group_size;
   const int64_t gps = (f + g - 1) / g;
   std::vector<float> mn(static_cast<size_t>(n * gps)), mx(mn.size());
-  // The codec's groups: runs of the logical (NCHW) order. Of a channels-last sample whose channel planes hold
-  // whole groups, group (channel k, tile t) is g consecutive pixels of channel k: their min / max are read
-  // straight from the pixels, all channels at once; other channels-last shapes go through a transpose.
-  const bool transposed = x.memory_format() == MemoryFormat::ChannelsLast;
+  // The codec's groups: runs of the logical (NCHW) order. A channels-last sample is read as it lies, all channels
+  // at once, in segments of pixels inside which no channel crosses a group boundary: the segments end at every
+  // pixel where some channel's plane is cut by a group boundary (at a multiple of g in the logical order). Groups
+  // inside one plane (32 x 32 pixels in groups of 256) give segments of g pixels, groups of whole planes (8 x 8
+  // pixels in groups of 256) one segment, and planes that groups cut anywhere (28 x 28 or 7 x 7 pixels in groups of
+  // 256) as many segments as distinct cuts. Min / max ignore a NaN and the squared range does not see the sign of
+  // a zero, so combining the segments' ranges gives the contiguous layout's values.
+  const bool channels_last = x.memory_format() == MemoryFormat::ChannelsLast;
   const int64_t ch = x.dim() >= 2 ? x.size(1) : 1, pix = f / ch;
-  const bool plane_groups = transposed && pix % g == 0;
-  // ... or whose groups hold whole channel planes (8x8 pixels in groups of 256): each group's range is the range of
-  // its planes' ranges, so no transpose either.
-  const bool channel_groups = transposed && !plane_groups && g % pix == 0;
+  std::vector<int64_t> cuts;  // segment starts, then pix
+  if (channels_last) {
+    for (int64_t e = 0; e < f; e += g) cuts.push_back(e % pix);
+    cuts.push_back(0);
+    cuts.push_back(pix);
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+  }
+  const int64_t pix_groups = pix / g, pix_rest = pix % g;
   const ChannelMinMax channel_min_max = channel_min_max_kernel();  // chosen once, outside the threads
   // One pass over the activation, samples in parallel (the codec reads it once more to quantize).
 #pragma omp parallel for schedule(static)
   for (int64_t s = 0; s < n; ++s) {
     const float* ps = p + s * f;
-    if (plane_groups) {
-      std::vector<float> a(static_cast<size_t>(ch)), b(a.size());
-      const int64_t tiles = pix / g;
-      for (int64_t t = 0; t < tiles; ++t) {
-        channel_min_max(ps + t * g * ch, g, ch, a.data(), b.data());
-        for (int64_t k = 0; k < ch; ++k) {
-          mn[static_cast<size_t>(s * gps + k * tiles + t)] = a[static_cast<size_t>(k)];
-          mx[static_cast<size_t>(s * gps + k * tiles + t)] = b[static_cast<size_t>(k)];
-        }
-      }
-      continue;
-    }
-    if (channel_groups) {
+    float* smn = mn.data() + s * gps;
+    float* smx = mx.data() + s * gps;
+    if (channels_last) {
       constexpr float inf = std::numeric_limits<float>::infinity();
+      std::fill(smn, smn + gps, inf);
+      std::fill(smx, smx + gps, -inf);
       std::vector<float> a(static_cast<size_t>(ch)), b(a.size());
-      channel_min_max(ps, pix, ch, a.data(), b.data());
-      const int64_t planes = g / pix;
-      for (int64_t k = 0; k < gps; ++k) {
-        const int64_t c0 = k * planes, c1 = std::min(ch, c0 + planes);
-        float lo = inf, hi = -inf;
-        for (int64_t c = c0; c < c1; ++c) {
-          lo = std::min(lo, a[static_cast<size_t>(c)]);
-          hi = std::max(hi, b[static_cast<size_t>(c)]);
+      for (size_t i = 0; i + 1 < cuts.size(); ++i) {
+        const int64_t p0 = cuts[i], p1 = cuts[i + 1];
+        channel_min_max(ps + p0 * ch, p1 - p0, ch, a.data(), b.data());
+        // channel c's segment is in group (c * pix + p0) / g, stepped without a division per channel
+        int64_t k = p0 / g, r = p0 % g;
+        for (int64_t c = 0; c < ch; ++c) {
+          smn[k] = std::min(smn[k], a[static_cast<size_t>(c)]);
+          smx[k] = std::max(smx[k], b[static_cast<size_t>(c)]);
+          k += pix_groups;
+          r += pix_rest;
+          if (r >= g) {
+            r -= g;
+            ++k;
+          }
         }
-        if ((c1 - c0) * pix < g) {  // zero padding takes part in the last group's range, as below
-          lo = std::min(lo, 0.0f);
-          hi = std::max(hi, 0.0f);
-        }
-        mn[static_cast<size_t>(s * gps + k)] = lo;
-        mx[static_cast<size_t>(s * gps + k)] = hi;
+      }
+      if (f % g != 0) {  // zero padding takes part in the last group's range (spec pitfall 3)
+        smn[gps - 1] = std::min(smn[gps - 1], 0.0f);
+        smx[gps - 1] = std::max(smx[gps - 1], 0.0f);
       }
       continue;
-    }
-    std::vector<float> buf(transposed ? static_cast<size_t>(f) : 0);
-    if (transposed) {
-      actnn_transpose(ps, pix, ch, ch, buf.data(), pix);
-      ps = buf.data();
     }
     for (int64_t k = 0; k < gps; ++k) {
       const int64_t lo = k * g, hi = std::min(f, lo + g);

@@ -152,17 +152,20 @@ TEST_CASE("per-sample ranges are taken over the codec's groups: logical order, w
 }
 
 TEST_CASE("per-sample ranges of channels-last samples equal the contiguous ones for every group shape") {
-  // Channels-last samples take three paths: groups inside one channel plane (read per tile), groups of whole
-  // planes (the planes' ranges combined, a partial last group with its zero padding), and the rest (a transpose).
-  // Values are positive, so a padding zero that went missing (or came in twice) moves a group's range by a lot, and
-  // the 16 samples' scales spread the per-sample bits over 1..8.
+  // Channels-last samples are read in segments of pixels between the cuts of every channel's plane: groups inside
+  // one plane, groups of whole planes (a partial last group with its zero padding), and planes cut anywhere (the
+  // Fashion-MNIST and ImageNet planes: 28 x 28, 14 x 14 and 7 x 7 pixels in groups of 256).
+  // Values are positive, so a padding zero that went missing (or came in twice) moves a group's range by a lot;
+  // in every other sample every other group sits 50 scales higher, so one element read into the wrong group moves
+  // those samples' bits against the others'; and the 16 samples' scales spread the per-sample bits over 1..8.
   struct Case {
     Shape shape;
     int64_t group;
   };
   const autograd::SaveInfo info{autograd::SaveKind::Activation, "batch_norm", "bn", 0};
-  const Case cases[] = {{{16, 3, 8, 8}, 128}, {{16, 64, 8, 8}, 256}, {{16, 5, 4, 4}, 64},
-                        {{16, 20, 4, 4}, 64}, {{16, 6, 8, 8}, 64},   {{16, 3, 6, 6}, 64}};
+  const Case cases[] = {{{16, 3, 8, 8}, 128},  {{16, 64, 8, 8}, 256}, {{16, 5, 4, 4}, 64},     {{16, 20, 4, 4}, 64},
+                        {{16, 6, 8, 8}, 64},   {{16, 3, 6, 6}, 64},   {{16, 16, 28, 28}, 256}, {{16, 32, 14, 14}, 256},
+                        {{16, 64, 7, 7}, 256}, {{16, 19, 7, 7}, 256}, {{16, 5, 7, 7}, 100}};
   std::mt19937 rng(3);
   for (const Case& cs : cases) {
     CAPTURE(cs.group);
@@ -175,7 +178,10 @@ TEST_CASE("per-sample ranges of channels-last samples equal the contiguous ones 
     const int64_t f = static_cast<int64_t>(v.size()) / 16;
     for (int64_t s = 0; s < 16; ++s) {
       const float scale = std::exp(static_cast<float>(rng() % 1000) / 250.0f);
-      for (int64_t i = s * f; i < (s + 1) * f; ++i) v[static_cast<size_t>(i)] = 5.0f + scale * std::abs(v[i]);
+      for (int64_t i = s * f; i < (s + 1) * f; ++i) {
+        const float step = s % 2 == 0 && ((i - s * f) / cs.group) % 2 == 1 ? 50.0f : 0.0f;
+        v[static_cast<size_t>(i)] = 5.0f + scale * (std::abs(v[static_cast<size_t>(i)]) + step);
+      }
     }
     v[7] = std::numeric_limits<float>::quiet_NaN();  // a NaN never wins a range
     const Tensor x = from_vector(v, cs.shape);
