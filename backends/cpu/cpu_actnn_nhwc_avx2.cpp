@@ -1,10 +1,12 @@
-// The ActNN codec on channels-last samples in place (cpu_actnn_nhwc_avx2.h). Per block of pixels whose groups
-// are fixed per channel (a group's pixels of one channel, or whole channels):
-//   1. the range: each channel's min / max folded down the block's pixels, 8 channels per vector, in pixel order
-//      (vminps(v, m) is `v < m ? v : m`, the reference's fold, so NaN and signed zeros come out as there);
-//   2. the codes of 32 pixels x 8 channels: each vector holds 8 channels of one pixel, with the hash's stream
-//      positions k * P + p per lane; four pixels' codes become one dword per channel, an 8 x 8 dword transpose
-//      turns them into 8 channels' runs of 32 codes, and each run is packed where that channel's codes go.
+// The ActNN codec on channels-last samples in place (cpu_actnn_nhwc_avx2.h). Per sample:
+//   1. the ranges: each channel's min / max folded down the pixels of each segment (pixels between two cuts of
+//      any channel's plane by a group boundary), 8 channels per vector, in pixel order (vminps(v, m) is
+//      `v < m ? v : m`, the reference's fold, so NaN and signed zeros come out as there); the pieces' folds are
+//      combined into their groups' ranges in the logical order;
+//   2. the codes of 32 pixels x 8 channels (16 at the end of a 28 x 28 plane): each vector holds 8 channels of
+//      one pixel, with the hash's stream positions k * P + p per lane and each 16-pixel half's group per lane;
+//      four pixels' codes become one dword per channel, an 8 x 8 dword transpose turns them into 8 channels' runs
+//      of 32 codes, and each run is packed where that channel's codes go.
 // Decoding runs the same steps backwards. Built for avx2 without fma, as cpu_actnn_avx2.cpp.
 #include "backends/cpu/cpu_actnn_nhwc_avx2.h"
 
@@ -21,30 +23,56 @@ namespace {
 
 using namespace actnn_avx2;
 
-// Per-channel values of the block being coded: the folds, then each channel's group's lo and scale (or step).
-struct ChannelScratch {
-  std::vector<float> mn, mx, lo, factor;
-  explicit ChannelScratch(int64_t c)
-      : mn(static_cast<size_t>(c)),
-        mx(static_cast<size_t>(c)),
-        lo(static_cast<size_t>(c)),
-        factor(static_cast<size_t>(c)) {}
+// The geometry of one sample: C channels of P pixels, groups of G. The pixels are cut into segments at every pixel
+// where some channel's plane meets a group boundary (a multiple of G in the logical order k * P + p): inside a
+// segment each channel stays in one group. Groups inside a plane of 32 x 32 pixels give segments of G pixels,
+// groups of whole planes one segment of P, and 28 x 28 planes in groups of 256 49 segments of 16 pixels. With P
+// and G multiples of 16 every cut is a multiple of 16, so each 16-pixel half of a 32-pixel block lies in one
+// segment. A piece is channel k's pixels of one segment.
+struct Geometry {
+  int64_t C, P, G;
+  std::vector<int64_t> seg;          // segment starts, then P
+  std::vector<int32_t> seg_of_half;  // the segment of pixels 16 h .. 16 h + 15
+  std::vector<int64_t> piece_group;  // [k * segments + s]: the group (index inside the sample) of piece (k, s)
+  explicit Geometry(const ActnnNhwc& a) : C(a.channels), P(a.pixels), G(a.group) {
+    for (int64_t e = 0; e < C * P; e += G) seg.push_back(e % P);
+    seg.push_back(P);
+    std::sort(seg.begin(), seg.end());
+    seg.erase(std::unique(seg.begin(), seg.end()), seg.end());
+    seg_of_half.resize(static_cast<size_t>(P / 16));
+    for (size_t s = 0; s + 1 < seg.size(); ++s)
+      for (int64_t p = seg[s]; p < seg[s + 1]; p += 16)
+        seg_of_half[static_cast<size_t>(p / 16)] = static_cast<int32_t>(s);
+    piece_group.resize(static_cast<size_t>(C * segments()));
+    for (int64_t k = 0; k < C; ++k)
+      for (int64_t s = 0; s < segments(); ++s)
+        piece_group[static_cast<size_t>(k * segments() + s)] = (k * P + seg[static_cast<size_t>(s)]) / G;
+  }
+  int64_t segments() const { return static_cast<int64_t>(seg.size()) - 1; }
+  int64_t groups() const { return C * P / G; }
+  // Where the codes of channel k's pixels p .. p + 15 start in the sample's codes (k * P + p is a multiple of 16).
+  int64_t code_byte(int64_t k, int64_t p, int bits) const { return (k * P + p) / 8 * bits; }
 };
 
-// The geometry of one sample: C channels of P pixels, groups of G, ranges taken over blocks of `block` pixels,
-// `cpg` whole channels per group (1 when a group lies inside one channel).
-struct Geometry {
-  int64_t C, P, G, block, cpg;
-  explicit Geometry(const ActnnNhwc& a)
-      : C(a.channels),
-        P(a.pixels),
-        G(a.group),
-        block(std::min(a.pixels, a.group)),
-        cpg(a.group / std::min(a.pixels, a.group)) {}
-  // The group (index inside the sample) of channel k's pixels [p0, p0 + block).
-  int64_t group(int64_t k, int64_t p0) const { return (k * P + p0) / G; }
-  // Where the codes of channel k's pixels p .. p + 31 start in the sample's codes (k * P + p is a multiple of 8).
-  int64_t code_byte(int64_t k, int64_t p, int bits) const { return (k * P + p) / 8 * bits; }
+// Per-sample scratch: each piece's fold ([s * C + k]), each group's lo and scale (or step), and each piece's
+// copy of its group's two (segment-major, so 8 channels' values are one vector load).
+struct SampleScratch {
+  std::vector<float> mn, mx, group_lo, group_factor, lo, factor;
+  explicit SampleScratch(const Geometry& g)
+      : mn(static_cast<size_t>(g.segments() * g.C)),
+        mx(mn.size()),
+        group_lo(static_cast<size_t>(g.groups())),
+        group_factor(group_lo.size()),
+        lo(mn.size()),
+        factor(mn.size()) {}
+  void spread_groups(const Geometry& g) {
+    for (int64_t k = 0; k < g.C; ++k)
+      for (int64_t s = 0; s < g.segments(); ++s) {
+        const auto gi = static_cast<size_t>(g.piece_group[static_cast<size_t>(k * g.segments() + s)]);
+        lo[static_cast<size_t>(s * g.C + k)] = group_lo[gi];
+        factor[static_cast<size_t>(s * g.C + k)] = group_factor[gi];
+      }
+  }
 };
 
 // mn[k] / mx[k] = min / max of channel k over pixels [p0, p0 + n) of the sample x, folded in pixel order.
@@ -80,35 +108,66 @@ MINIDL_AVX2_ONLY void fold_block(const float* x, const Geometry& g, int64_t p0, 
   }
 }
 
-// The range of the group of whole channels k .. k + cpg - 1. Combining the channels' folds in channel order is
-// the reference's fold over the group, except when a later channel's first pixel is NaN: that channel's fold
-// is stuck at NaN while the reference's skips it. Such a group is folded element by element.
-void group_of_channels_range(const float* x, const Geometry& g, int64_t k, const ChannelScratch& s, float& mn,
-                             float& mx) {
-  mn = s.mn[static_cast<size_t>(k)];
-  mx = s.mx[static_cast<size_t>(k)];
+// The reference's fold over group gi, element by element in the logical order (for the rare group below).
+void fold_group_elements(const float* x, const Geometry& g, int64_t gi, float& mn, float& mx) {
+  const int64_t e0 = gi * g.G;
+  mn = mx = x[(e0 % g.P) * g.C + e0 / g.P];
+  for (int64_t e = e0; e < e0 + g.G; ++e) {
+    const float v = x[(e % g.P) * g.C + e / g.P];
+    mn = v < mn ? v : mn;
+    mx = v > mx ? v : mx;
+  }
+}
+
+// Every group's range from its pieces' folds, combined in the logical order: that is the reference's fold over
+// the group, except when a piece after the group's first starts with NaN (its fold is stuck at NaN while the
+// reference's skips it). Such a group is folded element by element. f(group, mn, mx) takes each group in order.
+template <class F>
+void group_ranges(const float* x, const Geometry& g, const SampleScratch& s, F&& f) {
+  const int64_t S = g.segments();
+  int64_t cur = -1;
+  float mn = 0, mx = 0;
   bool later_nan = false;
-  for (int64_t i = k + 1; i < k + g.cpg; ++i) later_nan |= x[i] != x[i];
-  if (later_nan) {
-    mn = mx = x[k];
-    for (int64_t i = k; i < k + g.cpg; ++i)
-      for (int64_t p = 0; p < g.P; ++p) {
-        const float v = x[p * g.C + i];
-        mn = v < mn ? v : mn;
-        mx = v > mx ? v : mx;
+  auto finish = [&] {
+    if (cur < 0) return;
+    if (later_nan) fold_group_elements(x, g, cur, mn, mx);
+    f(cur, mn, mx);
+  };
+  for (int64_t k = 0; k < g.C; ++k)
+    for (int64_t q = 0; q < S; ++q) {
+      const int64_t gi = g.piece_group[static_cast<size_t>(k * S + q)];
+      const float a = s.mn[static_cast<size_t>(q * g.C + k)], b = s.mx[static_cast<size_t>(q * g.C + k)];
+      if (gi != cur) {
+        finish();
+        cur = gi;
+        mn = a;
+        mx = b;
+        later_nan = false;
+        continue;
       }
-    return;
-  }
-  for (int64_t i = k + 1; i < k + g.cpg; ++i) {
-    const float a = s.mn[static_cast<size_t>(i)], b = s.mx[static_cast<size_t>(i)];
-    mn = a < mn ? a : mn;
-    mx = b > mx ? b : mx;
-  }
+      const float first = x[g.seg[static_cast<size_t>(q)] * g.C + k];
+      later_nan |= first != first;
+      mn = a < mn ? a : mn;
+      mx = b > mx ? b : mx;
+    }
+  finish();
 }
 
 template <int BITS>
 MINIDL_AVX2_ONLY void quant_sample(uint8_t* codes, uint8_t* meta, int64_t meta_group0, const float* x,
-                                   const ActnnNhwc& a, const Geometry& g, uint32_t e0, ChannelScratch& s) {
+                                   const ActnnNhwc& a, const Geometry& g, uint32_t e0, SampleScratch& s) {
+  for (int64_t q = 0; q < g.segments(); ++q) {
+    const int64_t p0 = g.seg[static_cast<size_t>(q)];
+    fold_block(x, g, p0, g.seg[static_cast<size_t>(q + 1)] - p0, s.mn.data() + q * g.C, s.mx.data() + q * g.C);
+  }
+  group_ranges(x, g, s, [&](int64_t gi, float mn, float mx) {
+    float lo, hi;
+    actnn_range(mn, mx, a.bf16, lo, hi);
+    actnn_store_meta(meta, meta_group0 + gi, a.bf16, lo, hi);
+    s.group_lo[static_cast<size_t>(gi)] = lo;
+    s.group_factor[static_cast<size_t>(gi)] = actnn_scale(lo, hi, BITS);
+  });
+  s.spread_groups(g);
   QuantLanes<BITS> L{_mm256_setzero_ps(),
                      _mm256_setzero_ps(),
                      _mm256_set1_ps(float((1 << BITS) - 1)),
@@ -118,27 +177,22 @@ MINIDL_AVX2_ONLY void quant_sample(uint8_t* codes, uint8_t* meta, int64_t meta_g
   const __m256i lane_pos =  // lane i codes channel k0 + i: its stream positions are i * P further on
       _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(g.P)));
   const __m256i one = _mm256_set1_epi32(1);
-  for (int64_t p0 = 0; p0 < g.P; p0 += g.block) {
-    fold_block(x, g, p0, g.block, s.mn.data(), s.mx.data());
-    for (int64_t k = 0; k < g.C; k += g.cpg) {
-      float mn = s.mn[static_cast<size_t>(k)], mx = s.mx[static_cast<size_t>(k)];
-      if (g.cpg > 1) group_of_channels_range(x, g, k, s, mn, mx);
-      float lo, hi;
-      actnn_range(mn, mx, a.bf16, lo, hi);
-      actnn_store_meta(meta, meta_group0 + g.group(k, p0), a.bf16, lo, hi);
-      const float scale = actnn_scale(lo, hi, BITS);
-      std::fill_n(s.lo.begin() + k, g.cpg, lo);
-      std::fill_n(s.factor.begin() + k, g.cpg, scale);
-    }
-    for (int64_t p = p0; p < p0 + g.block; p += 32) {
-      for (int64_t k0 = 0; k0 < g.C; k0 += 8) {
-        L.lo = _mm256_loadu_ps(s.lo.data() + k0);
-        L.s = _mm256_loadu_ps(s.factor.data() + k0);
-        __m256i e =
-            _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(e0 + static_cast<uint32_t>(k0 * g.P + p))), lane_pos);
-        const float* xr = x + p * g.C + k0;
-        __m256i r[8];  // r[q] lane i: channel k0 + i's codes of pixels p + 4q .. p + 4q + 3, one byte each
-        for (int q = 0; q < 8; ++q) {
+  for (int64_t p = 0; p < g.P; p += 32) {
+    const int halves = g.P - p >= 32 ? 2 : 1;  // the plane's last block may be 16 pixels (28 x 28)
+    for (int64_t k0 = 0; k0 < g.C; k0 += 8) {
+      __m256i e =
+          _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(e0 + static_cast<uint32_t>(k0 * g.P + p))), lane_pos);
+      const float* xr = x + p * g.C + k0;
+      __m256i r[8];  // r[q] lane i: channel k0 + i's codes of pixels p + 4q .. p + 4q + 3, one byte each
+      for (int h = 0; h < 2; ++h) {
+        if (h == halves) {
+          for (int q = 4; q < 8; ++q) r[q] = _mm256_setzero_si256();
+          break;
+        }
+        const int64_t piece = g.seg_of_half[static_cast<size_t>(p / 16 + h)] * g.C + k0;
+        L.lo = _mm256_loadu_ps(s.lo.data() + piece);
+        L.s = _mm256_loadu_ps(s.factor.data() + piece);
+        for (int q = 4 * h; q < 4 * h + 4; ++q) {
           const __m256i c0 = L.full_codes(xr, (4 * q) * g.C, e);
           e = _mm256_add_epi32(e, one);
           const __m256i c1 = L.full_codes(xr, (4 * q + 1) * g.C, e);
@@ -150,8 +204,17 @@ MINIDL_AVX2_ONLY void quant_sample(uint8_t* codes, uint8_t* meta, int64_t meta_g
           r[q] = _mm256_or_si256(_mm256_or_si256(c0, _mm256_slli_epi32(c1, 8)),
                                  _mm256_or_si256(_mm256_slli_epi32(c2, 16), _mm256_slli_epi32(c3, 24)));
         }
-        transpose8x8_epi32(r);  // r[i]: channel k0 + i's 32 codes in pixel order
-        for (int i = 0; i < 8; ++i) pack_bytes32<BITS>(codes + g.code_byte(k0 + i, p, BITS), r[i]);
+      }
+      transpose8x8_epi32(r);  // r[i]: channel k0 + i's 32 (or 16) codes in pixel order
+      for (int i = 0; i < 8; ++i) {
+        uint8_t* dst = codes + g.code_byte(k0 + i, p, BITS);
+        if (halves == 2) {
+          pack_bytes32<BITS>(dst, r[i]);
+        } else {  // 16 codes: 2 * BITS bytes (the next channel's codes follow)
+          uint8_t t[32];
+          pack_bytes32<BITS>(t, r[i]);
+          std::memcpy(dst, t, 2 * BITS);
+        }
       }
     }
   }
@@ -159,23 +222,35 @@ MINIDL_AVX2_ONLY void quant_sample(uint8_t* codes, uint8_t* meta, int64_t meta_g
 
 template <int BITS>
 MINIDL_AVX2_ONLY void dequant_sample(float* out, const uint8_t* codes, const uint8_t* meta, int64_t meta_group0,
-                                     const ActnnNhwc& a, const Geometry& g, ChannelScratch& s) {
+                                     const ActnnNhwc& a, const Geometry& g, SampleScratch& s) {
+  for (int64_t gi = 0; gi < g.groups(); ++gi) {
+    float lo, hi;
+    actnn_load_meta(meta, meta_group0 + gi, a.bf16, lo, hi);
+    s.group_lo[static_cast<size_t>(gi)] = lo;
+    s.group_factor[static_cast<size_t>(gi)] = actnn_step(lo, hi, BITS);
+  }
+  s.spread_groups(g);
   const __m256i low_byte = _mm256_set1_epi32(0xFF);
-  for (int64_t p0 = 0; p0 < g.P; p0 += g.block) {
-    for (int64_t k = 0; k < g.C; k += g.cpg) {
-      float lo, hi;
-      actnn_load_meta(meta, meta_group0 + g.group(k, p0), a.bf16, lo, hi);
-      std::fill_n(s.lo.begin() + k, g.cpg, lo);
-      std::fill_n(s.factor.begin() + k, g.cpg, actnn_step(lo, hi, BITS));
-    }
-    for (int64_t p = p0; p < p0 + g.block; p += 32) {
-      for (int64_t k0 = 0; k0 < g.C; k0 += 8) {
-        const __m256 lov = _mm256_loadu_ps(s.lo.data() + k0), stepv = _mm256_loadu_ps(s.factor.data() + k0);
-        __m256i r[8];
-        for (int i = 0; i < 8; ++i) r[i] = unpack_bytes32<BITS>(codes + g.code_byte(k0 + i, p, BITS));
-        transpose8x8_epi32(r);  // r[q] lane i: channel k0 + i's codes of pixels p + 4q .. p + 4q + 3
-        float* o = out + p * g.C + k0;
-        for (int q = 0; q < 8; ++q) {
+  for (int64_t p = 0; p < g.P; p += 32) {
+    const int halves = g.P - p >= 32 ? 2 : 1;
+    for (int64_t k0 = 0; k0 < g.C; k0 += 8) {
+      __m256i r[8];
+      for (int i = 0; i < 8; ++i) {
+        const uint8_t* src = codes + g.code_byte(k0 + i, p, BITS);
+        if (halves == 2) {
+          r[i] = unpack_bytes32<BITS>(src);
+        } else {  // 16 codes: read no further than their 2 * BITS bytes
+          uint8_t t[32] = {};
+          std::memcpy(t, src, 2 * BITS);
+          r[i] = unpack_bytes32<BITS>(t);
+        }
+      }
+      transpose8x8_epi32(r);  // r[q] lane i: channel k0 + i's codes of pixels p + 4q .. p + 4q + 3
+      float* o = out + p * g.C + k0;
+      for (int h = 0; h < halves; ++h) {
+        const int64_t piece = g.seg_of_half[static_cast<size_t>(p / 16 + h)] * g.C + k0;
+        const __m256 lov = _mm256_loadu_ps(s.lo.data() + piece), stepv = _mm256_loadu_ps(s.factor.data() + piece);
+        for (int q = 4 * h; q < 4 * h + 4; ++q) {
           for (int j = 0; j < 4; ++j) {
             const __m256i code = _mm256_and_si256(_mm256_srli_epi32(r[q], 8 * j), low_byte);
             _mm256_storeu_ps(o + (4 * q + j) * g.C, _mm256_add_ps(lov, _mm256_mul_ps(_mm256_cvtepi32_ps(code), stepv)));
@@ -190,15 +265,13 @@ MINIDL_AVX2_ONLY void dequant_sample(float* out, const uint8_t* codes, const uin
 
 bool actnn_nhwc_direct_fits(int64_t channels, int64_t pixels, int64_t group) {
   if (channels <= 0 || pixels <= 0 || group <= 0 || channels % 8 != 0) return false;
-  if (pixels % group == 0) return group % 32 == 0;
-  if (group % pixels == 0) return pixels % 32 == 0 && channels * pixels % group == 0;
-  return false;
+  return pixels % 16 == 0 && group % 16 == 0 && channels * pixels % group == 0;
 }
 
 void actnn_quant_nhwc_avx2(uint8_t* codes, uint8_t* meta, const float* x, const ActnnNhwc& a, int64_t n0, int64_t n1) {
   const Geometry g(a);
-  ChannelScratch s(g.C);
-  const int64_t f = g.C * g.P, groups = f / g.G;
+  SampleScratch s(g);
+  const int64_t f = g.C * g.P, groups = g.groups();
   for (int64_t n = n0; n < n1; ++n) {
     uint8_t* c = codes + a.off[n];
     const float* xs = x + n * f;
@@ -210,8 +283,8 @@ void actnn_quant_nhwc_avx2(uint8_t* codes, uint8_t* meta, const float* x, const 
 void actnn_dequant_nhwc_avx2(float* out, const uint8_t* codes, const uint8_t* meta, const ActnnNhwc& a, int64_t n0,
                              int64_t n1) {
   const Geometry g(a);
-  ChannelScratch s(g.C);
-  const int64_t f = g.C * g.P, groups = f / g.G;
+  SampleScratch s(g);
+  const int64_t f = g.C * g.P, groups = g.groups();
   for (int64_t n = n0; n < n1; ++n) {
     const uint8_t* c = codes + a.off[n];
     float* os = out + n * f;

@@ -19,10 +19,11 @@ struct ActnnNhwc {
   uint32_t klo = 0, khi = 0;
 };
 
-/// Whether the kernels below take this geometry: channels a multiple of 8; a group is either a whole block of
-/// one channel's pixels (pixels % group == 0) or whole channels (group % pixels == 0, channels * pixels % group
-/// == 0), so no sample has padding; blocks of a multiple of 32 pixels. The caller also checks that every
-/// element's stream position is below 2^32 (one chunk key for the tensor).
+/// Whether the kernels below take this geometry: channels a multiple of 8, pixels and group multiples of 16 (so
+/// every group boundary cuts a plane at a multiple of 16 pixels), and no sample with padding (channels * pixels a
+/// multiple of group). That covers 32 x 32, 28 x 28, 16 x 16 and 8 x 8 planes in groups of 256, not 14 x 14 or
+/// 7 x 7 ones. The caller also checks that every element's stream position is below 2^32 (one chunk key for the
+/// tensor).
 bool actnn_nhwc_direct_fits(int64_t channels, int64_t pixels, int64_t group);
 
 /// Quantizes samples [n0, n1) of x (channels-last) into codes and meta (group-major, as ActnnCodec lays them out).

@@ -297,6 +297,7 @@ TEST_CASE("actnn codec: cpu kernels equal the ref oracle byte for byte at every 
     int64_t group;
     bool bf16, per_group;
     bool special = false;  // NaN, +-inf, -0.0 and zeros scattered through x
+    bool planted = false;  // only the NaN (and the maximum after it) at sample 1's channel 1, no other specials
   };
   const std::vector<Case> cases = {
       {{3, 5, 7, 11}, false, {}, 256, true, true},
@@ -322,7 +323,17 @@ TEST_CASE("actnn codec: cpu kernels equal the ref oracle byte for byte at every 
       {{8, 16, 8, 8}, true, {1, 2, 3, 4, 5, 6, 7, 8}, 128, true, true, true},
       {{3, 32, 16, 16}, true, {1, 2, 4}, 128, false, true, true},
       {{4, 64, 8, 8}, true, {8, 7, 3, 2}, 512, true, true, true},
-      {{3, 16, 32, 32}, true, {2, 3, 4}, 256, true, true}};
+      {{3, 16, 32, 32}, true, {2, 3, 4}, 256, true, true},
+      // planes that groups cut at other multiples of 16 pixels: Fashion-MNIST's 28 x 28 (49 segments of 16
+      // pixels, groups over two channels, a 16-pixel last block; the NaN at channel 1's first pixel is inside a
+      // group, so that group is folded element by element), 12 x 12 in groups of 96 over 8 samples of every width,
+      // groups of 16 (one per half), a 4 x 4 plane (one 16-pixel block), and ImageNet's 56 x 56 (cuts every 64 pixels)
+      {{3, 16, 28, 28}, true, {2, 3, 4}, 256, true, true, true},
+      {{3, 16, 28, 28}, true, {4, 2, 3}, 256, true, true, false, true},
+      {{8, 8, 12, 12}, true, {1, 2, 3, 4, 5, 6, 7, 8}, 96, false, true, true},
+      {{4, 8, 8, 8}, true, {1, 5, 6, 7}, 16, true, true, true},
+      {{2, 8, 4, 4}, true, {8, 2}, 16, true, true},
+      {{2, 64, 56, 56}, true, {2, 4}, 256, true, true}};
   const std::vector<cpu::CpuIsa> levels = {cpu::CpuIsa::Baseline, cpu::CpuIsa::Avx2, cpu::CpuIsa::Avx512};
   int compared = 0;
   for (cpu::CpuIsa isa : levels) {
@@ -333,7 +344,7 @@ TEST_CASE("actnn codec: cpu kernels equal the ref oracle byte for byte at every 
       CAPTURE(isa_label);
       CAPTURE(shape_label);
       Tensor x = randn(cs.s) * 3.0;
-      if (cs.special) {
+      if (cs.special || cs.planted) {
         std::vector<float> v = x.to_vector<float>();
         const float specials[] = {std::numeric_limits<float>::quiet_NaN(),
                                   std::numeric_limits<float>::infinity(),
@@ -341,10 +352,12 @@ TEST_CASE("actnn codec: cpu kernels equal the ref oracle byte for byte at every 
                                   -0.0f,
                                   0.0f,
                                   0.0f};
-        for (size_t i = 0; i < v.size(); i += 1 + rng() % 97) v[i] = specials[rng() % 6];
+        if (cs.special)
+          for (size_t i = 0; i < v.size(); i += 1 + rng() % 97) v[i] = specials[rng() % 6];
         if (cs.s.size() == 4 && cs.s[0] > 1 && cs.s[1] > 1) {
           const size_t plane = static_cast<size_t>(cs.s[2] * cs.s[3]), sample = plane * static_cast<size_t>(cs.s[1]);
           v[sample + plane] = std::numeric_limits<float>::quiet_NaN();  // sample 1, channel 1, first pixel
+          v[sample + plane + 1] = 1000.0f;  // its group's maximum, in the piece the NaN starts
         }
         x = from_vector(v, cs.s);
       }
