@@ -8,6 +8,7 @@
 // --perlayer) on a float model, whose conv / linear layers then carry the policy's gradient probes (adaptive=1 on the
 // RESULT line).
 //              [--device cuda]   (model, data and optimizer state on the GPU; MINIDL_CUDA_TF32=1 allows TF32)
+//              [--image-size 28 --in-channels 1]   (Fashion-MNIST's input; the RESULT line adds input=1x28x28)
 // --against-float (with --scheme, train mode, cpu): a float model of the same config is built too and the two step
 // in turn, one step each, the first of each pair alternating; each step is timed alone, and a RATIO line gives both
 // medians, their ratio and the median of the per-pair ratios. Host noise that lasts longer than a step then falls on
@@ -41,7 +42,7 @@ int main(int argc, char** argv) {
   std::string actnn_level;
   int cabits = 0, ibits = 8;
   bool perlayer = true, bit_map = false, count_bn_bits = false, against_float = false;
-  int64_t groupsize = 256;
+  int64_t groupsize = 256, image_size = 0, in_channels = 3;
   CLI::App app{"train_step: img/s of a ResNet training or eval step"};
   app.add_option("--model", model_name)
       ->check(CLI::IsMember({"resnet20", "resnet32", "resnet56", "resnet18", "resnet34"}));
@@ -51,6 +52,12 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", warmup);
   app.add_option("--threads", threads);
   app.add_option("--shortcut", shortcut)->check(CLI::IsMember({"A", "B"}));
+  app.add_option("--image-size", image_size,
+                 "input height and width (default: 32, or 224 for resnet18 / resnet34; 28 with --in-channels 1 is "
+                 "Fashion-MNIST's)")
+      ->check(CLI::Range(int64_t{8}, int64_t{1024}));
+  app.add_option("--in-channels", in_channels, "input channels (default 3)")
+      ->check(CLI::Range(int64_t{1}, int64_t{64}));
   app.add_option("--device", device, "cpu | cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_flag("--profile", profile, "print the per-op time breakdown of the measured steps");
   app.add_option("--scheme", scheme, "float, or a quant scheme for CIFAR ResNets (apot, pot, uniform, pact)")
@@ -78,6 +85,7 @@ int main(int argc, char** argv) {
     nn::ResNetConfig rc;
     rc.num_classes = imagenet ? 1000 : 10;
     rc.shortcut = shortcut == "A" ? nn::Shortcut::A : nn::Shortcut::B;
+    rc.in_channels = in_channels;
     // ActNN: the packer's config, and at L3 ActNN's adaptive bits (float models: their conv / linear layers get
     // the output-gradient probes the policy needs; quantized schemes keep fixed bits)
     std::unique_ptr<quant::actnn::Packer> packer;
@@ -105,14 +113,15 @@ int main(int argc, char** argv) {
       quant::QuantConfig qc = quant::QuantConfig::from_scheme(sch, bits, bits);
       qc.num_classes = rc.num_classes;
       qc.shortcut = rc.shortcut;
+      qc.in_channels = in_channels;
       return quant::make_quant_resnet_cifar(std::stoll(model_name.substr(6)), qc);
     };
     std::shared_ptr<nn::Module> model = build(scheme);
     const Device dev = device == "cuda" ? Device::cuda(0) : kCPU;
     MINIDL_CHECK(dev.is_cpu() || cuda_device_count() > 0, "--device cuda: no usable GPU (", cuda_device_status(), ")");
     model->to(dev);
-    const int64_t hw = imagenet ? 224 : 32;
-    Tensor x = randn({batch, 3, hw, hw}).to(dev);
+    const int64_t hw = image_size > 0 ? image_size : imagenet ? 224 : 32;
+    Tensor x = randn({batch, in_channels, hw, hw}).to(dev);
     Tensor y =
         from_vector(std::vector<int64_t>(static_cast<size_t>(batch), 3), {batch}, TensorOptions().dtype(DType::i64))
             .to(dev);
@@ -197,10 +206,12 @@ int main(int argc, char** argv) {
     sync();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     autograd::Profiler::set_enabled(false);
-    std::string extra;  // the ActNN fields and the cpu allocator's, on the same RESULT line
+    std::string extra;  // the input when not the model's default, the ActNN fields and the cpu allocator's
+    if (image_size > 0 || in_channels != 3)
+      extra = " input=" + std::to_string(in_channels) + "x" + std::to_string(hw) + "x" + std::to_string(hw);
     if (packer) {
-      extra = " actnn_level=" + actnn_level + (policy ? " adaptive=1" : " adaptive=0") +
-              " saved_bytes=" + std::to_string(packer->peak().total());
+      extra += " actnn_level=" + actnn_level + (policy ? " adaptive=1" : " adaptive=0") +
+               " saved_bytes=" + std::to_string(packer->peak().total());
     }
     if (!dev.is_cuda()) {
       const AllocatorStats st = alloc.stats();
