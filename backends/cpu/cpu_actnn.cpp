@@ -296,8 +296,9 @@ void for_each_group(const Args& A, const Tensor& t, const ActnnCodec& c, int64_t
 }
 
 // The codec's arguments for the in-place channels-last kernels (cpu_actnn_nhwc_avx2.h) when they take tensor t:
-// on AVX2 hosts (AVX-512 ones keep the transpose around their own chunk kernels), groups inside a channel or of
-// whole channels, and every stream position below 2^32 (one chunk key). Else nullopt: the transposing path.
+// on AVX2 hosts (AVX-512 ones keep the transpose around their own chunk kernels), planes that groups cut only at
+// multiples of 16 pixels (actnn_nhwc_direct_fits), and every stream position below 2^32 (one chunk key). Else
+// nullopt: the transposing path.
 std::optional<cpu::ActnnNhwc> in_place_nhwc(const Tensor& t, const ActnnCodec& c, const std::vector<int64_t>& off) {
   if (!transposed(t) || t.dim() != 4 || !c.per_group || !cpu::isa_enabled(cpu::CpuIsa::Avx2) ||
       cpu::isa_enabled(cpu::CpuIsa::Avx512))
