@@ -153,6 +153,23 @@ void group_ranges(const float* x, const Geometry& g, const SampleScratch& s, F&&
   finish();
 }
 
+// One dword of 4 pixels' codes per lane: pixels 4q .. 4q + 3 after xr (rows C floats apart), each lane's channel
+// coded with L's lanes; e (the stream positions of pixel 4q) moves on by 4.
+template <int BITS>
+MINIDL_AVX2_ONLY inline __m256i codes4(const QuantLanes<BITS>& L, const float* xr, int q, int64_t C, __m256i& e) {
+  const __m256i one = _mm256_set1_epi32(1);
+  const __m256i c0 = L.full_codes(xr, (4 * q) * C, e);
+  e = _mm256_add_epi32(e, one);
+  const __m256i c1 = L.full_codes(xr, (4 * q + 1) * C, e);
+  e = _mm256_add_epi32(e, one);
+  const __m256i c2 = L.full_codes(xr, (4 * q + 2) * C, e);
+  e = _mm256_add_epi32(e, one);
+  const __m256i c3 = L.full_codes(xr, (4 * q + 3) * C, e);
+  e = _mm256_add_epi32(e, one);
+  return _mm256_or_si256(_mm256_or_si256(c0, _mm256_slli_epi32(c1, 8)),
+                         _mm256_or_si256(_mm256_slli_epi32(c2, 16), _mm256_slli_epi32(c3, 24)));
+}
+
 template <int BITS>
 MINIDL_AVX2_ONLY void quant_sample(uint8_t* codes, uint8_t* meta, int64_t meta_group0, const float* x,
                                    const ActnnNhwc& a, const Geometry& g, uint32_t e0, SampleScratch& s) {
@@ -176,34 +193,28 @@ MINIDL_AVX2_ONLY void quant_sample(uint8_t* codes, uint8_t* meta, int64_t meta_g
                      _mm256_set1_epi32(static_cast<int>(a.khi))};
   const __m256i lane_pos =  // lane i codes channel k0 + i: its stream positions are i * P further on
       _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(g.P)));
-  const __m256i one = _mm256_set1_epi32(1);
   for (int64_t p = 0; p < g.P; p += 32) {
     const int halves = g.P - p >= 32 ? 2 : 1;  // the plane's last block may be 16 pixels (28 x 28)
+    const int64_t seg0 = g.seg_of_half[static_cast<size_t>(p / 16)],
+                  seg1 = halves == 2 ? g.seg_of_half[static_cast<size_t>(p / 16 + 1)] : seg0;
     for (int64_t k0 = 0; k0 < g.C; k0 += 8) {
       __m256i e =
           _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(e0 + static_cast<uint32_t>(k0 * g.P + p))), lane_pos);
       const float* xr = x + p * g.C + k0;
       __m256i r[8];  // r[q] lane i: channel k0 + i's codes of pixels p + 4q .. p + 4q + 3, one byte each
-      for (int h = 0; h < 2; ++h) {
-        if (h == halves) {
-          for (int q = 4; q < 8; ++q) r[q] = _mm256_setzero_si256();
-          break;
+      const int64_t piece0 = seg0 * g.C + k0;
+      L.lo = _mm256_loadu_ps(s.lo.data() + piece0);
+      L.s = _mm256_loadu_ps(s.factor.data() + piece0);
+      for (int q = 0; q < 4; ++q) r[q] = codes4(L, xr, q, g.C, e);
+      if (halves == 2) {
+        if (seg1 != seg0) {  // the second half's lanes: another group for some channels
+          const int64_t piece1 = seg1 * g.C + k0;
+          L.lo = _mm256_loadu_ps(s.lo.data() + piece1);
+          L.s = _mm256_loadu_ps(s.factor.data() + piece1);
         }
-        const int64_t piece = g.seg_of_half[static_cast<size_t>(p / 16 + h)] * g.C + k0;
-        L.lo = _mm256_loadu_ps(s.lo.data() + piece);
-        L.s = _mm256_loadu_ps(s.factor.data() + piece);
-        for (int q = 4 * h; q < 4 * h + 4; ++q) {
-          const __m256i c0 = L.full_codes(xr, (4 * q) * g.C, e);
-          e = _mm256_add_epi32(e, one);
-          const __m256i c1 = L.full_codes(xr, (4 * q + 1) * g.C, e);
-          e = _mm256_add_epi32(e, one);
-          const __m256i c2 = L.full_codes(xr, (4 * q + 2) * g.C, e);
-          e = _mm256_add_epi32(e, one);
-          const __m256i c3 = L.full_codes(xr, (4 * q + 3) * g.C, e);
-          e = _mm256_add_epi32(e, one);
-          r[q] = _mm256_or_si256(_mm256_or_si256(c0, _mm256_slli_epi32(c1, 8)),
-                                 _mm256_or_si256(_mm256_slli_epi32(c2, 16), _mm256_slli_epi32(c3, 24)));
-        }
+        for (int q = 4; q < 8; ++q) r[q] = codes4(L, xr, q, g.C, e);
+      } else {
+        for (int q = 4; q < 8; ++q) r[q] = _mm256_setzero_si256();
       }
       transpose8x8_epi32(r);  // r[i]: channel k0 + i's 32 (or 16) codes in pixel order
       for (int i = 0; i < 8; ++i) {
