@@ -36,6 +36,7 @@
 // The caller picks key per compressed tensor (the packer: splitmix64(seed) + a running save counter).
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <cstring>
@@ -220,6 +221,20 @@ inline void actnn_transpose(const float* src, int64_t rows, int64_t cols, int64_
         for (int64_t j = j0; j < j1; ++j) dst[j * dst_ld + i] = src[i * src_ld + j];
     }
   }
+}
+
+/// Where the groups cut a sample of `channels` planes of `pixels` (host code): the pixel indices at which some
+/// channel's plane meets a group boundary (a multiple of `group` in the logical order k * pixels + p), sorted and
+/// distinct, starting with 0 and followed by `pixels`. Between two of them every channel stays in one group, so a
+/// channels-last sample can be read in these segments, all channels at once.
+inline std::vector<int64_t> actnn_plane_cuts(int64_t channels, int64_t pixels, int64_t group) {
+  std::vector<int64_t> cuts;
+  for (int64_t e = 0; e < channels * pixels; e += group) cuts.push_back(e % pixels);
+  cuts.push_back(0);
+  cuts.push_back(pixels);
+  std::sort(cuts.begin(), cuts.end());
+  cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+  return cuts;
 }
 
 }  // namespace minidl

@@ -34,11 +34,8 @@ struct Geometry {
   std::vector<int64_t> seg;          // segment starts, then P
   std::vector<int32_t> seg_of_half;  // the segment of pixels 16 h .. 16 h + 15
   std::vector<int64_t> piece_group;  // [k * segments + s]: the group (index inside the sample) of piece (k, s)
-  explicit Geometry(const ActnnNhwc& a) : C(a.channels), P(a.pixels), G(a.group) {
-    for (int64_t e = 0; e < C * P; e += G) seg.push_back(e % P);
-    seg.push_back(P);
-    std::sort(seg.begin(), seg.end());
-    seg.erase(std::unique(seg.begin(), seg.end()), seg.end());
+  explicit Geometry(const ActnnNhwc& a)
+      : C(a.channels), P(a.pixels), G(a.group), seg(actnn_plane_cuts(a.channels, a.pixels, a.group)) {
     seg_of_half.resize(static_cast<size_t>(P / 16));
     for (size_t s = 0; s + 1 < seg.size(); ++s)
       for (int64_t p = seg[s]; p < seg[s + 1]; p += 16)

@@ -8,6 +8,7 @@
 
 #include "autograd/function.h"
 #include "autograd/grad_hooks.h"
+#include "backends/actnn_codec.h"
 #include "core/error.h"
 #include "quant/actnn/sample_passes.h"
 
@@ -163,14 +164,7 @@ std::vector<float> AdaptiveBits::ranges_locked(const Tensor& x) const {
   // a zero, so combining the segments' ranges gives the contiguous layout's values.
   const bool channels_last = x.memory_format() == MemoryFormat::ChannelsLast;
   const int64_t ch = x.dim() >= 2 ? x.size(1) : 1, pix = f / ch;
-  std::vector<int64_t> cuts;  // segment starts, then pix
-  if (channels_last) {
-    for (int64_t e = 0; e < f; e += g) cuts.push_back(e % pix);
-    cuts.push_back(0);
-    cuts.push_back(pix);
-    std::sort(cuts.begin(), cuts.end());
-    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
-  }
+  const std::vector<int64_t> cuts = channels_last ? actnn_plane_cuts(ch, pix, g) : std::vector<int64_t>{};
   const int64_t pix_groups = pix / g, pix_rest = pix % g;
   const ChannelMinMax channel_min_max = channel_min_max_kernel();  // chosen once, outside the threads
   // One pass over the activation, samples in parallel (the codec reads it once more to quantize).
